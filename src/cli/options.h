@@ -1,0 +1,47 @@
+/* options.h - the run configuration: every default in one struct, parsed from argv, help printed from it.
+ *
+ * The table of flags in options.c is the single source of both the parser and --help, so they cannot drift.
+ * Unknown flags, bad values and impossible combinations give one line naming the flag (exit status 2).
+ */
+#ifndef QB_CLI_OPTIONS_H
+#define QB_CLI_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "config/model_config.h"
+
+#define QB_MAX_CONTEXTS 32
+#define QB_PATH_MAX 4096
+
+typedef enum { QB_BACKEND_AUTO = 0, QB_BACKEND_CPU, QB_BACKEND_CUDA } qb_backend_choice;
+typedef enum { QB_PROMPT_RANDOM = 0, QB_PROMPT_REPEAT } qb_prompt_mode;
+
+typedef struct {
+    char model[QB_PATH_MAX];            /* preset name or checkpoint directory */
+    qb_quant quant;
+    int context_lengths[QB_MAX_CONTEXTS];
+    int n_context_lengths;
+    int generate_length;
+    int repetitions;
+    int warmup;
+    qb_backend_choice backend;
+    qb_prompt_mode prompt_mode;
+    int32_t prompt_repeat_id;
+    char out[QB_PATH_MAX];              /* results file ("" = none) */
+    uint64_t seed;                      /* prompt and random-weight seed */
+    int tp;                             /* 0 = all ranks */
+    bool resume, overwrite;
+    double deadline_s;                  /* watchdog: longest wait in one collective */
+    int threads;                        /* CPU backend threads, 0 = all cores */
+    bool show_help, show_version;
+} qb_options;
+
+/* Defaults (the struct --help prints from). */
+void qb_options_defaults(qb_options *o);
+/* Parse argv into o (starting from defaults). 0 ok; -1 with a one-line message naming the flag. */
+int qb_options_parse(int argc, char **argv, qb_options *o);
+void qb_options_print_help(FILE *f);
+
+#endif

@@ -1,0 +1,68 @@
+/* model_config.h - the Qwen2 architecture a run uses, parsed from a Hugging Face config.json.
+ *
+ * The same parser reads the shipped presets (configs/models/<name>.json, e.g. qwen2.5-7b) and the
+ * config.json of a local checkpoint directory. Missing, mistyped or inconsistent fields are refused with a
+ * message naming the file and the field. Both rope_theta/rope_scaling and the newer rope_parameters are
+ * accepted. Quantization settings (quantization_config, or quantize_config.json beside it) are read here too.
+ */
+#ifndef QB_CONFIG_MODEL_CONFIG_H
+#define QB_CONFIG_MODEL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    QB_QUANT_BF16 = 0,
+    QB_QUANT_GPTQ_INT8,
+    QB_QUANT_GPTQ_INT4,
+    QB_QUANT_AWQ,
+    QB_QUANT_COUNT
+} qb_quant;
+
+typedef enum { QB_ROPE_DEFAULT = 0, QB_ROPE_YARN } qb_rope_type;
+
+typedef struct {
+    char name[128];              /* preset name or checkpoint directory's base name */
+    int vocab_size;
+    int hidden_size;             /* H */
+    int intermediate_size;       /* I (from the checkpoint when the publisher padded it) */
+    int num_layers;
+    int num_heads;               /* query heads */
+    int num_kv_heads;
+    int head_dim;                /* hidden_size / num_heads unless config says otherwise */
+    int max_position_embeddings;
+    double rms_norm_eps;
+    double rope_theta;
+    qb_rope_type rope_type;
+    double rope_factor;          /* YaRN factor (e.g. 4.0) */
+    int rope_original_max_pos;   /* YaRN original_max_position_embeddings (e.g. 32768) */
+    double yarn_beta_fast;       /* default 32 */
+    double yarn_beta_slow;       /* default 1 */
+    double yarn_attn_factor;     /* 0 = derived: 0.1*ln(factor)+1 */
+    bool tie_word_embeddings;
+    /* quantization (QB_QUANT_BF16 for plain checkpoints) */
+    qb_quant quant;
+    int quant_bits;              /* 4 or 8 (0 for bf16) */
+    int group_size;              /* 128 for the Qwen2.5 releases */
+    bool desc_act;
+    bool sym;
+} qb_model_config;
+
+/* Parse a config.json held in memory; origin names it in error messages. */
+int qb_model_config_parse(const char *json, size_t len, const char *origin, qb_model_config *out);
+/* Parse a config.json file. */
+int qb_model_config_load_file(const char *path, qb_model_config *out);
+/* Resolve --model: a directory holding config.json, or a preset name found in the configs directory
+ * ($QWENBENCH_CONFIG_DIR, else <source>/configs/models). On success *is_checkpoint says which. */
+int qb_model_config_resolve(const char *model, qb_model_config *out, bool *is_checkpoint,
+                            char *dir_out, size_t dir_cap);
+/* Check internal consistency (divisibility, limits); called by the parsers, exposed for tests. */
+int qb_model_config_validate(const qb_model_config *c, const char *origin);
+
+const char *qb_quant_name(qb_quant q);                 /* "bf16", "gptq-int8", ... */
+int qb_quant_parse(const char *s, qb_quant *out);       /* inverse; -1 on unknown */
+
+/* Parameter counts, for memory planning and the bandwidth floor. */
+size_t qb_model_param_count(const qb_model_config *c);
+
+#endif

@@ -1,0 +1,72 @@
+/* backend.h - the engine interface the harness sees; implemented by the CPU reference and by CUDA.
+ *
+ * The harness never knows which engine runs. A backend holds one rank's shard of the model (weights, KV
+ * cache for max_seq_len positions, workspace) and generates greedily. It does all tensor-parallel
+ * communication itself through the qb_dist it was given (MPI on the CPU, NCCL on CUDA).
+ */
+#ifndef QB_ENGINE_BACKEND_H
+#define QB_ENGINE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/model_config.h"
+#include "dist/dist.h"
+#include "engine/shard_plan.h"
+
+typedef struct {
+    const qb_model_config *cfg;
+    const qb_shard_plan *plan;
+    qb_dist *dist;
+    const char *checkpoint_dir; /* NULL: random weights from weight_seed */
+    uint64_t weight_seed;
+    int max_seq_len;            /* KV capacity: prompt + generated tokens */
+    int max_prompt_len;         /* longest prefill the workspace must hold */
+    int threads;                /* CPU backend: worker threads (0 = all cores) */
+} qb_backend_params;
+
+typedef struct {
+    size_t weights_bytes;       /* this rank */
+    size_t kv_cache_bytes;
+    size_t workspace_bytes;
+    size_t peak_allocated_bytes;     /* engine's own accounting (analogue of torch.cuda.max_memory_allocated) */
+    size_t device_used_delta_bytes;  /* cudaMemGetInfo before/after (CUDA only; 0 on CPU) */
+    size_t device_total_bytes;       /* 0 on CPU */
+} qb_memory_stats;
+
+typedef struct {
+    double prefill_s;   /* prompt processed and first token chosen (time to first token) */
+    double *step_s;     /* caller-provided [n_gen-1]: each later decode step */
+} qb_gen_timing;
+
+typedef struct qb_backend qb_backend;
+struct qb_backend {
+    char name[16];          /* "cpu" | "cuda" */
+    char device_name[128];  /* "cpu (N threads)" or the GPU's name */
+    char device_uuid[64];   /* GPU UUID or "" */
+    /* Reset caches, process the prompt, then produce exactly n_gen tokens greedily (end-of-sequence never
+     * stops it). tokens_out[n_gen] holds the generated ids (the first is the prefill's argmax). Returns when
+     * all work is done (device synchronised). */
+    int (*generate)(qb_backend *b, const int32_t *prompt, int n_prompt, int n_gen,
+                    int32_t *tokens_out, qb_gen_timing *timing);
+    /* For tests: reset, prefill the prompt, write the full-vocabulary logits of its last position (every
+     * rank gets all vocab_size values). */
+    int (*prefill_logits)(qb_backend *b, const int32_t *prompt, int n_prompt, float *logits_out);
+    void (*memory)(qb_backend *b, qb_memory_stats *m);
+    void (*destroy)(qb_backend *b);
+    void *impl;
+};
+
+typedef int (*qb_backend_create_fn)(const qb_backend_params *p, qb_backend **out);
+
+/* The CPU reference engine (always built). */
+int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out);
+
+/* The CUDA engine, present when built with CUDA (src/cuda/). */
+#ifdef QB_HAVE_CUDA
+int qb_cuda_backend_create(const qb_backend_params *p, qb_backend **out);
+/* 1 when a usable GPU is visible; else 0 with the reason in why. */
+int qb_cuda_available(char *why, size_t cap);
+#endif
+
+#endif
