@@ -1,0 +1,42 @@
+/* results_file.h - the one HDF5 results file of a run: written by rank 0, always complete on disk.
+ *
+ * Every write rewrites the whole file from the in-memory records into "<path>.tmp.<pid>" in the same
+ * directory, fsyncs it, renames it over <path> and fsyncs the directory, so a kill at any moment leaves the
+ * previous complete file. The schema (flat 1-D compound datasets so that
+ * pandas.DataFrame(h5py.File(p)["cells"][()]) works) is documented in docs/RESULTS.md.
+ */
+#ifndef QB_RESULTS_RESULTS_FILE_H
+#define QB_RESULTS_RESULTS_FILE_H
+
+#include <stdbool.h>
+
+#include "results/record.h"
+
+#define QB_RESULTS_SCHEMA_VERSION 1
+
+typedef struct {
+    char version[32];
+    char build_commit[64];
+    char build_type[32];
+    char command_line[4096];
+    char start_time[32];          /* ISO 8601 UTC */
+    char end_time[32];
+    char hosts[1024];             /* per rank, comma-separated */
+    char devices_json[8192];      /* JSON list, one object per rank: {"rank":..,"host":..,"name":..,"uuid":..} */
+    char driver_version[64];
+    char cuda_version[64];
+    char nccl_version[64];
+    char mpi_version[256];
+    char hdf5_version[64];
+    char settings_json[8192];     /* effective settings; --resume refuses a file whose settings differ */
+    double copy_bandwidth_gbps;   /* measured at startup on rank 0's device (bytes read + written / s) */
+} qb_results_meta;
+
+/* Before any work: refuse an existing file unless overwrite or resume, an unwritable directory, etc. */
+int qb_results_check_target(const char *path, bool overwrite, bool resume);
+/* Atomically (re)write the whole file. On failure the previous file is untouched. */
+int qb_results_write(const char *path, const qb_results_meta *meta, const qb_cell_record *cells, int n_cells);
+/* Read a file back (for --resume and tests). *cells is malloc'ed; free each with qb_cell_free, then free. */
+int qb_results_read(const char *path, qb_results_meta *meta, qb_cell_record **cells, int *n_cells);
+
+#endif
