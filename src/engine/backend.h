@@ -54,6 +54,13 @@ struct qb_backend {
     int (*prefill_logits)(qb_backend *b, const int32_t *prompt, int n_prompt, float *logits_out);
     void (*memory)(qb_backend *b, qb_memory_stats *m);
     void (*destroy)(qb_backend *b);
+    /* Optional (NULL if absent): measured copy bandwidth of this rank's device in GB/s (bytes read + written
+     * per second of a large device-to-device copy), the denominator of the bandwidth floor. */
+    double (*copy_bandwidth_gbps)(qb_backend *b);
+    /* Versions of what the backend runs on ("" when not applicable): driver, CUDA runtime, NCCL. */
+    char driver_version[64];
+    char runtime_version[64];
+    char nccl_version[64];
     void *impl;
 };
 
