@@ -1,0 +1,230 @@
+/* sweep.c - load a sweep config (JSON, see sweep.h) and expand it into the flat list of cells. */
+#include "config/sweep.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+static const char *const k_top_keys[] = {"name", "description", "generate_length", "repetitions",
+                                         "warmup", "tp", "entries", NULL};
+static const char *const k_entry_keys[] = {"models", "quants", "context_lengths", NULL};
+
+static bool key_known(const char *key, const char *const *known) {
+    for (int i = 0; known[i]; i++)
+        if (strcmp(key, known[i]) == 0) return true;
+    return false;
+}
+
+/* Refuse keys that are not part of the format: a typo ("repetition") must not be silently ignored. */
+static int check_keys(json_t *obj, const char *const *known, const char *origin, const char *where) {
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value) {
+        (void)value;
+        if (!key_known(key, known))
+            return qb_errorf("%s: %s%s: unknown field", origin, where, key);
+    }
+    return 0;
+}
+
+/* An optional integer field in [lo, hi]; *has says whether it was present. */
+static int get_int(json_t *obj, const char *field, long long lo, long long hi, const char *origin,
+                   int *out, bool *has) {
+    json_t *v = json_object_get(obj, field);
+    *has = false;
+    *out = 0;
+    if (!v) return 0;
+    if (!json_is_integer(v))
+        return qb_errorf("%s: %s: must be an integer", origin, field);
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return qb_errorf("%s: %s: %lld is out of range [%lld, %lld]", origin, field, x, lo, hi);
+    *out = (int)x;
+    *has = true;
+    return 0;
+}
+
+static int get_tp(json_t *obj, const char *origin, qb_sweep *s) {
+    json_t *v = json_object_get(obj, "tp");
+    s->has_tp = false;
+    s->tp = QB_SWEEP_TP_AUTO;
+    if (!v) return 0;
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "auto") != 0)
+            return qb_errorf("%s: tp: must be \"auto\" or a positive integer, not \"%s\"", origin,
+                             json_string_value(v));
+        s->has_tp = true;
+        return 0;
+    }
+    int tp;
+    bool has;
+    QB_TRY(get_int(obj, "tp", 1, 1 << 20, origin, &tp, &has));
+    s->tp = tp;
+    s->has_tp = true;
+    return 0;
+}
+
+static int get_name(json_t *obj, const char *origin, qb_sweep *s) {
+    json_t *v = json_object_get(obj, "name");
+    if (v) {
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return qb_errorf("%s: name: must be a non-empty string", origin);
+        if (json_string_length(v) >= sizeof s->name)
+            return qb_errorf("%s: name: longer than %zu characters", origin, sizeof s->name - 1);
+        strcpy(s->name, json_string_value(v));
+        return 0;
+    }
+    const char *base = strrchr(origin, '/');
+    base = base ? base + 1 : origin;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".json") == 0) n -= 5;
+    if (n >= sizeof s->name) n = sizeof s->name - 1;
+    memcpy(s->name, base, n);
+    s->name[n] = '\0';
+    return 0;
+}
+
+/* entries[i].<field>: a non-empty array; returns it. */
+static int get_array(json_t *entry, const char *field, const char *origin, int i, json_t **out) {
+    json_t *a = json_object_get(entry, field);
+    if (!a) return qb_errorf("%s: entries[%d].%s: missing", origin, i, field);
+    if (!json_is_array(a) || json_array_size(a) == 0)
+        return qb_errorf("%s: entries[%d].%s: must be a non-empty array", origin, i, field);
+    *out = a;
+    return 0;
+}
+
+static int check_entry(json_t *entry, const char *origin, int i) {
+    char where[48];
+    if (!json_is_object(entry)) return qb_errorf("%s: entries[%d]: must be an object", origin, i);
+    snprintf(where, sizeof where, "entries[%d].", i);
+    QB_TRY(check_keys(entry, k_entry_keys, origin, where));
+    json_t *models, *quants, *lengths, *v;
+    size_t j;
+    QB_TRY(get_array(entry, "models", origin, i, &models));
+    QB_TRY(get_array(entry, "quants", origin, i, &quants));
+    QB_TRY(get_array(entry, "context_lengths", origin, i, &lengths));
+    json_array_foreach(models, j, v) {
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return qb_errorf("%s: entries[%d].models[%zu]: must be a non-empty string", origin, i, j);
+    }
+    json_array_foreach(quants, j, v) {
+        qb_quant q;
+        if (!json_is_string(v))
+            return qb_errorf("%s: entries[%d].quants[%zu]: must be a string", origin, i, j);
+        if (qb_quant_parse(json_string_value(v), &q) != 0) {
+            char expected[128] = "";
+            for (int k = 0; k < QB_QUANT_COUNT; k++) {
+                strncat(expected, k ? ", " : "", sizeof expected - strlen(expected) - 1);
+                strncat(expected, qb_quant_name((qb_quant)k), sizeof expected - strlen(expected) - 1);
+            }
+            return qb_errorf("%s: entries[%d].quants[%zu]: unknown quant \"%s\" (expected %s)", origin, i, j,
+                             json_string_value(v), expected);
+        }
+    }
+    json_array_foreach(lengths, j, v) {
+        if (!json_is_integer(v))
+            return qb_errorf("%s: entries[%d].context_lengths[%zu]: must be an integer", origin, i, j);
+        long long x = json_integer_value(v);
+        if (x < 1 || x > QB_SWEEP_MAX_CONTEXT)
+            return qb_errorf("%s: entries[%d].context_lengths[%zu]: %lld is out of range [1, %d]", origin, i,
+                             j, x, QB_SWEEP_MAX_CONTEXT);
+    }
+    return 0;
+}
+
+static int find_cell(const qb_sweep *s, const char *model, qb_quant q, int len) {
+    for (int c = 0; c < s->n_cells; c++)
+        if (s->cells[c].quant == q && s->cells[c].context_len == len && strcmp(s->cells[c].model, model) == 0)
+            return c;
+    return -1;
+}
+
+/* Append entry i's cross product (already checked) in model, quant, length order. */
+static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s, int *cap) {
+    json_t *models = json_object_get(entry, "models"), *quants = json_object_get(entry, "quants");
+    json_t *lengths = json_object_get(entry, "context_lengths"), *m, *q, *l;
+    size_t a, b, c;
+    json_array_foreach(models, a, m) {
+        json_array_foreach(quants, b, q) {
+            json_array_foreach(lengths, c, l) {
+                const char *model = json_string_value(m);
+                qb_quant quant;
+                (void)qb_quant_parse(json_string_value(q), &quant); /* checked in check_entry */
+                int len = (int)json_integer_value(l);
+                int dup = find_cell(s, model, quant, len);
+                if (dup >= 0)
+                    return qb_errorf("%s: entries[%d]: cell (%s, %s, %d) is already listed in entries[%d]",
+                                     origin, i, model, qb_quant_name(quant), len, s->cells[dup].entry);
+                if (s->n_cells == *cap) {
+                    int ncap = *cap ? 2 * *cap : 16;
+                    qb_sweep_cell *grown = realloc(s->cells, (size_t)ncap * sizeof *grown);
+                    if (!grown) return qb_errorf("%s: out of memory expanding the sweep", origin);
+                    s->cells = grown;
+                    *cap = ncap;
+                }
+                char *copy = strdup(model);
+                if (!copy) return qb_errorf("%s: out of memory expanding the sweep", origin);
+                s->cells[s->n_cells++] = (qb_sweep_cell){copy, quant, len, i};
+            }
+        }
+    }
+    return 0;
+}
+
+static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
+    if (!json_is_object(root)) return qb_errorf("%s: the top level must be an object", origin);
+    QB_TRY(check_keys(root, k_top_keys, origin, ""));
+    QB_TRY(get_name(root, origin, s));
+    json_t *desc = json_object_get(root, "description");
+    if (desc && !json_is_string(desc)) return qb_errorf("%s: description: must be a string", origin);
+    QB_TRY(get_int(root, "generate_length", 1, 1 << 24, origin, &s->generate_length, &s->has_generate_length));
+    QB_TRY(get_int(root, "repetitions", 1, 1 << 20, origin, &s->repetitions, &s->has_repetitions));
+    QB_TRY(get_int(root, "warmup", 0, 1 << 20, origin, &s->warmup, &s->has_warmup));
+    QB_TRY(get_tp(root, origin, s));
+
+    json_t *entries = json_object_get(root, "entries"), *entry;
+    if (!entries) return qb_errorf("%s: entries: missing", origin);
+    if (!json_is_array(entries) || json_array_size(entries) == 0)
+        return qb_errorf("%s: entries: must be a non-empty array", origin);
+    size_t i;
+    int cap = 0;
+    json_array_foreach(entries, i, entry) QB_TRY(check_entry(entry, origin, (int)i));
+    json_array_foreach(entries, i, entry) QB_TRY(expand_entry(entry, origin, (int)i, s, &cap));
+    return 0;
+}
+
+static int finish(json_t *root, const char *origin, qb_sweep *out) {
+    memset(out, 0, sizeof *out);
+    int rc = parse_root(root, origin, out);
+    json_decref(root);
+    if (rc != 0) qb_sweep_free(out);
+    return rc;
+}
+
+int qb_sweep_parse(const char *json, const char *origin, qb_sweep *out) {
+    json_error_t err;
+    memset(out, 0, sizeof *out);
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &err);
+    if (!root) return qb_errorf("%s: line %d column %d: %s", origin, err.line, err.column, err.text);
+    return finish(root, origin, out);
+}
+
+int qb_sweep_load(const char *path, qb_sweep *out) {
+    json_error_t err;
+    memset(out, 0, sizeof *out);
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        if (err.line < 0) return qb_errorf("%s: %s", path, err.text); /* could not open or read */
+        return qb_errorf("%s: line %d column %d: %s", path, err.line, err.column, err.text);
+    }
+    return finish(root, path, out);
+}
+
+void qb_sweep_free(qb_sweep *s) {
+    for (int i = 0; i < s->n_cells; i++) free(s->cells[i].model);
+    free(s->cells);
+    memset(s, 0, sizeof *s);
+}
