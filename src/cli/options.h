@@ -14,6 +14,7 @@
 
 #define QB_MAX_CONTEXTS 32
 #define QB_PATH_MAX 4096
+#define QB_MAX_TP 1024
 
 typedef enum { QB_BACKEND_AUTO = 0, QB_BACKEND_CPU, QB_BACKEND_CUDA } qb_backend_choice;
 typedef enum { QB_PROMPT_RANDOM = 0, QB_PROMPT_REPEAT } qb_prompt_mode;
@@ -35,8 +36,13 @@ typedef struct {
     bool resume, overwrite;
     double deadline_s;                  /* watchdog: longest wait in one collective */
     int threads;                        /* CPU backend threads, 0 = all cores */
+    char sweep[QB_PATH_MAX];            /* sweep config file ("" = one model from the flags) */
     bool show_help, show_version;
+    unsigned long long given;           /* bit i set: flag i of the table was given on the command line */
 } qb_options;
+
+/* Was the flag named long_name (without dashes, e.g. "model") given on the command line? */
+bool qb_options_given(const qb_options *o, const char *long_name);
 
 /* Defaults (the struct --help prints from). */
 void qb_options_defaults(qb_options *o);

@@ -1,0 +1,240 @@
+/* cell_exec.c - backend lifetime per group, and the timed runs of one cell (see cell_exec.h). */
+#include "bench/cell_exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench/prompt.h"
+#include "util/error.h"
+#include "util/str.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define copy_str qb_copy_str
+
+/* Gather every rank's summary to rank 0 and agree on success. */
+static int gather_summaries(const qb_runner *r, qb_cell_group *g, const qb_rank_summary *mine, int *all_ok) {
+    qb_dist *d = r->dist;
+    if (d->world_rank == 0 && !g->ranks) {
+        g->ranks = calloc((size_t)d->world_size, sizeof *g->ranks);
+        if (!g->ranks) return qb_errorf("out of memory gathering rank summaries");
+        g->n_ranks = d->world_size;
+    }
+    QB_TRY(qb_dist_gather(d, mine, sizeof *mine, g->ranks));
+    return qb_dist_all_ok(d, mine->ok, all_ok);
+}
+
+static void summary_base(const qb_runner *r, const qb_backend *b, qb_rank_summary *s) {
+    memset(s, 0, sizeof *s);
+    s->ok = 1;
+    s->rank = r->dist->world_rank;
+    copy_str(s->host, sizeof s->host, r->dist->hostname);
+    if (b) {
+        copy_str(s->device, sizeof s->device, b->device_name);
+        copy_str(s->uuid, sizeof s->uuid, b->device_uuid);
+    }
+}
+
+/* Rank 0: the first failing rank's message, with its rank. */
+static void first_failure(const qb_runner *r, const qb_cell_group *g, char *out, size_t cap) {
+    copy_str(out, cap, "a rank failed");
+    if (r->dist->world_rank != 0) return;
+    for (int i = 0; i < g->n_ranks; i++)
+        if (!g->ranks[i].ok) {
+            snprintf(out, cap, "rank %d: %s", g->ranks[i].rank, g->ranks[i].error);
+            return;
+        }
+}
+
+int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_config *cfg, int max_ctx,
+                       qb_cell_group *g) {
+    memset(g, 0, sizeof *g);
+    g->cfg = *cfg;
+    qb_rank_summary mine;
+    summary_base(r, NULL, &mine);
+
+    bool is_ckpt = false;
+    char dir[QB_PATH_MAX] = "";
+    qb_model_config resolved;
+    int ok = qb_model_config_resolve(model, &resolved, &is_ckpt, dir, sizeof dir) == 0 &&
+             qb_shard_plan_make(cfg, r->dist->tp_size, r->dist->tp_rank, &g->plan) == 0;
+    if (ok) {
+        qb_backend_params p;
+        memset(&p, 0, sizeof p);
+        p.cfg = &g->cfg;
+        p.plan = &g->plan;
+        p.dist = r->dist;
+        p.checkpoint_dir = is_ckpt ? dir : NULL;
+        p.weight_seed = r->opt->seed;
+        p.max_seq_len = max_ctx + r->opt->generate_length;
+        p.max_prompt_len = max_ctx;
+        p.threads = r->opt->threads;
+        ok = r->create(&p, &g->backend) == 0;
+    }
+    if (!ok) {
+        mine.ok = 0;
+        copy_str(mine.error, sizeof mine.error, qb_last_error());
+        g->backend = NULL;
+    }
+    int all_ok;
+    QB_TRY(gather_summaries(r, g, &mine, &all_ok));
+    if (all_ok) return 0;
+
+    first_failure(r, g, g->failure, sizeof g->failure);
+    QB_TRY(qb_dist_bcast(r->dist, g->failure, sizeof g->failure, 0));
+    g->failure_status = strstr(g->failure, "does not fit") ? QB_CELL_DOES_NOT_FIT : QB_CELL_FAILED;
+    if (g->backend) g->backend->destroy(g->backend);
+    g->backend = NULL;
+    return 1;
+}
+
+void qb_cell_group_close(qb_cell_group *g) {
+    if (g->backend) g->backend->destroy(g->backend);
+    free(g->ranks);
+    memset(g, 0, sizeof *g);
+}
+
+void qb_cell_init(const qb_runner *r, const qb_model_config *cfg, const qb_cell_spec *spec, qb_cell_record *c) {
+    const qb_options *o = r->opt;
+    memset(c, 0, sizeof *c);
+    copy_str(c->model, sizeof c->model, cfg->name);
+    copy_str(c->quant, sizeof c->quant, qb_quant_name(spec->quant));
+    copy_str(c->backend, sizeof c->backend, r->backend_name);
+    c->context_len = spec->context_len;
+    c->gen_len = o->generate_length;
+    c->tp_size = r->dist->tp_size;
+    c->n_ranks = r->dist->tp_size;
+    c->repetitions = o->repetitions;
+    c->warmup = o->warmup;
+    c->seed = o->seed;
+    if (o->prompt_mode == QB_PROMPT_REPEAT) snprintf(c->prompt_rule, sizeof c->prompt_rule, "repeat:%d", (int)o->prompt_repeat_id);
+    else copy_str(c->prompt_rule, sizeof c->prompt_rule, "random");
+    c->status = QB_CELL_VALID;
+}
+
+void qb_cell_set_failure(qb_cell_record *c, qb_cell_status s, const char *reason) {
+    c->status = s;
+    copy_str(c->reason, sizeof c->reason, reason);
+}
+
+static uint64_t digest_tokens(uint64_t h, const int32_t *t, int n) {
+    for (int i = 0; i < n; i++) h = qb_splitmix64(h ^ (uint64_t)(uint32_t)t[i]);
+    return h;
+}
+
+/* Checks outside the timed region: ids in range, identical to the reference run. Sets status/reason. */
+static void check_run(qb_cell_record *c, const qb_run_record *run, const int32_t *reference, int vocab) {
+    if (c->status != QB_CELL_VALID) return;
+    for (int s = 0; s < run->n_gen; s++)
+        if (run->tokens[s] < 0 || run->tokens[s] >= vocab) {
+            snprintf(c->reason, sizeof c->reason, "repetition %d: step %d produced token id %d outside [0, %d)",
+                     run->repetition, s, (int)run->tokens[s], vocab);
+            c->status = QB_CELL_INVALID;
+            return;
+        }
+    if (!reference) return;
+    for (int s = 0; s < run->n_gen; s++)
+        if (run->tokens[s] != reference[s]) {
+            snprintf(c->reason, sizeof c->reason,
+                     "repetition %d generated other tokens than the check run from step %d (%d vs %d): greedy "
+                     "decoding must be deterministic", run->repetition, s, (int)run->tokens[s], (int)reference[s]);
+            c->status = QB_CELL_INVALID;
+            return;
+        }
+}
+
+int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *spec, qb_cell_record *c) {
+    const qb_options *o = r->opt;
+    qb_backend *b = g->backend;
+    const int n_prompt = spec->context_len, n_gen = o->generate_length;
+    qb_rank_summary mine;
+    summary_base(r, b, &mine);
+
+    int32_t *prompt = malloc(sizeof *prompt * (size_t)n_prompt);
+    int32_t *reference = malloc(sizeof *reference * (size_t)n_gen);
+    double *scratch_steps = malloc(sizeof(double) * (size_t)(n_gen > 1 ? n_gen - 1 : 1));
+    c->runs = calloc((size_t)o->repetitions, sizeof *c->runs);
+    int ok = prompt && reference && scratch_steps && c->runs;
+    if (!ok) qb_errorf("out of memory for a cell of %d + %d tokens", n_prompt, n_gen);
+    if (ok && o->prompt_mode == QB_PROMPT_REPEAT && o->prompt_repeat_id >= g->cfg.vocab_size) {
+        qb_errorf("--prompt repeat:%d: token id not below the vocabulary size %d", (int)o->prompt_repeat_id, g->cfg.vocab_size);
+        ok = 0;
+    }
+    if (ok) qb_prompt_fill(prompt, n_prompt, o->prompt_mode == QB_PROMPT_REPEAT, o->prompt_repeat_id, o->seed, g->cfg.vocab_size);
+
+    /* Warm-up: untimed; the first one's time is kept apart, and its tokens are the check run's. */
+    int have_reference = 0;
+    for (int w = 0; ok && w < o->warmup; w++) {
+        qb_gen_timing t = {0, scratch_steps};
+        double t0 = now_s();
+        ok = b->generate(b, prompt, n_prompt, n_gen, reference, &t) == 0;
+        if (w == 0) c->warmup_total_s = now_s() - t0;
+        have_reference = ok;
+    }
+    /* Timed repetitions: wall time around the whole generation, nothing else inside. */
+    for (int rep = 0; ok && rep < o->repetitions; rep++) {
+        qb_run_record *run = &c->runs[rep];
+        run->repetition = rep;
+        run->n_prompt = n_prompt;
+        run->n_gen = n_gen;
+        run->step_s = calloc((size_t)(n_gen > 1 ? n_gen - 1 : 1), sizeof *run->step_s);
+        run->tokens = calloc((size_t)n_gen, sizeof *run->tokens);
+        c->n_runs = rep + 1;
+        if (!run->step_s || !run->tokens) { ok = 0; qb_errorf("out of memory for run records"); break; }
+        if (qb_dist_barrier(r->dist) != 0) return -1;
+        qb_gen_timing t = {0, run->step_s};
+        double t0 = now_s();
+        ok = b->generate(b, prompt, n_prompt, n_gen, run->tokens, &t) == 0;
+        double t1 = now_s();
+        run->total_s = t1 - t0;
+        run->prefill_s = t.prefill_s;
+        qb_run_finish(run);
+        if (!ok) break;
+        check_run(c, run, have_reference ? reference : (rep > 0 ? c->runs[0].tokens : NULL), g->cfg.vocab_size);
+        mine.token_digest = digest_tokens(mine.token_digest, run->tokens, n_gen);
+    }
+    if (ok) {
+        qb_memory_stats m;
+        memset(&m, 0, sizeof m);
+        b->memory(b, &m);
+        mine.peak_bytes = (double)m.peak_allocated_bytes;
+        mine.weights_bytes = (double)m.weights_bytes;
+        mine.kv_bytes = (double)m.kv_cache_bytes;
+    } else {
+        mine.ok = 0;
+        copy_str(mine.error, sizeof mine.error, qb_last_error());
+    }
+    free(prompt);
+    free(reference);
+    free(scratch_steps);
+
+    int all_ok;
+    QB_TRY(gather_summaries(r, g, &mine, &all_ok));
+    if (r->dist->world_rank != 0) return 0;
+    if (!all_ok) {
+        char why[512];
+        first_failure(r, g, why, sizeof why);
+        qb_cell_set_failure(c, QB_CELL_FAILED, why);
+        return 0;
+    }
+    c->peak_mem_rank = calloc((size_t)g->n_ranks, sizeof *c->peak_mem_rank);
+    for (int i = 0; i < g->n_ranks; i++) {
+        if (c->peak_mem_rank) c->peak_mem_rank[i] = g->ranks[i].peak_bytes;
+        c->peak_mem_total += g->ranks[i].peak_bytes;
+        if (c->status == QB_CELL_VALID && g->ranks[i].token_digest != g->ranks[0].token_digest) {
+            snprintf(c->reason, sizeof c->reason, "rank %d generated other tokens than rank 0", g->ranks[i].rank);
+            c->status = QB_CELL_INVALID;
+        }
+    }
+    c->n_ranks = g->n_ranks;
+    c->weights_bytes_rank0 = g->ranks[0].weights_bytes;
+    c->kv_bytes_rank0 = g->ranks[0].kv_bytes;
+    qb_cell_summarize(c);
+    return 0;
+}

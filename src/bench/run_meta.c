@@ -1,0 +1,133 @@
+/* run_meta.c - results-file metadata: settings JSON, versions, hosts, devices (see run_meta.h). */
+#include "bench/run_meta.h"
+
+#include <hdf5.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/error.h"
+#include "util/str.h"
+
+static void iso_now(char *buf, size_t cap) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void qb_run_meta_stamp_end(qb_results_meta *meta) { iso_now(meta->end_time, sizeof meta->end_time); }
+
+static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const char **names, int n, char *out,
+                         size_t cap) {
+    const qb_options *o = r->opt;
+    json_t *root = json_object(), *list = json_array();
+    if (!root || !list) return qb_errorf("out of memory building settings");
+    char prompt[64];
+    if (o->prompt_mode == QB_PROMPT_REPEAT) snprintf(prompt, sizeof prompt, "repeat:%d", (int)o->prompt_repeat_id);
+    else snprintf(prompt, sizeof prompt, "random");
+    json_object_set_new(root, "backend", json_string(r->backend_name));
+    json_object_set_new(root, "generate_length", json_integer(o->generate_length));
+    json_object_set_new(root, "repetitions", json_integer(o->repetitions));
+    json_object_set_new(root, "warmup", json_integer(o->warmup));
+    json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(root, "prompt", json_string(prompt));
+    json_object_set_new(root, "tp", json_integer(r->dist->tp_size));
+    json_object_set_new(root, "world_size", json_integer(r->dist->world_size));
+    json_object_set_new(root, "build_commit", json_string(QB_GIT_COMMIT));
+    for (int i = 0; i < n; i++) {
+        json_t *c = json_pack("[ssi]", names[i], qb_quant_name(cells[i].quant), cells[i].context_len);
+        if (c) json_array_append_new(list, c);
+    }
+    json_object_set_new(root, "cells", list);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(root);
+    if (!s) return qb_errorf("out of memory building settings");
+    if (strlen(s) >= cap) {
+        free(s);
+        return qb_errorf("the sweep's settings are longer than %zu bytes", cap - 1);
+    }
+    strcpy(out, s);
+    free(s);
+    return 0;
+}
+
+int qb_run_meta_init(const qb_runner *r, const qb_cell_spec *cells, const char **names, int n_cells,
+                     qb_results_meta *meta) {
+    qb_dist *d = r->dist;
+    memset(meta, 0, sizeof *meta);
+    char host[64];
+    qb_copy_str(host, sizeof host, d->hostname);
+    char *all = d->world_rank == 0 ? calloc((size_t)d->world_size, sizeof host) : NULL;
+    if (d->world_rank == 0 && !all) return qb_errorf("out of memory gathering host names");
+    if (qb_dist_gather(d, host, sizeof host, all) != 0) { free(all); return -1; }
+    if (d->world_rank != 0) return 0;
+
+    size_t k = 0;
+    for (int i = 0; i < d->world_size && k < sizeof meta->hosts; i++)
+        k += (size_t)snprintf(meta->hosts + k, sizeof meta->hosts - k, "%s%s", i ? "," : "", all + (size_t)i * sizeof host);
+    free(all);
+    snprintf(meta->version, sizeof meta->version, "%s", QB_VERSION);
+    snprintf(meta->build_commit, sizeof meta->build_commit, "%s", QB_GIT_COMMIT);
+    snprintf(meta->build_type, sizeof meta->build_type, "%s", QB_BUILD_TYPE);
+    snprintf(meta->command_line, sizeof meta->command_line, "%s", r->command_line);
+    iso_now(meta->start_time, sizeof meta->start_time);
+    snprintf(meta->end_time, sizeof meta->end_time, "%s", meta->start_time);
+    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(mpi, &len);
+    char *nl = strchr(mpi, '\n');
+    if (nl) *nl = '\0';
+    snprintf(meta->mpi_version, sizeof meta->mpi_version, "%s", mpi);
+    unsigned maj, min, rel;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(meta->hdf5_version, sizeof meta->hdf5_version, "%u.%u.%u", maj, min, rel);
+    snprintf(meta->devices_json, sizeof meta->devices_json, "[]");
+    return settings_json(r, cells, names, n_cells, meta->settings_json, sizeof meta->settings_json);
+}
+
+void qb_run_meta_add_devices(qb_results_meta *meta, const qb_cell_group *g) {
+    if (!g->ranks || strcmp(meta->devices_json, "[]") != 0) return;
+    json_t *list = json_array();
+    for (int i = 0; i < g->n_ranks; i++) {
+        const qb_rank_summary *s = &g->ranks[i];
+        if (!s->device[0]) return; /* backend not created: wait for a group that has one */
+        json_array_append_new(list, json_pack("{sisssssss}", "rank", s->rank, "host", s->host, "name", s->device,
+                                              "uuid", s->uuid));
+    }
+    char *txt = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    if (txt && strlen(txt) < sizeof meta->devices_json) strcpy(meta->devices_json, txt);
+    free(txt);
+    if (g->backend) {
+        snprintf(meta->driver_version, sizeof meta->driver_version, "%s", g->backend->driver_version);
+        snprintf(meta->cuda_version, sizeof meta->cuda_version, "%s", g->backend->runtime_version);
+        snprintf(meta->nccl_version, sizeof meta->nccl_version, "%s", g->backend->nccl_version);
+        meta->copy_bandwidth_gbps = g->backend->copy_bandwidth_gbps ? g->backend->copy_bandwidth_gbps(g->backend)
+                                                                    : qb_host_copy_bandwidth_gbps();
+    }
+}
+
+double qb_host_copy_bandwidth_gbps(void) {
+    const size_t bytes = (size_t)256 << 20;
+    char *a = malloc(bytes), *b = malloc(bytes);
+    if (!a || !b) { free(a); free(b); return 0.0; }
+    memset(a, 1, bytes);
+    memset(b, 2, bytes);
+    double best = 0.0;
+    for (int it = 0; it < 5; it++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        memcpy(b, a, bytes);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        double gbps = 2.0 * (double)bytes / s / 1e9;
+        if (gbps > best) best = gbps;
+        a[it] = b[bytes - 1 - (size_t)it]; /* keep the copies observable */
+    }
+    free(a);
+    free(b);
+    return best;
+}

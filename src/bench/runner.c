@@ -1,0 +1,219 @@
+/* runner.c - runs a list of cells on every rank; rank 0 records and writes (see runner.h). */
+#include "bench/runner.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/cell_exec.h"
+#include "bench/run_meta.h"
+#include "engine/shard_plan.h"
+#include "results/table.h"
+#include "util/error.h"
+
+static volatile sig_atomic_t g_stop_requested;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    g_stop_requested = 1;
+}
+
+void qb_runner_install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Test-only fault injection: QWENBENCH_TEST_FAULT="kill:RANK:CELL" or "hang:RANK:CELL" makes that world rank
+ * die (SIGKILL) or hang (sleep forever) when it reaches its CELL-th cell (0-based, counted in this process),
+ * so the tests can show that a dead or hung rank ends the job with the results so far intact. */
+static void maybe_inject_fault(const qb_dist *d, int cell_number) {
+    const char *spec = getenv("QWENBENCH_TEST_FAULT");
+    char kind[8];
+    int rank, cell;
+    if (!spec || sscanf(spec, "%7[a-z]:%d:%d", kind, &rank, &cell) != 3) return;
+    if (rank != d->world_rank || cell != cell_number) return;
+    fprintf(stderr, "# test fault: rank %d %s at cell %d\n", rank, kind, cell);
+    fflush(stderr);
+    if (!strcmp(kind, "kill")) raise(SIGKILL);
+    if (!strcmp(kind, "hang"))
+        for (;;) pause();
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rank 0's state: every cell record so far (resumed ones first) and the file metadata. */
+typedef struct {
+    qb_cell_record *cells;
+    int n, cap;
+    qb_results_meta meta;
+} recorder;
+
+static int recorder_append(recorder *rec, qb_cell_record *c) {
+    if (rec->n == rec->cap) {
+        int cap = rec->cap ? 2 * rec->cap : 16;
+        qb_cell_record *p = realloc(rec->cells, sizeof *p * (size_t)cap);
+        if (!p) return qb_errorf("out of memory recording cell results");
+        rec->cells = p;
+        rec->cap = cap;
+    }
+    rec->cells[rec->n++] = *c;
+    memset(c, 0, sizeof *c);
+    return 0;
+}
+
+static int recorder_flush(const qb_runner *r, recorder *rec) {
+    if (!r->opt->out[0]) return 0;
+    qb_run_meta_stamp_end(&rec->meta);
+    return qb_results_write(r->opt->out, &rec->meta, rec->cells, rec->n);
+}
+
+static bool same_cell(const qb_cell_record *c, const char *model, qb_quant q, int ctx, int tp) {
+    return !strcmp(c->model, model) && !strcmp(c->quant, qb_quant_name(q)) && c->context_len == ctx &&
+           c->tp_size == tp;
+}
+
+/* Rank 0: load the file to complete; mark which specs are already there. Returns -1 on refusal. */
+static int load_resume(const qb_runner *r, recorder *rec, const qb_cell_spec *cells, const char **names,
+                       int n_cells, int *done) {
+    qb_results_meta old;
+    qb_cell_record *old_cells = NULL;
+    int n_old = 0;
+    QB_TRY(qb_results_read(r->opt->out, &old, &old_cells, &n_old));
+    if (strcmp(old.settings_json, rec->meta.settings_json) != 0) {
+        for (int i = 0; i < n_old; i++) qb_cell_free(&old_cells[i]);
+        free(old_cells);
+        return qb_errorf("--resume: %s was made with other settings; refusing to mix results "
+                         "(file: %.300s; now: %.300s)", r->opt->out, old.settings_json, rec->meta.settings_json);
+    }
+    snprintf(rec->meta.start_time, sizeof rec->meta.start_time, "%s", old.start_time);
+    for (int i = 0; i < n_old; i++) {
+        for (int k = 0; k < n_cells; k++)
+            if (same_cell(&old_cells[i], names[k], cells[k].quant, cells[k].context_len, r->dist->tp_size)) done[k] = 1;
+        if (recorder_append(rec, &old_cells[i]) != 0) return -1;
+    }
+    free(old_cells);
+    return 0;
+}
+
+static void progress_line(const qb_runner *r, int done_now, int total, double t_start, const qb_cell_record *c) {
+    if (r->dist->world_rank != 0) return;
+    double el = now_s() - t_start;
+    double eta = done_now > 0 ? el / done_now * (total - done_now) : 0.0;
+    if (c->status == QB_CELL_VALID)
+        fprintf(stderr, "# cell %d/%d %s %s input %d: %.2f tok/s (elapsed %.0f s, about %.0f s left)\n", done_now,
+                total, c->model, c->quant, c->context_len, c->speed.mean, el, eta);
+    else
+        fprintf(stderr, "# cell %d/%d %s %s input %d: %s: %s (elapsed %.0f s)\n", done_now, total, c->model,
+                c->quant, c->context_len, qb_cell_status_name(c->status), c->reason, el);
+    fflush(stderr);
+}
+
+int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status) {
+    qb_dist *d = r->dist;
+    const qb_options *o = r->opt;
+    const bool root = d->world_rank == 0;
+    int rc = -1;
+    recorder rec;
+    memset(&rec, 0, sizeof rec);
+    int *done = calloc((size_t)n_cells, sizeof *done);
+    qb_model_config *cfgs = calloc((size_t)n_cells, sizeof *cfgs);
+    const char **names = calloc((size_t)n_cells, sizeof *names);
+    if (!done || !cfgs || !names) { qb_errorf("out of memory planning %d cells", n_cells); goto out; }
+
+    /* Every cell's config, resolved once; the CLI already validated them. */
+    for (int i = 0; i < n_cells; i++) {
+        bool ckpt;
+        char dir[QB_PATH_MAX];
+        if (qb_model_config_resolve(cells[i].model, &cfgs[i], &ckpt, dir, sizeof dir) != 0) goto out;
+        names[i] = cfgs[i].name;
+    }
+    if (qb_run_meta_init(r, cells, names, n_cells, &rec.meta) != 0) goto out;
+
+    /* Rank 0 decides what is already done (--resume) and tells everyone. */
+    int resume_ok = 1;
+    if (root && o->resume && load_resume(r, &rec, cells, names, n_cells, done) != 0) resume_ok = 0;
+    int all_ok;
+    if (qb_dist_all_ok(d, resume_ok, &all_ok) != 0) goto out;
+    if (!all_ok) {
+        if (!root) qb_errorf("rank 0 refused to resume (see its message)");
+        goto out;
+    }
+    if (qb_dist_bcast(d, done, sizeof *done * (size_t)n_cells, 0) != 0) goto out;
+
+    int todo = 0;
+    for (int i = 0; i < n_cells; i++) todo += !done[i];
+    if (root && o->resume) fprintf(stderr, "# resume: %d of %d cells already in %s, %d to run\n", n_cells - todo, n_cells, o->out, todo);
+
+    int any_bad = 0, finished = 0, stopped = 0, executed = 0;
+    double t_start = now_s();
+    for (int i = 0; i < n_cells && !stopped;) {
+        int j = i + 1; /* group: same model and format */
+        while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant) j++;
+        int max_ctx = 0;
+        for (int k = i; k < j; k++)
+            if (!done[k] && cells[k].context_len > max_ctx) max_ctx = cells[k].context_len;
+        if (max_ctx == 0) { i = j; continue; }
+
+        qb_cell_group group;
+        int created = qb_cell_group_open(r, cells[i].model, &cfgs[i], max_ctx, &group);
+        for (int k = i; k < j && !stopped; k++) {
+            if (done[k]) continue;
+            int go;
+            if (qb_dist_all_ok(d, !g_stop_requested, &go) != 0) goto out;
+            if (!go) { stopped = 1; break; }
+            maybe_inject_fault(d, executed++);
+            qb_cell_record cell;
+            qb_cell_init(r, &cfgs[k], &cells[k], &cell);
+            if (created == 0) {
+                if (qb_cell_execute(r, &group, &cells[k], &cell) != 0) goto out;
+            } else {
+                qb_cell_set_failure(&cell, group.failure_status, group.failure);
+            }
+            if (root) {
+                finished++;
+                progress_line(r, finished, todo, t_start, &cell);
+                if (cell.status != QB_CELL_VALID) any_bad = 1;
+                qb_run_meta_add_devices(&rec.meta, &group);
+                if (recorder_append(&rec, &cell) != 0) goto out;
+                if (recorder_flush(r, &rec) != 0) {
+                    qb_error_prefix("writing results");
+                    goto out;
+                }
+            } else {
+                qb_cell_free(&cell);
+            }
+        }
+        if (created == 0) qb_cell_group_close(&group);
+        i = j;
+    }
+    if (root) {
+        printf("# qwenbench %s (%s), backend %s, %d rank(s), tp %d\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
+               d->world_size, d->tp_size);
+        qb_table_print(stdout, rec.cells, rec.n);
+        if (o->out[0]) printf("# results: %s\n", o->out);
+        if (stopped) printf("# stopped early by a signal: run again with --resume to complete %s\n", o->out[0] ? o->out : "the sweep");
+        fflush(stdout);
+    }
+    int bad_anywhere = any_bad;
+    if (qb_dist_bcast(d, &bad_anywhere, sizeof bad_anywhere, 0) != 0) goto out;
+    *exit_status = stopped ? 3 : bad_anywhere ? 1 : 0;
+    rc = 0;
+out:
+    for (int i = 0; i < rec.n; i++) qb_cell_free(&rec.cells[i]);
+    free(rec.cells);
+    free(done);
+    free(cfgs);
+    free(names);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/* runner.h - the timing protocol over a list of cells, on every rank, and rank 0's bookkeeping.
+ *
+ * For each group of consecutive cells with the same model and format, one backend is created (weights loaded
+ * once, KV cache sized for the group's longest input + generate length). Per cell: --warmup untimed runs (the
+ * first one's time is kept apart), then --repetitions timed runs, wall time around the whole generation;
+ * checks (generated count, same tokens every run, token ids in range) outside the timed region. Rank 0
+ * gathers every rank's memory and token digest, appends the cell record, and rewrites the results file
+ * after every cell, so a kill loses at most the cell in flight.
+ */
+#ifndef QB_BENCH_RUNNER_H
+#define QB_BENCH_RUNNER_H
+
+#include "cli/options.h"
+#include "dist/dist.h"
+#include "engine/backend.h"
+#include "results/results_file.h"
+
+typedef struct {
+    char model[QB_PATH_MAX];
+    qb_quant quant;
+    int context_len;
+} qb_cell_spec;
+
+typedef struct {
+    const qb_options *opt;          /* effective settings (after CPU fallback and sweep merge) */
+    qb_dist *dist;
+    qb_backend_create_fn create;    /* the chosen engine */
+    const char *backend_name;       /* "cpu" | "cuda" */
+    const char *command_line;
+} qb_runner;
+
+/* Exit status per options.c's --help: 0 all VALID, 1 some cell not VALID, 3 stopped by a signal.
+ * Returns -1 on a fatal error (message recorded; main aborts the job). */
+int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status);
+
+/* Install SIGUSR1/SIGTERM handlers: stop cleanly after the current cell. */
+void qb_runner_install_signal_handlers(void);
+
+#endif

@@ -1,0 +1,277 @@
+/* options.c - the command line: one table drives both parsing and --help (see options.h).
+ *
+ * Each flag has a long name, a value placeholder, a help line, and a setter. Defaults live only in
+ * qb_options_defaults(); --help prints them by formatting a default-initialised struct, so the text cannot
+ * drift from the parser.
+ */
+#include "cli/options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+#define QB_DEFAULT_MODEL "qwen2.5-7b"
+
+void qb_options_defaults(qb_options *o) {
+    memset(o, 0, sizeof *o);
+    snprintf(o->model, sizeof o->model, "%s", QB_DEFAULT_MODEL);
+    o->quant = QB_QUANT_BF16;
+    static const int lengths[] = {1, 6144, 14336, 30720};
+    o->n_context_lengths = 4;
+    memcpy(o->context_lengths, lengths, sizeof lengths);
+    o->generate_length = 2048;
+    o->repetitions = 3;
+    o->warmup = 1;
+    o->backend = QB_BACKEND_AUTO;
+    o->prompt_mode = QB_PROMPT_RANDOM;
+    o->seed = 1;
+    o->tp = 0;
+    o->deadline_s = 600.0;
+    o->threads = 0;
+}
+
+static int parse_int(const char *flag, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return qb_errorf("--%s: '%s' is not an integer", flag, s);
+    if (v < lo || v > hi) return qb_errorf("--%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int set_string(const char *flag, const char *v, char *dst, size_t cap) {
+    if (v[0] == '\0') return qb_errorf("--%s: empty value", flag);
+    if (strlen(v) >= cap) return qb_errorf("--%s: value longer than %zu characters", flag, cap - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+/* ---- setters: one per flag ---- */
+static int set_model(qb_options *o, const char *f, const char *v) { return set_string(f, v, o->model, sizeof o->model); }
+static int set_out(qb_options *o, const char *f, const char *v) { return set_string(f, v, o->out, sizeof o->out); }
+static int set_sweep(qb_options *o, const char *f, const char *v) { return set_string(f, v, o->sweep, sizeof o->sweep); }
+
+static int set_quant(qb_options *o, const char *f, const char *v) {
+    if (qb_quant_parse(v, &o->quant) != 0)
+        return qb_errorf("--%s: unknown format '%s' (bf16, gptq-int8, gptq-int4, awq)", f, v);
+    return 0;
+}
+
+static int set_context_lengths(qb_options *o, const char *f, const char *v) {
+    char buf[1024];
+    if (strlen(v) >= sizeof buf) return qb_errorf("--%s: list too long", f);
+    strcpy(buf, v);
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == QB_MAX_CONTEXTS) return qb_errorf("--%s: at most %d lengths", f, QB_MAX_CONTEXTS);
+        long x;
+        QB_TRY(parse_int(f, tok, 1, 1 << 20, &x));
+        o->context_lengths[n++] = (int)x;
+    }
+    if (n == 0) return qb_errorf("--%s: empty list", f);
+    o->n_context_lengths = n;
+    return 0;
+}
+
+#define INT_SETTER(fn, field, lo, hi)                                        \
+    static int fn(qb_options *o, const char *f, const char *v) {             \
+        long x;                                                              \
+        QB_TRY(parse_int(f, v, lo, hi, &x));                                 \
+        o->field = (int)x;                                                   \
+        return 0;                                                            \
+    }
+INT_SETTER(set_generate_length, generate_length, 1, 1 << 20)
+INT_SETTER(set_repetitions, repetitions, 1, 1000)
+INT_SETTER(set_warmup, warmup, 0, 100)
+INT_SETTER(set_tp, tp, 0, QB_MAX_TP)
+INT_SETTER(set_threads, threads, 0, 4096)
+
+static int set_seed(qb_options *o, const char *f, const char *v) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-') return qb_errorf("--%s: '%s' is not a non-negative integer", f, v);
+    o->seed = x;
+    return 0;
+}
+
+static int set_deadline(qb_options *o, const char *f, const char *v) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x > 0) || x > 1e6) return qb_errorf("--%s: '%s' is not a number of seconds in (0, 1e6]", f, v);
+    o->deadline_s = x;
+    return 0;
+}
+
+static int set_backend(qb_options *o, const char *f, const char *v) {
+    if (!strcmp(v, "auto")) o->backend = QB_BACKEND_AUTO;
+    else if (!strcmp(v, "cpu")) o->backend = QB_BACKEND_CPU;
+    else if (!strcmp(v, "cuda")) o->backend = QB_BACKEND_CUDA;
+    else return qb_errorf("--%s: unknown backend '%s' (auto, cpu, cuda)", f, v);
+    return 0;
+}
+
+static int set_prompt(qb_options *o, const char *f, const char *v) {
+    if (!strcmp(v, "random")) {
+        o->prompt_mode = QB_PROMPT_RANDOM;
+        return 0;
+    }
+    if (!strncmp(v, "repeat:", 7)) {
+        long id;
+        if (parse_int(f, v + 7, 0, INT_MAX, &id) != 0) return qb_errorf("--%s: '%s': expected repeat:ID with ID a token id", f, v);
+        o->prompt_mode = QB_PROMPT_REPEAT;
+        o->prompt_repeat_id = (int32_t)id;
+        return 0;
+    }
+    return qb_errorf("--%s: '%s' is neither 'random' nor 'repeat:ID'", f, v);
+}
+
+static int set_resume(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->resume = true; return 0; }
+static int set_overwrite(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->overwrite = true; return 0; }
+static int set_help(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->show_help = true; return 0; }
+static int set_version(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->show_version = true; return 0; }
+
+/* ---- default formatters for --help ---- */
+static void fmt_model(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->model); }
+static void fmt_quant(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", qb_quant_name(o->quant)); }
+static void fmt_lengths(const qb_options *o, char *b, size_t n) {
+    size_t k = 0;
+    b[0] = '\0';
+    for (int i = 0; i < o->n_context_lengths && k < n; i++)
+        k += (size_t)snprintf(b + k, n - k, "%s%d", i ? "," : "", o->context_lengths[i]);
+}
+static void fmt_gen(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->generate_length); }
+static void fmt_reps(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->repetitions); }
+static void fmt_warmup(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->warmup); }
+static void fmt_backend(const qb_options *o, char *b, size_t n) {
+    snprintf(b, n, "%s", o->backend == QB_BACKEND_CPU ? "cpu" : o->backend == QB_BACKEND_CUDA ? "cuda" : "auto");
+}
+static void fmt_prompt(const qb_options *o, char *b, size_t n) {
+    if (o->prompt_mode == QB_PROMPT_REPEAT) snprintf(b, n, "repeat:%d", (int)o->prompt_repeat_id);
+    else snprintf(b, n, "random");
+}
+static void fmt_out(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->out[0] ? o->out : "(none)"); }
+static void fmt_seed(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%llu", (unsigned long long)o->seed); }
+static void fmt_tp(const qb_options *o, char *b, size_t n) {
+    if (o->tp) snprintf(b, n, "%d", o->tp);
+    else snprintf(b, n, "all ranks");
+}
+static void fmt_deadline(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->deadline_s); }
+static void fmt_threads(const qb_options *o, char *b, size_t n) {
+    if (o->threads) snprintf(b, n, "%d", o->threads);
+    else snprintf(b, n, "all cores");
+}
+static void fmt_sweep(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->sweep[0] ? o->sweep : "(none)"); }
+
+typedef struct {
+    const char *name;     /* long flag without dashes */
+    const char *value;    /* placeholder, NULL for a switch */
+    const char *help;
+    int (*set)(qb_options *, const char *, const char *);
+    void (*fmt_default)(const qb_options *, char *, size_t); /* NULL: no default shown */
+} qb_flag;
+
+static const qb_flag FLAGS[] = {
+    {"model", "NAME|DIR", "preset (qwen2.5-0.5b ... qwen2.5-72b, qwen2.5-tiny) or a local Hugging Face checkpoint "
+     "directory; presets get random weights of the exact shapes", set_model, fmt_model},
+    {"quant", "FORMAT", "bf16 | gptq-int8 | gptq-int4 | awq (only bf16 is supported so far)", set_quant, fmt_quant},
+    {"context-lengths", "LIST", "comma-separated input lengths in tokens", set_context_lengths, fmt_lengths},
+    {"generate-length", "N", "tokens generated per run, exactly (end-of-sequence never stops a run)",
+     set_generate_length, fmt_gen},
+    {"repetitions", "N", "timed runs per cell (every one is kept)", set_repetitions, fmt_reps},
+    {"warmup", "N", "untimed runs before the timed ones", set_warmup, fmt_warmup},
+    {"backend", "auto|cpu|cuda", "engine; auto = cuda when a GPU is usable, else the CPU reference (it says which)",
+     set_backend, fmt_backend},
+    {"prompt", "random|repeat:ID", "random token ids in [0, 151643) from --seed, or one id repeated", set_prompt,
+     fmt_prompt},
+    {"out", "PATH", "HDF5 results file, rewritten atomically after every cell", set_out, fmt_out},
+    {"seed", "N", "seed of the random prompt and the random weights", set_seed, fmt_seed},
+    {"tp", "N", "tensor-parallel size; the world must be a multiple of it (several TP groups then run the same cells)",
+     set_tp, fmt_tp},
+    {"sweep", "FILE", "sweep config (configs/sweeps/*.json); flags given on the command line override it",
+     set_sweep, fmt_sweep},
+    {"resume", NULL, "complete an existing results file: run only its missing cells (same settings required)",
+     set_resume, NULL},
+    {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
+    {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank)",
+     set_deadline, fmt_deadline},
+    {"threads", "N", "CPU backend worker threads per rank", set_threads, fmt_threads},
+    {"help", NULL, "print this help and exit", set_help, NULL},
+    {"version", NULL, "print version and build commit and exit", set_version, NULL},
+};
+#define N_FLAGS ((int)(sizeof FLAGS / sizeof FLAGS[0]))
+
+bool qb_options_given(const qb_options *o, const char *long_name) {
+    for (int i = 0; i < N_FLAGS; i++)
+        if (!strcmp(FLAGS[i].name, long_name)) return (o->given >> i) & 1ull;
+    return false;
+}
+
+int qb_options_parse(int argc, char **argv, qb_options *o) {
+    qb_options_defaults(o);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+            return qb_errorf("unexpected argument '%s' (flags are --name VALUE or --name=VALUE; see --help)", arg);
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        const qb_flag *flag = NULL;
+        int index = -1;
+        for (int k = 0; k < N_FLAGS; k++)
+            if (strlen(FLAGS[k].name) == name_len && !strncmp(FLAGS[k].name, name, name_len)) {
+                flag = &FLAGS[k];
+                index = k;
+            }
+        if (!flag) return qb_errorf("unknown flag '--%.*s' (see --help)", (int)name_len, name);
+        const char *value = NULL;
+        if (flag->value) {
+            if (eq) value = eq + 1;
+            else if (i + 1 < argc) value = argv[++i];
+            else return qb_errorf("--%s: missing value (%s)", flag->name, flag->value);
+        } else if (eq) {
+            return qb_errorf("--%s takes no value", flag->name);
+        }
+        if (flag->set(o, flag->name, value ? value : "") != 0) return -1;
+        o->given |= 1ull << index;
+    }
+    if (o->resume && o->overwrite) return qb_errorf("--resume and --overwrite exclude each other");
+    if ((o->resume || o->overwrite) && !o->out[0]) return qb_errorf("--%s needs --out", o->resume ? "resume" : "overwrite");
+    return 0;
+}
+
+void qb_options_print_help(FILE *f) {
+    qb_options d;
+    qb_options_defaults(&d);
+    fprintf(f,
+            "qwenbench %s - batch-1 speed benchmark for Qwen2.5 (tokens/s, time to first token, memory)\n\n"
+            "usage: [mpirun -np N] qwenbench [flags]\n"
+            "       qwenbench tokens FILE.h5 [--cell N]   print prompt rule and generated tokens of a results file\n\n"
+            "One MPI rank per GPU; ranks split the model tensor-parallel. Each cell (model, format, input length)\n"
+            "runs --warmup untimed and --repetitions timed generations of exactly --generate-length tokens;\n"
+            "speed = generated tokens / wall time of the whole generation (prefill included).\n\nflags:\n",
+            QB_VERSION);
+    for (int i = 0; i < N_FLAGS; i++) {
+        char lhs[64], def[256];
+        snprintf(lhs, sizeof lhs, "--%s%s%s", FLAGS[i].name, FLAGS[i].value ? " " : "",
+                 FLAGS[i].value ? FLAGS[i].value : "");
+        fprintf(f, "  %-28s %s", lhs, FLAGS[i].help);
+        if (FLAGS[i].fmt_default) {
+            FLAGS[i].fmt_default(&d, def, sizeof def);
+            fprintf(f, " [default: %s]", def);
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "\nWithout a usable GPU, --backend auto falls back to the CPU reference engine; if --model,\n"
+               "--context-lengths, --generate-length and --repetitions were not given it then runs a short job on\n"
+               "qwen2.5-0.5b shapes (inputs 1,32; 16 tokens; 2 repetitions) and says so.\n"
+               "Exit status: 0 all cells ran; 1 a cell failed or was invalid, or a fatal error; 2 bad command line;\n"
+               "3 stopped early by a signal (complete it with --resume).\n");
+}

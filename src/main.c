@@ -1,0 +1,154 @@
+/* main.c - qwenbench entry point: command line -> MPI bring-up -> engine choice -> cells -> results.
+ *
+ *   mpirun -np 2 qwenbench --model qwen2.5-7b --context-lengths 1,6144 --out results.h5
+ *   qwenbench --help
+ *
+ * Errors before any work (bad flags, configs, illegal TP size, an existing results file) print one line on
+ * rank 0 and exit 2. Errors during the run go through qb_dist_fatal (rank, host, file:line, MPI_Abort).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/runner.h"
+#include "bench/sweep_cells.h"
+#include "cli/options.h"
+#include "dist/dist.h"
+#include "engine/backend.h"
+#include "engine/shard_plan.h"
+#include "results/results_file.h"
+#include "results/tokens_cmd.h"
+#include "util/error.h"
+
+/* The CPU fallback's short job, used when no GPU is usable and the user left these flags unset. */
+static void apply_cpu_defaults(qb_options *o, int verbose) {
+    char said[256] = "";
+    if (!qb_options_given(o, "model") && !o->sweep[0]) {
+        snprintf(o->model, sizeof o->model, "qwen2.5-0.5b");
+        strcat(said, " model qwen2.5-0.5b (random weights);");
+    }
+    if (!qb_options_given(o, "context-lengths") && !o->sweep[0]) {
+        o->context_lengths[0] = 1;
+        o->context_lengths[1] = 32;
+        o->n_context_lengths = 2;
+        strcat(said, " inputs 1,32;");
+    }
+    if (!qb_options_given(o, "generate-length") && !o->sweep[0]) {
+        o->generate_length = 16;
+        strcat(said, " 16 generated tokens;");
+    }
+    if (!qb_options_given(o, "repetitions") && !o->sweep[0]) {
+        o->repetitions = 2;
+        strcat(said, " 2 repetitions;");
+    }
+    if (verbose && said[0])
+        fprintf(stderr, "# no GPU: the CPU reference engine runs a short job instead of the default:%s "
+                        "give the flags to choose otherwise\n", said);
+}
+
+/* Pick the engine. All ranks must agree; returns -1 with a message if the requested one is unusable. */
+static int choose_backend(const qb_options *o, qb_dist *d, qb_backend_create_fn *create, const char **name) {
+    char why[256] = "this build has no CUDA engine (configured without nvcc/NCCL)";
+    int gpu = 0;
+#ifdef QB_HAVE_CUDA
+    gpu = qb_cuda_available(why, sizeof why);
+#endif
+    int all_gpu;
+    QB_TRY(qb_dist_all_ok(d, gpu, &all_gpu));
+    if (o->backend == QB_BACKEND_CUDA && !all_gpu) return qb_errorf("--backend cuda: no usable GPU on every rank: %s", why);
+    if (o->backend != QB_BACKEND_CPU && all_gpu) {
+#ifdef QB_HAVE_CUDA
+        *create = qb_cuda_backend_create;
+        *name = "cuda";
+        return 0;
+#endif
+    }
+    if (o->backend == QB_BACKEND_AUTO && d->world_rank == 0)
+        fprintf(stderr, "# --backend auto: no usable GPU (%s); using the CPU reference engine\n", why);
+    *create = qb_cpu_backend_create;
+    *name = "cpu";
+    return 0;
+}
+
+/* Checks that need no work: formats, configs, TP legality, the results file. One line, exit 2. */
+static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_spec *cells, int n, int *tp) {
+    *tp = o->tp ? o->tp : d->world_size;
+    if (*tp != d->world_size)
+        return qb_errorf("--tp %d: the number of ranks (%d) must equal the tensor-parallel size (several TP groups "
+                         "are not supported)", *tp, d->world_size);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && !strcmp(cells[i].model, cells[i - 1].model) && cells[i].quant == cells[i - 1].quant) continue;
+        if (cells[i].quant != QB_QUANT_BF16)
+            return qb_errorf("--quant %s: quantized formats are not yet supported (only bf16)", qb_quant_name(cells[i].quant));
+        qb_model_config cfg;
+        bool ckpt;
+        char dir[QB_PATH_MAX];
+        if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0)
+            return qb_error_prefix("--model %s", cells[i].model);
+        if (qb_shard_plan_check(&cfg, *tp) != 0) return qb_error_prefix("--tp %d with %s", *tp, cfg.name);
+    }
+    return 0;
+}
+
+static void join_argv(int argc, char **argv, char *out, size_t cap) {
+    size_t k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < argc && k + 1 < cap; i++)
+        k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? " " : "", argv[i]);
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "tokens")) return qb_tokens_command(argc - 1, argv + 1);
+
+    static char command_line[4096];
+    join_argv(argc, argv, command_line, sizeof command_line);
+    qb_dist d;
+    if (qb_dist_init(&argc, &argv, 600.0, &d) != 0) {
+        fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());
+        return 1;
+    }
+    const int root = d.world_rank == 0;
+    int status = 2;
+    static qb_options o;
+    qb_cell_spec *cells = NULL;
+    int n_cells = 0;
+
+    if (qb_options_parse(argc, argv, &o) != 0) goto usage_error;
+    if (o.show_help || o.show_version) {
+        if (root && o.show_help) qb_options_print_help(stdout);
+        else if (root) printf("qwenbench %s (commit %s, %s build)\n", QB_VERSION, QB_GIT_COMMIT, QB_BUILD_TYPE);
+        status = 0;
+        goto done;
+    }
+    d.deadline_s = o.deadline_s;
+    qb_backend_create_fn create;
+    const char *backend_name;
+    if (choose_backend(&o, &d, &create, &backend_name) != 0) goto usage_error;
+    if (!strcmp(backend_name, "cpu") && o.backend == QB_BACKEND_AUTO) apply_cpu_defaults(&o, root);
+    if (strstr(QB_BUILD_TYPE, "Debug") && root) fprintf(stderr, "# warning: debug build: numbers are not representative\n");
+
+    if (qb_sweep_cells(&o, &cells, &n_cells) != 0) goto usage_error;
+    int tp;
+    if (validate_plan(&o, &d, cells, n_cells, &tp) != 0) goto usage_error;
+    int target_ok = 1, all_ok;
+    if (root && o.out[0] && qb_results_check_target(o.out, o.overwrite, o.resume) != 0) target_ok = 0;
+    if (qb_dist_all_ok(&d, target_ok, &all_ok) != 0) QB_FATAL(&d, qb_last_error());
+    if (!all_ok) {
+        if (!root) qb_errorf("results file refused on rank 0");
+        goto usage_error;
+    }
+    if (qb_dist_set_tp(&d, tp) != 0) goto usage_error;
+
+    qb_runner_install_signal_handlers();
+    qb_runner runner = {&o, &d, create, backend_name, command_line};
+    if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
+    goto done;
+
+usage_error:
+    if (root) fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());
+    status = 2;
+done:
+    free(cells);
+    qb_dist_finalize(&d);
+    return status;
+}

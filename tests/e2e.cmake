@@ -1,0 +1,6 @@
+# e2e.cmake - the qwenbench binary end to end: command line, CPU runs, MPI ranks, faults and --resume.
+find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+add_test(NAME cli COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_cli.py $<TARGET_FILE:qwenbench>)
+set_tests_properties(cli PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 300)
+add_test(NAME e2e_cpu COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_e2e.py $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE})
+set_tests_properties(e2e_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""test_e2e.py - qwenbench end to end on the CPU engine: results file, MPI ranks, faults, --resume, fixtures.
+
+Run by ctest: /usr/bin/python3 tests/test_e2e.py PATH/TO/qwenbench PATH/TO/mpirun
+Needs h5py (Debian python3-h5py). Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import h5py
+import numpy as np
+
+QB = MPIRUN = None
+TINY = ["--backend", "cpu", "--model", "qwen2.5-tiny", "--threads", "1"]
+
+
+def qb(*args, np_=1, timeout=300, env=None):
+    cmd = [QB, *args]
+    if np_ > 1:
+        cmd = [MPIRUN, "-np", str(np_), "--oversubscribe", "--bind-to", "none", *cmd]
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+
+
+def cells_of(path):
+    with h5py.File(path, "r") as f:
+        cells = f["cells"][()]
+        runs = f["runs"][()]
+        tokens = f["generated_tokens"][()]
+        steps = f["step_latency_s"][()]
+        attrs = dict(f.attrs)
+    return cells, runs, tokens, steps, attrs
+
+
+def run_tokens(runs, tokens, cell):
+    out = []
+    for r in runs[runs["cell"] == cell]:
+        out.append(tokens[r["token_offset"]:r["token_offset"] + r["n_gen"]].tolist())
+    return out
+
+
+class CpuRun(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.path = os.path.join(cls.tmp.name, "tp1.h5")
+        cls.proc = qb(*TINY, "--context-lengths", "1,16,40", "--generate-length", "8", "--repetitions", "2",
+                      "--out", cls.path)
+
+    def test_run_succeeds_and_prints_table(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertIn("| model", self.proc.stdout)
+        self.assertIn("qwen2.5-tiny", self.proc.stdout)
+
+    def test_file_holds_every_cell_and_run(self):
+        cells, runs, tokens, steps, attrs = cells_of(self.path)
+        self.assertEqual(len(cells), 3)
+        self.assertEqual([c.decode() for c in cells["status"]], ["VALID"] * 3)
+        self.assertEqual(cells["context_len"].tolist(), [1, 16, 40])
+        self.assertEqual(len(runs), 6)
+        self.assertTrue((runs["n_gen"] == 8).all())
+        self.assertEqual(len(tokens), 6 * 8)
+        self.assertEqual(len(steps), 6 * 7)
+        self.assertTrue((steps > 0).all())
+        for key in ["build_commit", "command_line", "settings_json", "hosts", "devices_json", "mpi_version",
+                    "hdf5_version"]:
+            self.assertIn(key, attrs)
+        self.assertGreater(float(attrs["copy_bandwidth_gbps"]), 0.0)
+
+    def test_numbers_are_consistent(self):
+        cells, runs, tokens, steps, _ = cells_of(self.path)
+        for i, c in enumerate(cells):
+            rr = runs[runs["cell"] == i]
+            speeds = rr["n_gen"] / rr["total_s"]
+            np.testing.assert_allclose(rr["tok_per_s"], speeds, rtol=1e-9)
+            self.assertAlmostEqual(c["speed_mean"], speeds.mean(), places=6)
+            self.assertAlmostEqual(c["speed_std"], speeds.std(ddof=1), places=6)
+            for r in rr:
+                s = steps[r["step_offset"]:r["step_offset"] + r["n_gen"] - 1]
+                self.assertLessEqual(s.sum(), r["decode_s"] * 1.05 + 1e-3)
+            # the table prints the same mean
+            self.assertIn(f"{c['speed_mean']:.2f}", self.proc.stdout)
+
+    def test_repetitions_generate_identical_tokens(self):
+        cells, runs, tokens, _, _ = cells_of(self.path)
+        for i in range(len(cells)):
+            t = run_tokens(runs, tokens, i)
+            self.assertEqual(t[0], t[1])
+
+    def test_tokens_command(self):
+        p = subprocess.run([QB, "tokens", self.path, "--cell", "1"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        cells, runs, tokens, _, _ = cells_of(self.path)
+        first = " ".join(str(t) for t in run_tokens(runs, tokens, 1)[0])
+        self.assertIn(first, p.stdout)
+
+    def test_tensor_parallel_ranks_match_tp1(self):
+        cells, runs, tokens, _, _ = cells_of(self.path)
+        base = [run_tokens(runs, tokens, i)[0] for i in range(len(cells))]
+        for n in (2, 4):
+            with self.subTest(ranks=n):
+                path = os.path.join(self.tmp.name, f"tp{n}.h5")
+                p = qb(*TINY, "--context-lengths", "1,16,40", "--generate-length", "8", "--repetitions", "2",
+                       "--out", path, np_=n)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                c2, r2, t2, _, _ = cells_of(path)
+                self.assertTrue((c2["tp_size"] == n).all())
+                self.assertEqual([run_tokens(r2, t2, i)[0] for i in range(len(c2))], base)
+
+
+class Faults(unittest.TestCase):
+    ARGS = [*TINY, "--context-lengths", "1,8,16,24", "--generate-length", "6", "--repetitions", "1"]
+
+    def check_partial_then_resume(self, fault, deadline, limit_s):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.h5")
+            t0 = time.time()
+            p = qb(*self.ARGS, "--deadline", str(deadline), "--out", path, np_=2,
+                   env={"QWENBENCH_TEST_FAULT": fault}, timeout=limit_s + 60)
+            took = time.time() - t0
+            self.assertNotEqual(p.returncode, 0, "a dead/hung rank must fail the job")
+            self.assertLess(took, limit_s, f"job took {took:.0f} s")
+            cells, _, _, _, _ = cells_of(path)
+            self.assertEqual(cells["context_len"].tolist(), [1, 8], "cells finished before the fault are kept")
+            p = qb(*self.ARGS, "--deadline", str(deadline), "--out", path, "--resume", np_=2)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            cells, runs, _, _, _ = cells_of(path)
+            self.assertEqual(sorted(cells["context_len"].tolist()), [1, 8, 16, 24], "every cell exactly once")
+            self.assertEqual(len(runs), 4)
+            return p
+
+    def test_killed_rank_ends_job_and_resume_completes(self):
+        self.check_partial_then_resume("kill:1:2", 20, 20 + 30)
+
+    def test_hung_rank_ends_job_within_deadline(self):
+        self.check_partial_then_resume("hang:1:2", 5, 5 + 30)
+
+    def test_resume_refuses_other_settings(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.h5")
+            p = qb(*TINY, "--context-lengths", "1", "--generate-length", "4", "--repetitions", "1", "--out", path)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            before = open(path, "rb").read()
+            p = qb(*TINY, "--context-lengths", "1", "--generate-length", "5", "--repetitions", "1", "--out", path,
+                   "--resume")
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("other settings", p.stderr)
+            self.assertEqual(open(path, "rb").read(), before)
+
+
+class Fixtures(unittest.TestCase):
+    """The CLI's greedy tokens equal transformers' for each golden fixture (tests/fixtures/*/expected.json)."""
+
+    def test_cli_tokens_match_transformers(self):
+        fixtures = sorted(glob.glob(os.path.join(os.environ.get("QB_FIXTURE_DIR", ""), "*", "expected.json")))
+        if not fixtures:
+            self.skipTest("no fixtures")
+        for exp_path in fixtures:
+            exp = json.load(open(exp_path))
+            fdir = os.path.dirname(exp_path)
+            for case in exp["cases"]:
+                if case.get("seed") is None:
+                    continue
+                with self.subTest(fixture=os.path.basename(fdir), prompt_len=case["prompt_len"]), \
+                        tempfile.TemporaryDirectory() as d:
+                    path = os.path.join(d, "r.h5")
+                    n_gen = len(case["greedy_tokens"])
+                    p = qb("--backend", "cpu", "--model", fdir, "--context-lengths", str(case["prompt_len"]),
+                           "--generate-length", str(n_gen), "--repetitions", "2", "--seed", str(case["seed"]),
+                           "--out", path)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    cells, runs, tokens, _, _ = cells_of(path)
+                    for t in run_tokens(runs, tokens, 0):
+                        self.assertEqual(t, case["greedy_tokens"])
+
+
+if __name__ == "__main__":
+    QB = os.path.abspath(sys.argv.pop(1))
+    MPIRUN = sys.argv.pop(1)
+    unittest.main(verbosity=2)
