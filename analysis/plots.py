@@ -1,0 +1,140 @@
+"""plots.py - the report's PNG figures (matplotlib, Agg backend: no display needed).
+
+Per model: speed against input length per format (error bars = stddev), tensor-parallel scaling when the model
+ran at several TP sizes, and the per-step decode latency over the steps of each cell's first run (where it
+drifts). For all cells: the achieved share of the bandwidth floor. Each function returns the file names it
+wrote (relative to the output directory).
+"""
+import os
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+
+from analysis.compare import is_qwenbench  # noqa: E402
+from analysis.tables import FORMAT_ORDER, report_status  # noqa: E402
+
+MAX_LATENCY_LINES = 24
+
+
+def slug(text):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(str(text).rstrip("/"))).strip("_") or "model"
+
+
+def _save(fig, out_dir, name):
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, name), dpi=110)
+    plt.close(fig)
+    return name
+
+
+def _valid(cells):
+    return cells[[report_status(c) == "VALID" for _, c in cells.iterrows()]] if len(cells) else cells
+
+
+def _format_key(q):
+    return (FORMAT_ORDER.index(q) if q in FORMAT_ORDER else len(FORMAT_ORDER), q)
+
+
+def speed_vs_length(model, cells, out_dir):
+    """Speed (tok/s) against input length, one line per format / TP size / engine."""
+    valid = _valid(cells)
+    if not len(valid):
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ours = is_qwenbench(valid)
+    groups = valid.assign(ours=ours).groupby(["ours", "backend", "quant", "tp_size"], sort=False)
+    for (mine, backend, quant, tp), g in sorted(groups, key=lambda kv: (not kv[0][0], kv[0][1],
+                                                                         _format_key(kv[0][2]), kv[0][3])):
+        g = g.sort_values("context_len")
+        label = f"{quant} TP{tp}" + ("" if mine else f" ({backend}, peer)") + \
+            (f" [{backend}]" if mine and valid[ours]["backend"].nunique() > 1 else "")
+        ax.errorbar(g["context_len"], g["speed_mean"], yerr=g["speed_std"], marker="o", capsize=3,
+                    linestyle="-" if mine else "--", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("input length (tokens)")
+    ax.set_ylabel("tok/s (generated / total time)")
+    ax.set_title(f"{model}: speed against input length")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return [_save(fig, out_dir, f"speed_{slug(model)}.png")]
+
+
+def tp_scaling(model, cells, out_dir):
+    """Speed against TP size for each format and input length (only when several TP sizes ran)."""
+    valid = _valid(cells[is_qwenbench(cells)])
+    if not len(valid) or valid["tp_size"].nunique() < 2:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (quant, n), g in sorted(valid.groupby(["quant", "context_len"]), key=lambda kv: (_format_key(kv[0][0]),
+                                                                                          kv[0][1])):
+        g = g.sort_values("tp_size")
+        ax.errorbar(g["tp_size"], g["speed_mean"], yerr=g["speed_std"], marker="o", capsize=3,
+                    label=f"{quant} input {n}")
+    sizes = sorted(valid["tp_size"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("tensor-parallel size (GPUs)")
+    ax.set_ylabel("tok/s")
+    ax.set_title(f"{model}: tensor-parallel scaling")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return [_save(fig, out_dir, f"tp_scaling_{slug(model)}.png")]
+
+
+def step_latency(model, cells, runs, results_by_file, out_dir):
+    """Decode step latency (ms) over the steps of each cell's first run."""
+    ours = cells[is_qwenbench(cells) & cells["n_runs"].gt(0)]
+    if not len(ours):
+        return []
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    drawn = 0
+    order = sorted(range(len(ours)), key=lambda i: (_format_key(ours["quant"].iloc[i]), ours["tp_size"].iloc[i],
+                                                     ours["context_len"].iloc[i]))
+    for _, c in ours.iloc[order].iterrows():
+        mine = runs[runs["cell_id"] == c["cell_id"]].sort_values("repetition")
+        if not len(mine) or drawn >= MAX_LATENCY_LINES:
+            continue
+        steps = results_by_file[c["file"]].step_latency(mine.iloc[0])
+        if not len(steps):
+            continue
+        ax.plot(np.arange(1, len(steps) + 1), steps * 1e3, linewidth=0.8,
+                label=f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])}")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return []
+    ax.set_xlabel("decode step")
+    ax.set_ylabel("step latency (ms)")
+    ax.set_title(f"{model}: per-step decode latency (first run of each cell)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return [_save(fig, out_dir, f"step_latency_{slug(model)}.png")]
+
+
+def floor_share(cells, out_dir):
+    """Achieved share of the bandwidth floor per cell (horizontal bars; the 100 % line is the physical limit)."""
+    ours = cells[is_qwenbench(cells) & (cells["status"] == "VALID")]
+    if "pct_of_floor" not in ours.columns:
+        return []
+    ours = ours[np.isfinite(ours["pct_of_floor"].astype(float))]
+    if not len(ours):
+        return []
+    labels = [f"{c['model']} {c['quant']} TP{int(c['tp_size'])} in {int(c['context_len'])}"
+              for _, c in ours.iterrows()]
+    pct = ours["pct_of_floor"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * len(ours)))
+    colors = ["tab:red" if p > 100 else "tab:blue" for p in pct]
+    ax.barh(np.arange(len(ours)), pct, color=colors)
+    ax.axvline(100, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(np.arange(len(ours)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("decode tok/s as % of the bandwidth floor (red: above 100 %, INVALID)")
+    ax.set_title("Share of the bandwidth floor")
+    ax.grid(True, axis="x", alpha=0.3)
+    return [_save(fig, out_dir, "floor_share.png")]

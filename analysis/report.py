@@ -1,0 +1,144 @@
+"""report.py - the report command: qwenbench results files in, markdown + CSV + PNG report out.
+
+    /usr/bin/python3 -m analysis.report results.h5 [more.h5 ...] --out report/ \
+        [--peer transformers.h5] [--published analysis/data/qwen2.5-speed-a100.csv] [--bandwidth-gbps X]
+
+Writes into --out: report.md (run headers, per-model tables, comparisons, plots), cells.csv (every cell with its
+roofline columns), runs.csv (every timed run), peer_ratios.csv (when a peer matched) and the PNG plots.
+Any unusable input gives one line on stderr, "qwenbench-report: error: ...", and exit status 1.
+"""
+import argparse
+import math
+import os
+import sys
+
+import pandas as pd
+
+from analysis import plots, roofline, tables
+from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,
+                              peer_ratios)
+from analysis.load import ResultsError, load_results
+
+PROG = "qwenbench-report"
+RUN_CONTEXT_COLUMNS = ("model", "quant", "backend", "context_len", "gen_len", "tp_size", "n_ranks")
+
+
+def combine(results, peer_flags, bandwidth_override):
+    """All files' cells and runs in two frames; cell_id = '<file index>:<row>' is unique across files."""
+    cell_frames, run_frames = [], []
+    for i, (r, is_peer) in enumerate(zip(results, peer_flags)):
+        cells = r.cells.copy()
+        cells.insert(0, "cell", range(len(cells)))
+        cells.insert(0, "cell_id", [f"{i}:{k}" for k in range(len(cells))])
+        cells.insert(0, "file", r.path)
+        cells["is_peer"] = is_peer
+        cells["model_key"] = [model_key(m) for m in cells["model"]]
+        bw = bandwidth_override if bandwidth_override is not None else r.meta["copy_bandwidth_gbps"]
+        cells["bandwidth_gbps"] = bw
+        cell_frames.append(cells)
+        runs = r.runs.copy()
+        runs.insert(0, "cell_id", [f"{i}:{int(k)}" for k in runs["cell"]])
+        runs.insert(0, "file", r.path)
+        for col in RUN_CONTEXT_COLUMNS:
+            runs[col] = cells[col].to_numpy()[runs["cell"].to_numpy(dtype=int)] if len(runs) else []
+        run_frames.append(runs)
+    return pd.concat(cell_frames, ignore_index=True), pd.concat(run_frames, ignore_index=True)
+
+
+def _model_order(cells):
+    """Model keys in the order they first appear, qwenbench's own cells first."""
+    ours = list(dict.fromkeys(cells[is_qwenbench(cells)]["model_key"]))
+    return ours + [k for k in dict.fromkeys(cells["model_key"]) if k not in ours]
+
+
+def _model_title(cells):
+    names = list(dict.fromkeys(cells[is_qwenbench(cells)]["model"])) or list(dict.fromkeys(cells["model"]))
+    return ", ".join(names)
+
+
+def write_report(results, peer_results, out_dir, published, bandwidth_override=None):
+    """Build everything into out_dir; returns the list of files written."""
+    os.makedirs(out_dir, exist_ok=True)
+    all_results = list(results) + list(peer_results)
+    cells, runs = combine(all_results, [False] * len(results) + [True] * len(peer_results), bandwidth_override)
+    cells = roofline.annotate(cells, None)
+    cells["report_status"] = [tables.report_status(c) for _, c in cells.iterrows()]
+    ratios = peer_ratios(cells)
+    by_file = {r.path: r for r in all_results}
+
+    written = ["cells.csv", "runs.csv"]
+    cells.to_csv(os.path.join(out_dir, "cells.csv"), index=False)
+    runs.to_csv(os.path.join(out_dir, "runs.csv"), index=False)
+    if len(ratios):
+        ratios.to_csv(os.path.join(out_dir, "peer_ratios.csv"), index=False)
+        written.append("peer_ratios.csv")
+
+    lines = ["# qwenbench report", "", "## Runs", ""]
+    for r in results:
+        lines += tables.header_md(r)
+    for r in peer_results:
+        lines += ["Peer file:"] + tables.header_md(r)
+    if bandwidth_override is not None:
+        lines += [f"Bandwidth floor computed with --bandwidth-gbps {bandwidth_override:g} instead of the files' "
+                  "measurement.", ""]
+
+    figures = []
+    for key in _model_order(cells):
+        mine = cells[cells["model_key"] == key]
+        title = _model_title(mine)
+        lines += tables.model_section(title, mine, ratios, published)
+        model_figs = plots.speed_vs_length(title, mine, out_dir) + plots.tp_scaling(title, mine, out_dir) + \
+            plots.step_latency(title, mine, runs, by_file, out_dir)
+        lines += [f"![{name}]({name})" for name in model_figs] + ([""] if model_figs else [])
+        figures += model_figs
+    floor_figs = plots.floor_share(cells, out_dir)
+    if floor_figs:
+        lines += ["## Share of the bandwidth floor", ""] + [f"![{n}]({n})" for n in floor_figs] + [""]
+    else:
+        lines += ["## Share of the bandwidth floor", "", "Not plotted: no cell has a floor (model shapes or copy "
+                  "bandwidth missing).", ""]
+    figures += floor_figs
+    notes = sorted({n for n in cells["roofline_note"] if n and "floor" not in n})
+    if notes:
+        lines += ["Roofline not computed for: " + "; ".join(notes), ""]
+    lines += ["Files: `cells.csv` (every cell, roofline columns), `runs.csv` (every timed run)" +
+              (", `peer_ratios.csv`" if len(ratios) else "") + ".", ""]
+    with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return ["report.md"] + written + figures
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog=PROG, description="Report tables, CSV and plots from qwenbench results files.")
+    p.add_argument("files", nargs="+", metavar="FILE.h5", help="qwenbench results files")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    p.add_argument("--peer", action="append", default=[], metavar="FILE.h5",
+                   help="results file of a peer engine on the same machine (same schema); repeatable")
+    p.add_argument("--published", default=DEFAULT_PUBLISHED, metavar="CSV",
+                   help="published table shown for context (default: %(default)s); 'none' to leave it out")
+    p.add_argument("--bandwidth-gbps", type=float, default=None, metavar="GBPS",
+                   help="memory bandwidth for the floor instead of each file's measured copy bandwidth")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.bandwidth_gbps is not None and not (math.isfinite(args.bandwidth_gbps) and args.bandwidth_gbps > 0):
+            raise ResultsError(f"--bandwidth-gbps must be a positive number, got {args.bandwidth_gbps}")
+        results = [load_results(p) for p in args.files]
+        peers = [load_results(p) for p in args.peer]
+        published = None if args.published == "none" else load_published(args.published)
+        written = write_report(results, peers, args.out, published, args.bandwidth_gbps)
+    except (ResultsError, CompareError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"{PROG}: error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"{PROG}: wrote {len(written)} files to {args.out}: {', '.join(written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

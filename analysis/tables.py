@@ -1,0 +1,219 @@
+"""tables.py - the markdown of the report: the run header and, per model, tables in the published layout.
+
+Speed table: rows = format (plus TP size / backend when a model has several), columns = input length,
+cells = `tok/s ± std (GPUs) / GiB` (mean and sample stddev of the repetitions, GPUs = ranks of the cell,
+GiB = summed peak memory over ranks / 2^30), two decimals. A cell that is not VALID shows its status
+(INVALID / DOES_NOT_FIT / FAILED) with a numbered note giving the reason; a VALID cell above 100 % of its
+bandwidth floor is shown as INVALID (roofline) the same way.
+"""
+import json
+import math
+
+from analysis.compare import PUBLISHED_CARD, is_qwenbench
+
+FORMAT_ORDER = ("bf16", "gptq-int8", "gptq-int4", "awq")
+PUBLISHED_FORMAT_ORDER = ("BF16", "GPTQ-Int8", "GPTQ-Int4", "AWQ")
+
+
+def fmt_speed(c):
+    return f"{c['speed_mean']:.2f} ± {c['speed_std']:.2f} ({int(c['n_ranks'])}) / {c['peak_mem_total_gib']:.2f}"
+
+
+def fmt_ratio(r):
+    """'2.33x', plus the GPU counts when the two cells used different numbers of GPUs."""
+    text = f"{r['ratio']:.2f}x"
+    if int(r["n_ranks"]) != int(r["peer_n_ranks"]):
+        text += f" ({int(r['n_ranks'])} vs {int(r['peer_n_ranks'])} GPUs)"
+    return text
+
+
+def report_status(c):
+    """The status the report shows: the file's, or INVALID when a VALID cell beats its bandwidth floor."""
+    if c["status"] == "VALID" and not c.get("roofline_ok", True):
+        return "INVALID"
+    return c["status"]
+
+
+def _md_escape(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def _format_rank(quant):
+    return (FORMAT_ORDER.index(quant) if quant in FORMAT_ORDER else len(FORMAT_ORDER), quant)
+
+
+def _row_labels(cells):
+    """Row label per cell: format, plus 'TPn' and '[backend]' only where the model needs them to tell rows apart."""
+    several_tp = cells["tp_size"].nunique() > 1
+    several_backends = cells["backend"].nunique() > 1
+    labels = []
+    for _, c in cells.iterrows():
+        label = c["quant"]
+        if several_tp:
+            label += f" TP{int(c['tp_size'])}"
+        if several_backends:
+            label += f" [{c['backend']}]"
+        labels.append(label)
+    return labels
+
+
+def _grid(cells, render, notes):
+    """Rows x input-length grid; render(cell, notes) gives the text of one cell. Several cells in one slot
+    (several files, or a resumed run) are all shown, separated by <br>."""
+    cells = cells.assign(row_label=_row_labels(cells))
+    cells = cells.assign(_order=[_format_rank(q) + (t, b) for q, t, b in
+                                 zip(cells["quant"], cells["tp_size"], cells["backend"])])
+    lengths = sorted(cells["context_len"].unique())
+    rows = []
+    for label in sorted(cells["row_label"].unique(), key=lambda l: cells[cells["row_label"] == l]["_order"].min()):
+        mine = cells[cells["row_label"] == label]
+        row = [_md_escape(label)]
+        for n in lengths:
+            slot = mine[mine["context_len"] == n]
+            row.append("<br>".join(render(c, notes) for _, c in slot.iterrows()) if len(slot) else "")
+        rows.append(row)
+    return _table(["format"] + [str(n) for n in lengths], rows)
+
+
+def _with_note(text, reason, notes, where):
+    notes.append(f"{where}: {reason}" if reason else where)
+    return f"{text} [{len(notes)}]"
+
+
+def _where(c):
+    return f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])} [{c['backend']}]"
+
+
+def render_speed(c, notes):
+    status = report_status(c)
+    if status == "VALID":
+        return fmt_speed(c)
+    if c["status"] == "VALID":  # valid in the file, refused by the roofline
+        return _with_note("INVALID (roofline)", c["roofline_note"], notes, _where(c))
+    return _with_note(status, c["reason"], notes, _where(c))
+
+
+def render_floor(c, notes):
+    if not math.isfinite(c.get("floor_tok_s", math.nan)):
+        return "n/a"
+    if c["status"] != "VALID":
+        return f"{c['status']} (floor {c['floor_tok_s']:.1f})"
+    flag = " INVALID" if not c["roofline_ok"] else ""
+    return f"{c['pct_of_floor']:.1f}%{flag} (floor {c['floor_tok_s']:.1f})"
+
+
+def header_md(results):
+    """The settings, commit and devices of one file."""
+    m = results.meta
+    lines = [f"### {results.path}", ""]
+    lines.append(f"- qwenbench {m['version'] or '?'}, commit `{m['build_commit'] or '?'}`, "
+                 f"{m['build_type'] or '?'} build, schema {m['schema_version']}")
+    if m["build_type"] and m["build_type"].lower() == "debug":
+        lines.append("- **warning: debug build - the numbers are not representative**")
+    lines.append(f"- command: `{m['command_line']}`")
+    lines.append(f"- time: {m['start_time']} to {m['end_time']}")
+    lines.append(f"- hosts: {m['hosts']}")
+    lines.append(f"- devices: {describe_devices(m['devices_json'])}")
+    lines.append(f"- driver {m['driver_version'] or '-'}, CUDA {m['cuda_version'] or '-'}, "
+                 f"NCCL {m['nccl_version'] or '-'}, MPI {m['mpi_version'] or '-'}, HDF5 {m['hdf5_version'] or '-'}")
+    bw = m["copy_bandwidth_gbps"]
+    lines.append(f"- measured copy bandwidth: {bw:.1f} GB/s" if math.isfinite(bw)
+                 else "- measured copy bandwidth: not recorded")
+    if m["settings_json"]:
+        lines += ["", "<details><summary>settings</summary>", "", "```json", pretty_json(m["settings_json"]),
+                  "```", "", "</details>"]
+    return lines + [""]
+
+
+def pretty_json(text):
+    try:
+        return json.dumps(json.loads(text), indent=1, sort_keys=True)
+    except ValueError:
+        return text
+
+
+def describe_devices(devices_json):
+    """'2 x NVIDIA H100 80GB HBM3 (host-a)' from the per-rank device list; the raw text if it is not JSON."""
+    if not devices_json:
+        return "not recorded"
+    try:
+        devices = json.loads(devices_json)
+        counts = {}
+        for d in devices:
+            key = (d.get("name", "?"), d.get("host", "?"))
+            counts[key] = counts.get(key, 0) + 1
+        return ", ".join(f"{n} x {name} ({host})" for (name, host), n in counts.items()) or "none"
+    except (ValueError, AttributeError, TypeError):
+        return devices_json
+
+
+def model_section(model, cells, ratios, published):
+    """Markdown lines for one model (cells: all cells of the model, qwenbench and peers)."""
+    lines = [f"## {model}", ""]
+    ours = cells[is_qwenbench(cells)]
+    notes = []
+    if len(ours):
+        lines.append("Speed: `tok/s ± std (GPUs) / GiB` (generated tokens / total time incl. prefill, mean ± "
+                     "sample stddev over the repetitions; GiB = peak memory summed over the GPUs)")
+        lines.append("")
+        lines += _grid(ours, render_speed, notes) + [""]
+        if "floor_tok_s" in ours.columns and ours["floor_tok_s"].notna().any():
+            lines.append("Share of the bandwidth floor: decode tok/s / (copy bandwidth / bytes read per token per "
+                         "GPU); above 100 % the cell is INVALID")
+            lines.append("")
+            lines += _grid(ours, render_floor, notes) + [""]
+    peers = cells[~is_qwenbench(cells)]
+    for backend, group in peers.groupby("backend", sort=True):
+        lines.append(f"Peer engine `{backend}` on the same machine: `tok/s ± std (GPUs) / GiB`")
+        lines.append("")
+        lines += _grid(group, render_speed, notes) + [""]
+        mine = ratios[(ratios["peer_backend"] == backend) & ratios["cell_id"].isin(ours["cell_id"])]
+        if len(mine):
+            lines.append(f"Ratio qwenbench / `{backend}` (same machine, matching cells)")
+            lines.append("")
+            by_id = mine.set_index("cell_id")
+            matched = ours[ours["cell_id"].isin(mine["cell_id"])]
+            lines += _grid(matched, lambda c, n: fmt_ratio(by_id.loc[c["cell_id"]]), notes) + [""]
+    if published is not None and len(ours):
+        key = ours["model_key"].iloc[0]
+        pub = published[published["model_key"] == key]
+        if len(pub):
+            lines += published_table(pub)
+    if notes:
+        lines += [f"{i + 1}. {_md_escape(n)}" for i, n in enumerate(notes)] + [""]
+    return lines
+
+
+def published_table(pub):
+    """The published cells of one model: another card, shown for context and never divided into ours."""
+    lines = [f"Published (Qwen2.5 speed benchmark, **{PUBLISHED_CARD}: another card**, context only, not a "
+             "like-for-like ratio): `tok/s (GPUs) / GB`", ""]
+    lengths = sorted(pub["context"].unique())
+    rows = []
+    order = {q: i for i, q in enumerate(PUBLISHED_FORMAT_ORDER)}
+    for (engine, quant), group in sorted(pub.groupby(["engine", "quant"]),
+                                         key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+        row = [f"{engine} {quant}"]
+        for n in lengths:
+            slot = group[group["context"] == n]
+            parts = []
+            for _, p in slot.iterrows():
+                text = f"{p['tok_s']:.2f} ({int(p['gpus'])})"
+                if math.isfinite(p["mem_gb"]):
+                    text += f" / {p['mem_gb']:.2f}"
+                if p["note"]:
+                    text += f" {p['note']}"
+                parts.append(text)
+            row.append("<br>".join(parts))
+        rows.append(row)
+    notes = sorted({n for n in pub["note"] if n})
+    legend = [f"Notes: {', '.join(notes)} - see analysis/data/README.md (D = vLLM defaults; S1..S5, 64k = other "
+              "vLLM memory/length settings; 062/NS = vLLM 0.6.2, other sampling; auto_gptq==0.6.0 = older AutoGPTQ)",
+              ""] if notes else []
+    return lines + _table(["engine format"] + [str(n) for n in lengths], rows) + [""] + legend
