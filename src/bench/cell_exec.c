@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bench/prompt.h"
+#include "bench/roofline.h"
 #include "util/error.h"
 #include "util/str.h"
 
@@ -237,4 +238,52 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     c->kv_bytes_rank0 = g->ranks[0].kv_bytes;
     qb_cell_summarize(c);
     return 0;
+}
+
+/* Appends "; text" to the cell's list of checks. */
+static void note_check(qb_cell_record *c, const char *text) {
+    size_t k = strlen(c->checks);
+    snprintf(c->checks + k, sizeof c->checks - k, "%s%s", k ? "; " : "", text);
+}
+
+void qb_cell_check_speed(const qb_runner *r, const qb_model_config *cfg, const qb_results_meta *meta,
+                         qb_cell_record *c) {
+    if (c->n_runs == 0 || c->status == QB_CELL_FAILED || c->status == QB_CELL_DOES_NOT_FIT) return;
+    char text[256];
+    /* Test-only: QWENBENCH_TEST_SPEEDUP=F pretends every run was F times faster (to show the check works). */
+    const char *fake = getenv("QWENBENCH_TEST_SPEEDUP");
+    if (fake && atof(fake) > 0) {
+        double f = atof(fake);
+        for (int i = 0; i < c->n_runs; i++) {
+            c->runs[i].total_s /= f;
+            c->runs[i].prefill_s /= f;
+            for (int s = 0; s + 1 < c->runs[i].n_gen; s++) c->runs[i].step_s[s] /= f;
+            qb_run_finish(&c->runs[i]);
+        }
+        qb_cell_summarize(c);
+    }
+    note_check(c, "generated count ok");
+    note_check(c, c->status == QB_CELL_VALID ? "same tokens every run" : "tokens differ");
+    c->speed_cv = c->speed.mean > 0 ? c->speed.stddev / c->speed.mean : 0.0;
+    c->noisy = c->n_runs > 1 && c->speed_cv > r->opt->noisy_threshold;
+    snprintf(text, sizeof text, "spread cv %.4f%s", c->speed_cv, c->noisy ? " NOISY" : "");
+    note_check(c, text);
+
+    qb_shard_plan plan;
+    if (qb_shard_plan_make(cfg, c->tp_size, 0, &plan) != 0) return;
+    double positions = c->context_len + 0.5 * c->gen_len;
+    double bytes = qb_decode_weight_bytes(cfg, &plan) + qb_decode_kv_bytes(cfg, &plan, positions);
+    c->implied_bandwidth_gbps = bytes * c->decode_tok_per_s.mean / 1e9;
+    c->copy_bandwidth_gbps = meta->copy_bandwidth_gbps;
+    if (meta->copy_bandwidth_gbps <= 0) return;
+    snprintf(text, sizeof text, "implied bandwidth %.1f GB/s = %.1f%% of measured %.1f GB/s",
+             c->implied_bandwidth_gbps, 100.0 * c->implied_bandwidth_gbps / meta->copy_bandwidth_gbps,
+             meta->copy_bandwidth_gbps);
+    note_check(c, text);
+    if (c->implied_bandwidth_gbps > meta->copy_bandwidth_gbps && c->status == QB_CELL_VALID) {
+        c->status = QB_CELL_INVALID;
+        snprintf(c->reason, sizeof c->reason,
+                 "faster than the hardware allows: decode at %.1f tok/s reads %.1f GB/s, above the measured copy "
+                 "bandwidth %.1f GB/s", c->decode_tok_per_s.mean, c->implied_bandwidth_gbps, meta->copy_bandwidth_gbps);
+    }
 }

@@ -42,4 +42,9 @@ void qb_cell_set_failure(qb_cell_record *c, qb_cell_status s, const char *reason
 /* Warm-up, timed runs, checks; rank 0 gets the complete record. -1 only on a communication failure. */
 int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *spec, qb_cell_record *c);
 
+/* Rank 0, after the runs: spread (NOISY) and the implied bandwidth against the measured copy bandwidth
+ * (above it: INVALID, "faster than the hardware allows"). */
+void qb_cell_check_speed(const qb_runner *r, const qb_model_config *cfg, const qb_results_meta *meta,
+                         qb_cell_record *c);
+
 #endif

@@ -31,6 +31,7 @@ void qb_options_defaults(qb_options *o) {
     o->tp = 0;
     o->deadline_s = 600.0;
     o->threads = 0;
+    o->noisy_threshold = 0.05;
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -110,6 +111,15 @@ static int set_deadline(qb_options *o, const char *f, const char *v) {
     return 0;
 }
 
+static int set_noisy(qb_options *o, const char *f, const char *v) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x > 0) || x > 10) return qb_errorf("--%s: '%s' is not a fraction in (0, 10]", f, v);
+    o->noisy_threshold = x;
+    return 0;
+}
+
 static int set_backend(qb_options *o, const char *f, const char *v) {
     if (!strcmp(v, "auto")) o->backend = QB_BACKEND_AUTO;
     else if (!strcmp(v, "cpu")) o->backend = QB_BACKEND_CPU;
@@ -164,6 +174,7 @@ static void fmt_tp(const qb_options *o, char *b, size_t n) {
     else snprintf(b, n, "all ranks");
 }
 static void fmt_deadline(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->deadline_s); }
+static void fmt_noisy(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->noisy_threshold); }
 static void fmt_threads(const qb_options *o, char *b, size_t n) {
     if (o->threads) snprintf(b, n, "%d", o->threads);
     else snprintf(b, n, "all cores");
@@ -202,6 +213,7 @@ static const qb_flag FLAGS[] = {
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
     {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank)",
      set_deadline, fmt_deadline},
+    {"noisy-threshold", "CV", "flag a cell NOISY when stddev/mean of its speed exceeds this", set_noisy, fmt_noisy},
     {"threads", "N", "CPU backend worker threads per rank", set_threads, fmt_threads},
     {"help", NULL, "print this help and exit", set_help, NULL},
     {"version", NULL, "print version and build commit and exit", set_version, NULL},

@@ -36,6 +36,7 @@ typedef struct {
     bool resume, overwrite;
     double deadline_s;                  /* watchdog: longest wait in one collective */
     int threads;                        /* CPU backend threads, 0 = all cores */
+    double noisy_threshold;             /* coefficient of variation above which a cell is flagged NOISY */
     char sweep[QB_PATH_MAX];            /* sweep config file ("" = one model from the flags) */
     bool show_help, show_version;
     unsigned long long given;           /* bit i set: flag i of the table was given on the command line */

@@ -61,6 +61,11 @@ typedef struct {
     qb_stats tpot_s;
     qb_stats decode_tok_per_s;
     double warmup_total_s;    /* the excluded warm-up run's time (first warm-up), shown apart */
+    double speed_cv;          /* coefficient of variation of speed over the repetitions */
+    int32_t noisy;            /* 1 when speed_cv is above --noisy-threshold (still a number, but marked) */
+    double implied_bandwidth_gbps; /* bytes read per decode token (rank 0) x mean decode tok/s */
+    double copy_bandwidth_gbps;    /* the card's measured copy bandwidth it is compared with */
+    char checks[512];         /* the checks made and their outcome, "; "-separated */
     /* memory, bytes */
     double peak_mem_total;    /* sum over ranks of peak allocated */
     double *peak_mem_rank;    /* [n_ranks] (owned) */
