@@ -71,7 +71,7 @@ static int set_context_lengths(qb_options *o, const char *f, const char *v) {
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (n == QB_MAX_CONTEXTS) return qb_errorf("--%s: at most %d lengths", f, QB_MAX_CONTEXTS);
-        long x;
+        long x = 0;
         QB_TRY(parse_int(f, tok, 1, 1 << 20, &x));
         o->context_lengths[n++] = (int)x;
     }
@@ -82,7 +82,7 @@ static int set_context_lengths(qb_options *o, const char *f, const char *v) {
 
 #define INT_SETTER(fn, field, lo, hi)                                        \
     static int fn(qb_options *o, const char *f, const char *v) {             \
-        long x;                                                              \
+        long x = 0;                                                          \
         QB_TRY(parse_int(f, v, lo, hi, &x));                                 \
         o->field = (int)x;                                                   \
         return 0;                                                            \
@@ -134,7 +134,7 @@ static int set_prompt(qb_options *o, const char *f, const char *v) {
         return 0;
     }
     if (!strncmp(v, "repeat:", 7)) {
-        long id;
+        long id = 0;
         if (parse_int(f, v + 7, 0, INT_MAX, &id) != 0) return qb_errorf("--%s: '%s': expected repeat:ID with ID a token id", f, v);
         o->prompt_mode = QB_PROMPT_REPEAT;
         o->prompt_repeat_id = (int32_t)id;

@@ -22,7 +22,14 @@ int qb_error_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_message, sizeof old);
-    snprintf(g_message, sizeof g_message, "%s: %s", prefix, old);
+    size_t k = strlen(prefix);
+    if (k > sizeof g_message - 3) k = sizeof g_message - 3;
+    memcpy(g_message, prefix, k);
+    memcpy(g_message + k, ": ", 2);
+    size_t room = sizeof g_message - k - 3, n = strlen(old);
+    if (n > room) n = room;
+    memcpy(g_message + k + 2, old, n);
+    g_message[k + 2 + n] = '\0';
     return -1;
 }
 
