@@ -1,0 +1,131 @@
+/* results_schema.c - field tables and HDF5 types of the results file (see results_schema.h). */
+#include "results/results_schema.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define STR(row, m) {#m, offsetof(row, m), QB_FIELD_STRING, sizeof(((row *)0)->m)}
+#define NUM(row, m, kind) {#m, offsetof(row, m), kind, 0}
+#define STATS(row, p)                                                                   \
+    NUM(row, p##_mean, QB_FIELD_F64), NUM(row, p##_std, QB_FIELD_F64), NUM(row, p##_min, QB_FIELD_F64), \
+        NUM(row, p##_max, QB_FIELD_F64)
+
+static const qb_field cell_fields[] = {
+    STR(qb_cell_row, model),
+    STR(qb_cell_row, quant),
+    STR(qb_cell_row, backend),
+    NUM(qb_cell_row, context_len, QB_FIELD_I32),
+    NUM(qb_cell_row, gen_len, QB_FIELD_I32),
+    NUM(qb_cell_row, tp_size, QB_FIELD_I32),
+    NUM(qb_cell_row, n_ranks, QB_FIELD_I32),
+    NUM(qb_cell_row, repetitions, QB_FIELD_I32),
+    NUM(qb_cell_row, warmup, QB_FIELD_I32),
+    NUM(qb_cell_row, seed, QB_FIELD_U64),
+    STR(qb_cell_row, prompt_rule),
+    STR(qb_cell_row, status),
+    STR(qb_cell_row, reason),
+    STATS(qb_cell_row, speed),
+    STATS(qb_cell_row, ttft_s),
+    STATS(qb_cell_row, tpot_s),
+    STATS(qb_cell_row, decode_tok_per_s),
+    NUM(qb_cell_row, warmup_total_s, QB_FIELD_F64),
+    NUM(qb_cell_row, peak_mem_total_bytes, QB_FIELD_F64),
+    NUM(qb_cell_row, peak_mem_total_gib, QB_FIELD_F64),
+    NUM(qb_cell_row, weights_bytes_rank0, QB_FIELD_F64),
+    NUM(qb_cell_row, kv_bytes_rank0, QB_FIELD_F64),
+    NUM(qb_cell_row, n_runs, QB_FIELD_I32),
+    NUM(qb_cell_row, first_run, QB_FIELD_I64),
+};
+
+static const qb_field run_fields[] = {
+    NUM(qb_run_row, cell, QB_FIELD_I32),
+    NUM(qb_run_row, repetition, QB_FIELD_I32),
+    NUM(qb_run_row, n_prompt, QB_FIELD_I32),
+    NUM(qb_run_row, n_gen, QB_FIELD_I32),
+    NUM(qb_run_row, total_s, QB_FIELD_F64),
+    NUM(qb_run_row, prefill_s, QB_FIELD_F64),
+    NUM(qb_run_row, decode_s, QB_FIELD_F64),
+    NUM(qb_run_row, tok_per_s, QB_FIELD_F64),
+    NUM(qb_run_row, decode_tok_per_s, QB_FIELD_F64),
+    NUM(qb_run_row, tpot_s, QB_FIELD_F64),
+    NUM(qb_run_row, step_offset, QB_FIELD_I64),
+    NUM(qb_run_row, token_offset, QB_FIELD_I64),
+};
+
+static const qb_field rank_memory_fields[] = {
+    NUM(qb_rank_memory_row, cell, QB_FIELD_I32),
+    NUM(qb_rank_memory_row, rank, QB_FIELD_I32),
+    NUM(qb_rank_memory_row, peak_bytes, QB_FIELD_F64),
+};
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+const qb_table_schema qb_cells_schema = {"/cells", cell_fields, COUNT(cell_fields), sizeof(qb_cell_row)};
+const qb_table_schema qb_runs_schema = {"/runs", run_fields, COUNT(run_fields), sizeof(qb_run_row)};
+const qb_table_schema qb_rank_memory_schema = {"/rank_memory", rank_memory_fields, COUNT(rank_memory_fields),
+                                               sizeof(qb_rank_memory_row)};
+
+#define META(m) {#m, offsetof(qb_results_meta, m), sizeof(((qb_results_meta *)0)->m)}
+const qb_meta_string qb_meta_strings[] = {
+    META(version),        META(build_commit),   META(build_type),   META(command_line), META(start_time),
+    META(end_time),       META(hosts),          META(devices_json), META(driver_version), META(cuda_version),
+    META(nccl_version),   META(mpi_version),    META(hdf5_version), META(settings_json),
+};
+const int qb_n_meta_strings = COUNT(qb_meta_strings);
+
+hid_t qb_schema_memory_type(const qb_table_schema *t) {
+    hid_t compound = H5Tcreate(H5T_COMPOUND, t->row_size);
+    if (compound < 0) return H5I_INVALID_HID;
+    for (int i = 0; i < t->n_fields; i++) {
+        const qb_field *f = &t->fields[i];
+        herr_t rc;
+        if (f->kind == QB_FIELD_STRING) {
+            hid_t s = H5Tcopy(H5T_C_S1);
+            rc = s < 0 ? -1 : 0;
+            if (rc == 0) rc = H5Tset_size(s, f->size);
+            if (rc >= 0) rc = H5Tset_strpad(s, H5T_STR_NULLTERM);
+            if (rc >= 0) rc = H5Tinsert(compound, f->name, f->offset, s);
+            if (s >= 0) H5Tclose(s);
+        } else {
+            hid_t n = f->kind == QB_FIELD_I32   ? H5T_NATIVE_INT32
+                      : f->kind == QB_FIELD_I64 ? H5T_NATIVE_INT64
+                      : f->kind == QB_FIELD_U64 ? H5T_NATIVE_UINT64
+                                                : H5T_NATIVE_DOUBLE;
+            rc = H5Tinsert(compound, f->name, f->offset, n);
+        }
+        if (rc < 0) {
+            H5Tclose(compound);
+            return H5I_INVALID_HID;
+        }
+    }
+    return compound;
+}
+
+typedef struct {
+    char *out;
+    size_t size;
+    int seen;
+} detail_walk;
+
+static herr_t take_innermost(unsigned n, const H5E_error2_t *err, void *data) {
+    detail_walk *w = data;
+    if (n == 0 && err->desc) {
+        snprintf(w->out, w->size, "%s", err->desc);
+        w->seen = 1;
+    }
+    return 0;
+}
+
+void qb_hdf5_error_detail(char *out, size_t size) {
+    detail_walk w = {out, size, 0};
+    out[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &w);
+}
+
+void qb_hdf5_quiet_begin(qb_hdf5_quiet *saved) {
+    saved->func = NULL;
+    saved->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &saved->func, &saved->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void qb_hdf5_quiet_end(const qb_hdf5_quiet *saved) { H5Eset_auto2(H5E_DEFAULT, saved->func, saved->data); }

@@ -1,0 +1,93 @@
+/* results_schema.h - internal to src/results: the on-disk layout of the results file, in one place.
+ *
+ * Each flat compound dataset (/cells, /runs, /rank_memory) is described by a row struct and a table of its
+ * fields (name, offset, kind). The writer builds its HDF5 types from the table, the reader checks a file's
+ * types against it and converts by field name. docs/RESULTS.md documents the same layout for readers.
+ */
+#ifndef QB_RESULTS_RESULTS_SCHEMA_H
+#define QB_RESULTS_RESULTS_SCHEMA_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "results/results_file.h"
+
+typedef enum { QB_FIELD_STRING, QB_FIELD_I32, QB_FIELD_I64, QB_FIELD_U64, QB_FIELD_F64 } qb_field_kind;
+
+typedef struct {
+    const char *name;
+    size_t offset;
+    qb_field_kind kind;
+    size_t size; /* bytes of a fixed-length string (NUL included); unused for numbers */
+} qb_field;
+
+typedef struct {
+    const char *name; /* "/cells" */
+    const qb_field *fields;
+    int n_fields;
+    size_t row_size;
+} qb_table_schema;
+
+#define QB_STATS_FIELDS(prefix) double prefix##_mean, prefix##_std, prefix##_min, prefix##_max
+
+typedef struct {
+    char model[128];
+    char quant[16];
+    char backend[16];
+    int32_t context_len, gen_len, tp_size, n_ranks, repetitions, warmup;
+    uint64_t seed;
+    char prompt_rule[64];
+    char status[16];
+    char reason[512];
+    QB_STATS_FIELDS(speed);
+    QB_STATS_FIELDS(ttft_s);
+    QB_STATS_FIELDS(tpot_s);
+    QB_STATS_FIELDS(decode_tok_per_s);
+    double warmup_total_s;
+    double peak_mem_total_bytes, peak_mem_total_gib;
+    double weights_bytes_rank0, kv_bytes_rank0;
+    int32_t n_runs;
+    int64_t first_run; /* row of /runs holding this cell's first run */
+} qb_cell_row;
+
+typedef struct {
+    int32_t cell, rank;
+    double peak_bytes;
+} qb_rank_memory_row;
+
+typedef struct {
+    int32_t cell, repetition, n_prompt, n_gen;
+    double total_s, prefill_s, decode_s, tok_per_s, decode_tok_per_s, tpot_s;
+    int64_t step_offset;  /* into /step_latency_s: n_gen - 1 values (none when n_gen < 2) */
+    int64_t token_offset; /* into /generated_tokens: n_gen values */
+} qb_run_row;
+
+extern const qb_table_schema qb_cells_schema, qb_runs_schema, qb_rank_memory_schema;
+
+/* Names of the root attributes holding the string fields of qb_results_meta, with their offsets. */
+typedef struct {
+    const char *name;
+    size_t offset, size;
+} qb_meta_string;
+extern const qb_meta_string qb_meta_strings[];
+extern const int qb_n_meta_strings;
+
+/* Decode steps stored for a run of n_gen tokens. */
+static inline int64_t qb_run_steps(int n_gen) { return n_gen > 1 ? n_gen - 1 : 0; }
+
+/* Build the in-memory compound type of a table (close with H5Tclose); H5I_INVALID_HID on failure. */
+hid_t qb_schema_memory_type(const qb_table_schema *t);
+
+/* The innermost message of the current HDF5 error stack (where the failure was detected), or "". */
+void qb_hdf5_error_detail(char *out, size_t size);
+
+/* Silence HDF5's own error printing for the duration of a call (errors come back as our messages). */
+typedef struct {
+    H5E_auto2_t func;
+    void *data;
+} qb_hdf5_quiet;
+void qb_hdf5_quiet_begin(qb_hdf5_quiet *saved);
+void qb_hdf5_quiet_end(const qb_hdf5_quiet *saved);
+
+#endif
