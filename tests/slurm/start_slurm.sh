@@ -12,6 +12,8 @@
 #   QB_SLURM_DIR      state directory (default /tmp/qb-slurm): slurm.conf, env.sh, logs, spool, pid files
 #   QB_SLURM_NO_INSTALL=1   never run apt-get (fail instead when slurm or munge is missing)
 #   QB_SLURM_WAIT_S   how long to wait for the node to become idle (default 60)
+#   QB_SLURM_FAKE_GPUS  GPUs the node declares as GRES (default 2; empty files stand for the devices), so the
+#                     launch scripts' --gpus-per-node works unmodified on a machine without GPUs
 # Exit status: 0 up; 1 could not be started (the reason is the last line on stderr).
 # Stdout: the lines of env.sh (export SLURM_CONF=...), so `eval "$(start_slurm.sh)"` works.
 set -euo pipefail
@@ -81,7 +83,7 @@ start_munge() {
 }
 
 write_conf() {
-    local cpus mem sockets cores threads line mpi=none
+    local cpus mem sockets cores threads line mpi=none gpus=${QB_SLURM_FAKE_GPUS:-2}
     line=$(slurmd -C | head -1) || die "slurmd -C failed"
     cpus=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$line")
     sockets=$(sed -n 's/.* SocketsPerBoard=\([0-9]*\).*/\1/p' <<<"$line")
@@ -123,9 +125,14 @@ KillWait=10
 MinJobAge=600
 SlurmdTimeout=60
 InactiveLimit=0
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus Boards=1 SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores:-$cpus} ThreadsPerCore=${threads:-1} RealMemory=$mem State=UNKNOWN
+GresTypes=gpu
+NodeName=$NODE NodeAddr=127.0.0.1 Gres=gpu:$gpus CPUs=$cpus Boards=1 SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores:-$cpus} ThreadsPerCore=${threads:-1} RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+    # The fake GPUs: Slurm drops a GPU without a File, so each gets an empty regular file as its "device".
+    mkdir -p "$DIR/fakegpu"
+    for ((g = 0; g < gpus; g++)); do : >"$DIR/fakegpu/gpu$g"; done
+    echo "NodeName=$NODE Name=gpu File=$DIR/fakegpu/gpu[0-$((gpus - 1))]" >"$DIR/gres.conf"
     # plugstack.conf: Debian's default is in /etc/slurm; point at an empty one so no site plugin interferes.
     : >"$DIR/plugstack.conf"
     echo "PlugStackConfig=$DIR/plugstack.conf" >>"$CONF"
@@ -148,6 +155,7 @@ wait_idle() {
         state=$(SLURM_CONF=$CONF timeout 10 sinfo -h -n "$NODE" -o %t 2>/dev/null || true)
         case $state in
             idle*) log "node $NODE idle after $((SECONDS - t0)) s"; return 0 ;;
+            inval*) break ;; # the configuration does not match the node: waiting will not help
             down*|drain*|fail*) SLURM_CONF=$CONF scontrol update NodeName="$NODE" State=RESUME >/dev/null 2>&1 || true ;;
         esac
         sleep 1
