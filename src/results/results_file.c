@@ -1,7 +1,7 @@
 /* results_file.c - the atomic writer of the HDF5 results file and the check of its target (see results_file.h).
  *
- * A write builds the whole file from the records in "<path>.tmp.<pid>" (same directory, so rename is atomic),
- * closes it, fsyncs it, renames it over <path> and fsyncs the directory. On any failure before the rename
+ * A write builds the whole file from the records in memory (HDF5 core driver), writes that image to
+ * "<path>.tmp.<pid>" (same directory, so the rename is atomic), fsyncs it, renames it over <path> and fsyncs the directory. On any failure before the rename
  * (disk full, quota, a vanished directory) the temporary file is removed and <path> is untouched. A writer
  * killed mid-write leaves its temporary file behind and <path> complete (the previous version).
  * Layout: results_schema.h and docs/RESULTS.md. The reader is results_read.c.
@@ -43,7 +43,7 @@ int qb_results_check_target(const char *path, bool overwrite, bool resume) {
         if (S_ISDIR(st.st_mode)) return qb_errorf("%s is a directory, not a results file", path);
         if (!overwrite && !resume)
             return qb_errorf("%s exists: use --overwrite to replace it or --resume to complete it", path);
-    } else if (errno != ENOENT) {
+    } else if (errno != ENOENT && errno != ENOTDIR) { /* those two: the directory check below says it better */
         return qb_errorf("%s: %s", path, strerror(errno));
     }
     directory_of(path, dir, sizeof dir);
@@ -216,19 +216,19 @@ done:
     return status;
 }
 
-/* Write the whole file at temp; returns 0, or -1 with *step naming what failed. */
-static int write_hdf5(const char *temp, const qb_results_meta *meta, const rows *r, int n_cells, const char **step) {
+/* Build the whole file in memory (HDF5 core driver, no backing store) and hand back its image. Keeping
+ * HDF5 away from the disk means an I/O failure (disk full) happens in our own write(), with its errno,
+ * and never leaves the library holding a half-closed file. Returns 0, or -1 with *step naming what failed. */
+static int build_image(const qb_results_meta *meta, const rows *r, int n_cells, void **image, size_t *size,
+                       const char **step) {
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     int status = -1;
-    *step = "H5Pcreate";
+    *image = NULL;
+    *step = "H5Pset_fapl_core";
     if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0) goto done;
-    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) goto done;
-#if H5_VERSION_GE(1, 10, 7)
-    /* a fresh private file: no reader can be there, and locks fail on some network filesystems */
-    if (H5Pset_file_locking(fapl, 0, 1) < 0) goto done;
-#endif
-    *step = "H5Fcreate";
-    if ((file = H5Fcreate(temp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) goto done;
+    if (H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) goto done;
+    *step = "H5Fcreate (in memory)";
+    if ((file = H5Fcreate("qwenbench-results-image", H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) goto done;
     *step = "writing the root attributes";
     int schema = QB_RESULTS_SCHEMA_VERSION;
     if (write_number_attribute(file, "schema_version", H5T_STD_I32LE, H5T_NATIVE_INT, &schema) < 0) goto done;
@@ -253,15 +253,52 @@ static int write_hdf5(const char *temp, const qb_results_meta *meta, const rows 
     *step = "writing /generated_tokens";
     if (write_dataset(file, "/generated_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, r->n_tokens, r->tokens) < 0)
         goto done;
-    *step = "H5Fclose";
-    herr_t closed = H5Fclose(file); /* the data reaches the file here: a full disk often shows up now */
-    file = H5I_INVALID_HID;
-    if (closed < 0) goto done;
+    *step = "H5Fget_file_image";
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) goto done;
+    ssize_t length = H5Fget_file_image(file, NULL, 0);
+    if (length <= 0 || !(*image = malloc((size_t)length))) goto done;
+    if (H5Fget_file_image(file, *image, (size_t)length) != length) goto done;
+    *size = (size_t)length;
     status = 0;
 done:
-    if (file >= 0) H5Fclose(file);
+    if (file >= 0 && H5Fclose(file) < 0) status = -1;
     if (fapl >= 0) H5Pclose(fapl);
+    if (status != 0) {
+        free(*image);
+        *image = NULL;
+    }
     return status;
+}
+
+/* Write the image to a new file and fsync it; on failure the file is removed. */
+static int write_temp_file(const char *path, const char *temp, const void *image, size_t size) {
+    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return qb_errorf("%s: cannot create the temporary file %s: %s", path, temp, strerror(errno));
+    const char *p = image;
+    for (size_t done = 0; done < size;) {
+        ssize_t n = write(fd, p + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = n < 0 ? errno : ENOSPC;
+            close(fd);
+            unlink(temp);
+            return qb_errorf("%s: writing the temporary file %s failed after %zu of %zu bytes: %s", path, temp, done,
+                             size, strerror(saved));
+        }
+        done += (size_t)n;
+    }
+    if (fsync(fd) != 0) {
+        int saved = errno;
+        close(fd);
+        unlink(temp);
+        return qb_errorf("%s: fsync of the temporary file %s failed: %s", path, temp, strerror(saved));
+    }
+    if (close(fd) != 0) {
+        int saved = errno;
+        unlink(temp);
+        return qb_errorf("%s: closing the temporary file %s failed: %s", path, temp, strerror(saved));
+    }
+    return 0;
 }
 
 static int fsync_path(const char *path, int flags) {
@@ -276,6 +313,7 @@ static int fsync_path(const char *path, int flags) {
 
 int qb_results_write(const char *path, const qb_results_meta *meta, const qb_cell_record *cells, int n_cells) {
     char temp[PATH_MAX], dir[PATH_MAX];
+    if (!meta) return qb_errorf("%s: no run metadata to write", path);
     if (n_cells < 0 || (n_cells > 0 && !cells)) return qb_errorf("%s: %d cells to write", path, n_cells);
     QB_TRY(temp_path_of(path, temp, sizeof temp));
     directory_of(path, dir, sizeof dir);
@@ -285,27 +323,19 @@ int qb_results_write(const char *path, const qb_results_meta *meta, const qb_cel
     qb_hdf5_quiet quiet;
     qb_hdf5_quiet_begin(&quiet);
     const char *step = "";
-    errno = 0;
-    int rc = write_hdf5(temp, meta, &r, n_cells, &step);
-    int saved_errno = errno;
+    void *image = NULL;
+    size_t size = 0;
+    int rc = build_image(meta, &r, n_cells, &image, &size, &step);
     if (rc != 0) {
         char detail[512];
         qb_hdf5_error_detail(detail, sizeof detail);
-        /* HDF5's innermost message carries the system's errno text for I/O failures (disk full, ...) */
-        qb_errorf("%s: writing results failed (%s, temporary file %s): %s", path, step, temp,
-                  detail[0] ? detail : saved_errno ? strerror(saved_errno) : "HDF5 error");
+        qb_errorf("%s: building the results failed (%s): %s", path, step, detail[0] ? detail : "HDF5 error");
     }
     qb_hdf5_quiet_end(&quiet);
     free_rows(&r);
-    if (rc != 0) {
-        unlink(temp);
-        return -1;
-    }
-    if (fsync_path(temp, O_RDONLY) != 0) {
-        qb_errorf("%s: fsync of the temporary file %s failed: %s", path, temp, strerror(errno));
-        unlink(temp);
-        return -1;
-    }
+    if (rc == 0) rc = write_temp_file(path, temp, image, size);
+    free(image);
+    if (rc != 0) return -1;
     if (rename(temp, path) != 0) {
         qb_errorf("%s: renaming %s over it failed: %s", path, temp, strerror(errno));
         unlink(temp);
