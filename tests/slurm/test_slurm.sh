@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# test_slurm.sh - the launch scripts on a real one-node Slurm (started by start_slurm.sh), CPU backend.
+#
+#  1. sbatch launch/slurm/qwenbench-1node.sbatch with 2 tasks, mpirun inside the allocation, the cpu-tiny
+#     sweep: the job completes and the HDF5 file holds every cell once, VALID, run on 2 ranks.
+#  2. A slower sweep (more cells, longer generation) launched with srun --mpi=pmix: scancel once the file
+#     holds a cell; the file is then a complete-but-partial sweep.
+#  3. The same command with --resume, stopped by SIGUSR1 to the batch shell (what --signal=B:USR1@300 sends
+#     before the time limit): the job ends cleanly after a cell (qwenbench exit 3), the file still partial.
+#  4. --resume again: the job completes and the file holds every cell exactly once, all VALID.
+#
+# Usage: tests/slurm/test_slurm.sh QWENBENCH_BINARY [SOURCE_DIR]     (as root; ctest runs it, see launch.cmake)
+# Exit: 0 pass; 1 fail; 77 skip - Slurm could not be started here and CI is not set (with CI set, that fails).
+# Environment: QB_SLURM_DIR (see start_slurm.sh), QB_TEST_KEEP=1 keeps the work directory.
+set -uo pipefail
+
+[[ $# -ge 1 ]] || { echo "usage: $0 QWENBENCH_BINARY [SOURCE_DIR]" >&2; exit 2; }
+BIN=$(realpath "$1")
+SRC=$(realpath "${2:-$(dirname "$0")/../..}")
+PY=/usr/bin/python3
+SCRIPT=$SRC/launch/slurm/qwenbench-1node.sbatch
+CHECK=$SRC/tests/slurm/check_results.py
+JOB_TIMEOUT_S=${QB_TEST_JOB_TIMEOUT_S:-240}
+W=""
+
+in_ci() { [[ -n ${CI:-} && ${CI:-} != false && ${CI:-} != 0 ]]; }
+dump() {
+    [[ -n $W ]] || return 0
+    for f in "$W"/*.out; do
+        [[ -f $f ]] || continue
+        echo "---- $f (last 30 lines) ----" >&2
+        tail -30 "$f" >&2
+    done
+}
+fail() { echo "FAIL test_slurm: $*" >&2; dump; exit 1; }
+unavailable() {
+    in_ci && fail "$* (CI is set: Slurm must work here)"
+    echo "SKIP test_slurm: $*"
+    exit 77
+}
+cleanup() {
+    [[ -n $W && ${QB_TEST_KEEP:-0} != 1 ]] && rm -rf "$W"
+    return 0
+}
+trap cleanup EXIT
+
+[[ -x $BIN ]] || fail "qwenbench binary '$BIN' not found"
+[[ $EUID -eq 0 ]] || unavailable "needs root to start munged/slurmctld/slurmd"
+if ! "$PY" -c 'import h5py' 2>/dev/null; then
+    unavailable "$PY cannot import h5py (apt-get install python3-h5py)"
+fi
+env_lines=$("$SRC/tests/slurm/start_slurm.sh") || unavailable "could not start Slurm (see the message above)"
+eval "$env_lines"
+echo "# Slurm up: SLURM_CONF=$SLURM_CONF"
+
+W=$(mktemp -d /tmp/qb-slurm-test.XXXXXX)
+chmod 755 "$W"
+
+# submit NAME LAUNCHER qwenbench-args... -> prints the job id
+submit() {
+    local name=$1 launcher=$2
+    shift 2
+    sbatch --parsable --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --time=10 \
+        --chdir="$W" --output="$W/$name.out" --export="ALL,QB_BIN=$BIN,QB_LAUNCHER=$launcher" \
+        "$SCRIPT" --backend cpu --threads 1 "$@"
+}
+
+job_state() { scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
+job_exit() { scontrol show job "$1" 2>/dev/null | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2; }
+job_done() {
+    case $(job_state "$1") in PENDING|RUNNING|CONFIGURING|COMPLETING|SUSPENDED|REQUEUED|"") return 1 ;; esac
+    return 0
+}
+
+# wait_job ID NAME: until the job has ended (bounded); prints "STATE EXIT"
+wait_job() {
+    local t0=$SECONDS
+    until job_done "$1"; do
+        (( SECONDS - t0 < JOB_TIMEOUT_S )) || { scancel "$1"; fail "$2: job $1 still $(job_state "$1") after ${JOB_TIMEOUT_S} s"; }
+        sleep 0.5
+    done
+    echo "$(job_state "$1") $(job_exit "$1")"
+}
+
+n_cells() {
+    [[ -f $1 ]] || { echo 0; return; }
+    $PY -c 'import h5py, sys; print(len(h5py.File(sys.argv[1], "r")["cells"]))' "$1" 2>/dev/null || echo 0
+}
+
+# wait_cells ID FILE N NAME: until the running job has written at least N cells into FILE
+wait_cells() {
+    local t0=$SECONDS
+    while (( $(n_cells "$2") < $3 )); do
+        job_done "$1" && fail "$4: job $1 ended ($(job_state "$1") $(job_exit "$1")) before the file held $3 cell(s)"
+        (( SECONDS - t0 < JOB_TIMEOUT_S )) || { scancel "$1"; fail "$4: no $3 cell(s) in $2 after ${JOB_TIMEOUT_S} s"; }
+        sleep 0.25
+    done
+}
+
+# ---- 1. the cpu-tiny sweep, mpirun inside the allocation ----
+tiny=$SRC/configs/sweeps/cpu-tiny.json
+jid=$(submit tiny mpirun --sweep "$tiny" --out "$W/tiny.h5") || fail "sbatch failed"
+echo "# 1. job $jid: cpu-tiny sweep, 2 tasks, mpirun"
+result=$(wait_job "$jid" tiny)
+[[ $result == "COMPLETED 0:0" ]] || fail "tiny: job $jid ended $result, expected COMPLETED 0:0"
+grep -q 'mpirun -np 2' "$W/tiny.out" || fail "tiny: the job log does not show 'mpirun -np 2'"
+$PY "$CHECK" "$W/tiny.h5" "$tiny" --complete --ranks 2 || fail "tiny: results file check"
+
+# ---- 2.-4. a slower sweep: cancel, stop by signal, resume ----
+slow=$W/slow.json
+cat >"$slow" <<'EOF'
+{"name": "slurm-test-slow", "generate_length": 64, "repetitions": 2, "warmup": 1, "tp": "auto",
+ "entries": [{"models": ["qwen2.5-tiny"], "quants": ["bf16"],
+              "context_lengths": [1, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88]}]}
+EOF
+out=$W/slow.h5
+jid=$(submit cancel auto --sweep "$slow" --out "$out") || fail "sbatch failed"
+echo "# 2. job $jid: slow sweep, launcher auto (srun --mpi=pmix when available), scancel after the first cell"
+wait_cells "$jid" "$out" 1 cancel
+scancel "$jid"
+result=$(wait_job "$jid" cancel)
+[[ $result == CANCELLED* ]] || fail "cancel: job $jid ended $result, expected CANCELLED"
+have=$(n_cells "$out")
+$PY "$CHECK" "$out" "$slow" --partial --ranks 2 || fail "cancel: results file check"
+echo "#    cancelled with $have cell(s) in the file"
+
+jid=$(submit signal mpirun --sweep "$slow" --out "$out" --resume) || fail "sbatch failed"
+echo "# 3. job $jid: --resume, then SIGUSR1 to the batch shell after one more cell"
+wait_cells "$jid" "$out" $((have + 1)) signal
+scancel --batch --signal=USR1 "$jid"
+result=$(wait_job "$jid" signal)
+grep -q 'SIGUSR1' "$W/signal.out" || fail "signal: the batch script did not report the SIGUSR1"
+if [[ $result == "COMPLETED 0:0" ]]; then
+    echo "#    (the sweep finished before the stop took effect)"
+else
+    [[ $result == "FAILED 3:0" ]] || fail "signal: job $jid ended $result, expected FAILED 3:0 (qwenbench's clean stop)"
+    $PY "$CHECK" "$out" "$slow" --partial --ranks 2 || fail "signal: results file check"
+fi
+echo "#    stopped with $(n_cells "$out") cell(s) in the file"
+
+jid=$(submit resume auto --sweep "$slow" --out "$out" --resume) || fail "sbatch failed"
+echo "# 4. job $jid: --resume to the end"
+result=$(wait_job "$jid" resume)
+[[ $result == "COMPLETED 0:0" ]] || fail "resume: job $jid ended $result, expected COMPLETED 0:0"
+$PY "$CHECK" "$out" "$slow" --complete --ranks 2 || fail "resume: results file check"
+echo "PASS test_slurm"
