@@ -104,7 +104,7 @@ def render_floor(c, notes):
         return "n/a"
     if c["status"] != "VALID":
         return f"{c['status']} (floor {c['floor_tok_s']:.1f})"
-    flag = " INVALID" if not c["roofline_ok"] else ""
+    flag = " INVALID" if not c["roofline_ok"] else (" cache-resident, not a bound" if c["pct_of_floor"] > 100 else "")
     return f"{c['pct_of_floor']:.1f}%{flag} (floor {c['floor_tok_s']:.1f})"
 
 

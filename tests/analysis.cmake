@@ -1,0 +1,13 @@
+# analysis.cmake - the Python report (analysis/): synthetic files, malformed inputs, the roofline, a real CPU run.
+# Needs Debian's python3-h5py, python3-pandas, python3-numpy, python3-matplotlib under /usr/bin/python3.
+set(QB_ANALYSIS_PYTHON /usr/bin/python3)
+set(QB_ANALYSIS_ENV "MPLBACKEND=Agg;MPLCONFIGDIR=${CMAKE_BINARY_DIR}/mplconfig;PYTHONDONTWRITEBYTECODE=1")
+foreach(name report errors roofline)
+  add_test(NAME analysis_${name} COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test_analysis_${name}.py)
+  set_tests_properties(analysis_${name} PROPERTIES ENVIRONMENT "${QB_ANALYSIS_ENV}" TIMEOUT 300)
+endforeach()
+# A real results file from the CPU backend; exit 77 = skipped while the qwenbench binary is missing.
+add_test(NAME analysis_cpu_run COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test_analysis_cpu_run.py
+         $<TARGET_FILE:qwenbench>)
+set_tests_properties(analysis_cpu_run PROPERTIES ENVIRONMENT "${QB_ANALYSIS_ENV};${QB_MPI_ENV}" TIMEOUT 600
+                     SKIP_RETURN_CODE 77)

@@ -1,0 +1,154 @@
+"""test_analysis_report.py - the report command on synthetic results files (no C writer needed).
+
+Checks that the tables and CSVs carry the file's numbers, that non-VALID cells show their status, that a cell
+faster than its bandwidth floor is marked INVALID, that the peer ratio and the published (other card) table
+are right, and that the plots are non-empty PNGs.
+Run: /usr/bin/python3 tests/test_analysis_report.py   (exit status 0 = pass)
+"""
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_analysis_checks as checks  # noqa: E402
+import test_analysis_synth as synth  # noqa: E402
+
+# 7B and 72B shapes from the protocol table (../shared/reference/protocol.md), written to a private config dir
+# so the test does not depend on configs/models.
+SHAPES = {
+    "qwen2.5-7b": {"num_hidden_layers": 28, "hidden_size": 3584, "intermediate_size": 18944,
+                   "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+                   "tie_word_embeddings": False},
+}
+
+
+def write_config_dir(path):
+    os.makedirs(path, exist_ok=True)
+    for name, cfg in SHAPES.items():
+        with open(os.path.join(path, name + ".json"), "w") as f:
+            json.dump(cfg, f)
+    return path
+
+
+class ReportOnSyntheticFile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="qb-analysis-")
+        d = cls.tmp.name
+        cls.env = {"QWENBENCH_CONFIG_DIR": write_config_dir(os.path.join(d, "configs"))}
+        cls.h5 = os.path.join(d, "synth.h5")
+        cls.peer = os.path.join(d, "peer.h5")
+        cls.out = os.path.join(d, "report")
+        synth.write(cls.h5)
+        synth.write(cls.peer, cells=synth.peer_cells(), meta={"command_line": "peer_transformers.py"})
+        cls.proc = checks.run_report([cls.h5, "--peer", cls.peer, "--out", cls.out], cls.env)
+        if cls.proc.returncode != 0:
+            raise AssertionError(f"report failed (exit {cls.proc.returncode}): {cls.proc.stderr}")
+        with open(os.path.join(cls.out, "report.md"), encoding="utf-8") as f:
+            cls.md = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_speed_table_equals_file(self):
+        n = checks.check_speed_table(self, self.h5, self.out, "qwen2.5-7b", "qwen2.5-7b",
+                                     roofline_invalid={("awq", 1, 6144)})
+        self.assertEqual(n, len(synth.default_cells()))
+
+    def test_status_reasons_listed(self):
+        for c in synth.default_cells():
+            if c["status"] != "VALID":
+                self.assertIn(c["reason"], self.md, f"reason of a {c['status']} cell missing from report.md")
+
+    def test_csv_equals_file(self):
+        checks.check_csv_equals_file(self, self.h5, self.out)
+        checks.check_csv_equals_file(self, self.peer, self.out)
+
+    def test_roofline_columns(self):
+        import pandas as pd
+        cells = pd.read_csv(os.path.join(self.out, "cells.csv"))
+        cells = cells[cells["file"] == self.h5]
+        bf16 = cells[(cells["quant"] == "bf16") & (cells["tp_size"] == 1) & (cells["context_len"] == 1)].iloc[0]
+        # 7B bf16 TP1 at 3000 GB/s: 212.1 tok/s from the weights alone (protocol.md); the KV cache of 9 positions
+        # is 0.5 MB, so the floor stays 212.1 to 0.1.
+        self.assertAlmostEqual(bf16["floor_tok_s"], 212.1, delta=0.1)
+        self.assertAlmostEqual(bf16["pct_of_floor"], 100 * bf16["decode_tok_per_s_mean"] / bf16["floor_tok_s"],
+                               places=9)
+        awq = cells[(cells["quant"] == "awq") & (cells["context_len"] == 6144)].iloc[0]
+        self.assertFalse(awq["roofline_ok"], "a cell at 300 % of its floor must be flagged")
+        self.assertEqual(awq["report_status"], "INVALID")
+        self.assertEqual(awq["status"], "VALID", "the file's own status is kept in cells.csv")
+
+    def test_peer_ratio(self):
+        tables = checks.markdown_tables(self.md, "qwen2.5-7b")
+        ratio = checks.grid(checks.table_with_caption(tables, "Ratio qwenbench / `transformers`"))
+        ours = {(c["quant"], c["tp_size"], c["context_len"]): c for c in checks.read_cells(self.h5)}
+        peer = {(c["quant"], c["context_len"]): c for c in checks.read_cells(self.peer)}
+        for (quant, n), p in peer.items():
+            c = ours[(quant, 1, n)]
+            want = c["speed_mean"] / p["speed_mean"]
+            text = ratio[(f"{quant} TP1", n)]
+            self.assertLessEqual(abs(float(text.rstrip("x")) - want), checks.PRINT_TOLERANCE,
+                                 f"ratio {quant} input {n}: table '{text}', file {want}")
+            two = ratio[(f"{quant} TP2", n)]
+            self.assertIn("(2 vs 1 GPUs)", two, "a ratio across GPU counts must say so")
+        self.assertNotIn(("awq TP1", 6144), ratio, "no peer for awq: no ratio")
+
+    def test_published_is_labelled_another_card(self):
+        tables = checks.markdown_tables(self.md, "qwen2.5-7b")
+        pub = table_pub = checks.table_with_caption(tables, "Published")
+        self.assertIn("A100 80GB: another card", pub[0])
+        self.assertIn("not a like-for-like ratio", pub[0])
+        g = checks.grid(table_pub)
+        self.assertTrue(g[("transformers BF16", 1)].startswith("40.38 (1)"), g[("transformers BF16", 1)])
+        self.assertTrue(g[("vllm BF16", 1)].startswith("84.28 (1)"), g[("vllm BF16", 1)])
+
+    def test_header(self):
+        for text in ("abc123def456", "2 x Synthetic GPU (node-a)", "3000.0 GB/s", "Release",
+                     "qwenbench --model qwen2.5-7b --out synth.h5", "peer_transformers.py"):
+            self.assertIn(text, self.md)
+
+    def test_plots_written(self):
+        for name in ("speed_qwen2.5-7b.png", "tp_scaling_qwen2.5-7b.png", "step_latency_qwen2.5-7b.png",
+                     "floor_share.png"):
+            checks.check_png(self, os.path.join(self.out, name))
+            self.assertIn(f"]({name})", self.md, f"report.md does not embed {name}")
+
+    def test_no_tp_plot_for_one_tp_size(self):
+        out = os.path.join(self.tmp.name, "report-tp1")
+        h5 = os.path.join(self.tmp.name, "tp1.h5")
+        synth.write(h5, cells=[synth.cell(context_len=n) for n in (1, 16)])
+        proc = checks.run_report([h5, "--out", out, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "tp_scaling_qwen2.5-7b.png")))
+        checks.check_png(self, os.path.join(out, "speed_qwen2.5-7b.png"))
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            self.assertNotIn("Published", f.read())
+
+    def test_two_files_and_unknown_model(self):
+        """Several files go in one report; a model without shapes gets no floor but still its tables."""
+        other = os.path.join(self.tmp.name, "other.h5")
+        synth.write(other, cells=[synth.cell(model="/ckpt/my-finetune", context_len=n) for n in (1, 16)],
+                    bandwidth_gbps=None)
+        out = os.path.join(self.tmp.name, "report-two")
+        proc = checks.run_report([self.h5, other, "--out", out], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        checks.check_speed_table(self, other, out, "/ckpt/my-finetune", "/ckpt/my-finetune")
+        checks.check_speed_table(self, self.h5, out, "qwen2.5-7b", "qwen2.5-7b", roofline_invalid={("awq", 1, 6144)})
+        checks.check_csv_equals_file(self, other, out)
+
+    def test_bandwidth_override(self):
+        out = os.path.join(self.tmp.name, "report-bw")
+        proc = checks.run_report([self.h5, "--out", out, "--bandwidth-gbps", "6000"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        import pandas as pd
+        cells = pd.read_csv(os.path.join(out, "cells.csv"))
+        bf16 = cells[(cells["quant"] == "bf16") & (cells["tp_size"] == 1) & (cells["context_len"] == 1)].iloc[0]
+        self.assertAlmostEqual(bf16["floor_tok_s"], 424.2, delta=0.2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
