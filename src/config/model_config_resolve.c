@@ -1,0 +1,165 @@
+/* model_config_resolve.c - find a model's config: a checkpoint directory or a shipped preset (see
+ * model_config.h); quantize_config.json beside config.json; quantization names.
+ *
+ * Presets are <dir>/<name>.json with dir = $QWENBENCH_CONFIG_DIR, else QB_SOURCE_DIR "/configs/models".
+ * A preset name is restricted to [A-Za-z0-9._-] (no path separators), so it cannot name a file elsewhere.
+ */
+#include "config/model_config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config/model_config_internal.h"
+#include "io/small_file.h"
+#include "util/error.h"
+
+#ifndef QB_SOURCE_DIR
+#define QB_SOURCE_DIR "."
+#endif
+
+static const char *const k_quant_names[QB_QUANT_COUNT] = {"bf16", "gptq-int8", "gptq-int4", "awq"};
+
+const char *qb_quant_name(qb_quant q) {
+    if ((int)q < 0 || q >= QB_QUANT_COUNT) return "unknown";
+    return k_quant_names[q];
+}
+
+int qb_quant_parse(const char *s, qb_quant *out) {
+    for (int i = 0; i < QB_QUANT_COUNT; i++) {
+        if (s && strcmp(s, k_quant_names[i]) == 0) {
+            *out = (qb_quant)i;
+            return 0;
+        }
+    }
+    return qb_errorf("unknown quantization \"%.60s\" (bf16, gptq-int8, gptq-int4, awq)", s ? s : "");
+}
+
+/* quantize_config.json beside config.json (older AutoGPTQ repos), used when config.json has no
+ * quantization_config. */
+static int load_quantize_config(const char *config_path, qb_model_config *c) {
+    char path[4096];
+    const char *slash = strrchr(config_path, '/');
+    int dir_len = slash ? (int)(slash - config_path) : 0;
+    int n = slash ? snprintf(path, sizeof path, "%.*s/quantize_config.json", dir_len, config_path)
+                  : snprintf(path, sizeof path, "quantize_config.json");
+    if (n < 0 || (size_t)n >= sizeof path) return qb_errorf("%s: path too long", config_path);
+    struct stat st;
+    if (stat(path, &st) != 0) return 0; /* absent: plain checkpoint */
+    char *buf;
+    size_t len;
+    QB_TRY(qb_read_small_file(path, QB_MAX_CONFIG_BYTES, &buf, &len));
+    json_error_t jerr;
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(buf);
+    if (!root) return qb_errorf("%s: invalid JSON at line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
+    int rc = qb_model_config_parse_quant(root, path, "quantize_config", c);
+    json_decref(root);
+    if (rc != 0) return -1;
+    return qb_model_config_validate(c, path);
+}
+
+int qb_model_config_load_file(const char *path, qb_model_config *out) {
+    char *buf;
+    size_t len;
+    QB_TRY(qb_read_small_file(path, QB_MAX_CONFIG_BYTES, &buf, &len));
+    int rc = qb_model_config_parse(buf, len, path, out);
+    free(buf);
+    if (rc != 0) return -1;
+    if (out->quant == QB_QUANT_BF16) QB_TRY(load_quantize_config(path, out));
+    return 0;
+}
+
+static bool is_directory(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool valid_preset_name(const char *s) {
+    if (!*s || *s == '.' || strlen(s) > 100) return false;
+    for (; *s; s++) {
+        char ch = *s;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* "a, b, c" of the *.json presets in dir (sorted), or "none". */
+static void list_presets(const char *dir, char *buf, size_t cap) {
+    snprintf(buf, cap, "none");
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char *names[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0 && e->d_name[0] != '.') {
+            names[n] = strndup(e->d_name, l - 5);
+            if (names[n]) n++;
+        }
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", names[i]);
+        if (w > 0 && used + (size_t)w < cap) used += (size_t)w;
+        free(names[i]);
+    }
+    if (n == 0) snprintf(buf, cap, "none");
+}
+
+int qb_model_config_resolve(const char *model, qb_model_config *out, bool *is_checkpoint, char *dir_out,
+                            size_t dir_cap) {
+    char path[4096];
+    if (!model || !*model) return qb_errorf("--model: empty (a preset name or a checkpoint directory)");
+    if (dir_out && dir_cap) dir_out[0] = '\0';
+    if (is_directory(model)) {
+        int n = snprintf(path, sizeof path, "%s/config.json", model);
+        if (n < 0 || (size_t)n >= sizeof path) return qb_errorf("%s: path too long", model);
+        struct stat st;
+        if (stat(path, &st) != 0) return qb_errorf("%s: no config.json in this directory", model);
+        QB_TRY(qb_model_config_load_file(path, out));
+        /* name = base name of the directory, trailing slashes ignored */
+        size_t len = strlen(model);
+        while (len > 1 && model[len - 1] == '/') len--;
+        size_t start = len;
+        while (start > 0 && model[start - 1] != '/') start--;
+        snprintf(out->name, sizeof out->name, "%.*s", (int)(len - start), model + start);
+        if (is_checkpoint) *is_checkpoint = true;
+        if (dir_out && dir_cap) {
+            if (strlen(model) >= dir_cap) return qb_errorf("%s: path too long", model);
+            snprintf(dir_out, dir_cap, "%s", model);
+        }
+        return 0;
+    }
+    const char *env = getenv("QWENBENCH_CONFIG_DIR");
+    const char *dir = env && *env ? env : QB_SOURCE_DIR "/configs/models";
+    char available[2048];
+    if (!valid_preset_name(model)) {
+        list_presets(dir, available, sizeof available);
+        return qb_errorf("--model: \"%.200s\" is neither a checkpoint directory nor a preset (presets in %s: %s)",
+                         model, dir, available);
+    }
+    int n = snprintf(path, sizeof path, "%s/%s.json", dir, model);
+    if (n < 0 || (size_t)n >= sizeof path) return qb_errorf("%s: path too long", dir);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        list_presets(dir, available, sizeof available);
+        return qb_errorf("--model: unknown model \"%s\" (not a directory; presets in %s: %s)", model, dir, available);
+    }
+    QB_TRY(qb_model_config_load_file(path, out));
+    snprintf(out->name, sizeof out->name, "%s", model);
+    if (is_checkpoint) *is_checkpoint = false;
+    return 0;
+}

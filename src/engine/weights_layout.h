@@ -1,0 +1,42 @@
+/* weights_layout.h - where one rank's slice of each linear layer sits in the full (unsharded) tensor.
+ *
+ * The one description of slicing shared by random weights, the checkpoint loader and any backend that fills
+ * or loads weights itself (e.g. random weights generated on the GPU with random_init.h): element (r, c) of
+ * this rank's [n_rows][n_cols] block is element (row0 + r, col0 + c) of the full [rows][cols] tensor, whose
+ * flat index (row0 + r) * cols + col0 + c is the index random_init.h hashes. A bias covers rows
+ * [row0, row0 + n_rows) of the full [rows] vector.
+ */
+#ifndef QB_ENGINE_WEIGHTS_LAYOUT_H
+#define QB_ENGINE_WEIGHTS_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/weights.h"
+
+enum { QB_LIN_Q = 0, QB_LIN_K, QB_LIN_V, QB_LIN_O, QB_LIN_GATE, QB_LIN_UP, QB_LIN_DOWN, QB_NUM_LINEAR };
+
+/* "self_attn.q_proj", ..., "mlp.down_proj" (append ".weight" / ".bias" and pass to qb_tensor_name). */
+extern const char *const qb_linear_suffix[QB_NUM_LINEAR];
+
+typedef struct {
+    uint64_t rows, cols;          /* full tensor shape */
+    uint64_t row0, n_rows;        /* this rank's rows */
+    uint64_t col0, n_cols;        /* this rank's columns */
+    bool has_bias;                /* q, k, v */
+} qb_slice;
+
+void qb_linear_slice(const qb_model_config *c, const qb_shard_plan *p, int which, qb_slice *s);
+/* &l->q ... &l->down by QB_LIN_* index. */
+qb_linear *qb_layer_linear(qb_layer_weights *l, int which);
+
+/* Allocate every buffer of this rank's BF16 weights (uninitialised), shapes set; -1 on out of memory
+ * (the caller frees with qb_weights_free). */
+int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w);
+
+/* Host bytes qb_weights_random / qb_weights_load hold for this rank (BF16 matrices, float norms and biases),
+ * for memory planning. */
+size_t qb_weights_rank_bytes(const qb_model_config *c, const qb_shard_plan *p);
+
+#endif

@@ -1,0 +1,75 @@
+/* weights_load.c - this rank's slices of a local BF16 checkpoint (see weights.h, weights_layout.h).
+ *
+ * Every tensor the model needs must be present with the exact shape the config gives; lm_head.weight may be
+ * absent when tie_word_embeddings (then lm_head aliases the embedding rows). Tensors the model does not use
+ * are an error (a checkpoint of another architecture or a truncated config), except lm_head.weight in a tied
+ * model, which transformers ignores too.
+ */
+#include "engine/weights.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/weights_layout.h"
+#include "io/checkpoint.h"
+#include "util/error.h"
+
+static int load_layer(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, int i,
+                      qb_layer_weights *l) {
+    char name[256], suffix[64];
+    const uint64_t H = (uint64_t)c->hidden_size;
+    qb_tensor_name(name, sizeof name, i, "input_layernorm.weight");
+    QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->input_norm));
+    qb_tensor_name(name, sizeof name, i, "post_attention_layernorm.weight");
+    QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->post_attn_norm));
+    for (int k = 0; k < QB_NUM_LINEAR; k++) {
+        qb_slice s;
+        qb_linear_slice(c, p, k, &s);
+        qb_linear *lin = qb_layer_linear(l, k);
+        snprintf(suffix, sizeof suffix, "%s.weight", qb_linear_suffix[k]);
+        qb_tensor_name(name, sizeof name, i, suffix);
+        QB_TRY(qb_checkpoint_read_bf16(ck, name, s.rows, s.cols, s.row0, s.n_rows, s.col0, s.n_cols, lin->w));
+        if (s.has_bias) {
+            snprintf(suffix, sizeof suffix, "%s.bias", qb_linear_suffix[k]);
+            qb_tensor_name(name, sizeof name, i, suffix);
+            QB_TRY(qb_checkpoint_read_vec_f32(ck, name, s.rows, s.row0, s.n_rows, lin->bias));
+        }
+    }
+    return 0;
+}
+
+static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+    const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
+    QB_TRY(qb_checkpoint_read_rows_bf16(ck, "model.embed_tokens.weight", V, H, 0, V, w->embed));
+    QB_TRY(qb_checkpoint_read_vec_f32(ck, "model.norm.weight", H, 0, H, w->final_norm));
+    qb_ck_entry *lm = qb_checkpoint_find(ck, "lm_head.weight");
+    if (!c->tie_word_embeddings) {
+        if (!lm)
+            return qb_errorf("%s: tensor \"lm_head.weight\" is missing and tie_word_embeddings is false", ck->dir);
+        QB_TRY(qb_checkpoint_read_rows_bf16(ck, "lm_head.weight", V, H, (uint64_t)p->vocab_start,
+                                            (uint64_t)p->vocab_size, w->lm_head.w));
+    } else if (lm) {
+        lm->used = true; /* tied: transformers ignores a stored lm_head too */
+    }
+    for (int i = 0; i < c->num_layers; i++) QB_TRY(load_layer(ck, c, p, i, &w->layers[i]));
+    const char *extra[1];
+    size_t n_extra = qb_checkpoint_unused(ck, extra, 1);
+    if (n_extra > 0)
+        return qb_errorf("%s: tensor \"%.200s\" is not used by a %d-layer Qwen2 model (%zu unused tensors)", ck->dir,
+                         extra[0], c->num_layers, n_extra);
+    return 0;
+}
+
+int qb_weights_load(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
+    memset(out, 0, sizeof *out);
+    if (c->quant != QB_QUANT_BF16)
+        return qb_errorf("%s: quantized checkpoints are not supported yet (--quant gptq-int8|gptq-int4|awq; "
+                         "this one is %s)", dir, qb_quant_name(c->quant));
+    qb_checkpoint ck;
+    QB_TRY(qb_checkpoint_open(dir, &ck));
+    int rc = qb_weights_alloc(c, p, out);
+    if (rc == 0) rc = load_all(&ck, c, p, out);
+    qb_checkpoint_close(&ck);
+    if (rc != 0) qb_weights_free(out);
+    return rc;
+}

@@ -1,0 +1,17 @@
+# tests/io.cmake - model configs and presets, shard plans, safetensors, checkpoints, weights (random and
+# loaded), and the corpus of hostile checkpoints (tests/io/make_bad_checkpoints.py). Scratch files go to
+# the build tree.
+set(QB_IO_SCRATCH ${CMAKE_CURRENT_BINARY_DIR}/io_scratch)
+file(MAKE_DIRECTORY ${QB_IO_SCRATCH})
+
+qb_add_c_test(test_model_config ${QB_TEST_DIR}/io/test_model_config.c)
+add_test(NAME io_model_config COMMAND test_model_config ${CMAKE_SOURCE_DIR} ${QB_IO_SCRATCH}/config)
+
+qb_add_c_test(test_shard_plan ${QB_TEST_DIR}/io/test_shard_plan.c)
+add_test(NAME io_shard_plan COMMAND test_shard_plan ${CMAKE_SOURCE_DIR})
+
+qb_add_c_test(test_safetensors ${QB_TEST_DIR}/io/test_safetensors.c)
+add_test(NAME io_safetensors COMMAND test_safetensors ${QB_IO_SCRATCH}/safetensors)
+
+qb_add_c_test(test_weights ${QB_TEST_DIR}/io/test_weights.c)
+add_test(NAME io_weights COMMAND test_weights ${CMAKE_SOURCE_DIR} ${QB_IO_SCRATCH}/weights)
