@@ -4,7 +4,8 @@
         [--peer transformers.h5] [--published analysis/data/qwen2.5-speed-a100.csv] [--bandwidth-gbps X]
 
 Writes into --out: report.md (run headers, per-model tables, comparisons, plots), cells.csv (every cell with its
-roofline columns), runs.csv (every timed run), peer_ratios.csv (when a peer matched) and the PNG plots.
+roofline columns, the largest rank's peak memory), runs.csv (every timed run, with the median decode step and its
+drift from the first to the last tenth of the steps), peer_ratios.csv (when a peer matched) and the PNG plots.
 Any unusable input gives one line on stderr, "qwenbench-report: error: ...", and exit status 1.
 """
 import argparse
@@ -12,6 +13,7 @@ import math
 import os
 import sys
 
+import numpy as np
 import pandas as pd
 
 from analysis import plots, roofline, tables
@@ -21,6 +23,15 @@ from analysis.load import ResultsError, load_results
 
 PROG = "qwenbench-report"
 RUN_CONTEXT_COLUMNS = ("model", "quant", "backend", "context_len", "gen_len", "tp_size", "n_ranks")
+
+
+def step_drift(steps):
+    """(median step s, mean of the first tenth of the steps, of the last tenth, drift last/first - 1 in %)."""
+    if not len(steps):
+        return (math.nan,) * 4
+    k = max(1, len(steps) // 10)
+    first, last = float(np.mean(steps[:k])), float(np.mean(steps[-k:]))
+    return float(np.median(steps)), first, last, 100.0 * (last / first - 1.0) if first > 0 else math.nan
 
 
 def combine(results, peer_flags, bandwidth_override):
@@ -35,12 +46,17 @@ def combine(results, peer_flags, bandwidth_override):
         cells["model_key"] = [model_key(m) for m in cells["model"]]
         bw = bandwidth_override if bandwidth_override is not None else r.meta["copy_bandwidth_gbps"]
         cells["bandwidth_gbps"] = bw
+        per_rank = r.rank_memory.groupby("cell")["peak_bytes"].max()
+        cells["peak_mem_max_rank_gib"] = [per_rank.get(k, math.nan) / 2 ** 30 for k in range(len(cells))]
         cell_frames.append(cells)
         runs = r.runs.copy()
         runs.insert(0, "cell_id", [f"{i}:{int(k)}" for k in runs["cell"]])
         runs.insert(0, "file", r.path)
         for col in RUN_CONTEXT_COLUMNS:
             runs[col] = cells[col].to_numpy()[runs["cell"].to_numpy(dtype=int)] if len(runs) else []
+        drift = [step_drift(r.step_latency(run)) for _, run in r.runs.iterrows()]
+        for k, col in enumerate(("step_s_median", "step_s_first_tenth", "step_s_last_tenth", "step_drift_pct")):
+            runs[col] = [d[k] for d in drift]
         run_frames.append(runs)
     return pd.concat(cell_frames, ignore_index=True), pd.concat(run_frames, ignore_index=True)
 
@@ -86,7 +102,7 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
     for key in _model_order(cells):
         mine = cells[cells["model_key"] == key]
         title = _model_title(mine)
-        lines += tables.model_section(title, mine, ratios, published)
+        lines += tables.model_section(title, mine, ratios, published, runs)
         model_figs = plots.speed_vs_length(title, mine, out_dir) + plots.tp_scaling(title, mine, out_dir) + \
             plots.step_latency(title, mine, runs, by_file, out_dir)
         lines += [f"![{name}]({name})" for name in model_figs] + ([""] if model_figs else [])

@@ -153,8 +153,22 @@ def describe_devices(devices_json):
         return devices_json
 
 
-def model_section(model, cells, ratios, published):
-    """Markdown lines for one model (cells: all cells of the model, qwenbench and peers)."""
+def latency_renderer(runs):
+    """Cell text `TTFT ms / TPOT ms (drift %)`: drift = last tenth of the decode steps over the first tenth,
+    averaged over the repetitions."""
+    drift = runs.groupby("cell_id")["step_drift_pct"].mean() if len(runs) else {}
+
+    def render(c, notes):
+        if int(c["n_runs"]) == 0:
+            return c["status"]
+        d = drift.get(c["cell_id"], math.nan)
+        text = f"{c['ttft_s_mean'] * 1e3:.2f} / {c['tpot_s_mean'] * 1e3:.3f}"
+        return text + (f" ({d:+.1f}%)" if math.isfinite(d) else "")
+    return render
+
+
+def model_section(model, cells, ratios, published, runs=None):
+    """Markdown lines for one model (cells: all cells of the model, qwenbench and peers; runs: runs.csv rows)."""
     lines = [f"## {model}", ""]
     ours = cells[is_qwenbench(cells)]
     notes = []
@@ -168,6 +182,11 @@ def model_section(model, cells, ratios, published):
                          "GPU); above 100 % the cell is INVALID")
             lines.append("")
             lines += _grid(ours, render_floor, notes) + [""]
+        if runs is not None and "step_drift_pct" in runs.columns:
+            lines.append("Latency: `TTFT ms / TPOT ms (drift %)` (means over the repetitions; drift = mean decode "
+                         "step of the last tenth of the steps vs the first tenth)")
+            lines.append("")
+            lines += _grid(ours, latency_renderer(runs[runs["cell_id"].isin(ours["cell_id"])]), notes) + [""]
     peers = cells[~is_qwenbench(cells)]
     for backend, group in peers.groupby("backend", sort=True):
         lines.append(f"Peer engine `{backend}` on the same machine: `tok/s ± std (GPUs) / GiB`")

@@ -82,6 +82,32 @@ class ReportOnSyntheticFile(unittest.TestCase):
         self.assertEqual(awq["report_status"], "INVALID")
         self.assertEqual(awq["status"], "VALID", "the file's own status is kept in cells.csv")
 
+    def test_latency_table_and_step_columns(self):
+        import numpy as np
+        import pandas as pd
+        steps = checks.read_dataset(self.h5, "step_latency_s")
+        runs = pd.read_csv(os.path.join(self.out, "runs.csv"), float_precision="round_trip")
+        runs = runs[runs["file"] == self.h5]
+        for _, r in runs.iterrows():
+            mine = steps[int(r["step_offset"]):int(r["step_offset"]) + int(r["n_gen"]) - 1]
+            k = max(1, len(mine) // 10)
+            self.assertEqual(r["step_s_median"], np.median(mine), f"run {r['cell_id']}/{r['repetition']} median")
+            want = 100 * (np.mean(mine[-k:]) / np.mean(mine[:k]) - 1)
+            self.assertAlmostEqual(r["step_drift_pct"], want, places=9)
+        table = checks.grid(checks.table_with_caption(checks.markdown_tables(self.md, "qwen2.5-7b"), "Latency:"))
+        file_cells = [c for c in checks.read_cells(self.h5) if c["n_runs"] > 0]
+        for c in file_cells:
+            text = table[(checks.row_label(c, checks.read_cells(self.h5)), c["context_len"])]
+            ttft, tpot = (float(x) for x in text.split(" (")[0].split(" / "))
+            self.assertLessEqual(abs(ttft - c["ttft_s_mean"] * 1e3), checks.PRINT_TOLERANCE, text)
+            self.assertLessEqual(abs(tpot - c["tpot_s_mean"] * 1e3), 0.0005 + 1e-9, text)  # three decimals
+        mem = checks.read_dataset(self.h5, "rank_memory")
+        cells = pd.read_csv(os.path.join(self.out, "cells.csv"), float_precision="round_trip")
+        cells = cells[cells["file"] == self.h5].reset_index(drop=True)
+        for i in range(len(cells)):
+            want = mem["peak_bytes"][mem["cell"] == i].max() / 2 ** 30
+            self.assertAlmostEqual(cells["peak_mem_max_rank_gib"][i], want, places=12)
+
     def test_peer_ratio(self):
         tables = checks.markdown_tables(self.md, "qwen2.5-7b")
         ratio = checks.grid(checks.table_with_caption(tables, "Ratio qwenbench / `transformers`"))
