@@ -15,3 +15,11 @@ add_test(NAME io_safetensors COMMAND test_safetensors ${QB_IO_SCRATCH}/safetenso
 
 qb_add_c_test(test_weights ${QB_TEST_DIR}/io/test_weights.c)
 add_test(NAME io_weights COMMAND test_weights ${CMAKE_SOURCE_DIR} ${QB_IO_SCRATCH}/weights)
+
+# The golden fixtures written by transformers (tests/fixtures, made by tests/make_fixtures.py).
+file(GLOB QB_IO_FIXTURES LIST_DIRECTORIES true ${QB_FIXTURE_DIR}/*)
+list(FILTER QB_IO_FIXTURES EXCLUDE REGEX "\\.(md|json|py)$")
+if(QB_IO_FIXTURES)
+  qb_add_c_test(test_fixture_load ${QB_TEST_DIR}/io/test_fixture_load.c)
+  add_test(NAME io_fixture_load COMMAND test_fixture_load ${QB_IO_FIXTURES})
+endif()
