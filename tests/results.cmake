@@ -1,0 +1,32 @@
+# tests/results.cmake - the HDF5 results file (round trip, pandas, refusals, disk full, kill) and the table.
+find_program(QB_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+set(QB_RESULTS_TEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/results_test_files)
+file(MAKE_DIRECTORY ${QB_RESULTS_TEST_DIR})
+
+qb_add_c_test(results_roundtrip_test results_roundtrip_test.c results_sample.c)
+add_test(NAME results_roundtrip
+         COMMAND results_roundtrip_test ${QB_RESULTS_TEST_DIR} ${QB_RESULTS_TEST_DIR}/sample.h5
+                 ${QB_RESULTS_TEST_DIR}/expected.txt)
+set_tests_properties(results_roundtrip PROPERTIES FIXTURES_SETUP results_sample_file)
+
+if(QB_SYSTEM_PYTHON3)
+  # Debian's python3-h5py and python3-pandas (the pyenv python3 on PATH cannot import them).
+  add_test(NAME results_pandas_read
+           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/results_pandas_check.py
+                   ${QB_RESULTS_TEST_DIR}/sample.h5 ${QB_RESULTS_TEST_DIR}/expected.txt)
+  set_tests_properties(results_pandas_read PROPERTIES FIXTURES_REQUIRED results_sample_file)
+endif()
+
+qb_add_c_test(results_refusal_test results_refusal_test.c results_sample.c)
+add_test(NAME results_refusals COMMAND results_refusal_test ${QB_RESULTS_TEST_DIR}/refusals refusals)
+add_test(NAME results_disk_full
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/results_disk_full.sh $<TARGET_FILE:results_refusal_test>
+                 ${QB_RESULTS_TEST_DIR}/disk_full)
+set_tests_properties(results_disk_full PROPERTIES SKIP_RETURN_CODE 77)
+
+qb_add_c_test(results_kill_test results_kill_test.c results_sample.c)
+add_test(NAME results_kill_during_write COMMAND results_kill_test ${QB_RESULTS_TEST_DIR}/kill)
+set_tests_properties(results_kill_during_write PROPERTIES TIMEOUT 120)
+
+qb_add_c_test(results_table_test results_table_test.c results_sample.c)
+add_test(NAME results_table COMMAND results_table_test)
