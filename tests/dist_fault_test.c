@@ -21,7 +21,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s hang|die DEADLINE_S\n", argv[0]);
         return 2;
     }
-    if (qb_dist_init(&argc, &argv, atof(argv[2]), &d) != 0) QB_FATAL(&d, qb_last_error());
+    if (qb_dist_init(&argc, &argv, 600.0, &d) != 0) QB_FATAL(&d, qb_last_error());
+    d.deadline_s = atof(argv[2]); /* as main does with --deadline, after init */
     if (d.world_rank == 1) {
         if (strcmp(argv[1], "die") == 0) raise(SIGKILL);
         sleep(120);

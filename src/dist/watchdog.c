@@ -52,10 +52,10 @@ static bool reached(struct timespec now, struct timespec when) {
     return now.tv_sec > when.tv_sec || (now.tv_sec == when.tv_sec && now.tv_nsec >= when.tv_nsec);
 }
 
-static _Noreturn void fire(const char *operation) {
+static _Noreturn void fire(const char *operation, double deadline_s) {
     fprintf(stderr,
             "qwenbench: rank %d on %s: %s did not complete within %g s (a peer rank died or hung); aborting\n",
-            g_wd.rank, g_wd.host, operation, g_wd.deadline_s);
+            g_wd.rank, g_wd.host, operation, deadline_s);
     fflush(stderr);
     MPI_Abort(g_wd.world, 1);
     _exit(1); /* MPI_Abort does not return; this is only a guard */
@@ -74,8 +74,9 @@ static void *watchdog_main(void *unused) {
         if (reached(now, deadline)) {
             char operation[sizeof g_wd.operation];
             memcpy(operation, g_wd.operation, sizeof operation);
+            double deadline_s = g_wd.deadline_s;
             pthread_mutex_unlock(&g_wd.mutex);
-            fire(operation);
+            fire(operation, deadline_s);
         }
         /* woken early (disarm, re-arm, stop) or timed out: the loop re-reads the state either way */
         pthread_cond_timedwait(&g_wd.cond, &g_wd.mutex, &deadline);
@@ -89,8 +90,6 @@ int qb_watchdog_start(const qb_dist *d) {
     bool running = g_wd.running;
     pthread_mutex_unlock(&g_wd.mutex);
     if (running) return qb_errorf("watchdog: already started");
-    if (d->deadline_s <= 0) return 0;
-    g_wd.deadline_s = d->deadline_s;
     g_wd.rank = d->world_rank;
     snprintf(g_wd.host, sizeof g_wd.host, "%s", d->hostname);
     g_wd.world = d->world;
@@ -127,9 +126,9 @@ void qb_watchdog_stop(void) {
 }
 
 void qb_watchdog_arm(qb_dist *d, const char *operation) {
-    (void)d;
     pthread_mutex_lock(&g_wd.mutex);
-    if (g_wd.running) {
+    if (g_wd.running && d->deadline_s > 0) {
+        g_wd.deadline_s = d->deadline_s; /* read now: main sets it from --deadline after qb_dist_init */
         snprintf(g_wd.operation, sizeof g_wd.operation, "%s", operation);
         clock_gettime(CLOCK_MONOTONIC, &g_wd.start);
         g_wd.armed = true;

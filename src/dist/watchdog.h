@@ -10,7 +10,8 @@
 
 #include "dist/dist.h"
 
-/* Start the thread (deadline_s <= 0: no thread, arm/disarm do nothing). Copies rank, host and deadline. */
+/* Start the thread; copies rank and host. The deadline is read from d->deadline_s at every arm, so the
+ * caller may set it (from --deadline) after qb_dist_init; deadline_s <= 0 leaves operations unwatched. */
 int qb_watchdog_start(const qb_dist *d);
 /* Stop and join the thread; harmless if it never started. */
 void qb_watchdog_stop(void);
