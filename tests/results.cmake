@@ -30,3 +30,16 @@ set_tests_properties(results_kill_during_write PROPERTIES TIMEOUT 120)
 
 qb_add_c_test(results_table_test results_table_test.c results_sample.c)
 add_test(NAME results_table COMMAND results_table_test)
+
+# A file written by h5py from the documented schema (tests/test_analysis_synth.py, 12 cells) reads in C and
+# rewrites to the same records: the C side and the documented layout agree.
+if(QB_SYSTEM_PYTHON3)
+  add_test(NAME results_foreign_write
+           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_analysis_synth.py
+                   ${QB_RESULTS_TEST_DIR}/h5py_written.h5)
+  set_tests_properties(results_foreign_write PROPERTIES FIXTURES_SETUP results_h5py_file)
+  qb_add_c_test(results_foreign_test results_foreign_test.c results_sample.c)
+  add_test(NAME results_foreign_read
+           COMMAND results_foreign_test ${QB_RESULTS_TEST_DIR}/h5py_written.h5 12 ${QB_RESULTS_TEST_DIR})
+  set_tests_properties(results_foreign_read PROPERTIES FIXTURES_REQUIRED results_h5py_file)
+endif()
