@@ -2,3 +2,13 @@
 # the golden fixtures made by transformers (tests/make_fixtures.py), at TP1 and under mpirun -np 2 at TP2.
 qb_add_c_test(test_cpu_ops cpu/test_cpu_ops.c)
 add_test(NAME cpu_ops COMMAND test_cpu_ops)
+
+qb_add_c_test(test_cpu_fixtures cpu/test_cpu_fixtures.c)
+foreach(fixture gqa_untied tied_hd128 yarn sharded)
+  add_test(NAME cpu_fixture_${fixture} COMMAND test_cpu_fixtures ${QB_FIXTURE_DIR}/${fixture})
+  add_test(NAME cpu_fixture_${fixture}_tp2
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:test_cpu_fixtures> ${QB_FIXTURE_DIR}/${fixture} ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(cpu_fixture_${fixture} cpu_fixture_${fixture}_tp2 PROPERTIES
+                       ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120 SKIP_RETURN_CODE 77)
+endforeach()

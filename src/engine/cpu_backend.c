@@ -1,0 +1,204 @@
+/* cpu_backend.c - the CPU reference engine behind backend.h: one rank's weights, KV cache and workspace in
+ * host memory, fp32 activations, tensor parallelism through MPI (qb_dist). Greedy generation with
+ * wall-clock timing (CLOCK_MONOTONIC). The forward pass itself is in cpu_forward.c.
+ */
+#include "engine/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/cpu_engine.h"
+#include "engine/cpu_threads.h"
+#include "engine/rope.h"
+#include "util/error.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cpu_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int n_gen, int32_t *tokens_out,
+                        qb_gen_timing *timing) {
+    qb_cpu_engine *e = b->impl;
+    if (n_prompt < 1 || n_gen < 1)
+        return qb_errorf("cpu backend: generate needs a prompt and at least one token (got %d, %d)", n_prompt, n_gen);
+    /* the last generated token is never fed back, so the cache needs n_prompt + n_gen - 1 positions */
+    if ((long long)n_prompt + n_gen - 1 > e->max_seq_len)
+        return qb_errorf("cpu backend: prompt %d + %d generated tokens exceed max_seq_len %d", n_prompt, n_gen,
+                         e->max_seq_len);
+    double t0 = now_s();
+    e->seq_len = 0; /* reset: attention reads only positions below seq_len, so no clearing is needed */
+    QB_TRY(qb_cpu_forward(e, prompt, n_prompt));
+    QB_TRY(qb_cpu_pick_token(e, &tokens_out[0]));
+    double t1 = now_s();
+    if (timing) timing->prefill_s = t1 - t0;
+    for (int i = 1; i < n_gen; i++) {
+        QB_TRY(qb_cpu_forward(e, &tokens_out[i - 1], 1));
+        QB_TRY(qb_cpu_pick_token(e, &tokens_out[i]));
+        double t2 = now_s();
+        if (timing && timing->step_s) timing->step_s[i - 1] = t2 - t1;
+        t1 = t2;
+    }
+    return 0;
+}
+
+/* Every rank receives all vocab_size logits: this rank's rows are gathered in rank order over the TP group. */
+static int gather_vocab(qb_cpu_engine *e, float *logits_out) {
+    int tp = e->plan.tp_size;
+    int *counts = malloc((size_t)tp * sizeof *counts), *displs = malloc((size_t)tp * sizeof *displs);
+    if (!counts || !displs) {
+        free(counts);
+        free(displs);
+        return qb_errorf("cpu backend: out of memory for the logits gather");
+    }
+    int rc = 0;
+    for (int r = 0; r < tp && rc == 0; r++) {
+        qb_shard_plan p;
+        rc = qb_shard_plan_make(&e->cfg, tp, r, &p);
+        counts[r] = p.vocab_size;
+        displs[r] = p.vocab_start;
+    }
+    if (rc == 0) {
+        qb_watchdog_arm(e->dist, "MPI_Allgatherv (prefill logits)");
+        int mrc = MPI_Allgatherv(e->logits, e->plan.vocab_size, MPI_FLOAT, logits_out, counts, displs, MPI_FLOAT,
+                                 e->dist->tp_comm);
+        qb_watchdog_disarm(e->dist);
+        if (mrc != MPI_SUCCESS) rc = qb_errorf("cpu backend: MPI_Allgatherv of the prefill logits failed (%d)", mrc);
+    }
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+static int cpu_prefill_logits(qb_backend *b, const int32_t *prompt, int n_prompt, float *logits_out) {
+    qb_cpu_engine *e = b->impl;
+    e->seq_len = 0;
+    QB_TRY(qb_cpu_forward(e, prompt, n_prompt));
+    return gather_vocab(e, logits_out);
+}
+
+static void cpu_memory(qb_backend *b, qb_memory_stats *m) {
+    qb_cpu_engine *e = b->impl;
+    memset(m, 0, sizeof *m);
+    m->weights_bytes = e->w.host_bytes;
+    m->kv_cache_bytes = e->kv_bytes;
+    m->workspace_bytes = e->workspace_bytes;
+    m->peak_allocated_bytes = m->weights_bytes + m->kv_cache_bytes + m->workspace_bytes;
+}
+
+static void engine_free(qb_cpu_engine *e) {
+    if (!e) return;
+    qb_weights_free(&e->w);
+    free(e->k_cache);
+    free(e->v_cache);
+    free(e->cos_table);
+    free(e->sin_table);
+    free(e->hidden);
+    free(e->normed);
+    free(e->q);
+    free(e->attn);
+    free(e->proj);
+    free(e->gate);
+    free(e->up);
+    free(e->logits);
+    free(e->positions);
+    free(e);
+}
+
+static void cpu_destroy(qb_backend *b) {
+    if (!b) return;
+    engine_free(b->impl);
+    free(b);
+}
+
+/* The CPU engine computes dense bf16 only. */
+static int check_formats(const qb_weights *w) {
+    if (w->embed_fmt != QB_WFMT_BF16) return qb_errorf("cpu backend: embed_tokens must be bf16");
+    if (w->lm_head.fmt != QB_WFMT_BF16) return qb_errorf("cpu backend: lm_head must be bf16");
+    for (int l = 0; l < w->cfg.num_layers; l++) {
+        const qb_layer_weights *lw = &w->layers[l];
+        const qb_linear *all[] = {&lw->q, &lw->k, &lw->v, &lw->o, &lw->gate, &lw->up, &lw->down};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            if (all[i]->fmt != QB_WFMT_BF16 || !all[i]->w)
+                return qb_errorf("cpu backend: layer %d: only dense bf16 weights are supported (quantized "
+                                 "checkpoints run on the CUDA engine)", l);
+    }
+    return 0;
+}
+
+static float *alloc_floats(qb_cpu_engine *e, size_t n, size_t *counter, const char *what) {
+    float *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) qb_errorf("cpu backend: out of memory for %s (%zu floats)", what, n);
+    else *counter += n * sizeof *p;
+    (void)e;
+    return p;
+}
+
+static int engine_alloc(qb_cpu_engine *e) {
+    const qb_model_config *c = &e->cfg;
+    const qb_shard_plan *p = &e->plan;
+    size_t rows = (size_t)e->max_prompt_len, H = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
+    size_t kv = (size_t)c->num_layers * e->max_seq_len * p->kv_heads * hd;
+    size_t *ws = &e->workspace_bytes;
+    if (!(e->k_cache = alloc_floats(e, kv, &e->kv_bytes, "the key cache"))) return -1;
+    if (!(e->v_cache = alloc_floats(e, kv, &e->kv_bytes, "the value cache"))) return -1;
+    if (!(e->hidden = alloc_floats(e, rows * H, ws, "the residual stream"))) return -1;
+    if (!(e->normed = alloc_floats(e, rows * H, ws, "normed activations"))) return -1;
+    if (!(e->q = alloc_floats(e, rows * p->q_heads * hd, ws, "queries"))) return -1;
+    if (!(e->attn = alloc_floats(e, rows * p->q_heads * hd, ws, "attention output"))) return -1;
+    if (!(e->proj = alloc_floats(e, rows * H, ws, "projection output"))) return -1;
+    if (!(e->gate = alloc_floats(e, rows * p->inter_size, ws, "gate activations"))) return -1;
+    if (!(e->up = alloc_floats(e, rows * p->inter_size, ws, "up activations"))) return -1;
+    if (!(e->logits = alloc_floats(e, (size_t)p->vocab_size, ws, "logits"))) return -1;
+    if (!(e->positions = calloc(rows, sizeof *e->positions)))
+        return qb_errorf("cpu backend: out of memory for positions");
+    *ws += rows * sizeof *e->positions;
+    QB_TRY(qb_rope_tables(c, e->max_seq_len, &e->cos_table, &e->sin_table));
+    *ws += 2 * (size_t)e->max_seq_len * (hd / 2) * sizeof(float);
+    return 0;
+}
+
+int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
+    *out = NULL;
+    if (!p->cfg || !p->plan || !p->dist) return qb_errorf("cpu backend: cfg, plan and dist are required");
+    if (p->max_seq_len < 1 || p->max_prompt_len < 1 || p->max_prompt_len > p->max_seq_len)
+        return qb_errorf("cpu backend: max_prompt_len %d and max_seq_len %d must satisfy 1 <= prompt <= seq",
+                         p->max_prompt_len, p->max_seq_len);
+    if (p->dist->tp_size != p->plan->tp_size || p->dist->tp_rank != p->plan->tp_rank)
+        return qb_errorf("cpu backend: shard plan is for rank %d of %d but this process is TP rank %d of %d",
+                         p->plan->tp_rank, p->plan->tp_size, p->dist->tp_rank, p->dist->tp_size);
+    qb_cpu_engine *e = calloc(1, sizeof *e);
+    qb_backend *b = calloc(1, sizeof *b);
+    if (!e || !b) {
+        free(e);
+        free(b);
+        return qb_errorf("cpu backend: out of memory");
+    }
+    e->cfg = *p->cfg;
+    e->plan = *p->plan;
+    e->dist = p->dist;
+    e->threads = p->threads > 0 ? p->threads : qb_cpu_count();
+    e->max_seq_len = p->max_seq_len;
+    e->max_prompt_len = p->max_prompt_len;
+    b->impl = e;
+    int rc = p->checkpoint_dir ? qb_weights_load(p->checkpoint_dir, p->cfg, p->plan, &e->w)
+                               : qb_weights_random(p->cfg, p->plan, p->weight_seed, &e->w);
+    if (rc == 0) rc = check_formats(&e->w);
+    if (rc == 0) rc = engine_alloc(e);
+    if (rc != 0) {
+        cpu_destroy(b);
+        return -1;
+    }
+    snprintf(b->name, sizeof b->name, "cpu");
+    snprintf(b->device_name, sizeof b->device_name, "cpu (%d threads)", e->threads);
+    b->device_uuid[0] = '\0';
+    b->generate = cpu_generate;
+    b->prefill_logits = cpu_prefill_logits;
+    b->memory = cpu_memory;
+    b->destroy = cpu_destroy;
+    *out = b;
+    return 0;
+}
