@@ -39,7 +39,7 @@ def _format_key(q):
     return (FORMAT_ORDER.index(q) if q in FORMAT_ORDER else len(FORMAT_ORDER), q)
 
 
-def speed_vs_length(model, cells, out_dir):
+def speed_vs_length(model, cells, out_dir, file_stem=None):
     """Speed (tok/s) against input length, one line per format / TP size / engine."""
     valid = _valid(cells)
     if not len(valid):
@@ -60,10 +60,10 @@ def speed_vs_length(model, cells, out_dir):
     ax.set_title(f"{model}: speed against input length")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    return [_save(fig, out_dir, f"speed_{slug(model)}.png")]
+    return [_save(fig, out_dir, f"speed_{slug(file_stem or model)}.png")]
 
 
-def tp_scaling(model, cells, out_dir):
+def tp_scaling(model, cells, out_dir, file_stem=None):
     """Speed against TP size for each format and input length (only when several TP sizes ran)."""
     valid = _valid(cells[is_qwenbench(cells)])
     if not len(valid) or valid["tp_size"].nunique() < 2:
@@ -83,10 +83,10 @@ def tp_scaling(model, cells, out_dir):
     ax.set_title(f"{model}: tensor-parallel scaling")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    return [_save(fig, out_dir, f"tp_scaling_{slug(model)}.png")]
+    return [_save(fig, out_dir, f"tp_scaling_{slug(file_stem or model)}.png")]
 
 
-def step_latency(model, cells, runs, results_by_file, out_dir):
+def step_latency(model, cells, runs, results_by_file, out_dir, file_stem=None):
     """Decode step latency (ms) over the steps of each cell's first run."""
     ours = cells[is_qwenbench(cells) & cells["n_runs"].gt(0)]
     if not len(ours):
@@ -113,7 +113,7 @@ def step_latency(model, cells, runs, results_by_file, out_dir):
     ax.set_title(f"{model}: per-step decode latency (first run of each cell)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    return [_save(fig, out_dir, f"step_latency_{slug(model)}.png")]
+    return [_save(fig, out_dir, f"step_latency_{slug(file_stem or model)}.png")]
 
 
 def floor_share(cells, out_dir):

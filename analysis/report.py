@@ -67,9 +67,9 @@ def _model_order(cells):
     return ours + [k for k in dict.fromkeys(cells["model_key"]) if k not in ours]
 
 
-def _model_title(cells):
-    names = list(dict.fromkeys(cells[is_qwenbench(cells)]["model"])) or list(dict.fromkeys(cells["model"]))
-    return ", ".join(names)
+def _model_names(cells):
+    """The section's model names as qwenbench recorded them (the peer's names when only a peer ran it)."""
+    return list(dict.fromkeys(cells[is_qwenbench(cells)]["model"])) or list(dict.fromkeys(cells["model"]))
 
 
 def write_report(results, peer_results, out_dir, published, bandwidth_override=None):
@@ -98,13 +98,19 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
         lines += [f"Bandwidth floor computed with --bandwidth-gbps {bandwidth_override:g} instead of the files' "
                   "measurement.", ""]
 
-    figures = []
+    figures, stems = [], set()
     for key in _model_order(cells):
         mine = cells[cells["model_key"] == key]
-        title = _model_title(mine)
+        names = _model_names(mine)
+        title = ", ".join(names)
+        stem = plots.slug(names[0])
+        stem = next(f"{stem}-{i}" if i else stem for i in range(len(stems) + 1) if (f"{stem}-{i}" if i else stem)
+                    not in stems)
+        stems.add(stem)
         lines += tables.model_section(title, mine, ratios, published, runs)
-        model_figs = plots.speed_vs_length(title, mine, out_dir) + plots.tp_scaling(title, mine, out_dir) + \
-            plots.step_latency(title, mine, runs, by_file, out_dir)
+        model_figs = plots.speed_vs_length(title, mine, out_dir, stem) + \
+            plots.tp_scaling(title, mine, out_dir, stem) + \
+            plots.step_latency(title, mine, runs, by_file, out_dir, stem)
         lines += [f"![{name}]({name})" for name in model_figs] + ([""] if model_figs else [])
         figures += model_figs
     floor_figs = plots.floor_share(cells, out_dir)

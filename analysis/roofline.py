@@ -56,10 +56,10 @@ def config_dir():
 
 
 def size_label(model):
-    """'qwen2.5-7b', 'Qwen2.5-7B-Instruct-AWQ', '/ckpt/Qwen2.5-0.5B-Instruct' -> '7b' / '0.5b'; else None."""
+    """'qwen2.5-7b', 'Qwen2.5-7B-Instruct-AWQ', '/ckpt/Qwen2.5-0.5B-Instruct' -> '7b' / '0.5b'; a preset
+    named by a word ('qwen2.5-tiny') -> 'tiny'; anything else (a fine-tune, 'qwen2.5-fixture-0') -> None."""
     base = os.path.basename(str(model).rstrip("/")).lower()
-    m = re.search(r"qwen2\.5-(\d+(?:\.\d+)?b|[a-z]+)(?![a-z0-9.])", base) or \
-        re.search(r"qwen2\.5-(\d+(?:\.\d+)?b)", base)
+    m = re.search(r"qwen2\.5-(\d+(?:\.\d+)?b)(?![a-z0-9.])", base) or re.fullmatch(r"qwen2\.5-([a-z]+)", base)
     return m.group(1) if m else None
 
 

@@ -11,3 +11,8 @@ add_test(NAME analysis_cpu_run COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test
          $<TARGET_FILE:qwenbench>)
 set_tests_properties(analysis_cpu_run PROPERTIES ENVIRONMENT "${QB_ANALYSIS_ENV};${QB_MPI_ENV}" TIMEOUT 600
                      SKIP_RETURN_CODE 77)
+# A file from the C writer: the results tests' sample (written by their results_roundtrip fixture).
+add_test(NAME analysis_c_writer COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test_analysis_c_writer.py
+         ${CMAKE_CURRENT_BINARY_DIR}/results_test_files/sample.h5)
+set_tests_properties(analysis_c_writer PROPERTIES ENVIRONMENT "${QB_ANALYSIS_ENV}" TIMEOUT 300
+                     FIXTURES_REQUIRED results_sample_file SKIP_RETURN_CODE 77)

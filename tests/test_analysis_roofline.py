@@ -75,6 +75,8 @@ class Floor(unittest.TestCase):
         self.assertEqual(roofline.size_label("/models/Qwen2.5-0.5B-Instruct/"), "0.5b")
         self.assertEqual(roofline.size_label("qwen2.5-tiny"), "tiny")
         self.assertIsNone(roofline.size_label("llama-3-8b"))
+        self.assertIsNone(roofline.size_label("qwen2.5-fixture-0"), "a word preset matches only as the whole name")
+        self.assertIsNone(roofline.size_label("qwen2.5-7bx"))
         self.assertEqual(roofline.find_shape("/ckpt/Qwen2.5-7B-Instruct-AWQ", self.dir).layers, 28)
         self.assertIsNone(roofline.find_shape("/ckpt/my-finetune", self.dir))
         ckpt = os.path.join(self.dir, "some-checkpoint")
