@@ -23,3 +23,15 @@ if(QB_IO_FIXTURES)
   qb_add_c_test(test_fixture_load ${QB_TEST_DIR}/io/test_fixture_load.c)
   add_test(NAME io_fixture_load COMMAND test_fixture_load ${QB_IO_FIXTURES})
 endif()
+
+# Hostile inputs (issue 5): the corpus is generated into the build tree, then every case must fail with its
+# expected one-line message (controls must load).
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME io_bad_corpus_generate
+           COMMAND ${Python3_EXECUTABLE} ${QB_TEST_DIR}/make_bad_checkpoints.py ${CMAKE_CURRENT_BINARY_DIR}/bad_corpus)
+  set_tests_properties(io_bad_corpus_generate PROPERTIES FIXTURES_SETUP qb_bad_corpus)
+  qb_add_c_test(test_bad_checkpoints ${QB_TEST_DIR}/io/test_bad_checkpoints.c)
+  add_test(NAME io_bad_checkpoints COMMAND test_bad_checkpoints ${CMAKE_CURRENT_BINARY_DIR}/bad_corpus)
+  set_tests_properties(io_bad_checkpoints PROPERTIES FIXTURES_REQUIRED qb_bad_corpus)
+endif()
