@@ -12,3 +12,10 @@ foreach(fixture gqa_untied tied_hd128 yarn sharded)
   set_tests_properties(cpu_fixture_${fixture} cpu_fixture_${fixture}_tp2 PROPERTIES
                        ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120 SKIP_RETURN_CODE 77)
 endforeach()
+
+qb_add_c_test(test_cpu_random cpu/test_cpu_random.c)
+add_test(NAME cpu_random_tp1 COMMAND test_cpu_random)
+add_test(NAME cpu_random_tp2_vs_tp1
+         COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS}
+                 $<TARGET_FILE:test_cpu_random> ${MPIEXEC_POSTFLAGS})
+set_tests_properties(cpu_random_tp1 cpu_random_tp2_vs_tp1 PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120)
