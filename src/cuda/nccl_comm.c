@@ -1,0 +1,235 @@
+/* nccl_comm.c - NCCL bring-up, reduction buffers and the decode-path all-reduce (see nccl_comm.h).
+ *
+ * The one-GPU-per-rank check lives in nccl_gpu_check.c and the hang watchdog in nccl_wait.c; the one-shot
+ * IPC kernel in allreduce_ipc.cu with its setup in allreduce_ipc_setup.c.
+ */
+#include "cuda/nccl_comm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/allreduce_ipc.h"
+#include "cuda/nccl_internal.h"
+#include "cuda/tp_mpi.h"
+#include "util/error.h"
+
+static const char *const IMPL_NAMES[QB_AR_COUNT] = {"nccl", "nccl-symmetric", "ipc-oneshot"};
+
+const char *qb_allreduce_impl_name(qb_allreduce_impl impl) {
+    return impl >= 0 && impl < QB_AR_COUNT ? IMPL_NAMES[impl] : "?";
+}
+
+int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out) {
+    for (int i = 0; i < QB_AR_COUNT; i++)
+        if (name && strcmp(name, IMPL_NAMES[i]) == 0) {
+            *out = (qb_allreduce_impl)i;
+            return 0;
+        }
+    return qb_errorf("all-reduce implementation '%s': expected one of nccl, nccl-symmetric, ipc-oneshot",
+                     name ? name : "(null)");
+}
+
+int qb_nccl_fail(const char *what, ncclResult_t r, ncclComm_t comm) {
+    const char *last = ncclGetLastError(comm);
+    return qb_errorf("%s failed: %s%s%s", what, ncclGetErrorString(r), last && last[0] ? ": " : "",
+                     last ? last : "");
+}
+
+int qb_nccl_cuda_fail(const char *what, cudaError_t e) {
+    return qb_errorf("%s failed: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+int qb_nccl_select_device(const qb_dist *d, int *device_out) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) return qb_nccl_cuda_fail("cudaGetDeviceCount", e);
+    if (n <= 0) return qb_errorf("cudaGetDeviceCount: no CUDA device is visible");
+    int device = d->local_rank % n;
+    e = cudaSetDevice(device);
+    if (e != cudaSuccess) return qb_nccl_cuda_fail("cudaSetDevice", e);
+    if (device_out) *device_out = device;
+    return 0;
+}
+
+/* NVLink multicast (NVLS) stays off: on shared hosts it can put every GPU of the machine out of service. */
+static void keep_nvls_off(const qb_dist *d) {
+    const char *v = getenv("NCCL_NVLS_ENABLE");
+    if (!v) {
+        setenv("NCCL_NVLS_ENABLE", "0", 0);
+    } else if (strcmp(v, "0") != 0 && d->world_rank == 0) {
+        fprintf(stderr, "# warning: NCCL_NVLS_ENABLE=%s was set by the caller; qwenbench expects 0 (NVLink "
+                        "multicast off)\n", v);
+    }
+}
+
+static int init_comm(qb_dist *d, qb_nccl *c) {
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    int ok = 1;
+    if (d->tp_rank == 0) {
+        ncclResult_t r = ncclGetUniqueId(&id);
+        if (r != ncclSuccess) ok = qb_nccl_fail("ncclGetUniqueId", r, NULL) == 0;
+    }
+    QB_TRY(qb_tp_agree(d, ok, "NCCL bring-up: ncclGetUniqueId on TP rank 0"));
+    QB_TRY(qb_tp_bcast(d, &id, sizeof id, 0, "MPI_Bcast (NCCL unique id)"));
+    qb_watchdog_arm(d, "ncclCommInitRank");
+    ncclResult_t r = ncclCommInitRank(&c->comm, d->tp_size, id, d->tp_rank);
+    qb_watchdog_disarm(d);
+    if (r != ncclSuccess) {
+        c->comm = NULL;
+        ok = qb_nccl_fail("ncclCommInitRank", r, NULL) == 0;
+    }
+    return qb_tp_agree(d, ok, "NCCL bring-up: ncclCommInitRank");
+}
+
+int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
+    *out = NULL;
+    if (impl < 0 || impl >= QB_AR_COUNT) return qb_errorf("NCCL bring-up: unknown all-reduce implementation %d", impl);
+    keep_nvls_off(d);
+    qb_nccl *c = calloc(1, sizeof *c);
+    if (!c) return qb_errorf("NCCL bring-up: out of host memory");
+    c->dist = d;
+    c->impl = impl;
+    cudaError_t e = cudaGetDevice(&c->device);
+    if (e != cudaSuccess) {
+        free(c);
+        return qb_nccl_cuda_fail("NCCL bring-up: cudaGetDevice", e);
+    }
+    if (qb_nccl_check_one_gpu_per_rank(d) != 0 || init_comm(d, c) != 0) {
+        if (c->comm) ncclCommDestroy(c->comm);
+        free(c);
+        return -1;
+    }
+    if (impl == QB_AR_IPC_ONESHOT && d->tp_size > 1) {
+        double timeout_s = d->deadline_s > 0 ? d->deadline_s : 600.0;
+        if (qb_ipc_peers_open(d, QB_AR_ONESHOT_MAX_BYTES, timeout_s, &c->ipc) != 0) {
+            ncclCommDestroy(c->comm);
+            free(c);
+            return -1;
+        }
+        c->ipc_open = 1;
+    }
+    *out = c;
+    return 0;
+}
+
+static int remember_buffer(qb_nccl *c, void *ptr, size_t bytes, ncclWindow_t win, int nccl_mem) {
+    if (c->n_buffers == c->cap_buffers) {
+        int cap = c->cap_buffers ? 2 * c->cap_buffers : 8;
+        qb_ar_buffer *grown = realloc(c->buffers, (size_t)cap * sizeof *grown);
+        if (!grown) return qb_errorf("reduction buffer: out of host memory");
+        c->buffers = grown;
+        c->cap_buffers = cap;
+    }
+    c->buffers[c->n_buffers++] = (qb_ar_buffer){ptr, bytes, win, nccl_mem};
+    return 0;
+}
+
+static int alloc_symmetric(qb_nccl *c, size_t bytes, void **out) {
+    size_t rounded = (bytes + NCCL_WIN_REQUIRED_ALIGNMENT - 1) / NCCL_WIN_REQUIRED_ALIGNMENT * NCCL_WIN_REQUIRED_ALIGNMENT;
+    void *ptr = NULL;
+    int ok = 1;
+    ncclResult_t r = ncclMemAlloc(&ptr, rounded);
+    if (r != ncclSuccess) {
+        ptr = NULL;
+        ok = qb_nccl_fail("ncclMemAlloc", r, c->comm) == 0;
+    } else {
+        cudaError_t e = cudaMemset(ptr, 0, rounded);
+        if (e == cudaSuccess) e = cudaDeviceSynchronize();
+        if (e != cudaSuccess) ok = qb_nccl_cuda_fail("cudaMemset (symmetric buffer)", e) == 0;
+    }
+    if (qb_tp_agree(c->dist, ok, "reduction buffer (ncclMemAlloc)") != 0) {
+        if (ptr) ncclMemFree(ptr);
+        return -1;
+    }
+    ncclWindow_t win = NULL;
+    qb_watchdog_arm(c->dist, "ncclCommWindowRegister");
+    r = ncclCommWindowRegister(c->comm, ptr, rounded, &win, NCCL_WIN_COLL_SYMMETRIC);
+    qb_watchdog_disarm(c->dist);
+    ok = r == ncclSuccess || qb_nccl_fail("ncclCommWindowRegister (NCCL_WIN_COLL_SYMMETRIC)", r, c->comm) == 0;
+    if (qb_tp_agree(c->dist, ok, "reduction buffer (symmetric window)") != 0 ||
+        remember_buffer(c, ptr, rounded, win, 1) != 0) {
+        if (r == ncclSuccess) ncclCommWindowDeregister(c->comm, win);
+        ncclMemFree(ptr);
+        return -1;
+    }
+    *out = ptr;
+    return 0;
+}
+
+int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out) {
+    *buf_out = NULL;
+    if (!c || c->aborted) return qb_errorf("reduction buffer: the NCCL context is %s", c ? "aborted" : "missing");
+    if (count == 0) return qb_errorf("reduction buffer: 0 values requested");
+    size_t bytes = count * 2;
+    if (c->impl == QB_AR_NCCL_SYMMETRIC) return alloc_symmetric(c, bytes, buf_out);
+    size_t rounded = (bytes + 255) & ~(size_t)255;
+    void *ptr = NULL;
+    cudaError_t e = cudaMalloc(&ptr, rounded);
+    if (e == cudaSuccess) e = cudaMemset(ptr, 0, rounded);
+    if (e != cudaSuccess) {
+        if (ptr) cudaFree(ptr);
+        return qb_nccl_cuda_fail("reduction buffer: cudaMalloc", e);
+    }
+    if (remember_buffer(c, ptr, rounded, NULL, 0) != 0) {
+        cudaFree(ptr);
+        return -1;
+    }
+    *buf_out = ptr;
+    return 0;
+}
+
+int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
+    if (!c || c->aborted) return qb_errorf("all-reduce: the NCCL context is %s", c ? "aborted" : "missing");
+    if (count == 0 || c->dist->tp_size == 1) return 0;
+    if (c->ipc_open && count * 2 <= c->ipc.half_bytes && ((size_t)buf & 15u) == 0) {
+        cudaError_t e = (cudaError_t)qb_ipc_oneshot_launch(&c->ipc, buf, count, stream);
+        return e == cudaSuccess ? 0 : qb_nccl_cuda_fail("all-reduce: one-shot IPC kernel launch", e);
+    }
+    ncclResult_t r = ncclAllReduce(buf, buf, count, ncclBfloat16, ncclSum, c->comm, stream);
+    return r == ncclSuccess ? 0 : qb_nccl_fail("all-reduce: ncclAllReduce (bf16 sum)", r, c->comm);
+}
+
+void qb_nccl_abort(qb_nccl *c) {
+    if (c->comm) ncclCommAbort(c->comm);
+    c->comm = NULL;
+    c->aborted = 1;
+}
+
+void qb_nccl_destroy(qb_nccl *c) {
+    if (!c) return;
+    if (!c->aborted) {
+        cudaError_t e = cudaDeviceSynchronize();
+        if (e != cudaSuccess) fprintf(stderr, "qwenbench: rank %d on %s: NCCL teardown: %s\n", c->dist->world_rank,
+                                      c->dist->hostname, cudaGetErrorString(e));
+        for (int i = c->n_buffers - 1; i >= 0; i--) {
+            qb_ar_buffer *b = &c->buffers[i];
+            if (b->nccl_mem) {
+                ncclCommWindowDeregister(c->comm, b->win);
+                ncclMemFree(b->ptr);
+            } else {
+                cudaFree(b->ptr);
+            }
+        }
+    }
+    if (c->ipc_open) qb_ipc_peers_close(c->dist, &c->ipc, c->aborted);
+    if (c->comm) ncclCommDestroy(c->comm);
+    free(c->buffers);
+    free(c);
+}
+
+ncclComm_t qb_nccl_comm(const qb_nccl *c) { return c ? c->comm : NULL; }
+qb_allreduce_impl qb_nccl_impl(const qb_nccl *c) { return c->impl; }
+int qb_nccl_aborted(const qb_nccl *c) { return c ? c->aborted : 1; }
+
+void qb_nccl_version_string(char *out, size_t cap) {
+    int v = 0;
+    if (ncclGetVersion(&v) != ncclSuccess) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    /* 2.9 and later: major*10000 + minor*100 + patch; before: major*1000 + minor*100 + patch */
+    if (v >= 10000) snprintf(out, cap, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
+    else snprintf(out, cap, "%d.%d.%d", v / 1000, (v % 1000) / 100, v % 100);
+}

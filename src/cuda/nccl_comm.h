@@ -1,0 +1,80 @@
+/* nccl_comm.h - NCCL bring-up and the decode-path all-reduce of the CUDA engine, in one place.
+ *
+ * Bring-up (qb_nccl_create, collective over dist->tp_comm, every rank of the TP group calls it together):
+ *   NCCL_NVLS_ENABLE=0 unless already set (NVLink multicast stays off; cuMulticastCreate is never called)
+ *   -> one GPU per rank: every rank's GPU UUID and PCI bus id allgathered over the TP group; two ranks on one
+ *      GPU are refused on every rank with a message naming both ranks and the GPU
+ *   -> TP rank 0 ncclGetUniqueId -> MPI_Bcast over dist->tp_comm -> ncclCommInitRank on the current device
+ *   -> the all-reduce implementation's own resources (see qb_allreduce_impl).
+ * The CUDA device must be chosen before (qb_nccl_select_device, or the backend's own cudaSetDevice).
+ *
+ * All-reduce on the decode path: qb_allreduce_sum_bf16 only enqueues work on the stream; it can be captured
+ * in a CUDA graph and replayed any number of times. Reductions of one context must be issued in the same
+ * order with the same counts on every rank, one after another on one stream (they may not overlap).
+ * Buffers come from qb_nccl_alloc_bf16 so that the implementation chosen at init owns them (the symmetric
+ * path needs NCCL-registered windows); any device pointer inside such a buffer may be reduced.
+ *
+ * Hang safety: qb_nccl_wait polls the stream, ncclCommGetAsyncError and the one-shot kernel's error flag
+ * against a deadline; on error or timeout it aborts the communicator, prints rank, host and operation, and
+ * returns -1 (the caller then ends the job with qb_dist_fatal -> MPI_Abort).
+ * Every function returns 0 / -1 with a one-line message (util/error.h).
+ */
+#ifndef QB_CUDA_NCCL_COMM_H
+#define QB_CUDA_NCCL_COMM_H
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+#include <stddef.h>
+
+#include "dist/dist.h"
+
+typedef enum {
+    QB_AR_NCCL = 0,        /* ncclAllReduce (NCCL's own algorithm choice) on plain cudaMalloc buffers */
+    QB_AR_NCCL_SYMMETRIC,  /* ncclAllReduce on ncclMemAlloc buffers registered with ncclCommWindowRegister
+                            * (NCCL_WIN_COLL_SYMMETRIC): NCCL 2.27+'s symmetric-memory kernels */
+    QB_AR_IPC_ONESHOT,     /* own one-shot kernel: each rank reads every peer's copy through CUDA IPC and
+                            * sums; reductions above the one-shot limit fall back to ncclAllReduce */
+    QB_AR_COUNT
+} qb_allreduce_impl;
+
+#define QB_AR_MAX_RANKS 8                     /* one-shot kernel: peers it can address */
+#define QB_AR_ONESHOT_MAX_BYTES (512u * 1024) /* one-shot kernel: largest reduction; larger go to NCCL */
+
+const char *qb_allreduce_impl_name(qb_allreduce_impl impl);                /* "nccl", "nccl-symmetric", "ipc-oneshot" */
+int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out);    /* inverse; -1 naming the choices */
+
+typedef struct qb_nccl qb_nccl;
+
+/* cudaSetDevice(local_rank % visible devices); -1 when no device is visible. */
+int qb_nccl_select_device(const qb_dist *d, int *device_out);
+/* Collective over dist->tp_comm: -1 on every rank when two ranks of the group use the same GPU. Called by
+ * qb_nccl_create; exposed for the backend's early checks. */
+int qb_nccl_check_one_gpu_per_rank(qb_dist *d);
+
+/* Collective over dist->tp_comm (also for tp_size 1, where NCCL makes a communicator of one). */
+int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out);
+/* Frees everything (buffers from qb_nccl_alloc_bf16 too). Not collective after an abort; otherwise every
+ * rank should call it (NCCL windows and IPC mappings are torn down together). NULL is harmless. */
+void qb_nccl_destroy(qb_nccl *c);
+
+/* Collective: a reduction buffer of count bf16 values on the device (zeroed), owned by the context.
+ * Every rank must call it with the same count in the same order. */
+int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out);
+
+/* In-place sum over the TP group of count bf16 values at buf (inside a buffer from qb_nccl_alloc_bf16),
+ * enqueued on stream; CUDA-graph capturable. tp_size 1: nothing to do (returns 0). */
+int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream);
+
+/* Wait for stream with a deadline (deadline_s <= 0: the dist deadline). On success 0; on a CUDA error, an
+ * NCCL async error, the one-shot kernel's peer timeout, or the deadline: ncclCommAbort, a line on stderr
+ * "qwenbench: rank R on HOST: OPERATION: reason", the same message recorded, and -1. */
+int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char *operation);
+
+/* Accessors. The communicator may be used for other collectives (argmax gather, prefill all-reduce). */
+ncclComm_t qb_nccl_comm(const qb_nccl *c);
+qb_allreduce_impl qb_nccl_impl(const qb_nccl *c);
+int qb_nccl_aborted(const qb_nccl *c);
+/* "2.28.9" of the library actually loaded. */
+void qb_nccl_version_string(char *out, size_t cap);
+
+#endif
