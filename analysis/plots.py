@@ -18,6 +18,7 @@ from analysis.compare import is_qwenbench  # noqa: E402
 from analysis.tables import FORMAT_ORDER, report_status  # noqa: E402
 
 MAX_LATENCY_LINES = 24
+OUTLIER_LOG_SCALE = 10  # the step-latency axis turns logarithmic when a step is this many times a cell's median
 
 
 def slug(text):
@@ -92,7 +93,7 @@ def step_latency(model, cells, runs, results_by_file, out_dir, file_stem=None):
     if not len(ours):
         return []
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    drawn = 0
+    drawn, medians, peaks = 0, [], []
     order = sorted(range(len(ours)), key=lambda i: (_format_key(ours["quant"].iloc[i]), ours["tp_size"].iloc[i],
                                                      ours["context_len"].iloc[i]))
     for _, c in ours.iloc[order].iterrows():
@@ -105,9 +106,13 @@ def step_latency(model, cells, runs, results_by_file, out_dir, file_stem=None):
         ax.plot(np.arange(1, len(steps) + 1), steps * 1e3, linewidth=0.8,
                 label=f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])}")
         drawn += 1
+        medians.append(float(np.median(steps)))
+        peaks.append(float(np.max(steps)))
     if not drawn:
         plt.close(fig)
         return []
+    if max(peaks) > OUTLIER_LOG_SCALE * max(min(medians), 1e-12):
+        ax.set_yscale("log")  # a few slow steps would otherwise flatten every other line
     ax.set_xlabel("decode step")
     ax.set_ylabel("step latency (ms)")
     ax.set_title(f"{model}: per-step decode latency (first run of each cell)")

@@ -126,7 +126,7 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
     lines += ["Files: `cells.csv` (every cell, roofline columns), `runs.csv` (every timed run)" +
               (", `peer_ratios.csv`" if len(ratios) else "") + ".", ""]
     with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + "\n")
     return ["report.md"] + written + figures
 
 
