@@ -29,6 +29,11 @@ def model_key(model):
     return label if label else os.path.basename(str(model).rstrip("/")).lower()
 
 
+def quant_key(quant):
+    """Our format names for either spelling ('GPTQ-Int4' or 'gptq-int4' -> 'gptq-int4')."""
+    return PUBLISHED_QUANTS.get(str(quant), str(quant).lower())
+
+
 def load_published(path=DEFAULT_PUBLISHED):
     """The published table with model_key and our quant names added."""
     if not os.path.isfile(path):
@@ -48,7 +53,7 @@ def load_published(path=DEFAULT_PUBLISHED):
     except (ValueError, TypeError) as e:
         raise CompareError(f"{path}: published table has a non-numeric value: {e}") from None
     table["model_key"] = [model_key(m) for m in table["model"]]
-    table["quant_key"] = [PUBLISHED_QUANTS.get(q, str(q).lower()) for q in table["quant"]]
+    table["quant_key"] = [quant_key(q) for q in table["quant"]]
     return table
 
 
@@ -63,7 +68,7 @@ def peer_ratios(cells):
     ours = cells[is_qwenbench(cells) & (cells["status"] == "VALID")]
     peers = cells[~is_qwenbench(cells) & (cells["status"] == "VALID")]
     rows = []
-    keys = ("model_key", "quant", "context_len", "gen_len")
+    keys = ("model_key", "quant_key", "context_len", "gen_len")
     for _, c in ours.iterrows():
         match = peers
         for k in keys:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis import plots, roofline, tables
 from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,
-                              peer_ratios)
+                              peer_ratios, quant_key)
 from analysis.load import ResultsError, load_results
 
 PROG = "qwenbench-report"
@@ -44,6 +44,7 @@ def combine(results, peer_flags, bandwidth_override):
         cells.insert(0, "file", r.path)
         cells["is_peer"] = is_peer
         cells["model_key"] = [model_key(m) for m in cells["model"]]
+        cells["quant_key"] = [quant_key(q) for q in cells["quant"]]
         bw = bandwidth_override if bandwidth_override is not None else r.meta["copy_bandwidth_gbps"]
         cells["bandwidth_gbps"] = bw
         per_rank = r.rank_memory.groupby("cell")["peak_bytes"].max()
@@ -98,6 +99,8 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
         lines += [f"Bandwidth floor computed with --bandwidth-gbps {bandwidth_override:g} instead of the files' "
                   "measurement.", ""]
 
+    if not len(cells):
+        lines += ["No cells in the files (a run stopped before its first cell finished?).", ""]
     figures, stems = [], set()
     for key in _model_order(cells):
         mine = cells[cells["model_key"] == key]

@@ -112,7 +112,7 @@ class ReportOnSyntheticFile(unittest.TestCase):
         tables = checks.markdown_tables(self.md, "qwen2.5-7b")
         ratio = checks.grid(checks.table_with_caption(tables, "Ratio qwenbench / `transformers`"))
         ours = {(c["quant"], c["tp_size"], c["context_len"]): c for c in checks.read_cells(self.h5)}
-        peer = {(c["quant"], c["context_len"]): c for c in checks.read_cells(self.peer)}
+        peer = {(c["quant"].lower(), c["context_len"]): c for c in checks.read_cells(self.peer)}  # 'BF16' too
         for (quant, n), p in peer.items():
             c = ours[(quant, 1, n)]
             want = c["speed_mean"] / p["speed_mean"]
@@ -131,6 +131,16 @@ class ReportOnSyntheticFile(unittest.TestCase):
         g = checks.grid(table_pub)
         self.assertTrue(g[("transformers BF16", 1)].startswith("40.38 (1)"), g[("transformers BF16", 1)])
         self.assertTrue(g[("vllm BF16", 1)].startswith("84.28 (1)"), g[("vllm BF16", 1)])
+
+    def test_empty_file(self):
+        """A file with no cells yet (a run stopped before its first cell) still gives a report."""
+        h5 = os.path.join(self.tmp.name, "empty.h5")
+        synth.write(h5, cells=[])
+        out = os.path.join(self.tmp.name, "report-empty")
+        proc = checks.run_report([h5, "--out", out], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            self.assertIn("No cells in the files", f.read())
 
     def test_header(self):
         for text in ("abc123def456", "2 x Synthetic GPU (node-a)", "3000.0 GB/s", "Release",

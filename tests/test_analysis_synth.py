@@ -138,9 +138,9 @@ def write(path, cells=None, meta=None, bandwidth_gbps=3000.0, skip=(), replace=N
 
 
 def peer_cells():
-    """A transformers peer of the same model (published naming) on the same machine."""
+    """A transformers peer of the same model on the same machine, in the published naming (model and 'BF16')."""
     return [cell(model="Qwen2.5-7B-Instruct", backend="transformers", quant=q, context_len=n, step_s=s)
-            for q, s in (("bf16", 0.025), ("gptq-int4", 0.02)) for n in (1, 6144)]
+            for q, s in (("BF16", 0.025), ("gptq-int4", 0.02)) for n in (1, 6144)]
 
 
 if __name__ == "__main__":
