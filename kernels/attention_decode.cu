@@ -1,0 +1,212 @@
+/* attention_decode.cu - split-KV decode attention (see attention_decode.cuh).
+ * Phase 1: 8 lanes per key, each lane hd/8 dims, scores for all g heads of the group (3 shuffles per head).
+ * Phase 2: warp j keeps head j's running max / sum over the tiles. Phase 3: each warp accumulates p.V for
+ * its keys over hd/32 dims per lane; warps are summed through shared memory at the end.
+ */
+#include <math.h>
+
+#include "attention_decode.cuh"
+#include "common.cuh"
+
+#define QB_AD_TILE 64
+#define QB_AD_WARPS 8
+#define QB_AD_MAX_GROUP 8
+#define QB_AD_MIN_CHUNK 64
+
+template <int HD>
+__device__ __forceinline__ void qb_load_dims(const qb_bf16 *src, float *dst) {
+    /* HD/8 consecutive bf16 (16 or 8) */
+    const uint4 *p = (const uint4 *)src;
+#pragma unroll
+    for (int v = 0; v < HD / 64; v++) {
+        uint4 u = p[v];
+        float2 a = qb_bf16x2_to_float2(u.x), b = qb_bf16x2_to_float2(u.y);
+        float2 c = qb_bf16x2_to_float2(u.z), d = qb_bf16x2_to_float2(u.w);
+        dst[v * 8 + 0] = a.x; dst[v * 8 + 1] = a.y; dst[v * 8 + 2] = b.x; dst[v * 8 + 3] = b.y;
+        dst[v * 8 + 4] = c.x; dst[v * 8 + 5] = c.y; dst[v * 8 + 6] = d.x; dst[v * 8 + 7] = d.y;
+    }
+}
+
+template <int HD>
+__global__ void __launch_bounds__(QB_AD_WARPS * 32)
+qb_attn_decode_split_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf16 *v_cache, int max_seq,
+                            const int *pos, int hq, int hkv, int chunk, float scale_log2, float *part_o,
+                            float *part_ml, int n_splits) {
+    constexpr int G = QB_AD_MAX_GROUP;
+    constexpr int DPL = HD / 8;  /* phase 1 dims per lane */
+    constexpr int DV = HD / 32;  /* phase 3 dims per lane */
+    __shared__ float q_s[G][HD];
+    __shared__ float p_s[G][QB_AD_TILE];
+    __shared__ float m_s[G], l_s[G], alpha_s[G];
+    __shared__ float red[QB_AD_WARPS][G * DV * 32];
+
+    int g = hq / hkv, kh = blockIdx.y, split = blockIdx.x;
+    int len = *pos + 1;
+    int k_begin = split * chunk;
+    if (k_begin >= len) return;
+    int k_end = min(k_begin + chunk, len);
+    int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+
+    for (int i = tid; i < g * HD; i += blockDim.x)
+        q_s[i / HD][i % HD] = __bfloat162float(q[(size_t)kh * g * HD + i]) * scale_log2;
+    if (tid < G) { m_s[tid] = -INFINITY; l_s[tid] = 0.f; alpha_s[tid] = 0.f; }
+    const qb_bf16 *kb = k_cache + (size_t)kh * max_seq * HD;
+    const qb_bf16 *vb = v_cache + (size_t)kh * max_seq * HD;
+    float acc[G][DV];
+#pragma unroll
+    for (int j = 0; j < G; j++)
+#pragma unroll
+        for (int d = 0; d < DV; d++) acc[j][d] = 0.f;
+    __syncthreads();
+
+    int sub = lane >> 3, li = lane & 7;
+    for (int t0 = k_begin; t0 < k_end; t0 += QB_AD_TILE) {
+        /* phase 1: scores */
+#pragma unroll
+        for (int it = 0; it < QB_AD_TILE / 32; it++) {
+            int c = it * 32 + warp * 4 + sub;
+            int key = t0 + c;
+            float kf[DPL];
+            if (key < k_end) qb_load_dims<HD>(kb + (size_t)key * HD + li * DPL, kf);
+            else {
+#pragma unroll
+                for (int d = 0; d < DPL; d++) kf[d] = 0.f;
+            }
+#pragma unroll
+            for (int j = 0; j < G; j++) {
+                if (j < g) {
+                    float s = 0.f;
+#pragma unroll
+                    for (int d = 0; d < DPL; d++) s = fmaf(q_s[j][li * DPL + d], kf[d], s);
+                    s += __shfl_xor_sync(0xffffffffu, s, 1);
+                    s += __shfl_xor_sync(0xffffffffu, s, 2);
+                    s += __shfl_xor_sync(0xffffffffu, s, 4);
+                    if (li == 0) p_s[j][c] = key < k_end ? s : -INFINITY;
+                }
+            }
+        }
+        __syncthreads();
+        /* phase 2: online softmax state, warp j for head j */
+        if (warp < g) {
+            float v0 = p_s[warp][lane], v1 = p_s[warp][lane + 32];
+            float mx = qb_warp_max(fmaxf(v0, v1));
+            float m_old = m_s[warp];
+            float m_new = fmaxf(m_old, mx);
+            float p0 = exp2f(v0 - m_new), p1 = exp2f(v1 - m_new);
+            float sum = qb_warp_sum(p0 + p1);
+            p_s[warp][lane] = p0;
+            p_s[warp][lane + 32] = p1;
+            if (lane == 0) {
+                float alpha = exp2f(m_old - m_new);
+                l_s[warp] = l_s[warp] * alpha + sum;
+                m_s[warp] = m_new;
+                alpha_s[warp] = alpha;
+            }
+        }
+        __syncthreads();
+        /* phase 3: acc = acc * alpha + p . V */
+#pragma unroll
+        for (int j = 0; j < G; j++) {
+            float a = j < g ? alpha_s[j] : 0.f;
+#pragma unroll
+            for (int d = 0; d < DV; d++) acc[j][d] *= a;
+        }
+        for (int c = warp; c < QB_AD_TILE; c += QB_AD_WARPS) {
+            int key = t0 + c;
+            if (key >= k_end) break;
+            float vf[DV];
+            const qb_bf16 *vp = vb + (size_t)key * HD + lane * DV;
+            if (DV == 4) {
+                uint2 u = *(const uint2 *)vp;
+                float2 a = qb_bf16x2_to_float2(u.x), b = qb_bf16x2_to_float2(u.y);
+                vf[0] = a.x; vf[1] = a.y; vf[2 % DV] = b.x; vf[3 % DV] = b.y;
+            } else {
+                float2 a = qb_bf16x2_to_float2(*(const uint32_t *)vp);
+                vf[0] = a.x; vf[1 % DV] = a.y;
+            }
+#pragma unroll
+            for (int j = 0; j < G; j++) {
+                if (j < g) {
+                    float p = p_s[j][c];
+#pragma unroll
+                    for (int d = 0; d < DV; d++) acc[j][d] = fmaf(p, vf[d], acc[j][d]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+    /* sum the warps' partial p.V */
+#pragma unroll
+    for (int j = 0; j < G; j++)
+#pragma unroll
+        for (int d = 0; d < DV; d++) red[warp][j * HD + lane * DV + d] = acc[j][d];
+    __syncthreads();
+    for (int i = tid; i < g * HD; i += blockDim.x) {
+        float s = 0.f;
+#pragma unroll
+        for (int w = 0; w < QB_AD_WARPS; w++) s += red[w][i];
+        int h = kh * g + i / HD;
+        part_o[((size_t)h * n_splits + split) * HD + i % HD] = s;
+    }
+    if (tid < g) {
+        int h = kh * g + tid;
+        part_ml[((size_t)h * n_splits + split) * 2 + 0] = m_s[tid];
+        part_ml[((size_t)h * n_splits + split) * 2 + 1] = l_s[tid];
+    }
+}
+
+template <int HD>
+__global__ void qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_splits, int chunk,
+                                              const int *pos, qb_bf16 *out) {
+    int h = blockIdx.x, d = threadIdx.x;
+    int len = *pos + 1;
+    int active = min((len + chunk - 1) / chunk, n_splits);
+    const float *ml = part_ml + (size_t)h * n_splits * 2;
+    float m = -INFINITY;
+    for (int s = 0; s < active; s++) m = fmaxf(m, ml[2 * s]);
+    float l = 0.f, o = 0.f;
+    for (int s = 0; s < active; s++) {
+        float w = exp2f(ml[2 * s] - m);
+        l = fmaf(w, ml[2 * s + 1], l);
+        o = fmaf(w, part_o[((size_t)h * n_splits + s) * HD + d], o);
+    }
+    out[(size_t)h * HD + d] = __float2bfloat16(o / l);
+}
+
+extern "C" size_t qb_attention_decode_workspace_floats(int hq, int hd, int max_seq) {
+    return (size_t)hq * (size_t)qb_ceil_div(max_seq, QB_AD_MIN_CHUNK) * (size_t)hd;
+}
+
+extern "C" int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                          int max_seq, int len_cap, const int *pos, int hq, int hkv, int hd, int chunk,
+                                          float *part_o, float *part_ml, uint16_t *out, cudaStream_t stream) {
+    if (hkv <= 0 || hq % hkv != 0 || hq / hkv > QB_AD_MAX_GROUP)
+        return qb_errorf("attention_decode: heads q=%d kv=%d unsupported (group size must be 1..%d)", hq, hkv,
+                         QB_AD_MAX_GROUP);
+    if (chunk < QB_AD_MIN_CHUNK || chunk % QB_AD_TILE)
+        return qb_errorf("attention_decode: chunk %d must be a multiple of %d", chunk, QB_AD_TILE);
+    if (len_cap < 1 || len_cap > max_seq)
+        return qb_errorf("attention_decode: len_cap %d outside 1..%d", len_cap, max_seq);
+    int n_splits = qb_ceil_div(len_cap, chunk);
+    float scale_log2 = (float)(1.0 / sqrt((double)hd) * 1.4426950408889634);
+    dim3 grid(n_splits, hkv);
+    if (hd == 128) {
+        qb_attn_decode_split_kernel<128><<<grid, QB_AD_WARPS * 32, 0, stream>>>(
+            (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, pos, hq, hkv, chunk,
+            scale_log2, part_o, part_ml, n_splits);
+        QB_LAUNCH_CHECK("attention_decode split");
+        qb_attn_decode_combine_kernel<128><<<hq, 128, 0, stream>>>(part_o, part_ml, n_splits, chunk, pos,
+                                                                   (qb_bf16 *)out);
+    } else if (hd == 64) {
+        qb_attn_decode_split_kernel<64><<<grid, QB_AD_WARPS * 32, 0, stream>>>(
+            (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, pos, hq, hkv, chunk,
+            scale_log2, part_o, part_ml, n_splits);
+        QB_LAUNCH_CHECK("attention_decode split");
+        qb_attn_decode_combine_kernel<64><<<hq, 64, 0, stream>>>(part_o, part_ml, n_splits, chunk, pos,
+                                                                 (qb_bf16 *)out);
+    } else {
+        return qb_errorf("attention_decode: head_dim %d unsupported (64 or 128)", hd);
+    }
+    QB_LAUNCH_CHECK("attention_decode combine");
+    return 0;
+}

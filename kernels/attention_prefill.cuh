@@ -1,0 +1,20 @@
+/* attention_prefill.cuh - causal grouped-query attention for a chunk of n prompt tokens at positions
+ * start .. start+n-1, flash style (online softmax, no score matrix), bf16 tensor cores (mma.sync m16n8k16).
+ *   q (n, hq, hd) bf16 (rotated); k_cache, v_cache (hkv, max_seq, hd) bf16 of one layer holding positions
+ *   0 .. start+n-1; out (n, hq, hd) bf16. hd 64 or 128; hq / hkv query heads share a kv head.
+ * The query rows of one kv head's group, (token, head-in-group) flattened, are tiled 64 at a time, so each
+ * K/V tile is read once for the whole group.
+ */
+#ifndef QB_KERNELS_ATTENTION_PREFILL_CUH
+#define QB_KERNELS_ATTENTION_PREFILL_CUH
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+int qb_launch_attention_prefill(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                                int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream);
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,73 @@
+/* common.cuh - shared by the kernel sources: bf16 helpers, 16-byte loads, the launch check.
+ * Kernels know nothing of configs, files or MPI: pointers, sizes and a stream (see ../src/cuda/).
+ * bf16 tensors cross the C interface as uint16_t bits; inside the kernels they are __nv_bfloat16.
+ */
+#ifndef QB_KERNELS_COMMON_CUH
+#define QB_KERNELS_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "util/error.h"
+}
+
+typedef __nv_bfloat16 qb_bf16;
+
+/* After a launch: turn a launch error into the one-line error of util/error.h and return -1. */
+#define QB_LAUNCH_CHECK(what)                                                                        \
+    do {                                                                                             \
+        cudaError_t launch_err_ = cudaGetLastError();                                                \
+        if (launch_err_ != cudaSuccess)                                                              \
+            return qb_errorf("%s: kernel launch failed: %s", (what), cudaGetErrorString(launch_err_)); \
+    } while (0)
+
+/* 16-byte load of read-once data (weights): bypass L1. */
+__device__ __forceinline__ uint4 qb_load_stream16(const uint4 *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ float2 qb_bf16x2_to_float2(uint32_t u) {
+    float2 f;
+    f.x = __uint_as_float(u << 16);
+    f.y = __uint_as_float(u & 0xffff0000u);
+    return f;
+}
+
+/* Sum of the 8 products of two vectors of 8 bf16. */
+__device__ __forceinline__ float qb_dot8(uint4 a, uint4 b) {
+    float2 a0 = qb_bf16x2_to_float2(a.x), b0 = qb_bf16x2_to_float2(b.x);
+    float2 a1 = qb_bf16x2_to_float2(a.y), b1 = qb_bf16x2_to_float2(b.y);
+    float2 a2 = qb_bf16x2_to_float2(a.z), b2 = qb_bf16x2_to_float2(b.z);
+    float2 a3 = qb_bf16x2_to_float2(a.w), b3 = qb_bf16x2_to_float2(b.w);
+    float s = a0.x * b0.x;
+    s = fmaf(a0.y, b0.y, s);
+    s = fmaf(a1.x, b1.x, s);
+    s = fmaf(a1.y, b1.y, s);
+    s = fmaf(a2.x, b2.x, s);
+    s = fmaf(a2.y, b2.y, s);
+    s = fmaf(a3.x, b3.x, s);
+    s = fmaf(a3.y, b3.y, s);
+    return s;
+}
+
+__device__ __forceinline__ float qb_warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float qb_warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+static inline int qb_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
+
+#endif

@@ -1,0 +1,269 @@
+/* cuda_backend.c - the CUDA engine behind engine/backend.h: bring-up, memory plan, weights, generate.
+ *
+ * generate(): prefill (not captured: its shapes change per call), then n_gen - 1 decode steps, each one
+ * replay of a captured CUDA graph. The position and the last token live in device memory and the graph's
+ * last kernel advances them, so no host synchronisation happens between steps; a CUDA event after each
+ * replay gives the per-step times, read once all steps are done. One graph per decode-attention split size
+ * (chosen by context length), each captured on first use and kept.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_engine.h"
+#include "engine/rope.h"
+#include "util/error.h"
+
+#define QB_GEMM_WORKSPACE_BYTES (32u << 20)
+
+int qb_cuda_available(char *why, size_t cap) {
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        snprintf(why, cap, "no usable CUDA device: %s", cudaGetErrorString(err));
+        return 0;
+    }
+    if (n == 0) {
+        snprintf(why, cap, "no CUDA device visible");
+        return 0;
+    }
+    if (why && cap) why[0] = '\0';
+    return 1;
+}
+
+static int qb_cuda_upload_rope(qb_cuda_engine *e) {
+    float *cos_h = NULL, *sin_h = NULL;
+    QB_TRY(qb_rope_tables(&e->cfg, e->max_seq, &cos_h, &sin_h));
+    size_t bytes = (size_t)e->max_seq * (e->hd / 2) * sizeof(float);
+    cudaError_t a = cudaMemcpy(e->cos_t, cos_h, bytes, cudaMemcpyHostToDevice);
+    cudaError_t b = cudaMemcpy(e->sin_t, sin_h, bytes, cudaMemcpyHostToDevice);
+    free(cos_h);
+    free(sin_h);
+    if (a != cudaSuccess || b != cudaSuccess)
+        return qb_errorf("cuda: uploading rope tables: %s", cudaGetErrorString(a != cudaSuccess ? a : b));
+    return 0;
+}
+
+/* Decode-attention levels: level i has chunk 64 << i and serves contexts up to len_cap. */
+static void qb_cuda_levels_init(qb_cuda_engine *e) {
+    for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++) {
+        e->levels[i].exec = NULL;
+        e->levels[i].chunk = 64 << i;
+        e->levels[i].len_cap = 0;
+    }
+    for (int len = 1; len <= e->max_seq; len++) {
+        int chunk = qb_cuda_decode_chunk_for(e, len);
+        for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++)
+            if (e->levels[i].chunk == chunk) e->levels[i].len_cap = len;
+    }
+}
+
+static int qb_cuda_level_graph(qb_cuda_engine *e, int context_len, cudaGraphExec_t *out) {
+    int chunk = qb_cuda_decode_chunk_for(e, context_len);
+    qb_cuda_graph_level *lv = NULL;
+    for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++)
+        if (e->levels[i].chunk == chunk) lv = &e->levels[i];
+    if (!lv || lv->len_cap < context_len) return qb_errorf("cuda: no decode level for context %d", context_len);
+    if (!lv->exec) {
+        cudaGraph_t graph;
+        QB_CUDA_TRY(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
+        int rc = qb_cuda_decode_step(e, lv->chunk, lv->len_cap);
+        cudaError_t end = cudaStreamEndCapture(e->stream, &graph);
+        if (rc != 0) return qb_error_prefix("cuda: capturing the decode step");
+        if (end != cudaSuccess) return qb_errorf("cuda: capturing the decode step: %s", cudaGetErrorString(end));
+        cudaError_t inst = cudaGraphInstantiate(&lv->exec, graph, 0);
+        cudaGraphDestroy(graph);
+        if (inst != cudaSuccess) return qb_errorf("cuda: instantiating the decode graph: %s", cudaGetErrorString(inst));
+    }
+    *out = lv->exec;
+    return 0;
+}
+
+static int qb_cuda_ensure_events(qb_cuda_engine *e, int n) {
+    if (e->n_events >= n) return 0;
+    cudaEvent_t *ev = realloc(e->events, (size_t)n * sizeof *ev);
+    if (!ev) return qb_errorf("cuda: out of host memory for %d events", n);
+    e->events = ev;
+    for (int i = e->n_events; i < n; i++) {
+        QB_CUDA_TRY(cudaEventCreate(&e->events[i]));
+        e->n_events = i + 1;
+    }
+    return 0;
+}
+
+static int qb_cuda_check_prompt(const qb_cuda_engine *e, const int32_t *prompt, int n_prompt, int n_gen) {
+    if (n_prompt < 1) return qb_errorf("cuda: empty prompt");
+    if ((long)n_prompt + n_gen - 1 > e->max_seq)
+        return qb_errorf("cuda: prompt %d + generated %d tokens exceed max_seq_len %d", n_prompt, n_gen, e->max_seq);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= e->vocab_full)
+            return qb_errorf("cuda: prompt token %d at %d outside the vocabulary (%d)", prompt[i], i, e->vocab_full);
+    return 0;
+}
+
+static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int n_gen, int32_t *tokens_out,
+                            qb_gen_timing *timing) {
+    qb_cuda_engine *e = b->impl;
+    if (n_gen < 1) return qb_errorf("cuda: n_gen must be >= 1 (got %d)", n_gen);
+    QB_TRY(qb_cuda_check_prompt(e, prompt, n_prompt, n_gen));
+    /* graphs for every context this call will see, captured before the clock starts */
+    for (int len = n_prompt + 1; len <= n_prompt + n_gen - 1; len++) {
+        cudaGraphExec_t g;
+        QB_TRY(qb_cuda_level_graph(e, len, &g));
+    }
+    QB_TRY(qb_cuda_ensure_events(e, n_gen + 1));
+    QB_CUDA_TRY(cudaEventRecord(e->events[0], e->stream));
+    QB_TRY(qb_cuda_prefill(e, prompt, n_prompt));
+    QB_CUDA_TRY(cudaEventRecord(e->events[1], e->stream));
+    for (int i = 1; i < n_gen; i++) {
+        cudaGraphExec_t g;
+        QB_TRY(qb_cuda_level_graph(e, n_prompt + i, &g)); /* query at position n_prompt + i - 1 */
+        QB_CUDA_TRY(cudaGraphLaunch(g, e->stream));
+        QB_CUDA_TRY(cudaEventRecord(e->events[i + 1], e->stream));
+    }
+    QB_CUDA_TRY(cudaMemcpyAsync(tokens_out, e->tokens, (size_t)n_gen * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                e->stream));
+    QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
+    if (timing) {
+        float ms = 0.f;
+        QB_CUDA_TRY(cudaEventElapsedTime(&ms, e->events[0], e->events[1]));
+        timing->prefill_s = ms * 1e-3;
+        for (int i = 1; i < n_gen && timing->step_s; i++) {
+            QB_CUDA_TRY(cudaEventElapsedTime(&ms, e->events[i], e->events[i + 1]));
+            timing->step_s[i - 1] = ms * 1e-3;
+        }
+    }
+    return 0;
+}
+
+static int qb_cuda_prefill_logits(qb_backend *b, const int32_t *prompt, int n_prompt, float *logits_out) {
+    qb_cuda_engine *e = b->impl;
+    QB_TRY(qb_cuda_check_prompt(e, prompt, n_prompt, 1));
+    QB_TRY(qb_cuda_prefill(e, prompt, n_prompt));
+    QB_CUDA_TRY(cudaMemcpyAsync(logits_out, e->logits, (size_t)e->vocab_rows * sizeof(float), cudaMemcpyDeviceToHost,
+                                e->stream));
+    QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
+    return 0;
+}
+
+static void qb_cuda_memory_stats(qb_backend *b, qb_memory_stats *m) {
+    qb_cuda_engine *e = b->impl;
+    memset(m, 0, sizeof *m);
+    m->weights_bytes = e->region_bytes[0];
+    m->kv_cache_bytes = e->region_bytes[1];
+    m->workspace_bytes = e->region_bytes[2];
+    m->peak_allocated_bytes = e->peak_bytes;
+    m->device_used_delta_bytes = e->device_delta;
+    m->device_total_bytes = e->device_total;
+}
+
+static void qb_cuda_destroy(qb_backend *b) {
+    if (!b) return;
+    qb_cuda_engine *e = b->impl;
+    if (e) {
+        cudaStreamSynchronize(e->stream);
+        for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++)
+            if (e->levels[i].exec) cudaGraphExecDestroy(e->levels[i].exec);
+        for (int i = 0; i < e->n_events; i++) cudaEventDestroy(e->events[i]);
+        free(e->events);
+        qb_gemm_destroy(e->gemm);
+        qb_cuda_memory_free(e);
+        if (e->stream) cudaStreamDestroy(e->stream);
+        free(e->layer);
+        free(e);
+    }
+    free(b);
+}
+
+static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backend *b) {
+    const qb_model_config *c = p->cfg;
+    if (p->plan->tp_size > 1)
+        return qb_errorf("cuda: tensor parallel (tp_size %d) is not implemented in the CUDA engine yet; run with "
+                         "--tp 1 (one GPU per model replica)", p->plan->tp_size);
+    if (c->quant != QB_QUANT_BF16)
+        return qb_errorf("cuda: %s weights are not supported by the CUDA engine yet (bf16 only)", qb_quant_name(c->quant));
+    if (c->head_dim != 64 && c->head_dim != 128)
+        return qb_errorf("cuda: head_dim %d unsupported (64 or 128)", c->head_dim);
+    if (c->hidden_size % 8 || c->intermediate_size % 8)
+        return qb_errorf("cuda: hidden_size %d and intermediate_size %d must be multiples of 8", c->hidden_size,
+                         c->intermediate_size);
+    if (p->max_seq_len < 1) return qb_errorf("cuda: max_seq_len %d must be >= 1", p->max_seq_len);
+    int count = 0;
+    QB_CUDA_TRY(cudaGetDeviceCount(&count));
+    if (count < 1) return qb_errorf("cuda: no CUDA device visible");
+    e->device = p->dist ? p->dist->local_rank % count : 0;
+    QB_CUDA_TRY(cudaSetDevice(e->device));
+    QB_CUDA_TRY(cudaFree(0)); /* create the context before measuring free memory */
+    size_t free0 = 0, total = 0;
+    QB_CUDA_TRY(cudaMemGetInfo(&free0, &total));
+    struct cudaDeviceProp prop;
+    QB_CUDA_TRY(cudaGetDeviceProperties(&prop, e->device));
+    snprintf(b->device_name, sizeof b->device_name, "%.127s", prop.name);
+    const unsigned char *u = (const unsigned char *)prop.uuid.bytes;
+    snprintf(b->device_uuid, sizeof b->device_uuid,
+             "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
+             u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+
+    e->cfg = *c;
+    e->plan = *p->plan;
+    e->H = c->hidden_size;
+    e->I = p->plan->inter_size;
+    e->hq = p->plan->q_heads;
+    e->hkv = p->plan->kv_heads;
+    e->hd = c->head_dim;
+    e->n_qkv = (e->hq + 2 * e->hkv) * e->hd;
+    e->vocab_full = c->vocab_size;
+    e->vocab_rows = p->plan->vocab_size;
+    e->layers = c->num_layers;
+    e->max_seq = p->max_seq_len;
+    int chunk = p->max_prompt_len > 0 ? p->max_prompt_len : 1;
+    e->chunk_rows = chunk < QB_CUDA_PREFILL_CHUNK ? chunk : QB_CUDA_PREFILL_CHUNK;
+    e->eps = (float)c->rms_norm_eps;
+    e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;
+    e->layer = calloc((size_t)e->layers, sizeof *e->layer);
+    if (!e->layer) return qb_errorf("cuda: out of host memory");
+    QB_CUDA_TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
+    QB_TRY(qb_cuda_memory_plan(e));
+    QB_TRY(qb_gemm_create(e->gemm_workspace, e->gemm_workspace_bytes, &e->gemm));
+    QB_TRY(qb_cuda_upload_rope(e));
+    if (p->checkpoint_dir) {
+        qb_weights w;
+        memset(&w, 0, sizeof w);
+        QB_TRY(qb_weights_load(p->checkpoint_dir, c, p->plan, &w));
+        int rc = qb_cuda_weights_upload(e, &w);
+        qb_weights_free(&w);
+        QB_TRY(rc);
+    } else {
+        QB_TRY(qb_cuda_weights_random(e, p->weight_seed));
+    }
+    qb_cuda_levels_init(e);
+    QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
+    size_t free1 = 0;
+    QB_CUDA_TRY(cudaMemGetInfo(&free1, &total));
+    e->device_delta = free0 > free1 ? free0 - free1 : 0;
+    return 0;
+}
+
+int qb_cuda_backend_create(const qb_backend_params *p, qb_backend **out) {
+    *out = NULL;
+    qb_backend *b = calloc(1, sizeof *b);
+    qb_cuda_engine *e = calloc(1, sizeof *e);
+    if (!b || !e) {
+        free(b);
+        free(e);
+        return qb_errorf("cuda: out of host memory");
+    }
+    snprintf(b->name, sizeof b->name, "cuda");
+    b->generate = qb_cuda_generate;
+    b->prefill_logits = qb_cuda_prefill_logits;
+    b->memory = qb_cuda_memory_stats;
+    b->destroy = qb_cuda_destroy;
+    b->impl = e;
+    if (qb_cuda_setup(e, p, b) != 0) {
+        qb_cuda_destroy(b);
+        return -1;
+    }
+    *out = b;
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* cuda_engine.h - the CUDA engine's state for one rank and its internal steps (not a public interface:
+ * the harness sees only engine/backend.h).
+ *
+ * Device memory is planned up front in three regions, each one cudaMalloc: weights (fused per layer: q|k|v
+ * rows in one matrix, gate|up in another, so decode launches one GEMV for each), the KV cache
+ * (layers, kv heads, max_seq, hd) bf16, and the workspace (activations for one prefill chunk, logits, decode
+ * attention partials, rope tables, decode state). Activations are bf16 between kernels, the residual stream
+ * fp32, every accumulation fp32.
+ */
+#ifndef QB_CUDA_ENGINE_H
+#define QB_CUDA_ENGINE_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/model_config.h"
+#include "engine/backend.h"
+#include "engine/shard_plan.h"
+#include "engine/weights.h"
+#include "gemm.cuh"
+
+#define QB_CUDA_PREFILL_CHUNK 4096 /* prompt rows per prefill pass (bounds the workspace) */
+#define QB_CUDA_DECODE_LEVELS 6    /* decode-attention split sizes 64 .. 2048: one captured graph each */
+
+typedef struct {
+    uint16_t *w_qkv;     /* [(hq + 2 hkv) hd][H] */
+    float *b_qkv;        /* [(hq + 2 hkv) hd] */
+    uint16_t *w_o;       /* [H][hq hd] */
+    uint16_t *w_gate_up; /* [2 I][H]: gate rows then up rows */
+    uint16_t *w_down;    /* [H][I] */
+    float *norm_in, *norm_post; /* [H] */
+} qb_cuda_layer;
+
+typedef struct {
+    cudaGraphExec_t exec; /* NULL until first needed */
+    int chunk;            /* decode-attention split size */
+    int len_cap;          /* longest context this level serves */
+} qb_cuda_graph_level;
+
+typedef struct {
+    qb_model_config cfg;
+    qb_shard_plan plan;
+    int device;
+    int H, I, hq, hkv, hd, n_qkv, vocab_rows, vocab_full, layers;
+    int max_seq, chunk_rows;
+    float eps;
+    cudaStream_t stream;
+
+    /* memory regions and accounting */
+    void *region[3];
+    size_t region_bytes[3]; /* weights, kv cache, workspace */
+    size_t peak_bytes, device_delta, device_total;
+
+    /* weights */
+    uint16_t *embed;   /* [vocab_full][H] */
+    uint16_t *lm_head; /* [vocab_rows][H] (aliases embed rows when tied) */
+    float *final_norm;
+    qb_cuda_layer *layer;
+
+    /* kv cache */
+    uint16_t *k_cache, *v_cache; /* [layers][hkv][max_seq][hd] */
+
+    /* workspace */
+    float *resid;                 /* [chunk][H] */
+    uint16_t *xn, *delta;         /* [chunk][H] */
+    uint16_t *big;                /* [chunk][max(n_qkv, 2I)] */
+    uint16_t *q, *attn;           /* [chunk][hq hd] */
+    uint16_t *act;                /* [chunk][I] */
+    float *logits;                /* [vocab_rows] */
+    float *part_o, *part_ml;      /* decode attention partials */
+    float *cos_t, *sin_t;         /* [max_seq][hd/2] */
+    int *state;                   /* [0] position of the next token, [1] tokens generated */
+    int32_t *token;               /* the last chosen token */
+    int32_t *tokens;              /* [max_seq] generated tokens */
+    int32_t *prompt;              /* [chunk] */
+    void *gemm_workspace;
+    size_t gemm_workspace_bytes;
+    qb_gemm *gemm;
+
+    qb_cuda_graph_level levels[QB_CUDA_DECODE_LEVELS];
+    cudaEvent_t *events;
+    int n_events;
+} qb_cuda_engine;
+
+/* cuda_memory.c: plan, allocate and lay out the three regions. */
+int qb_cuda_memory_plan(qb_cuda_engine *e);
+void qb_cuda_memory_free(qb_cuda_engine *e);
+
+/* cuda_weights.c: random weights made on the device, or a host qb_weights uploaded. */
+int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed);
+int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w);
+
+/* cuda_forward.c: the forward passes (launches only, on e->stream). */
+int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);
+int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap);
+int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len);
+
+#endif

@@ -1,0 +1,22 @@
+# tests/cuda.cmake - the CUDA engine's tests (built only with CUDA). Each prints "skipped: no GPU" and exits
+# 77 (ctest reports it as skipped) where no GPU is visible, as on the developer and CI machines.
+if(QB_HAVE_CUDA)
+  qb_add_c_test(test_cuda_kernels test_cuda_kernels.c)
+  add_test(NAME cuda_kernels COMMAND test_cuda_kernels)
+  set_tests_properties(cuda_kernels PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_engine.c)
+    qb_add_c_test(test_cuda_engine test_cuda_engine.c)
+    add_test(NAME cuda_engine COMMAND test_cuda_engine ${QB_FIXTURE_DIR})
+    set_tests_properties(cuda_engine PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+  endif()
+
+  # Not a test: the decode GEMV against cuBLAS and the copy bandwidth, for docs/PERFORMANCE.md.
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_gemv_bench.c)
+    qb_add_c_test(test_cuda_gemv_bench test_cuda_gemv_bench.c)
+    target_link_libraries(test_cuda_gemv_bench PRIVATE CUDA::cublas)
+  endif()
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_bench.c)
+    qb_add_c_test(test_cuda_bench test_cuda_bench.c)
+  endif()
+endif()
