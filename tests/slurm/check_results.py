@@ -5,6 +5,9 @@ Usage: check_results.py RESULTS.h5 SWEEP.json [--complete | --partial] [--ranks 
   --complete (default): every cell of the sweep appears exactly once, with status VALID.
   --partial: at least one cell and not all of them; none twice; every one VALID and part of the sweep.
   --ranks N: every cell ran on N ranks.
+  --accept-bandwidth-floor: also accept INVALID cells whose only fault is "faster than the hardware allows"
+    (the roofline check against the DRAM copy bandwidth): the tiny CPU test model's weights stay in the CPU
+    cache, so it can legitimately beat that floor. These tests are about launching and resuming, not speed.
 Prints "cells: <found>/<expected>" on success; exits 1 with the first problems otherwise.
 Run with /usr/bin/python3 (Debian's python3-h5py).
 """
@@ -41,6 +44,7 @@ def main():
     mode.add_argument("--complete", action="store_true")
     mode.add_argument("--partial", action="store_true")
     ap.add_argument("--ranks", type=int, default=0)
+    ap.add_argument("--accept-bandwidth-floor", action="store_true")
     args = ap.parse_args()
 
     expected = sweep_cells(args.sweep)
@@ -55,7 +59,11 @@ def main():
             problems.append(f"cell {cell} is not in the sweep")
     for r, cell in zip(rows, found):
         status = text(r["status"])
-        if status != "VALID":
+        reason = text(r["reason"])
+        if (status == "INVALID" and args.accept_bandwidth_floor
+                and reason.startswith("faster than the hardware allows")):
+            print(f"note: cell {cell}: accepted INVALID ({reason})", file=sys.stderr)
+        elif status != "VALID":
             problems.append(f"cell {cell}: status {status} ({text(r['reason'])})")
         if args.ranks and int(r["n_ranks"]) != args.ranks:
             problems.append(f"cell {cell}: ran on {int(r['n_ranks'])} ranks, expected {args.ranks}")
