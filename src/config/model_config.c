@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "config/model_config_internal.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 static const char *json_type_name(const json_t *v) {
@@ -232,7 +233,7 @@ static int parse_object(const json_t *root, const char *origin, qb_model_config 
     return 0;
 }
 
-int qb_model_config_parse(const char *json, size_t len, const char *origin, qb_model_config *out) {
+static int parse_impl(const char *json, size_t len, const char *origin, qb_model_config *out) {
     if (len > QB_MAX_CONFIG_BYTES)
         return qb_errorf("%s: %zu bytes is too large for a config (limit %d)", origin, len, QB_MAX_CONFIG_BYTES);
     qb_model_config c;
@@ -320,4 +321,9 @@ size_t qb_model_param_count(const qb_model_config *c) {
     size_t total = V * H + (size_t)c->num_layers * per_layer + H;
     if (!c->tie_word_embeddings) total += V * H;
     return total;
+}
+
+int qb_model_config_parse(const char *json, size_t len, const char *origin, qb_model_config *out) {
+    if (parse_impl(json, len, origin, out) != 0) return qb_error_make_printable();
+    return 0;
 }

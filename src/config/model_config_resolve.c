@@ -16,6 +16,7 @@
 
 #include "config/model_config_internal.h"
 #include "io/small_file.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 #ifndef QB_SOURCE_DIR
@@ -63,7 +64,7 @@ static int load_quantize_config(const char *config_path, qb_model_config *c) {
     return qb_model_config_validate(c, path);
 }
 
-int qb_model_config_load_file(const char *path, qb_model_config *out) {
+static int load_file_impl(const char *path, qb_model_config *out) {
     char *buf;
     size_t len;
     QB_TRY(qb_read_small_file(path, QB_MAX_CONFIG_BYTES, &buf, &len));
@@ -119,7 +120,7 @@ static void list_presets(const char *dir, char *buf, size_t cap) {
     if (n == 0) snprintf(buf, cap, "none");
 }
 
-int qb_model_config_resolve(const char *model, qb_model_config *out, bool *is_checkpoint, char *dir_out,
+static int resolve_impl(const char *model, qb_model_config *out, bool *is_checkpoint, char *dir_out,
                             size_t dir_cap) {
     char path[4096];
     if (!model || !*model) return qb_errorf("--model: empty (a preset name or a checkpoint directory)");
@@ -161,5 +162,16 @@ int qb_model_config_resolve(const char *model, qb_model_config *out, bool *is_ch
     QB_TRY(qb_model_config_load_file(path, out));
     snprintf(out->name, sizeof out->name, "%s", model);
     if (is_checkpoint) *is_checkpoint = false;
+    return 0;
+}
+
+int qb_model_config_load_file(const char *path, qb_model_config *out) {
+    if (load_file_impl(path, out) != 0) return qb_error_make_printable();
+    return 0;
+}
+
+int qb_model_config_resolve(const char *model, qb_model_config *out, bool *is_checkpoint, char *dir_out,
+                            size_t dir_cap) {
+    if (resolve_impl(model, out, is_checkpoint, dir_out, dir_cap) != 0) return qb_error_make_printable();
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "engine/weights_layout.h"
 #include "io/checkpoint.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 static int load_layer(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, int i,
@@ -60,7 +61,7 @@ static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_
     return 0;
 }
 
-int qb_weights_load(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
+static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
     memset(out, 0, sizeof *out);
     if (c->quant != QB_QUANT_BF16)
         return qb_errorf("%s: quantized checkpoints are not supported yet (--quant gptq-int8|gptq-int4|awq; "
@@ -72,4 +73,9 @@ int qb_weights_load(const char *dir, const qb_model_config *c, const qb_shard_pl
     qb_checkpoint_close(&ck);
     if (rc != 0) qb_weights_free(out);
     return rc;
+}
+
+int qb_weights_load(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
+    if (load_impl(dir, c, p, out) != 0) return qb_error_make_printable();
+    return 0;
 }

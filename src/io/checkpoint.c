@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "io/small_file.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 static int cmp_entry(const void *a, const void *b) {
@@ -226,7 +227,7 @@ done:
     return rc;
 }
 
-int qb_checkpoint_open(const char *dir, qb_checkpoint *out) {
+static int open_impl(const char *dir, qb_checkpoint *out) {
     memset(out, 0, sizeof *out);
     if (strlen(dir) >= sizeof out->dir - 64) return qb_errorf("%s: path too long", dir);
     snprintf(out->dir, sizeof out->dir, "%s", dir);
@@ -269,4 +270,9 @@ size_t qb_checkpoint_unused(const qb_checkpoint *ck, const char **names, size_t 
         count++;
     }
     return count;
+}
+
+int qb_checkpoint_open(const char *dir, qb_checkpoint *out) {
+    if (open_impl(dir, out) != 0) return qb_error_make_printable();
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/random_init.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 /* IEEE half -> float, exact (subnormals, inf, NaN). */
@@ -78,7 +79,7 @@ static int lookup(qb_checkpoint *ck, const char *name, const uint64_t *dims, int
     return 0;
 }
 
-int qb_checkpoint_read_bf16(qb_checkpoint *ck, const char *name, uint64_t rows, uint64_t cols, uint64_t row0,
+static int read_bf16_impl(qb_checkpoint *ck, const char *name, uint64_t rows, uint64_t cols, uint64_t row0,
                             uint64_t n_rows, uint64_t col0, uint64_t n_cols, uint16_t *dst) {
     uint64_t dims[2] = {rows, cols};
     qb_ck_entry *e;
@@ -113,7 +114,7 @@ int qb_checkpoint_read_cols_bf16(qb_checkpoint *ck, const char *name, uint64_t r
     return qb_checkpoint_read_bf16(ck, name, rows, cols, 0, rows, col0, n_cols, dst);
 }
 
-int qb_checkpoint_read_vec_f32(qb_checkpoint *ck, const char *name, uint64_t len, uint64_t start, uint64_t n,
+static int read_vec_impl(qb_checkpoint *ck, const char *name, uint64_t len, uint64_t start, uint64_t n,
                                float *dst) {
     qb_ck_entry *e;
     QB_TRY(lookup(ck, name, &len, 1, &e));
@@ -128,5 +129,17 @@ int qb_checkpoint_read_vec_f32(qb_checkpoint *ck, const char *name, uint64_t len
         if (!isfinite(dst[i]))
             return qb_errorf("%s: %s: element %llu is not finite", e->file->origin, name, (unsigned long long)(start + i));
     }
+    return 0;
+}
+
+int qb_checkpoint_read_bf16(qb_checkpoint *ck, const char *name, uint64_t rows, uint64_t cols, uint64_t row0,
+                            uint64_t n_rows, uint64_t col0, uint64_t n_cols, uint16_t *dst) {
+    if (read_bf16_impl(ck, name, rows, cols, row0, n_rows, col0, n_cols, dst) != 0) return qb_error_make_printable();
+    return 0;
+}
+
+int qb_checkpoint_read_vec_f32(qb_checkpoint *ck, const char *name, uint64_t len, uint64_t start, uint64_t n,
+                               float *dst) {
+    if (read_vec_impl(ck, name, len, start, n, dst) != 0) return qb_error_make_printable();
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/printable.h"
 #include "util/error.h"
 
 static const struct {
@@ -248,7 +249,7 @@ done:
     return rc;
 }
 
-int qb_st_parse(const void *buf, size_t len, const char *origin, qb_st_file *out) {
+static int parse_impl(const void *buf, size_t len, const char *origin, qb_st_file *out) {
     memset(out, 0, sizeof *out);
     snprintf(out->origin, sizeof out->origin, "%s", origin);
     const uint8_t *b = buf;
@@ -271,7 +272,7 @@ int qb_st_parse(const void *buf, size_t len, const char *origin, qb_st_file *out
 
 int qb_st_open(const char *path, qb_st_file *out) { return qb_st_open_named(path, path, out); }
 
-int qb_st_open_named(const char *path, const char *origin, qb_st_file *out) {
+static int open_named_impl(const char *path, const char *origin, qb_st_file *out) {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return qb_errorf("%s: cannot open: %s", origin, strerror(errno));
@@ -327,4 +328,14 @@ const char *qb_st_metadata(const qb_st_file *f, const char *key) {
     for (size_t i = 0; i < f->n_meta; i++)
         if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
     return NULL;
+}
+
+int qb_st_parse(const void *buf, size_t len, const char *origin, qb_st_file *out) {
+    if (parse_impl(buf, len, origin, out) != 0) return qb_error_make_printable();
+    return 0;
+}
+
+int qb_st_open_named(const char *path, const char *origin, qb_st_file *out) {
+    if (open_named_impl(path, origin, out) != 0) return qb_error_make_printable();
+    return 0;
 }

@@ -1,0 +1,23 @@
+# tests/fuzz.cmake - libFuzzer targets for the untrusted-input parsers (issue 5), only with -DQB_FUZZ=ON and
+# clang (CMAKE_C_COMPILER=clang). Each target compiles the parser sources it tests itself, instrumented for
+# coverage and with AddressSanitizer + UndefinedBehaviorSanitizer. Run them with tests/run_fuzz.sh.
+if(QB_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "QB_FUZZ=ON needs clang: cmake -DCMAKE_C_COMPILER=clang -DQB_FUZZ=ON ...")
+  endif()
+  set(QB_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1)
+  set(QB_FUZZ_SOURCES_safetensors ${CMAKE_SOURCE_DIR}/src/io/safetensors.c ${CMAKE_SOURCE_DIR}/src/io/printable.c
+      ${CMAKE_SOURCE_DIR}/src/util/error.c)
+  set(QB_FUZZ_SOURCES_config ${CMAKE_SOURCE_DIR}/src/config/model_config.c ${CMAKE_SOURCE_DIR}/src/config/model_config_resolve.c
+      ${CMAKE_SOURCE_DIR}/src/io/small_file.c ${CMAKE_SOURCE_DIR}/src/io/printable.c ${CMAKE_SOURCE_DIR}/src/engine/shard_plan.c
+      ${CMAKE_SOURCE_DIR}/src/util/error.c)
+  foreach(target safetensors config)
+    add_executable(fuzz_${target} ${QB_TEST_DIR}/fuzz/fuzz_${target}.c ${QB_FUZZ_SOURCES_${target}})
+    target_include_directories(fuzz_${target} PRIVATE ${CMAKE_SOURCE_DIR}/src ${JANSSON_INCLUDE_DIR})
+    target_compile_definitions(fuzz_${target} PRIVATE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE QB_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+    target_compile_options(fuzz_${target} PRIVATE ${QB_FUZZ_FLAGS})
+    target_link_options(fuzz_${target} PRIVATE ${QB_FUZZ_FLAGS})
+    target_link_libraries(fuzz_${target} PRIVATE ${JANSSON_LIBRARY} m)
+    set_target_properties(fuzz_${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+  endforeach()
+endif()
