@@ -1,0 +1,349 @@
+/* bench_allreduce.c - latency of the decode-path bf16 all-reduce (src/cuda/nccl_comm.h), per implementation,
+ * inside a CUDA graph, on 2 (or more) GPUs.
+ *
+ * Run it (from the repository root, on a machine with >= 2 GPUs; the two OMPI_ variables are for root):
+ *   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a
+ *   cmake --build build -j --target bench_allreduce
+ *   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 NCCL_NVLS_ENABLE=0 \
+ *       mpirun -np 2 -x NCCL_NVLS_ENABLE build/tests/bench_allreduce
+ * Watchdog test (rank 1 stops answering; rank 0 must abort with a message naming rank, host and operation,
+ * and mpirun must exit non-zero within ~--deadline seconds):
+ *   ... mpirun -np 2 -x NCCL_NVLS_ENABLE build/tests/bench_allreduce --fault-hang --impl nccl --deadline 10
+ *
+ * For each implementation (nccl, nccl-symmetric, ipc-oneshot) and size (2, 4, 8, 16 KB of bf16):
+ *   1. correctness, outside any timing: rank r holds (r+1)*((i%7)-3); one eager reduction must give
+ *      ((i%7)-3)*N(N+1)/2 exactly (small integers are exact in bf16); then a graph of --ops reductions
+ *      launched once must give that times N^(ops-1) (checked when N is a power of two, where it is exact);
+ *   2. timing: the buffer is zeroed, the graph is launched 3 times to warm up, then --replays times, each
+ *      launch after a world barrier, timed with CUDA events; per-op latency = graph time / ops.
+ * Output: lines starting with '#' are not data; one table row per (implementation, size): median and min
+ * over the replays of the per-op latency in microseconds, the slowest rank's median, and the check.
+ * Exit: 0 every check passed; 1 a check failed or an implementation could not start; 2 bad usage;
+ * 77 no GPU on some rank ("skipped: no GPU", for ctest's SKIP_RETURN_CODE).
+ */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cuda/nccl_comm.h"
+#include "dist/dist.h"
+#include "util/error.h"
+
+#define MAX_SIZES 16
+#define WARMUP_LAUNCHES 3
+
+typedef struct {
+    int only_impl;  /* -1: all */
+    int ops, replays;
+    int n_sizes;
+    size_t sizes[MAX_SIZES]; /* bytes */
+    int fault_hang;
+    double deadline_s;
+} bench_options;
+
+static int usage(const char *why) {
+    fprintf(stderr,
+            "bench_allreduce: %s\nusage: mpirun -np 2 bench_allreduce [--impl nccl|nccl-symmetric|ipc-oneshot] "
+            "[--ops N] [--replays N] [--sizes-kb 2,4,8,16] [--deadline S] [--fault-hang]\n",
+            why);
+    return -1;
+}
+
+static int parse_options(int argc, char **argv, bench_options *o) {
+    *o = (bench_options){.only_impl = -1, .ops = 100, .replays = 20, .n_sizes = 4,
+                         .sizes = {2048, 4096, 8192, 16384}, .deadline_s = 60.0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--fault-hang") == 0) {
+            o->fault_hang = 1;
+            continue;
+        }
+        if (!v) return usage("missing value after the last option");
+        i++;
+        if (strcmp(a, "--impl") == 0) {
+            qb_allreduce_impl impl;
+            if (qb_allreduce_impl_parse(v, &impl) != 0) return usage(qb_last_error());
+            o->only_impl = (int)impl;
+        } else if (strcmp(a, "--ops") == 0) {
+            o->ops = atoi(v);
+            if (o->ops < 1 || o->ops > 100000) return usage("--ops: expected 1..100000");
+        } else if (strcmp(a, "--replays") == 0) {
+            o->replays = atoi(v);
+            if (o->replays < 1 || o->replays > 100000) return usage("--replays: expected 1..100000");
+        } else if (strcmp(a, "--deadline") == 0) {
+            o->deadline_s = atof(v);
+            if (!(o->deadline_s > 0)) return usage("--deadline: expected seconds > 0");
+        } else if (strcmp(a, "--sizes-kb") == 0) {
+            o->n_sizes = 0;
+            char copy[256];
+            snprintf(copy, sizeof copy, "%s", v);
+            for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+                double kb = atof(tok);
+                if (!(kb > 0) || kb > 1024 * 1024 || o->n_sizes == MAX_SIZES) return usage("--sizes-kb: bad list");
+                size_t bytes = (size_t)(kb * 1024.0);
+                o->sizes[o->n_sizes++] = bytes < 2 ? 2 : bytes & ~(size_t)1;
+            }
+            if (o->n_sizes == 0) return usage("--sizes-kb: empty list");
+        } else {
+            return usage("unknown option");
+        }
+    }
+    return 0;
+}
+
+/* ---- bf16 on the host (round to nearest even; the test values are exact) ---- */
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static double pattern(size_t i) { return (double)((int)(i % 7) - 3); }
+
+/* ---- one (implementation, size) ---- */
+typedef struct {
+    qb_dist *d;
+    qb_nccl *c;
+    cudaStream_t stream;
+    void *buf;
+    size_t count;
+    uint16_t *host;
+    const bench_options *o;
+} cell;
+
+static int fill_pattern(cell *x) {
+    for (size_t i = 0; i < x->count; i++) x->host[i] = to_bf16((float)((x->d->tp_rank + 1) * pattern(i)));
+    cudaError_t e = cudaMemcpyAsync(x->buf, x->host, x->count * 2, cudaMemcpyHostToDevice, x->stream);
+    return e == cudaSuccess ? 0 : qb_errorf("cudaMemcpyAsync (pattern): %s", cudaGetErrorString(e));
+}
+
+/* Compare the device buffer with pattern(i) * scale; prints the first mismatches. Returns mismatches or -1. */
+static long check_result(cell *x, double scale, const char *what) {
+    cudaError_t e = cudaMemcpyAsync(x->host, x->buf, x->count * 2, cudaMemcpyDeviceToHost, x->stream);
+    if (e != cudaSuccess) return qb_errorf("cudaMemcpyAsync (result): %s", cudaGetErrorString(e));
+    if (qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "copying the result back") != 0) return -1;
+    long bad = 0;
+    for (size_t i = 0; i < x->count; i++) {
+        double want = pattern(i) * scale, got = from_bf16(x->host[i]);
+        if (got != want) {
+            if (bad < 5)
+                fprintf(stderr, "# rank %d: %s: element %zu of %zu: got %g, want %g (exact: small integers times "
+                        "powers of two are exact in bf16)\n", x->d->world_rank, what, i, x->count, got, want);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static int capture_graph(cell *x, cudaGraphExec_t *exec) {
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamBeginCapture(x->stream, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) return qb_errorf("cudaStreamBeginCapture: %s", cudaGetErrorString(e));
+    int rc = 0;
+    for (int k = 0; k < x->o->ops && rc == 0; k++) rc = qb_allreduce_sum_bf16(x->c, x->buf, x->count, x->stream);
+    e = cudaStreamEndCapture(x->stream, &graph);
+    if (rc != 0) {
+        if (graph) cudaGraphDestroy(graph);
+        return qb_error_prefix("capturing %d all-reduces: ", x->o->ops);
+    }
+    if (e != cudaSuccess) return qb_errorf("cudaStreamEndCapture: %s", cudaGetErrorString(e));
+    e = cudaGraphInstantiate(exec, graph, 0);
+    cudaGraphDestroy(graph);
+    return e == cudaSuccess ? 0 : qb_errorf("cudaGraphInstantiate: %s", cudaGetErrorString(e));
+}
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Timed replays; per-op microseconds into us[replays]. */
+static int time_graph(cell *x, cudaGraphExec_t exec, double *us) {
+    cudaEvent_t start = NULL, stop = NULL;
+    cudaError_t e = cudaEventCreate(&start);
+    if (e == cudaSuccess) e = cudaEventCreate(&stop);
+    if (e != cudaSuccess) return qb_errorf("cudaEventCreate: %s", cudaGetErrorString(e));
+    int rc = 0;
+    for (int w = 0; w < WARMUP_LAUNCHES + x->o->replays && rc == 0; w++) {
+        if (qb_dist_barrier(x->d) != 0) { rc = -1; break; }
+        e = cudaEventRecord(start, x->stream);
+        if (e == cudaSuccess) e = cudaGraphLaunch(exec, x->stream);
+        if (e == cudaSuccess) e = cudaEventRecord(stop, x->stream);
+        if (e != cudaSuccess) { rc = qb_errorf("graph launch: %s", cudaGetErrorString(e)); break; }
+        if (qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "timed graph of all-reduces") != 0) { rc = -1; break; }
+        float ms = 0;
+        e = cudaEventElapsedTime(&ms, start, stop);
+        if (e != cudaSuccess) { rc = qb_errorf("cudaEventElapsedTime: %s", cudaGetErrorString(e)); break; }
+        if (w >= WARMUP_LAUNCHES) us[w - WARMUP_LAUNCHES] = 1000.0 * ms / x->o->ops;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return rc;
+}
+
+static int is_power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+/* Runs one row; *checks_ok = 0 when a value was wrong on any rank. -1 only for errors that end the job. */
+static int run_size(qb_dist *d, qb_nccl *c, cudaStream_t stream, const bench_options *o, qb_allreduce_impl impl,
+                    size_t bytes, int *checks_ok) {
+    cell x = {.d = d, .c = c, .stream = stream, .count = bytes / 2, .o = o};
+    x.host = malloc(x.count * 2);
+    double *us = calloc((size_t)o->replays, sizeof *us);
+    if (!x.host || !us) return qb_errorf("out of host memory");
+    QB_TRY(qb_nccl_alloc_bf16(c, x.count, &x.buf));
+    int n = d->tp_size;
+
+    /* 1. eager correctness */
+    QB_TRY(fill_pattern(&x));
+    QB_TRY(qb_allreduce_sum_bf16(c, x.buf, x.count, stream));
+    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "eager all-reduce (correctness)"));
+    long bad = check_result(&x, n * (n + 1) / 2.0, "eager all-reduce");
+    if (bad < 0) return -1;
+
+    /* 2. graph correctness (exact when n is a power of two and the result stays finite) */
+    cudaGraphExec_t exec = NULL;
+    QB_TRY(capture_graph(&x, &exec));
+    double graph_scale = n * (n + 1) / 2.0 * pow((double)n, o->ops - 1);
+    int graph_checked = is_power_of_two(n) && graph_scale * 3 < 3e38;
+    QB_TRY(fill_pattern(&x));
+    if (cudaGraphLaunch(exec, stream) != cudaSuccess) return qb_errorf("cudaGraphLaunch (correctness)");
+    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "graph of all-reduces (correctness)"));
+    if (graph_checked) {
+        long gbad = check_result(&x, graph_scale, "graph of all-reduces");
+        if (gbad < 0) return -1;
+        bad += gbad;
+    }
+    int all_ok = 0;
+    QB_TRY(qb_dist_all_ok(d, bad == 0, &all_ok));
+    if (!all_ok) *checks_ok = 0;
+
+    /* 3. timing on zeros (the sum of zeros stays zero however often the graph runs) */
+    if (cudaMemsetAsync(x.buf, 0, x.count * 2, stream) != cudaSuccess) return qb_errorf("cudaMemsetAsync");
+    QB_TRY(time_graph(&x, exec, us));
+    cudaGraphExecDestroy(exec);
+    qsort(us, (size_t)o->replays, sizeof *us, compare_double);
+    double median = o->replays % 2 ? us[o->replays / 2] : 0.5 * (us[o->replays / 2 - 1] + us[o->replays / 2]);
+    double *medians = d->world_rank == 0 ? calloc((size_t)d->world_size, sizeof *medians) : NULL;
+    QB_TRY(qb_dist_gather(d, &median, sizeof median, medians));
+    if (d->world_rank == 0) {
+        double slowest = 0;
+        for (int r = 0; r < d->world_size; r++) slowest = medians[r] > slowest ? medians[r] : slowest;
+        printf("%-15s %7zu %7zu %12.2f %10.2f %14.2f  %s\n", qb_allreduce_impl_name(impl), bytes, x.count, median,
+               us[0], slowest, !all_ok ? "WRONG" : graph_checked ? "ok" : "ok (eager only)");
+        fflush(stdout);
+        free(medians);
+    }
+    free(x.host);
+    free(us);
+    return 0;
+}
+
+/* Rank 1 stops answering after one good reduction; rank 0's wait must abort the job. */
+static int fault_hang(qb_dist *d, const bench_options *o, qb_allreduce_impl impl, cudaStream_t stream) {
+    qb_nccl *c = NULL;
+    QB_TRY(qb_nccl_create(d, impl, &c));
+    void *buf = NULL;
+    QB_TRY(qb_nccl_alloc_bf16(c, 8192, &buf));
+    QB_TRY(qb_allreduce_sum_bf16(c, buf, 8192, stream));
+    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "all-reduce before the fault"));
+    QB_TRY(qb_dist_barrier(d));
+    if (d->world_rank == 0)
+        fprintf(stderr, "# fault test (%s): rank 1 now stops; rank 0 must abort within %g s\n",
+                qb_allreduce_impl_name(impl), o->deadline_s);
+    if (d->tp_rank == 1)
+        for (;;) pause();
+    QB_TRY(qb_allreduce_sum_bf16(c, buf, 8192, stream));
+    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "all-reduce during the fault test"));
+    return qb_errorf("fault test: the all-reduce completed although rank 1 stopped (the watchdog did not fire)");
+}
+
+static void print_header(const qb_dist *d, const bench_options *o) {
+    if (d->world_rank != 0) return;
+    int device = 0;
+    cudaGetDevice(&device);
+    struct cudaDeviceProp prop;
+    memset(&prop, 0, sizeof prop);
+    cudaGetDeviceProperties(&prop, device);
+    char nccl[32];
+    qb_nccl_version_string(nccl, sizeof nccl);
+    const char *nvls = getenv("NCCL_NVLS_ENABLE");
+    printf("# bench_allreduce: in-place bf16 sum over %d ranks (one GPU each), %d all-reduces per CUDA graph, "
+           "%d timed graph launches after %d warm-up\n", d->tp_size, o->ops, o->replays, WARMUP_LAUNCHES);
+    printf("# rank 0 device: %s; NCCL %s; NCCL_NVLS_ENABLE=%s; NCCL_ALGO=%s; NCCL_PROTO=%s\n", prop.name, nccl,
+           nvls ? nvls : "(unset)", getenv("NCCL_ALGO") ? getenv("NCCL_ALGO") : "(unset)",
+           getenv("NCCL_PROTO") ? getenv("NCCL_PROTO") : "(unset)");
+    printf("# us/op = microseconds per all-reduce = graph time / %d; median and min over launches on rank 0; "
+           "slowest = largest median over ranks\n", o->ops);
+    printf("# %-13s %7s %7s %12s %10s %14s  %s\n", "impl", "bytes", "count", "us/op median", "us/op min",
+           "slowest median", "check");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    bench_options o;
+    if (parse_options(argc, argv, &o) != 0) return 2;
+    qb_dist d;
+    if (qb_dist_init(&argc, &argv, o.deadline_s, &d) != 0) {
+        fprintf(stderr, "bench_allreduce: %s\n", qb_last_error());
+        return 1;
+    }
+
+    int devices = 0;
+    cudaError_t e = cudaGetDeviceCount(&devices);
+    int have_gpu = e == cudaSuccess && devices > 0, every_rank_has_one = 0;
+    if (qb_dist_all_ok(&d, have_gpu, &every_rank_has_one) != 0) QB_FATAL(&d, qb_last_error());
+    if (!every_rank_has_one) {
+        if (d.world_rank == 0 || !have_gpu)
+            printf("skipped: no GPU (rank %d: %s)\n", d.world_rank,
+                   e != cudaSuccess ? cudaGetErrorString(e) : have_gpu ? "another rank has none" : "0 devices");
+        qb_dist_finalize(&d);
+        return 77;
+    }
+    if (d.world_size < 2) {
+        fprintf(stderr, "bench_allreduce: needs at least 2 ranks, one per GPU: mpirun -np 2 %s\n", argv[0]);
+        qb_dist_finalize(&d);
+        return 2;
+    }
+    if (qb_nccl_select_device(&d, NULL) != 0) QB_FATAL(&d, qb_last_error());
+    cudaStream_t stream;
+    if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) QB_FATAL(&d, "cudaStreamCreate");
+
+    if (o.fault_hang) {
+        qb_allreduce_impl impl = o.only_impl >= 0 ? (qb_allreduce_impl)o.only_impl : QB_AR_NCCL;
+        fault_hang(&d, &o, impl, stream);
+        QB_FATAL(&d, qb_last_error()); /* the expected end: MPI_Abort, non-zero exit */
+    }
+
+    print_header(&d, &o);
+    int failures = 0, checks_ok = 1;
+    for (int i = 0; i < QB_AR_COUNT; i++) {
+        if (o.only_impl >= 0 && i != o.only_impl) continue;
+        qb_allreduce_impl impl = (qb_allreduce_impl)i;
+        qb_nccl *c = NULL;
+        if (qb_nccl_create(&d, impl, &c) != 0) {
+            /* creation agrees across ranks, so every rank skips this implementation together */
+            if (d.world_rank == 0) printf("# %s: unavailable: %s\n", qb_allreduce_impl_name(impl), qb_last_error());
+            failures++;
+            continue;
+        }
+        for (int s = 0; s < o.n_sizes; s++)
+            if (run_size(&d, c, stream, &o, impl, o.sizes[s], &checks_ok) != 0) QB_FATAL(&d, qb_last_error());
+        qb_nccl_destroy(c);
+    }
+    if (!checks_ok && d.world_rank == 0) printf("# FAILED: some all-reduce results were wrong (see stderr)\n");
+    cudaStreamDestroy(stream);
+    qb_dist_finalize(&d);
+    return failures || !checks_ok ? 1 : 0;
+}
