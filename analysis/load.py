@@ -24,6 +24,8 @@ CELL_FIELDS = (
     + [("warmup_total_s", "f"), ("peak_mem_total_bytes", "f"), ("peak_mem_total_gib", "f"),
        ("weights_bytes_rank0", "f"), ("kv_bytes_rank0", "f"), ("n_runs", "i"), ("first_run", "i")]
 )
+# Optional /cells fields read when present (a later writer may record the bandwidth each cell was checked with).
+OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps", "f")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),
@@ -78,7 +80,7 @@ def _kind_ok(dtype, want):
     return kind in ("f", "i", "u")
 
 
-def _read_compound(h5, path, name, fields):
+def _read_compound(h5, path, name, fields, optional=()):
     if name not in h5:
         raise ResultsError(f"{path}: missing dataset /{name}")
     ds = h5[name]
@@ -99,7 +101,8 @@ def _read_compound(h5, path, name, fields):
         data = ds[()]
     except Exception as e:  # h5py raises several types for unreadable data
         raise ResultsError(f"{path}: /{name} cannot be read: {e}") from None
-    frame = pd.DataFrame({f: data[f] for f, _ in fields})
+    present = [(f, k) for f, k in optional if f in ds.dtype.names and _kind_ok(ds.dtype[f], k)]
+    frame = pd.DataFrame({f: data[f] for f, _ in list(fields) + present})
     for field, want in fields:
         if want == "S":
             frame[field] = [_decode(v) for v in frame[field]]
@@ -188,7 +191,7 @@ def load_results(path):
         raise ResultsError(f"{path}: cannot open as HDF5: {e}") from None
     with h5:
         meta = _read_meta(h5, path)
-        cells = _read_compound(h5, path, "cells", CELL_FIELDS)
+        cells = _read_compound(h5, path, "cells", CELL_FIELDS, OPTIONAL_CELL_FIELDS)
         runs = _read_compound(h5, path, "runs", RUN_FIELDS)
         rank_memory = _read_compound(h5, path, "rank_memory", RANK_MEMORY_FIELDS)
         steps = _read_vector(h5, path, "step_latency_s", "f").astype(np.float64)

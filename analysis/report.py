@@ -34,6 +34,17 @@ def step_drift(steps):
     return float(np.median(steps)), first, last, 100.0 * (last / first - 1.0) if first > 0 else math.nan
 
 
+def cell_bandwidths(results, cells, override):
+    """The bandwidth of each cell's floor: --bandwidth-gbps, else the cell's own recorded copy bandwidth (when
+    the file has that field and it is positive), else the file's root attribute."""
+    if override is not None:
+        return [override] * len(cells)
+    root = results.meta["copy_bandwidth_gbps"]
+    if "copy_bandwidth_gbps" not in cells.columns:
+        return [root] * len(cells)
+    return [b if math.isfinite(b) and b > 0 else root for b in cells["copy_bandwidth_gbps"].astype(float)]
+
+
 def combine(results, peer_flags, bandwidth_override):
     """All files' cells and runs in two frames; cell_id = '<file index>:<row>' is unique across files."""
     cell_frames, run_frames = [], []
@@ -45,8 +56,7 @@ def combine(results, peer_flags, bandwidth_override):
         cells["is_peer"] = is_peer
         cells["model_key"] = [model_key(m) for m in cells["model"]]
         cells["quant_key"] = [quant_key(q) for q in cells["quant"]]
-        bw = bandwidth_override if bandwidth_override is not None else r.meta["copy_bandwidth_gbps"]
-        cells["bandwidth_gbps"] = bw
+        cells["bandwidth_gbps"] = cell_bandwidths(r, cells, bandwidth_override)
         per_rank = r.rank_memory.groupby("cell")["peak_bytes"].max()
         cells["peak_mem_max_rank_gib"] = [per_rank.get(k, math.nan) / 2 ** 30 for k in range(len(cells))]
         cell_frames.append(cells)

@@ -1,7 +1,7 @@
 """roofline.py - the bandwidth floor of batch-1 decode: bytes each GPU must read per token, and the speed limit.
 
 Per decode token every rank reads its shard of every layer's weights, the lm_head shard and the KV cache of
-its key/value heads up to the current position; the embedding is read one row per token (not counted).
+its key/value heads up to the current position; the embedding is read one row per token.
     weights: q/k/v/o and gate/up/down shards at the format's bytes per parameter (bf16 2; GPTQ/AWQ: bits/8
              plus an fp16 scale and a bits-wide zero per group of group_size inputs); biases, norms and the
              lm_head (never quantized in the Qwen2.5 releases) at 2 bytes.
@@ -108,7 +108,8 @@ def weight_bytes_per_token(shape, quant, tp):
     dense = (q_width + 2 * kv_width) + 2 * shape.hidden  # q/k/v biases + two norms
     per_layer = linear_params * w + dense * DENSE_BYTES
     lm_head = math.ceil(shape.vocab / tp) * shape.hidden * DENSE_BYTES
-    return shape.layers * per_layer + lm_head + shape.hidden * DENSE_BYTES
+    embed_row_and_final_norm = 2 * shape.hidden * DENSE_BYTES
+    return shape.layers * per_layer + lm_head + embed_row_and_final_norm
 
 
 def kv_bytes_per_token(shape, tp, context_len, gen_len):

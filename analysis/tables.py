@@ -148,7 +148,7 @@ def describe_devices(devices_json):
         for d in devices:
             key = (d.get("name", "?"), d.get("host", "?"))
             counts[key] = counts.get(key, 0) + 1
-        return ", ".join(f"{n} x {name} ({host})" for (name, host), n in counts.items()) or "none"
+        return ", ".join(f"{n} x {name} ({host})" for (name, host), n in counts.items()) or "none listed"
     except (ValueError, AttributeError, TypeError):
         return devices_json
 

@@ -132,6 +132,24 @@ class ReportOnSyntheticFile(unittest.TestCase):
         self.assertTrue(g[("transformers BF16", 1)].startswith("40.38 (1)"), g[("transformers BF16", 1)])
         self.assertTrue(g[("vllm BF16", 1)].startswith("84.28 (1)"), g[("vllm BF16", 1)])
 
+    def test_per_cell_bandwidth_field(self):
+        """A /cells field copy_bandwidth_gbps, when a writer records one, sets that cell's floor (0 = use the root)."""
+        import numpy as np
+        import pandas as pd
+        from numpy.lib import recfunctions
+        data = synth.build(synth.default_cells())
+        bw = np.zeros(len(data["cells"]))
+        bw[0] = 6000.0
+        cells = recfunctions.append_fields(data["cells"], "copy_bandwidth_gbps", bw, usemask=False)
+        h5 = os.path.join(self.tmp.name, "per-cell-bw.h5")
+        synth.write(h5, replace={"cells": cells})
+        out = os.path.join(self.tmp.name, "report-per-cell-bw")
+        proc = checks.run_report([h5, "--out", out], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        got = pd.read_csv(os.path.join(out, "cells.csv"))
+        self.assertEqual(list(got["bandwidth_gbps"][:2]), [6000.0, 3000.0])
+        self.assertAlmostEqual(got["floor_tok_s"][0], 424.2, delta=0.2)
+
     def test_empty_file(self):
         """A file with no cells yet (a run stopped before its first cell) still gives a report."""
         h5 = os.path.join(self.tmp.name, "empty.h5")
