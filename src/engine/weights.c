@@ -11,9 +11,12 @@
  */
 #include "engine/weights.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/random_init.h"
 #include "engine/weights_layout.h"
@@ -143,14 +146,58 @@ void qb_weights_free(qb_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
-/* dst[r][c] = random bf16 of element (row0+r, col0+c) of the full [*, cols] tensor `name`. */
+/* dst[r][c] = random bf16 of element (row0+r, col0+c) of the full [*, cols] tensor `name`. Large blocks are
+ * split by rows over threads; every element is a pure function of its index, so the result does not depend
+ * on the split. */
+typedef struct {
+    uint16_t *dst;
+    uint64_t id, seed, cols, row0, n_rows, col0, n_cols;
+} fill_job;
+
+static void fill_rows(const fill_job *j) {
+    for (uint64_t r = 0; r < j->n_rows; r++) {
+        uint64_t base = (j->row0 + r) * j->cols + j->col0;
+        uint16_t *out = j->dst + r * j->n_cols;
+        for (uint64_t c = 0; c < j->n_cols; c++) out[c] = qb_random_weight_bf16(j->seed, j->id, base + c);
+    }
+}
+
+static void *fill_thread(void *arg) {
+    fill_rows(arg);
+    return NULL;
+}
+
+#define QB_FILL_MAX_THREADS 64
+#define QB_FILL_MIN_PER_THREAD (1u << 20) /* elements */
+
 static void fill_block(uint16_t *dst, const char *name, uint64_t seed, uint64_t cols, uint64_t row0, uint64_t n_rows,
                        uint64_t col0, uint64_t n_cols) {
-    uint64_t id = qb_tensor_id(name);
-    for (uint64_t r = 0; r < n_rows; r++) {
-        uint64_t base = (row0 + r) * cols + col0;
-        uint16_t *out = dst + r * n_cols;
-        for (uint64_t c = 0; c < n_cols; c++) out[c] = qb_random_weight_bf16(seed, id, base + c);
+    fill_job all = {dst, qb_tensor_id(name), seed, cols, row0, n_rows, col0, n_cols};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t total = n_rows * n_cols, want = total / QB_FILL_MIN_PER_THREAD;
+    int n = (int)(want < (uint64_t)(cpus > 0 ? cpus : 1) ? want : (uint64_t)cpus);
+    if (n > QB_FILL_MAX_THREADS) n = QB_FILL_MAX_THREADS;
+    if (n > (int)n_rows) n = (int)n_rows;
+    if (n <= 1) {
+        fill_rows(&all);
+        return;
+    }
+    fill_job jobs[QB_FILL_MAX_THREADS];
+    pthread_t tids[QB_FILL_MAX_THREADS];
+    bool started[QB_FILL_MAX_THREADS];
+    uint64_t per = (n_rows + (uint64_t)n - 1) / (uint64_t)n;
+    for (int t = 0; t < n; t++) {
+        uint64_t r0 = (uint64_t)t * per, nr = r0 < n_rows ? (n_rows - r0 < per ? n_rows - r0 : per) : 0;
+        jobs[t] = all;
+        jobs[t].dst = dst + r0 * n_cols;
+        jobs[t].row0 = row0 + r0;
+        jobs[t].n_rows = nr;
+        started[t] = t > 0 && pthread_create(&tids[t], NULL, fill_thread, &jobs[t]) == 0;
+    }
+    fill_rows(&jobs[0]);
+    for (int t = 1; t < n; t++) {
+        if (started[t]) pthread_join(tids[t], NULL);
+        else fill_rows(&jobs[t]); /* thread creation failed: do it here */
     }
 }
 
