@@ -90,6 +90,12 @@ static void test_matmul(void) {
             check_close("matmul", m * N + n, y1[m * N + n], sum, mag, 1e-5);
             check_close("matmul_threads4_vs_1", m * N + n, y4[m * N + n], y1[m * N + n], 1, 0);
         }
+    /* a row computed alone (decode) equals the same row computed among others (prefill) */
+    float single[N];
+    for (int m = 0; m < M; m++) {
+        qb_ref_matmul_bf16(x + m * K, w, bias, 1, N, K, single, 1);
+        for (int n = 0; n < N; n++) check_close("matmul_row_alone_vs_in_block", m * N + n, single[n], y1[m * N + n], 1, 0);
+    }
     /* no bias */
     qb_ref_matmul_bf16(x, w, NULL, M, N, K, y1, 3);
     for (int n = 0; n < N; n++) {
