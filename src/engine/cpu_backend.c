@@ -180,7 +180,9 @@ int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
     e->cfg = *p->cfg;
     e->plan = *p->plan;
     e->dist = p->dist;
-    e->threads = p->threads > 0 ? p->threads : qb_cpu_count();
+    /* 0 = all cores, shared by the ranks on this host so that they do not oversubscribe it */
+    int local_ranks = p->dist->local_size > 0 ? p->dist->local_size : 1;
+    e->threads = p->threads > 0 ? p->threads : (qb_cpu_count() / local_ranks > 0 ? qb_cpu_count() / local_ranks : 1);
     e->max_seq_len = p->max_seq_len;
     e->max_prompt_len = p->max_prompt_len;
     b->impl = e;
