@@ -9,6 +9,7 @@ recorded too, so tests can check src/engine/rope.c directly.
 
   python3 tests/make_fixtures.py --out tests/fixtures            # needs numpy, torch, transformers
   python3 tests/make_fixtures.py --out /tmp/fx --weights-only    # numpy only: checkpoints, no expected.json
+  python3 tests/make_fixtures.py --out /tmp/fx --weights-only --seeds-from tests/fixtures   # the committed ones
 
 Models: gqa_untied (4 q / 2 kv heads, head_dim 64), tied_hd128 (tied embeddings, head_dim 128), yarn
 (rope_scaling yarn, factor 4, prompts run past max_position_embeddings), sharded (2 shards + index).
@@ -270,6 +271,9 @@ def main():
     ap.add_argument("--out", required=True, help="directory to write <name>/ fixtures into")
     ap.add_argument("--weights-only", action="store_true", help="write checkpoints only (no torch needed)")
     ap.add_argument("--only", help="comma-separated model names")
+    ap.add_argument("--seeds-from", metavar="DIR",
+                    help="with --weights-only: use the weight_seed of DIR/<name>/expected.json (to check that "
+                         "this script still makes the committed fixtures)")
     args = ap.parse_args()
     names = set(args.only.split(",")) if args.only else None
     failed = []
@@ -288,8 +292,12 @@ def main():
 
 def make_one(m, args):
     d = os.path.join(args.out, m["name"])
+    first_seed = 1000 + 17 * MODELS.index(m)
+    if args.seeds_from:
+        with open(os.path.join(args.seeds_from, m["name"], "expected.json")) as f:
+            first_seed = json.load(f)["weight_seed"]
     for attempt in range(MAX_SEED_TRIES):
-        seed = 1000 + 17 * MODELS.index(m) + attempt
+        seed = first_seed + attempt
         weights = write_checkpoint(m, seed, d)
         if args.weights_only:
             print(f"{m['name']}: weights (seed {seed}) in {d}")
