@@ -61,6 +61,11 @@ int qb_model_config_validate(const qb_model_config *c, const char *origin);
 
 const char *qb_quant_name(qb_quant q);                 /* "bf16", "gptq-int8", ... */
 int qb_quant_parse(const char *s, qb_quant *out);       /* inverse; -1 on unknown */
+/* Apply --quant to a resolved config. A preset (c->quant == BF16) becomes the published quantized release's
+ * config: bits 8|4, group_size 128, desc_act false, sym true (AWQ: zero points), and the 72B's intermediate
+ * size padded 29568 -> 29696 as in its GPTQ/AWQ releases. A checkpoint keeps its own quantization, and a
+ * different --quant is refused ("--quant gptq-int4: the checkpoint NAME is bf16"). */
+int qb_model_config_apply_quant(qb_model_config *c, qb_quant q, bool is_checkpoint);
 
 /* Parameter counts, for memory planning and the bandwidth floor. */
 size_t qb_model_param_count(const qb_model_config *c);

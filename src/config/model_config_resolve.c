@@ -40,6 +40,26 @@ int qb_quant_parse(const char *s, qb_quant *out) {
     return qb_errorf("unknown quantization \"%.60s\" (bf16, gptq-int8, gptq-int4, awq)", s ? s : "");
 }
 
+int qb_model_config_apply_quant(qb_model_config *c, qb_quant q, bool is_checkpoint) {
+    if ((int)q < 0 || q >= QB_QUANT_COUNT) return qb_errorf("--quant: unknown quantization %d", (int)q);
+    if (is_checkpoint || c->quant != QB_QUANT_BF16) {
+        if (c->quant != q)
+            return qb_errorf("--quant %s: the checkpoint %s is %s (its own quantization decides)", qb_quant_name(q),
+                             c->name, qb_quant_name(c->quant));
+        return 0;
+    }
+    if (q == QB_QUANT_BF16) return 0;
+    c->quant = q;
+    c->quant_bits = q == QB_QUANT_GPTQ_INT8 ? 8 : 4;
+    c->group_size = 128;
+    c->desc_act = false;
+    c->sym = q != QB_QUANT_AWQ;
+    if (c->hidden_size == 8192 && c->intermediate_size == 29568) c->intermediate_size = 29696; /* 72B releases */
+    if (qb_model_config_validate(c, c->name) != 0)
+        return qb_error_prefix("--quant %s: %s has no such release", qb_quant_name(q), c->name);
+    return 0;
+}
+
 /* quantize_config.json beside config.json (older AutoGPTQ repos), used when config.json has no
  * quantization_config. */
 static int load_quantize_config(const char *config_path, qb_model_config *c) {

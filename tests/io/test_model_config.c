@@ -173,6 +173,15 @@ static void test_errors(void) {
     CHECK_ERR(parse(make_json("hidden_size", "65536"), &c), "head_dim: 16384 must be even and in [2, 1024]");
 }
 
+static FILE *open_or_die(const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "%s: cannot create (does the scratch directory exist?)\n", path);
+        exit(1);
+    }
+    return f;
+}
+
 static void test_resolve(const char *scratch) {
     qb_model_config c;
     bool ckpt = false;
@@ -188,7 +197,7 @@ static void test_resolve(const char *scratch) {
     snprintf(path, sizeof path, "%s/config.json", d);
     remove(path);
     CHECK_ERR(qb_model_config_resolve(d, &c, &ckpt, dir, sizeof dir), "no config.json in this directory");
-    FILE *f = fopen(path, "w");
+    FILE *f = open_or_die(path);
     fputs(make_json(NULL, NULL), f);
     fclose(f);
     char with_slash[700];
@@ -197,12 +206,12 @@ static void test_resolve(const char *scratch) {
     CHECK(ckpt && strcmp(c.name, "My-Model") == 0 && strcmp(dir, with_slash) == 0 && c.quant == QB_QUANT_BF16);
     /* quantize_config.json beside config.json */
     snprintf(path, sizeof path, "%s/quantize_config.json", d);
-    f = fopen(path, "w");
+    f = open_or_die(path);
     fputs("{\"bits\": 8, \"group_size\": 128, \"desc_act\": false, \"sym\": true}", f);
     fclose(f);
     CHECK_OK(qb_model_config_resolve(d, &c, &ckpt, dir, sizeof dir));
     CHECK(c.quant == QB_QUANT_GPTQ_INT8 && c.group_size == 128);
-    f = fopen(path, "w");
+    f = open_or_die(path);
     fputs("{\"bits\": 2, \"group_size\": 128}", f);
     fclose(f);
     CHECK_ERR(qb_model_config_resolve(d, &c, &ckpt, dir, sizeof dir), "quantize_config.json: quantize_config.bits: 2 is not supported");
@@ -210,7 +219,7 @@ static void test_resolve(const char *scratch) {
     /* $QWENBENCH_CONFIG_DIR */
     setenv("QWENBENCH_CONFIG_DIR", scratch, 1);
     snprintf(path, sizeof path, "%s/mine.json", scratch);
-    f = fopen(path, "w");
+    f = open_or_die(path);
     fputs(make_json("num_hidden_layers", "3"), f);
     fclose(f);
     CHECK_OK(qb_model_config_resolve("mine", &c, &ckpt, dir, sizeof dir));
@@ -228,6 +237,21 @@ static void test_quant_names(void) {
     qb_quant q;
     CHECK(strcmp(qb_quant_name(QB_QUANT_GPTQ_INT4), "gptq-int4") == 0);
     CHECK_ERR(qb_quant_parse("int3", &q), "unknown quantization \"int3\"");
+    qb_model_config c;
+    CHECK_OK(qb_model_config_resolve("qwen2.5-72b", &c, NULL, NULL, 0));
+    CHECK_OK(qb_model_config_apply_quant(&c, QB_QUANT_GPTQ_INT4, false));
+    CHECK(c.quant == QB_QUANT_GPTQ_INT4 && c.quant_bits == 4 && c.group_size == 128 && c.intermediate_size == 29696 && c.sym);
+    CHECK_OK(qb_model_config_resolve("qwen2.5-7b", &c, NULL, NULL, 0));
+    CHECK_OK(qb_model_config_apply_quant(&c, QB_QUANT_GPTQ_INT8, false));
+    CHECK(c.quant_bits == 8 && c.intermediate_size == 18944);
+    CHECK_ERR(qb_model_config_apply_quant(&c, QB_QUANT_AWQ, true), "--quant awq: the checkpoint qwen2.5-7b is gptq-int8");
+    CHECK_OK(qb_model_config_resolve("qwen2.5-tiny", &c, NULL, NULL, 0));
+    CHECK_OK(qb_model_config_apply_quant(&c, QB_QUANT_AWQ, false));
+    CHECK(c.quant == QB_QUANT_AWQ && !c.sym);
+    CHECK_OK(qb_model_config_resolve("qwen2.5-tiny", &c, NULL, NULL, 0));
+    c.hidden_size = 96, c.head_dim = 24;
+    CHECK_ERR(qb_model_config_apply_quant(&c, QB_QUANT_GPTQ_INT4, false),
+              "--quant gptq-int4: qwen2.5-tiny has no such release: qwen2.5-tiny: quantization_config.group_size: hidden_size 96");
 }
 
 int main(int argc, char **argv) {
