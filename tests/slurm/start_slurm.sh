@@ -73,7 +73,7 @@ start_munge() {
         return 0 # a munged already answers on the default socket (ours or the system's)
     fi
     # Root runs it here (--force): the key and directories need not belong to a munge user.
-    munged --force --pid-file="$DIR/munged.pid" --log-file="$DIR/munged.log" \
+    munged --force --pid-file="$DIR/munged.pid" --log-file="$DIR/munged.log" 9>&- </dev/null >>"$DIR/munged.out" 2>&1 \
         || die "munged failed to start (see $DIR/munged.log)"
     for _ in $(seq 20); do
         munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
@@ -142,10 +142,10 @@ start_daemons() {
     export SLURM_CONF=$CONF
     if ! pid_alive "$DIR/slurmctld.pid"; then
         # -i: ignore state from an earlier run of this directory that no longer matches.
-        slurmctld -i >>"$DIR/log/slurmctld.out" 2>&1 || die "slurmctld failed to start (see $DIR/log/slurmctld.log)"
+        slurmctld -i 9>&- </dev/null >>"$DIR/log/slurmctld.out" 2>&1 || die "slurmctld failed to start (see $DIR/log/slurmctld.log)"
     fi
     if ! pid_alive "$DIR/slurmd.pid"; then
-        slurmd -N "$NODE" >>"$DIR/log/slurmd.out" 2>&1 || die "slurmd failed to start (see $DIR/log/slurmd.log)"
+        slurmd -N "$NODE" 9>&- </dev/null >>"$DIR/log/slurmd.out" 2>&1 || die "slurmd failed to start (see $DIR/log/slurmd.log)"
     fi
 }
 
@@ -166,6 +166,9 @@ wait_idle() {
 }
 
 mkdir -p "$DIR"
+# One bring-up at a time (tests may run concurrently and share the cluster).
+exec 9>"$DIR/start.lock"
+flock -w 120 9 || die "another start_slurm.sh holds $DIR/start.lock for over 120 s"
 if cluster_up; then
     log "cluster of $DIR already up"
     write_env
