@@ -29,6 +29,28 @@ def run_report(args, env_extra=None):
                           capture_output=True, text=True, timeout=300)
 
 
+class InProcessRun:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_report_in_process(args):
+    """The report's main() in this process (no interpreter start-up: the error tests run it many times);
+    returns the same fields as run_report. An exception escaping main() propagates and fails the test."""
+    import contextlib
+    import io
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from analysis import report
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = report.main(list(args))
+        except SystemExit as e:  # argparse usage errors
+            code = e.code
+    return InProcessRun(code, out.getvalue(), err.getvalue())
+
+
 def read_cells(path):
     """The file's /cells as a list of dicts with str fields decoded."""
     with h5py.File(path, "r") as f:

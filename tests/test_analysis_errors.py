@@ -33,10 +33,12 @@ class MalformedInputs(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp.name, name)
 
-    def assert_clear_error(self, path, *fragments, extra=(), named=None):
-        """Run the report on path; the one stderr line must name `named` (default: path) and the fragments."""
+    def assert_clear_error(self, path, *fragments, extra=(), named=None, subprocess=False):
+        """Run the report on path; the one stderr line must name `named` (default: path) and the fragments.
+        In this process by default (fast); subprocess=True runs the real command line."""
         out = self.path("out-" + os.path.basename(path))
-        proc = checks.run_report([path, "--out", out] + list(extra))
+        run = checks.run_report if subprocess else checks.run_report_in_process
+        proc = run([path, "--out", out] + list(extra))
         self.assertEqual(proc.returncode, 1, f"exit status {proc.returncode}, stderr: {proc.stderr!r}")
         lines = proc.stderr.strip().splitlines()
         self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {proc.stderr!r}")
@@ -47,13 +49,13 @@ class MalformedInputs(unittest.TestCase):
         return lines[0]
 
     def test_missing_file(self):
-        self.assert_clear_error(self.path("nope.h5"), "no such file")
+        self.assert_clear_error(self.path("nope.h5"), "no such file", subprocess=True)
 
     def test_not_hdf5(self):
         p = self.path("text.h5")
         with open(p, "w") as f:
             f.write("model,tok_s\nqwen,1\n")
-        self.assert_clear_error(p, "not an HDF5 file")
+        self.assert_clear_error(p, "not an HDF5 file", subprocess=True)
 
     def test_empty_file(self):
         p = self.path("empty.h5")
