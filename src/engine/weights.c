@@ -212,6 +212,9 @@ static void fill_norm(float *dst, const char *name, uint64_t seed, uint64_t n) {
 }
 
 int qb_weights_random(const qb_model_config *c, const qb_shard_plan *p, uint64_t seed, qb_weights *out) {
+    memset(out, 0, sizeof *out);
+    if (c->quant != QB_QUANT_BF16) /* dense bf16 stand-ins would measure the wrong kernels */
+        return qb_errorf("%s: random %s weights are not supported yet (only bf16)", c->name, qb_quant_name(c->quant));
     if (qb_weights_alloc(c, p, out) != 0) {
         qb_weights_free(out);
         return -1;

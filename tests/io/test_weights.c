@@ -168,6 +168,7 @@ static void test_refusals(const qb_model_config *tiny, const char *scratch) {
     c = *tiny;
     c.quant = QB_QUANT_GPTQ_INT4, c.quant_bits = 4, c.group_size = 128;
     CHECK_ERR(qb_weights_load(dir, &c, &p, &w), "quantized checkpoints are not supported yet (--quant gptq-int8|gptq-int4|awq");
+    CHECK_ERR(qb_weights_random(&c, &p, 1, &w), "random gptq-int4 weights are not supported yet");
     snprintf(dir, sizeof dir, "%s/tied-1", scratch); /* no lm_head.weight */
     c = *tiny;
     CHECK_ERR(qb_weights_load(dir, &c, &p, &w), "\"lm_head.weight\" is missing and tie_word_embeddings is false");
