@@ -1,11 +1,12 @@
 # tests/results.cmake - the HDF5 results file (round trip, pandas, refusals, disk full, kill) and the table.
 find_program(QB_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 set(QB_RESULTS_TEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/results_test_files)
-file(MAKE_DIRECTORY ${QB_RESULTS_TEST_DIR})
+# One subdirectory per test, so tests running in parallel never see each other's temporary files.
+file(MAKE_DIRECTORY ${QB_RESULTS_TEST_DIR} ${QB_RESULTS_TEST_DIR}/roundtrip ${QB_RESULTS_TEST_DIR}/foreign)
 
 qb_add_c_test(results_roundtrip_test results_roundtrip_test.c results_sample.c)
 add_test(NAME results_roundtrip
-         COMMAND results_roundtrip_test ${QB_RESULTS_TEST_DIR} ${QB_RESULTS_TEST_DIR}/sample.h5
+         COMMAND results_roundtrip_test ${QB_RESULTS_TEST_DIR}/roundtrip ${QB_RESULTS_TEST_DIR}/sample.h5
                  ${QB_RESULTS_TEST_DIR}/expected.txt)
 set_tests_properties(results_roundtrip PROPERTIES FIXTURES_SETUP results_sample_file)
 
@@ -40,6 +41,6 @@ if(QB_SYSTEM_PYTHON3)
   set_tests_properties(results_foreign_write PROPERTIES FIXTURES_SETUP results_h5py_file)
   qb_add_c_test(results_foreign_test results_foreign_test.c results_sample.c)
   add_test(NAME results_foreign_read
-           COMMAND results_foreign_test ${QB_RESULTS_TEST_DIR}/h5py_written.h5 12 ${QB_RESULTS_TEST_DIR})
+           COMMAND results_foreign_test ${QB_RESULTS_TEST_DIR}/h5py_written.h5 12 ${QB_RESULTS_TEST_DIR}/foreign)
   set_tests_properties(results_foreign_read PROPERTIES FIXTURES_REQUIRED results_h5py_file)
 endif()
