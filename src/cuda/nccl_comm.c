@@ -191,6 +191,13 @@ int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stre
     return r == ncclSuccess ? 0 : qb_nccl_fail("all-reduce: ncclAllReduce (bf16 sum)", r, c->comm);
 }
 
+int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
+    if (!c || c->aborted) return qb_errorf("all-reduce (max): the NCCL context is %s", c ? "aborted" : "missing");
+    if (count == 0 || c->dist->tp_size == 1) return 0;
+    ncclResult_t r = ncclAllReduce(buf, buf, count, ncclUint64, ncclMax, c->comm, stream);
+    return r == ncclSuccess ? 0 : qb_nccl_fail("all-reduce: ncclAllReduce (uint64 max)", r, c->comm);
+}
+
 void qb_nccl_abort(qb_nccl *c) {
     if (c->comm) ncclCommAbort(c->comm);
     c->comm = NULL;

@@ -65,6 +65,12 @@ int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out);
  * enqueued on stream; CUDA-graph capturable. tp_size 1: nothing to do (returns 0). */
 int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream);
 
+/* In-place maximum over the TP group of count uint64 values (ncclMax on ncclUint64), CUDA-graph capturable:
+ * the greedy argmax across vocabulary shards in one 8-byte reduction. Each rank packs its best logit as
+ *   key = (uint64)order(value) << 32 | (uint32)~global_index,   order(f) = f >= 0 ? bits(f) | 0x80000000 : ~bits(f)
+ * so the largest key is the largest value, ties going to the smallest index; index = ~(uint32)key. */
+int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t stream);
+
 /* Wait for stream with a deadline (deadline_s <= 0: the dist deadline). On success 0; on a CUDA error, an
  * NCCL async error, the one-shot kernel's peer timeout, or the deadline: ncclCommAbort, a line on stderr
  * "qwenbench: rank R on HOST: OPERATION: reason", the same message recorded, and -1. */
