@@ -28,6 +28,7 @@ static struct {
     pthread_t thread;
     bool running, stop;
     bool armed;
+    bool idle;               /* the thread waits without a timeout: an arm must wake it */
     char operation[160];
     struct timespec start;   /* CLOCK_MONOTONIC */
     double deadline_s;
@@ -66,7 +67,9 @@ static void *watchdog_main(void *unused) {
     pthread_mutex_lock(&g_wd.mutex);
     while (!g_wd.stop) {
         if (!g_wd.armed) {
+            g_wd.idle = true;
             pthread_cond_wait(&g_wd.cond, &g_wd.mutex);
+            g_wd.idle = false;
             continue;
         }
         struct timespec deadline = add_seconds(g_wd.start, g_wd.deadline_s), now;
@@ -128,11 +131,16 @@ void qb_watchdog_stop(void) {
 void qb_watchdog_arm(qb_dist *d, const char *operation) {
     pthread_mutex_lock(&g_wd.mutex);
     if (g_wd.running && d->deadline_s > 0) {
+        /* Wake the thread only when it would otherwise miss this deadline: when it waits without a timeout,
+         * or when the deadline shrank. Otherwise it is already asleep until an earlier deadline (of an
+         * earlier arm with the same length) and re-reads the state then: no thread switch per collective,
+         * which matters around every per-layer all-reduce of a decode step. */
+        bool wake = g_wd.idle || d->deadline_s < g_wd.deadline_s;
         g_wd.deadline_s = d->deadline_s; /* read now: main sets it from --deadline after qb_dist_init */
         snprintf(g_wd.operation, sizeof g_wd.operation, "%s", operation);
         clock_gettime(CLOCK_MONOTONIC, &g_wd.start);
         g_wd.armed = true;
-        pthread_cond_signal(&g_wd.cond);
+        if (wake) pthread_cond_signal(&g_wd.cond);
     }
     pthread_mutex_unlock(&g_wd.mutex);
 }
