@@ -150,6 +150,24 @@ class ReportOnSyntheticFile(unittest.TestCase):
         self.assertEqual(list(got["bandwidth_gbps"][:2]), [6000.0, 3000.0])
         self.assertAlmostEqual(got["floor_tok_s"][0], 424.2, delta=0.2)
 
+    def test_peer_in_the_same_file(self):
+        """Peer cells (another backend) in the qwenbench file itself are compared like a --peer file's."""
+        h5 = os.path.join(self.tmp.name, "with-peer.h5")
+        synth.write(h5, cells=synth.default_cells() + synth.peer_cells())
+        out = os.path.join(self.tmp.name, "report-with-peer")
+        proc = checks.run_report([h5, "--out", out], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            tables = checks.markdown_tables(f.read(), "qwen2.5-7b")
+        ratio = checks.grid(checks.table_with_caption(tables, "Ratio qwenbench / `transformers`"))
+        cells = checks.read_cells(h5)
+        ours = next(c for c in cells if c["backend"] == "cuda" and c["quant"] == "bf16" and c["tp_size"] == 1
+                    and c["context_len"] == 1)
+        peer = next(c for c in cells if c["backend"] == "transformers" and c["quant"] == "BF16"
+                    and c["context_len"] == 1)
+        self.assertLessEqual(abs(float(ratio[("bf16 TP1", 1)].rstrip("x")) - ours["speed_mean"] / peer["speed_mean"]),
+                             checks.PRINT_TOLERANCE)
+
     def test_empty_file(self):
         """A file with no cells yet (a run stopped before its first cell) still gives a report."""
         h5 = os.path.join(self.tmp.name, "empty.h5")
