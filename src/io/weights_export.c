@@ -149,7 +149,8 @@ int qb_model_config_write_json(const qb_model_config *c, const char *path) {
         if (r && c->yarn_attn_factor > 0) json_object_set_new(r, "attention_factor", json_real(c->yarn_attn_factor));
         json_object_set_new(o, "rope_scaling", r);
     }
-    int rc = json_dump_file(o, path, JSON_INDENT(2)) == 0 ? 0 : qb_errorf("%s: cannot write: %s", path, strerror(errno));
+    /* 15 digits: config values are short decimals, and 1e-06 reads better than 9.9999999999999995e-07 */
+    int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) == 0 ? 0 : qb_errorf("%s: cannot write: %s", path, strerror(errno));
     json_decref(o);
     return rc;
 }
