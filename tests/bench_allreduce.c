@@ -10,11 +10,15 @@
  * and mpirun must exit non-zero within ~--deadline seconds):
  *   ... mpirun -np 2 -x NCCL_NVLS_ENABLE build/tests/bench_allreduce --fault-hang --impl nccl --deadline 10
  *
- * For each implementation (nccl, nccl-symmetric, ipc-oneshot) and size (2, 4, 8, 16 KB of bf16):
+ * For each implementation (nccl, nccl-symmetric, ipc-oneshot), op and size (2, 4, 8, 16 KB of bf16):
+ *   ops: sum (qb_allreduce_sum_bf16), sum+norm (qb_allreduce_add_rmsnorm_bf16: the all-reduce with the residual
+ *   add and RMSNorm that follow it on the decode path; one kernel for ipc-oneshot) and, for ipc-oneshot, sum,norm
+ *   (the same as two kernels, the baseline the fusion must beat).
  *   1. correctness, outside any timing: rank r holds (r+1)*((i%7)-3); one eager reduction must give
  *      ((i%7)-3)*N(N+1)/2 exactly (small integers are exact in bf16); then a graph of --ops reductions
  *      launched once must give that times N^(ops-1) (checked when N is a power of two, where it is exact);
- *   2. timing: the buffer is zeroed, the graph is launched 3 times to warm up, then --replays times, each
+ *      sum+norm is checked eagerly against a host computation; the uint64 max all-reduce once per implementation;
+ *   2. timing: the buffers are zeroed, the graph is launched 3 times to warm up, then --replays times, each
  *      launch after a world barrier, timed with CUDA events; per-op latency = graph time / ops.
  * Output: lines starting with '#' are not data; one table row per (implementation, size): median and min
  * over the replays of the per-op latency in microseconds, the slowest rank's median, and the check.
@@ -29,12 +33,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "add_rmsnorm.cuh"
 #include "cuda/nccl_comm.h"
 #include "dist/dist.h"
 #include "util/error.h"
 
 #define MAX_SIZES 16
 #define WARMUP_LAUNCHES 3
+#define MAX_NORM_DIM 8192 /* kernels/add_rmsnorm.cu's limit, the hidden size of 72B */
 
 typedef struct {
     int only_impl;  /* -1: all */
@@ -113,15 +119,40 @@ static float from_bf16(uint16_t h) {
 static double pattern(size_t i) { return (double)((int)(i % 7) - 3); }
 
 /* ---- one (implementation, size) ---- */
+typedef enum {
+    OP_SUM,           /* qb_allreduce_sum_bf16 */
+    OP_SUM_NORM,      /* qb_allreduce_add_rmsnorm_bf16 (fused where the implementation can) */
+    OP_SUM_NORM_2STEP /* qb_allreduce_sum_bf16 then qb_launch_add_rmsnorm: the unfused baseline */
+} op_kind;
+
+static const char *const OP_NAMES[] = {"sum", "sum+norm", "sum,norm"};
+
 typedef struct {
     qb_dist *d;
     qb_nccl *c;
     cudaStream_t stream;
-    void *buf;
+    op_kind op;
+    void *buf;            /* the reduced bf16 values (delta for the norm ops) */
     size_t count;
     uint16_t *host;
+    float *resid, *w;     /* norm ops: fp32 [count] each */
+    void *out;            /* norm ops: bf16 [count] */
     const bench_options *o;
 } cell;
+
+#define NORM_EPS 1e-6f
+
+static int enqueue_op(cell *x) {
+    switch (x->op) {
+    case OP_SUM: return qb_allreduce_sum_bf16(x->c, x->buf, x->count, x->stream);
+    case OP_SUM_NORM:
+        return qb_allreduce_add_rmsnorm_bf16(x->c, x->buf, x->resid, x->w, 1, (int)x->count, NORM_EPS, x->out, x->stream);
+    case OP_SUM_NORM_2STEP:
+        QB_TRY(qb_allreduce_sum_bf16(x->c, x->buf, x->count, x->stream));
+        return qb_launch_add_rmsnorm(x->resid, x->buf, x->w, 1, (int)x->count, NORM_EPS, x->out, x->stream);
+    }
+    return qb_errorf("unknown op %d", (int)x->op);
+}
 
 static int fill_pattern(cell *x) {
     for (size_t i = 0; i < x->count; i++) x->host[i] = to_bf16((float)((x->d->tp_rank + 1) * pattern(i)));
@@ -152,7 +183,7 @@ static int capture_graph(cell *x, cudaGraphExec_t *exec) {
     cudaError_t e = cudaStreamBeginCapture(x->stream, cudaStreamCaptureModeThreadLocal);
     if (e != cudaSuccess) return qb_errorf("cudaStreamBeginCapture: %s", cudaGetErrorString(e));
     int rc = 0;
-    for (int k = 0; k < x->o->ops && rc == 0; k++) rc = qb_allreduce_sum_bf16(x->c, x->buf, x->count, x->stream);
+    for (int k = 0; k < x->o->ops && rc == 0; k++) rc = enqueue_op(x);
     e = cudaStreamEndCapture(x->stream, &graph);
     if (rc != 0) {
         if (graph) cudaGraphDestroy(graph);
@@ -195,42 +226,113 @@ static int time_graph(cell *x, cudaGraphExec_t exec, double *us) {
 
 static int is_power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
 
+/* Sum: one eager reduction, then a graph of ops reductions launched once (exact when n is a power of two and the
+ * result stays finite). Returns wrong values on this rank (or -1); *graph_checked says whether step 2 counted. */
+static long check_sum(cell *x, cudaGraphExec_t exec, int *graph_checked) {
+    int n = x->d->tp_size;
+    QB_TRY(fill_pattern(x));
+    QB_TRY(enqueue_op(x));
+    QB_TRY(qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "eager all-reduce (correctness)"));
+    long bad = check_result(x, n * (n + 1) / 2.0, "eager all-reduce");
+    if (bad < 0) return -1;
+    double graph_scale = n * (n + 1) / 2.0 * pow((double)n, x->o->ops - 1);
+    *graph_checked = is_power_of_two(n) && graph_scale * 3 < 3e38;
+    QB_TRY(fill_pattern(x));
+    if (cudaGraphLaunch(exec, x->stream) != cudaSuccess) return qb_errorf("cudaGraphLaunch (correctness)");
+    QB_TRY(qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "graph of all-reduces (correctness)"));
+    if (*graph_checked) {
+        long gbad = check_result(x, graph_scale, "graph of all-reduces");
+        if (gbad < 0) return -1;
+        bad += gbad;
+    }
+    return bad;
+}
+
+/* Sum + residual add + RMSNorm, one eager step against a host computation in double: the residual must be exact
+ * (small integers and halves), out within 2^-7 relative (bf16 keeps 8 significant bits; the device's sum of
+ * squares runs in fp32 in another order). The graph is launched once and must complete. */
+static long check_norm(cell *x, cudaGraphExec_t exec) {
+    size_t n = x->count;
+    int ranks = x->d->tp_size;
+    float *resid0 = malloc(n * sizeof *resid0), *w = malloc(n * sizeof *w), *got_resid = malloc(n * sizeof *got_resid);
+    if (!resid0 || !w || !got_resid) return qb_errorf("out of host memory");
+    for (size_t i = 0; i < n; i++) {
+        resid0[i] = 0.5f * (float)((int)(i % 5) - 2);
+        w[i] = 1.0f + 0.25f * (float)(i % 3);
+    }
+    cudaError_t e = cudaMemcpy(x->resid, resid0, n * sizeof(float), cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(x->w, w, n * sizeof(float), cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) return qb_errorf("cudaMemcpy (norm inputs): %s", cudaGetErrorString(e));
+    QB_TRY(fill_pattern(x));
+    QB_TRY(enqueue_op(x));
+    QB_TRY(qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "eager all-reduce + RMSNorm (correctness)"));
+    e = cudaMemcpy(got_resid, x->resid, n * sizeof(float), cudaMemcpyDeviceToHost);
+    if (e == cudaSuccess) e = cudaMemcpy(x->host, x->out, n * 2, cudaMemcpyDeviceToHost);
+    if (e != cudaSuccess) return qb_errorf("cudaMemcpy (norm results): %s", cudaGetErrorString(e));
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = resid0[i] + pattern(i) * ranks * (ranks + 1) / 2.0;
+        ss += v * v;
+    }
+    double scale = 1.0 / sqrt(ss / (double)n + NORM_EPS);
+    long bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double want_resid = resid0[i] + pattern(i) * ranks * (ranks + 1) / 2.0;
+        double want = want_resid * scale * w[i], got = from_bf16(x->host[i]);
+        double tol = fabs(want) / 128.0 + 1e-6;
+        if (got_resid[i] != want_resid || fabs(got - want) > tol) {
+            if (bad < 5)
+                fprintf(stderr, "# rank %d: all-reduce + RMSNorm: element %zu of %zu: residual %g (want %g exactly), "
+                        "out %g (want %g within %g: bf16 rounding)\n", x->d->world_rank, i, n, got_resid[i],
+                        want_resid, got, want, tol);
+            bad++;
+        }
+    }
+    free(resid0);
+    free(w);
+    free(got_resid);
+    if (cudaGraphLaunch(exec, x->stream) != cudaSuccess) return qb_errorf("cudaGraphLaunch (norm correctness)");
+    QB_TRY(qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "graph of all-reduces + RMSNorm (correctness)"));
+    return bad;
+}
+
+static int alloc_norm_buffers(cell *x) {
+    cudaError_t e = cudaMalloc((void **)&x->resid, x->count * sizeof(float));
+    if (e == cudaSuccess) e = cudaMalloc((void **)&x->w, x->count * sizeof(float));
+    if (e == cudaSuccess) e = cudaMalloc(&x->out, x->count * 2);
+    return e == cudaSuccess ? 0 : qb_errorf("cudaMalloc (norm buffers): %s", cudaGetErrorString(e));
+}
+
+static void free_norm_buffers(cell *x) {
+    cudaFree(x->resid);
+    cudaFree(x->w);
+    cudaFree(x->out);
+}
+
 /* Runs one row; *checks_ok = 0 when a value was wrong on any rank. -1 only for errors that end the job. */
 static int run_size(qb_dist *d, qb_nccl *c, cudaStream_t stream, const bench_options *o, qb_allreduce_impl impl,
-                    size_t bytes, int *checks_ok) {
-    cell x = {.d = d, .c = c, .stream = stream, .count = bytes / 2, .o = o};
+                    op_kind op, size_t bytes, int *checks_ok) {
+    cell x = {.d = d, .c = c, .stream = stream, .op = op, .count = bytes / 2, .o = o};
     x.host = malloc(x.count * 2);
     double *us = calloc((size_t)o->replays, sizeof *us);
     if (!x.host || !us) return qb_errorf("out of host memory");
     QB_TRY(qb_nccl_alloc_bf16(c, x.count, &x.buf));
-    int n = d->tp_size;
+    if (op != OP_SUM) QB_TRY(alloc_norm_buffers(&x));
 
-    /* 1. eager correctness */
-    QB_TRY(fill_pattern(&x));
-    QB_TRY(qb_allreduce_sum_bf16(c, x.buf, x.count, stream));
-    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "eager all-reduce (correctness)"));
-    long bad = check_result(&x, n * (n + 1) / 2.0, "eager all-reduce");
-    if (bad < 0) return -1;
-
-    /* 2. graph correctness (exact when n is a power of two and the result stays finite) */
+    /* 1. correctness, outside the timing */
     cudaGraphExec_t exec = NULL;
     QB_TRY(capture_graph(&x, &exec));
-    double graph_scale = n * (n + 1) / 2.0 * pow((double)n, o->ops - 1);
-    int graph_checked = is_power_of_two(n) && graph_scale * 3 < 3e38;
-    QB_TRY(fill_pattern(&x));
-    if (cudaGraphLaunch(exec, stream) != cudaSuccess) return qb_errorf("cudaGraphLaunch (correctness)");
-    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "graph of all-reduces (correctness)"));
-    if (graph_checked) {
-        long gbad = check_result(&x, graph_scale, "graph of all-reduces");
-        if (gbad < 0) return -1;
-        bad += gbad;
-    }
+    int graph_checked = 0;
+    long bad = op == OP_SUM ? check_sum(&x, exec, &graph_checked) : check_norm(&x, exec);
+    if (bad < 0) return -1;
     int all_ok = 0;
     QB_TRY(qb_dist_all_ok(d, bad == 0, &all_ok));
     if (!all_ok) *checks_ok = 0;
 
-    /* 3. timing on zeros (the sum of zeros stays zero however often the graph runs) */
-    if (cudaMemsetAsync(x.buf, 0, x.count * 2, stream) != cudaSuccess) return qb_errorf("cudaMemsetAsync");
+    /* 2. timing on zeros (sums of zeros stay zero however often the graph runs; RMSNorm of zeros is zero) */
+    cudaError_t e = cudaMemsetAsync(x.buf, 0, x.count * 2, stream);
+    if (e == cudaSuccess && op != OP_SUM) e = cudaMemsetAsync(x.resid, 0, x.count * sizeof(float), stream);
+    if (e != cudaSuccess) return qb_errorf("cudaMemsetAsync: %s", cudaGetErrorString(e));
     QB_TRY(time_graph(&x, exec, us));
     cudaGraphExecDestroy(exec);
     qsort(us, (size_t)o->replays, sizeof *us, compare_double);
@@ -240,14 +342,46 @@ static int run_size(qb_dist *d, qb_nccl *c, cudaStream_t stream, const bench_opt
     if (d->world_rank == 0) {
         double slowest = 0;
         for (int r = 0; r < d->world_size; r++) slowest = medians[r] > slowest ? medians[r] : slowest;
-        printf("%-15s %7zu %7zu %12.2f %10.2f %14.2f  %s\n", qb_allreduce_impl_name(impl), bytes, x.count, median,
-               us[0], slowest, !all_ok ? "WRONG" : graph_checked ? "ok" : "ok (eager only)");
+        printf("%-15s %-9s %7zu %7zu %12.2f %10.2f %14.2f  %s\n", qb_allreduce_impl_name(impl), OP_NAMES[op], bytes,
+               x.count, median, us[0], slowest,
+               !all_ok ? "WRONG" : op != OP_SUM ? "ok (eager)" : graph_checked ? "ok" : "ok (eager only)");
         fflush(stdout);
         free(medians);
     }
+    if (op != OP_SUM) free_norm_buffers(&x);
     free(x.host);
     free(us);
     return 0;
+}
+
+/* The cross-shard argmax reduction: uint64 max of per-rank keys. Returns 1 when right on every rank. */
+static int check_max_u64(qb_dist *d, qb_nccl *c, cudaStream_t stream, const bench_options *o) {
+    enum { N = 4 };
+    uint64_t host[N], *dev = NULL;
+    for (int i = 0; i < N; i++) host[i] = ((uint64_t)((i * 7 + d->tp_rank * 13) % 17) << 32) | (uint64_t)d->tp_rank;
+    cudaError_t e = cudaMalloc((void **)&dev, sizeof host);
+    if (e == cudaSuccess) e = cudaMemcpy(dev, host, sizeof host, cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) return qb_errorf("cudaMalloc/cudaMemcpy (max check): %s", cudaGetErrorString(e));
+    QB_TRY(qb_allreduce_max_u64(c, dev, N, stream));
+    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "uint64 max all-reduce (correctness)"));
+    if (cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost) != cudaSuccess) return qb_errorf("cudaMemcpy");
+    cudaFree(dev);
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        uint64_t want = 0;
+        for (int r = 0; r < d->tp_size; r++) {
+            uint64_t key = ((uint64_t)((i * 7 + r * 13) % 17) << 32) | (uint64_t)r;
+            want = key > want ? key : want;
+        }
+        if (host[i] != want) {
+            fprintf(stderr, "# rank %d: uint64 max: element %d: got %llx, want %llx\n", d->world_rank, i,
+                    (unsigned long long)host[i], (unsigned long long)want);
+            ok = 0;
+        }
+    }
+    int all_ok = 0;
+    QB_TRY(qb_dist_all_ok(d, ok, &all_ok));
+    return all_ok;
 }
 
 /* Rank 1 stops answering after one good reduction; rank 0's wait must abort the job. */
@@ -286,7 +420,9 @@ static void print_header(const qb_dist *d, const bench_options *o) {
            getenv("NCCL_PROTO") ? getenv("NCCL_PROTO") : "(unset)");
     printf("# us/op = microseconds per all-reduce = graph time / %d; median and min over launches on rank 0; "
            "slowest = largest median over ranks\n", o->ops);
-    printf("# %-13s %7s %7s %12s %10s %14s  %s\n", "impl", "bytes", "count", "us/op median", "us/op min",
+    printf("# op: sum = in-place all-reduce; sum+norm = all-reduce + residual add + RMSNorm of one row through "
+           "qb_allreduce_add_rmsnorm_bf16 (one kernel for ipc-oneshot); sum,norm = the same as two kernels\n");
+    printf("# %-13s %-9s %7s %7s %12s %10s %14s  %s\n", "impl", "op", "bytes", "count", "us/op median", "us/op min",
            "slowest median", "check");
     fflush(stdout);
 }
@@ -338,8 +474,20 @@ int main(int argc, char **argv) {
             failures++;
             continue;
         }
-        for (int s = 0; s < o.n_sizes; s++)
-            if (run_size(&d, c, stream, &o, impl, o.sizes[s], &checks_ok) != 0) QB_FATAL(&d, qb_last_error());
+        for (int op = OP_SUM; op <= OP_SUM_NORM_2STEP; op++) {
+            /* the two-step baseline differs from sum+norm only where sum+norm is fused (ipc-oneshot) */
+            if (op == OP_SUM_NORM_2STEP && impl != QB_AR_IPC_ONESHOT) continue;
+            for (int s = 0; s < o.n_sizes; s++) {
+                if (op != OP_SUM && o.sizes[s] / 2 > MAX_NORM_DIM) continue;
+                if (run_size(&d, c, stream, &o, impl, (op_kind)op, o.sizes[s], &checks_ok) != 0)
+                    QB_FATAL(&d, qb_last_error());
+            }
+        }
+        int max_ok = check_max_u64(&d, c, stream, &o);
+        if (max_ok < 0) QB_FATAL(&d, qb_last_error());
+        if (!max_ok) checks_ok = 0;
+        if (d.world_rank == 0) printf("# %s: uint64 max all-reduce (argmax keys): %s\n", qb_allreduce_impl_name(impl),
+                                      max_ok ? "ok" : "WRONG");
         qb_nccl_destroy(c);
     }
     if (!checks_ok && d.world_rank == 0) printf("# FAILED: some all-reduce results were wrong (see stderr)\n");

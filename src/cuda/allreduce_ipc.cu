@@ -146,17 +146,103 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
     }
 }
 
+// Decode-path fusion, one row: delta summed over the ranks (rounded to bf16, as the unfused all-reduce leaves
+// it), residual += that sum, out = RMSNorm(residual) * w. One block; the element-to-thread mapping, the order
+// of the sum of squares and the rounding follow kernels/add_rmsnorm.cu, so the result is the one of the
+// unfused all-reduce + qb_launch_add_rmsnorm. Uses block slot 0 of the barrier and advances the call counter.
+template <int NR>
+__global__ void __launch_bounds__(QB_IPC_NORM_THREADS)
+oneshot_add_rmsnorm_kernel(oneshot_params p, const __nv_bfloat16 *delta, float *residual, const float *w, int dim,
+                           float eps, __nv_bfloat16 *out) {
+    __shared__ unsigned int s_epoch, s_call;
+    __shared__ int s_failed;
+    __shared__ float warp_sums[QB_IPC_NORM_THREADS / 32];
+    if (threadIdx.x == 0) {
+        unsigned int e = p.counters[0] + 1;
+        p.counters[0] = e;
+        s_epoch = e;
+        s_call = p.counters[QB_IPC_MAX_BLOCKS];
+        s_failed = 0;
+    }
+    __syncthreads();
+    const unsigned int epoch = s_epoch;
+    const size_t half = (size_t)(s_call & 1u) * p.half_bytes;
+    char *const my_base = rank_base(p, p.rank);
+    __nv_bfloat16 *my_stage = reinterpret_cast<__nv_bfloat16 *>(my_base + half);
+    for (int i = threadIdx.x; i < dim; i += QB_IPC_NORM_THREADS) my_stage[i] = delta[i];
+    __syncthreads();
+
+    if (threadIdx.x < NR && (int)threadIdx.x != p.rank) {
+        unsigned int *peer_flag = reinterpret_cast<unsigned int *>(rank_base(p, (int)threadIdx.x) + p.flags_offset) +
+                                  p.rank * QB_IPC_MAX_BLOCKS;
+        store_release_sys(peer_flag, epoch);
+        const unsigned int *mine =
+            reinterpret_cast<const unsigned int *>(my_base + p.flags_offset) + threadIdx.x * QB_IPC_MAX_BLOCKS;
+        if (!reached(load_acquire_sys(mine), epoch)) {
+            const unsigned long long start = global_timer_ns();
+            while (!reached(load_acquire_sys(mine), epoch)) {
+                if (global_timer_ns() - start > p.timeout_ns) {
+                    s_failed = 1;
+                    *reinterpret_cast<volatile int *>(p.error_dev) = 1;
+                    __threadfence_system();
+                    break;
+                }
+            }
+        }
+    }
+    __syncthreads();
+
+    float v[QB_IPC_NORM_PER_THREAD];
+    float ss = 0.f;
+    const bool ok = !s_failed;
+#pragma unroll
+    for (int j = 0; j < QB_IPC_NORM_PER_THREAD; j++) {
+        int i = threadIdx.x + j * QB_IPC_NORM_THREADS;
+        v[j] = 0.f;
+        if (ok && i < dim) {
+            float sum = 0.f;
+#pragma unroll
+            for (int r = 0; r < NR; r++) sum += __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(p.base[r] + half)[i]);
+            float x = residual[i] + __bfloat162float(__float2bfloat16_rn(sum));
+            residual[i] = x;
+            v[j] = x;
+            ss = fmaf(x, x, ss);
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float t = threadIdx.x < QB_IPC_NORM_THREADS / 32 ? warp_sums[threadIdx.x] : 0.f;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+        if (threadIdx.x == 0) warp_sums[0] = t;
+    }
+    __syncthreads();
+    const float scale = rsqrtf(warp_sums[0] / (float)dim + eps);
+#pragma unroll
+    for (int j = 0; j < QB_IPC_NORM_PER_THREAD; j++) {
+        int i = threadIdx.x + j * QB_IPC_NORM_THREADS;
+        if (ok && i < dim) out[i] = __float2bfloat16(v[j] * scale * w[i]);
+    }
+    if (threadIdx.x == 0) p.counters[QB_IPC_MAX_BLOCKS] = s_call + 1; /* the only block of this launch */
+}
+
 template <int NR>
 cudaError_t launch(const oneshot_params &k, int blocks, __nv_bfloat16 *buf, size_t count, cudaStream_t stream) {
     oneshot_kernel<NR><<<blocks, QB_IPC_THREADS, 0, stream>>>(k, buf, count);
     return cudaGetLastError();
 }
 
-}  // namespace
+template <int NR>
+cudaError_t launch_norm(const oneshot_params &k, const __nv_bfloat16 *delta, float *residual, const float *w, int dim,
+                        float eps, __nv_bfloat16 *out, cudaStream_t stream) {
+    oneshot_add_rmsnorm_kernel<NR><<<1, QB_IPC_NORM_THREADS, 0, stream>>>(k, delta, residual, w, dim, eps, out);
+    return cudaGetLastError();
+}
 
-extern "C" int qb_ipc_oneshot_launch(const qb_ipc_peers *p, void *buf, size_t count, cudaStream_t stream) {
-    if (count == 0) return (int)cudaSuccess;
-    if (count * 2 > p->half_bytes || ((uintptr_t)buf & 15u) != 0) return (int)cudaErrorInvalidValue;
+oneshot_params make_params(const qb_ipc_peers *p) {
     oneshot_params k;
     for (int r = 0; r < QB_IPC_MAX_RANKS; r++) k.base[r] = r < p->ranks ? p->peer[r] : nullptr;
     k.counters = p->counters;
@@ -165,6 +251,33 @@ extern "C" int qb_ipc_oneshot_launch(const qb_ipc_peers *p, void *buf, size_t co
     k.half_bytes = p->half_bytes;
     k.flags_offset = p->flags_offset;
     k.rank = p->rank;
+    return k;
+}
+
+}  // namespace
+
+extern "C" int qb_ipc_oneshot_add_rmsnorm_launch(const qb_ipc_peers *p, const void *delta, float *residual,
+                                                 const float *w, int dim, float eps, void *out, cudaStream_t stream) {
+    if (dim <= 0 || dim > QB_IPC_NORM_MAX_DIM || (size_t)dim * 2 > p->half_bytes) return (int)cudaErrorInvalidValue;
+    oneshot_params k = make_params(p);
+    const __nv_bfloat16 *d = static_cast<const __nv_bfloat16 *>(delta);
+    __nv_bfloat16 *o = static_cast<__nv_bfloat16 *>(out);
+    switch (p->ranks) {
+    case 2: return (int)launch_norm<2>(k, d, residual, w, dim, eps, o, stream);
+    case 3: return (int)launch_norm<3>(k, d, residual, w, dim, eps, o, stream);
+    case 4: return (int)launch_norm<4>(k, d, residual, w, dim, eps, o, stream);
+    case 5: return (int)launch_norm<5>(k, d, residual, w, dim, eps, o, stream);
+    case 6: return (int)launch_norm<6>(k, d, residual, w, dim, eps, o, stream);
+    case 7: return (int)launch_norm<7>(k, d, residual, w, dim, eps, o, stream);
+    case 8: return (int)launch_norm<8>(k, d, residual, w, dim, eps, o, stream);
+    default: return (int)cudaErrorInvalidValue;
+    }
+}
+
+extern "C" int qb_ipc_oneshot_launch(const qb_ipc_peers *p, void *buf, size_t count, cudaStream_t stream) {
+    if (count == 0) return (int)cudaSuccess;
+    if (count * 2 > p->half_bytes || ((uintptr_t)buf & 15u) != 0) return (int)cudaErrorInvalidValue;
+    oneshot_params k = make_params(p);
     size_t work = count / 8 > 0 ? count / 8 : 1;
     size_t blocks = (work + QB_IPC_THREADS - 1) / QB_IPC_THREADS;
     if (blocks > QB_IPC_MAX_BLOCKS) blocks = QB_IPC_MAX_BLOCKS;

@@ -32,6 +32,9 @@ extern "C" {
 #define QB_IPC_MAX_RANKS 8
 #define QB_IPC_MAX_BLOCKS 32
 #define QB_IPC_THREADS 256
+#define QB_IPC_NORM_THREADS 512   /* fused all-reduce + add + RMSNorm: one block */
+#define QB_IPC_NORM_PER_THREAD 16
+#define QB_IPC_NORM_MAX_DIM (QB_IPC_NORM_THREADS * QB_IPC_NORM_PER_THREAD)
 
 typedef struct {
     int rank, ranks;
@@ -58,6 +61,12 @@ void qb_ipc_peers_close(qb_dist *d, qb_ipc_peers *p, int aborted);
 /* Launch one in-place reduction of count bf16 values at buf (16-byte aligned, count*2 <= half_bytes).
  * Returns the cudaError_t of the launch (cudaSuccess = 0). */
 int qb_ipc_oneshot_launch(const qb_ipc_peers *p, void *buf, size_t count, cudaStream_t stream);
+
+/* Decode-path fusion, one row of dim <= QB_IPC_NORM_MAX_DIM: delta (bf16) summed over the ranks and rounded to
+ * bf16, residual (fp32) += it, out (bf16) = residual * rsqrt(mean(residual^2) + eps) * w. delta itself is
+ * left unchanged. Same protocol as above (block slot 0). Returns the launch's cudaError_t. */
+int qb_ipc_oneshot_add_rmsnorm_launch(const qb_ipc_peers *p, const void *delta, float *residual, const float *w,
+                                      int dim, float eps, void *out, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

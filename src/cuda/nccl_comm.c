@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "add_rmsnorm.cuh"
 #include "cuda/allreduce_ipc.h"
 #include "cuda/nccl_internal.h"
 #include "cuda/tp_mpi.h"
@@ -189,6 +190,19 @@ int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stre
     }
     ncclResult_t r = ncclAllReduce(buf, buf, count, ncclBfloat16, ncclSum, c->comm, stream);
     return r == ncclSuccess ? 0 : qb_nccl_fail("all-reduce: ncclAllReduce (bf16 sum)", r, c->comm);
+}
+
+int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
+                                  float eps, void *out, cudaStream_t stream) {
+    if (!c || c->aborted) return qb_errorf("all-reduce + RMSNorm: the NCCL context is %s", c ? "aborted" : "missing");
+    if (rows <= 0 || dim <= 0) return qb_errorf("all-reduce + RMSNorm: %d rows of %d values", rows, dim);
+    if (c->ipc_open && rows == 1 && dim <= QB_IPC_NORM_MAX_DIM && (size_t)dim * 2 <= c->ipc.half_bytes) {
+        cudaError_t e = (cudaError_t)qb_ipc_oneshot_add_rmsnorm_launch(&c->ipc, delta, residual, w, dim, eps, out,
+                                                                        stream);
+        return e == cudaSuccess ? 0 : qb_nccl_cuda_fail("all-reduce + RMSNorm: one-shot IPC kernel launch", e);
+    }
+    QB_TRY(qb_allreduce_sum_bf16(c, delta, (size_t)rows * (size_t)dim, stream));
+    return qb_launch_add_rmsnorm(residual, delta, w, rows, dim, eps, out, stream);
 }
 
 int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {

@@ -65,6 +65,15 @@ int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out);
  * enqueued on stream; CUDA-graph capturable. tp_size 1: nothing to do (returns 0). */
 int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream);
 
+/* The decode-path step after o_proj and down_proj, fused where the implementation can: delta (bf16 rows x dim,
+ * this rank's partial output) is summed over the TP group, then per row residual (fp32) += the sum (rounded to
+ * bf16) and out (bf16) = residual * rsqrt(mean(residual^2) + eps) * w (fp32 [dim]) - the same numbers as
+ * qb_allreduce_sum_bf16 followed by qb_launch_add_rmsnorm (kernels/add_rmsnorm.cuh). ipc-oneshot with one row
+ * of dim <= 8192: one kernel (delta is left unchanged); otherwise the two steps (delta then holds the sum).
+ * CUDA-graph capturable; tp_size 1: just the add + RMSNorm. */
+int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
+                                  float eps, void *out, cudaStream_t stream);
+
 /* In-place maximum over the TP group of count uint64 values (ncclMax on ncclUint64), CUDA-graph capturable:
  * the greedy argmax across vocabulary shards in one 8-byte reduction. Each rank packs its best logit as
  *   key = (uint64)order(value) << 32 | (uint32)~global_index,   order(f) = f >= 0 ? bits(f) | 0x80000000 : ~bits(f)
