@@ -319,6 +319,16 @@ static int run_size(qb_dist *d, qb_nccl *c, cudaStream_t stream, const bench_opt
     QB_TRY(qb_nccl_alloc_bf16(c, x.count, &x.buf));
     if (op != OP_SUM) QB_TRY(alloc_norm_buffers(&x));
 
+    /* 0. one eager op before capturing: NCCL connects its channels lazily, at the first collective that needs
+     *    them, which must not happen inside a capture */
+    if (op != OP_SUM) {
+        cudaError_t z = cudaMemset(x.resid, 0, x.count * sizeof(float));
+        if (z == cudaSuccess) z = cudaMemset(x.w, 0, x.count * sizeof(float));
+        if (z != cudaSuccess) return qb_errorf("cudaMemset (norm buffers): %s", cudaGetErrorString(z));
+    }
+    QB_TRY(enqueue_op(&x));
+    QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "warm-up all-reduce before capture"));
+
     /* 1. correctness, outside the timing */
     cudaGraphExec_t exec = NULL;
     QB_TRY(capture_graph(&x, &exec));
