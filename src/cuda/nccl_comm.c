@@ -41,18 +41,6 @@ int qb_nccl_cuda_fail(const char *what, cudaError_t e) {
     return qb_errorf("%s failed: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
-int qb_nccl_select_device(const qb_dist *d, int *device_out) {
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) return qb_nccl_cuda_fail("cudaGetDeviceCount", e);
-    if (n <= 0) return qb_errorf("cudaGetDeviceCount: no CUDA device is visible");
-    int device = d->local_rank % n;
-    e = cudaSetDevice(device);
-    if (e != cudaSuccess) return qb_nccl_cuda_fail("cudaSetDevice", e);
-    if (device_out) *device_out = device;
-    return 0;
-}
-
 /* NVLink multicast (NVLS) stays off: on shared hosts it can put every GPU of the machine out of service. */
 static void keep_nvls_off(const qb_dist *d) {
     const char *v = getenv("NCCL_NVLS_ENABLE");
@@ -62,6 +50,19 @@ static void keep_nvls_off(const qb_dist *d) {
         fprintf(stderr, "# warning: NCCL_NVLS_ENABLE=%s was set by the caller; qwenbench expects 0 (NVLink "
                         "multicast off)\n", v);
     }
+}
+
+int qb_nccl_select_device(const qb_dist *d, int *device_out) {
+    keep_nvls_off(d); /* before anything can load NCCL's settings */
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) return qb_nccl_cuda_fail("cudaGetDeviceCount", e);
+    if (n <= 0) return qb_errorf("cudaGetDeviceCount: no CUDA device is visible");
+    int device = d->local_rank % n;
+    e = cudaSetDevice(device);
+    if (e != cudaSuccess) return qb_nccl_cuda_fail("cudaSetDevice", e);
+    if (device_out) *device_out = device;
+    return 0;
 }
 
 static int init_comm(qb_dist *d, qb_nccl *c) {
