@@ -21,8 +21,12 @@ __global__ void qb_fill_bias_kernel(float *dst, long n, long start, uint64_t see
 }
 
 __global__ void qb_fill_norm_kernel(float *dst, long n, uint64_t seed, uint64_t tensor_id) {
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        dst[i] = qb_random_norm(seed, tensor_id, (uint64_t)i);
+    /* qb_random_norm's 1 + s*u with the multiply and add rounded separately, as the host computes it (nvcc
+     * would otherwise fuse them into one FMA and differ from the CPU in the last bit) */
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float u = qb_random_unit(seed, tensor_id, (uint64_t)i);
+        dst[i] = qb_bf16_to_float(qb_float_to_bf16(__fadd_rn(1.0f, __fmul_rn(QB_RANDOM_NORM_SCALE, u))));
+    }
 }
 
 static int qb_fill_blocks(long n) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nccl.h>
+
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
 #include "engine/rope.h"
@@ -158,6 +160,49 @@ static void qb_cuda_memory_stats(qb_backend *b, qb_memory_stats *m) {
     m->device_total_bytes = e->device_total;
 }
 
+/* Copy bandwidth of the device: a 256 MiB device-to-device copy (5x the L2), bytes read + written per second,
+ * median of 9 timed copies after 2 warm-ups. Temporary buffers, outside the engine's plan. 0 on failure. */
+static double qb_cuda_copy_bandwidth(qb_backend *b) {
+    qb_cuda_engine *e = b->impl;
+    const size_t bytes = (size_t)256 << 20;
+    void *src = NULL, *dst = NULL;
+    cudaEvent_t t0 = NULL, t1 = NULL;
+    double result = 0, times[9];
+    if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess) goto done;
+    if (cudaMemsetAsync(src, 1, bytes, e->stream) != cudaSuccess) goto done;
+    if (cudaEventCreate(&t0) != cudaSuccess || cudaEventCreate(&t1) != cudaSuccess) goto done;
+    for (int i = 0; i < 11; i++) {
+        cudaEventRecord(t0, e->stream);
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, e->stream);
+        cudaEventRecord(t1, e->stream);
+        if (cudaEventSynchronize(t1) != cudaSuccess) goto done;
+        float ms = 0;
+        cudaEventElapsedTime(&ms, t0, t1);
+        if (i >= 2) times[i - 2] = ms * 1e-3;
+    }
+    for (int i = 0; i < 9; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            double t = times[j]; times[j] = times[j - 1]; times[j - 1] = t;
+        }
+    result = 2.0 * (double)bytes / times[4] / 1e9;
+done:
+    if (t0) cudaEventDestroy(t0);
+    if (t1) cudaEventDestroy(t1);
+    if (src) cudaFree(src);
+    if (dst) cudaFree(dst);
+    return result;
+}
+
+static void qb_cuda_versions(qb_backend *b) {
+    int drv = 0, rt = 0, nccl = 0;
+    cudaDriverGetVersion(&drv);
+    cudaRuntimeGetVersion(&rt);
+    snprintf(b->driver_version, sizeof b->driver_version, "%d.%d", drv / 1000, (drv % 1000) / 10);
+    snprintf(b->runtime_version, sizeof b->runtime_version, "%d.%d", rt / 1000, (rt % 1000) / 10);
+    if (ncclGetVersion(&nccl) == ncclSuccess)
+        snprintf(b->nccl_version, sizeof b->nccl_version, "%d.%d.%d", nccl / 10000, (nccl % 10000) / 100, nccl % 100);
+}
+
 static void qb_cuda_destroy(qb_backend *b) {
     if (!b) return;
     qb_cuda_engine *e = b->impl;
@@ -259,7 +304,9 @@ int qb_cuda_backend_create(const qb_backend_params *p, qb_backend **out) {
     b->prefill_logits = qb_cuda_prefill_logits;
     b->memory = qb_cuda_memory_stats;
     b->destroy = qb_cuda_destroy;
+    b->copy_bandwidth_gbps = qb_cuda_copy_bandwidth;
     b->impl = e;
+    qb_cuda_versions(b);
     if (qb_cuda_setup(e, p, b) != 0) {
         qb_cuda_destroy(b);
         return -1;
