@@ -1,6 +1,7 @@
 // allreduce_ipc.cu - the one-shot all-reduce kernel over CUDA IPC peer memory (protocol: allreduce_ipc.h).
 //
-// One launch = one in-place bf16 sum over all ranks. Grid: one block of QB_IPC_THREADS per QB_IPC_THREADS
+// One launch = one in-place bf16 sum over all ranks. Data moves by remote stores (push): each rank writes its
+// values into its slot of every peer's staging, so after the barrier every read is local. Grid: one block of QB_IPC_THREADS per QB_IPC_THREADS
 // 16-byte vectors, at most QB_IPC_MAX_BLOCKS (grid-stride beyond). Block b only synchronises with block b of
 // the peers (same slice on every rank), so blocks of one rank never wait for each other.
 #include <cuda_bf16.h>
@@ -15,7 +16,9 @@ struct oneshot_params {
     unsigned int *counters;        // [QB_IPC_MAX_BLOCKS] epochs, [+0] call counter, [+1] finished blocks
     int *error_dev;                // host-mapped error flag
     unsigned long long timeout_ns;
-    size_t half_bytes, flags_offset;
+    size_t slot_bytes;    // one rank's slot in a staging half: the largest reduction
+    size_t half_bytes;    // one staging half: ranks x slot_bytes
+    size_t flags_offset;
     int rank;
 };
 
@@ -84,12 +87,20 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     const size_t gid = (size_t)b * blockDim.x + threadIdx.x;
 
-    // 1. own slice into own staging half
+    // 1. push this rank's slice into its slot of every rank's staging half (remote stores do not wait)
     char *const my_base = rank_base(p, p.rank);
-    uint4 *my_stage = reinterpret_cast<uint4 *>(my_base + half);
+    const size_t my_slot = half + (size_t)p.rank * p.slot_bytes;
     const uint4 *src = reinterpret_cast<const uint4 *>(buf);
-    for (size_t v = gid; v < nvec; v += stride) my_stage[v] = src[v];
-    for (size_t i = nvec * 8 + gid; i < count; i += stride) reinterpret_cast<__nv_bfloat16 *>(my_stage)[i] = buf[i];
+    for (size_t v = gid; v < nvec; v += stride) {
+        const uint4 x = src[v];
+#pragma unroll
+        for (int r = 0; r < NR; r++) reinterpret_cast<uint4 *>(p.base[r] + my_slot)[v] = x;
+    }
+    for (size_t i = nvec * 8 + gid; i < count; i += stride) {
+        const __nv_bfloat16 x = buf[i];
+#pragma unroll
+        for (int r = 0; r < NR; r++) reinterpret_cast<__nv_bfloat16 *>(p.base[r] + my_slot)[i] = x;
+    }
     __syncthreads();
 
     // 2. barrier with block b of every peer: thread t < NR talks to rank t
@@ -113,13 +124,13 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
     }
     __syncthreads();
 
-    // 3. sum every rank's staging slice (fp32), result into the caller's buffer
+    // 3. sum the slots of every rank, all local now, in rank order (identical on every rank), into the buffer
     if (!s_failed) {
         uint4 *dst = reinterpret_cast<uint4 *>(buf);
         for (size_t v = gid; v < nvec; v += stride) {
             uint4 x[NR];
 #pragma unroll
-            for (int r = 0; r < NR; r++) x[r] = reinterpret_cast<const uint4 *>(p.base[r] + half)[v];
+            for (int r = 0; r < NR; r++) x[r] = reinterpret_cast<const uint4 *>(my_base + half + r * p.slot_bytes)[v];
             float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
 #pragma unroll
             for (int r = 0; r < NR; r++) add_bf16x8(acc, x[r]);
@@ -129,7 +140,7 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
             float acc = 0.f;
 #pragma unroll
             for (int r = 0; r < NR; r++)
-                acc += __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(p.base[r] + half)[i]);
+                acc += __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(my_base + half + r * p.slot_bytes)[i]);
             buf[i] = __float2bfloat16_rn(acc);
         }
     }
@@ -168,8 +179,12 @@ oneshot_add_rmsnorm_kernel(oneshot_params p, const __nv_bfloat16 *delta, float *
     const unsigned int epoch = s_epoch;
     const size_t half = (size_t)(s_call & 1u) * p.half_bytes;
     char *const my_base = rank_base(p, p.rank);
-    __nv_bfloat16 *my_stage = reinterpret_cast<__nv_bfloat16 *>(my_base + half);
-    for (int i = threadIdx.x; i < dim; i += QB_IPC_NORM_THREADS) my_stage[i] = delta[i];
+    const size_t my_slot = half + (size_t)p.rank * p.slot_bytes;
+    for (int i = threadIdx.x; i < dim; i += QB_IPC_NORM_THREADS) {
+        const __nv_bfloat16 x = delta[i];
+#pragma unroll
+        for (int r = 0; r < NR; r++) reinterpret_cast<__nv_bfloat16 *>(p.base[r] + my_slot)[i] = x;
+    }
     __syncthreads();
 
     if (threadIdx.x < NR && (int)threadIdx.x != p.rank) {
@@ -202,7 +217,8 @@ oneshot_add_rmsnorm_kernel(oneshot_params p, const __nv_bfloat16 *delta, float *
         if (ok && i < dim) {
             float sum = 0.f;
 #pragma unroll
-            for (int r = 0; r < NR; r++) sum += __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(p.base[r] + half)[i]);
+            for (int r = 0; r < NR; r++)
+                sum += __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(my_base + half + r * p.slot_bytes)[i]);
             float x = residual[i] + __bfloat162float(__float2bfloat16_rn(sum));
             residual[i] = x;
             v[j] = x;
@@ -248,6 +264,7 @@ oneshot_params make_params(const qb_ipc_peers *p) {
     k.counters = p->counters;
     k.error_dev = p->error_dev;
     k.timeout_ns = p->timeout_ns;
+    k.slot_bytes = p->slot_bytes;
     k.half_bytes = p->half_bytes;
     k.flags_offset = p->flags_offset;
     k.rank = p->rank;
@@ -258,7 +275,7 @@ oneshot_params make_params(const qb_ipc_peers *p) {
 
 extern "C" int qb_ipc_oneshot_add_rmsnorm_launch(const qb_ipc_peers *p, const void *delta, float *residual,
                                                  const float *w, int dim, float eps, void *out, cudaStream_t stream) {
-    if (dim <= 0 || dim > QB_IPC_NORM_MAX_DIM || (size_t)dim * 2 > p->half_bytes) return (int)cudaErrorInvalidValue;
+    if (dim <= 0 || dim > QB_IPC_NORM_MAX_DIM || (size_t)dim * 2 > p->slot_bytes) return (int)cudaErrorInvalidValue;
     oneshot_params k = make_params(p);
     const __nv_bfloat16 *d = static_cast<const __nv_bfloat16 *>(delta);
     __nv_bfloat16 *o = static_cast<__nv_bfloat16 *>(out);
@@ -276,7 +293,7 @@ extern "C" int qb_ipc_oneshot_add_rmsnorm_launch(const qb_ipc_peers *p, const vo
 
 extern "C" int qb_ipc_oneshot_launch(const qb_ipc_peers *p, void *buf, size_t count, cudaStream_t stream) {
     if (count == 0) return (int)cudaSuccess;
-    if (count * 2 > p->half_bytes || ((uintptr_t)buf & 15u) != 0) return (int)cudaErrorInvalidValue;
+    if (count * 2 > p->slot_bytes || ((uintptr_t)buf & 15u) != 0) return (int)cudaErrorInvalidValue;
     oneshot_params k = make_params(p);
     size_t work = count / 8 > 0 ? count / 8 : 1;
     size_t blocks = (work + QB_IPC_THREADS - 1) / QB_IPC_THREADS;

@@ -185,7 +185,7 @@ int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out) {
 int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
     if (!c || c->aborted) return qb_errorf("all-reduce: the NCCL context is %s", c ? "aborted" : "missing");
     if (count == 0 || c->dist->tp_size == 1) return 0;
-    if (c->ipc_open && count * 2 <= c->ipc.half_bytes && ((size_t)buf & 15u) == 0) {
+    if (c->ipc_open && count * 2 <= c->ipc.slot_bytes && ((size_t)buf & 15u) == 0) {
         cudaError_t e = (cudaError_t)qb_ipc_oneshot_launch(&c->ipc, buf, count, stream);
         return e == cudaSuccess ? 0 : qb_nccl_cuda_fail("all-reduce: one-shot IPC kernel launch", e);
     }
@@ -197,7 +197,7 @@ int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, cons
                                   float eps, void *out, cudaStream_t stream) {
     if (!c || c->aborted) return qb_errorf("all-reduce + RMSNorm: the NCCL context is %s", c ? "aborted" : "missing");
     if (rows <= 0 || dim <= 0) return qb_errorf("all-reduce + RMSNorm: %d rows of %d values", rows, dim);
-    if (c->ipc_open && rows == 1 && dim <= QB_IPC_NORM_MAX_DIM && (size_t)dim * 2 <= c->ipc.half_bytes) {
+    if (c->ipc_open && rows == 1 && dim <= QB_IPC_NORM_MAX_DIM && (size_t)dim * 2 <= c->ipc.slot_bytes) {
         cudaError_t e = (cudaError_t)qb_ipc_oneshot_add_rmsnorm_launch(&c->ipc, delta, residual, w, dim, eps, out,
                                                                         stream);
         return e == cudaSuccess ? 0 : qb_nccl_cuda_fail("all-reduce + RMSNorm: one-shot IPC kernel launch", e);

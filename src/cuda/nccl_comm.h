@@ -32,8 +32,8 @@ typedef enum {
     QB_AR_NCCL = 0,        /* ncclAllReduce (NCCL's own algorithm choice) on plain cudaMalloc buffers */
     QB_AR_NCCL_SYMMETRIC,  /* ncclAllReduce on ncclMemAlloc buffers registered with ncclCommWindowRegister
                             * (NCCL_WIN_COLL_SYMMETRIC): NCCL 2.27+'s symmetric-memory kernels */
-    QB_AR_IPC_ONESHOT,     /* own one-shot kernel: each rank reads every peer's copy through CUDA IPC and
-                            * sums; reductions above the one-shot limit fall back to ncclAllReduce */
+    QB_AR_IPC_ONESHOT,     /* own one-shot kernel: each rank stores its values into every peer's staging (CUDA IPC), then
+                            * sums its local copies; reductions above the one-shot limit fall back to ncclAllReduce */
     QB_AR_COUNT
 } qb_allreduce_impl;
 
