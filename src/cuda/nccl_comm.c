@@ -31,6 +31,16 @@ int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out) {
                      name ? name : "(null)");
 }
 
+int qb_allreduce_impl_from_env(qb_allreduce_impl *out) {
+    const char *v = getenv("QB_ALLREDUCE");
+    if (!v || !v[0]) {
+        *out = QB_AR_DEFAULT;
+        return 0;
+    }
+    if (qb_allreduce_impl_parse(v, out) != 0) return qb_error_prefix("$QB_ALLREDUCE: ");
+    return 0;
+}
+
 int qb_nccl_fail(const char *what, ncclResult_t r, ncclComm_t comm) {
     const char *last = ncclGetLastError(comm);
     return qb_errorf("%s failed: %s%s%s", what, ncclGetErrorString(r), last && last[0] ? ": " : "",

@@ -43,6 +43,11 @@ typedef enum {
 const char *qb_allreduce_impl_name(qb_allreduce_impl impl);                /* "nccl", "nccl-symmetric", "ipc-oneshot" */
 int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out);    /* inverse; -1 naming the choices */
 
+/* The engine's choice: $QB_ALLREDUCE when set (one of the names above), else QB_AR_DEFAULT. QB_AR_DEFAULT stays
+ * the plain NCCL path until tests/bench_allreduce has measured the others on the GPU machine. */
+#define QB_AR_DEFAULT QB_AR_NCCL
+int qb_allreduce_impl_from_env(qb_allreduce_impl *out);
+
 typedef struct qb_nccl qb_nccl;
 
 /* cudaSetDevice(local_rank % visible devices); -1 when no device is visible. */
