@@ -138,14 +138,20 @@ EOF
     echo "PlugStackConfig=$DIR/plugstack.conf" >>"$CONF"
 }
 
+# daemon_failed NAME: the reason, with the last lines of its output and log, then exit 1
+daemon_failed() {
+    tail -n 5 "$DIR/log/$1.out" "$DIR/log/$1.log" >&2 2>/dev/null || true
+    die "$1 failed to start (see $DIR/log/$1.out and $DIR/log/$1.log)"
+}
+
 start_daemons() {
     export SLURM_CONF=$CONF
     if ! pid_alive "$DIR/slurmctld.pid"; then
         # -i: ignore state from an earlier run of this directory that no longer matches.
-        slurmctld -i 9>&- </dev/null >>"$DIR/log/slurmctld.out" 2>&1 || die "slurmctld failed to start (see $DIR/log/slurmctld.log)"
+        slurmctld -i 9>&- </dev/null >>"$DIR/log/slurmctld.out" 2>&1 || daemon_failed slurmctld
     fi
     if ! pid_alive "$DIR/slurmd.pid"; then
-        slurmd -N "$NODE" 9>&- </dev/null >>"$DIR/log/slurmd.out" 2>&1 || die "slurmd failed to start (see $DIR/log/slurmd.log)"
+        slurmd -N "$NODE" 9>&- </dev/null >>"$DIR/log/slurmd.out" 2>&1 || daemon_failed slurmd
     fi
 }
 
