@@ -260,15 +260,17 @@ static long check_norm(cell *x, cudaGraphExec_t exec) {
         resid0[i] = 0.5f * (float)((int)(i % 5) - 2);
         w[i] = 1.0f + 0.25f * (float)(i % 3);
     }
-    cudaError_t e = cudaMemcpy(x->resid, resid0, n * sizeof(float), cudaMemcpyHostToDevice);
-    if (e == cudaSuccess) e = cudaMemcpy(x->w, w, n * sizeof(float), cudaMemcpyHostToDevice);
-    if (e != cudaSuccess) return qb_errorf("cudaMemcpy (norm inputs): %s", cudaGetErrorString(e));
+    /* copies on the benchmark's stream: it does not wait for the legacy default stream */
+    cudaError_t e = cudaMemcpyAsync(x->resid, resid0, n * sizeof(float), cudaMemcpyHostToDevice, x->stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(x->w, w, n * sizeof(float), cudaMemcpyHostToDevice, x->stream);
+    if (e != cudaSuccess) return qb_errorf("cudaMemcpyAsync (norm inputs): %s", cudaGetErrorString(e));
     QB_TRY(fill_pattern(x));
     QB_TRY(enqueue_op(x));
     QB_TRY(qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "eager all-reduce + RMSNorm (correctness)"));
-    e = cudaMemcpy(got_resid, x->resid, n * sizeof(float), cudaMemcpyDeviceToHost);
-    if (e == cudaSuccess) e = cudaMemcpy(x->host, x->out, n * 2, cudaMemcpyDeviceToHost);
-    if (e != cudaSuccess) return qb_errorf("cudaMemcpy (norm results): %s", cudaGetErrorString(e));
+    e = cudaMemcpyAsync(got_resid, x->resid, n * sizeof(float), cudaMemcpyDeviceToHost, x->stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(x->host, x->out, n * 2, cudaMemcpyDeviceToHost, x->stream);
+    if (e != cudaSuccess) return qb_errorf("cudaMemcpyAsync (norm results): %s", cudaGetErrorString(e));
+    QB_TRY(qb_nccl_wait(x->c, x->stream, x->o->deadline_s, "copying the RMSNorm results back"));
     double ss = 0;
     for (size_t i = 0; i < n; i++) {
         double v = resid0[i] + pattern(i) * ranks * (ranks + 1) / 2.0;
@@ -322,9 +324,9 @@ static int run_size(qb_dist *d, qb_nccl *c, cudaStream_t stream, const bench_opt
     /* 0. one eager op before capturing: NCCL connects its channels lazily, at the first collective that needs
      *    them, which must not happen inside a capture */
     if (op != OP_SUM) {
-        cudaError_t z = cudaMemset(x.resid, 0, x.count * sizeof(float));
-        if (z == cudaSuccess) z = cudaMemset(x.w, 0, x.count * sizeof(float));
-        if (z != cudaSuccess) return qb_errorf("cudaMemset (norm buffers): %s", cudaGetErrorString(z));
+        cudaError_t z = cudaMemsetAsync(x.resid, 0, x.count * sizeof(float), stream);
+        if (z == cudaSuccess) z = cudaMemsetAsync(x.w, 0, x.count * sizeof(float), stream);
+        if (z != cudaSuccess) return qb_errorf("cudaMemsetAsync (norm buffers): %s", cudaGetErrorString(z));
     }
     QB_TRY(enqueue_op(&x));
     QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "warm-up all-reduce before capture"));
@@ -370,11 +372,12 @@ static int check_max_u64(qb_dist *d, qb_nccl *c, cudaStream_t stream, const benc
     uint64_t host[N], *dev = NULL;
     for (int i = 0; i < N; i++) host[i] = ((uint64_t)((i * 7 + d->tp_rank * 13) % 17) << 32) | (uint64_t)d->tp_rank;
     cudaError_t e = cudaMalloc((void **)&dev, sizeof host);
-    if (e == cudaSuccess) e = cudaMemcpy(dev, host, sizeof host, cudaMemcpyHostToDevice);
-    if (e != cudaSuccess) return qb_errorf("cudaMalloc/cudaMemcpy (max check): %s", cudaGetErrorString(e));
+    if (e == cudaSuccess) e = cudaMemcpyAsync(dev, host, sizeof host, cudaMemcpyHostToDevice, stream);
+    if (e != cudaSuccess) return qb_errorf("cudaMalloc/cudaMemcpyAsync (max check): %s", cudaGetErrorString(e));
     QB_TRY(qb_allreduce_max_u64(c, dev, N, stream));
+    if (cudaMemcpyAsync(host, dev, sizeof host, cudaMemcpyDeviceToHost, stream) != cudaSuccess)
+        return qb_errorf("cudaMemcpyAsync (max check result)");
     QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "uint64 max all-reduce (correctness)"));
-    if (cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost) != cudaSuccess) return qb_errorf("cudaMemcpy");
     cudaFree(dev);
     int ok = 1;
     for (int i = 0; i < N; i++) {

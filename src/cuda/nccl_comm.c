@@ -180,6 +180,7 @@ int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out) {
     void *ptr = NULL;
     cudaError_t e = cudaMalloc(&ptr, rounded);
     if (e == cudaSuccess) e = cudaMemset(ptr, 0, rounded);
+    if (e == cudaSuccess) e = cudaDeviceSynchronize(); /* the engine's streams may not wait for the legacy stream */
     if (e != cudaSuccess) {
         if (ptr) cudaFree(ptr);
         return qb_nccl_cuda_fail("reduction buffer: cudaMalloc", e);
