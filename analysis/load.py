@@ -25,7 +25,8 @@ CELL_FIELDS = (
        ("weights_bytes_rank0", "f"), ("kv_bytes_rank0", "f"), ("n_runs", "i"), ("first_run", "i")]
 )
 # Optional /cells fields read when present (a later writer may record the bandwidth each cell was checked with).
-OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps", "f")]
+OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps", "f"), ("speed_cv", "f"),
+                        ("noisy", "i"), ("checks", "S")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),
@@ -103,7 +104,7 @@ def _read_compound(h5, path, name, fields, optional=()):
         raise ResultsError(f"{path}: /{name} cannot be read: {e}") from None
     present = [(f, k) for f, k in optional if f in ds.dtype.names and _kind_ok(ds.dtype[f], k)]
     frame = pd.DataFrame({f: data[f] for f, _ in list(fields) + present})
-    for field, want in fields:
+    for field, want in list(fields) + present:
         if want == "S":
             frame[field] = [_decode(v) for v in frame[field]]
     return frame

@@ -18,7 +18,8 @@ CELL_DTYPE = np.dtype(
      ("prompt_rule", "S64"), ("status", "S16"), ("reason", "S512")]
     + [(f"{p}_{s}", "<f8") for p in ("speed", "ttft_s", "tpot_s", "decode_tok_per_s")
        for s in ("mean", "std", "min", "max")]
-    + [("warmup_total_s", "<f8"), ("peak_mem_total_bytes", "<f8"), ("peak_mem_total_gib", "<f8"),
+    + [("warmup_total_s", "<f8"), ("speed_cv", "<f8"), ("noisy", "<i4"), ("implied_bandwidth_gbps", "<f8"),
+       ("copy_bandwidth_gbps", "<f8"), ("checks", "S512"), ("peak_mem_total_bytes", "<f8"), ("peak_mem_total_gib", "<f8"),
        ("weights_bytes_rank0", "<f8"), ("kv_bytes_rank0", "<f8"), ("n_runs", "<i4"), ("first_run", "<i8")])
 RANK_MEMORY_DTYPE = np.dtype([("cell", "<i4"), ("rank", "<i4"), ("peak_bytes", "<f8")])
 RUN_DTYPE = np.dtype([("cell", "<i4"), ("repetition", "<i4"), ("n_prompt", "<i4"), ("n_gen", "<i4"),

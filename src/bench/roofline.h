@@ -9,6 +9,9 @@
 #define QB_BENCH_ROOFLINE_H
 
 #include "config/model_config.h"
+
+/* Below this many bytes per token, caches can serve the working set and the floor is no limit. */
+#define QB_ROOFLINE_MIN_BYTES (256.0 * 1048576.0)
 #include "engine/shard_plan.h"
 
 /* Bytes of weights one rank reads per decode step (bf16 or the quantized layout's packed bytes + scales). */

@@ -134,6 +134,11 @@ static int build_rows(const char *path, const qb_cell_record *cells, int n_cells
         FILL_STATS(row, tpot_s, c->tpot_s);
         FILL_STATS(row, decode_tok_per_s, c->decode_tok_per_s);
         row->warmup_total_s = c->warmup_total_s;
+        row->speed_cv = c->speed_cv;
+        row->noisy = c->noisy;
+        row->implied_bandwidth_gbps = c->implied_bandwidth_gbps;
+        row->copy_bandwidth_gbps = c->copy_bandwidth_gbps;
+        copy_string(row->checks, sizeof row->checks, c->checks);
         row->peak_mem_total_bytes = c->peak_mem_total;
         row->peak_mem_total_gib = c->peak_mem_total / (1024.0 * 1024.0 * 1024.0);
         row->weights_bytes_rank0 = c->weights_bytes_rank0;

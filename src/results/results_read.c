@@ -202,6 +202,11 @@ static int to_records(const char *path, const tables *t, qb_cell_record *cells) 
         TAKE_STATS(c, tpot_s, row);
         TAKE_STATS(c, decode_tok_per_s, row);
         c->warmup_total_s = row->warmup_total_s;
+        c->speed_cv = row->speed_cv;
+        c->noisy = row->noisy;
+        c->implied_bandwidth_gbps = row->implied_bandwidth_gbps;
+        c->copy_bandwidth_gbps = row->copy_bandwidth_gbps;
+        snprintf(c->checks, sizeof c->checks, "%.*s", (int)sizeof row->checks - 1, row->checks);
         c->peak_mem_total = row->peak_mem_total_bytes;
         c->weights_bytes_rank0 = row->weights_bytes_rank0;
         c->kv_bytes_rank0 = row->kv_bytes_rank0;

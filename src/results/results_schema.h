@@ -45,6 +45,10 @@ typedef struct {
     QB_STATS_FIELDS(tpot_s);
     QB_STATS_FIELDS(decode_tok_per_s);
     double warmup_total_s;
+    double speed_cv;
+    int32_t noisy;
+    double implied_bandwidth_gbps, copy_bandwidth_gbps;
+    char checks[512];
     double peak_mem_total_bytes, peak_mem_total_gib;
     double weights_bytes_rank0, kv_bytes_rank0;
     int32_t n_runs;
