@@ -140,7 +140,7 @@ class Faults(unittest.TestCase):
         self.check_partial_then_resume("kill:1:2", 20, 20 + 30)
 
     def test_hung_rank_ends_job_within_deadline(self):
-        self.check_partial_then_resume("hang:1:2", 5, 5 + 30)
+        self.check_partial_then_resume("hang:1:2", 10, 10 + 30)
 
     def test_resume_refuses_other_settings(self):
         with tempfile.TemporaryDirectory() as d:

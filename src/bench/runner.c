@@ -11,11 +11,7 @@
 #include "bench/cell_exec.h"
 #include "bench/run_meta.h"
 #include "engine/shard_plan.h"
-#if __has_include("results/table.h")
 #include "results/table.h"
-#else /* until the table printer lands */
-static void qb_table_print(FILE *f, const qb_cell_record *c, int n) { (void)f; (void)c; (void)n; }
-#endif
 #include "util/error.h"
 
 static volatile sig_atomic_t g_stop_requested;
