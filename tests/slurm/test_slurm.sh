@@ -5,7 +5,7 @@
 #     sweep: the job completes and the HDF5 file holds every cell once, VALID, run on 2 ranks.
 #  2. A longer sweep (8 cells) launched with srun --mpi=pmix, one rank made to hang at its 4th cell
 #     (QWENBENCH_TEST_FAULT): scancel once the file holds 3 cells; the file is then a valid partial sweep.
-#  3. The same command with --resume, stopped by SIGUSR1 to the batch shell (what --signal=B:USR1@300 sends
+#  3. The same command with --resume (launcher auto, srun lacking the MPI plugin asked for: mpirun), stopped by SIGUSR1 to the batch shell (what --signal=B:USR1@300 sends
 #     before the time limit): the job ends cleanly after a cell (qwenbench exit 3), the file still partial.
 #  4. --resume again: the job completes and the file holds every cell exactly once, all VALID.
 #
@@ -58,7 +58,8 @@ echo "# Slurm up: SLURM_CONF=$SLURM_CONF"
 W=$(mktemp -d /tmp/qb-slurm-test.XXXXXX)
 chmod 755 "$W"
 
-# submit NAME LAUNCHER FAULT qwenbench-args... -> prints the job id (FAULT: QWENBENCH_TEST_FAULT or "")
+# submit NAME LAUNCHER FAULT qwenbench-args... -> prints the job id. LAUNCHER: QB_LAUNCHER's value (may carry
+# more exports after a comma); FAULT: QWENBENCH_TEST_FAULT's value or "".
 submit() {
     local name=$1 launcher=$2 fault=$3
     shift 3
@@ -129,12 +130,15 @@ have=$(n_cells "$out")
 $PY "$CHECK" "$out" "$slow" --partial --ranks 2 --accept-bandwidth-floor || fail "cancel: results file check"
 echo "#    cancelled with $have cell(s) in the file"
 
-jid=$(submit signal mpirun "" --sweep "$slow" --out "$out" --resume) || fail "sbatch failed"
-echo "# 3. job $jid: --resume, then SIGUSR1 to the batch shell after one more cell"
+# QB_LAUNCHER=auto with an srun MPI plugin this Slurm lacks: the script must fall back to mpirun.
+jid=$(submit signal "auto,QB_SRUN_MPI=qb-no-such-plugin" "" --sweep "$slow" --out "$out" --resume) \
+    || fail "sbatch failed"
+echo "# 3. job $jid: --resume (launcher auto without the MPI plugin: mpirun), SIGUSR1 after one more cell"
 wait_cells "$jid" "$out" $((have + 1)) signal
 scancel --batch --signal=USR1 "$jid" || fail "signal: scancel --batch --signal=USR1 $jid failed"
 result=$(wait_job "$jid" signal)
 grep -q 'SIGUSR1' "$W/signal.out" || fail "signal: the batch script did not report the SIGUSR1"
+grep -q 'launcher mpirun' "$W/signal.out" || fail "signal: no fallback to mpirun when srun lacks the MPI plugin"
 if [[ $result == "COMPLETED 0:0" ]]; then
     echo "# NOTE: the sweep finished before the stop took effect: the clean-stop path was not exercised"
 else
@@ -148,4 +152,9 @@ echo "# 4. job $jid: --resume to the end"
 result=$(wait_job "$jid" resume)
 [[ $result == "COMPLETED 0:0" ]] || fail "resume: job $jid ended $result, expected COMPLETED 0:0"
 $PY "$CHECK" "$out" "$slow" --complete --ranks 2 --accept-bandwidth-floor || fail "resume: results file check"
+if srun --mpi=list 2>&1 | grep -qw pmix; then
+    grep -q 'srun --mpi=pmix -K1' "$W/resume.out" || fail "resume: launcher auto did not use srun --mpi=pmix"
+else
+    echo "# NOTE: this Slurm has no pmix plugin: the srun path was not exercised"
+fi
 echo "PASS test_slurm"
