@@ -148,6 +148,7 @@ static void test_errors(void) {
     expect_error("{\"entries\": [" ENTRY "], \"warmup\": -1}", "warmup", "out of range");
     expect_error("{\"entries\": [" ENTRY "], \"tp\": \"all\"}", "tp", "auto");
     expect_error("{\"entries\": [" ENTRY "], \"tp\": 0}", "tp", "out of range");
+    expect_error("{\"entries\": [" ENTRY "], \"tp\": true}", "tp", "\"auto\" or a positive integer");
     expect_error("{\"entries\": [" ENTRY "], \"name\": \"\"}", "name", "non-empty");
     expect_error("{\"entries\": [" ENTRY ", 3]}", "entries[1]", "object");
     expect_error("{\"entries\": [{\"quants\": [\"bf16\"], \"context_lengths\": [1]}]}", "entries[0].models",

@@ -58,6 +58,7 @@ static int get_tp(json_t *obj, const char *origin, qb_sweep *s) {
         s->has_tp = true;
         return 0;
     }
+    if (!json_is_integer(v)) return qb_errorf("%s: tp: must be \"auto\" or a positive integer", origin);
     int tp;
     bool has;
     QB_TRY(get_int(obj, "tp", 1, 1 << 20, origin, &tp, &has));
