@@ -7,7 +7,8 @@
  *   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 NCCL_NVLS_ENABLE=0 \
  *       mpirun -np 2 -x NCCL_NVLS_ENABLE build/tests/bench_allreduce
  * Watchdog test (rank 1 stops answering; rank 0 must abort with a message naming rank, host and operation,
- * and mpirun must exit non-zero within ~--deadline seconds):
+ * "... NCCL communicator aborted", and mpirun must exit non-zero within ~--deadline seconds; --fault-die: rank 1
+ * exits instead):
  *   ... mpirun -np 2 -x NCCL_NVLS_ENABLE build/tests/bench_allreduce --fault-hang --impl nccl --deadline 10
  *
  * For each implementation (nccl, nccl-symmetric, ipc-oneshot), op and size (2, 4, 8, 16 KB of bf16):
@@ -47,14 +48,14 @@ typedef struct {
     int ops, replays;
     int n_sizes;
     size_t sizes[MAX_SIZES]; /* bytes */
-    int fault_hang;
+    int fault_hang, fault_die;
     double deadline_s;
 } bench_options;
 
 static int usage(const char *why) {
     fprintf(stderr,
             "bench_allreduce: %s\nusage: mpirun -np 2 bench_allreduce [--impl nccl|nccl-symmetric|ipc-oneshot] "
-            "[--ops N] [--replays N] [--sizes-kb 2,4,8,16] [--deadline S] [--fault-hang]\n",
+            "[--ops N] [--replays N] [--sizes-kb 2,4,8,16] [--deadline S] [--fault-hang | --fault-die]\n",
             why);
     return -1;
 }
@@ -64,8 +65,9 @@ static int parse_options(int argc, char **argv, bench_options *o) {
                          .sizes = {2048, 4096, 8192, 16384}, .deadline_s = 60.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--fault-hang") == 0) {
-            o->fault_hang = 1;
+        if (strcmp(a, "--fault-hang") == 0 || strcmp(a, "--fault-die") == 0) {
+            o->fault_hang = strcmp(a, "--fault-hang") == 0;
+            o->fault_die = !o->fault_hang;
             continue;
         }
         if (!v) return usage("missing value after the last option");
@@ -397,7 +399,8 @@ static int check_max_u64(qb_dist *d, qb_nccl *c, cudaStream_t stream, const benc
     return all_ok;
 }
 
-/* Rank 1 stops answering after one good reduction; rank 0's wait must abort the job. */
+/* Rank 1 stops answering (--fault-hang) or exits (--fault-die) after one good reduction; the job must end
+ * non-zero: for a hang through rank 0's watchdog (qb_nccl_wait), for a death through mpirun or the watchdog. */
 static int fault_hang(qb_dist *d, const bench_options *o, qb_allreduce_impl impl, cudaStream_t stream) {
     qb_nccl *c = NULL;
     QB_TRY(qb_nccl_create(d, impl, &c));
@@ -407,10 +410,12 @@ static int fault_hang(qb_dist *d, const bench_options *o, qb_allreduce_impl impl
     QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "all-reduce before the fault"));
     QB_TRY(qb_dist_barrier(d));
     if (d->world_rank == 0)
-        fprintf(stderr, "# fault test (%s): rank 1 now stops; rank 0 must abort within %g s\n",
-                qb_allreduce_impl_name(impl), o->deadline_s);
-    if (d->tp_rank == 1)
+        fprintf(stderr, "# fault test (%s): rank 1 now %s; the job must end non-zero within %g s\n",
+                qb_allreduce_impl_name(impl), o->fault_hang ? "stops answering" : "exits", o->deadline_s);
+    if (d->tp_rank == 1) {
+        if (o->fault_die) _exit(3);
         for (;;) pause();
+    }
     QB_TRY(qb_allreduce_sum_bf16(c, buf, 8192, stream));
     QB_TRY(qb_nccl_wait(c, stream, o->deadline_s, "all-reduce during the fault test"));
     return qb_errorf("fault test: the all-reduce completed although rank 1 stopped (the watchdog did not fire)");
@@ -469,7 +474,7 @@ int main(int argc, char **argv) {
     cudaStream_t stream;
     if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) QB_FATAL(&d, "cudaStreamCreate");
 
-    if (o.fault_hang) {
+    if (o.fault_hang || o.fault_die) {
         qb_allreduce_impl impl = o.only_impl >= 0 ? (qb_allreduce_impl)o.only_impl : QB_AR_NCCL;
         fault_hang(&d, &o, impl, stream);
         QB_FATAL(&d, qb_last_error()); /* the expected end: MPI_Abort, non-zero exit */

@@ -8,4 +8,15 @@ if(QB_HAVE_CUDA)
                    $<TARGET_FILE:bench_allreduce> ${MPIEXEC_POSTFLAGS} --replays 5)
   set_tests_properties(bench_allreduce PROPERTIES ENVIRONMENT "${QB_MPI_ENV};NCCL_NVLS_ENABLE=0"
                        SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # the watchdog: rank 1 stops answering, rank 0 must abort the job with its message (exit status is non-zero
+  # by design, so the message decides); each implementation, since each waits differently (NCCL kernel,
+  # one-shot kernel's own timeout)
+  foreach(impl nccl nccl-symmetric ipc-oneshot)
+    add_test(NAME bench_allreduce_fault_hang_${impl}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS} -x NCCL_NVLS_ENABLE
+                     $<TARGET_FILE:bench_allreduce> ${MPIEXEC_POSTFLAGS} --fault-hang --impl ${impl} --deadline 5)
+    set_tests_properties(bench_allreduce_fault_hang_${impl} PROPERTIES ENVIRONMENT "${QB_MPI_ENV};NCCL_NVLS_ENABLE=0"
+                         PASS_REGULAR_EXPRESSION "NCCL communicator aborted" SKIP_REGULAR_EXPRESSION "skipped: no GPU"
+                         TIMEOUT 120)
+  endforeach()
 endif()
