@@ -18,6 +18,17 @@
  * against a deadline; on error or timeout it aborts the communicator, prints rank, host and operation, and
  * returns -1 (the caller then ends the job with qb_dist_fatal -> MPI_Abort).
  * Every function returns 0 / -1 with a one-line message (util/error.h).
+ *
+ * Engine use (one TP group, decode inside a CUDA graph):
+ *   qb_nccl_select_device(dist, &dev);                         (or the backend's own cudaSetDevice)
+ *   qb_allreduce_impl impl; qb_allreduce_impl_from_env(&impl);  ($QB_ALLREDUCE, default nccl)
+ *   qb_nccl_create(dist, impl, &nc);                           (collective)
+ *   qb_nccl_alloc_bf16(nc, chunk_rows * H, &delta);            (collective: the o_proj/down_proj output buffer)
+ *   per layer, after o_proj and after down_proj (prefill rows = chunk, decode rows = 1):
+ *     qb_allreduce_add_rmsnorm_bf16(nc, delta, resid, norm_w, rows, H, eps, xn, stream);
+ *   greedy token: qb_allreduce_max_u64(nc, key, 1, stream) on the packed (logit, index) key;
+ *   waiting: qb_nccl_wait(nc, stream, 0, "decode step") instead of cudaStreamSynchronize; -1 -> QB_FATAL;
+ *   qb_nccl_destroy(nc)                                        (collective).
  */
 #ifndef QB_CUDA_NCCL_COMM_H
 #define QB_CUDA_NCCL_COMM_H
