@@ -4,17 +4,18 @@
  * A rank that died or hung leaves its peers inside an NCCL kernel (or the one-shot kernel's spin) forever,
  * and a blocking cudaStreamSynchronize would never return. So the wait polls: cudaStreamQuery for
  * completion, ncclCommGetAsyncError for NCCL's own failures, the one-shot kernel's host-mapped error flag,
- * and the clock. It spins for the first few milliseconds (decode steps are short) and then sleeps between
- * polls. On failure: ncclCommAbort, one line on stderr naming rank, host and operation, -1.
+ * and the clock. It spins (yielding the core) for the first half second, longer than any decode step, so
+ * the step times it ends are not stretched by a sleep, and then sleeps between polls. On failure: ncclCommAbort, one line on stderr naming rank, host and operation, -1.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "cuda/nccl_internal.h"
 #include "util/error.h"
 
-#define SPIN_SECONDS 0.005
-#define SLEEP_NS 100000L
+#define SPIN_SECONDS 0.5
+#define SLEEP_NS 200000L
 
 static double now_s(void) {
     struct timespec t;
@@ -71,6 +72,8 @@ int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char 
         if (waited > SPIN_SECONDS) {
             struct timespec pause = {0, SLEEP_NS};
             nanosleep(&pause, NULL);
+        } else {
+            sched_yield();
         }
     }
 }
