@@ -82,8 +82,9 @@ start_munge() {
     die "munged started but munge -n | unmunge fails (see $DIR/munged.log)"
 }
 
+# write_conf FILE: the slurm.conf for this machine into FILE (gres.conf and plugstack.conf beside it)
 write_conf() {
-    local cpus mem sockets cores threads line mpi=none gpus=${QB_SLURM_FAKE_GPUS:-2}
+    local target=$1 cpus mem sockets cores threads line mpi=none gpus=${QB_SLURM_FAKE_GPUS:-2}
     line=$(slurmd -C | head -1) || die "slurmd -C failed"
     cpus=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$line")
     sockets=$(sed -n 's/.* SocketsPerBoard=\([0-9]*\).*/\1/p' <<<"$line")
@@ -94,13 +95,15 @@ write_conf() {
     # pmix when Slurm has the plugin (Debian ships mpi_pmix); the launch scripts ask for it explicitly anyway.
     if ls /usr/lib/*/slurm-wlm/mpi_pmix*.so /usr/lib/slurm/mpi_pmix*.so >/dev/null 2>&1; then mpi=pmix; fi
     mkdir -p "$DIR/spool/ctld" "$DIR/spool/d" "$DIR/log"
-    cat >"$CONF" <<EOF
+    cat >"$target" <<EOF
 # Written by qwenbench tests/slurm/start_slurm.sh: a one-node test cluster on this machine.
 ClusterName=qbtest
 SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# cred_expire also sets how long a requeued job waits before it may start again (default 120 s)
+AuthInfo=cred_expire=${QB_SLURM_CRED_EXPIRE:-15}
 CredType=cred/munge
 SlurmctldPort=${QB_SLURMCTLD_PORT:-6817}
 SlurmdPort=${QB_SLURMD_PORT:-6818}
@@ -135,7 +138,7 @@ EOF
     echo "NodeName=$NODE Name=gpu File=$DIR/fakegpu/gpu[0-$((gpus - 1))]" >"$DIR/gres.conf"
     # plugstack.conf: Debian's default is in /etc/slurm; point at an empty one so no site plugin interferes.
     : >"$DIR/plugstack.conf"
-    echo "PlugStackConfig=$DIR/plugstack.conf" >>"$CONF"
+    echo "PlugStackConfig=$DIR/plugstack.conf" >>"$target"
 }
 
 # daemon_failed NAME: the reason, with the last lines of its output and log, then exit 1
@@ -176,13 +179,20 @@ mkdir -p "$DIR"
 exec 9>"$DIR/start.lock"
 flock -w 120 9 || die "another start_slurm.sh holds $DIR/start.lock for over 120 s"
 if cluster_up; then
-    log "cluster of $DIR already up"
-    write_env
-    exit 0
+    write_conf "$CONF.new"
+    if cmp -s "$CONF" "$CONF.new"; then
+        rm -f "$CONF.new"
+        log "cluster of $DIR already up"
+        write_env
+        exit 0
+    fi
+    log "slurm.conf changed: restarting the daemons of $DIR"
+    "$(dirname "${BASH_SOURCE[0]}")/stop_slurm.sh"
 fi
 install_packages
 start_munge
-write_conf
+write_conf "$CONF.new"
+mv "$CONF.new" "$CONF"
 start_daemons
 wait_idle
 write_env

@@ -8,6 +8,8 @@
 #  3. The same command with --resume (launcher auto, srun lacking the MPI plugin asked for: mpirun), stopped by SIGUSR1 to the batch shell (what --signal=B:USR1@300 sends
 #     before the time limit): the job ends cleanly after a cell (qwenbench exit 3), the file still partial.
 #  4. --resume again: the job completes and the file holds every cell exactly once, all VALID.
+#  5. QB_REQUEUE=1: stopped by SIGUSR1 after a cell, the job requeues itself, the requeued run adds --resume
+#     and completes the file.
 #
 # Usage: tests/slurm/test_slurm.sh QWENBENCH_BINARY [SOURCE_DIR]     (as root; ctest runs it, see launch.cmake)
 # Exit: 0 pass; 1 fail; 77 skip - Slurm could not be started here and CI is not set (with CI set, that fails).
@@ -63,7 +65,7 @@ chmod 755 "$W"
 submit() {
     local name=$1 launcher=$2 fault=$3
     shift 3
-    sbatch --parsable --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --time=10 \
+    sbatch --parsable --requeue --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --time=10 \
         --chdir="$W" --output="$W/$name.out" \
         --export="ALL,QB_BIN=$BIN,QB_LAUNCHER=$launcher,QWENBENCH_TEST_FAULT=$fault" \
         "$SCRIPT" --backend cpu --threads 1 "$@"
@@ -157,4 +159,20 @@ if srun --mpi=list 2>&1 | grep -qw pmix; then
 else
     echo "# NOTE: this Slurm has no pmix plugin: the srun path was not exercised"
 fi
+
+# ---- 5. automatic requeue: QB_REQUEUE=1, the time-limit signal, the requeued run resumes ----
+out=$W/requeue.h5
+jid=$(submit requeue "mpirun,QB_REQUEUE=1" "" --sweep "$slow" --out "$out") || fail "sbatch failed"
+echo "# 5. job $jid: QB_REQUEUE=1, SIGUSR1 after the first cell: the job requeues itself and resumes"
+wait_cells "$jid" "$out" 1 requeue
+scancel --batch --signal=USR1 "$jid" || fail "requeue: scancel --batch --signal=USR1 $jid failed"
+result=$(wait_job "$jid" requeue)
+restarts=$(scontrol show job "$jid" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
+[[ $result == "COMPLETED 0:0" ]] || fail "requeue: job $jid ended $result, expected COMPLETED 0:0"
+if [[ $restarts == 1 ]]; then
+    grep -q -- '--resume' "$W/requeue.out" || fail "requeue: the requeued run did not add --resume"
+else
+    echo "# NOTE: the sweep finished before the stop took effect (restarts: $restarts): requeue not exercised"
+fi
+$PY "$CHECK" "$out" "$slow" --complete --ranks 2 --accept-bandwidth-floor || fail "requeue: results file check"
 echo "PASS test_slurm"
