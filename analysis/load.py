@@ -26,7 +26,7 @@ CELL_FIELDS = (
 )
 # Optional /cells fields read when present (a later writer may record the bandwidth each cell was checked with).
 OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps", "f"), ("speed_cv", "f"),
-                        ("noisy", "i"), ("checks", "S")]
+                        ("noisy", "i"), ("checks", "S"), ("rope_scaling", "S")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),

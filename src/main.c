@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/rope_policy.h"
 #include "bench/runner.h"
 #include "bench/sweep_cells.h"
 #include "cli/options.h"
@@ -76,16 +77,19 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
     if (*tp != d->world_size)
         return qb_errorf("--tp %d: the number of ranks (%d) must equal the tensor-parallel size (several TP groups "
                          "are not supported)", *tp, d->world_size);
+    qb_rope_policy rope;
+    QB_TRY(qb_rope_policy_parse(o->rope_scaling, &rope));
     for (int i = 0; i < n; i++) {
-        if (i > 0 && !strcmp(cells[i].model, cells[i - 1].model) && cells[i].quant == cells[i - 1].quant) continue;
-        if (cells[i].quant != QB_QUANT_BF16)
-            return qb_errorf("--quant %s: quantized formats are not yet supported (only bf16)", qb_quant_name(cells[i].quant));
         qb_model_config cfg;
         bool ckpt;
-        char dir[QB_PATH_MAX];
+        char dir[QB_PATH_MAX], label[64];
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0)
             return qb_error_prefix("--model %s", cells[i].model);
+        if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0)
+            return qb_error_prefix("--quant %s", qb_quant_name(cells[i].quant));
         if (qb_shard_plan_check(&cfg, *tp) != 0) return qb_error_prefix("--tp %d with %s", *tp, cfg.name);
+        if (qb_rope_policy_apply(&rope, &cfg, cells[i].context_len, o->generate_length, label, sizeof label) != 0)
+            return qb_error_prefix("--rope-scaling %s", o->rope_scaling);
     }
     return 0;
 }

@@ -15,7 +15,7 @@ import numpy as np
 CELL_DTYPE = np.dtype(
     [("model", "S128"), ("quant", "S16"), ("backend", "S16"), ("context_len", "<i4"), ("gen_len", "<i4"),
      ("tp_size", "<i4"), ("n_ranks", "<i4"), ("repetitions", "<i4"), ("warmup", "<i4"), ("seed", "<u8"),
-     ("prompt_rule", "S64"), ("status", "S16"), ("reason", "S512")]
+     ("prompt_rule", "S64"), ("rope_scaling", "S32"), ("status", "S16"), ("reason", "S512")]
     + [(f"{p}_{s}", "<f8") for p in ("speed", "ttft_s", "tpot_s", "decode_tok_per_s")
        for s in ("mean", "std", "min", "max")]
     + [("warmup_total_s", "<f8"), ("speed_cv", "<f8"), ("noisy", "<i4"), ("implied_bandwidth_gbps", "<f8"),

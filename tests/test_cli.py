@@ -49,6 +49,9 @@ class Errors(unittest.TestCase):
         (["--model", "qwen2.5-999b", "--backend", "cpu"], "qwen2.5-999b"),
         (["--model", "qwen2.5-0.5b", "--backend", "cpu", "--tp", "2"], "--tp 2"),
         (["stray"], "unexpected argument 'stray'"),
+        (["--rope-scaling", "bogus"], "--rope-scaling: 'bogus' is not auto, none or yarn:F"),
+        (["--backend", "cpu", "--model", "qwen2.5-0.5b", "--context-lengths", "40000", "--generate-length", "4"],
+         "not published with YaRN"),
     ]
 
     def test_each_error_is_one_line_exit_2(self):
@@ -66,7 +69,7 @@ class Errors(unittest.TestCase):
             path = os.path.join(d, "r.h5")
             with open(path, "wb") as f:
                 f.write(b"precious")
-            p = run("--backend", "cpu", "--model", "qwen2.5-tiny", "--out", path)
+            p = run("--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "4", "--out", path)
             self.assertEqual(p.returncode, 2)
             self.assertIn("exists", p.stderr)
             with open(path, "rb") as f:
@@ -76,7 +79,8 @@ class Errors(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             blocker = os.path.join(d, "file")
             open(blocker, "w").close()
-            p = run("--backend", "cpu", "--model", "qwen2.5-tiny", "--out", os.path.join(blocker, "r.h5"))
+            p = run("--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "4",
+                    "--out", os.path.join(blocker, "r.h5"))
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("qwenbench: error:", p.stderr)
 

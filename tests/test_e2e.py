@@ -115,6 +115,17 @@ class CpuRun(unittest.TestCase):
                 self.assertEqual([run_tokens(r2, t2, i)[0] for i in range(len(c2))], base)
 
 
+class RopeScaling(unittest.TestCase):
+    def test_forced_yarn_is_recorded(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.h5")
+            p = qb(*TINY, "--context-lengths", "8", "--generate-length", "4", "--repetitions", "1",
+                   "--rope-scaling", "yarn:4", "--out", path)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            cells, _, _, _, _ = cells_of(path)
+            self.assertEqual(cells["rope_scaling"][0].decode(), "yarn:4 (forced)")
+
+
 class Faults(unittest.TestCase):
     ARGS = [*TINY, "--context-lengths", "1,8,16,24", "--generate-length", "6", "--repetitions", "1"]
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench/cell_exec.h"
+#include "bench/rope_policy.h"
 #include "bench/run_meta.h"
 #include "engine/shard_plan.h"
 #include "results/table.h"
@@ -129,14 +130,27 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     int *done = calloc((size_t)n_cells, sizeof *done);
     qb_model_config *cfgs = calloc((size_t)n_cells, sizeof *cfgs);
     const char **names = calloc((size_t)n_cells, sizeof *names);
+    char (*rope_labels)[64] = NULL;
     if (!done || !cfgs || !names) { qb_errorf("out of memory planning %d cells", n_cells); goto out; }
 
-    /* Every cell's config, resolved once; the CLI already validated them. */
+    /* Every cell's config, resolved once with its position scaling; the CLI already validated them. */
+    rope_labels = calloc((size_t)n_cells, sizeof *rope_labels);
+    qb_rope_policy rope;
+    if (!rope_labels) { qb_errorf("out of memory planning %d cells", n_cells); goto out; }
+    if (qb_rope_policy_parse(o->rope_scaling, &rope) != 0) goto out;
     for (int i = 0; i < n_cells; i++) {
         bool ckpt;
         char dir[QB_PATH_MAX];
-        if (qb_model_config_resolve(cells[i].model, &cfgs[i], &ckpt, dir, sizeof dir) != 0) goto out;
+        if (qb_model_config_resolve(cells[i].model, &cfgs[i], &ckpt, dir, sizeof dir) != 0 ||
+            qb_model_config_apply_quant(&cfgs[i], cells[i].quant, ckpt) != 0 ||
+            qb_rope_policy_apply(&rope, &cfgs[i], cells[i].context_len, o->generate_length, rope_labels[i],
+                                 sizeof rope_labels[i]) != 0)
+            goto out;
         names[i] = cfgs[i].name;
+        if (root && strstr(rope_labels[i], "auto"))
+            printf("# %s input %d: input + %d generated tokens exceed %d positions: YaRN factor %g applied\n",
+                   cfgs[i].name, cells[i].context_len, o->generate_length, cfgs[i].rope_original_max_pos,
+                   cfgs[i].rope_factor);
     }
     if (qb_run_meta_init(r, cells, names, n_cells, &rec.meta) != 0) goto out;
 
@@ -158,8 +172,10 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     int any_bad = 0, finished = 0, stopped = 0, executed = 0;
     double t_start = now_s();
     for (int i = 0; i < n_cells && !stopped;) {
-        int j = i + 1; /* group: same model and format */
-        while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant) j++;
+        int j = i + 1; /* group: same model, format and position scaling */
+        while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant &&
+               cfgs[j].rope_type == cfgs[i].rope_type && cfgs[j].rope_factor == cfgs[i].rope_factor)
+            j++;
         int max_ctx = 0;
         for (int k = i; k < j; k++)
             if (!done[k] && cells[k].context_len > max_ctx) max_ctx = cells[k].context_len;
@@ -175,6 +191,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             maybe_inject_fault(d, executed++);
             qb_cell_record cell;
             qb_cell_init(r, &cfgs[k], &cells[k], &cell);
+            snprintf(cell.rope_scaling, sizeof cell.rope_scaling, "%s", rope_labels[k]);
             if (created == 0) {
                 if (qb_cell_execute(r, &group, &cells[k], &cell) != 0) goto out;
             } else {
@@ -211,6 +228,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     *exit_status = stopped ? 3 : bad_anywhere ? 1 : 0;
     rc = 0;
 out:
+    free(rope_labels);
     for (int i = 0; i < rec.n; i++) qb_cell_free(&rec.cells[i]);
     free(rec.cells);
     free(done);

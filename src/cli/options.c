@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/rope_policy.h"
 #include "util/error.h"
 
 #define QB_DEFAULT_MODEL "qwen2.5-7b"
@@ -32,6 +33,7 @@ void qb_options_defaults(qb_options *o) {
     o->deadline_s = 600.0;
     o->threads = 0;
     o->noisy_threshold = 0.05;
+    snprintf(o->rope_scaling, sizeof o->rope_scaling, "auto");
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -120,6 +122,13 @@ static int set_noisy(qb_options *o, const char *f, const char *v) {
     return 0;
 }
 
+static int set_rope_scaling(qb_options *o, const char *f, const char *v) {
+    qb_rope_policy p;
+    if (qb_rope_policy_parse(v, &p) != 0) return qb_error_prefix("--%s", f);
+    qb_rope_policy_format(&p, o->rope_scaling, sizeof o->rope_scaling);
+    return 0;
+}
+
 static int set_backend(qb_options *o, const char *f, const char *v) {
     if (!strcmp(v, "auto")) o->backend = QB_BACKEND_AUTO;
     else if (!strcmp(v, "cpu")) o->backend = QB_BACKEND_CPU;
@@ -174,6 +183,7 @@ static void fmt_tp(const qb_options *o, char *b, size_t n) {
     else snprintf(b, n, "all ranks");
 }
 static void fmt_deadline(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->deadline_s); }
+static void fmt_rope(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->rope_scaling); }
 static void fmt_noisy(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->noisy_threshold); }
 static void fmt_threads(const qb_options *o, char *b, size_t n) {
     if (o->threads) snprintf(b, n, "%d", o->threads);
@@ -213,6 +223,9 @@ static const qb_flag FLAGS[] = {
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
     {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank)",
      set_deadline, fmt_deadline},
+    {"rope-scaling", "auto|none|yarn:F", "auto: YaRN factor 4 (original 32768) for a 7B-72B cell whose input + "
+     "generated tokens exceed max_position_embeddings, refused for 0.5B-3B; none: never; yarn:F: always",
+     set_rope_scaling, fmt_rope},
     {"noisy-threshold", "CV", "flag a cell NOISY when stddev/mean of its speed exceeds this", set_noisy, fmt_noisy},
     {"threads", "N", "CPU backend worker threads per rank", set_threads, fmt_threads},
     {"help", NULL, "print this help and exit", set_help, NULL},

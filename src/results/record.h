@@ -53,6 +53,7 @@ typedef struct {
     int repetitions, warmup;
     uint64_t seed;
     char prompt_rule[64];     /* "random" or "repeat:ID" */
+    char rope_scaling[32];    /* "none", "yarn:4 (auto)", ... (bench/rope_policy.h) */
     /* outcome */
     qb_cell_status status;
     char reason[512];

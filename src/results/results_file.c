@@ -127,6 +127,7 @@ static int build_rows(const char *path, const qb_cell_record *cells, int n_cells
         row->warmup = c->warmup;
         row->seed = c->seed;
         copy_string(row->prompt_rule, sizeof row->prompt_rule, c->prompt_rule);
+        copy_string(row->rope_scaling, sizeof row->rope_scaling, c->rope_scaling);
         copy_string(row->status, sizeof row->status, qb_cell_status_name(c->status));
         copy_string(row->reason, sizeof row->reason, c->reason);
         FILL_STATS(row, speed, c->speed);

@@ -22,6 +22,7 @@ static const qb_field cell_fields[] = {
     NUM(qb_cell_row, warmup, QB_FIELD_I32),
     NUM(qb_cell_row, seed, QB_FIELD_U64),
     STR(qb_cell_row, prompt_rule),
+    STR(qb_cell_row, rope_scaling),
     STR(qb_cell_row, status),
     STR(qb_cell_row, reason),
     STATS(qb_cell_row, speed),

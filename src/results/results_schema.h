@@ -38,6 +38,7 @@ typedef struct {
     int32_t context_len, gen_len, tp_size, n_ranks, repetitions, warmup;
     uint64_t seed;
     char prompt_rule[64];
+    char rope_scaling[32];
     char status[16];
     char reason[512];
     QB_STATS_FIELDS(speed);
