@@ -489,6 +489,9 @@ int main(int argc, char **argv) {
         if (qb_nccl_create(&d, impl, &c) != 0) {
             /* creation agrees across ranks, so every rank skips this implementation together */
             if (d.world_rank == 0) printf("# %s: unavailable: %s\n", qb_allreduce_impl_name(impl), qb_last_error());
+            else fprintf(stderr, "# rank %d: %s unavailable: %s\n", d.world_rank, qb_allreduce_impl_name(impl),
+                         qb_last_error());
+            fflush(stdout);
             failures++;
             continue;
         }
