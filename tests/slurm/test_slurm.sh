@@ -2,11 +2,13 @@
 # test_slurm.sh - the launch scripts on a real one-node Slurm (started by start_slurm.sh), CPU backend.
 #
 #  1. sbatch launch/slurm/qwenbench-1node.sbatch with 2 tasks, mpirun inside the allocation, the cpu-tiny
-#     sweep: the job completes and the HDF5 file holds every cell once, VALID, run on 2 ranks.
+#     sweep: the job completes and the HDF5 file holds every cell once, VALID, run on 2 ranks. (VALID, or
+#     INVALID only by the bandwidth-floor check, which the cache-resident tiny model can beat on a CPU.)
 #  2. A longer sweep (8 cells) launched with srun --mpi=pmix, one rank made to hang at its 4th cell
 #     (QWENBENCH_TEST_FAULT): scancel once the file holds 3 cells; the file is then a valid partial sweep.
-#  3. The same command with --resume (launcher auto, srun lacking the MPI plugin asked for: mpirun), stopped by SIGUSR1 to the batch shell (what --signal=B:USR1@300 sends
-#     before the time limit): the job ends cleanly after a cell (qwenbench exit 3), the file still partial.
+#  3. The same command with --resume (launcher auto, srun lacking the MPI plugin asked for: mpirun fallback),
+#     stopped by SIGUSR1 to the batch shell (what --signal=B:USR1@300 sends before the time limit): the job
+#     ends cleanly after a cell (qwenbench exit 3), the file still partial.
 #  4. --resume again: the job completes and the file holds every cell exactly once, all VALID.
 #  5. QB_REQUEUE=1: stopped by SIGUSR1 after a cell, the job requeues itself, the requeued run adds --resume
 #     and completes the file.
