@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/export_cmd.h"
 #include "bench/rope_policy.h"
 #include "bench/runner.h"
 #include "bench/sweep_cells.h"
@@ -103,6 +104,7 @@ static void join_argv(int argc, char **argv, char *out, size_t cap) {
 
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "tokens")) return qb_tokens_command(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "export-weights")) return qb_export_weights_command(argc - 1, argv + 1);
 
     static char command_line[4096];
     join_argv(argc, argv, command_line, sizeof command_line);

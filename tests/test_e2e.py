@@ -115,6 +115,30 @@ class CpuRun(unittest.TestCase):
                 self.assertEqual([run_tokens(r2, t2, i)[0] for i in range(len(c2))], base)
 
 
+class ExportWeights(unittest.TestCase):
+    def test_exported_checkpoint_runs_the_same_model(self):
+        with tempfile.TemporaryDirectory() as d:
+            ck = os.path.join(d, "tiny-export")
+            p = subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny", "--out", ck, "--seed", "7",
+                                "--shards", "2"], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(os.path.exists(os.path.join(ck, "model.safetensors.index.json")))
+            got = []
+            for model in (ck, "qwen2.5-tiny"):
+                path = os.path.join(d, os.path.basename(model) + ".h5")
+                p = qb("--backend", "cpu", "--model", model, "--seed", "7", "--context-lengths", "12",
+                       "--generate-length", "8", "--repetitions", "1", "--out", path)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                cells, runs, tokens, _, _ = cells_of(path)
+                got.append(run_tokens(runs, tokens, 0)[0])
+            self.assertEqual(got[0], got[1])
+
+    def test_bad_arguments(self):
+        p = subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--model and --out are required", p.stderr)
+
+
 class RopeScaling(unittest.TestCase):
     def test_forced_yarn_is_recorded(self):
         with tempfile.TemporaryDirectory() as d:

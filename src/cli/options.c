@@ -278,7 +278,9 @@ void qb_options_print_help(FILE *f) {
     fprintf(f,
             "qwenbench %s - batch-1 speed benchmark for Qwen2.5 (tokens/s, time to first token, memory)\n\n"
             "usage: [mpirun -np N] qwenbench [flags]\n"
-            "       qwenbench tokens FILE.h5 [--cell N]   print prompt rule and generated tokens of a results file\n\n"
+            "       qwenbench tokens FILE.h5 [--cell N]   print prompt rule and generated tokens of a results file\n"
+            "       qwenbench export-weights --model PRESET --out DIR [--seed N] [--shards N]\n"
+            "                                    write a preset's random weights as a Hugging Face checkpoint\n\n"
             "One MPI rank per GPU; ranks split the model tensor-parallel. Each cell (model, format, input length)\n"
             "runs --warmup untimed and --repetitions timed generations of exactly --generate-length tokens;\n"
             "speed = generated tokens / wall time of the whole generation (prefill included).\n\nflags:\n",

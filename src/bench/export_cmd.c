@@ -1,0 +1,70 @@
+/* export_cmd.c - export random weights as a checkpoint (see export_cmd.h). */
+#include "bench/export_cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/shard_plan.h"
+#include "engine/weights.h"
+#include "io/weights_export.h"
+#include "util/error.h"
+
+static int usage(const char *msg) {
+    fprintf(stderr, "qwenbench export-weights: error: %s (usage: qwenbench export-weights --model PRESET --out DIR "
+                    "[--seed N] [--shards N])\n", msg);
+    return 2;
+}
+
+int qb_export_weights_command(int argc, char **argv) {
+    const char *model = NULL, *out = NULL;
+    unsigned long long seed = 1;
+    long shards = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (!strcmp(a, "--model") && v) model = argv[++i];
+        else if (!strcmp(a, "--out") && v) out = argv[++i];
+        else if (!strcmp(a, "--seed") && v) {
+            errno = 0;
+            seed = strtoull(argv[++i], &end, 10);
+            if (errno || *end || argv[i][0] == '-') return usage("--seed: not a non-negative integer");
+        } else if (!strcmp(a, "--shards") && v) {
+            shards = strtol(argv[++i], &end, 10);
+            if (*end || shards < 1 || shards > 1000) return usage("--shards: not an integer in [1, 1000]");
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unexpected argument '%s'", a);
+            return usage(msg);
+        }
+    }
+    if (!model || !out) return usage("--model and --out are required");
+    qb_model_config cfg;
+    bool ckpt;
+    char dir[4096];
+    qb_shard_plan plan;
+    qb_weights w;
+    memset(&w, 0, sizeof w);
+    if (qb_model_config_resolve(model, &cfg, &ckpt, dir, sizeof dir) != 0) goto fail;
+    if (ckpt) {
+        qb_errorf("--model %s is a checkpoint directory: export-weights writes a preset's random weights", model);
+        goto fail;
+    }
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+        qb_errorf("%s: cannot create directory: %s", out, strerror(errno));
+        goto fail;
+    }
+    if (qb_shard_plan_make(&cfg, 1, 0, &plan) != 0 || qb_weights_random(&cfg, &plan, seed, &w) != 0 ||
+        qb_weights_export(out, &w, (int)shards) != 0)
+        goto fail;
+    fprintf(stderr, "# wrote %s: %s random weights (seed %llu), %ld shard(s)\n", out, cfg.name, seed, shards);
+    qb_weights_free(&w);
+    return 0;
+fail:
+    fprintf(stderr, "qwenbench export-weights: error: %s\n", qb_last_error());
+    qb_weights_free(&w);
+    return 1;
+}
