@@ -9,7 +9,20 @@
 
 #include "cuda/allreduce_ipc.h"
 
+// kernels/pdl.cu: programmatic dependent launch on unless QB_CUDA_PDL=0 (one switch for the whole engine)
+extern "C" int qb_pdl_enabled(void);
+
 namespace {
+
+// With programmatic dependent launch these kernels may be scheduled while the previous kernel of the stream is
+// finishing; they wait for it (and so, transitively, for every earlier kernel) before touching any memory. They
+// never let their own dependents start early: the protocol's "call k+1 started => call k finished" must hold
+// whatever the kernels in between do.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 
 struct oneshot_params {
     char *base[QB_IPC_MAX_RANKS];  // every rank's region as mapped on this device
@@ -73,6 +86,7 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
     __shared__ unsigned int s_epoch, s_call;
     __shared__ int s_failed;
     const int b = blockIdx.x;
+    wait_for_previous_grid();
     if (threadIdx.x == 0) {
         unsigned int e = p.counters[b] + 1;
         p.counters[b] = e;
@@ -168,6 +182,7 @@ oneshot_add_rmsnorm_kernel(oneshot_params p, const __nv_bfloat16 *delta, float *
     __shared__ unsigned int s_epoch, s_call;
     __shared__ int s_failed;
     __shared__ float warp_sums[QB_IPC_NORM_THREADS / 32];
+    wait_for_previous_grid();
     if (threadIdx.x == 0) {
         unsigned int e = p.counters[0] + 1;
         p.counters[0] = e;
@@ -245,17 +260,32 @@ oneshot_add_rmsnorm_kernel(oneshot_params p, const __nv_bfloat16 *delta, float *
     if (threadIdx.x == 0) p.counters[QB_IPC_MAX_BLOCKS] = s_call + 1; /* the only block of this launch */
 }
 
+// A launch that may overlap the tail of the previous kernel when PDL is on (see wait_for_previous_grid).
+template <typename... KArgs, typename... Args>
+cudaError_t launch_pdl(void (*kernel)(KArgs...), int blocks, int threads, cudaStream_t stream, Args... args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)blocks);
+    cfg.blockDim = dim3((unsigned)threads);
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = qb_pdl_enabled() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
+}
+
 template <int NR>
 cudaError_t launch(const oneshot_params &k, int blocks, __nv_bfloat16 *buf, size_t count, cudaStream_t stream) {
-    oneshot_kernel<NR><<<blocks, QB_IPC_THREADS, 0, stream>>>(k, buf, count);
-    return cudaGetLastError();
+    return launch_pdl(oneshot_kernel<NR>, blocks, QB_IPC_THREADS, stream, k, buf, count);
 }
 
 template <int NR>
 cudaError_t launch_norm(const oneshot_params &k, const __nv_bfloat16 *delta, float *residual, const float *w, int dim,
                         float eps, __nv_bfloat16 *out, cudaStream_t stream) {
-    oneshot_add_rmsnorm_kernel<NR><<<1, QB_IPC_NORM_THREADS, 0, stream>>>(k, delta, residual, w, dim, eps, out);
-    return cudaGetLastError();
+    return launch_pdl(oneshot_add_rmsnorm_kernel<NR>, 1, QB_IPC_NORM_THREADS, stream, k, delta, residual, w, dim,
+                      eps, out);
 }
 
 oneshot_params make_params(const qb_ipc_peers *p) {
