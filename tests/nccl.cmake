@@ -2,6 +2,8 @@
 # benchmark with its correctness checks, under mpirun -np 2. Built only with CUDA; without a GPU it prints
 # "skipped: no GPU" and exits 77, which ctest reports as skipped.
 if(QB_HAVE_CUDA)
+  qb_add_c_test(nccl_host_test ${QB_TEST_DIR}/nccl_host_test.c)
+  add_test(NAME nccl_host COMMAND nccl_host_test)
   qb_add_c_test(bench_allreduce ${QB_TEST_DIR}/bench_allreduce.c)
   add_test(NAME bench_allreduce
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS} -x NCCL_NVLS_ENABLE
