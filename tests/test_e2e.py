@@ -139,6 +139,56 @@ class ExportWeights(unittest.TestCase):
         self.assertIn("--model and --out are required", p.stderr)
 
 
+class ValidityChecks(unittest.TestCase):
+    ARGS = [*TINY, "--context-lengths", "8", "--generate-length", "12", "--repetitions", "2"]
+
+    def run_cell(self, *extra, env=None):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.h5")
+            p = qb(*extra, "--out", path, env=env)
+            self.assertIn(p.returncode, (0, 1), p.stderr)
+            cells, runs, tokens, _, _ = cells_of(path)
+            c = cells[0]
+            return (p.returncode, c["status"].decode(), c["reason"].decode(), c["checks"].decode(),
+                    run_tokens(runs, tokens, 0)[0])
+
+    def test_reference_check_passes_on_a_correct_engine(self):
+        rc, status, reason, checks, _ = self.run_cell(*self.ARGS, "--check", "reference")
+        self.assertEqual((rc, status), (0, "VALID"), reason)
+        self.assertIn("reference: 12/12 steps equal", checks)
+
+    def test_corrupted_kernel_output_makes_the_cell_invalid(self):
+        rc, status, reason, checks, _ = self.run_cell(*self.ARGS, "--check", "reference",
+                                                      env={"QWENBENCH_TEST_CORRUPT": "argmax"})
+        self.assertEqual((rc, status), (1, "INVALID"))
+        self.assertIn("reference check failed at step 1", reason)
+
+    def test_impossible_speed_is_caught(self):
+        args = ["--backend", "cpu", "--model", "qwen2.5-0.5b", "--context-lengths", "1", "--generate-length", "3",
+                "--repetitions", "1", "--warmup", "0"]
+        rc, status, reason, checks, _ = self.run_cell(*args, env={"QWENBENCH_TEST_SPEEDUP": "100000"})
+        self.assertEqual(status, "INVALID")
+        self.assertIn("faster than the hardware allows", reason)
+
+    def test_expected_tokens_from_another_engine(self):
+        _, _, _, _, ours = self.run_cell(*self.ARGS)
+        with tempfile.TemporaryDirectory() as d:
+            f = os.path.join(d, "peer.json")
+            with open(f, "w") as fh:
+                json.dump({"engine": "peer", "cells": [{"model": "qwen2.5-tiny", "context_len": 8, "tokens": ours}]}, fh)
+            rc, status, _, checks, _ = self.run_cell(*self.ARGS, "--expect-tokens", f)
+            self.assertEqual(status, "VALID")
+            self.assertIn("expect-tokens (peer): 12/12 steps equal", checks)
+            wrong = list(ours)
+            wrong[5] = (wrong[5] + 517) % 1024
+            with open(f, "w") as fh:
+                json.dump({"engine": "peer", "cells": [{"model": "", "context_len": 8, "tokens": wrong}]}, fh)
+            rc, status, reason, checks, _ = self.run_cell(*self.ARGS, "--expect-tokens", f)
+            self.assertIn("first 5/12 steps equal", checks)
+            self.assertEqual(status, "INVALID", checks)
+            self.assertIn("differ at step 5", reason)
+
+
 class RopeScaling(unittest.TestCase):
     def test_forced_yarn_is_recorded(self):
         with tempfile.TemporaryDirectory() as d:

@@ -8,6 +8,7 @@
 
 #include "bench/prompt.h"
 #include "bench/roofline.h"
+#include "bench/token_checks.h"
 #include "util/error.h"
 #include "util/str.h"
 
@@ -74,8 +75,14 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
         p.checkpoint_dir = is_ckpt ? dir : NULL;
         p.weight_seed = r->opt->seed;
         p.max_seq_len = max_ctx + r->opt->generate_length;
-        p.max_prompt_len = max_ctx;
+        /* the token checks prefill prompt + generated prefix to read the logits at a step */
+        p.max_prompt_len = (r->opt->check_steps || r->opt->expect_tokens[0]) ? p.max_seq_len : max_ctx;
         p.threads = r->opt->threads;
+        const char *corrupt = getenv("QWENBENCH_TEST_CORRUPT");
+        p.test_corrupt_argmax = corrupt && !strcmp(corrupt, "argmax");
+        qb_copy_str(g->checkpoint_dir, sizeof g->checkpoint_dir, is_ckpt ? dir : "");
+        g->params = p;
+        g->params.checkpoint_dir = NULL; /* points into g->checkpoint_dir when used */
         ok = r->create(&p, &g->backend) == 0;
     }
     if (!ok) {
@@ -200,6 +207,11 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
         check_run(c, run, have_reference ? reference : (rep > 0 ? c->runs[0].tokens : NULL), g->cfg.vocab_size);
         mine.token_digest = digest_tokens(mine.token_digest, run->tokens, n_gen);
     }
+    if (ok && c->n_runs > 0) {
+        if (c->status == QB_CELL_VALID) qb_cell_note(c, "same tokens in every run and the check run");
+        const int32_t *check_run = have_reference ? reference : c->runs[0].tokens;
+        ok = qb_token_checks(r, g, prompt, n_prompt, check_run, n_gen, c) == 0;
+    }
     if (ok) {
         qb_memory_stats m;
         memset(&m, 0, sizeof m);
@@ -240,11 +252,6 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     return 0;
 }
 
-/* Appends "; text" to the cell's list of checks. */
-static void note_check(qb_cell_record *c, const char *text) {
-    size_t k = strlen(c->checks);
-    snprintf(c->checks + k, sizeof c->checks - k, "%s%s", k ? "; " : "", text);
-}
 
 void qb_cell_check_speed(const qb_runner *r, const qb_model_config *cfg, const qb_results_meta *meta,
                          qb_cell_record *c) {
@@ -262,12 +269,10 @@ void qb_cell_check_speed(const qb_runner *r, const qb_model_config *cfg, const q
         }
         qb_cell_summarize(c);
     }
-    note_check(c, "generated count ok");
-    note_check(c, c->status == QB_CELL_VALID ? "same tokens every run" : "tokens differ");
     c->speed_cv = c->speed.mean > 0 ? c->speed.stddev / c->speed.mean : 0.0;
     c->noisy = c->n_runs > 1 && c->speed_cv > r->opt->noisy_threshold;
     snprintf(text, sizeof text, "spread cv %.4f%s", c->speed_cv, c->noisy ? " NOISY" : "");
-    note_check(c, text);
+    qb_cell_note(c, text);
 
     qb_shard_plan plan;
     if (qb_shard_plan_make(cfg, c->tp_size, 0, &plan) != 0) return;
@@ -279,13 +284,13 @@ void qb_cell_check_speed(const qb_runner *r, const qb_model_config *cfg, const q
     /* A working set that caches can hold (the tiny test models) is not bound by memory bandwidth: no verdict. */
     if (bytes < QB_ROOFLINE_MIN_BYTES) {
         snprintf(text, sizeof text, "bandwidth not judged: %.1f MiB per token fits in caches", bytes / 1048576.0);
-        note_check(c, text);
+        qb_cell_note(c, text);
         return;
     }
     snprintf(text, sizeof text, "implied bandwidth %.1f GB/s = %.1f%% of measured %.1f GB/s",
              c->implied_bandwidth_gbps, 100.0 * c->implied_bandwidth_gbps / meta->copy_bandwidth_gbps,
              meta->copy_bandwidth_gbps);
-    note_check(c, text);
+    qb_cell_note(c, text);
     if (c->implied_bandwidth_gbps > meta->copy_bandwidth_gbps && c->status == QB_CELL_VALID) {
         c->status = QB_CELL_INVALID;
         snprintf(c->reason, sizeof c->reason,

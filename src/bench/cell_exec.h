@@ -23,6 +23,8 @@ typedef struct {
 
 typedef struct {
     qb_backend *backend;
+    qb_backend_params params;       /* what the backend was created with (the reference check reuses it) */
+    char checkpoint_dir[QB_PATH_MAX];
     qb_model_config cfg;
     qb_shard_plan plan;
     qb_cell_status failure_status;

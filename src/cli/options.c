@@ -129,6 +129,21 @@ static int set_rope_scaling(qb_options *o, const char *f, const char *v) {
     return 0;
 }
 
+static int set_check(qb_options *o, const char *f, const char *v) {
+    if (!strcmp(v, "none")) { o->check_steps = 0; return 0; }
+    if (!strcmp(v, "reference")) { o->check_steps = 16; return 0; }
+    if (!strncmp(v, "reference:", 10)) {
+        long n = 0;
+        if (parse_int(f, v + 10, 1, 1 << 20, &n) != 0) return qb_errorf("--%s: '%s': expected reference:N with N >= 1", f, v);
+        o->check_steps = (int)n;
+        return 0;
+    }
+    return qb_errorf("--%s: '%s' is not none, reference or reference:N", f, v);
+}
+static int set_expect(qb_options *o, const char *f, const char *v) {
+    return set_string(f, v, o->expect_tokens, sizeof o->expect_tokens);
+}
+
 static int set_backend(qb_options *o, const char *f, const char *v) {
     if (!strcmp(v, "auto")) o->backend = QB_BACKEND_AUTO;
     else if (!strcmp(v, "cpu")) o->backend = QB_BACKEND_CPU;
@@ -183,6 +198,10 @@ static void fmt_tp(const qb_options *o, char *b, size_t n) {
     else snprintf(b, n, "all ranks");
 }
 static void fmt_deadline(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->deadline_s); }
+static void fmt_check(const qb_options *o, char *b, size_t n) {
+    if (o->check_steps) snprintf(b, n, "reference:%d", o->check_steps);
+    else snprintf(b, n, "none");
+}
 static void fmt_rope(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->rope_scaling); }
 static void fmt_noisy(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->noisy_threshold); }
 static void fmt_threads(const qb_options *o, char *b, size_t n) {
@@ -223,6 +242,11 @@ static const qb_flag FLAGS[] = {
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
     {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank)",
      set_deadline, fmt_deadline},
+    {"check", "none|reference[:N]", "after the timed runs, compare the first N (16) generated tokens with the CPU "
+     "reference engine on the same weights (equal, or each in the other's top 5 at the first difference)",
+     set_check, fmt_check},
+    {"expect-tokens", "FILE", "compare the generated tokens with another engine's (JSON, see docs/RESULTS.md)",
+     set_expect, NULL},
     {"rope-scaling", "auto|none|yarn:F", "auto: YaRN factor 4 (original 32768) for a 7B-72B cell whose input + "
      "generated tokens exceed max_position_embeddings, refused for 0.5B-3B; none: never; yarn:F: always",
      set_rope_scaling, fmt_rope},

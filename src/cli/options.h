@@ -36,6 +36,8 @@ typedef struct {
     bool resume, overwrite;
     double deadline_s;                  /* watchdog: longest wait in one collective */
     int threads;                        /* CPU backend threads, 0 = all cores */
+    int check_steps;                    /* --check reference[:N]: N steps against the CPU reference (0 = off) */
+    char expect_tokens[QB_PATH_MAX];    /* --expect-tokens FILE ("" = off) */
     char rope_scaling[32];              /* auto | none | yarn:F (see bench/rope_policy.h) */
     double noisy_threshold;             /* coefficient of variation above which a cell is flagged NOISY */
     char sweep[QB_PATH_MAX];            /* sweep config file ("" = one model from the flags) */

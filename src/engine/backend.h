@@ -23,6 +23,8 @@ typedef struct {
     int max_seq_len;            /* KV capacity: prompt + generated tokens */
     int max_prompt_len;         /* longest prefill the workspace must hold */
     int threads;                /* CPU backend: worker threads (0 = all cores) */
+    int test_corrupt_argmax;    /* test only: from the second generated token on, emit (argmax + 1) % vocab, as
+                                 * a broken kernel would; the validity checks must catch it */
 } qb_backend_params;
 
 typedef struct {

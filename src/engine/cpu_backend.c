@@ -38,6 +38,7 @@ static int cpu_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int 
     for (int i = 1; i < n_gen; i++) {
         QB_TRY(qb_cpu_forward(e, &tokens_out[i - 1], 1));
         QB_TRY(qb_cpu_pick_token(e, &tokens_out[i]));
+        if (e->test_corrupt_argmax) tokens_out[i] = (tokens_out[i] + 1) % e->cfg.vocab_size;
         double t2 = now_s();
         if (timing && timing->step_s) timing->step_s[i - 1] = t2 - t1;
         t1 = t2;
@@ -185,6 +186,7 @@ int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
     e->threads = p->threads > 0 ? p->threads : (qb_cpu_count() / local_ranks > 0 ? qb_cpu_count() / local_ranks : 1);
     e->max_seq_len = p->max_seq_len;
     e->max_prompt_len = p->max_prompt_len;
+    e->test_corrupt_argmax = p->test_corrupt_argmax;
     b->impl = e;
     int rc = p->checkpoint_dir ? qb_weights_load(p->checkpoint_dir, p->cfg, p->plan, &e->w)
                                : qb_weights_random(p->cfg, p->plan, p->weight_seed, &e->w);

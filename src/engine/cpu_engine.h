@@ -21,6 +21,7 @@ typedef struct {
     qb_dist *dist;
     qb_weights w;
     int threads, max_seq_len, max_prompt_len;
+    int test_corrupt_argmax; /* test only, see backend.h */
     int seq_len;                 /* positions held in the KV cache */
     float *k_cache, *v_cache;    /* [layers][max_seq_len][kv_heads][hd] */
     float *cos_table, *sin_table; /* [max_seq_len][hd/2], attention factor included */

@@ -150,7 +150,8 @@ static int run(qb_dist *d, const char *dir) {
     json_t *expected = json_load_file(path, 0, &jerr);
     if (!expected) return qb_errorf("%s:%d: %s", path, jerr.line, jerr.text);
 
-    qb_backend_params params = {&cfg, &plan, d, dir, 0, 64 + 16, 64, 2};
+    qb_backend_params params = {.cfg = &cfg, .plan = &plan, .dist = d, .checkpoint_dir = dir, .weight_seed = 0,
+                                .max_seq_len = 64 + 16, .max_prompt_len = 64, .threads = 2};
     qb_backend *b = NULL, *b1 = NULL;
     int rc = qb_cpu_backend_create(&params, &b);
     params.threads = 1;

@@ -45,7 +45,8 @@ static int run_tp(qb_dist *d, const qb_model_config *cfg, int tp, const int32_t 
     QB_TRY(qb_dist_set_tp(d, tp));
     qb_shard_plan plan;
     QB_TRY(qb_shard_plan_make(cfg, d->tp_size, d->tp_rank, &plan));
-    qb_backend_params params = {cfg, &plan, d, NULL, WEIGHT_SEED, N_PROMPT + N_GEN, N_PROMPT, 2};
+    qb_backend_params params = {.cfg = cfg, .plan = &plan, .dist = d, .weight_seed = WEIGHT_SEED,
+                                .max_seq_len = N_PROMPT + N_GEN, .max_prompt_len = N_PROMPT, .threads = 2};
     qb_backend *b;
     QB_TRY(qb_cpu_backend_create(&params, &b));
     int rc = b->prefill_logits(b, prompt, N_PROMPT, r->logits);

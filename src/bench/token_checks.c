@@ -1,0 +1,175 @@
+/* token_checks.c - reference-engine and expected-token checks (see token_checks.h). */
+#include "bench/token_checks.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+#define QB_TOP_K 5
+#define QB_REFERENCE_BUDGET_S 120.0
+
+void qb_cell_note(qb_cell_record *c, const char *text) {
+    size_t k = strlen(c->checks);
+    snprintf(c->checks + k, sizeof c->checks - k, "%s%s", k ? "; " : "", text);
+}
+
+static int in_top_k(const float *logits, int vocab, int32_t token, int k) {
+    if (token < 0 || token >= vocab) return 0;
+    float v = logits[token];
+    int above = 0;
+    for (int i = 0; i < vocab; i++)
+        if (logits[i] > v || (logits[i] == v && i < token)) above++;
+    return above < k;
+}
+
+/* Logits of the step after prompt + prefix[0..s). */
+static int step_logits(qb_backend *b, const int32_t *prompt, int n_prompt, const int32_t *prefix, int s,
+                       float *logits) {
+    int32_t *seq = malloc(sizeof *seq * (size_t)(n_prompt + s));
+    if (!seq) return qb_errorf("out of memory for a %d-token check sequence", n_prompt + s);
+    memcpy(seq, prompt, sizeof *seq * (size_t)n_prompt);
+    memcpy(seq + n_prompt, prefix, sizeof *seq * (size_t)s);
+    int rc = b->prefill_logits(b, seq, n_prompt + s, logits);
+    free(seq);
+    return rc;
+}
+
+static int first_difference(const int32_t *a, const int32_t *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a[i] != b[i]) return i;
+    return n;
+}
+
+static int reference_check(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
+                           const int32_t *tokens, int n_gen, qb_cell_record *c) {
+    const int steps = r->opt->check_steps < n_gen ? r->opt->check_steps : n_gen;
+    char note[320];
+    double params = (double)qb_model_param_count(&g->cfg) / g->plan.tp_size;
+    double est_s = 2.0 * params * (n_prompt + steps) / 20e9 + steps * 2.0 * params / 5e9;
+    if (est_s > QB_REFERENCE_BUDGET_S) {
+        snprintf(note, sizeof note, "reference check skipped: about %.0f s on the CPU for input %d", est_s, n_prompt);
+        qb_cell_note(c, note);
+        return 0;
+    }
+    qb_backend_params p = g->params;
+    p.checkpoint_dir = g->checkpoint_dir[0] ? g->checkpoint_dir : NULL;
+    p.max_seq_len = n_prompt + steps;
+    p.max_prompt_len = n_prompt + steps;
+    p.test_corrupt_argmax = 0;
+    qb_backend *ref = NULL;
+    int32_t *ref_tokens = malloc(sizeof *ref_tokens * (size_t)steps);
+    float *a = malloc(sizeof *a * (size_t)g->cfg.vocab_size), *b = malloc(sizeof *b * (size_t)g->cfg.vocab_size);
+    int rc = -1;
+    if (!ref_tokens || !a || !b) { qb_errorf("out of memory for the reference check"); goto out; }
+    if (qb_cpu_backend_create(&p, &ref) != 0) { qb_error_prefix("reference check"); goto out; }
+    qb_gen_timing t = {0, NULL};
+    if (ref->generate(ref, prompt, n_prompt, steps, ref_tokens, &t) != 0) goto out;
+    int s = first_difference(tokens, ref_tokens, steps);
+    if (s == steps) {
+        snprintf(note, sizeof note, "reference: %d/%d steps equal", steps, steps);
+        qb_cell_note(c, note);
+        rc = 0;
+        goto out;
+    }
+    /* Same prefix up to s: compare the two engines' logits at step s. */
+    if (step_logits(g->backend, prompt, n_prompt, tokens, s, a) != 0 ||
+        step_logits(ref, prompt, n_prompt, tokens, s, b) != 0)
+        goto out;
+    int ok = in_top_k(b, g->cfg.vocab_size, tokens[s], QB_TOP_K) && in_top_k(a, g->cfg.vocab_size, ref_tokens[s], QB_TOP_K);
+    snprintf(note, sizeof note, "reference: first %d/%d steps equal; step %d: engine %d, reference %d, %s", s, steps,
+             s, (int)tokens[s], (int)ref_tokens[s], ok ? "each in the other's top 5" : "NOT in each other's top 5");
+    qb_cell_note(c, note);
+    if (!ok && c->status == QB_CELL_VALID) {
+        c->status = QB_CELL_INVALID;
+        snprintf(c->reason, sizeof c->reason, "reference check failed at step %d: engine token %d, CPU reference %d, "
+                 "not in each other's top 5", s, (int)tokens[s], (int)ref_tokens[s]);
+    }
+    rc = 0;
+out:
+    if (ref) ref->destroy(ref);
+    free(ref_tokens);
+    free(a);
+    free(b);
+    return rc;
+}
+
+/* The expected tokens for this cell from the --expect-tokens file, or NULL (n = 0). */
+static int32_t *expected_for(const char *path, const char *model, int context_len, int *n, char *engine, size_t cap) {
+    *n = 0;
+    json_error_t err;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        qb_errorf("--expect-tokens %s: line %d: %s", path, err.line, err.text);
+        return NULL;
+    }
+    int32_t *out = NULL;
+    json_t *cells = json_object_get(root, "cells");
+    const char *eng = json_string_value(json_object_get(root, "engine"));
+    snprintf(engine, cap, "%s", eng ? eng : "another engine");
+    size_t i;
+    json_t *cell;
+    json_array_foreach(cells, i, cell) {
+        const char *m = json_string_value(json_object_get(cell, "model"));
+        json_t *ctx = json_object_get(cell, "context_len"), *toks = json_object_get(cell, "tokens");
+        if (!json_is_integer(ctx) || json_integer_value(ctx) != context_len || !json_is_array(toks)) continue;
+        if (m && m[0] && strcmp(m, model) != 0) continue;
+        size_t len = json_array_size(toks);
+        out = malloc(sizeof *out * (len ? len : 1));
+        if (!out) break;
+        for (size_t k = 0; k < len; k++) out[k] = (int32_t)json_integer_value(json_array_get(toks, k));
+        *n = (int)len;
+        break;
+    }
+    json_decref(root);
+    return out;
+}
+
+static int expect_check(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
+                        const int32_t *tokens, int n_gen, qb_cell_record *c) {
+    char engine[128], note[320];
+    int n_exp = 0;
+    qb_error_clear();
+    int32_t *exp = expected_for(r->opt->expect_tokens, c->model, n_prompt, &n_exp, engine, sizeof engine);
+    if (!exp) {
+        if (qb_last_error()[0]) return -1;
+        snprintf(note, sizeof note, "expect-tokens: no entry for %s input %d", c->model, n_prompt);
+        qb_cell_note(c, note);
+        return 0;
+    }
+    int n = n_exp < n_gen ? n_exp : n_gen;
+    int s = first_difference(tokens, exp, n);
+    if (s == n) {
+        snprintf(note, sizeof note, "expect-tokens (%s): %d/%d steps equal", engine, n, n);
+        qb_cell_note(c, note);
+        free(exp);
+        return 0;
+    }
+    float *a = malloc(sizeof *a * (size_t)g->cfg.vocab_size);
+    int rc = -1;
+    if (!a) { qb_errorf("out of memory for the expect-tokens check"); goto out; }
+    if (step_logits(g->backend, prompt, n_prompt, tokens, s, a) != 0) goto out;
+    int ok = in_top_k(a, g->cfg.vocab_size, exp[s], QB_TOP_K);
+    snprintf(note, sizeof note, "expect-tokens (%s): first %d/%d steps equal; step %d: ours %d, theirs %d, %s", engine,
+             s, n, s, (int)tokens[s], (int)exp[s], ok ? "theirs in our top 5" : "theirs NOT in our top 5");
+    qb_cell_note(c, note);
+    if (!ok && c->status == QB_CELL_VALID) {
+        c->status = QB_CELL_INVALID;
+        snprintf(c->reason, sizeof c->reason, "expected tokens (%s) differ at step %d: ours %d, theirs %d, not in "
+                 "our top 5", engine, s, (int)tokens[s], (int)exp[s]);
+    }
+    rc = 0;
+out:
+    free(a);
+    free(exp);
+    return rc;
+}
+
+int qb_token_checks(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
+                    const int32_t *tokens, int n_gen, qb_cell_record *c) {
+    if (r->opt->check_steps > 0) QB_TRY(reference_check(r, g, prompt, n_prompt, tokens, n_gen, c));
+    if (r->opt->expect_tokens[0]) QB_TRY(expect_check(r, g, prompt, n_prompt, tokens, n_gen, c));
+    return 0;
+}
