@@ -9,6 +9,8 @@
 __global__ void __launch_bounds__(QB_NORM_THREADS)
 qb_add_rmsnorm_kernel(float *residual, const qb_bf16 *delta, const float *w, int dim, float eps, qb_bf16 *out) {
     __shared__ float warp_sums[QB_NORM_THREADS / 32];
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     size_t base = (size_t)blockIdx.x * dim;
     float v[QB_NORM_PER_THREAD];
     float ss = 0.f;
@@ -48,8 +50,7 @@ extern "C" int qb_launch_add_rmsnorm(float *residual, const uint16_t *delta, con
     if (n <= 0 || dim <= 0 || dim > QB_NORM_THREADS * QB_NORM_PER_THREAD)
         return qb_errorf("add_rmsnorm: unsupported sizes n=%d dim=%d (dim must be 1..%d)", n, dim,
                          QB_NORM_THREADS * QB_NORM_PER_THREAD);
-    qb_add_rmsnorm_kernel<<<n, QB_NORM_THREADS, 0, stream>>>(residual, (const qb_bf16 *)delta, w, dim, eps,
-                                                              (qb_bf16 *)out);
-    QB_LAUNCH_CHECK("add_rmsnorm");
+    QB_LAUNCH("add_rmsnorm", qb_add_rmsnorm_kernel, dim3(n), dim3(QB_NORM_THREADS), 0, stream, residual,
+              (const qb_bf16 *)delta, w, dim, eps, (qb_bf16 *)out);
     return 0;
 }

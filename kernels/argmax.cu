@@ -14,6 +14,8 @@ qb_argmax_kernel(const float *logits, int n, int32_t *token_out, int32_t *token_
                  int pos_advance) {
     __shared__ float sv[32];
     __shared__ int si[32];
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     float best = -INFINITY;
     int best_i = 0x7fffffff;
     for (int i = threadIdx.x; i < n; i += QB_ARGMAX_THREADS) qb_better(best, best_i, logits[i], i);
@@ -48,15 +50,18 @@ extern "C" int qb_launch_argmax(const float *logits, int n, int32_t *token_out, 
                                 int *pos, int pos_advance, cudaStream_t stream) {
     if (n <= 0) return qb_errorf("argmax: empty input");
     if (token_log && !step) return qb_errorf("argmax: token_log needs a step counter");
-    qb_argmax_kernel<<<1, QB_ARGMAX_THREADS, 0, stream>>>(logits, n, token_out, token_log, step, pos, pos_advance);
-    QB_LAUNCH_CHECK("argmax");
+    QB_LAUNCH("argmax", qb_argmax_kernel, dim3(1), dim3(QB_ARGMAX_THREADS), 0, stream, logits, n, token_out, token_log,
+              step, pos, pos_advance);
     return 0;
 }
 
-__global__ void qb_set_int_kernel(int *dst, int value) { *dst = value; }
+__global__ void qb_set_int_kernel(int *dst, int value) {
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    *dst = value;
+}
 
 extern "C" int qb_launch_set_int(int *dst, int value, cudaStream_t stream) {
-    qb_set_int_kernel<<<1, 1, 0, stream>>>(dst, value);
-    QB_LAUNCH_CHECK("set_int");
+    QB_LAUNCH("set_int", qb_set_int_kernel, dim3(1), dim3(1), 0, stream, dst, value);
     return 0;
 }

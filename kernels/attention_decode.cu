@@ -40,6 +40,8 @@ qb_attn_decode_split_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_b
     __shared__ float m_s[G], l_s[G], alpha_s[G];
     __shared__ float red[QB_AD_WARPS][G * DV * 32];
 
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     int g = hq / hkv, kh = blockIdx.y, split = blockIdx.x;
     int len = *pos + 1;
     int k_begin = split * chunk;
@@ -61,23 +63,27 @@ qb_attn_decode_split_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_b
 
     int sub = lane >> 3, li = lane & 7;
     for (int t0 = k_begin; t0 < k_end; t0 += QB_AD_TILE) {
-        /* phase 1: scores */
+        /* phase 1: scores; both key groups' loads are issued before the first FMA */
+        float kf[QB_AD_TILE / 32][DPL];
+#pragma unroll
+        for (int it = 0; it < QB_AD_TILE / 32; it++) {
+            int key = t0 + it * 32 + warp * 4 + sub;
+            if (key < k_end) qb_load_dims<HD>(kb + (size_t)key * HD + li * DPL, kf[it]);
+            else {
+#pragma unroll
+                for (int d = 0; d < DPL; d++) kf[it][d] = 0.f;
+            }
+        }
 #pragma unroll
         for (int it = 0; it < QB_AD_TILE / 32; it++) {
             int c = it * 32 + warp * 4 + sub;
             int key = t0 + c;
-            float kf[DPL];
-            if (key < k_end) qb_load_dims<HD>(kb + (size_t)key * HD + li * DPL, kf);
-            else {
-#pragma unroll
-                for (int d = 0; d < DPL; d++) kf[d] = 0.f;
-            }
 #pragma unroll
             for (int j = 0; j < G; j++) {
                 if (j < g) {
                     float s = 0.f;
 #pragma unroll
-                    for (int d = 0; d < DPL; d++) s = fmaf(q_s[j][li * DPL + d], kf[d], s);
+                    for (int d = 0; d < DPL; d++) s = fmaf(q_s[j][li * DPL + d], kf[it][d], s);
                     s += __shfl_xor_sync(0xffffffffu, s, 1);
                     s += __shfl_xor_sync(0xffffffffu, s, 2);
                     s += __shfl_xor_sync(0xffffffffu, s, 4);
@@ -111,25 +117,34 @@ qb_attn_decode_split_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_b
 #pragma unroll
             for (int d = 0; d < DV; d++) acc[j][d] *= a;
         }
-        for (int c = warp; c < QB_AD_TILE; c += QB_AD_WARPS) {
-            int key = t0 + c;
-            if (key >= k_end) break;
-            float vf[DV];
+        /* the warp's keys c = warp, warp + 8, ...: all V loads in flight before the FMAs */
+        constexpr int KPW = QB_AD_TILE / QB_AD_WARPS;
+        float vf[KPW][DV];
+#pragma unroll
+        for (int i = 0; i < KPW; i++) {
+            int key = t0 + warp + i * QB_AD_WARPS;
             const qb_bf16 *vp = vb + (size_t)key * HD + lane * DV;
-            if (DV == 4) {
+            if (key >= k_end) {
+#pragma unroll
+                for (int d = 0; d < DV; d++) vf[i][d] = 0.f;
+            } else if (DV == 4) {
                 uint2 u = *(const uint2 *)vp;
                 float2 a = qb_bf16x2_to_float2(u.x), b = qb_bf16x2_to_float2(u.y);
-                vf[0] = a.x; vf[1] = a.y; vf[2 % DV] = b.x; vf[3 % DV] = b.y;
+                vf[i][0] = a.x; vf[i][1] = a.y; vf[i][2 % DV] = b.x; vf[i][3 % DV] = b.y;
             } else {
                 float2 a = qb_bf16x2_to_float2(*(const uint32_t *)vp);
-                vf[0] = a.x; vf[1 % DV] = a.y;
+                vf[i][0] = a.x; vf[i][1 % DV] = a.y;
             }
+        }
+#pragma unroll
+        for (int i = 0; i < KPW; i++) {
+            int c = warp + i * QB_AD_WARPS;
 #pragma unroll
             for (int j = 0; j < G; j++) {
                 if (j < g) {
-                    float p = p_s[j][c];
+                    float p = p_s[j][c]; /* 0 past the context (exp2 of -inf) */
 #pragma unroll
-                    for (int d = 0; d < DV; d++) acc[j][d] = fmaf(p, vf[d], acc[j][d]);
+                    for (int d = 0; d < DV; d++) acc[j][d] = fmaf(p, vf[i][d], acc[j][d]);
                 }
             }
         }
@@ -155,22 +170,46 @@ qb_attn_decode_split_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_b
     }
 }
 
+/* Merge of the splits: block (head h, 32-dim slice); the block's max over the splits' maxima first, then warp w
+ * sums splits w, w+8, ... for its lane's dimension, and the 8 warps' sums are added through shared memory. */
+#define QB_ADC_WARPS 8
 template <int HD>
-__global__ void qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_splits, int chunk,
-                                              const int *pos, qb_bf16 *out) {
-    int h = blockIdx.x, d = threadIdx.x;
+__global__ void __launch_bounds__(QB_ADC_WARPS * 32)
+qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_splits, int chunk, const int *pos,
+                              qb_bf16 *out) {
+    __shared__ float red_m[QB_ADC_WARPS], red_o[QB_ADC_WARPS][32], red_l[QB_ADC_WARPS];
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    int h = blockIdx.x, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    int d = blockIdx.y * 32 + lane;
     int len = *pos + 1;
     int active = min((len + chunk - 1) / chunk, n_splits);
     const float *ml = part_ml + (size_t)h * n_splits * 2;
     float m = -INFINITY;
-    for (int s = 0; s < active; s++) m = fmaxf(m, ml[2 * s]);
+    for (int s = tid; s < active; s += QB_ADC_WARPS * 32) m = fmaxf(m, ml[2 * s]);
+    m = qb_warp_max(m);
+    if (lane == 0) red_m[warp] = m;
+    __syncthreads();
+    m = red_m[0];
+#pragma unroll
+    for (int w = 1; w < QB_ADC_WARPS; w++) m = fmaxf(m, red_m[w]);
     float l = 0.f, o = 0.f;
-    for (int s = 0; s < active; s++) {
+    const float *po = part_o + (size_t)h * n_splits * HD + d;
+#pragma unroll 4
+    for (int s = warp; s < active; s += QB_ADC_WARPS) {
         float w = exp2f(ml[2 * s] - m);
         l = fmaf(w, ml[2 * s + 1], l);
-        o = fmaf(w, part_o[((size_t)h * n_splits + s) * HD + d], o);
+        o = fmaf(w, po[(size_t)s * HD], o);
     }
-    out[(size_t)h * HD + d] = __float2bfloat16(o / l);
+    red_o[warp][lane] = o;
+    if (lane == 0) red_l[warp] = l;
+    __syncthreads();
+    if (warp == 0) {
+        float so = 0.f, sl = 0.f;
+#pragma unroll
+        for (int w = 0; w < QB_ADC_WARPS; w++) { so += red_o[w][lane]; sl += red_l[w]; }
+        out[(size_t)h * HD + d] = __float2bfloat16(so / sl);
+    }
 }
 
 extern "C" size_t qb_attention_decode_workspace_floats(int hq, int hd, int max_seq) {
@@ -191,22 +230,21 @@ extern "C" int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_c
     float scale_log2 = (float)(1.0 / sqrt((double)hd) * 1.4426950408889634);
     dim3 grid(n_splits, hkv);
     if (hd == 128) {
-        qb_attn_decode_split_kernel<128><<<grid, QB_AD_WARPS * 32, 0, stream>>>(
-            (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, pos, hq, hkv, chunk,
-            scale_log2, part_o, part_ml, n_splits);
-        QB_LAUNCH_CHECK("attention_decode split");
-        qb_attn_decode_combine_kernel<128><<<hq, 128, 0, stream>>>(part_o, part_ml, n_splits, chunk, pos,
-                                                                   (qb_bf16 *)out);
+        QB_LAUNCH("attention_decode split", qb_attn_decode_split_kernel<128>, grid, dim3(QB_AD_WARPS * 32), 0, stream,
+                  (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, pos, hq, hkv, chunk,
+                  scale_log2, part_o, part_ml, n_splits);
+        QB_LAUNCH("attention_decode combine", qb_attn_decode_combine_kernel<128>, dim3(hq, 128 / 32),
+                  dim3(QB_ADC_WARPS * 32), 0, stream, (const float *)part_o, (const float *)part_ml, n_splits, chunk,
+                  pos, (qb_bf16 *)out);
     } else if (hd == 64) {
-        qb_attn_decode_split_kernel<64><<<grid, QB_AD_WARPS * 32, 0, stream>>>(
-            (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, pos, hq, hkv, chunk,
-            scale_log2, part_o, part_ml, n_splits);
-        QB_LAUNCH_CHECK("attention_decode split");
-        qb_attn_decode_combine_kernel<64><<<hq, 64, 0, stream>>>(part_o, part_ml, n_splits, chunk, pos,
-                                                                 (qb_bf16 *)out);
+        QB_LAUNCH("attention_decode split", qb_attn_decode_split_kernel<64>, grid, dim3(QB_AD_WARPS * 32), 0, stream,
+                  (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, pos, hq, hkv, chunk,
+                  scale_log2, part_o, part_ml, n_splits);
+        QB_LAUNCH("attention_decode combine", qb_attn_decode_combine_kernel<64>, dim3(hq, 64 / 32),
+                  dim3(QB_ADC_WARPS * 32), 0, stream, (const float *)part_o, (const float *)part_ml, n_splits, chunk,
+                  pos, (qb_bf16 *)out);
     } else {
         return qb_errorf("attention_decode: head_dim %d unsupported (64 or 128)", hd);
     }
-    QB_LAUNCH_CHECK("attention_decode combine");
     return 0;
 }

@@ -56,6 +56,8 @@ qb_attn_prefill_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf16 *
     qb_bf16 *ks = (qb_bf16 *)qb_ap_smem;
     qb_bf16 *vs = ks + QB_AP_BN * LD;
 
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     int g = hq / hkv, kh = blockIdx.y;
     int rows_total = n * g;
     int tile = gridDim.x - 1 - blockIdx.x; /* longest tiles first */
@@ -226,10 +228,9 @@ static int qb_attn_prefill_launch(const uint16_t *q, const uint16_t *k_cache, co
     long rows = (long)n * g;
     dim3 grid(qb_ceil_div(rows, QB_AP_BM), hkv);
     float scale_log2 = (float)(1.0 / sqrt((double)HD) * 1.4426950408889634);
-    qb_attn_prefill_kernel<HD><<<grid, QB_AP_WARPS * 32, smem, stream>>>(
-        (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq, hkv,
-        scale_log2, (qb_bf16 *)out);
-    QB_LAUNCH_CHECK("attention_prefill");
+    QB_LAUNCH("attention_prefill", qb_attn_prefill_kernel<HD>, grid, dim3(QB_AP_WARPS * 32), smem, stream,
+              (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq, hkv,
+              scale_log2, (qb_bf16 *)out);
     return 0;
 }
 

@@ -70,4 +70,38 @@ __device__ __forceinline__ float qb_warp_max(float v) {
 
 static inline int qb_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
+/* Programmatic dependent launch (PDL, Hopper): a kernel launched by qb_launch_kernel may start while the
+ * previous kernel in the stream is finishing. Every such kernel calls QB_PDL_WAIT() before it touches memory that
+ * another kernel writes or reads (it waits for the previous grid to complete and its writes to be visible), and
+ * QB_PDL_TRIGGER() to let the next kernel be scheduled once all of its own blocks are running. Before the wait a
+ * kernel may read only constant data (weights). QB_CUDA_PDL=0 in the environment turns PDL off (plain launches). */
+#define QB_PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#define QB_PDL_TRIGGER() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
+
+extern "C" int qb_pdl_enabled(void);
+
+template <typename... KArgs, typename... Args>
+static inline cudaError_t qb_launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                           cudaStream_t stream, Args... args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = qb_pdl_enabled() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
+}
+
+/* Launch through qb_launch_kernel and turn a failure into the one-line error. */
+#define QB_LAUNCH(what, ...)                                                                           \
+    do {                                                                                               \
+        cudaError_t launch_rc_ = qb_launch_kernel(__VA_ARGS__);                                        \
+        if (launch_rc_ != cudaSuccess)                                                                 \
+            return qb_errorf("%s: kernel launch failed: %s", (what), cudaGetErrorString(launch_rc_));  \
+    } while (0)
+
 #endif

@@ -4,6 +4,8 @@
 #include "embedding.cuh"
 
 __global__ void qb_embedding_kernel(const qb_bf16 *table, int vocab, int hidden, const int32_t *tokens, float *out) {
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     int row = blockIdx.x;
     int32_t tok = tokens[row];
     if (tok < 0 || tok >= vocab) tok = 0;
@@ -15,7 +17,7 @@ __global__ void qb_embedding_kernel(const qb_bf16 *table, int vocab, int hidden,
 extern "C" int qb_launch_embedding(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n,
                                    float *out, cudaStream_t stream) {
     if (n <= 0 || hidden <= 0) return qb_errorf("embedding: bad sizes n=%d hidden=%d", n, hidden);
-    qb_embedding_kernel<<<n, 256, 0, stream>>>((const qb_bf16 *)table, vocab, hidden, tokens, out);
-    QB_LAUNCH_CHECK("embedding");
+    QB_LAUNCH("embedding", qb_embedding_kernel, dim3(n), dim3(256), 0, stream, (const qb_bf16 *)table, vocab, hidden,
+              tokens, out);
     return 0;
 }

@@ -5,6 +5,8 @@
 __global__ void qb_qkv_rope_kernel(const qb_bf16 *qkv, const float *bias, int hq, int hkv, int hd,
                                    const int *start_pos, const float *cos_t, const float *sin_t, qb_bf16 *q_out,
                                    qb_bf16 *k_cache, qb_bf16 *v_cache, int max_seq) {
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     int row = blockIdx.x;
     int pos = *start_pos + row;
     int half = hd / 2;
@@ -47,8 +49,7 @@ extern "C" int qb_launch_qkv_rope(const uint16_t *qkv, const float *bias, int n,
                                   uint16_t *k_cache, uint16_t *v_cache, int max_seq, cudaStream_t stream) {
     if (n <= 0 || hq <= 0 || hkv <= 0 || hd <= 0 || (hd & 1))
         return qb_errorf("qkv_rope: bad sizes n=%d hq=%d hkv=%d hd=%d", n, hq, hkv, hd);
-    qb_qkv_rope_kernel<<<n, 256, 0, stream>>>((const qb_bf16 *)qkv, bias, hq, hkv, hd, start_pos, cos_t, sin_t,
-                                               (qb_bf16 *)q_out, (qb_bf16 *)k_cache, (qb_bf16 *)v_cache, max_seq);
-    QB_LAUNCH_CHECK("qkv_rope");
+    QB_LAUNCH("qkv_rope", qb_qkv_rope_kernel, dim3(n), dim3(256), 0, stream, (const qb_bf16 *)qkv, bias, hq, hkv, hd,
+              start_pos, cos_t, sin_t, (qb_bf16 *)q_out, (qb_bf16 *)k_cache, (qb_bf16 *)v_cache, max_seq);
     return 0;
 }

@@ -3,6 +3,8 @@
 #include "silu_mul.cuh"
 
 __global__ void qb_silu_mul_kernel(const qb_bf16 *gu, int inter, long total, qb_bf16 *out) {
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         long row = i / inter, col = i - row * inter;
         const qb_bf16 *r = gu + row * 2 * inter;
@@ -18,7 +20,7 @@ extern "C" int qb_launch_silu_mul(const uint16_t *gate_up, int n, int inter, uin
     long total = (long)n * inter;
     long blocks = (total + 255) / 256;
     if (blocks > 132 * 16) blocks = 132 * 16;
-    qb_silu_mul_kernel<<<(int)blocks, 256, 0, stream>>>((const qb_bf16 *)gate_up, inter, total, (qb_bf16 *)out);
-    QB_LAUNCH_CHECK("silu_mul");
+    QB_LAUNCH("silu_mul", qb_silu_mul_kernel, dim3((unsigned)blocks), dim3(256), 0, stream, (const qb_bf16 *)gate_up,
+              inter, total, (qb_bf16 *)out);
     return 0;
 }

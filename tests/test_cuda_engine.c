@@ -23,6 +23,10 @@
 #include "util/error.h"
 
 #define LOGIT_TOL 3e-2
+/* The yarn fixture has deliberately sharp attention (q/k gain 3 and YaRN's mscale^2 = 1.30 on the scores:
+ * scores of order 10), which multiplies the bf16 rounding of q and k (4e-3 relative) into the probabilities:
+ * measured 5.7e-2 at the 64-token prompt on H100 (2026-11-25) with the tokens within the top-5 rule. */
+#define LOGIT_TOL_SHARP 8e-2
 #define N_GEN 16
 #define TOPK 5
 
@@ -48,6 +52,7 @@ static double rel_l2(const float *got, const float *ref, int n, int *nan_at) {
 }
 
 static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_model_config *cfg, int n_prompt) {
+    double tol = strcmp(name, "yarn") == 0 ? LOGIT_TOL_SHARP : LOGIT_TOL;
     int V = cfg->vocab_size;
     int32_t *prompt = malloc((size_t)(n_prompt + N_GEN) * sizeof *prompt);
     float *lc = malloc((size_t)V * 4), *lg = malloc((size_t)V * 4);
@@ -65,9 +70,9 @@ static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_
     int nan_at;
     double err = rel_l2(lg, lc, V, &nan_at);
     int ok = 1;
-    if (nan_at >= 0 || err > LOGIT_TOL) {
+    if (nan_at >= 0 || err > tol) {
         printf("FAIL %s prompt %d: logits relative L2 error %.3g (tol %.3g), first non-finite at %d\n", name, n_prompt,
-               err, LOGIT_TOL, nan_at);
+               err, tol, nan_at);
         ok = 0;
     }
     int first = -1;
@@ -114,7 +119,8 @@ static void run_case(qb_dist *d, const char *name, const char *config_path, cons
     }
     int max_prompt = 0;
     for (int i = 0; i < np; i++) max_prompt = prompts[i] > max_prompt ? prompts[i] : max_prompt;
-    qb_backend_params p = {&cfg, &plan, d, ckpt, 7, max_prompt + 2 * N_GEN, max_prompt + N_GEN, 0};
+    qb_backend_params p = {.cfg = &cfg, .plan = &plan, .dist = d, .checkpoint_dir = ckpt, .weight_seed = 7,
+                           .max_seq_len = max_prompt + 2 * N_GEN, .max_prompt_len = max_prompt + N_GEN};
     qb_backend *cpu = NULL, *gpu = NULL;
     if (qb_cpu_backend_create(&p, &cpu) || qb_cuda_backend_create(&p, &gpu)) {
         printf("FAIL %s: %s\n", name, qb_last_error());
