@@ -92,7 +92,7 @@ static inline cudaError_t qb_launch_kernel(void (*kernel)(KArgs...), dim3 grid, 
     cfg.dynamicSmemBytes = smem;
     cfg.stream = stream;
     cfg.attrs = attr;
-    cfg.numAttrs = qb_pdl_enabled() ? 1 : 0;
+    cfg.numAttrs = (qb_pdl_enabled() && stream != 0) ? 1 : 0; /* plain launches on the legacy default stream */
     return cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
 }
 
