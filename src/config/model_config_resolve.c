@@ -17,6 +17,7 @@
 #include "config/model_config_internal.h"
 #include "io/small_file.h"
 #include "io/printable.h"
+#include "engine/weights_quant.h"
 #include "util/error.h"
 
 #ifndef QB_SOURCE_DIR
@@ -151,6 +152,8 @@ static int resolve_impl(const char *model, qb_model_config *out, bool *is_checkp
         struct stat st;
         if (stat(path, &st) != 0) return qb_errorf("%s: no config.json in this directory", model);
         QB_TRY(qb_model_config_load_file(path, out));
+        /* a quantized release may pad intermediate_size beyond config.json (72B: 29696): the shapes decide */
+        QB_TRY(qb_quant_checkpoint_intermediate(model, out));
         /* name = base name of the directory, trailing slashes ignored */
         size_t len = strlen(model);
         while (len > 1 && model[len - 1] == '/') len--;

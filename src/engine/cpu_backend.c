@@ -115,17 +115,24 @@ static void cpu_destroy(qb_backend *b) {
     free(b);
 }
 
-/* The CPU engine computes dense bf16 only. */
+/* The CPU engine computes bf16 or f16 embeddings / lm_head and bf16, f16, GPTQ or AWQ linears. */
 static int check_formats(const qb_weights *w) {
-    if (w->embed_fmt != QB_WFMT_BF16) return qb_errorf("cpu backend: embed_tokens must be bf16");
-    if (w->lm_head.fmt != QB_WFMT_BF16) return qb_errorf("cpu backend: lm_head must be bf16");
+    if (w->embed_fmt != QB_WFMT_BF16 && w->embed_fmt != QB_WFMT_F16)
+        return qb_errorf("cpu backend: embed_tokens must be bf16 or f16");
+    if ((w->lm_head.fmt != QB_WFMT_BF16 && w->lm_head.fmt != QB_WFMT_F16) || !w->lm_head.w)
+        return qb_errorf("cpu backend: lm_head must be dense bf16 or f16");
     for (int l = 0; l < w->cfg.num_layers; l++) {
         const qb_layer_weights *lw = &w->layers[l];
         const qb_linear *all[] = {&lw->q, &lw->k, &lw->v, &lw->o, &lw->gate, &lw->up, &lw->down};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-            if (all[i]->fmt != QB_WFMT_BF16 || !all[i]->w)
-                return qb_errorf("cpu backend: layer %d: only dense bf16 weights are supported (quantized "
-                                 "checkpoints run on the CUDA engine)", l);
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+            const qb_linear *x = all[i];
+            int dense_ok = (x->fmt == QB_WFMT_BF16 || x->fmt == QB_WFMT_F16) && x->w;
+            int quant_ok = (x->fmt == QB_WFMT_GPTQ && x->g_idx && (x->bits == 4 || x->bits == 8)) ||
+                           (x->fmt == QB_WFMT_AWQ && x->bits == 4);
+            if (!dense_ok && !(quant_ok && x->qweight && x->qzeros && x->scales && x->group_size > 0))
+                return qb_errorf("cpu backend: layer %d linear %zu: format %d is not complete or not supported", l, i,
+                                 (int)x->fmt);
+        }
     }
     return 0;
 }

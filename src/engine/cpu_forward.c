@@ -9,6 +9,7 @@
 #include "engine/cpu_engine.h"
 
 #include "engine/cpu_ops.h"
+#include "engine/cpu_quant_ops.h"
 #include "util/error.h"
 
 static float *kv_rows(float *cache, const qb_cpu_engine *e, int layer, int pos) {
@@ -16,8 +17,9 @@ static float *kv_rows(float *cache, const qb_cpu_engine *e, int layer, int pos) 
     return cache + ((size_t)layer * e->max_seq_len + pos) * row;
 }
 
+/* bf16, f16, GPTQ or AWQ weights (cpu_quant_ops.h) */
 static void linear(const qb_cpu_engine *e, const float *x, const qb_linear *l, int rows, float *y) {
-    qb_ref_matmul_bf16(x, l->w, l->bias, rows, l->out_features, l->in_features, y, e->threads);
+    qb_ref_linear(x, l, rows, y, e->threads);
 }
 
 static int attention_block(qb_cpu_engine *e, int layer, int n) {
@@ -66,7 +68,8 @@ int qb_cpu_forward(qb_cpu_engine *e, const int32_t *tokens, int n) {
         e->positions[i] = e->seq_len + i;
     }
 
-    qb_ref_embedding(e->w.embed, H, tokens, n, e->hidden);
+    if (e->w.embed_fmt == QB_WFMT_F16) qb_ref_embedding_f16(e->w.embed, H, tokens, n, e->hidden);
+    else qb_ref_embedding(e->w.embed, H, tokens, n, e->hidden);
     qb_ref_rmsnorm(e->hidden, e->w.layers[0].input_norm, n, H, eps, e->normed);
     for (int l = 0; l < c->num_layers; l++) {
         QB_TRY(attention_block(e, l, n));
@@ -78,7 +81,7 @@ int qb_cpu_forward(qb_cpu_engine *e, const int32_t *tokens, int n) {
     e->seq_len += n;
     /* only the last row's logits are needed: the next token */
     const float *last = e->normed + (size_t)(n - 1) * H;
-    qb_ref_matmul_bf16(last, e->w.lm_head.w, NULL, 1, e->plan.vocab_size, H, e->logits, e->threads);
+    qb_ref_linear(last, &e->w.lm_head, 1, e->logits, e->threads);
     return 0;
 }
 

@@ -18,8 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/cpu_threads.h"
 #include "engine/random_init.h"
 #include "engine/weights_layout.h"
+#include "engine/weights_quant.h"
 #include "util/error.h"
 
 void qb_tensor_name(char *buf, size_t cap, int layer, const char *suffix) {
@@ -213,9 +215,9 @@ static void fill_norm(float *dst, const char *name, uint64_t seed, uint64_t n) {
 
 int qb_weights_random(const qb_model_config *c, const qb_shard_plan *p, uint64_t seed, qb_weights *out) {
     memset(out, 0, sizeof *out);
-    if (c->quant != QB_QUANT_BF16) /* dense bf16 stand-ins would measure the wrong kernels */
-        return qb_errorf("%s: random %s weights are not supported yet (only bf16)", c->name, qb_quant_name(c->quant));
-    if (qb_weights_alloc(c, p, out) != 0) {
+    /* quantized configs: packed weights of the exact shapes (weights_quant.h), never dense stand-ins */
+    int quant = c->quant != QB_QUANT_BF16;
+    if ((quant ? qb_weights_alloc_quant(c, p, out) : qb_weights_alloc(c, p, out)) != 0) {
         qb_weights_free(out);
         return -1;
     }
@@ -236,9 +238,14 @@ int qb_weights_random(const qb_model_config *c, const qb_shard_plan *p, uint64_t
             qb_linear_slice(c, p, k, &s);
             qb_linear *lin = qb_layer_linear(l, k);
             char suffix[64];
-            snprintf(suffix, sizeof suffix, "%s.weight", qb_linear_suffix[k]);
-            qb_tensor_name(name, sizeof name, i, suffix);
-            fill_block(lin->w, name, seed, s.cols, s.row0, s.n_rows, s.col0, s.n_cols);
+            if (quant) {
+                qb_tensor_name(name, sizeof name, i, qb_linear_suffix[k]);
+                qb_linear_random_quant(lin, name, &s, seed, qb_cpu_count());
+            } else {
+                snprintf(suffix, sizeof suffix, "%s.weight", qb_linear_suffix[k]);
+                qb_tensor_name(name, sizeof name, i, suffix);
+                fill_block(lin->w, name, seed, s.cols, s.row0, s.n_rows, s.col0, s.n_cols);
+            }
             if (s.has_bias) {
                 snprintf(suffix, sizeof suffix, "%s.bias", qb_linear_suffix[k]);
                 qb_tensor_name(name, sizeof name, i, suffix);
@@ -256,7 +263,9 @@ size_t qb_weights_rank_bytes(const qb_model_config *c, const qb_shard_plan *p) {
     for (int k = 0; k < QB_NUM_LINEAR; k++) {
         qb_slice s;
         qb_linear_slice(c, p, k, &s);
-        size_t per = (size_t)(s.n_rows * s.n_cols) * 2 + (s.has_bias ? (size_t)s.n_rows * sizeof(float) : 0);
+        size_t per = c->quant != QB_QUANT_BF16
+                         ? qb_linear_quant_bytes(c, &s)
+                         : (size_t)(s.n_rows * s.n_cols) * 2 + (s.has_bias ? (size_t)s.n_rows * sizeof(float) : 0);
         total += per * (size_t)c->num_layers;
     }
     return total;

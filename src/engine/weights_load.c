@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/weights_layout.h"
+#include "engine/weights_quant.h"
 #include "io/checkpoint.h"
 #include "io/printable.h"
 #include "util/error.h"
@@ -63,9 +64,7 @@ static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_
 
 static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
     memset(out, 0, sizeof *out);
-    if (c->quant != QB_QUANT_BF16)
-        return qb_errorf("%s: quantized checkpoints are not supported yet (--quant gptq-int8|gptq-int4|awq; "
-                         "this one is %s)", dir, qb_quant_name(c->quant));
+    if (c->quant != QB_QUANT_BF16) return qb_weights_load_quant(dir, c, p, out); /* weights_quant.c */
     qb_checkpoint ck;
     QB_TRY(qb_checkpoint_open(dir, &ck));
     int rc = qb_weights_alloc(c, p, out);

@@ -1,0 +1,388 @@
+/* weights_quant.c - one rank's GPTQ / AWQ weights (see weights_quant.h, quant_pack.h, formats.md).
+ *
+ * Loading checks every packed tensor's dtype (I32, scales F16) and exact shape, that this rank's slice holds
+ * whole packed words and whole groups, that g_idx is k / group_size (act-order checkpoints are refused), and
+ * that every scale is finite. Tensors the model does not use are an error, as for bf16 checkpoints.
+ */
+#include "engine/weights_quant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu_threads.h"
+#include "engine/quant_pack.h"
+#include "engine/random_init.h"
+#include "io/checkpoint.h"
+#include "io/printable.h"
+#include "util/error.h"
+
+static int is_awq(const qb_model_config *c) { return c->quant == QB_QUANT_AWQ; }
+static int pack_factor(const qb_model_config *c) { return 32 / c->quant_bits; }
+
+/* Packed sizes of one slice: words of qweight, qzeros and count of scales, g_idx. */
+typedef struct {
+    size_t qweight, qzeros, scales, g_idx;
+} quant_counts;
+
+static quant_counts counts_of(const qb_model_config *c, const qb_slice *s) {
+    size_t K = (size_t)s->n_cols, N = (size_t)s->n_rows, g = (size_t)c->group_size, pf = (size_t)pack_factor(c);
+    quant_counts q;
+    q.qweight = K * N / pf;
+    q.qzeros = K / g * N / pf;
+    q.scales = K / g * N;
+    q.g_idx = is_awq(c) ? 0 : K;
+    return q;
+}
+
+size_t qb_linear_quant_bytes(const qb_model_config *c, const qb_slice *s) {
+    quant_counts q = counts_of(c, s);
+    return (q.qweight + q.qzeros + q.g_idx) * 4 + q.scales * 2 + (s->has_bias ? (size_t)s->n_rows * sizeof(float) : 0);
+}
+
+/* The slice must hold whole packed words along the packed dimensions and whole groups along K. */
+static int check_slice(const qb_model_config *c, const char *prefix, const qb_slice *s) {
+    int pf = pack_factor(c), g = c->group_size;
+    const char *fmt = qb_quant_name(c->quant);
+    if (c->desc_act)
+        return qb_errorf("%s: desc_act (act-order) GPTQ checkpoints are not supported", prefix);
+    if (s->cols % (uint64_t)g || s->col0 % (uint64_t)g || s->n_cols % (uint64_t)g)
+        return qb_errorf("%s: %s input slice [%llu, +%llu) of %llu splits a quantization group of %d", prefix, fmt,
+                         (unsigned long long)s->col0, (unsigned long long)s->n_cols, (unsigned long long)s->cols, g);
+    if (s->rows % (uint64_t)pf || s->row0 % (uint64_t)pf || s->n_rows % (uint64_t)pf)
+        return qb_errorf("%s: %s output slice [%llu, +%llu) of %llu splits a packed word of %d values", prefix, fmt,
+                         (unsigned long long)s->row0, (unsigned long long)s->n_rows, (unsigned long long)s->rows, pf);
+    if (!is_awq(c) && s->cols % (uint64_t)pf)
+        return qb_errorf("%s: %s input size %llu is not a multiple of %d", prefix, fmt, (unsigned long long)s->cols, pf);
+    return 0;
+}
+
+static void *alloc_bytes(qb_weights *w, size_t bytes, const char *what) {
+    void *ptr = malloc(bytes ? bytes : 1);
+    if (!ptr) {
+        qb_errorf("%s: out of memory allocating %zu bytes", what, bytes);
+        return NULL;
+    }
+    w->host_bytes += bytes;
+    return ptr;
+}
+
+static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char *what, qb_weights *w,
+                        qb_linear *lin) {
+    QB_TRY(check_slice(c, what, s));
+    quant_counts q = counts_of(c, s);
+    lin->fmt = is_awq(c) ? QB_WFMT_AWQ : QB_WFMT_GPTQ;
+    lin->out_features = (int)s->n_rows;
+    lin->in_features = (int)s->n_cols;
+    lin->bits = c->quant_bits;
+    lin->group_size = c->group_size;
+    lin->owns_w = 1;
+    lin->w = NULL;
+    if (!(lin->qweight = alloc_bytes(w, q.qweight * 4, what))) return -1;
+    if (!(lin->qzeros = alloc_bytes(w, q.qzeros * 4, what))) return -1;
+    if (!(lin->scales = alloc_bytes(w, q.scales * 2, what))) return -1;
+    if (q.g_idx && !(lin->g_idx = alloc_bytes(w, q.g_idx * 4, what))) return -1;
+    if (s->has_bias && !(lin->bias = alloc_bytes(w, (size_t)s->n_rows * sizeof(float), what))) return -1;
+    return 0;
+}
+
+int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+    memset(w, 0, sizeof *w);
+    w->cfg = *c;
+    w->plan = *p;
+    w->embed_fmt = QB_WFMT_BF16;
+    const size_t H = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
+    if (c->quant == QB_QUANT_BF16 || (c->quant_bits != 4 && c->quant_bits != 8) || c->group_size <= 0)
+        return qb_errorf("%s: not a quantized config (%s, bits %d, group_size %d)", c->name, qb_quant_name(c->quant),
+                         c->quant_bits, c->group_size);
+    w->layers = calloc((size_t)c->num_layers, sizeof *w->layers);
+    if (!w->layers) return qb_errorf("weights: out of memory for %d layers", c->num_layers);
+    if (!(w->embed = alloc_bytes(w, V * H * 2, "model.embed_tokens.weight"))) return -1;
+    if (!(w->final_norm = alloc_bytes(w, H * sizeof(float), "model.norm.weight"))) return -1;
+    qb_linear *lm = &w->lm_head;
+    lm->fmt = QB_WFMT_BF16;
+    lm->out_features = p->vocab_size;
+    lm->in_features = c->hidden_size;
+    if (c->tie_word_embeddings) {
+        lm->w = w->embed + (size_t)p->vocab_start * H;
+        lm->owns_w = 0;
+    } else {
+        if (!(lm->w = alloc_bytes(w, (size_t)p->vocab_size * H * 2, "lm_head.weight"))) return -1;
+        lm->owns_w = 1;
+    }
+    for (int i = 0; i < c->num_layers; i++) {
+        qb_layer_weights *l = &w->layers[i];
+        if (!(l->input_norm = alloc_bytes(w, H * sizeof(float), "input_layernorm"))) return -1;
+        if (!(l->post_attn_norm = alloc_bytes(w, H * sizeof(float), "post_attention_layernorm"))) return -1;
+        for (int k = 0; k < QB_NUM_LINEAR; k++) {
+            qb_slice s;
+            qb_linear_slice(c, p, k, &s);
+            char what[96];
+            qb_tensor_name(what, sizeof what, i, qb_linear_suffix[k]);
+            QB_TRY(alloc_linear(c, &s, what, w, qb_layer_linear(l, k)));
+        }
+    }
+    return 0;
+}
+
+/* ---- random ---- */
+
+typedef struct {
+    qb_linear *lin;
+    const qb_slice *s;
+    uint64_t seed, qweight_id;
+} random_job;
+
+/* qweight rows [begin, end) (packed rows for GPTQ, K rows for AWQ) */
+static void random_qweight_rows(void *ctx, int begin, int end) {
+    const random_job *j = ctx;
+    const qb_linear *lin = j->lin;
+    const qb_slice *s = j->s;
+    int bits = lin->bits, N = lin->out_features;
+    uint64_t Nf = s->rows;
+    if (lin->fmt == QB_WFMT_GPTQ) {
+        int pf = 32 / bits;
+        for (int r = begin; r < end; r++)
+            for (int n = 0; n < N; n++) {
+                uint32_t word = 0;
+                for (int i = 0; i < pf; i++) {
+                    uint64_t k = s->col0 + (uint64_t)r * pf + (uint64_t)i;
+                    word |= qb_random_quant_q(j->seed, j->qweight_id, k * Nf + s->row0 + (uint64_t)n, bits, 0) << (bits * i);
+                }
+                lin->qweight[(size_t)r * N + n] = (int32_t)word;
+            }
+    } else {
+        int words = N / QB_AWQ_PACK;
+        for (int r = begin; r < end; r++)
+            for (int cw = 0; cw < words; cw++) {
+                uint32_t word = 0;
+                for (int jj = 0; jj < QB_AWQ_PACK; jj++) {
+                    uint64_t k = s->col0 + (uint64_t)r, n = s->row0 + (uint64_t)cw * QB_AWQ_PACK + (uint64_t)jj;
+                    word |= qb_random_quant_q(j->seed, j->qweight_id, k * Nf + n, 4, 1) << qb_awq_shift(jj);
+                }
+                lin->qweight[(size_t)r * words + cw] = (int32_t)word;
+            }
+    }
+}
+
+void qb_linear_random_quant(qb_linear *lin, const char *prefix, const qb_slice *s, uint64_t seed, int threads) {
+    char name[256];
+    int awq = lin->fmt == QB_WFMT_AWQ, bits = lin->bits, g = lin->group_size;
+    int K = lin->in_features, N = lin->out_features, pf = awq ? QB_AWQ_PACK : 32 / bits;
+    uint64_t Nf = s->rows, g0 = s->col0 / (uint64_t)g;
+    snprintf(name, sizeof name, "%s.qweight", prefix);
+    random_job job = {lin, s, seed, qb_tensor_id(name)};
+    int packed_rows = awq ? K : K / pf;
+    if ((long long)K * N < (1 << 20)) threads = 1;
+    qb_parallel_for(packed_rows, threads, random_qweight_rows, &job);
+    snprintf(name, sizeof name, "%s.qzeros", prefix);
+    uint64_t zid = qb_tensor_id(name);
+    snprintf(name, sizeof name, "%s.scales", prefix);
+    uint64_t sid = qb_tensor_id(name);
+    int groups = K / g;
+    for (int gi = 0; gi < groups; gi++) {
+        uint64_t gf = g0 + (uint64_t)gi;
+        for (int w = 0; w < N / pf; w++) {
+            uint32_t word = 0;
+            for (int i = 0; i < pf; i++) {
+                uint64_t n = s->row0 + (uint64_t)w * pf + (uint64_t)i;
+                uint32_t z = qb_random_quant_zero_stored(seed, zid, gf * Nf + n, bits, awq);
+                word |= z << (awq ? qb_awq_shift(i) : bits * i);
+            }
+            lin->qzeros[(size_t)gi * (N / pf) + w] = (int32_t)word;
+        }
+        for (int n = 0; n < N; n++)
+            lin->scales[(size_t)gi * N + n] = qb_random_quant_scale(seed, sid, gf * Nf + s->row0 + (uint64_t)n, bits);
+    }
+    if (lin->g_idx)
+        for (int k = 0; k < K; k++) lin->g_idx[k] = k / g;
+}
+
+/* ---- checkpoint ---- */
+
+/* Look up `name`: dtype and exact shape dims[n] checked, marked used. */
+static int lookup(qb_checkpoint *ck, const char *name, qb_st_dtype dtype, const uint64_t *dims, int n,
+                  const qb_ck_entry **out) {
+    qb_ck_entry *e = qb_checkpoint_find(ck, name);
+    if (!e) return qb_errorf("%s: tensor \"%s\" is missing from the checkpoint", ck->dir, name);
+    const qb_st_tensor *t = e->tensor;
+    if (t->dtype != dtype)
+        return qb_errorf("%s: %s: dtype %s, expected %s", e->file->origin, name, qb_st_dtype_name(t->dtype),
+                         qb_st_dtype_name(dtype));
+    int same = t->ndim == n;
+    for (int i = 0; same && i < n; i++) same = t->shape[i] == dims[i];
+    if (!same) {
+        char got[128];
+        qb_st_shape_str(t, got, sizeof got);
+        if (n == 1)
+            return qb_errorf("%s: %s: shape %s but config says [%llu]", e->file->origin, name, got,
+                             (unsigned long long)dims[0]);
+        return qb_errorf("%s: %s: shape %s but config says [%llu, %llu]", e->file->origin, name, got,
+                         (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    }
+    e->used = true;
+    *out = e;
+    return 0;
+}
+
+/* Block [row0, +n_rows) x [col0, +n_cols) of a 2-D tensor [rows][cols] of esize-byte elements, raw. */
+static int read_block(qb_checkpoint *ck, const char *name, qb_st_dtype dtype, uint64_t rows, uint64_t cols,
+                      uint64_t row0, uint64_t n_rows, uint64_t col0, uint64_t n_cols, void *dst) {
+    uint64_t dims[2] = {rows, cols};
+    const qb_ck_entry *e;
+    QB_TRY(lookup(ck, name, dtype, dims, 2, &e));
+    size_t esize = (size_t)qb_st_dtype_bits(dtype) / 8;
+    const uint8_t *src = qb_st_bytes(e->file, e->tensor);
+    for (uint64_t r = 0; r < n_rows; r++)
+        memcpy((uint8_t *)dst + r * n_cols * esize, src + ((row0 + r) * cols + col0) * esize, n_cols * esize);
+    return 0;
+}
+
+static int check_scales(const qb_checkpoint *ck, const char *name, const uint16_t *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] & 0x7c00u) == 0x7c00u)
+            return qb_errorf("%s: %s: scale %zu of this rank's slice is not finite (f16 bits 0x%04x)", ck->dir, name, i,
+                             (unsigned)s[i]);
+    return 0;
+}
+
+static int load_linear(qb_checkpoint *ck, const qb_model_config *c, const char *prefix, const qb_slice *s,
+                       qb_linear *lin) {
+    char name[256];
+    const uint64_t g = (uint64_t)c->group_size, K = s->cols, N = s->rows;
+    const uint64_t groups = K / g, g0 = s->col0 / g, n_groups = s->n_cols / g;
+    if (lin->fmt == QB_WFMT_GPTQ) {
+        const uint64_t pf = (uint64_t)pack_factor(c);
+        snprintf(name, sizeof name, "%s.qweight", prefix);
+        QB_TRY(read_block(ck, name, QB_ST_I32, K / pf, N, s->col0 / pf, s->n_cols / pf, s->row0, s->n_rows, lin->qweight));
+        snprintf(name, sizeof name, "%s.qzeros", prefix);
+        QB_TRY(read_block(ck, name, QB_ST_I32, groups, N / pf, g0, n_groups, s->row0 / pf, s->n_rows / pf, lin->qzeros));
+        snprintf(name, sizeof name, "%s.g_idx", prefix);
+        const qb_ck_entry *e;
+        QB_TRY(lookup(ck, name, QB_ST_I32, &K, 1, &e));
+        const uint8_t *src = qb_st_bytes(e->file, e->tensor);
+        for (uint64_t k = 0; k < K; k++) {
+            int32_t v;
+            memcpy(&v, src + k * 4, 4);
+            if ((uint64_t)v != k / g || v < 0)
+                return qb_errorf("%s: %s: g_idx[%llu] = %d, not k / group_size = %llu (act-order / desc_act "
+                                 "checkpoints are not supported)", e->file->origin, name, (unsigned long long)k, v,
+                                 (unsigned long long)(k / g));
+        }
+        for (uint64_t k = 0; k < s->n_cols; k++) lin->g_idx[k] = (int32_t)(k / g);
+    } else {
+        const uint64_t words = N / QB_AWQ_PACK;
+        snprintf(name, sizeof name, "%s.qweight", prefix);
+        QB_TRY(read_block(ck, name, QB_ST_I32, K, words, s->col0, s->n_cols, s->row0 / QB_AWQ_PACK,
+                          s->n_rows / QB_AWQ_PACK, lin->qweight));
+        snprintf(name, sizeof name, "%s.qzeros", prefix);
+        QB_TRY(read_block(ck, name, QB_ST_I32, groups, words, g0, n_groups, s->row0 / QB_AWQ_PACK,
+                          s->n_rows / QB_AWQ_PACK, lin->qzeros));
+    }
+    snprintf(name, sizeof name, "%s.scales", prefix);
+    QB_TRY(read_block(ck, name, QB_ST_F16, groups, N, g0, n_groups, s->row0, s->n_rows, lin->scales));
+    QB_TRY(check_scales(ck, name, lin->scales, (size_t)(n_groups * s->n_rows)));
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if (s->has_bias) {
+        QB_TRY(qb_checkpoint_read_vec_f32(ck, name, N, s->row0, s->n_rows, lin->bias));
+    } else if (qb_checkpoint_find(ck, name)) {
+        /* some quantizers store an all-zero bias for layers without one: accept exactly that */
+        float *tmp = malloc((size_t)N * sizeof *tmp);
+        if (!tmp) return qb_errorf("%s: out of memory", name);
+        int rc = qb_checkpoint_read_vec_f32(ck, name, N, 0, N, tmp);
+        for (uint64_t i = 0; rc == 0 && i < N; i++)
+            if (tmp[i] != 0.0f)
+                rc = qb_errorf("%s: %s: element %llu is %g, but this layer has no bias in Qwen2", ck->dir, name,
+                               (unsigned long long)i, tmp[i]);
+        free(tmp);
+        QB_TRY(rc);
+    }
+    return 0;
+}
+
+/* embed_tokens / lm_head rows: F16 (GPTQ/AWQ releases) or BF16, raw bits; sets *fmt. */
+static int read_dense_rows(qb_checkpoint *ck, const char *name, uint64_t rows, uint64_t cols, uint64_t row0,
+                           uint64_t n_rows, uint16_t *dst, qb_weight_format *fmt) {
+    qb_ck_entry *e = qb_checkpoint_find(ck, name);
+    if (!e) return qb_errorf("%s: tensor \"%s\" is missing from the checkpoint", ck->dir, name);
+    qb_st_dtype dt = e->tensor->dtype;
+    if (dt != QB_ST_F16 && dt != QB_ST_BF16)
+        return qb_errorf("%s: %s: dtype %s is not supported in a quantized checkpoint (F16 or BF16)", e->file->origin,
+                         name, qb_st_dtype_name(dt));
+    *fmt = dt == QB_ST_F16 ? QB_WFMT_F16 : QB_WFMT_BF16;
+    return read_block(ck, name, dt, rows, cols, row0, n_rows, 0, cols, dst);
+}
+
+static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+    const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
+    char name[256], prefix[160];
+    QB_TRY(read_dense_rows(ck, "model.embed_tokens.weight", V, H, 0, V, w->embed, &w->embed_fmt));
+    QB_TRY(qb_checkpoint_read_vec_f32(ck, "model.norm.weight", H, 0, H, w->final_norm));
+    qb_ck_entry *lm = qb_checkpoint_find(ck, "lm_head.weight");
+    if (!c->tie_word_embeddings) {
+        if (!lm)
+            return qb_errorf("%s: tensor \"lm_head.weight\" is missing and tie_word_embeddings is false", ck->dir);
+        QB_TRY(read_dense_rows(ck, "lm_head.weight", V, H, (uint64_t)p->vocab_start, (uint64_t)p->vocab_size,
+                               w->lm_head.w, &w->lm_head.fmt));
+    } else {
+        w->lm_head.fmt = w->embed_fmt;
+        if (lm) lm->used = true; /* tied: transformers ignores a stored lm_head too */
+    }
+    for (int i = 0; i < c->num_layers; i++) {
+        qb_layer_weights *l = &w->layers[i];
+        qb_tensor_name(name, sizeof name, i, "input_layernorm.weight");
+        QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->input_norm));
+        qb_tensor_name(name, sizeof name, i, "post_attention_layernorm.weight");
+        QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->post_attn_norm));
+        for (int k = 0; k < QB_NUM_LINEAR; k++) {
+            qb_slice s;
+            qb_linear_slice(c, p, k, &s);
+            qb_tensor_name(prefix, sizeof prefix, i, qb_linear_suffix[k]);
+            QB_TRY(load_linear(ck, c, prefix, &s, qb_layer_linear(l, k)));
+        }
+    }
+    const char *extra[1];
+    size_t n_extra = qb_checkpoint_unused(ck, extra, 1);
+    if (n_extra > 0)
+        return qb_errorf("%s: tensor \"%.200s\" is not used by a %d-layer %s Qwen2 model (%zu unused tensors)", ck->dir,
+                         extra[0], c->num_layers, qb_quant_name(c->quant), n_extra);
+    return 0;
+}
+
+static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
+    memset(out, 0, sizeof *out);
+    qb_checkpoint ck;
+    QB_TRY(qb_checkpoint_open(dir, &ck));
+    int rc = qb_weights_alloc_quant(c, p, out);
+    if (rc == 0) rc = load_all(&ck, c, p, out);
+    qb_checkpoint_close(&ck);
+    if (rc != 0) qb_weights_free(out);
+    return rc;
+}
+
+int qb_weights_load_quant(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
+    if (load_impl(dir, c, p, out) != 0) return qb_error_make_printable();
+    return 0;
+}
+
+int qb_quant_checkpoint_intermediate(const char *dir, qb_model_config *c) {
+    if (c->quant == QB_QUANT_BF16 || c->group_size <= 0) return 0;
+    qb_checkpoint ck;
+    if (qb_checkpoint_open(dir, &ck) != 0) return qb_error_make_printable();
+    int rc = 0;
+    const qb_ck_entry *e = qb_checkpoint_find(&ck, "model.layers.0.mlp.gate_proj.scales");
+    if (e && e->tensor->ndim == 2) {
+        uint64_t I = e->tensor->shape[1];
+        if (I != (uint64_t)c->intermediate_size) {
+            if (I > (uint64_t)c->intermediate_size && I <= (uint64_t)c->intermediate_size + 4096 &&
+                I % (uint64_t)c->group_size == 0)
+                c->intermediate_size = (int)I; /* publisher's padding */
+            else
+                rc = qb_errorf("%s: model.layers.0.mlp.gate_proj.scales has %llu columns but intermediate_size is %d "
+                               "(only padding up to a multiple of group_size %d is accepted)", dir,
+                               (unsigned long long)I, c->intermediate_size, c->group_size);
+        }
+    }
+    qb_checkpoint_close(&ck);
+    return rc == 0 ? 0 : qb_error_make_printable();
+}

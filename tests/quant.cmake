@@ -1,0 +1,27 @@
+# tests/quant.cmake - GPTQ / AWQ: packing and the quantized reference (test_quant_pack), the loader and the
+# CPU engine on quantized fixtures made at test time by tests/make_quant_fixtures.py (numpy) in the build
+# tree, at TP1 and under mpirun -np 2, and (with CUDA) the decode GEMV kernels against the CPU reference.
+qb_add_c_test(test_quant_pack quant/test_quant_pack.c)
+add_test(NAME quant_pack COMMAND test_quant_pack)
+
+find_program(QB_QUANT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(QB_QUANT_PYTHON3)
+  set(QB_QUANT_FIXTURES ${CMAKE_BINARY_DIR}/quant_fixtures)
+  add_test(NAME quant_make_fixtures
+           COMMAND ${QB_QUANT_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/make_quant_fixtures.py
+                   --fixtures ${QB_FIXTURE_DIR} --out ${QB_QUANT_FIXTURES})
+  set_tests_properties(quant_make_fixtures PROPERTIES FIXTURES_SETUP qb_quant_fixtures TIMEOUT 120)
+  qb_add_c_test(test_quant_fixtures quant/test_quant_fixtures.c)
+  foreach(v gqa_untied-gptq-int4-pow2 gqa_untied-gptq-int8-pow2 gqa_untied-awq-pow2 gqa_untied-gptq-int4-real
+            gqa_untied-gptq-int8-real gqa_untied-awq-real gqa_untied-awq-pow2-padded tied_hd128-gptq-int4-pow2
+            tied_hd128-awq-pow2)
+    add_test(NAME quant_fixture_${v} COMMAND test_quant_fixtures ${QB_QUANT_FIXTURES}/${v})
+    add_test(NAME quant_fixture_${v}_tp2
+             COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS}
+                     $<TARGET_FILE:test_quant_fixtures> ${QB_QUANT_FIXTURES}/${v} ${MPIEXEC_POSTFLAGS})
+    set_tests_properties(quant_fixture_${v} quant_fixture_${v}_tp2 PROPERTIES
+                         FIXTURES_REQUIRED qb_quant_fixtures ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120
+                         SKIP_RETURN_CODE 77)
+  endforeach()
+endif()
+
