@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());
         return 1;
     }
+    qb_runner_install_signal_handlers(); /* early: a forwarded SIGUSR1 must never kill a rank */
     const int root = d.world_rank == 0;
     int status = 2;
     static qb_options o;
@@ -145,7 +146,6 @@ int main(int argc, char **argv) {
     }
     if (qb_dist_set_tp(&d, tp) != 0) goto usage_error;
 
-    qb_runner_install_signal_handlers();
     qb_runner runner = {&o, &d, create, backend_name, command_line};
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
     goto done;

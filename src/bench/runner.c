@@ -90,6 +90,10 @@ static int load_resume(const qb_runner *r, recorder *rec, const qb_cell_spec *ce
     qb_results_meta old;
     qb_cell_record *old_cells = NULL;
     int n_old = 0;
+    if (access(r->opt->out, F_OK) != 0) { /* nothing to complete yet: a fresh start (first job of a chain) */
+        fprintf(stderr, "# resume: %s does not exist yet; starting a new file\n", r->opt->out);
+        return 0;
+    }
     QB_TRY(qb_results_read(r->opt->out, &old, &old_cells, &n_old));
     if (strcmp(old.settings_json, rec->meta.settings_json) != 0) {
         for (int i = 0; i < n_old; i++) qb_cell_free(&old_cells[i]);

@@ -237,7 +237,8 @@ static const qb_flag FLAGS[] = {
      set_tp, fmt_tp},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json); flags given on the command line override it",
      set_sweep, fmt_sweep},
-    {"resume", NULL, "complete an existing results file: run only its missing cells (same settings required)",
+    {"resume", NULL, "complete the results file: run only its missing cells (same settings required); a file "
+     "that does not exist yet is started",
      set_resume, NULL},
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
     {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank)",

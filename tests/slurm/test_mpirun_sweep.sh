@@ -15,6 +15,6 @@ if ! "$SRC/launch/qwenbench-mpirun" --np 2 --bin "$BIN" --backend cpu --threads 
     exit 1
 fi
 grep -q '^+ NCCL_NVLS_ENABLE=0 mpirun -np 2 ' "$W/log" || { cat "$W/log" >&2; echo "FAIL: no printed command" >&2; exit 1; }
-/usr/bin/python3 "$SRC/tests/slurm/check_results.py" "$W/tiny.h5" "$sweep" --complete --ranks 2 --accept-bandwidth-floor \
+/usr/bin/python3 "$SRC/tests/slurm/check_results.py" "$W/tiny.h5" "$sweep" --complete --ranks 2 \
     || { cat "$W/log" >&2; echo "FAIL test_mpirun_sweep: results file check" >&2; exit 1; }
 echo "PASS test_mpirun_sweep"
