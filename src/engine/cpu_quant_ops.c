@@ -38,39 +38,62 @@ static float dot_f32_f16(const float *x, const uint16_t *w, int n) {
     return sum;
 }
 
-static void dequant_gptq(const qb_linear *l, int n0, int n1, float *out) {
-    const int K = l->in_features, N = l->out_features, bits = l->bits, pf = 32 / bits;
-    const int zwords = N / pf;
-    for (int k = 0; k < K; k++) {
-        const uint32_t *qrow = (const uint32_t *)l->qweight + (size_t)(k / pf) * N;
-        int g = l->g_idx[k], shift = k % pf;
-        const uint32_t *zrow = (const uint32_t *)l->qzeros + (size_t)g * zwords;
-        const uint16_t *srow = l->scales + (size_t)g * N;
+/* Scales (as float) and true zero points of columns [n0, n1) for group g; n1 - n0 <= QB_DEQUANT_ROWS. */
+static void group_params(const qb_linear *l, int g, int n0, int n1, float *scale, int *zero) {
+    const int N = l->out_features;
+    const uint16_t *srow = l->scales + (size_t)g * N;
+    if (l->fmt == QB_WFMT_AWQ) {
+        const uint32_t *zrow = (const uint32_t *)l->qzeros + (size_t)g * (N / QB_AWQ_PACK);
         for (int n = n0; n < n1; n++) {
-            int q = (int)qb_gptq_unpack(qrow[n], bits, shift);
-            int z = (int)qb_gptq_unpack(zrow[n / pf], bits, n % pf) + 1;
-            out[(size_t)(n - n0) * K + k] = (float)(q - z) * qb_f16_to_float(srow[n]);
+            scale[n - n0] = qb_f16_to_float(srow[n]);
+            zero[n - n0] = (int)((zrow[n / QB_AWQ_PACK] >> qb_awq_shift(n % QB_AWQ_PACK)) & 15u);
+        }
+    } else {
+        const int pf = 32 / l->bits;
+        const uint32_t *zrow = (const uint32_t *)l->qzeros + (size_t)g * (N / pf);
+        for (int n = n0; n < n1; n++) {
+            scale[n - n0] = qb_f16_to_float(srow[n]);
+            zero[n - n0] = (int)qb_gptq_unpack(zrow[n / pf], l->bits, n % pf) + 1; /* stored minus one */
         }
     }
 }
 
-static void dequant_awq(const qb_linear *l, int n0, int n1, float *out) {
-    const int K = l->in_features, N = l->out_features, g = l->group_size, words = N / QB_AWQ_PACK;
+static void dequant_block(const qb_linear *l, int n0, int n1, float *out) {
+    const int K = l->in_features, N = l->out_features, awq = l->fmt == QB_WFMT_AWQ;
+    const int bits = l->bits, pf = awq ? 1 : 32 / bits, words = N / QB_AWQ_PACK;
+    float scale[QB_DEQUANT_ROWS];
+    int zero[QB_DEQUANT_ROWS], word[QB_DEQUANT_ROWS], shift_of[QB_DEQUANT_ROWS], g_now = -1;
+    for (int n = n0; n < n1; n++) {
+        word[n - n0] = n / QB_AWQ_PACK;
+        shift_of[n - n0] = qb_awq_shift(n % QB_AWQ_PACK);
+    }
     for (int k = 0; k < K; k++) {
-        const uint32_t *qrow = (const uint32_t *)l->qweight + (size_t)k * words;
-        const uint32_t *zrow = (const uint32_t *)l->qzeros + (size_t)(k / g) * words;
-        const uint16_t *srow = l->scales + (size_t)(k / g) * N;
-        for (int n = n0; n < n1; n++) {
-            int sh = qb_awq_shift(n % QB_AWQ_PACK);
-            int q = (int)((qrow[n / QB_AWQ_PACK] >> sh) & 15u), z = (int)((zrow[n / QB_AWQ_PACK] >> sh) & 15u);
-            out[(size_t)(n - n0) * K + k] = (float)(q - z) * qb_f16_to_float(srow[n]);
+        int g = awq ? k / l->group_size : l->g_idx[k];
+        if (g != g_now) {
+            group_params(l, g, n0, n1, scale, zero);
+            g_now = g;
+        }
+        if (awq) {
+            const uint32_t *qrow = (const uint32_t *)l->qweight + (size_t)k * words;
+            for (int i = 0; i < n1 - n0; i++) {
+                int q = (int)((qrow[word[i]] >> shift_of[i]) & 15u);
+                out[(size_t)i * K + k] = (float)(q - zero[i]) * scale[i];
+            }
+        } else {
+            const uint32_t *qrow = (const uint32_t *)l->qweight + (size_t)(k / pf) * N;
+            int shift = bits * (k % pf);
+            uint32_t mask = (1u << bits) - 1u;
+            for (int n = n0; n < n1; n++) {
+                int q = (int)((qrow[n] >> shift) & mask);
+                out[(size_t)(n - n0) * K + k] = (float)(q - zero[n - n0]) * scale[n - n0];
+            }
         }
     }
 }
 
 void qb_ref_dequant_rows(const qb_linear *l, int n0, int n1, float *out) {
-    if (l->fmt == QB_WFMT_AWQ) dequant_awq(l, n0, n1, out);
-    else dequant_gptq(l, n0, n1, out);
+    for (int b = n0; b < n1; b += QB_DEQUANT_ROWS)
+        dequant_block(l, b, b + QB_DEQUANT_ROWS < n1 ? b + QB_DEQUANT_ROWS : n1, out + (size_t)(b - n0) * l->in_features);
 }
 
 float qb_ref_dequant_at(const qb_linear *l, int n, int k) {
