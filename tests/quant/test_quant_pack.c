@@ -4,6 +4,7 @@
  *     zeros stored minus one for GPTQ, the AWQ order [0,2,4,6,1,3,5,7]); scales indexed per (group, column);
  *   - qb_ref_dequant_rows = qb_ref_dequant_at element by element, qb_ref_matmul_quant = the dot product with
  *     the dequantized rows (bit-exact: same summation);
+ *   - the CUDA kernels' repacked layout (quant_repack.h) holds exactly the same matrix as each format;
  *   - random quantized weights: TP2 slices equal the slices of TP1 (every format), realistic statistics
  *     (mean ~0, std ~0.02 like the bf16 weights), reproducible from the seed;
  *   - a slice that splits a quantization group is refused, naming the sizes.
@@ -18,6 +19,7 @@
 #include "config/model_config.h"
 #include "engine/cpu_quant_ops.h"
 #include "engine/quant_pack.h"
+#include "engine/quant_repack.h"
 #include "engine/shard_plan.h"
 #include "engine/weights.h"
 #include "engine/weights_layout.h"
@@ -222,6 +224,25 @@ static void test_random(qb_quant q) {
             }
             free(f);
             free(f_again);
+        }
+    /* the CUDA kernels' repacked layout holds the same matrix */
+    for (int layer = 0; layer < c.num_layers; layer++)
+        for (int k = 0; k < QB_NUM_LINEAR; k++) {
+            qb_linear *l = qb_layer_linear(&w1.layers[layer], k);
+            qb_qmat m;
+            if (qb_qmat_from_linear(l, &m, 2) != 0) {
+                CHECK(0, "%s: repack: %s", name, qb_last_error());
+                continue;
+            }
+            int bad = 0;
+            for (int n = 0; n < l->out_features && !bad; n++)
+                for (int kk = 0; kk < l->in_features && !bad; kk++)
+                    if (qb_qmat_dequant_at(&m, n, kk) != qb_ref_dequant_at(l, n, kk)) {
+                        bad = 1;
+                        CHECK(0, "%s: layer %d %s: repacked W[%d][%d] = %g, original %g (exact)", name, layer,
+                              qb_linear_suffix[k], n, kk, qb_qmat_dequant_at(&m, n, kk), qb_ref_dequant_at(l, n, kk));
+                    }
+            qb_qmat_free(&m);
         }
     double mean = sum / (double)count, sd = sqrt(sq / (double)count - mean * mean);
     CHECK(fabs(mean) < 1e-3 && sd > 0.012 && sd < 0.03, "%s: random weights mean %g std %g (want ~0, ~0.02)", name, mean,
