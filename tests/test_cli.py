@@ -40,7 +40,6 @@ class Errors(unittest.TestCase):
         (["--generate-length", "x"], "--generate-length: 'x' is not an integer"),
         (["--context-lengths", "1,,a"], "--context-lengths"),
         (["--quant", "int3"], "--quant: unknown format 'int3'"),
-        (["--quant", "gptq-int4", "--backend", "cpu"], "not yet supported"),
         (["--backend", "tpu"], "--backend: unknown backend 'tpu'"),
         (["--prompt", "repeat:x"], "--prompt"),
         (["--model"], "--model: missing value"),
