@@ -25,3 +25,11 @@ if(QB_QUANT_PYTHON3)
   endforeach()
 endif()
 
+
+# Decode GEMV / prefill dequantization kernels vs the CPU reference on the Qwen2.5 shapes, and their speed
+# (prints "skipped: no GPU" and exits 77 without one).
+if(QB_HAVE_CUDA)
+  qb_add_c_test(test_cuda_quant quant/test_cuda_quant.c)
+  add_test(NAME cuda_quant_gemv COMMAND test_cuda_quant)
+  set_tests_properties(cuda_quant_gemv PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()

@@ -1,0 +1,32 @@
+/* gemv_quant.cuh - decode GEMV y[N] = W[N][K] . x[K] on GPTQ-Int4/Int8 and AWQ weights, read in the
+ * K-contiguous layout of src/engine/quant_repack.h (qb_qmat, made once at load time), and the dequantization
+ * to dense bf16 used for prefill (then a bf16 GEMM).
+ *
+ * Layout: qweight [N][K*bits/32] u32 (row n, word w holds k = w*32/bits + j at bits [bits*j, +bits)); sz [N][K/group]
+ * u32 = f16 scale | zero << 16; W = scale * (q - zero). x and y are bf16 bits (y_f32: fp32 output instead, e.g.
+ * for logits); exactly one output is non-NULL. Arithmetic: q - zero exact in fp32 (magic-number conversion),
+ * products and sums fp32, the scale applied once per 16-byte piece and row.
+ * Requirements (all Qwen2.5 shapes at every legal TP): bits 4 or 8; K and group_size multiples of 128/bits (one
+ * 16-byte piece), K a multiple of group_size; qweight, sz and x 16-byte / 4-byte / 16-byte aligned.
+ * qb_launch_gemv_quant picks the rows-per-warp variant; _variant forces 1, 2 or 4 (tests, benchmarks).
+ * Both return 0, or -1 with a qb_errorf message.
+ */
+#ifndef QB_KERNELS_GEMV_QUANT_CUH
+#define QB_KERNELS_GEMV_QUANT_CUH
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
+                         int group_size, uint16_t *y_bf16, float *y_f32, cudaStream_t stream);
+int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
+                                 int bits, int group_size, uint16_t *y_bf16, float *y_f32, int rows_per_warp,
+                                 cudaStream_t stream);
+/* w_out [N][K] bf16 bits = bf16(scale * (q - zero)) (round to nearest even; exact fp32 product first). */
+int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
+                                 uint16_t *w_out, cudaStream_t stream);
+#ifdef __cplusplus
+}
+#endif
+#endif
