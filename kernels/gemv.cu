@@ -95,11 +95,20 @@ extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int 
     return 0;
 }
 
-/* Named condition: one row per warp. Measured on H100 (test_cuda_gemv_bench, 2026-11-25): 1 row per warp was
- * as fast as or faster than 2 and 4 on every Qwen2.5 decode shape (0.5B and 7B: qkv 84% vs 68% of the copy
- * bandwidth, down 90% vs 67%; gate_up and lm_head 99-105% either way), and faster than cuBLAS except on the
- * smallest down_proj (0.5B: 8.2 vs 7.5 us). */
+/* Named conditions, from test_cuda_gemv_bench on H100 (2026-11-25, PDL on, inside CUDA graphs, median of 7):
+ *   many rows (N >= 8192: the grid at one row per warp already fills the chip): 1 row per warp
+ *     (7B gate_up 88.2 us = 103% of copy bandwidth vs 89.1 at 2 rows; lm_head 105%; 72B/8 down 22.2 vs 23.1 us);
+ *   mid-size N with long rows (N >= 2112, i.e. >= one 4-warp block per SM at 4 rows): 4 rows per warp when
+ *     K >= 8192 (7B down 46.6 us = 97% vs 53.3 at 1 row), 2 rows when K >= 2048 (7B qkv 12.4 vs 13.1 us,
+ *     o_proj 10.1 vs 11.5 us): more bytes in flight per warp where the grid alone leaves the chip half empty;
+ *   small N (the 0.5B shapes): 1 row per warp (fewer blocks than SMs otherwise; down 5.8 vs 6.3 us).
+ * cuBLAS (cublasGemmEx, n = 1) was slower on every shape measured. */
 extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                               cudaStream_t stream) {
-    return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, 1, stream);
+    int rows = 1;
+    if (n < 8192 && n >= 2112) {
+        if (k >= 8192) rows = 4;
+        else if (k >= 2048) rows = 2;
+    }
+    return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, rows, stream);
 }
