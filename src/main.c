@@ -72,12 +72,15 @@ static int choose_backend(const qb_options *o, qb_dist *d, qb_backend_create_fn 
     return 0;
 }
 
-/* Checks that need no work: formats, configs, TP legality, the results file. One line, exit 2. */
-static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_spec *cells, int n, int *tp) {
-    *tp = o->tp ? o->tp : d->world_size;
-    if (*tp != d->world_size)
-        return qb_errorf("--tp %d: the number of ranks (%d) must equal the tensor-parallel size (several TP groups "
-                         "are not supported)", *tp, d->world_size);
+/* Checks that need no work: formats, configs, TP legality, position scaling. One line, exit 2. With --tp N
+ * every cell runs on N ranks; without it, the CPU engine uses every rank and the CUDA engine the fewest GPUs
+ * that hold each cell (bench/planner.h). */
+static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_spec *cells, int n, bool planned) {
+    if (o->tp > d->world_size)
+        return qb_errorf("--tp %d: larger than the %d rank(s) of this job", o->tp, d->world_size);
+    if (o->tp > 0 && d->world_size % o->tp != 0)
+        return qb_errorf("--tp %d: the %d ranks of this job do not split into groups of %d", o->tp, d->world_size, o->tp);
+    const int tp = o->tp > 0 ? o->tp : d->world_size;
     qb_rope_policy rope;
     QB_TRY(qb_rope_policy_parse(o->rope_scaling, &rope));
     for (int i = 0; i < n; i++) {
@@ -88,7 +91,8 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
             return qb_error_prefix("--model %s", cells[i].model);
         if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0)
             return qb_error_prefix("--quant %s", qb_quant_name(cells[i].quant));
-        if (qb_shard_plan_check(&cfg, *tp) != 0) return qb_error_prefix("--tp %d with %s", *tp, cfg.name);
+        if ((o->tp > 0 || !planned) && qb_shard_plan_check(&cfg, tp) != 0)
+            return qb_error_prefix("--tp %d with %s", tp, cfg.name);
         if (qb_rope_policy_apply(&rope, &cfg, cells[i].context_len, o->generate_length, label, sizeof label) != 0)
             return qb_error_prefix("--rope-scaling %s", o->rope_scaling);
     }
@@ -128,15 +132,18 @@ int main(int argc, char **argv) {
         goto done;
     }
     d.deadline_s = o.deadline_s;
-    qb_backend_create_fn create;
-    const char *backend_name;
+    qb_backend_create_fn create = qb_cpu_backend_create;
+    const char *backend_name = "cpu";
     if (choose_backend(&o, &d, &create, &backend_name) != 0) goto usage_error;
     if (!strcmp(backend_name, "cpu") && o.backend == QB_BACKEND_AUTO) apply_cpu_defaults(&o, root);
     if (strstr(QB_BUILD_TYPE, "Debug") && root) fprintf(stderr, "# warning: debug build: numbers are not representative\n");
 
     if (qb_sweep_cells(&o, &cells, &n_cells) != 0) goto usage_error;
-    int tp;
-    if (validate_plan(&o, &d, cells, n_cells, &tp) != 0) goto usage_error;
+    size_t gpu_bytes = 0;
+#ifdef QB_HAVE_CUDA
+    if (!strcmp(backend_name, "cuda") && qb_cuda_device_memory(d.local_rank, &gpu_bytes) != 0) goto usage_error;
+#endif
+    if (validate_plan(&o, &d, cells, n_cells, gpu_bytes > 0) != 0) goto usage_error;
     int target_ok = 1, all_ok;
     if (root && o.out[0] && qb_results_check_target(o.out, o.overwrite, o.resume) != 0) target_ok = 0;
     if (qb_dist_all_ok(&d, target_ok, &all_ok) != 0) QB_FATAL(&d, qb_last_error());
@@ -144,9 +151,7 @@ int main(int argc, char **argv) {
         if (!root) qb_errorf("results file refused on rank 0");
         goto usage_error;
     }
-    if (qb_dist_set_tp(&d, tp) != 0) goto usage_error;
-
-    qb_runner runner = {&o, &d, create, backend_name, command_line};
+    qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes};
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
     goto done;
 

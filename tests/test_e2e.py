@@ -101,6 +101,19 @@ class CpuRun(unittest.TestCase):
         first = " ".join(str(t) for t in run_tokens(runs, tokens, 1)[0])
         self.assertIn(first, p.stdout)
 
+    def test_fewer_gpus_than_ranks(self):
+        """--tp 1 under 2 ranks: rank 1 waits, the cells run on one rank and give TP1's tokens."""
+        cells, runs, tokens, _, _ = cells_of(self.path)
+        base = [run_tokens(runs, tokens, i)[0] for i in range(len(cells))]
+        path = os.path.join(self.tmp.name, "tp1of2.h5")
+        p = qb(*TINY, "--context-lengths", "1,16,40", "--generate-length", "8", "--repetitions", "2",
+               "--tp", "1", "--out", path, np_=2)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        c2, r2, t2, _, _ = cells_of(path)
+        self.assertTrue((c2["tp_size"] == 1).all())
+        self.assertTrue((c2["n_ranks"] == 1).all())
+        self.assertEqual([run_tokens(r2, t2, i)[0] for i in range(len(c2))], base)
+
     def test_tensor_parallel_ranks_match_tp1(self):
         cells, runs, tokens, _, _ = cells_of(self.path)
         base = [run_tokens(runs, tokens, i)[0] for i in range(len(cells))]

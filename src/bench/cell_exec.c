@@ -64,6 +64,16 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
     bool is_ckpt = false;
     char dir[QB_PATH_MAX] = "";
     qb_model_config resolved;
+    /* Ranks beyond the first TP group wait: the cell runs on the fewest GPUs (--tp or the planner). */
+    g->idle = r->dist->tp_group != 0;
+    int all_ok;
+    if (g->idle) {
+        QB_TRY(gather_summaries(r, g, &mine, &all_ok));
+        if (all_ok) return 0;
+        QB_TRY(qb_dist_bcast(r->dist, g->failure, sizeof g->failure, 0));
+        g->failure_status = strstr(g->failure, "does not fit") ? QB_CELL_DOES_NOT_FIT : QB_CELL_FAILED;
+        return 1;
+    }
     int ok = qb_model_config_resolve(model, &resolved, &is_ckpt, dir, sizeof dir) == 0 &&
              qb_shard_plan_make(cfg, r->dist->tp_size, r->dist->tp_rank, &g->plan) == 0;
     if (ok) {
@@ -90,7 +100,6 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
         copy_str(mine.error, sizeof mine.error, qb_last_error());
         g->backend = NULL;
     }
-    int all_ok;
     QB_TRY(gather_summaries(r, g, &mine, &all_ok));
     if (all_ok) return 0;
 
@@ -157,7 +166,17 @@ static void check_run(qb_cell_record *c, const qb_run_record *run, const int32_t
         }
 }
 
+/* A rank outside the running TP group: keeps step with the world's collectives, reports nothing. */
+static int execute_idle(const qb_runner *r, qb_cell_group *g) {
+    qb_rank_summary mine;
+    summary_base(r, NULL, &mine);
+    for (int rep = 0; rep < r->opt->repetitions; rep++) QB_TRY(qb_dist_barrier(r->dist));
+    int all_ok;
+    return gather_summaries(r, g, &mine, &all_ok);
+}
+
 int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *spec, qb_cell_record *c) {
+    if (g->idle) return execute_idle(r, g);
     const qb_options *o = r->opt;
     qb_backend *b = g->backend;
     const int n_prompt = spec->context_len, n_gen = o->generate_length;
@@ -236,8 +255,9 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
         qb_cell_set_failure(c, QB_CELL_FAILED, why);
         return 0;
     }
-    c->peak_mem_rank = calloc((size_t)g->n_ranks, sizeof *c->peak_mem_rank);
-    for (int i = 0; i < g->n_ranks; i++) {
+    const int active = r->dist->tp_size; /* ranks 0 .. tp-1 ran the cell */
+    c->peak_mem_rank = calloc((size_t)active, sizeof *c->peak_mem_rank);
+    for (int i = 0; i < active; i++) {
         if (c->peak_mem_rank) c->peak_mem_rank[i] = g->ranks[i].peak_bytes;
         c->peak_mem_total += g->ranks[i].peak_bytes;
         if (c->status == QB_CELL_VALID && g->ranks[i].token_digest != g->ranks[0].token_digest) {
@@ -245,7 +265,7 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
             c->status = QB_CELL_INVALID;
         }
     }
-    c->n_ranks = g->n_ranks;
+    c->n_ranks = active;
     c->weights_bytes_rank0 = g->ranks[0].weights_bytes;
     c->kv_bytes_rank0 = g->ranks[0].kv_bytes;
     qb_cell_summarize(c);

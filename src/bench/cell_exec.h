@@ -31,6 +31,7 @@ typedef struct {
     char failure[512];
     qb_rank_summary *ranks;  /* rank 0: [world_size], refreshed after each cell */
     int n_ranks;
+    int idle;                /* this rank is outside the TP group that runs the cells (tp < world size) */
 } qb_cell_group;
 
 /* Create the group's backend on every rank. 0: created; 1: not created (failure fields set, same on every

@@ -34,7 +34,7 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
     json_object_set_new(root, "warmup", json_integer(o->warmup));
     json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
     json_object_set_new(root, "prompt", json_string(prompt));
-    json_object_set_new(root, "tp", json_integer(r->dist->tp_size));
+    json_object_set_new(root, "tp", json_integer(o->tp)); /* 0: planned per cell */
     json_object_set_new(root, "world_size", json_integer(r->dist->world_size));
     json_object_set_new(root, "build_commit", json_string(QB_GIT_COMMIT));
     for (int i = 0; i < n; i++) {

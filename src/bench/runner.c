@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench/cell_exec.h"
+#include "bench/planner.h"
 #include "bench/rope_policy.h"
 #include "bench/run_meta.h"
 #include "engine/shard_plan.h"
@@ -86,7 +87,7 @@ static bool same_cell(const qb_cell_record *c, const char *model, qb_quant q, in
 
 /* Rank 0: load the file to complete; mark which specs are already there. Returns -1 on refusal. */
 static int load_resume(const qb_runner *r, recorder *rec, const qb_cell_spec *cells, const char **names,
-                       int n_cells, int *done) {
+                       const int *tps, int n_cells, int *done) {
     qb_results_meta old;
     qb_cell_record *old_cells = NULL;
     int n_old = 0;
@@ -104,7 +105,7 @@ static int load_resume(const qb_runner *r, recorder *rec, const qb_cell_spec *ce
     snprintf(rec->meta.start_time, sizeof rec->meta.start_time, "%s", old.start_time);
     for (int i = 0; i < n_old; i++) {
         for (int k = 0; k < n_cells; k++)
-            if (same_cell(&old_cells[i], names[k], cells[k].quant, cells[k].context_len, r->dist->tp_size)) done[k] = 1;
+            if (same_cell(&old_cells[i], names[k], cells[k].quant, cells[k].context_len, tps[k])) done[k] = 1;
         if (recorder_append(rec, &old_cells[i]) != 0) return -1;
     }
     free(old_cells);
@@ -124,6 +125,27 @@ static void progress_line(const qb_runner *r, int done_now, int total, double t_
     fflush(stderr);
 }
 
+/* The tensor-parallel size of every cell, the same on every rank: --tp N as given; else, on CUDA, the fewest
+ * GPUs whose memory holds the cell (bench/planner.h; none: the cell is DOES_NOT_FIT with the numbers); on the
+ * CPU, every rank. */
+static int plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap) {
+    why[0] = '\0';
+    if (r->opt->tp > 0 || r->gpu_bytes == 0) {
+        *tp = r->opt->tp > 0 ? r->opt->tp : r->dist->world_size;
+        return 0;
+    }
+    qb_plan_request req = {ctx, r->opt->generate_length, r->gpu_bytes, r->dist->world_size, 0};
+    qb_plan_result res;
+    if (qb_plan_choose_tp(cfg, &req, &res) == 0) {
+        *tp = res.tp;
+        return 0;
+    }
+    if (strncmp(qb_last_error(), "does not fit", 12) != 0) return -1;
+    *tp = 0;
+    snprintf(why, cap, "%s", qb_last_error());
+    return 0;
+}
+
 int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status) {
     qb_dist *d = r->dist;
     const qb_options *o = r->opt;
@@ -135,7 +157,9 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     qb_model_config *cfgs = calloc((size_t)n_cells, sizeof *cfgs);
     const char **names = calloc((size_t)n_cells, sizeof *names);
     char (*rope_labels)[64] = NULL;
-    if (!done || !cfgs || !names) { qb_errorf("out of memory planning %d cells", n_cells); goto out; }
+    char (*no_fit)[512] = calloc((size_t)n_cells, sizeof *no_fit);
+    int *tps = calloc((size_t)n_cells, sizeof *tps);
+    if (!done || !cfgs || !names || !no_fit || !tps) { qb_errorf("out of memory planning %d cells", n_cells); goto out; }
 
     /* Every cell's config, resolved once with its position scaling; the CLI already validated them. */
     rope_labels = calloc((size_t)n_cells, sizeof *rope_labels);
@@ -151,6 +175,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
                                  sizeof rope_labels[i]) != 0)
             goto out;
         names[i] = cfgs[i].name;
+        if (plan_tp(r, &cfgs[i], cells[i].context_len, &tps[i], no_fit[i], sizeof no_fit[i]) != 0) goto out;
         if (root && strstr(rope_labels[i], "auto"))
             printf("# %s input %d: input + %d generated tokens exceed %d positions: YaRN factor %g applied\n",
                    cfgs[i].name, cells[i].context_len, o->generate_length, cfgs[i].rope_original_max_pos,
@@ -160,7 +185,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
 
     /* Rank 0 decides what is already done (--resume) and tells everyone. */
     int resume_ok = 1;
-    if (root && o->resume && load_resume(r, &rec, cells, names, n_cells, done) != 0) resume_ok = 0;
+    if (root && o->resume && load_resume(r, &rec, cells, names, tps, n_cells, done) != 0) resume_ok = 0;
     int all_ok;
     if (qb_dist_all_ok(d, resume_ok, &all_ok) != 0) goto out;
     if (!all_ok) {
@@ -176,9 +201,10 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     int any_bad = 0, finished = 0, stopped = 0, executed = 0;
     double t_start = now_s();
     for (int i = 0; i < n_cells && !stopped;) {
-        int j = i + 1; /* group: same model, format and position scaling */
+        int j = i + 1; /* group: same model, format, position scaling and TP size */
         while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant &&
-               cfgs[j].rope_type == cfgs[i].rope_type && cfgs[j].rope_factor == cfgs[i].rope_factor)
+               cfgs[j].rope_type == cfgs[i].rope_type && cfgs[j].rope_factor == cfgs[i].rope_factor &&
+               tps[j] == tps[i])
             j++;
         int max_ctx = 0;
         for (int k = i; k < j; k++)
@@ -186,7 +212,16 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         if (max_ctx == 0) { i = j; continue; }
 
         qb_cell_group group;
-        int created = qb_cell_group_open(r, cells[i].model, &cfgs[i], max_ctx, &group);
+        int created;
+        if (tps[i] == 0) { /* the planner found no TP size that fits: every cell of the group says so */
+            memset(&group, 0, sizeof group);
+            group.failure_status = QB_CELL_DOES_NOT_FIT;
+            created = 1;
+        } else {
+            if (tps[i] != d->tp_size && qb_dist_set_tp(d, tps[i]) != 0) goto out;
+            created = qb_cell_group_open(r, cells[i].model, &cfgs[i], max_ctx, &group);
+            if (created < 0) goto out;
+        }
         for (int k = i; k < j && !stopped; k++) {
             if (done[k]) continue;
             int go;
@@ -195,11 +230,12 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             maybe_inject_fault(d, executed++);
             qb_cell_record cell;
             qb_cell_init(r, &cfgs[k], &cells[k], &cell);
+            cell.tp_size = cell.n_ranks = tps[k];
             snprintf(cell.rope_scaling, sizeof cell.rope_scaling, "%s", rope_labels[k]);
             if (created == 0) {
                 if (qb_cell_execute(r, &group, &cells[k], &cell) != 0) goto out;
             } else {
-                qb_cell_set_failure(&cell, group.failure_status, group.failure);
+                qb_cell_set_failure(&cell, group.failure_status, tps[k] == 0 ? no_fit[k] : group.failure);
             }
             if (root) {
                 finished++;
@@ -216,12 +252,12 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
                 qb_cell_free(&cell);
             }
         }
-        if (created == 0) qb_cell_group_close(&group);
+        qb_cell_group_close(&group);
         i = j;
     }
     if (root) {
-        printf("# qwenbench %s (%s), backend %s, %d rank(s), tp %d\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
-               d->world_size, d->tp_size);
+        printf("# qwenbench %s (%s), backend %s, %d rank(s), tp %s\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
+               d->world_size, o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)" : "all ranks");
         qb_table_print(stdout, rec.cells, rec.n);
         if (o->out[0]) printf("# results: %s\n", o->out);
         if (stopped) printf("# stopped early by a signal: run again with --resume to complete %s\n", o->out[0] ? o->out : "the sweep");
@@ -233,6 +269,8 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     rc = 0;
 out:
     free(rope_labels);
+    free(no_fit);
+    free(tps);
     for (int i = 0; i < rec.n; i++) qb_cell_free(&rec.cells[i]);
     free(rec.cells);
     free(done);

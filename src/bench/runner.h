@@ -27,6 +27,7 @@ typedef struct {
     qb_backend_create_fn create;    /* the chosen engine */
     const char *backend_name;       /* "cpu" | "cuda" */
     const char *command_line;
+    size_t gpu_bytes;               /* CUDA: memory of one GPU, for the planner; 0 on the CPU */
 } qb_runner;
 
 /* Exit status per options.c's --help: 0 all VALID, 1 some cell not VALID, 3 stopped by a signal.

@@ -195,7 +195,7 @@ static void fmt_out(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s
 static void fmt_seed(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%llu", (unsigned long long)o->seed); }
 static void fmt_tp(const qb_options *o, char *b, size_t n) {
     if (o->tp) snprintf(b, n, "%d", o->tp);
-    else snprintf(b, n, "all ranks");
+    else snprintf(b, n, "planned");
 }
 static void fmt_deadline(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%g", o->deadline_s); }
 static void fmt_check(const qb_options *o, char *b, size_t n) {
@@ -233,7 +233,8 @@ static const qb_flag FLAGS[] = {
      fmt_prompt},
     {"out", "PATH", "HDF5 results file, rewritten atomically after every cell", set_out, fmt_out},
     {"seed", "N", "seed of the random prompt and the random weights", set_seed, fmt_seed},
-    {"tp", "N", "tensor-parallel size; the world must be a multiple of it (several TP groups then run the same cells)",
+    {"tp", "N", "tensor-parallel size for every cell (it must divide the number of ranks; the others wait); "
+     "without it the CPU engine uses every rank and the CUDA engine the fewest GPUs that hold each cell",
      set_tp, fmt_tp},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json); flags given on the command line override it",
      set_sweep, fmt_sweep},

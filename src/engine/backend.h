@@ -76,6 +76,8 @@ int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out);
 int qb_cuda_backend_create(const qb_backend_params *p, qb_backend **out);
 /* 1 when a usable GPU is visible; else 0 with the reason in why. */
 int qb_cuda_available(char *why, size_t cap);
+/* Total memory of the GPU this local rank uses (device local_rank % visible devices). */
+int qb_cuda_device_memory(int local_rank, size_t *total_bytes);
 #endif
 
 #endif
