@@ -2,7 +2,8 @@
  *
  * Every tensor is a 256-byte-aligned slice of one of three regions (weights, KV cache, workspace). The layout
  * function runs twice: first with no base address to measure each region, then over the allocations to set
- * the pointers. The engine's own accounting (the analogue of torch.cuda.max_memory_allocated) is the sum of
+ * the pointers. A plan larger than the free memory is refused before anything is allocated, with a message that
+ * starts "does not fit" (the harness records such a cell as DOES_NOT_FIT). The engine's own accounting (the analogue of torch.cuda.max_memory_allocated) is the sum of
  * the regions: nothing is allocated later. cudaMemGetInfo before and after gives the device's own view.
  */
 #include <stdlib.h>
@@ -92,14 +93,14 @@ int qb_cuda_memory_plan(qb_cuda_engine *e) {
         need += e->region_bytes[r];
     }
     if (need > free0)
-        return qb_errorf("cuda: the plan needs %.2f GiB (weights %.2f, KV cache %.2f, workspace %.2f) but the "
+        return qb_errorf("does not fit: the CUDA engine's plan needs %.2f GiB (weights %.2f, KV cache %.2f, workspace %.2f) but the "
                          "device has %.2f GiB free",
                          need / 1073741824.0, e->region_bytes[0] / 1073741824.0, e->region_bytes[1] / 1073741824.0,
                          e->region_bytes[2] / 1073741824.0, free0 / 1073741824.0);
     for (int r = 0; r < 3; r++) {
         cudaError_t err = cudaMalloc(&e->region[r], e->region_bytes[r]);
         if (err != cudaSuccess)
-            return qb_errorf("cuda: cudaMalloc of the %s region (%.2f GiB) failed: %s", names[r],
+            return qb_errorf("does not fit: cudaMalloc of the CUDA engine's %s region (%.2f GiB) failed: %s", names[r],
                              e->region_bytes[r] / 1073741824.0, cudaGetErrorString(err));
         size_t check = 0;
         qb_layout(e, r, e->region[r], &check);
