@@ -368,7 +368,10 @@ int qb_weights_load_quant(const char *dir, const qb_model_config *c, const qb_sh
 int qb_quant_checkpoint_intermediate(const char *dir, qb_model_config *c) {
     if (c->quant == QB_QUANT_BF16 || c->group_size <= 0) return 0;
     qb_checkpoint ck;
-    if (qb_checkpoint_open(dir, &ck) != 0) return qb_error_make_printable();
+    if (qb_checkpoint_open(dir, &ck) != 0) { /* not loadable: the loader reports why, when weights are loaded */
+        qb_error_clear();
+        return 0;
+    }
     int rc = 0;
     const qb_ck_entry *e = qb_checkpoint_find(&ck, "model.layers.0.mlp.gate_proj.scales");
     if (e && e->tensor->ndim == 2) {
