@@ -20,3 +20,10 @@ if(QB_HAVE_CUDA)
     qb_add_c_test(test_cuda_bench test_cuda_bench.c)
   endif()
 endif()
+
+# qwenbench vs transformers on the same safetensors (first 32 greedy tokens, top-5 rule); GPU machine only.
+if(QB_HAVE_CUDA)
+  add_test(NAME cuda_peer_tokens COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_peer_tokens.sh
+           $<TARGET_FILE:qwenbench> ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cuda_peer_tokens PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+endif()

@@ -21,6 +21,8 @@ context_len, gen_len, tp_size, speed_mean/std/min/max, ttft_s_*, peak_mem_total_
 prefill_s, ...}], plus the first 32 generated tokens and each one's top-5 under transformers.
 --compare-tokens FILE.h5: for each context length also present in that qwenbench file, the first 32 greedy
 tokens must agree, or at the first difference qwenbench's token must be in transformers' top 5 (exit 1 if not).
+--save-checkpoint DIR: write the model as a Hugging Face checkpoint and exit (tests/test_cuda_peer_tokens.sh
+uses it so that both engines read the same safetensors).
 """
 import argparse
 import json
@@ -187,12 +189,18 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="")
     ap.add_argument("--compare-tokens", default="", help="qwenbench results file (.h5) to check the first tokens against")
+    ap.add_argument("--save-checkpoint", default="", help="write the model (safetensors + config.json) to this "
+                    "directory and exit: qwenbench then loads the very same weights with --model DIR")
     args = ap.parse_args()
 
     import torch
     import transformers
     torch.backends.cuda.matmul.allow_tf32 = False
     model, model_name = build_model(args, torch, transformers)
+    if args.save_checkpoint:
+        model.save_pretrained(args.save_checkpoint, safe_serialization=True)
+        print(f"# saved {model_name} to {args.save_checkpoint}")
+        return 0
     vocab = model.config.vocab_size
     weights_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     meta = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
