@@ -127,6 +127,8 @@ static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, 
     QB_CUDA_TRY(cudaMemcpyAsync(tokens_out, e->tokens, (size_t)n_gen * sizeof(int32_t), cudaMemcpyDeviceToHost,
                                 e->stream));
     QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
+    if (e->test_corrupt_argmax) /* what a broken kernel would report; the harness's checks must catch it */
+        for (int i = 1; i < n_gen; i++) tokens_out[i] = (tokens_out[i] + 1) % e->vocab_full;
     if (timing) {
         float ms = 0.f;
         QB_CUDA_TRY(cudaEventElapsedTime(&ms, e->events[0], e->events[1]));
@@ -265,6 +267,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     int chunk = p->max_prompt_len > 0 ? p->max_prompt_len : 1;
     e->chunk_rows = chunk < QB_CUDA_PREFILL_CHUNK ? chunk : QB_CUDA_PREFILL_CHUNK;
     e->eps = (float)c->rms_norm_eps;
+    e->test_corrupt_argmax = p->test_corrupt_argmax;
     e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
     if (!e->layer) return qb_errorf("cuda: out of host memory");

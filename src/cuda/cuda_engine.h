@@ -45,6 +45,7 @@ typedef struct {
     int H, I, hq, hkv, hd, n_qkv, vocab_rows, vocab_full, layers;
     int max_seq, chunk_rows;
     float eps;
+    int test_corrupt_argmax; /* test only (backend.h): report (token + 1) % vocab from the second token on */
     cudaStream_t stream;
 
     /* memory regions and accounting */
