@@ -257,6 +257,7 @@ class Fixtures(unittest.TestCase):
     """The CLI's greedy tokens equal transformers' for each golden fixture (tests/fixtures/*/expected.json)."""
 
     def test_cli_tokens_match_transformers(self):
+        checked = 0
         fixtures = sorted(glob.glob(os.path.join(os.environ.get("QB_FIXTURE_DIR", ""), "*", "expected.json")))
         if not fixtures:
             self.skipTest("no fixtures")
@@ -264,19 +265,20 @@ class Fixtures(unittest.TestCase):
             exp = json.load(open(exp_path))
             fdir = os.path.dirname(exp_path)
             for case in exp["cases"]:
-                if case.get("seed") is None:
-                    continue
+                self.assertIn("prompt_seed", case, f"{exp_path}: case without prompt_seed")
                 with self.subTest(fixture=os.path.basename(fdir), prompt_len=case["prompt_len"]), \
                         tempfile.TemporaryDirectory() as d:
                     path = os.path.join(d, "r.h5")
                     n_gen = len(case["greedy_tokens"])
                     p = qb("--backend", "cpu", "--model", fdir, "--context-lengths", str(case["prompt_len"]),
-                           "--generate-length", str(n_gen), "--repetitions", "2", "--seed", str(case["seed"]),
+                           "--generate-length", str(n_gen), "--repetitions", "2", "--seed", str(case["prompt_seed"]),
                            "--out", path)
                     self.assertEqual(p.returncode, 0, p.stderr)
                     cells, runs, tokens, _, _ = cells_of(path)
                     for t in run_tokens(runs, tokens, 0):
                         self.assertEqual(t, case["greedy_tokens"])
+                    checked += 1
+        self.assertGreaterEqual(checked, 8, "every fixture's prompts (4 fixtures x 2 prompts) must be checked")
 
 
 if __name__ == "__main__":
