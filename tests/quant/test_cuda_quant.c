@@ -15,7 +15,9 @@
  *     ~sqrt(K) * 6e-8 of the row's magnitude);
  *   bf16 output: exactly the bf16 rounding of the same variant's fp32 output (one rounding at the end);
  *   dequantization to bf16: every element exactly bf16(scale * (q - zero)) (an exact fp32 product, rounded once);
- *   no write past the outputs (guard zones).
+ *   no write past the outputs (guard zones);
+ *   random quantized weights made on the GPU (random_fill_quant.cuh) for a TP slice: every word equal to the
+ *     host's rule (weights_quant.h) repacked (quant_repack.h).
  * Timing: each kernel is replayed 64 times in a CUDA graph over copies of the weights totalling >= 512 MiB (the
  * 50 MB L2 never serves them); median of 7 replays. GB/s = bytes read (packed weights + scales/zeros + x) per
  * second; % of the measured device-to-device copy bandwidth (read + write bytes per second).
@@ -33,6 +35,7 @@
 #include "engine/weights_quant.h"
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
+#include "random_fill_quant.cuh"
 
 #define REPS 64
 #define ROUNDS 7
@@ -71,8 +74,16 @@ static void *host_alloc(size_t bytes) {
     return p;
 }
 
-/* A full (TP1) random quantized linear of shape [n][k] (group 128). */
-static void make_linear(const format *f, int n, int k, qb_linear *l) {
+static void free_linear(qb_linear *l) {
+    free(l->qweight);
+    free(l->qzeros);
+    free(l->scales);
+    free(l->g_idx);
+}
+
+/* Rows [row0, +n) x columns [col0, +k) of a random quantized linear [n_full][k_full] (group 128) named prefix. */
+static void make_linear_slice(const format *f, int n, int k, long n_full, long k_full, long row0, long col0,
+                              const char *prefix, qb_linear *l) {
     memset(l, 0, sizeof *l);
     int pf = 32 / f->bits, g = 128, awq = f->fmt == QB_WFMT_AWQ;
     l->fmt = f->fmt;
@@ -84,17 +95,68 @@ static void make_linear(const format *f, int n, int k, qb_linear *l) {
     l->qzeros = host_alloc((size_t)(k / g) * (n / (awq ? 8 : pf)) * 4);
     l->scales = host_alloc((size_t)(k / g) * n * 2);
     if (!awq) l->g_idx = host_alloc((size_t)k * 4);
-    qb_slice s = {(uint64_t)n, (uint64_t)k, 0, (uint64_t)n, 0, (uint64_t)k, false};
-    char name[96];
-    snprintf(name, sizeof name, "test.%s.%dx%d", f->name, n, k);
-    qb_linear_random_quant(l, name, &s, 7, THREADS);
+    qb_slice s = {(uint64_t)n_full, (uint64_t)k_full, (uint64_t)row0, (uint64_t)n, (uint64_t)col0, (uint64_t)k, false};
+    qb_linear_random_quant(l, prefix, &s, 7, THREADS);
 }
 
-static void free_linear(qb_linear *l) {
-    free(l->qweight);
-    free(l->qzeros);
-    free(l->scales);
-    free(l->g_idx);
+/* A full (TP1) random quantized linear of shape [n][k]. */
+static void make_linear(const format *f, int n, int k, qb_linear *l) {
+    char name[96];
+    snprintf(name, sizeof name, "test.%s.%dx%d", f->name, n, k);
+    make_linear_slice(f, n, k, n, k, 0, 0, name, l);
+}
+
+/* Random weights made on the GPU (random_fill_quant.cuh) equal the host's, repacked, for a TP slice. */
+static void check_random_fill(const format *f) {
+    const int n = 512, k = 256;
+    const long n_full = 1024, k_full = 512, row0 = 512, col0 = 256;
+    const char *prefix = "model.layers.3.mlp.up_proj";
+    qb_linear l;
+    make_linear_slice(f, n, k, n_full, k_full, row0, col0, prefix, &l);
+    qb_qmat m;
+    if (qb_qmat_from_linear(&l, &m, THREADS) != 0) {
+        printf("FAIL random fill %s: repack: %s\n", f->name, qb_last_error());
+        g_failures++;
+        free_linear(&l);
+        return;
+    }
+    size_t qb = qb_qmat_qweight_bytes(&m), sb = qb_qmat_sz_bytes(&m);
+    uint32_t *dq = dev_alloc_guarded(qb), *ds = dev_alloc_guarded(sb);
+    char id[160];
+    snprintf(id, sizeof id, "%s.qweight", prefix);
+    uint64_t qid = qb_tensor_id(id);
+    snprintf(id, sizeof id, "%s.qzeros", prefix);
+    uint64_t zid = qb_tensor_id(id);
+    snprintf(id, sizeof id, "%s.scales", prefix);
+    uint64_t sid = qb_tensor_id(id);
+    LAUNCH(qb_launch_random_fill_qmat(dq, ds, n, k, f->bits, 128, f->fmt == QB_WFMT_AWQ, n_full, row0, col0, 7, qid, zid,
+                                      sid, g_s));
+    uint32_t *hq = host_alloc(qb), *hs = host_alloc(sb);
+    CK(cudaMemcpy(hq, dq, qb, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hs, ds, sb, cudaMemcpyDeviceToHost));
+    char what[96];
+    snprintf(what, sizeof what, "random fill %s qweight", f->name);
+    dev_guard_ok(dq, qb, what);
+    for (size_t i = 0; i < qb / 4; i++)
+        if (hq[i] != m.qweight[i]) {
+            printf("FAIL %s: word %zu = 0x%08x on the GPU, 0x%08x on the host (exact)\n", what, i, hq[i], m.qweight[i]);
+            g_failures++;
+            break;
+        }
+    snprintf(what, sizeof what, "random fill %s scales/zeros", f->name);
+    dev_guard_ok(ds, sb, what);
+    for (size_t i = 0; i < sb / 4; i++)
+        if (hs[i] != m.sz[i]) {
+            printf("FAIL %s: entry %zu = 0x%08x on the GPU, 0x%08x on the host (exact)\n", what, i, hs[i], m.sz[i]);
+            g_failures++;
+            break;
+        }
+    free(hq);
+    free(hs);
+    CK(cudaFree(dq));
+    CK(cudaFree(ds));
+    qb_qmat_free(&m);
+    free_linear(&l);
 }
 
 typedef struct {
@@ -307,6 +369,7 @@ int main(void) {
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("test_cuda_quant on %s; device copy bandwidth %.0f GB/s (read + write)\n", prop.name, copy_gbps);
+    for (size_t f = 0; f < sizeof k_formats / sizeof *k_formats; f++) check_random_fill(&k_formats[f]);
     for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++)
         for (size_t f = 0; f < sizeof k_formats / sizeof *k_formats; f++) check_one(&k_shapes[s], &k_formats[f], timing, copy_gbps);
     /* refusals: a shape the layout cannot hold, a misaligned pointer */
