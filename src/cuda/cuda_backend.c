@@ -14,6 +14,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
+#include "cuda/nccl_comm.h"
 #include "engine/rope.h"
 #include "util/error.h"
 
@@ -104,6 +105,14 @@ static int qb_cuda_check_prompt(const qb_cuda_engine *e, const int32_t *prompt, 
     return 0;
 }
 
+/* Wait for the engine's stream; under tensor parallelism through the NCCL watchdog (a dead or hung peer
+ * aborts the communicator and fails the call instead of blocking forever). */
+static int qb_cuda_wait(qb_cuda_engine *e, const char *operation) {
+    if (e->nc) return qb_nccl_wait(e->nc, e->stream, 0, operation);
+    QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
+    return 0;
+}
+
 static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int n_gen, int32_t *tokens_out,
                             qb_gen_timing *timing) {
     qb_cuda_engine *e = b->impl;
@@ -126,7 +135,7 @@ static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, 
     }
     QB_CUDA_TRY(cudaMemcpyAsync(tokens_out, e->tokens, (size_t)n_gen * sizeof(int32_t), cudaMemcpyDeviceToHost,
                                 e->stream));
-    QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
+    QB_TRY(qb_cuda_wait(e, "generate"));
     if (e->test_corrupt_argmax) /* what a broken kernel would report; the harness's checks must catch it */
         for (int i = 1; i < n_gen; i++) tokens_out[i] = (tokens_out[i] + 1) % e->vocab_full;
     if (timing) {
@@ -145,10 +154,31 @@ static int qb_cuda_prefill_logits(qb_backend *b, const int32_t *prompt, int n_pr
     qb_cuda_engine *e = b->impl;
     QB_TRY(qb_cuda_check_prompt(e, prompt, n_prompt, 1));
     QB_TRY(qb_cuda_prefill(e, prompt, n_prompt));
-    QB_CUDA_TRY(cudaMemcpyAsync(logits_out, e->logits, (size_t)e->vocab_rows * sizeof(float), cudaMemcpyDeviceToHost,
+    float *dst = e->nc ? e->logits_host : logits_out;
+    QB_CUDA_TRY(cudaMemcpyAsync(dst, e->logits, (size_t)e->vocab_rows * sizeof(float), cudaMemcpyDeviceToHost,
                                 e->stream));
-    QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
-    return 0;
+    QB_TRY(qb_cuda_wait(e, "prefill logits"));
+    if (!e->nc) return 0;
+    /* Every rank gets all vocab_size logits: the shards in rank order over the TP group (checks only). */
+    int tp = e->plan.tp_size, rc = 0;
+    int *counts = malloc(sizeof *counts * (size_t)tp), *displs = malloc(sizeof *displs * (size_t)tp);
+    for (int r = 0; counts && displs && r < tp && rc == 0; r++) {
+        qb_shard_plan p;
+        rc = qb_shard_plan_make(&e->cfg, tp, r, &p);
+        counts[r] = p.vocab_size;
+        displs[r] = p.vocab_start;
+    }
+    if (!counts || !displs) rc = qb_errorf("cuda: out of host memory for the logits gather");
+    if (rc == 0) {
+        qb_watchdog_arm(e->dist, "MPI_Allgatherv (prefill logits)");
+        int mrc = MPI_Allgatherv(e->logits_host, e->vocab_rows, MPI_FLOAT, logits_out, counts, displs, MPI_FLOAT,
+                                 e->dist->tp_comm);
+        qb_watchdog_disarm(e->dist);
+        if (mrc != MPI_SUCCESS) rc = qb_errorf("cuda: MPI_Allgatherv of the prefill logits failed (%d)", mrc);
+    }
+    free(counts);
+    free(displs);
+    return rc;
 }
 
 static void qb_cuda_memory_stats(qb_backend *b, qb_memory_stats *m) {
@@ -210,6 +240,10 @@ static void qb_cuda_destroy(qb_backend *b) {
     qb_cuda_engine *e = b->impl;
     if (e) {
         cudaStreamSynchronize(e->stream);
+        qb_nccl_destroy(e->nc);
+        if (e->local_best) cudaFree(e->local_best);
+        if (e->argmax_key) cudaFree(e->argmax_key);
+        free(e->logits_host);
         for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++)
             if (e->levels[i].exec) cudaGraphExecDestroy(e->levels[i].exec);
         for (int i = 0; i < e->n_events; i++) cudaEventDestroy(e->events[i]);
@@ -225,9 +259,8 @@ static void qb_cuda_destroy(qb_backend *b) {
 
 static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backend *b) {
     const qb_model_config *c = p->cfg;
-    if (p->plan->tp_size > 1)
-        return qb_errorf("cuda: tensor parallel (tp_size %d) is not implemented in the CUDA engine yet; run with "
-                         "--tp 1 (one GPU per model replica)", p->plan->tp_size);
+    if (p->plan->tp_size > 1 && !p->dist)
+        return qb_errorf("cuda: tensor parallel (tp_size %d) needs the distributed context", p->plan->tp_size);
     if (c->quant != QB_QUANT_BF16)
         return qb_errorf("cuda: %s weights are not supported by the CUDA engine yet (bf16 only)", qb_quant_name(c->quant));
     if (c->head_dim != 64 && c->head_dim != 128)
@@ -272,6 +305,16 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
     if (!e->layer) return qb_errorf("cuda: out of host memory");
     QB_CUDA_TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
+    e->dist = p->dist;
+    if (p->plan->tp_size > 1) { /* NCCL over the TP group: before the memory plan, so its buffers count first */
+        qb_allreduce_impl impl;
+        QB_TRY(qb_allreduce_impl_from_env(&impl));
+        QB_TRY(qb_nccl_create(p->dist, impl, &e->nc));
+        QB_CUDA_TRY(cudaMalloc((void **)&e->local_best, sizeof *e->local_best));
+        QB_CUDA_TRY(cudaMalloc((void **)&e->argmax_key, sizeof *e->argmax_key));
+        e->logits_host = malloc(sizeof *e->logits_host * (size_t)e->vocab_rows);
+        if (!e->logits_host) return qb_errorf("cuda: out of host memory");
+    }
     QB_TRY(qb_cuda_memory_plan(e));
     QB_TRY(qb_gemm_create(e->gemm_workspace, e->gemm_workspace_bytes, &e->gemm));
     QB_TRY(qb_cuda_upload_rope(e));

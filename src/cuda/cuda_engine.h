@@ -80,6 +80,11 @@ typedef struct {
     qb_gemm *gemm;
 
     qb_cuda_graph_level levels[QB_CUDA_DECODE_LEVELS];
+    qb_dist *dist;                /* the rank's distributed context (TP group) */
+    struct qb_nccl *nc;           /* tensor parallel (tp_size > 1): all-reduce over the TP group; NULL at TP1 */
+    int32_t *local_best;          /* TP: this shard's argmax (index into its vocabulary rows) */
+    uint64_t *argmax_key;         /* TP: packed (logit, global index), max-reduced over the group */
+    float *logits_host;           /* TP: this shard's logits on the host, for the full-vocabulary gather */
     cudaEvent_t *events;
     int n_events;
 } qb_cuda_engine;

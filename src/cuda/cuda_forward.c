@@ -11,10 +11,12 @@
 
 #include "add_rmsnorm.cuh"
 #include "argmax.cuh"
+#include "argmax_tp.cuh"
 #include "attention_decode.cuh"
 #include "attention_prefill.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
+#include "cuda/nccl_comm.h"
 #include "embedding.cuh"
 #include "gemm.cuh"
 #include "gemv.cuh"
@@ -45,12 +47,12 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
         else
             QB_TRY(qb_launch_attention_prefill(e->q, kc, vc, e->max_seq, m, start, e->hq, e->hkv, e->hd, e->attn, s));
         QB_TRY(qb_matmul(e, e->attn, L->w_o, m, H, nq, e->delta));
-        /* TP: all-reduce delta (m, H) here */
+        if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel o_proj */
         QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, m, H, e->eps, e->xn, s));
         QB_TRY(qb_matmul(e, e->xn, L->w_gate_up, m, 2 * I, H, e->big));
         QB_TRY(qb_launch_silu_mul(e->big, m, I, e->act, s));
         QB_TRY(qb_matmul(e, e->act, L->w_down, m, H, I, e->delta));
-        /* TP: all-reduce delta (m, H) here */
+        if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel down_proj */
     }
     return 0;
 }
@@ -60,10 +62,14 @@ static int qb_head(qb_cuda_engine *e, int m, int pos_advance) {
     size_t last = (size_t)(m - 1) * e->H;
     QB_TRY(qb_launch_add_rmsnorm(e->resid + last, e->delta + last, e->final_norm, 1, e->H, e->eps, e->xn, e->stream));
     QB_TRY(qb_launch_gemv(e->lm_head, e->xn, e->vocab_rows, e->H, NULL, e->logits, e->stream));
-    /* TP: argmax across vocabulary shards here */
-    QB_TRY(qb_launch_argmax(e->logits, e->vocab_rows, e->token, e->tokens, e->state + 1, e->state, pos_advance,
-                            e->stream));
-    return 0;
+    if (!e->nc)
+        return qb_launch_argmax(e->logits, e->vocab_rows, e->token, e->tokens, e->state + 1, e->state, pos_advance,
+                                e->stream);
+    /* Tensor parallel: each shard's best as a packed key, the largest over the group wins. */
+    QB_TRY(qb_launch_argmax(e->logits, e->vocab_rows, e->local_best, NULL, NULL, NULL, 0, e->stream));
+    QB_TRY(qb_launch_argmax_pack(e->logits, e->local_best, e->plan.vocab_start, e->argmax_key, e->stream));
+    QB_TRY(qb_allreduce_max_u64(e->nc, e->argmax_key, 1, e->stream));
+    return qb_launch_argmax_unpack(e->argmax_key, e->token, e->tokens, e->state + 1, e->state, pos_advance, e->stream);
 }
 
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
