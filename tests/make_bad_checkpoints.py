@@ -327,7 +327,7 @@ def directory_cases(c, out):
     c.model_dir("config_disagrees", "shape [16, 8] but config says [32, 8]", extra_config={"vocab_size": 32})
     c.model_dir("quantized_config", "model.embed_tokens.weight: shape [16, 8] but config says [16, 64]", extra_config={
         "hidden_size": 64, "head_dim": 32, "intermediate_size": 64, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": False}})
-    c.model_dir("quantized_desc_act", "desc_act (act-order) GPTQ checkpoints are not supported", extra_config={
+    c.model_dir("quantized_desc_act", "desc_act is true: act-order GPTQ checkpoints are not supported", extra_config={
         "hidden_size": 64, "head_dim": 32, "intermediate_size": 64, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": True}})
     d = c.model_dir("no_weights", "no model.safetensors or model.safetensors.index.json in this directory")
     os.remove(os.path.join(d, "model.safetensors"))

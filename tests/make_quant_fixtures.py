@@ -9,6 +9,8 @@ For each variant OUT/<name>/ holds
   dequant_bf16/          (pow2 variants) the same model as a plain BF16 checkpoint; with power-of-two scales
                          every dequantized weight is exactly representable in bf16, so an engine must produce
                          bit-identical logits on both.
+OUT/bad/<case>/ are broken copies of gqa_untied-gptq-int4-real, expected.txt holding the text the refusal
+must contain ("OK": must load).
 Float weights are the fixture's bf16 values; non-quantized tensors are those values where they are also exact
 in f16, else 0 (only values below the f16 normal range), so the F16 and BF16 files hold the same numbers.
 Packing is written here from the format description, independently of the C code:
@@ -222,6 +224,68 @@ def make_variant(fixtures, out_root, name, src, fmt, bits, group, scales_kind, o
         os.makedirs(bdir, exist_ok=True)
         json.dump(cfg, open(os.path.join(bdir, "config.json"), "w"), indent=2)
         write_safetensors(os.path.join(bdir, "model.safetensors"), bf16)
+    return quant, qconf
+
+
+def make_bad(out_root, quant, qconf):
+    """Broken variants of a good GPTQ-Int4 checkpoint, each with expected.txt: the text the refusal must contain."""
+    p0 = "model.layers.0.self_attn."
+    m0 = "model.layers.0.mlp."
+
+    def case(name, expected, tensors=None, config=None):
+        d = os.path.join(out_root, "bad", name)
+        os.makedirs(d, exist_ok=True)
+        json.dump(config or qconf, open(os.path.join(d, "config.json"), "w"), indent=2)
+        write_safetensors(os.path.join(d, "model.safetensors"), tensors or quant)
+        with open(os.path.join(d, "expected.txt"), "w") as f:
+            f.write(expected)
+
+    def changed(**kw):
+        t = dict(quant)
+        for k, v in kw.items():
+            if v is None:
+                del t[k.replace("__", ".")]
+            else:
+                t[k.replace("__", ".")] = v
+        return t
+
+    g = quant[p0 + "q_proj.g_idx"][1].copy()
+    g[[0, -1]] = g[[-1, 0]]
+    case("act_order_g_idx", "q_proj.g_idx: g_idx[0] = 3, not k / group_size = 0 (act-order", changed(**{p0 + "q_proj.g_idx": ("I32", g)}))
+    sc = quant[m0 + "down_proj.scales"][1].copy()
+    sc.view("<u2")[1, 2] = 0x7C00
+    case("scale_inf", "mlp.down_proj.scales: scale", changed(**{m0 + "down_proj.scales": ("F16", sc)}))
+    qw = quant[p0 + "k_proj.qweight"][1]
+    case("qweight_shape", "k_proj.qweight: shape [", changed(**{p0 + "k_proj.qweight": ("I32", qw[:-1].copy())}))
+    case("qweight_dtype", "o_proj.qweight: dtype F32, expected I32",
+         changed(**{p0 + "o_proj.qweight": ("F32", quant[p0 + "o_proj.qweight"][1].view("<f4"))}))
+    case("scales_missing", "tensor \"model.layers.0.mlp.up_proj.scales\" is missing",
+         changed(**{m0 + "up_proj.scales": None}))
+    t = dict(quant)
+    t["model.layers.0.self_attn.q_proj.extra"] = ("I32", np.zeros(4, "<i4"))
+    case("extra_tensor", "is not used by a 2-layer gptq-int4 Qwen2 model", t)
+    t = dict(quant)
+    t[p0 + "o_proj.bias"] = ("F16", np.full(quant[p0 + "o_proj.scales"][1].shape[1], 0.5, "<f2"))
+    case("o_proj_bias", "o_proj.bias: element 0 is 0.5, but this layer has no bias", t)
+    t = dict(quant)
+    t[p0 + "o_proj.bias"] = ("F16", np.zeros(quant[p0 + "o_proj.scales"][1].shape[1], "<f2"))
+    case("o_proj_zero_bias_ok", "OK", t)
+    c = json.loads(json.dumps(qconf))
+    c["quantization_config"]["desc_act"] = True
+    case("desc_act", "desc_act is true: act-order GPTQ checkpoints are not supported", config=c)
+    c = json.loads(json.dumps(qconf))
+    c["quantization_config"]["bits"] = 3
+    case("bits_3", "bits: 3 is not supported for gptq", config=c)
+    c = json.loads(json.dumps(qconf))
+    c["quantization_config"]["checkpoint_format"] = "gptq_v2"
+    case("gptq_v2", "checkpoint_format: \"gptq_v2\" is not supported", config=c)
+    c = json.loads(json.dumps(qconf))
+    c["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 64, "version": "gemv"}
+    case("awq_gemv", "version: \"gemv\" is not supported (gemm only)", config=c)
+    wide = quant[m0 + "gate_proj.scales"][1]
+    pad = np.concatenate([wide, wide[:, :32]], axis=1)
+    case("padding_not_group", "gate_proj.scales has 416 columns but intermediate_size is 384",
+         changed(**{m0 + "gate_proj.scales": ("F16", pad.copy())}))
 
 
 def main():
@@ -231,8 +295,10 @@ def main():
     a = ap.parse_args()
     self_check()
     for v in VARIANTS:
-        make_variant(a.fixtures, a.out, *v)
-    print(f"make_quant_fixtures: {len(VARIANTS)} variants in {a.out}")
+        quant, qconf = make_variant(a.fixtures, a.out, *v)
+        if v[0] == "gqa_untied-gptq-int4-real":
+            make_bad(a.out, quant, qconf)
+    print(f"make_quant_fixtures: {len(VARIANTS)} variants and the refusal cases (bad/) in {a.out}")
     return 0
 
 

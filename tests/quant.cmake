@@ -11,6 +11,9 @@ if(QB_QUANT_PYTHON3)
            COMMAND ${QB_QUANT_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/make_quant_fixtures.py
                    --fixtures ${QB_FIXTURE_DIR} --out ${QB_QUANT_FIXTURES})
   set_tests_properties(quant_make_fixtures PROPERTIES FIXTURES_SETUP qb_quant_fixtures TIMEOUT 120)
+  qb_add_c_test(test_quant_refusals quant/test_quant_refusals.c)
+  add_test(NAME quant_refusals COMMAND test_quant_refusals ${QB_QUANT_FIXTURES})
+  set_tests_properties(quant_refusals PROPERTIES FIXTURES_REQUIRED qb_quant_fixtures TIMEOUT 60)
   qb_add_c_test(test_quant_fixtures quant/test_quant_fixtures.c)
   foreach(v gqa_untied-gptq-int4-pow2 gqa_untied-gptq-int8-pow2 gqa_untied-awq-pow2 gqa_untied-gptq-int4-real
             gqa_untied-gptq-int8-real gqa_untied-awq-real gqa_untied-awq-pow2-padded tied_hd128-gptq-int4-pow2

@@ -44,8 +44,6 @@ size_t qb_linear_quant_bytes(const qb_model_config *c, const qb_slice *s) {
 static int check_slice(const qb_model_config *c, const char *prefix, const qb_slice *s) {
     int pf = pack_factor(c), g = c->group_size;
     const char *fmt = qb_quant_name(c->quant);
-    if (c->desc_act)
-        return qb_errorf("%s: desc_act (act-order) GPTQ checkpoints are not supported", prefix);
     if (s->cols % (uint64_t)g || s->col0 % (uint64_t)g || s->n_cols % (uint64_t)g)
         return qb_errorf("%s: %s input slice [%llu, +%llu) of %llu splits a quantization group of %d", prefix, fmt,
                          (unsigned long long)s->col0, (unsigned long long)s->n_cols, (unsigned long long)s->cols, g);
@@ -95,6 +93,9 @@ int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_
     if (c->quant == QB_QUANT_BF16 || (c->quant_bits != 4 && c->quant_bits != 8) || c->group_size <= 0)
         return qb_errorf("%s: not a quantized config (%s, bits %d, group_size %d)", c->name, qb_quant_name(c->quant),
                          c->quant_bits, c->group_size);
+    if (c->desc_act)
+        return qb_errorf("%s: quantization_config.desc_act is true: act-order GPTQ checkpoints are not supported "
+                         "(their g_idx permutes the input dimension)", c->name);
     w->layers = calloc((size_t)c->num_layers, sizeof *w->layers);
     if (!w->layers) return qb_errorf("weights: out of memory for %d layers", c->num_layers);
     if (!(w->embed = alloc_bytes(w, V * H * 2, "model.embed_tokens.weight"))) return -1;
