@@ -16,6 +16,7 @@
  *   bf16 output: exactly the bf16 rounding of the same variant's fp32 output (one rounding at the end);
  *   dequantization to bf16: every element exactly bf16(scale * (q - zero)) (an exact fp32 product, rounded once);
  *   no write past the outputs (guard zones);
+ *   f16 embedding lookup: exact; f16 lm_head GEMV (7B shape): relative L2 <= 1e-5 (fp32 sums of exact products);
  *   random quantized weights made on the GPU (random_fill_quant.cuh) for a TP slice: every word equal to the
  *     host's rule (weights_quant.h) repacked (quant_repack.h).
  * Timing: each kernel is replayed 64 times in a CUDA graph over copies of the weights totalling >= 512 MiB (the
@@ -33,6 +34,7 @@
 #include "engine/quant_repack.h"
 #include "engine/weights_layout.h"
 #include "engine/weights_quant.h"
+#include "dense_f16.cuh"
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
 #include "random_fill_quant.cuh"
@@ -360,6 +362,73 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
     free_linear(&l);
 }
 
+/* f16 embedding lookup (exact) and f16 lm_head GEMV (7B shape) vs the CPU reference; its time next to bf16. */
+static void check_dense_f16(int timing, double copy_gbps) {
+    const int V = 152064, H = 3584;
+    size_t count = (size_t)V * H;
+    uint16_t *w = host_alloc(count * 2), *x = host_alloc((size_t)H * 2);
+    for (size_t i = 0; i < count; i++) w[i] = qb_float_to_f16(rnd_uniform(-0.0346f, 0.0346f));
+    fill_bf16(x, (size_t)H, 1.0f);
+    float *xf = host_alloc((size_t)H * 4), *ref = host_alloc((size_t)V * 4), *got = host_alloc((size_t)V * 4);
+    bf16_to_f32(x, (size_t)H, xf);
+    qb_ref_matmul_f16(xf, w, NULL, 1, V, H, ref, THREADS);
+    uint16_t *d_w = dev_upload(w, count * 2), *d_x = dev_upload(x, (size_t)H * 2);
+    float *d_y = dev_alloc_guarded((size_t)V * 4);
+    LAUNCH(qb_launch_gemv_f16(d_w, d_x, V, H, NULL, d_y, g_s));
+    CK(cudaMemcpy(got, d_y, (size_t)V * 4, cudaMemcpyDeviceToHost));
+    check_close("gemv_f16 lm_head [152064 x 3584] fp32 output", got, ref, (size_t)V, 1e-5);
+    dev_guard_ok(d_y, (size_t)V * 4, "gemv_f16 output");
+    /* embedding: 3 tokens, the last out of range (reads row 0, never outside) */
+    int32_t tokens[3] = {5, V - 1, V + 7}, safe[3] = {5, V - 1, 0};
+    int32_t *d_t = dev_upload(tokens, sizeof tokens);
+    float *d_e = dev_alloc_guarded((size_t)3 * H * 4), *e = host_alloc((size_t)3 * H * 4), *e_ref = host_alloc((size_t)3 * H * 4);
+    LAUNCH(qb_launch_embedding_f16(d_w, V, H, d_t, 3, d_e, g_s));
+    CK(cudaMemcpy(e, d_e, (size_t)3 * H * 4, cudaMemcpyDeviceToHost));
+    qb_ref_embedding_f16(w, H, safe, 3, e_ref);
+    if (memcmp(e, e_ref, (size_t)3 * H * 4) != 0) {
+        printf("FAIL embedding_f16: rows differ from the reference (exact)\n");
+        g_failures++;
+    }
+    dev_guard_ok(d_e, (size_t)3 * H * 4, "embedding_f16 output");
+    if (timing) {
+        cudaEvent_t a, b;
+        CK(cudaEventCreate(&a));
+        CK(cudaEventCreate(&b));
+        double t[2];
+        for (int which = 0; which < 2; which++) {
+            float best = 1e30f;
+            for (int r = 0; r < 7; r++) {
+                CK(cudaEventRecord(a, g_s));
+                if (which == 0) LAUNCH(qb_launch_gemv_f16(d_w, d_x, V, H, NULL, d_y, g_s));
+                else LAUNCH(qb_launch_gemv(d_w, d_x, V, H, NULL, d_y, g_s)); /* same bytes read as bf16 */
+                CK(cudaEventRecord(b, g_s));
+                CK(cudaEventSynchronize(b));
+                float ms;
+                CK(cudaEventElapsedTime(&ms, a, b));
+                if (ms < best) best = ms;
+            }
+            t[which] = best * 1e-3;
+        }
+        double bytes = (double)count * 2;
+        printf("lm_head 7B f16 gemv %.1f us (%.0f GB/s, %.0f%% of copy), bf16 gemv %.1f us\n", t[0] * 1e6,
+               bytes / t[0] / 1e9, 100.0 * bytes / t[0] / 1e9 / copy_gbps, t[1] * 1e6);
+        CK(cudaEventDestroy(a));
+        CK(cudaEventDestroy(b));
+    }
+    CK(cudaFree(d_w));
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_y));
+    CK(cudaFree(d_t));
+    CK(cudaFree(d_e));
+    free(w);
+    free(x);
+    free(xf);
+    free(ref);
+    free(got);
+    free(e);
+    free(e_ref);
+}
+
 int main(void) {
     qb_test_skip_without_gpu();
     CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
@@ -370,6 +439,7 @@ int main(void) {
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("test_cuda_quant on %s; device copy bandwidth %.0f GB/s (read + write)\n", prop.name, copy_gbps);
     for (size_t f = 0; f < sizeof k_formats / sizeof *k_formats; f++) check_random_fill(&k_formats[f]);
+    check_dense_f16(timing, copy_gbps);
     for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++)
         for (size_t f = 0; f < sizeof k_formats / sizeof *k_formats; f++) check_one(&k_shapes[s], &k_formats[f], timing, copy_gbps);
     /* refusals: a shape the layout cannot hold, a misaligned pointer */
