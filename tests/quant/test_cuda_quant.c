@@ -169,7 +169,14 @@ typedef struct {
     size_t w_stride;
     int n, k, bits, rpw;
     float *y;
+    uint16_t *w_out; /* dequantization target */
 } bench_ctx;
+
+static int launch_dequant(bench_ctx *c, int i) {
+    int j = i % c->copies;
+    return qb_launch_dequant_quant_bf16(c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->n, c->k, c->bits, 128,
+                                        c->w_out, g_s);
+}
 
 static int launch_quant(bench_ctx *c, int i) {
     int j = i % c->copies;
@@ -328,7 +335,7 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
         uint16_t *rw;
         CK(cudaMalloc((void **)&rw, wb * bcopies));
         CK(cudaMemset(rw, 0, wb * bcopies));
-        bench_ctx c = {rq, rs, qw_bytes / 4, sz_bytes / 4, copies, d_x, rw, wb / 2, n, k, f->bits, 1, d_y};
+        bench_ctx c = {rq, rs, qw_bytes / 4, sz_bytes / 4, copies, d_x, rw, wb / 2, n, k, f->bits, 1, d_y, rw};
         double bytes = (double)per + (double)k * 2;
         double best = 1e30;
         int best_rpw = 0;
@@ -341,9 +348,11 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
                              t * 1e6, bytes / t / 1e9, 100.0 * bytes / t / 1e9 / copy_gbps);
             if (t < best) best = t, best_rpw = c.rpw;
         }
+        double td = time_graph(launch_dequant, &c); /* reads the packed copies, writes one bf16 matrix */
         c.copies = bcopies;
         double tb = time_graph(launch_bf16, &c);
-        printf("%s | bf16 gemv %7.2f us | best rpw%d: %.2fx bf16\n", line, tb * 1e6, best_rpw, tb / best);
+        printf("%s | bf16 gemv %7.2f us | best rpw%d: %.2fx bf16 | dequant to bf16 %7.1f us (%4.0f GB/s r+w)\n", line,
+               tb * 1e6, best_rpw, tb / best, td * 1e6, ((double)per + (double)wb) / td / 1e9);
         CK(cudaFree(rq));
         CK(cudaFree(rs));
         CK(cudaFree(rw));
