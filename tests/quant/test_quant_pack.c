@@ -5,6 +5,8 @@
  *   - qb_ref_dequant_rows = qb_ref_dequant_at element by element, qb_ref_matmul_quant = the dot product with
  *     the dequantized rows (bit-exact: same summation);
  *   - the CUDA kernels' repacked layout (quant_repack.h) holds exactly the same matrix as each format;
+ *   - a host model of the CUDA GEMV's arithmetic (byte-permute magic numbers, piece / group indexing) on the
+ *     repacked layout agrees with the reference (relative L2 1e-5);
  *   - random quantized weights: TP2 slices equal the slices of TP1 (every format), realistic statistics
  *     (mean ~0, std ~0.02 like the bf16 weights), reproducible from the seed;
  *   - a slice that splits a quantization group is refused, naming the sizes.
@@ -153,6 +155,72 @@ static void test_layouts(void) {
     for (int j = 0; j < 8; j++) CHECK(qb_awq_shift(j) == 4 * reverse[j], "qb_awq_shift(%d) = %d", j, qb_awq_shift(j));
 }
 
+/* ---- a host model of kernels/gemv_quant.cu's arithmetic (the GPU test checks the kernel itself) ---- */
+
+static uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t sel) { /* PTX prmt, default mode */
+    uint64_t both = (uint64_t)y << 32 | x;
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++) r |= (uint32_t)((both >> (8 * ((sel >> (4 * i)) & 7))) & 0xff) << (8 * i);
+    return r;
+}
+
+static float magic(uint32_t src, int b) {
+    uint32_t u = byte_perm(src, 0x4B000000u, 0x7650u + (uint32_t)b);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* y[n] as the kernel computes it: per 16-byte piece of row n, sum_j (q_j - zero) * x_j, times the scale. */
+static float model_gemv_row(const qb_qmat *m, const float *x, int n) {
+    const int vpp = 128 / m->bits, pieces = m->k / vpp, ppg = m->group_size / vpp, groups = m->k / m->group_size;
+    const uint32_t *row = m->qweight + (size_t)n * pieces * 4;
+    double acc = 0;
+    for (int p = 0; p < pieces; p++) {
+        uint32_t sz = m->sz[(size_t)n * groups + p / ppg];
+        float scale = qb_f16_to_float((uint16_t)(sz & 0xffff)), zc = 8388608.0f + (float)(sz >> 16);
+        const float *xf = x + (size_t)p * vpp;
+        float part = 0;
+        for (int wi = 0; wi < 4; wi++) {
+            uint32_t w = row[p * 4 + wi];
+            if (m->bits == 4) {
+                uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+                for (int b = 0; b < 4; b++) {
+                    part += (magic(lo, b) - zc) * xf[wi * 8 + 2 * b];
+                    part += (magic(hi, b) - zc) * xf[wi * 8 + 2 * b + 1];
+                }
+            } else {
+                for (int b = 0; b < 4; b++) part += (magic(w, b) - zc) * xf[wi * 4 + b];
+            }
+        }
+        acc += (double)scale * part;
+    }
+    return (float)acc;
+}
+
+static void test_kernel_model(qb_weights *w, const char *name) {
+    qb_linear *l = &w->layers[0].down;
+    qb_qmat m;
+    if (qb_qmat_from_linear(l, &m, 1) != 0) {
+        CHECK(0, "%s: repack: %s", name, qb_last_error());
+        return;
+    }
+    float *x = malloc((size_t)l->in_features * sizeof *x), *ref = malloc((size_t)l->out_features * sizeof *ref);
+    for (int k = 0; k < l->in_features; k++) x[k] = qb_bf16_to_float(qb_float_to_bf16((float)((k * 37) % 101) / 50.0f - 1.0f));
+    qb_ref_matmul_quant(x, l, 1, ref, 1);
+    double num = 0, den = 0;
+    for (int n = 0; n < l->out_features; n++) {
+        double d = (double)model_gemv_row(&m, x, n) - ref[n];
+        num += d * d;
+        den += (double)ref[n] * ref[n];
+    }
+    CHECK(den > 0 && sqrt(num / den) < 1e-5, "%s: the kernel's arithmetic model differs from the reference: relative L2 %g",
+          name, den > 0 ? sqrt(num / den) : -1.0);
+    free(x);
+    free(ref);
+    qb_qmat_free(&m);
+}
+
 static const char *k_config =
     "{\"vocab_size\": 384, \"hidden_size\": 256, \"intermediate_size\": 512, \"num_hidden_layers\": 2,"
     " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"max_position_embeddings\": 256,"
@@ -244,6 +312,7 @@ static void test_random(qb_quant q) {
                     }
             qb_qmat_free(&m);
         }
+    test_kernel_model(&w1, name);
     double mean = sum / (double)count, sd = sqrt(sq / (double)count - mean * mean);
     CHECK(fabs(mean) < 1e-3 && sd > 0.012 && sd < 0.03, "%s: random weights mean %g std %g (want ~0, ~0.02)", name, mean,
           sd);
