@@ -36,3 +36,34 @@ if(QB_HAVE_CUDA)
   add_test(NAME cuda_quant_gemv COMMAND test_cuda_quant)
   set_tests_properties(cuda_quant_gemv PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+
+# The command line end to end on the CPU engine: random packed weights of every format, a quantized checkpoint at
+# TP1 and TP2 (checked against the reference engine), a --quant that contradicts the checkpoint, a TP size that
+# would split quantization groups.
+set(QB_QUANT_RUN --backend cpu --context-lengths 1,8 --generate-length 8 --repetitions 1 --warmup 0 --threads 1)
+foreach(q gptq-int4 gptq-int8 awq)
+  add_test(NAME quant_cli_random_${q}
+           COMMAND $<TARGET_FILE:qwenbench> --model qwen2.5-tiny --quant ${q} ${QB_QUANT_RUN} --check reference:8)
+  set_tests_properties(quant_cli_random_${q} PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120)
+endforeach()
+if(QB_QUANT_PYTHON3)
+  add_test(NAME quant_cli_checkpoint_awq
+           COMMAND $<TARGET_FILE:qwenbench> --model ${QB_QUANT_FIXTURES}/gqa_untied-awq-real --quant awq ${QB_QUANT_RUN}
+                   --check reference:8)
+  add_test(NAME quant_cli_checkpoint_gptq_tp2
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS} $<TARGET_FILE:qwenbench>
+                   --model ${QB_QUANT_FIXTURES}/gqa_untied-gptq-int4-real --quant gptq-int4 ${QB_QUANT_RUN}
+                   --check reference:8 ${MPIEXEC_POSTFLAGS})
+  add_test(NAME quant_cli_checkpoint_wrong_quant
+           COMMAND $<TARGET_FILE:qwenbench> --model ${QB_QUANT_FIXTURES}/gqa_untied-awq-real --quant gptq-int4
+                   ${QB_QUANT_RUN})
+  set_tests_properties(quant_cli_checkpoint_awq quant_cli_checkpoint_gptq_tp2 quant_cli_checkpoint_wrong_quant
+                       PROPERTIES FIXTURES_REQUIRED qb_quant_fixtures ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120)
+  set_tests_properties(quant_cli_checkpoint_wrong_quant PROPERTIES
+                       PASS_REGULAR_EXPRESSION "checkpoint gqa_untied-awq-real is awq \\(its own quantization decides\\)")
+endif()
+add_test(NAME quant_cli_tp2_splits_groups
+         COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS} $<TARGET_FILE:qwenbench>
+                 --model qwen2.5-tiny --quant gptq-int4 ${QB_QUANT_RUN} ${MPIEXEC_POSTFLAGS})
+set_tests_properties(quant_cli_tp2_splits_groups PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120
+                     PASS_REGULAR_EXPRESSION "is not a multiple of group_size 128")
