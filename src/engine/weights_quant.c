@@ -131,8 +131,31 @@ int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_
 typedef struct {
     qb_linear *lin;
     const qb_slice *s;
-    uint64_t seed, qweight_id;
+    uint64_t seed, qweight_id, zeros_id, scales_id;
 } random_job;
+
+/* qzeros and scales of group rows [begin, end) */
+static void random_group_rows(void *ctx, int begin, int end) {
+    const random_job *j = ctx;
+    qb_linear *lin = j->lin;
+    const qb_slice *s = j->s;
+    int awq = lin->fmt == QB_WFMT_AWQ, bits = lin->bits, N = lin->out_features, pf = awq ? QB_AWQ_PACK : 32 / bits;
+    uint64_t Nf = s->rows, g0 = s->col0 / (uint64_t)lin->group_size;
+    for (int gi = begin; gi < end; gi++) {
+        uint64_t gf = g0 + (uint64_t)gi;
+        for (int w = 0; w < N / pf; w++) {
+            uint32_t word = 0;
+            for (int i = 0; i < pf; i++) {
+                uint64_t n = s->row0 + (uint64_t)w * pf + (uint64_t)i;
+                uint32_t z = qb_random_quant_zero_stored(j->seed, j->zeros_id, gf * Nf + n, bits, awq);
+                word |= z << (awq ? qb_awq_shift(i) : bits * i);
+            }
+            lin->qzeros[(size_t)gi * (N / pf) + w] = (int32_t)word;
+        }
+        for (int n = 0; n < N; n++)
+            lin->scales[(size_t)gi * N + n] = qb_random_quant_scale(j->seed, j->scales_id, gf * Nf + s->row0 + (uint64_t)n, bits);
+    }
+}
 
 /* qweight rows [begin, end) (packed rows for GPTQ, K rows for AWQ) */
 static void random_qweight_rows(void *ctx, int begin, int end) {
@@ -170,31 +193,16 @@ void qb_linear_random_quant(qb_linear *lin, const char *prefix, const qb_slice *
     char name[256];
     int awq = lin->fmt == QB_WFMT_AWQ, bits = lin->bits, g = lin->group_size;
     int K = lin->in_features, N = lin->out_features, pf = awq ? QB_AWQ_PACK : 32 / bits;
-    uint64_t Nf = s->rows, g0 = s->col0 / (uint64_t)g;
     snprintf(name, sizeof name, "%s.qweight", prefix);
-    random_job job = {lin, s, seed, qb_tensor_id(name)};
+    random_job job = {lin, s, seed, qb_tensor_id(name), 0, 0};
     int packed_rows = awq ? K : K / pf;
     if ((long long)K * N < (1 << 20)) threads = 1;
     qb_parallel_for(packed_rows, threads, random_qweight_rows, &job);
     snprintf(name, sizeof name, "%s.qzeros", prefix);
-    uint64_t zid = qb_tensor_id(name);
+    job.zeros_id = qb_tensor_id(name);
     snprintf(name, sizeof name, "%s.scales", prefix);
-    uint64_t sid = qb_tensor_id(name);
-    int groups = K / g;
-    for (int gi = 0; gi < groups; gi++) {
-        uint64_t gf = g0 + (uint64_t)gi;
-        for (int w = 0; w < N / pf; w++) {
-            uint32_t word = 0;
-            for (int i = 0; i < pf; i++) {
-                uint64_t n = s->row0 + (uint64_t)w * pf + (uint64_t)i;
-                uint32_t z = qb_random_quant_zero_stored(seed, zid, gf * Nf + n, bits, awq);
-                word |= z << (awq ? qb_awq_shift(i) : bits * i);
-            }
-            lin->qzeros[(size_t)gi * (N / pf) + w] = (int32_t)word;
-        }
-        for (int n = 0; n < N; n++)
-            lin->scales[(size_t)gi * N + n] = qb_random_quant_scale(seed, sid, gf * Nf + s->row0 + (uint64_t)n, bits);
-    }
+    job.scales_id = qb_tensor_id(name);
+    qb_parallel_for(K / g, threads, random_group_rows, &job);
     if (lin->g_idx)
         for (int k = 0; k < K; k++) lin->g_idx[k] = k / g;
 }
