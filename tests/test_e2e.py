@@ -73,6 +73,9 @@ class CpuRun(unittest.TestCase):
                     "hdf5_version"]:
             self.assertIn(key, attrs)
         self.assertGreater(float(attrs["copy_bandwidth_gbps"]), 0.0)
+        devices = json.loads(attrs["devices_json"])
+        self.assertEqual([d["rank"] for d in devices], [0])
+        self.assertTrue(devices[0]["name"].startswith("cpu"))
 
     def test_numbers_are_consistent(self):
         cells, runs, tokens, steps, _ = cells_of(self.path)
@@ -112,6 +115,9 @@ class CpuRun(unittest.TestCase):
         c2, r2, t2, _, _ = cells_of(path)
         self.assertTrue((c2["tp_size"] == 1).all())
         self.assertTrue((c2["n_ranks"] == 1).all())
+        with h5py.File(path, "r") as f:
+            self.assertGreater(float(f.attrs["copy_bandwidth_gbps"]), 0.0, "measured even with a rank idle")
+            self.assertEqual(len(json.loads(f.attrs["devices_json"])), 1)
         self.assertEqual([run_tokens(r2, t2, i)[0] for i in range(len(c2))], base)
 
     def test_tensor_parallel_ranks_match_tp1(self):

@@ -88,20 +88,28 @@ int qb_run_meta_init(const qb_runner *r, const qb_cell_spec *cells, const char *
     return settings_json(r, cells, names, n_cells, meta->settings_json, sizeof meta->settings_json);
 }
 
+/* Devices: the ranks that ran a group, one object each; a later group with more ranks replaces the list
+ * (with fewer GPUs per cell than ranks, the first groups may leave some ranks idle). The copy bandwidth is
+ * measured once, by rank 0's engine as soon as it has one. */
 void qb_run_meta_add_devices(qb_results_meta *meta, const qb_cell_group *g) {
-    if (!g->ranks || strcmp(meta->devices_json, "[]") != 0) return;
+    if (!g->ranks) return;
     json_t *list = json_array();
     for (int i = 0; i < g->n_ranks; i++) {
         const qb_rank_summary *s = &g->ranks[i];
-        if (!s->device[0]) return; /* backend not created: wait for a group that has one */
-        json_array_append_new(list, json_pack("{sisssssss}", "rank", s->rank, "host", s->host, "name", s->device,
+        if (!s->device[0]) continue; /* idle in this group, or its engine was not created */
+        json_array_append_new(list, json_pack("{sissssss}", "rank", s->rank, "host", s->host, "name", s->device,
                                               "uuid", s->uuid));
     }
-    char *txt = json_dumps(list, JSON_COMPACT);
+    json_t *old = json_loads(meta->devices_json, 0, NULL);
+    size_t had = old ? json_array_size(old) : 0;
+    json_decref(old);
+    if (json_array_size(list) > had) {
+        char *txt = json_dumps(list, JSON_COMPACT);
+        if (txt && strlen(txt) < sizeof meta->devices_json) strcpy(meta->devices_json, txt);
+        free(txt);
+    }
     json_decref(list);
-    if (txt && strlen(txt) < sizeof meta->devices_json) strcpy(meta->devices_json, txt);
-    free(txt);
-    if (g->backend) {
+    if (g->backend && meta->copy_bandwidth_gbps <= 0) {
         snprintf(meta->driver_version, sizeof meta->driver_version, "%s", g->backend->driver_version);
         snprintf(meta->cuda_version, sizeof meta->cuda_version, "%s", g->backend->runtime_version);
         snprintf(meta->nccl_version, sizeof meta->nccl_version, "%s", g->backend->nccl_version);

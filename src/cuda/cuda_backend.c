@@ -240,12 +240,13 @@ static void qb_cuda_destroy(qb_backend *b) {
     qb_cuda_engine *e = b->impl;
     if (e) {
         cudaStreamSynchronize(e->stream);
+        /* graphs first: captured NCCL work holds the communicator until its graph is gone */
+        for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++)
+            if (e->levels[i].exec) cudaGraphExecDestroy(e->levels[i].exec);
         qb_nccl_destroy(e->nc);
         if (e->local_best) cudaFree(e->local_best);
         if (e->argmax_key) cudaFree(e->argmax_key);
         free(e->logits_host);
-        for (int i = 0; i < QB_CUDA_DECODE_LEVELS; i++)
-            if (e->levels[i].exec) cudaGraphExecDestroy(e->levels[i].exec);
         for (int i = 0; i < e->n_events; i++) cudaEventDestroy(e->events[i]);
         free(e->events);
         qb_gemm_destroy(e->gemm);
