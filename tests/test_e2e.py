@@ -208,6 +208,34 @@ class ValidityChecks(unittest.TestCase):
             self.assertIn("differ at step 5", reason)
 
 
+class TransformersTokens(unittest.TestCase):
+    """A tokens file from transformers (the fixtures' greedy tokens) agrees through --expect-tokens."""
+
+    def test_fixture_tokens_from_transformers_agree(self):
+        fdir = os.path.join(os.environ.get("QB_FIXTURE_DIR", ""), "gqa_untied")
+        if not os.path.exists(os.path.join(fdir, "expected.json")):
+            self.skipTest("no fixture")
+        with open(os.path.join(fdir, "expected.json")) as fh:
+            exp = json.load(fh)
+        case = exp["cases"][-1]
+        with tempfile.TemporaryDirectory() as d:
+            f = os.path.join(d, "transformers.json")
+            with open(f, "w") as fh:
+                json.dump({"engine": f"transformers {exp['transformers_version']}",
+                           "cells": [{"model": "", "context_len": case["prompt_len"],
+                                      "tokens": case["greedy_tokens"]}]}, fh)
+            path = os.path.join(d, "r.h5")
+            n = len(case["greedy_tokens"])
+            p = qb("--backend", "cpu", "--model", fdir, "--context-lengths", str(case["prompt_len"]),
+                   "--generate-length", str(n), "--repetitions", "1", "--seed", str(case["prompt_seed"]),
+                   "--expect-tokens", f, "--out", path)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            cells, _, _, _, _ = cells_of(path)
+            self.assertEqual(cells["status"][0].decode(), "VALID")
+            self.assertIn(f"expect-tokens (transformers {exp['transformers_version']}): {n}/{n} steps equal",
+                          cells["checks"][0].decode())
+
+
 class RopeScaling(unittest.TestCase):
     def test_forced_yarn_is_recorded(self):
         with tempfile.TemporaryDirectory() as d:
