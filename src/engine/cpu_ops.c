@@ -6,6 +6,7 @@
  * and the compiler can vectorise them); nothing here depends on the thread count.
  */
 #include "engine/cpu_ops.h"
+#include "engine/cpu_dot.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,18 +15,6 @@
 #include "engine/cpu_threads.h"
 #include "engine/random_init.h"
 
-#define QB_LANES 8
-
-static float dot_f32(const float *a, const float *b, int n) {
-    float acc[QB_LANES] = {0};
-    int k = 0;
-    for (; k + QB_LANES <= n; k += QB_LANES)
-        for (int j = 0; j < QB_LANES; j++) acc[j] += a[k + j] * b[k + j];
-    float sum = 0.0f;
-    for (int j = 0; j < QB_LANES; j++) sum += acc[j];
-    for (; k < n; k++) sum += a[k] * b[k];
-    return sum;
-}
 
 static float dot_f32_bf16(const float *x, const uint16_t *w, int n) {
     float acc[QB_LANES] = {0};
@@ -49,7 +38,7 @@ void qb_ref_rmsnorm(const float *x, const float *w, int n, int dim, float eps, f
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * dim;
         float *oi = out + (size_t)i * dim;
-        float mean_sq = dot_f32(xi, xi, dim) / (float)dim;
+        float mean_sq = qb_dot_f32(xi, xi, dim) / (float)dim;
         float inv_rms = 1.0f / sqrtf(mean_sq + eps);
         for (int j = 0; j < dim; j++) oi[j] = w[j] * (xi[j] * inv_rms);
     }
@@ -127,7 +116,7 @@ static void attention_heads(void *ctx, int begin, int end) {
             const float *qi = j->q + ((size_t)i * j->hq + h) * j->hd;
             float max = -INFINITY;
             for (int t = 0; t < len; t++) {
-                p[t] = dot_f32(qi, j->k_cache + ((size_t)t * j->hkv + kvh) * j->hd, j->hd) * scale;
+                p[t] = qb_dot_f32(qi, j->k_cache + ((size_t)t * j->hkv + kvh) * j->hd, j->hd) * scale;
                 if (p[t] > max) max = p[t];
             }
             float sum = 0.0f;

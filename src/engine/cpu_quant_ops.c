@@ -11,24 +11,12 @@
 #include <string.h>
 
 #include "engine/cpu_ops.h"
+#include "engine/cpu_dot.h"
 #include "engine/cpu_threads.h"
 #include "engine/quant_pack.h"
 
-#define QB_LANES 8
 #define QB_DEQUANT_ROWS 16
 #define QB_DEQUANT_COLS 512 /* 16 x 512 floats = 32 KB: the L1 (a multiple of 8: lanes stay aligned) */
-
-/* The dot product of cpu_ops.c, term for term (so results match the bf16 path bit for bit). */
-static float dot_f32(const float *a, const float *b, int n) {
-    float acc[QB_LANES] = {0};
-    int k = 0;
-    for (; k + QB_LANES <= n; k += QB_LANES)
-        for (int j = 0; j < QB_LANES; j++) acc[j] += a[k + j] * b[k + j];
-    float sum = 0.0f;
-    for (int j = 0; j < QB_LANES; j++) sum += acc[j];
-    for (; k < n; k++) sum += a[k] * b[k];
-    return sum;
-}
 
 static float dot_f32_f16(const float *x, const uint16_t *w, int n) {
     float acc[QB_LANES] = {0};
@@ -194,7 +182,7 @@ static void quant_rows_any_k(void *ctx, int begin, int end) {
     for (int n = begin; n < end; n++) {
         qb_ref_dequant_rows(j->l, n, n + 1, row);
         float b = j->l->bias ? j->l->bias[n] : 0.0f;
-        for (int m = 0; m < j->M; m++) j->y[(size_t)m * N + n] = dot_f32(j->x + (size_t)m * K, row, K) + b;
+        for (int m = 0; m < j->M; m++) j->y[(size_t)m * N + n] = qb_dot_f32(j->x + (size_t)m * K, row, K) + b;
     }
     free(row);
 }

@@ -70,7 +70,7 @@ void qb_linear_slice(const qb_model_config *c, const qb_shard_plan *p, int which
     }
 }
 
-static void *alloc_bytes(qb_weights *w, size_t bytes, const char *what) {
+void *qb_weights_alloc_bytes(qb_weights *w, size_t bytes, const char *what) {
     void *ptr = malloc(bytes ? bytes : 1);
     if (!ptr) {
         qb_errorf("%s: out of memory allocating %zu bytes", what, bytes);
@@ -80,7 +80,7 @@ static void *alloc_bytes(qb_weights *w, size_t bytes, const char *what) {
     return ptr;
 }
 
-int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     memset(w, 0, sizeof *w);
     w->cfg = *c;
     w->plan = *p;
@@ -88,8 +88,8 @@ int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weight
     const size_t H = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
     w->layers = calloc((size_t)c->num_layers, sizeof *w->layers);
     if (!w->layers) return qb_errorf("weights: out of memory for %d layers", c->num_layers);
-    if (!(w->embed = alloc_bytes(w, V * H * 2, "model.embed_tokens.weight"))) return -1;
-    if (!(w->final_norm = alloc_bytes(w, H * sizeof(float), "model.norm.weight"))) return -1;
+    if (!(w->embed = qb_weights_alloc_bytes(w, V * H * 2, "model.embed_tokens.weight"))) return -1;
+    if (!(w->final_norm = qb_weights_alloc_bytes(w, H * sizeof(float), "model.norm.weight"))) return -1;
     qb_linear *lm = &w->lm_head;
     lm->fmt = QB_WFMT_BF16;
     lm->out_features = p->vocab_size;
@@ -98,13 +98,22 @@ int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weight
         lm->w = w->embed + (size_t)p->vocab_start * H;
         lm->owns_w = 0;
     } else {
-        if (!(lm->w = alloc_bytes(w, (size_t)p->vocab_size * H * 2, "lm_head.weight"))) return -1;
+        if (!(lm->w = qb_weights_alloc_bytes(w, (size_t)p->vocab_size * H * 2, "lm_head.weight"))) return -1;
         lm->owns_w = 1;
     }
     for (int i = 0; i < c->num_layers; i++) {
         qb_layer_weights *l = &w->layers[i];
-        if (!(l->input_norm = alloc_bytes(w, H * sizeof(float), "input_layernorm"))) return -1;
-        if (!(l->post_attn_norm = alloc_bytes(w, H * sizeof(float), "post_attention_layernorm"))) return -1;
+        if (!(l->input_norm = qb_weights_alloc_bytes(w, H * sizeof(float), "input_layernorm"))) return -1;
+        if (!(l->post_attn_norm = qb_weights_alloc_bytes(w, H * sizeof(float), "post_attention_layernorm")))
+            return -1;
+    }
+    return 0;
+}
+
+int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+    QB_TRY(qb_weights_alloc_common(c, p, w));
+    for (int i = 0; i < c->num_layers; i++) {
+        qb_layer_weights *l = &w->layers[i];
         for (int k = 0; k < QB_NUM_LINEAR; k++) {
             qb_slice s;
             qb_linear_slice(c, p, k, &s);
@@ -113,8 +122,10 @@ int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weight
             lin->out_features = (int)s.n_rows;
             lin->in_features = (int)s.n_cols;
             lin->owns_w = 1;
-            if (!(lin->w = alloc_bytes(w, (size_t)(s.n_rows * s.n_cols) * 2, qb_linear_suffix[k]))) return -1;
-            if (s.has_bias && !(lin->bias = alloc_bytes(w, (size_t)s.n_rows * sizeof(float), qb_linear_suffix[k])))
+            if (!(lin->w = qb_weights_alloc_bytes(w, (size_t)(s.n_rows * s.n_cols) * 2, qb_linear_suffix[k])))
+                return -1;
+            if (s.has_bias &&
+                !(lin->bias = qb_weights_alloc_bytes(w, (size_t)s.n_rows * sizeof(float), qb_linear_suffix[k])))
                 return -1;
         }
     }

@@ -34,6 +34,11 @@ qb_linear *qb_layer_linear(qb_layer_weights *l, int which);
 /* Allocate every buffer of this rank's BF16 weights (uninitialised), shapes set; -1 on out of memory
  * (the caller frees with qb_weights_free). */
 int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w);
+/* What every format shares: config and plan, the layer array, embedding, final norm, lm_head (aliasing the
+ * embedding when tied) and the layer norms; the linears are left to the caller. */
+int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w);
+/* malloc counted in w->host_bytes; NULL with a message naming what on failure. */
+void *qb_weights_alloc_bytes(qb_weights *w, size_t bytes, const char *what);
 
 /* Host bytes qb_weights_random / qb_weights_load hold for this rank (BF16 matrices, float norms and biases),
  * for memory planning. */

@@ -55,16 +55,6 @@ static int check_slice(const qb_model_config *c, const char *prefix, const qb_sl
     return 0;
 }
 
-static void *alloc_bytes(qb_weights *w, size_t bytes, const char *what) {
-    void *ptr = malloc(bytes ? bytes : 1);
-    if (!ptr) {
-        qb_errorf("%s: out of memory allocating %zu bytes", what, bytes);
-        return NULL;
-    }
-    w->host_bytes += bytes;
-    return ptr;
-}
-
 static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char *what, qb_weights *w,
                         qb_linear *lin) {
     QB_TRY(check_slice(c, what, s));
@@ -76,45 +66,25 @@ static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char 
     lin->group_size = c->group_size;
     lin->owns_w = 1;
     lin->w = NULL;
-    if (!(lin->qweight = alloc_bytes(w, q.qweight * 4, what))) return -1;
-    if (!(lin->qzeros = alloc_bytes(w, q.qzeros * 4, what))) return -1;
-    if (!(lin->scales = alloc_bytes(w, q.scales * 2, what))) return -1;
-    if (q.g_idx && !(lin->g_idx = alloc_bytes(w, q.g_idx * 4, what))) return -1;
-    if (s->has_bias && !(lin->bias = alloc_bytes(w, (size_t)s->n_rows * sizeof(float), what))) return -1;
+    if (!(lin->qweight = qb_weights_alloc_bytes(w, q.qweight * 4, what))) return -1;
+    if (!(lin->qzeros = qb_weights_alloc_bytes(w, q.qzeros * 4, what))) return -1;
+    if (!(lin->scales = qb_weights_alloc_bytes(w, q.scales * 2, what))) return -1;
+    if (q.g_idx && !(lin->g_idx = qb_weights_alloc_bytes(w, q.g_idx * 4, what))) return -1;
+    if (s->has_bias && !(lin->bias = qb_weights_alloc_bytes(w, (size_t)s->n_rows * sizeof(float), what))) return -1;
     return 0;
 }
 
 int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     memset(w, 0, sizeof *w);
-    w->cfg = *c;
-    w->plan = *p;
-    w->embed_fmt = QB_WFMT_BF16;
-    const size_t H = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
     if (c->quant == QB_QUANT_BF16 || (c->quant_bits != 4 && c->quant_bits != 8) || c->group_size <= 0)
         return qb_errorf("%s: not a quantized config (%s, bits %d, group_size %d)", c->name, qb_quant_name(c->quant),
                          c->quant_bits, c->group_size);
     if (c->desc_act)
         return qb_errorf("%s: quantization_config.desc_act is true: act-order GPTQ checkpoints are not supported "
                          "(their g_idx permutes the input dimension)", c->name);
-    w->layers = calloc((size_t)c->num_layers, sizeof *w->layers);
-    if (!w->layers) return qb_errorf("weights: out of memory for %d layers", c->num_layers);
-    if (!(w->embed = alloc_bytes(w, V * H * 2, "model.embed_tokens.weight"))) return -1;
-    if (!(w->final_norm = alloc_bytes(w, H * sizeof(float), "model.norm.weight"))) return -1;
-    qb_linear *lm = &w->lm_head;
-    lm->fmt = QB_WFMT_BF16;
-    lm->out_features = p->vocab_size;
-    lm->in_features = c->hidden_size;
-    if (c->tie_word_embeddings) {
-        lm->w = w->embed + (size_t)p->vocab_start * H;
-        lm->owns_w = 0;
-    } else {
-        if (!(lm->w = alloc_bytes(w, (size_t)p->vocab_size * H * 2, "lm_head.weight"))) return -1;
-        lm->owns_w = 1;
-    }
+    QB_TRY(qb_weights_alloc_common(c, p, w));
     for (int i = 0; i < c->num_layers; i++) {
         qb_layer_weights *l = &w->layers[i];
-        if (!(l->input_norm = alloc_bytes(w, H * sizeof(float), "input_layernorm"))) return -1;
-        if (!(l->post_attn_norm = alloc_bytes(w, H * sizeof(float), "post_attention_layernorm"))) return -1;
         for (int k = 0; k < QB_NUM_LINEAR; k++) {
             qb_slice s;
             qb_linear_slice(c, p, k, &s);
