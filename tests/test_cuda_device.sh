@@ -6,6 +6,10 @@
 #                                           qwenbench 0.5B and 7B BF16 at inputs 1, 6144, 30720 (2048 generated,
 #                                           3 repetitions, no warm-up as in the seed protocol) and the transformers
 #                                           peer on the cells the call's time allows
+#   bash tests/test_cuda_device.sh quant    build, the quantized engine test (random GPTQ-Int4/Int8/AWQ weights and the
+#                                           quantized fixture checkpoints vs the CPU engine), the bf16 engine test,
+#                                           then qwenbench 7B at input 1 (2048 generated, 1 repetition) in bf16,
+#                                           gptq-int4, gptq-int8 and awq on the same card (docs/PERFORMANCE.md)
 # Needs jansson headers carried in .carry/jansson (apt-get download libjansson-dev; dpkg -x ... .carry/jansson).
 # If the engine test fails with programmatic dependent launch, the runs continue with QB_CUDA_PDL=0 and say so.
 set -o pipefail
@@ -18,7 +22,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --f
 date -u | tee -a "$OUT/gpu.txt"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
   > "$OUT/files/build.log" 2>&1 &&
-cmake --build build-gpu -j16 --target qwenbench test_cuda_kernels test_cuda_engine test_cuda_gemv_bench \
+cmake --build build-gpu -j16 --target qwenbench test_cuda_kernels test_cuda_engine test_cuda_gemv_bench test_cuda_quant_engine \
   >> "$OUT/files/build.log" 2>&1 || { tail -30 "$OUT/files/build.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s"
 step() { # name timeout command...
@@ -30,6 +34,21 @@ step() { # name timeout command...
   tail -n ${TAILN:-12} "$OUT/files/$name.log"
   return $rc
 }
+if [ "$mode" = quant ]; then
+  QFIX=build-gpu/quant_fixtures
+  python3 tests/make_quant_fixtures.py --fixtures tests/fixtures --out $QFIX > "$OUT/files/quant_fixtures.log" 2>&1 ||
+    { echo "# quantized fixtures not made (numpy?): random-weight cases only"; tail -3 "$OUT/files/quant_fixtures.log"; QFIX=; }
+  TAILN=30 step quant_engine 240 ./build-gpu/tests/test_cuda_quant_engine tests/fixtures $QFIX
+  grep FAIL "$OUT/files/quant_engine.log" | head -20
+  TAILN=4 step engine 150 ./build-gpu/tests/test_cuda_engine tests/fixtures; grep FAIL "$OUT/files/engine.log" | head
+  for q in bf16 gptq-int4 gptq-int8 awq; do
+    TAILN=6 step qb7_$q 60 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
+      --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb7_$q.h5"
+  done
+  tar -C "$OUT" -czf "$OUT/files.tgz" files && rm -rf "$OUT/files"
+  echo "# total $(( $(date +%s) - T0 )) s"
+  exit 0
+fi
 TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20
 if ! TAILN=4 step engine 200 ./build-gpu/tests/test_cuda_engine tests/fixtures; then
   grep FAIL "$OUT/files/engine.log" | head

@@ -4,6 +4,8 @@
 #   build; the all-reduce latency at 2-16 KB (NCCL, NCCL symmetric windows, own IPC one-shot kernel); the
 #   NCCL watchdog on a hung rank; the quantized GEMV kernels; qwenbench 7B BF16 at TP1 and TP2 (tokens and
 #   speed, input 1, 2048 generated) and 32B BF16 at TP2 (inputs 1 and 30720).
+# `bash tests/test_tp_device.sh quant` instead runs, after the build: 7B GPTQ-Int4 at TP1 and TP2 (tokens
+# compared) and 72B GPTQ-Int4 at TP2, input 1, 2048 generated (the quantized-formats issue's targets).
 # Everything goes to $OUT/tp.log; results files to $OUT/*.h5.
 set -o pipefail
 OUT=${OUT:-$PWD/out}
@@ -27,6 +29,23 @@ step() { # name timeout command...
 }
 MPI="mpirun -np 2 --bind-to none -x NCCL_NVLS_ENABLE"
 QB=./build-gpu/qwenbench
+compare_tokens() { # two results files: how many generated tokens agree
+  python3 - "$@" <<'PY'
+import sys, h5py
+t = [h5py.File(p)["generated_tokens"][()][:2048].tolist() for p in sys.argv[1:]]
+s = next((i for i, (a, b) in enumerate(zip(*t)) if a != b), len(t[0]))
+print(f"# {sys.argv[2]} vs {sys.argv[1]}: first {s} of {len(t[0])} generated tokens equal")
+PY
+}
+if [ "${1:-}" = quant ]; then
+  Q="--backend cuda --quant gptq-int4 --context-lengths 1 --repetitions 1 --warmup 0"
+  step tp1_7b_int4 100 $MPI $QB $Q --model qwen2.5-7b --tp 1 --out "$OUT/tp1_7b_int4.h5"
+  step tp2_7b_int4 100 $MPI $QB $Q --model qwen2.5-7b --tp 2 --out "$OUT/tp2_7b_int4.h5"
+  compare_tokens "$OUT/tp1_7b_int4.h5" "$OUT/tp2_7b_int4.h5"
+  step tp2_72b_int4 240 $MPI $QB $Q --model qwen2.5-72b --tp 2 --out "$OUT/tp2_72b_int4.h5"
+  echo "# total $(( $(date +%s) - T0 )) s"
+  exit 0
+fi
 step allreduce 120 $MPI ./build-gpu/tests/bench_allreduce
 step watchdog_hang 60 $MPI ./build-gpu/tests/bench_allreduce --fault-hang --impl nccl --deadline 10
 step quant 120 ./build-gpu/tests/test_cuda_quant

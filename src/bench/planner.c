@@ -13,16 +13,17 @@
 
 static const int CANDIDATE_TP[QB_PLAN_MAX_CANDIDATES] = {1, 2, 4, 8};
 
-/* A K x N matrix (K inputs, N outputs) as the engine holds it. */
+static int is_quantized(const qb_model_config *c) { return c->quant != QB_QUANT_BF16 && c->quant_bits > 0; }
+
+/* A K x N matrix (K inputs, N outputs) as the engine holds it: bf16, or the CUDA engine's repacked quantized
+ * layout (engine/quant_repack.h: packed weights, and one u32 f16 scale | zero point per group and row). */
 static size_t linear_bytes(const qb_model_config *c, size_t k, size_t n) {
-    if (c->quant == QB_QUANT_BF16 || c->quant_bits <= 0) return k * n * 2;
+    if (!is_quantized(c)) return k * n * 2;
     size_t bits = (size_t)c->quant_bits, g = c->group_size > 0 ? (size_t)c->group_size : 128;
     size_t groups = (k + g - 1) / g;
     size_t packed = k * n * bits / 8;         /* qweight */
-    size_t scales = groups * n * 2;           /* fp16 */
-    size_t zeros = groups * n * bits / 8;     /* packed like the weights */
-    size_t g_idx = c->quant == QB_QUANT_AWQ ? 0 : k * 4;
-    return packed + scales + zeros + g_idx;
+    size_t scale_zero = groups * n * 4;       /* sz */
+    return packed + scale_zero;
 }
 
 static size_t weight_bytes(const qb_model_config *c, const qb_shard_plan *p) {
@@ -57,6 +58,12 @@ static size_t workspace_bytes(const qb_model_config *c, const qb_shard_plan *p, 
                    + 2 * rows * nq * 2   /* q, attention output */
                    + rows * inter * 2    /* activation */
                    + rows * 4;           /* prompt ids */
+    if (is_quantized(c) && rows > 1) {   /* prefill: one layer linear dequantized to bf16 for the GEMM */
+        size_t largest = n_qkv * H;
+        if (nq * H > largest) largest = nq * H;
+        if (2 * inter * H > largest) largest = 2 * inter * H;
+        chunk += largest * 2;
+    }
     size_t decode = (size_t)p->vocab_size * 4                 /* logits */
                     + (size_t)p->q_heads * splits * hd * 4    /* attention partial outputs */
                     + (size_t)p->q_heads * splits * 2 * 4     /* partial max / sum */

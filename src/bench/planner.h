@@ -5,15 +5,16 @@
  *   weights    the rank's shard (engine/shard_plan.h): q/k/v rows of its heads, o_proj columns, gate/up rows and
  *              down columns of its slice of the intermediate size, its lm_head vocabulary rows; the embedding
  *              table is REPLICATED (every rank holds all vocab_size rows); biases and norms in fp32 (as the
- *              engine keeps them). BF16 matrices 2 bytes a value; GPTQ/AWQ matrices as packed in the checkpoint
- *              (bits/8 a value + fp16 scales and packed zeros per group of group_size, + int32 g_idx for GPTQ),
- *              their embedding and lm_head fp16.
+ *              engine keeps them). BF16 matrices 2 bytes a value; GPTQ/AWQ matrices as the CUDA engine repacks
+ *              them (engine/quant_repack.h: bits/8 a value + one u32 fp16 scale | zero point per group of
+ *              group_size and output row), their embedding and lm_head fp16.
  *   kv_cache   K and V in bf16 for context_len + gen_len positions, every layer, the rank's kv heads (one when
  *              there are fewer kv heads than ranks: replicated).
  *   workspace  the engine's activations for ONE prefill chunk of min(context_len, QB_PLAN_PREFILL_CHUNK) rows
  *              (chunked prefill: the prompt is processed 4096 rows at a time, so the workspace does not grow with
  *              the context): fp32 residual, bf16 normed input, delta, qkv|gate-up buffer, q, attention output,
- *              activation; plus fp32 logits of its vocabulary rows, decode-attention partials (splits of 64
+ *              activation (quantized models with more than one row: + the layer's largest linear dequantized
+ *              to bf16 for the prefill GEMM); plus fp32 logits of its vocabulary rows, decode-attention partials (splits of 64
  *              positions, the worst case), RoPE tables and token buffers.
  *   overhead   fixed: QB_PLAN_OVERHEAD_BYTES (CUDA context and loaded kernels, cuBLAS/cuBLASLt handles and
  *              workspace, CUDA graphs) + QB_PLAN_NCCL_BYTES when tp > 1 (NCCL channel buffers, reduction

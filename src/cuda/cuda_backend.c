@@ -262,8 +262,15 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     const qb_model_config *c = p->cfg;
     if (p->plan->tp_size > 1 && !p->dist)
         return qb_errorf("cuda: tensor parallel (tp_size %d) needs the distributed context", p->plan->tp_size);
-    if (c->quant != QB_QUANT_BF16)
-        return qb_errorf("cuda: %s weights are not supported by the CUDA engine yet (bf16 only)", qb_quant_name(c->quant));
+    if (c->quant != QB_QUANT_BF16) { /* the quantized kernels' requirements (gemv_quant.cuh) */
+        int bits = c->quant_bits, g = c->group_size, nq = p->plan->q_heads * c->head_dim, I = p->plan->inter_size;
+        if ((bits != 4 && bits != 8) || (c->quant == QB_QUANT_AWQ && bits != 4))
+            return qb_errorf("cuda: %s with %d bits unsupported (GPTQ 4 or 8, AWQ 4)", qb_quant_name(c->quant), bits);
+        if (g <= 0 || g % (128 / bits) || c->hidden_size % g || nq % g || I % g)
+            return qb_errorf("cuda: %s group_size %d must be a multiple of %d dividing hidden_size %d, this rank's "
+                             "attention width %d and intermediate size %d", qb_quant_name(c->quant), g, 128 / bits,
+                             c->hidden_size, nq, I);
+    }
     if (c->head_dim != 64 && c->head_dim != 128)
         return qb_errorf("cuda: head_dim %d unsupported (64 or 128)", c->head_dim);
     if (c->hidden_size % 8 || c->intermediate_size % 8)
@@ -300,6 +307,9 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     e->max_seq = p->max_seq_len;
     int chunk = p->max_prompt_len > 0 ? p->max_prompt_len : 1;
     e->chunk_rows = chunk < QB_CUDA_PREFILL_CHUNK ? chunk : QB_CUDA_PREFILL_CHUNK;
+    e->quant_bits = c->quant != QB_QUANT_BF16 ? c->quant_bits : 0;
+    e->group_size = c->group_size;
+    e->awq = c->quant == QB_QUANT_AWQ;
     e->eps = (float)c->rms_norm_eps;
     e->test_corrupt_argmax = p->test_corrupt_argmax;
     e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;

@@ -6,6 +6,10 @@
  * (layers, kv heads, max_seq, hd) bf16, and the workspace (activations for one prefill chunk, logits, decode
  * attention partials, rope tables, decode state). Activations are bf16 between kernels, the residual stream
  * fp32, every accumulation fp32.
+ * Quantized models (GPTQ-Int4/Int8, AWQ) hold each layer linear in the repacked layout of
+ * engine/quant_repack.h (qweight + sz, the fused matrices again by concatenated rows) in place of the bf16
+ * matrix; decode reads it with the quantized GEMV, prefill dequantizes one linear at a time into `wdq` (a
+ * bf16 scratch of the layer's largest linear) for the bf16 GEMM. Checkpoint embeddings / lm_head may be f16.
  */
 #ifndef QB_CUDA_ENGINE_H
 #define QB_CUDA_ENGINE_H
@@ -23,6 +27,12 @@
 #define QB_CUDA_PREFILL_CHUNK 4096 /* prompt rows per prefill pass (bounds the workspace) */
 #define QB_CUDA_DECODE_LEVELS 6    /* decode-attention split sizes 64 .. 2048: one captured graph each */
 
+/* One layer linear in the repacked quantized layout (NULL pointers for bf16 models). */
+typedef struct {
+    uint32_t *qweight; /* [N][K * bits / 32] */
+    uint32_t *sz;      /* [N][K / group]: f16 scale | zero << 16 */
+} qb_cuda_qmat;
+
 typedef struct {
     uint16_t *w_qkv;     /* [(hq + 2 hkv) hd][H] */
     float *b_qkv;        /* [(hq + 2 hkv) hd] */
@@ -30,6 +40,8 @@ typedef struct {
     uint16_t *w_gate_up; /* [2 I][H]: gate rows then up rows */
     uint16_t *w_down;    /* [H][I] */
     float *norm_in, *norm_post; /* [H] */
+    /* quantized models only (the bf16 pointers above are then NULL): same shapes and fusions */
+    qb_cuda_qmat q_qkv, q_o, q_gate_up, q_down;
 } qb_cuda_layer;
 
 typedef struct {
@@ -44,6 +56,8 @@ typedef struct {
     int device;
     int H, I, hq, hkv, hd, n_qkv, vocab_rows, vocab_full, layers;
     int max_seq, chunk_rows;
+    int quant_bits, group_size, awq; /* quant_bits 0: bf16 layer linears */
+    int embed_f16, lm_head_f16;      /* checkpoint tables stored as f16 (GPTQ / AWQ releases) */
     float eps;
     int test_corrupt_argmax; /* test only (backend.h): report (token + 1) % vocab from the second token on */
     cudaStream_t stream;
@@ -68,6 +82,7 @@ typedef struct {
     uint16_t *big;                /* [chunk][max(n_qkv, 2I)] */
     uint16_t *q, *attn;           /* [chunk][hq hd] */
     uint16_t *act;                /* [chunk][I] */
+    uint16_t *wdq;                /* quantized prefill: one dequantized layer linear, bf16 (NULL otherwise) */
     float *logits;                /* [vocab_rows] */
     float *part_o, *part_ml;      /* decode attention partials */
     float *cos_t, *sin_t;         /* [max_seq][hd/2] */

@@ -5,6 +5,9 @@
  * norm). The dispatch place for kernels is here: one row (decode) -> GEMV and split-KV decode attention;
  * several rows (prefill) -> cuBLASLt GEMM and flash prefill attention. Tensor parallel (later issue): an
  * all-reduce of `delta` after o_proj and after down_proj goes where the TP comments are.
+ * Quantized layer linears (qb_cuda_qmat set): one row -> the quantized GEMV on the packed weights; several
+ * rows -> dequantize the linear into the bf16 scratch `wdq`, then the same GEMM. f16 embedding / lm_head
+ * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
 #include <stdlib.h>
@@ -17,14 +20,30 @@
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/nccl_comm.h"
+#include "dense_f16.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"
 #include "gemv.cuh"
+#include "gemv_quant.cuh"
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
 
-/* y (m, n) = x (m, k) . W^T, bf16. Named condition: a single row is a GEMV (bandwidth-bound decode). */
-static int qb_matmul(qb_cuda_engine *e, const uint16_t *x, const uint16_t *w, int m, int n, int k, uint16_t *y) {
+/* y (m, n) = x (m, k) . W^T with W quantized: one row reads the packed weights (decode); several rows
+ * dequantize W into the scratch and run the bf16 GEMM (prefill, compute-bound). */
+static int qb_matmul_quant(qb_cuda_engine *e, const uint16_t *x, const qb_cuda_qmat *q, int m, int n, int k,
+                           uint16_t *y) {
+    if (m == 1)
+        return qb_launch_gemv_quant(q->qweight, q->sz, x, n, k, e->quant_bits, e->group_size, y, NULL, e->stream);
+    if (!e->wdq) return qb_errorf("cuda: %d-row quantized matmul without a dequantization scratch", m);
+    QB_TRY(qb_launch_dequant_quant_bf16(q->qweight, q->sz, n, k, e->quant_bits, e->group_size, e->wdq, e->stream));
+    return qb_gemm_bf16(e->gemm, x, e->wdq, m, n, k, y, e->stream);
+}
+
+/* y (m, n) = x (m, k) . W^T, bf16 (q NULL or empty) or quantized (q->qweight set). Named condition: a single
+ * row is a GEMV (bandwidth-bound decode). */
+static int qb_matmul(qb_cuda_engine *e, const uint16_t *x, const uint16_t *w, const qb_cuda_qmat *q, int m, int n,
+                     int k, uint16_t *y) {
+    if (q && q->qweight) return qb_matmul_quant(e, x, q, m, n, k, y);
     if (m == 1) return qb_launch_gemv(w, x, n, k, y, NULL, e->stream);
     return qb_gemm_bf16(e->gemm, x, w, m, n, k, y, e->stream);
 }
@@ -38,7 +57,7 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
         qb_cuda_layer *L = &e->layer[l];
         uint16_t *kc = e->k_cache + l * kv_layer, *vc = e->v_cache + l * kv_layer;
         QB_TRY(qb_launch_add_rmsnorm(e->resid, l == 0 ? NULL : e->delta, L->norm_in, m, H, e->eps, e->xn, s));
-        QB_TRY(qb_matmul(e, e->xn, L->w_qkv, m, e->n_qkv, H, e->big));
+        QB_TRY(qb_matmul(e, e->xn, L->w_qkv, &L->q_qkv, m, e->n_qkv, H, e->big));
         QB_TRY(qb_launch_qkv_rope(e->big, L->b_qkv, m, e->hq, e->hkv, e->hd, e->state, e->cos_t, e->sin_t, e->q, kc,
                                   vc, e->max_seq, s));
         if (decode_chunk > 0)
@@ -46,12 +65,12 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
                                               decode_chunk, e->part_o, e->part_ml, e->attn, s));
         else
             QB_TRY(qb_launch_attention_prefill(e->q, kc, vc, e->max_seq, m, start, e->hq, e->hkv, e->hd, e->attn, s));
-        QB_TRY(qb_matmul(e, e->attn, L->w_o, m, H, nq, e->delta));
+        QB_TRY(qb_matmul(e, e->attn, L->w_o, &L->q_o, m, H, nq, e->delta));
         if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel o_proj */
         QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, m, H, e->eps, e->xn, s));
-        QB_TRY(qb_matmul(e, e->xn, L->w_gate_up, m, 2 * I, H, e->big));
+        QB_TRY(qb_matmul(e, e->xn, L->w_gate_up, &L->q_gate_up, m, 2 * I, H, e->big));
         QB_TRY(qb_launch_silu_mul(e->big, m, I, e->act, s));
-        QB_TRY(qb_matmul(e, e->act, L->w_down, m, H, I, e->delta));
+        QB_TRY(qb_matmul(e, e->act, L->w_down, &L->q_down, m, H, I, e->delta));
         if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel down_proj */
     }
     return 0;
@@ -61,7 +80,10 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
 static int qb_head(qb_cuda_engine *e, int m, int pos_advance) {
     size_t last = (size_t)(m - 1) * e->H;
     QB_TRY(qb_launch_add_rmsnorm(e->resid + last, e->delta + last, e->final_norm, 1, e->H, e->eps, e->xn, e->stream));
-    QB_TRY(qb_launch_gemv(e->lm_head, e->xn, e->vocab_rows, e->H, NULL, e->logits, e->stream));
+    if (e->lm_head_f16)
+        QB_TRY(qb_launch_gemv_f16(e->lm_head, e->xn, e->vocab_rows, e->H, NULL, e->logits, e->stream));
+    else
+        QB_TRY(qb_launch_gemv(e->lm_head, e->xn, e->vocab_rows, e->H, NULL, e->logits, e->stream));
     if (!e->nc)
         return qb_launch_argmax(e->logits, e->vocab_rows, e->token, e->tokens, e->state + 1, e->state, pos_advance,
                                 e->stream);
@@ -72,6 +94,12 @@ static int qb_head(qb_cuda_engine *e, int m, int pos_advance) {
     return qb_launch_argmax_unpack(e->argmax_key, e->token, e->tokens, e->state + 1, e->state, pos_advance, e->stream);
 }
 
+/* Embedding rows of n tokens into the fp32 residual, from the bf16 or the f16 table. */
+static int qb_embed(qb_cuda_engine *e, const int32_t *tokens, int n) {
+    if (e->embed_f16) return qb_launch_embedding_f16(e->embed, e->vocab_full, e->H, tokens, n, e->resid, e->stream);
+    return qb_launch_embedding(e->embed, e->vocab_full, e->H, tokens, n, e->resid, e->stream);
+}
+
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
     cudaStream_t s = e->stream;
     QB_TRY(qb_launch_set_int(e->state + 1, 0, s));
@@ -79,7 +107,7 @@ int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
         int m = n_prompt - c0 < e->chunk_rows ? n_prompt - c0 : e->chunk_rows;
         QB_CUDA_TRY(cudaMemcpyAsync(e->prompt, prompt + c0, (size_t)m * sizeof(int32_t), cudaMemcpyHostToDevice, s));
         QB_TRY(qb_launch_set_int(e->state, c0, s));
-        QB_TRY(qb_launch_embedding(e->embed, e->vocab_full, e->H, e->prompt, m, e->resid, s));
+        QB_TRY(qb_embed(e, e->prompt, m));
         QB_TRY(qb_layers(e, m, c0, 0, 0));
         if (c0 + m == n_prompt) QB_TRY(qb_head(e, m, m)); /* position becomes n_prompt */
     }
@@ -87,7 +115,7 @@ int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
 }
 
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
-    QB_TRY(qb_launch_embedding(e->embed, e->vocab_full, e->H, e->token, 1, e->resid, e->stream));
+    QB_TRY(qb_embed(e, e->token, 1));
     QB_TRY(qb_layers(e, 1, -1, chunk, len_cap));
     QB_TRY(qb_head(e, 1, 1));
     return 0;

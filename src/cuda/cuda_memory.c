@@ -5,6 +5,9 @@
  * the pointers. A plan larger than the free memory is refused before anything is allocated, with a message that
  * starts "does not fit" (the harness records such a cell as DOES_NOT_FIT). The engine's own accounting (the analogue of torch.cuda.max_memory_allocated) is the sum of
  * the regions: nothing is allocated later. cudaMemGetInfo before and after gives the device's own view.
+ * Quantized models take the repacked layer linears (qweight + sz) in place of the bf16 matrices, and, when a
+ * prefill chunk has more than one row, the bf16 scratch `wdq` of the layer's largest linear at the end of the
+ * workspace; the bf16 layout is unchanged. src/bench/planner.c mirrors these sizes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,31 @@ static void *qb_take(qb_arena *a, size_t bytes) {
 
 #define QB_BF16_BYTES 2
 
+/* A repacked quantized [n][k] matrix: qweight k * bits / 32 words per row, sz one word per group and row. */
+static void qb_take_qmat(qb_cuda_engine *e, qb_arena *a, size_t n, size_t k, qb_cuda_qmat *m) {
+    m->qweight = qb_take(a, n * (k * (size_t)e->quant_bits / 32) * sizeof(uint32_t));
+    m->sz = qb_take(a, n * (k / (size_t)e->group_size) * sizeof(uint32_t));
+}
+
+static void qb_layout_layer_quant(qb_cuda_engine *e, qb_arena *a, qb_cuda_layer *L) {
+    size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
+    qb_take_qmat(e, a, (size_t)e->n_qkv, H, &L->q_qkv);
+    L->b_qkv = qb_take(a, (size_t)e->n_qkv * sizeof(float));
+    qb_take_qmat(e, a, H, nq, &L->q_o);
+    qb_take_qmat(e, a, 2 * I, H, &L->q_gate_up);
+    qb_take_qmat(e, a, H, I, &L->q_down);
+    L->norm_in = qb_take(a, H * sizeof(float));
+    L->norm_post = qb_take(a, H * sizeof(float));
+}
+
+/* Elements of the layer's largest linear (the quantized prefill's dequantization scratch). */
+static size_t qb_largest_linear(const qb_cuda_engine *e) {
+    size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
+    size_t sizes[4] = {(size_t)e->n_qkv * H, H * nq, 2 * I * H, H * I}, best = 0;
+    for (int i = 0; i < 4; i++) best = sizes[i] > best ? sizes[i] : best;
+    return best;
+}
+
 static void qb_layout_weights(qb_cuda_engine *e, qb_arena *a) {
     size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
     e->embed = qb_take(a, (size_t)e->vocab_full * H * QB_BF16_BYTES);
@@ -36,6 +64,10 @@ static void qb_layout_weights(qb_cuda_engine *e, qb_arena *a) {
     e->final_norm = qb_take(a, H * sizeof(float));
     for (int l = 0; l < e->layers; l++) {
         qb_cuda_layer *L = &e->layer[l];
+        if (e->quant_bits) {
+            qb_layout_layer_quant(e, a, L);
+            continue;
+        }
         L->w_qkv = qb_take(a, (size_t)e->n_qkv * H * QB_BF16_BYTES);
         L->b_qkv = qb_take(a, (size_t)e->n_qkv * sizeof(float));
         L->w_o = qb_take(a, H * nq * QB_BF16_BYTES);
@@ -72,6 +104,7 @@ static void qb_layout_workspace(qb_cuda_engine *e, qb_arena *a) {
     e->tokens = qb_take(a, (size_t)e->max_seq * sizeof(int32_t));
     e->prompt = qb_take(a, C * sizeof(int32_t));
     e->gemm_workspace = qb_take(a, e->gemm_workspace_bytes);
+    e->wdq = e->quant_bits && e->chunk_rows > 1 ? qb_take(a, qb_largest_linear(e) * QB_BF16_BYTES) : NULL;
 }
 
 static void qb_layout(qb_cuda_engine *e, int region, char *base, size_t *bytes) {

@@ -3,14 +3,22 @@
  * Fused layouts: q|k|v rows stacked into w_qkv (and their biases), gate|up rows into w_gate_up.
  * Tensor-parallel slices are taken by row (column-parallel) or column (row-parallel) offsets into the full
  * tensor, following the shard plan.
+ * Quantized models: the layer linears in the repacked layout (engine/quant_repack.h), fused by concatenated
+ * rows the same way; random ones made on the device (kernels/random_fill_quant.cuh: the values of
+ * qb_linear_random_quant + qb_qmat_from_linear), checkpoint ones repacked on the host and uploaded. Embedding
+ * and lm_head stay dense: bf16 for random weights, the checkpoint's dtype (f16 for the releases) otherwise.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
+#include "engine/cpu_threads.h"
+#include "engine/quant_repack.h"
 #include "engine/random_init.h"
+#include "engine/weights_layout.h"
 #include "random_fill.cuh"
+#include "random_fill_quant.cuh"
 
 static uint64_t qb_layer_tensor_id(int layer, const char *suffix) {
     char name[160];
@@ -21,6 +29,39 @@ static uint64_t qb_layer_tensor_id(int layer, const char *suffix) {
 /* rows [row0, row0 + rows) x all cols of a column-parallel matrix with full_cols = cols */
 static int qb_fill_rows(uint16_t *dst, long rows, long cols, long row0, uint64_t seed, uint64_t id, cudaStream_t s) {
     return qb_launch_random_fill_bf16(dst, rows, cols, row0, 0, cols, seed, id, s);
+}
+
+/* Where linear `which` of a layer lives in the fused quantized matrices: the matrix and its first row. */
+static const qb_cuda_qmat *qb_qmat_place(const qb_cuda_engine *e, const qb_cuda_layer *L, int which, long *row_off) {
+    long nq = (long)e->hq * e->hd, nkv = (long)e->hkv * e->hd;
+    switch (which) {
+    case QB_LIN_Q: *row_off = 0; return &L->q_qkv;
+    case QB_LIN_K: *row_off = nq; return &L->q_qkv;
+    case QB_LIN_V: *row_off = nq + nkv; return &L->q_qkv;
+    case QB_LIN_O: *row_off = 0; return &L->q_o;
+    case QB_LIN_GATE: *row_off = 0; return &L->q_gate_up;
+    case QB_LIN_UP: *row_off = e->I; return &L->q_gate_up;
+    default: *row_off = 0; return &L->q_down;
+    }
+}
+
+/* Random quantized linear `which` of layer l, this rank's slice, into its rows of the fused matrix. */
+static int qb_fill_qlinear(qb_cuda_engine *e, int l, int which, uint64_t seed) {
+    qb_slice sl;
+    qb_linear_slice(&e->cfg, &e->plan, which, &sl);
+    long row_off = 0;
+    const qb_cuda_qmat *m = qb_qmat_place(e, &e->layer[l], which, &row_off);
+    long k = (long)sl.n_cols, words = k * e->quant_bits / 32, groups = k / e->group_size;
+    char suffix[96];
+    uint64_t id[3];
+    static const char *const part[3] = {"qweight", "qzeros", "scales"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(suffix, sizeof suffix, "%s.%s", qb_linear_suffix[which], part[i]);
+        id[i] = qb_layer_tensor_id(l, suffix);
+    }
+    return qb_launch_random_fill_qmat(m->qweight + row_off * words, m->sz + row_off * groups, (int)sl.n_rows, (int)k,
+                                      e->quant_bits, e->group_size, e->awq, (long)sl.rows, (long)sl.row0,
+                                      (long)sl.col0, seed, id[0], id[1], id[2], e->stream);
 }
 
 int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed) {
@@ -36,6 +77,20 @@ int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed) {
     for (int l = 0; l < e->layers; l++) {
         qb_cuda_layer *L = &e->layer[l];
         long q0 = (long)p->q_head_start * hd, kv0 = (long)p->kv_head_start * hd;
+        if (e->quant_bits) { /* packed linears; biases and norms as for bf16 below */
+            for (int which = 0; which < QB_NUM_LINEAR; which++) QB_TRY(qb_fill_qlinear(e, l, which, seed));
+            QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed,
+                                                  qb_layer_tensor_id(l, "self_attn.q_proj.bias"), s));
+            QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq, nkv, kv0, seed,
+                                                  qb_layer_tensor_id(l, "self_attn.k_proj.bias"), s));
+            QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq + nkv, nkv, kv0, seed,
+                                                  qb_layer_tensor_id(l, "self_attn.v_proj.bias"), s));
+            QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed,
+                                                  qb_layer_tensor_id(l, "input_layernorm.weight"), s));
+            QB_TRY(qb_launch_random_fill_norm_f32(L->norm_post, H, seed,
+                                                  qb_layer_tensor_id(l, "post_attention_layernorm.weight"), s));
+            continue;
+        }
         QB_TRY(qb_fill_rows(L->w_qkv, nq, H, q0, seed, qb_layer_tensor_id(l, "self_attn.q_proj.weight"), s));
         QB_TRY(qb_fill_rows(L->w_qkv + nq * H, nkv, H, kv0, seed, qb_layer_tensor_id(l, "self_attn.k_proj.weight"), s));
         QB_TRY(qb_fill_rows(L->w_qkv + (nq + nkv) * H, nkv, H, kv0, seed,
@@ -60,15 +115,50 @@ int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed) {
     return 0;
 }
 
-/* One dense bf16 linear of the expected shape into dst. */
-static int qb_upload_linear(void *dst, const qb_linear *lin, int rows, int cols, const char *what, int layer,
-                            cudaStream_t s) {
-    if (lin->fmt != QB_WFMT_BF16 || !lin->w)
-        return qb_errorf("cuda: layer %d %s: only dense bf16 weights are supported by the CUDA engine yet", layer, what);
+/* One dense linear of the expected shape into dst: bf16, or f16 where f16_ok (the checkpoint's lm_head). */
+static int qb_upload_dense(void *dst, const qb_linear *lin, int rows, int cols, const char *what, int layer,
+                           int f16_ok, cudaStream_t s) {
+    if (!lin->w || !(lin->fmt == QB_WFMT_BF16 || (f16_ok && lin->fmt == QB_WFMT_F16)))
+        return qb_errorf("cuda: layer %d %s: format %d, expected dense bf16%s", layer, what, (int)lin->fmt,
+                         f16_ok ? " or f16" : "");
     if (lin->out_features != rows || lin->in_features != cols)
         return qb_errorf("cuda: layer %d %s: shape [%d][%d], expected [%d][%d]", layer, what, lin->out_features,
                          lin->in_features, rows, cols);
     QB_CUDA_TRY(cudaMemcpyAsync(dst, lin->w, (size_t)rows * cols * 2, cudaMemcpyHostToDevice, s));
+    return 0;
+}
+
+static int qb_upload_linear(void *dst, const qb_linear *lin, int rows, int cols, const char *what, int layer,
+                            cudaStream_t s) {
+    return qb_upload_dense(dst, lin, rows, cols, what, layer, 0, s);
+}
+
+/* One GPTQ / AWQ linear repacked on the host (quant_repack.h) into its rows of the fused device matrix. */
+static int qb_upload_qlinear(qb_cuda_engine *e, int l, int which, const qb_linear *lin, int rows, int cols) {
+    int want_fmt = e->awq ? QB_WFMT_AWQ : QB_WFMT_GPTQ;
+    if ((int)lin->fmt != want_fmt || lin->bits != e->quant_bits || lin->group_size != e->group_size)
+        return qb_errorf("cuda: layer %d %s: format %d, %d bits, group %d; the config says %s, %d bits, group %d", l,
+                         qb_linear_suffix[which], (int)lin->fmt, lin->bits, lin->group_size, qb_quant_name(e->cfg.quant),
+                         e->quant_bits, e->group_size);
+    if (lin->out_features != rows || lin->in_features != cols)
+        return qb_errorf("cuda: layer %d %s: shape [%d][%d], expected [%d][%d]", l, qb_linear_suffix[which],
+                         lin->out_features, lin->in_features, rows, cols);
+    qb_qmat m;
+    if (qb_qmat_from_linear(lin, &m, qb_cpu_count()) != 0) return qb_error_prefix("cuda: layer %d %s", l,
+                                                                                  qb_linear_suffix[which]);
+    long row_off = 0;
+    const qb_cuda_qmat *dst = qb_qmat_place(e, &e->layer[l], which, &row_off);
+    size_t words = (size_t)cols * e->quant_bits / 32, groups = (size_t)cols / e->group_size;
+    cudaError_t a = cudaMemcpyAsync(dst->qweight + (size_t)row_off * words, m.qweight, qb_qmat_qweight_bytes(&m),
+                                    cudaMemcpyHostToDevice, e->stream);
+    cudaError_t b = cudaMemcpyAsync(dst->sz + (size_t)row_off * groups, m.sz, qb_qmat_sz_bytes(&m),
+                                    cudaMemcpyHostToDevice, e->stream);
+    cudaError_t c = cudaStreamSynchronize(e->stream); /* before the host copy is freed */
+    qb_qmat_free(&m);
+    cudaError_t err = a != cudaSuccess ? a : b != cudaSuccess ? b : c;
+    if (err != cudaSuccess)
+        return qb_errorf("cuda: layer %d %s: uploading the repacked weights: %s", l, qb_linear_suffix[which],
+                         cudaGetErrorString(err));
     return 0;
 }
 
@@ -81,25 +171,37 @@ static int qb_upload_bias(float *dst, const qb_linear *lin, int n, cudaStream_t 
 int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w) {
     cudaStream_t s = e->stream;
     size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd, nkv = (size_t)e->hkv * e->hd;
-    if (w->embed_fmt != QB_WFMT_BF16 || !w->embed)
-        return qb_errorf("cuda: model.embed_tokens.weight: only bf16 embeddings are supported by the CUDA engine yet");
+    if ((w->embed_fmt != QB_WFMT_BF16 && w->embed_fmt != QB_WFMT_F16) || !w->embed)
+        return qb_errorf("cuda: model.embed_tokens.weight: format %d, expected bf16 or f16", (int)w->embed_fmt);
+    e->embed_f16 = w->embed_fmt == QB_WFMT_F16;
     QB_CUDA_TRY(cudaMemcpyAsync(e->embed, w->embed, (size_t)e->vocab_full * H * 2, cudaMemcpyHostToDevice, s));
-    if (!e->cfg.tie_word_embeddings)
-        QB_TRY(qb_upload_linear(e->lm_head, &w->lm_head, e->vocab_rows, e->H, "lm_head", -1, s));
+    e->lm_head_f16 = e->embed_f16; /* tied: the embedding's rows */
+    if (!e->cfg.tie_word_embeddings) {
+        QB_TRY(qb_upload_dense(e->lm_head, &w->lm_head, e->vocab_rows, e->H, "lm_head", -1, 1, s));
+        e->lm_head_f16 = w->lm_head.fmt == QB_WFMT_F16;
+    }
     QB_CUDA_TRY(cudaMemcpyAsync(e->final_norm, w->final_norm, H * sizeof(float), cudaMemcpyHostToDevice, s));
     for (int l = 0; l < e->layers; l++) {
         const qb_layer_weights *src = &w->layers[l];
         qb_cuda_layer *L = &e->layer[l];
-        QB_TRY(qb_upload_linear(L->w_qkv, &src->q, (int)nq, e->H, "q_proj", l, s));
-        QB_TRY(qb_upload_linear(L->w_qkv + nq * H, &src->k, (int)nkv, e->H, "k_proj", l, s));
-        QB_TRY(qb_upload_linear(L->w_qkv + (nq + nkv) * H, &src->v, (int)nkv, e->H, "v_proj", l, s));
+        if (e->quant_bits) {
+            const int rows[QB_NUM_LINEAR] = {(int)nq, (int)nkv, (int)nkv, e->H, e->I, e->I, e->H};
+            const int cols[QB_NUM_LINEAR] = {e->H, e->H, e->H, (int)nq, e->H, e->H, e->I};
+            const qb_linear *lin[QB_NUM_LINEAR] = {&src->q, &src->k, &src->v, &src->o, &src->gate, &src->up, &src->down};
+            for (int which = 0; which < QB_NUM_LINEAR; which++)
+                QB_TRY(qb_upload_qlinear(e, l, which, lin[which], rows[which], cols[which]));
+        } else {
+            QB_TRY(qb_upload_linear(L->w_qkv, &src->q, (int)nq, e->H, "q_proj", l, s));
+            QB_TRY(qb_upload_linear(L->w_qkv + nq * H, &src->k, (int)nkv, e->H, "k_proj", l, s));
+            QB_TRY(qb_upload_linear(L->w_qkv + (nq + nkv) * H, &src->v, (int)nkv, e->H, "v_proj", l, s));
+            QB_TRY(qb_upload_linear(L->w_o, &src->o, e->H, (int)nq, "o_proj", l, s));
+            QB_TRY(qb_upload_linear(L->w_gate_up, &src->gate, e->I, e->H, "gate_proj", l, s));
+            QB_TRY(qb_upload_linear(L->w_gate_up + I * H, &src->up, e->I, e->H, "up_proj", l, s));
+            QB_TRY(qb_upload_linear(L->w_down, &src->down, e->H, e->I, "down_proj", l, s));
+        }
         QB_TRY(qb_upload_bias(L->b_qkv, &src->q, (int)nq, s));
         QB_TRY(qb_upload_bias(L->b_qkv + nq, &src->k, (int)nkv, s));
         QB_TRY(qb_upload_bias(L->b_qkv + nq + nkv, &src->v, (int)nkv, s));
-        QB_TRY(qb_upload_linear(L->w_o, &src->o, e->H, (int)nq, "o_proj", l, s));
-        QB_TRY(qb_upload_linear(L->w_gate_up, &src->gate, e->I, e->H, "gate_proj", l, s));
-        QB_TRY(qb_upload_linear(L->w_gate_up + I * H, &src->up, e->I, e->H, "up_proj", l, s));
-        QB_TRY(qb_upload_linear(L->w_down, &src->down, e->H, e->I, "down_proj", l, s));
         QB_CUDA_TRY(cudaMemcpyAsync(L->norm_in, src->input_norm, H * sizeof(float), cudaMemcpyHostToDevice, s));
         QB_CUDA_TRY(cudaMemcpyAsync(L->norm_post, src->post_attn_norm, H * sizeof(float), cudaMemcpyHostToDevice, s));
     }
