@@ -17,7 +17,9 @@ if(QB_FUZZ)
     target_compile_definitions(fuzz_${target} PRIVATE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE QB_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
     target_compile_options(fuzz_${target} PRIVATE ${QB_FUZZ_FLAGS})
     target_link_options(fuzz_${target} PRIVATE ${QB_FUZZ_FLAGS})
-    target_link_libraries(fuzz_${target} PRIVATE ${JANSSON_LIBRARY} m)
+    # The instrumented parser objects come first; anything else they reach (e.g. the quantized-checkpoint
+    # probe that config resolution calls) comes uninstrumented from the core library.
+    target_link_libraries(fuzz_${target} PRIVATE ${JANSSON_LIBRARY} qwenbench_core m)
     set_target_properties(fuzz_${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
   endforeach()
 endif()
