@@ -293,24 +293,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
              "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
              u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 
-    e->cfg = *c;
-    e->plan = *p->plan;
-    e->H = c->hidden_size;
-    e->I = p->plan->inter_size;
-    e->hq = p->plan->q_heads;
-    e->hkv = p->plan->kv_heads;
-    e->hd = c->head_dim;
-    e->n_qkv = (e->hq + 2 * e->hkv) * e->hd;
-    e->vocab_full = c->vocab_size;
-    e->vocab_rows = p->plan->vocab_size;
-    e->layers = c->num_layers;
-    e->max_seq = p->max_seq_len;
-    int chunk = p->max_prompt_len > 0 ? p->max_prompt_len : 1;
-    e->chunk_rows = chunk < QB_CUDA_PREFILL_CHUNK ? chunk : QB_CUDA_PREFILL_CHUNK;
-    e->quant_bits = c->quant != QB_QUANT_BF16 ? c->quant_bits : 0;
-    e->group_size = c->group_size;
-    e->awq = c->quant == QB_QUANT_AWQ;
-    e->eps = (float)c->rms_norm_eps;
+    qb_cuda_engine_shapes(e, c, p->plan, p->max_seq_len, p->max_prompt_len);
     e->test_corrupt_argmax = p->test_corrupt_argmax;
     e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);

@@ -104,7 +104,10 @@ typedef struct {
     int n_events;
 } qb_cuda_engine;
 
-/* cuda_memory.c: plan, allocate and lay out the three regions. */
+/* cuda_memory.c: the engine's sizes from the config and this rank's shard plan (no CUDA call); plan, allocate
+ * and lay out the three regions. */
+void qb_cuda_engine_shapes(qb_cuda_engine *e, const qb_model_config *c, const qb_shard_plan *plan, int max_seq_len,
+                           int max_prompt_len);
 int qb_cuda_memory_plan(qb_cuda_engine *e);
 void qb_cuda_memory_free(qb_cuda_engine *e);
 

@@ -16,6 +16,28 @@
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
 
+void qb_cuda_engine_shapes(qb_cuda_engine *e, const qb_model_config *c, const qb_shard_plan *plan, int max_seq_len,
+                           int max_prompt_len) {
+    e->cfg = *c;
+    e->plan = *plan;
+    e->H = c->hidden_size;
+    e->I = plan->inter_size;
+    e->hq = plan->q_heads;
+    e->hkv = plan->kv_heads;
+    e->hd = c->head_dim;
+    e->n_qkv = (e->hq + 2 * e->hkv) * e->hd;
+    e->vocab_full = c->vocab_size;
+    e->vocab_rows = plan->vocab_size;
+    e->layers = c->num_layers;
+    e->max_seq = max_seq_len;
+    int chunk = max_prompt_len > 0 ? max_prompt_len : 1;
+    e->chunk_rows = chunk < QB_CUDA_PREFILL_CHUNK ? chunk : QB_CUDA_PREFILL_CHUNK;
+    e->quant_bits = c->quant != QB_QUANT_BF16 ? c->quant_bits : 0;
+    e->group_size = c->group_size;
+    e->awq = c->quant == QB_QUANT_AWQ;
+    e->eps = (float)c->rms_norm_eps;
+}
+
 typedef struct {
     char *base;
     size_t used;
