@@ -14,13 +14,15 @@ if(QB_HAVE_CUDA)
   set_tests_properties(cuda_quant_engine PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
 
-# The CUDA engine's host side for quantized weights (memory plan, random and uploaded fused layouts) against the
-# CPU engine's weights, on host memory: runs without a GPU. Built from cuda_memory.c and cuda_weights.c with
-# host stand-ins for the CUDA calls they make, so it links the core library only (not the CUDA runtime).
+# The CUDA engine's host side for quantized weights (memory plan, random and uploaded fused layouts against the
+# CPU engine's weights, kernel dispatch) on host memory: runs without a GPU. Built from cuda_memory.c,
+# cuda_weights.c and cuda_forward.c with host stand-ins for the CUDA calls and kernels they use, so it links the
+# core library only (not the CUDA runtime).
 if(QB_HAVE_CUDA)
   add_executable(test_cuda_quant_layout test_cuda_quant_layout.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_memory.c
-                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_weights.c)
-  target_include_directories(test_cuda_quant_layout PRIVATE ${QB_TEST_DIR} ${CUDAToolkit_INCLUDE_DIRS})
+                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_weights.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_forward.c)
+  target_include_directories(test_cuda_quant_layout PRIVATE ${QB_TEST_DIR} ${CUDAToolkit_INCLUDE_DIRS}
+                             ${NCCL_INCLUDE_DIR})
   target_link_libraries(test_cuda_quant_layout PRIVATE qwenbench_core)
   add_test(NAME cuda_quant_layout COMMAND test_cuda_quant_layout ${QB_FIXTURE_DIR})
   set_tests_properties(cuda_quant_layout PROPERTIES TIMEOUT 120)

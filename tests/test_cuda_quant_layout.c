@@ -6,7 +6,10 @@
  *     qb_qmat_from_linear of the CPU engine's random linear (qb_weights_random): ids, slices and row offsets;
  *   - checkpoint path: qb_cuda_weights_upload of those CPU weights gives the same bytes;
  *   - the weights region equals the memory planner's weights up to 256 bytes of alignment per tensor, and the
- *     prefill dequantization scratch exists exactly when a prefill chunk has more than one row.
+ *     prefill dequantization scratch exists exactly when a prefill chunk has more than one row;
+ *   - dispatch (cuda_forward.c with recording stand-ins for the kernels): a decode step reads each layer linear
+ *     with the quantized GEMV on its fused matrix and shape, a prefill dequantizes each into the scratch right
+ *     before the bf16 GEMM reads it, f16 tables take the f16 kernels, and a bf16 model calls no quantized kernel.
  * The GPU kernels themselves are checked against the CPU reference by test_cuda_quant / test_cuda_quant_engine.
  */
 #include <stdio.h>
@@ -15,7 +18,20 @@
 
 #include "bench/planner.h"
 #include "config/model_config.h"
+#include "add_rmsnorm.cuh"
+#include "argmax.cuh"
+#include "argmax_tp.cuh"
+#include "attention_decode.cuh"
+#include "attention_prefill.cuh"
 #include "cuda/cuda_engine.h"
+#include "cuda/nccl_comm.h"
+#include "dense_f16.cuh"
+#include "embedding.cuh"
+#include "gemm.cuh"
+#include "gemv.cuh"
+#include "gemv_quant.cuh"
+#include "qkv_rope.cuh"
+#include "silu_mul.cuh"
 #include "engine/quant_pack.h"
 #include "engine/quant_repack.h"
 #include "engine/weights.h"
@@ -107,6 +123,114 @@ int qb_launch_random_fill_qmat(uint32_t *qweight, uint32_t *sz, int n, int k, in
     return 0;
 }
 
+/* ---- recording stand-ins for the kernels cuda_forward.c launches ---- */
+
+typedef struct {
+    const char *kernel;
+    const void *w; /* the weight matrix read (GEMV / GEMM / dequantization / lookup), else NULL */
+    const void *out;
+    int m, n, k;
+} qb_call;
+static qb_call g_calls[8192];
+static int g_n_calls;
+
+static int record(const char *kernel, const void *w, const void *out, int m, int n, int k) {
+    if (g_n_calls < (int)(sizeof g_calls / sizeof *g_calls))
+        g_calls[g_n_calls] = (qb_call){kernel, w, out, m, n, k};
+    g_n_calls++;
+    return 0;
+}
+int qb_launch_add_rmsnorm(float *residual, const uint16_t *delta, const float *w, int n, int dim, float eps,
+                          uint16_t *out, cudaStream_t stream) {
+    (void)residual; (void)delta; (void)w; (void)eps; (void)stream;
+    return record("add_rmsnorm", NULL, out, n, dim, 0);
+}
+int qb_launch_argmax(const float *logits, int n, int32_t *token_out, int32_t *token_log, int *step, int *pos,
+                     int pos_advance, cudaStream_t stream) {
+    (void)token_out; (void)token_log; (void)step; (void)pos; (void)pos_advance; (void)stream;
+    return record("argmax", logits, NULL, 1, n, 0);
+}
+int qb_launch_set_int(int *dst, int value, cudaStream_t stream) {
+    (void)dst; (void)value; (void)stream;
+    return 0;
+}
+int qb_launch_argmax_pack(const float *logits, const int32_t *local, int index_base, uint64_t *key,
+                          cudaStream_t stream) {
+    (void)logits; (void)local; (void)index_base; (void)key; (void)stream;
+    return record("argmax_pack", NULL, NULL, 0, 0, 0);
+}
+int qb_launch_argmax_unpack(const uint64_t *key, int32_t *token_out, int32_t *token_log, int *step, int *pos,
+                            int pos_advance, cudaStream_t stream) {
+    (void)key; (void)token_out; (void)token_log; (void)step; (void)pos; (void)pos_advance; (void)stream;
+    return record("argmax_unpack", NULL, NULL, 0, 0, 0);
+}
+int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                               int len_cap, const int *pos, int hq, int hkv, int hd, int chunk, float *part_o,
+                               float *part_ml, uint16_t *out, cudaStream_t stream) {
+    (void)q; (void)k_cache; (void)v_cache; (void)max_seq; (void)len_cap; (void)pos; (void)hkv; (void)hd; (void)chunk;
+    (void)part_o; (void)part_ml; (void)stream;
+    return record("attention_decode", NULL, out, 1, hq, 0);
+}
+int qb_launch_attention_prefill(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                                int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream) {
+    (void)q; (void)k_cache; (void)v_cache; (void)max_seq; (void)start; (void)hkv; (void)hd; (void)stream;
+    return record("attention_prefill", NULL, out, n, hq, 0);
+}
+int qb_launch_embedding(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n, float *out,
+                        cudaStream_t stream) {
+    (void)tokens; (void)stream;
+    return record("embedding", table, out, n, vocab, hidden);
+}
+int qb_launch_embedding_f16(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n, float *out,
+                            cudaStream_t stream) {
+    (void)tokens; (void)stream;
+    return record("embedding_f16", table, out, n, vocab, hidden);
+}
+int qb_gemm_bf16(qb_gemm *g, const uint16_t *x, const uint16_t *w, int m, int n, int k, uint16_t *y,
+                 cudaStream_t stream) {
+    (void)g; (void)x; (void)stream;
+    return record("gemm_bf16", w, y, m, n, k);
+}
+int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
+                   cudaStream_t stream) {
+    (void)x; (void)stream;
+    return record("gemv", w, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
+}
+int qb_launch_gemv_f16(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
+                       cudaStream_t stream) {
+    (void)x; (void)stream;
+    return record("gemv_f16", w, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
+}
+int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
+                         int group_size, uint16_t *y_bf16, float *y_f32, cudaStream_t stream) {
+    (void)sz; (void)x; (void)bits; (void)group_size; (void)stream;
+    return record("gemv_quant", qweight, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
+}
+int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
+                                 uint16_t *w_out, cudaStream_t stream) {
+    (void)sz; (void)bits; (void)group_size; (void)stream;
+    return record("dequant", qweight, w_out, 0, n, k);
+}
+int qb_launch_qkv_rope(const uint16_t *qkv, const float *bias, int n, int hq, int hkv, int hd, const int *start_pos,
+                       const float *cos_t, const float *sin_t, uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache,
+                       int max_seq, cudaStream_t stream) {
+    (void)qkv; (void)bias; (void)hkv; (void)hd; (void)start_pos; (void)cos_t; (void)sin_t; (void)k_cache;
+    (void)v_cache; (void)max_seq; (void)stream;
+    return record("qkv_rope", NULL, q_out, n, hq, 0);
+}
+int qb_launch_silu_mul(const uint16_t *gate_up, int n, int inter, uint16_t *out, cudaStream_t stream) {
+    (void)gate_up; (void)stream;
+    return record("silu_mul", NULL, out, n, inter, 0);
+}
+int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
+    (void)c; (void)buf; (void)count; (void)stream;
+    return record("allreduce_sum", NULL, NULL, 0, 0, 0);
+}
+int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
+    (void)c; (void)buf; (void)count; (void)stream;
+    return record("allreduce_max", NULL, NULL, 0, 0, 0);
+}
+
 /* ---- the checks ---- */
 
 /* Rows [row_off, +m.n) of the fused device matrix d against the repacked host matrix m. */
@@ -148,6 +272,106 @@ static int check_linears(const char *label, const qb_cuda_engine *e, qb_weights 
             qb_qmat_free(&m);
             if (!ok) return 0;
         }
+    }
+    return 1;
+}
+
+/* The calls of kernel `name` in the recorded trace, in order (at most cap). */
+static int calls_of(const char *name, const qb_call **out, int cap) {
+    int n = 0;
+    for (int i = 0; i < g_n_calls && i < (int)(sizeof g_calls / sizeof *g_calls); i++)
+        if (!strcmp(g_calls[i].kernel, name)) {
+            if (n < cap) out[n] = &g_calls[i];
+            n++;
+        }
+    return n;
+}
+
+/* Layer linears in call order: the matrix each of the 4 per layer must read, and its (n, k). */
+static void layer_linears(const qb_cuda_engine *e, int l, int quant, const void *w[4], int n[4], int k[4]) {
+    const qb_cuda_layer *L = &e->layer[l];
+    int nq = e->hq * e->hd;
+    w[0] = quant ? (const void *)L->q_qkv.qweight : (const void *)L->w_qkv;
+    w[1] = quant ? (const void *)L->q_o.qweight : (const void *)L->w_o;
+    w[2] = quant ? (const void *)L->q_gate_up.qweight : (const void *)L->w_gate_up;
+    w[3] = quant ? (const void *)L->q_down.qweight : (const void *)L->w_down;
+    n[0] = e->n_qkv; k[0] = e->H;
+    n[1] = e->H;     k[1] = nq;
+    n[2] = 2 * e->I; k[2] = e->H;
+    n[3] = e->H;     k[3] = e->I;
+}
+
+/* One decode step and one prefill of `rows` rows through cuda_forward.c; the kernels each must call. */
+static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
+    int quant = e->quant_bits != 0, L4 = 4 * e->layers;
+    const char *lin_kernel = quant ? "gemv_quant" : "gemv";
+    const qb_call *c[256], *other[8], *heads[256];
+    g_n_calls = 0;
+    if (qb_cuda_decode_step(e, 64, e->max_seq) != 0) {
+        printf("FAIL %s: decode step: %s\n", label, qb_last_error());
+        return 0;
+    }
+    int n_lin = calls_of(lin_kernel, c, 256), n_other = calls_of(quant ? "gemv" : "gemv_quant", other, 8);
+    int n_head = calls_of(e->lm_head_f16 ? "gemv_f16" : "gemv", heads, 256);
+    int expect_lin = L4 + (!quant && !e->lm_head_f16), expect_other = quant && !e->lm_head_f16;
+    if (n_lin != expect_lin || n_other != expect_other || n_head < 1 || n_head > 256 || n_lin > 256) {
+        printf("FAIL %s: decode: %d %s calls (want %d), %d of the other GEMV (want %d), %d lm_head\n", label, n_lin,
+               lin_kernel, expect_lin, n_other, expect_other, n_head);
+        return 0;
+    }
+    const qb_call *head = heads[n_head - 1];
+    if (head->w != e->lm_head || head->n != e->vocab_rows || head->k != e->H || head->out != e->logits) {
+        printf("FAIL %s: decode: lm_head GEMV reads %p [%d][%d], want %p [%d][%d] into the logits\n", label, head->w,
+               head->n, head->k, (const void *)e->lm_head, e->vocab_rows, e->H);
+        return 0;
+    }
+    for (int i = 0; i < L4; i++) {
+        const void *w[4];
+        int n[4], k[4];
+        layer_linears(e, i / 4, quant, w, n, k);
+        if (c[i]->w != w[i % 4] || c[i]->n != n[i % 4] || c[i]->k != k[i % 4]) {
+            printf("FAIL %s: decode layer %d linear %d: %s reads %p [%d][%d], want %p [%d][%d]\n", label, i / 4, i % 4,
+                   lin_kernel, c[i]->w, c[i]->n, c[i]->k, w[i % 4], n[i % 4], k[i % 4]);
+            return 0;
+        }
+    }
+    if (calls_of(e->embed_f16 ? "embedding_f16" : "embedding", c, 1) != 1 || c[0]->w != e->embed ||
+        calls_of(e->embed_f16 ? "embedding" : "embedding_f16", c, 1) != 0) {
+        printf("FAIL %s: decode: the embedding lookup is not the %s one on the table\n", label,
+               e->embed_f16 ? "f16" : "bf16");
+        return 0;
+    }
+    if (rows < 2) return 1;
+    int32_t prompt[64] = {0};
+    g_n_calls = 0;
+    if (qb_cuda_prefill(e, prompt, rows) != 0) {
+        printf("FAIL %s: prefill: %s\n", label, qb_last_error());
+        return 0;
+    }
+    for (int i = 0, lin = 0; i < g_n_calls; i++) {
+        if (strcmp(g_calls[i].kernel, "gemm_bf16")) continue;
+        const void *w[4];
+        int n[4], k[4];
+        layer_linears(e, lin / 4, quant, w, n, k);
+        const qb_call *g = &g_calls[i], *d = i > 0 ? &g_calls[i - 1] : NULL;
+        int j = lin % 4;
+        int ok = g->m == rows && g->n == n[j] && g->k == k[j];
+        if (quant)
+            ok = ok && g->w == e->wdq && d && !strcmp(d->kernel, "dequant") && d->w == w[j] && d->out == e->wdq &&
+                 d->n == n[j] && d->k == k[j];
+        else
+            ok = ok && g->w == w[j];
+        if (!ok) {
+            printf("FAIL %s: prefill layer %d linear %d: GEMM reads %p (%d x [%d][%d]) after %s\n", label, lin / 4, j,
+                   g->w, g->m, g->n, g->k, d ? d->kernel : "nothing");
+            return 0;
+        }
+        lin++;
+    }
+    if (calls_of("gemm_bf16", c, 1) != L4 || calls_of("dequant", c, 1) != (quant ? L4 : 0)) {
+        printf("FAIL %s: prefill: %d GEMMs and %d dequantizations for %d layers\n", label, calls_of("gemm_bf16", c, 1),
+               calls_of("dequant", c, 1), e->layers);
+        return 0;
     }
     return 1;
 }
@@ -200,12 +424,40 @@ static void check_rank(const qb_model_config *c, int tp, int rank, int max_promp
                e->chunk_rows);
         ok = 0;
     }
+    if (ok && tp == 1 && !check_dispatch(label, e, max_prompt)) ok = 0;
+    if (ok && tp == 1) { /* a checkpoint's f16 tables */
+        e->embed_f16 = e->lm_head_f16 = 1;
+        if (!check_dispatch(label, e, max_prompt)) ok = 0;
+        e->embed_f16 = e->lm_head_f16 = 0;
+    }
     if (ok) printf("ok %s: weights region %zu bytes (planner %zu)\n", label, e->region_bytes[0], pm.weights_bytes);
     else g_failures++;
     qb_weights_free(&w);
     qb_cuda_memory_free(e);
     free(e->layer);
     free(e);
+}
+
+/* A bf16 model calls the bf16 kernels only, on its bf16 matrices (the path measured before quantized formats). */
+static void check_bf16_dispatch(const char *path) {
+    qb_model_config c;
+    qb_shard_plan plan;
+    qb_cuda_engine *e = calloc(1, sizeof *e);
+    int ok = e && qb_model_config_load_file(path, &c) == 0 && qb_shard_plan_make(&c, 1, 0, &plan) == 0;
+    if (ok) {
+        qb_cuda_engine_shapes(e, &c, &plan, 9 + 8, 9);
+        e->layer = calloc((size_t)e->layers, sizeof *e->layer);
+        ok = e->layer && qb_cuda_memory_plan(e) == 0;
+    }
+    if (!ok) printf("FAIL %s bf16: %s\n", path, qb_last_error());
+    else if (e->wdq || !check_dispatch("bf16", e, 9)) ok = 0;
+    if (ok) printf("ok %s bf16: bf16 kernels only, no dequantization scratch\n", path);
+    else g_failures++;
+    if (e) {
+        qb_cuda_memory_free(e);
+        free(e->layer);
+        free(e);
+    }
 }
 
 static void check_config(const char *path, const char *name, int intermediate, qb_quant q, int tp) {
@@ -231,6 +483,8 @@ int main(int argc, char **argv) {
     char gqa[4200], tied[4200];
     snprintf(gqa, sizeof gqa, "%s/gqa_untied/config.json", argv[1]);
     snprintf(tied, sizeof tied, "%s/tied_hd128/config.json", argv[1]);
+    check_bf16_dispatch(gqa);
+    check_bf16_dispatch(tied);
     static const qb_quant formats[3] = {QB_QUANT_GPTQ_INT4, QB_QUANT_GPTQ_INT8, QB_QUANT_AWQ};
     for (int i = 0; i < 3; i++) {
         check_config(gqa, "gqa_untied", 0, formats[i], 1);
