@@ -38,11 +38,11 @@ if [ "$mode" = quant ]; then
   QFIX=build-gpu/quant_fixtures
   python3 tests/make_quant_fixtures.py --fixtures tests/fixtures --out $QFIX > "$OUT/files/quant_fixtures.log" 2>&1 ||
     { echo "# quantized fixtures not made (numpy?): random-weight cases only"; tail -3 "$OUT/files/quant_fixtures.log"; QFIX=; }
-  TAILN=30 step quant_engine 240 ./build-gpu/tests/test_cuda_quant_engine tests/fixtures $QFIX
+  TAILN=30 step quant_engine 150 ./build-gpu/tests/test_cuda_quant_engine tests/fixtures $QFIX
   grep FAIL "$OUT/files/quant_engine.log" | head -20
-  TAILN=4 step engine 150 ./build-gpu/tests/test_cuda_engine tests/fixtures; grep FAIL "$OUT/files/engine.log" | head
+  TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures; grep FAIL "$OUT/files/engine.log" | head
   for q in bf16 gptq-int4 gptq-int8 awq; do
-    TAILN=6 step qb7_$q 60 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
+    TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
       --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb7_$q.h5"
   done
   tar -C "$OUT" -czf "$OUT/files.tgz" files && rm -rf "$OUT/files"
