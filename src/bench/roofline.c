@@ -1,12 +1,14 @@
 /* roofline.c - bytes read per decode token (see roofline.h). */
 #include "bench/roofline.h"
 
-/* Bytes per weight element of a linear layer in this format, scales and zeros included (group 128). */
+/* Bytes per weight element of a linear layer in this format: the packed values plus, per group, the f16
+ * scale and the zero point the engine keeps beside it (4 bytes per group in its repacked layout). */
 static double linear_bytes_per_param(const qb_model_config *c) {
+    const double group = c->group_size > 0 ? c->group_size : 128;
     switch (c->quant) {
-    case QB_QUANT_GPTQ_INT8: return 1.0 + (2.0 + 1.0) / (c->group_size > 0 ? c->group_size : 128);
+    case QB_QUANT_GPTQ_INT8: return 1.0 + 4.0 / group;
     case QB_QUANT_GPTQ_INT4:
-    case QB_QUANT_AWQ: return 0.5 + (2.0 + 0.5) / (c->group_size > 0 ? c->group_size : 128);
+    case QB_QUANT_AWQ: return 0.5 + 4.0 / group;
     default: return 2.0;
     }
 }
