@@ -12,6 +12,8 @@
 #                                           gptq-int4, gptq-int8 and awq on the same card (docs/PERFORMANCE.md)
 # Needs jansson headers carried in .carry/jansson (apt-get download libjansson-dev; dpkg -x ... .carry/jansson).
 # If the engine test fails with programmatic dependent launch, the runs continue with QB_CUDA_PDL=0 and say so.
+# Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
+# files made there record the build commit (the device copy of the tree has no git history).
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/files"

@@ -7,6 +7,8 @@
 # `bash tests/test_tp_device.sh quant` instead runs, after the build: 7B GPTQ-Int4 at TP1 and TP2 (tokens
 # compared) and 72B GPTQ-Int4 at TP2, input 1, 2048 generated (the quantized-formats issue's targets).
 # Everything goes to $OUT/tp.log; results files to $OUT/*.h5.
+# Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
+# files made there record the build commit (the device copy of the tree has no git history).
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
