@@ -36,6 +36,14 @@ void qb_runner_install_signal_handlers(void) {
  * die (SIGKILL) or hang (sleep forever) when it reaches its CELL-th cell (0-based, counted in this process),
  * so the tests can show that a dead or hung rank ends the job with the results so far intact. */
 static void maybe_inject_fault(const qb_dist *d, int cell_number) {
+    /* QWENBENCH_TEST_CELL_DELAY=S: sleep S seconds before each cell, so that a test can signal a sweep of tiny
+     * cells mid-way however fast the machine is. */
+    const char *delay = getenv("QWENBENCH_TEST_CELL_DELAY");
+    if (delay && atof(delay) > 0) {
+        double s = atof(delay);
+        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     const char *spec = getenv("QWENBENCH_TEST_FAULT");
     char kind[8];
     int rank, cell;

@@ -135,7 +135,7 @@ $PY "$CHECK" "$out" "$slow" --partial --ranks 2 || fail "cancel: results file ch
 echo "#    cancelled with $have cell(s) in the file"
 
 # QB_LAUNCHER=auto with an srun MPI plugin this Slurm lacks: the script must fall back to mpirun.
-jid=$(submit signal "auto,QB_SRUN_MPI=qb-no-such-plugin" "" --sweep "$slow" --out "$out" --resume) \
+jid=$(submit signal "auto,QB_SRUN_MPI=qb-no-such-plugin,QWENBENCH_TEST_CELL_DELAY=1" "" --sweep "$slow" --out "$out" --resume) \
     || fail "sbatch failed"
 echo "# 3. job $jid: --resume (launcher auto without the MPI plugin: mpirun), SIGUSR1 after one more cell"
 wait_cells "$jid" "$out" $((have + 1)) signal
@@ -164,7 +164,8 @@ fi
 
 # ---- 5. automatic requeue: QB_REQUEUE=1, the time-limit signal, the requeued run resumes ----
 out=$W/requeue.h5
-jid=$(submit requeue "mpirun,QB_REQUEUE=1" "" --sweep "$slow" --out "$out") || fail "sbatch failed"
+jid=$(submit requeue "mpirun,QB_REQUEUE=1,QWENBENCH_TEST_CELL_DELAY=1" "" --sweep "$slow" --out "$out") \
+    || fail "sbatch failed"
 echo "# 5. job $jid: QB_REQUEUE=1, SIGUSR1 after the first cell: the job requeues itself and resumes"
 wait_cells "$jid" "$out" 1 requeue
 scancel --batch --signal=USR1 "$jid" || fail "requeue: scancel --batch --signal=USR1 $jid failed"
