@@ -22,6 +22,8 @@
 #include "engine/shard_plan.h"
 #include "util/error.h"
 
+#include "engine_compare.h"
+
 #define LOGIT_TOL 3e-2
 /* The yarn fixture has deliberately sharp attention (q/k gain 3 and YaRN's mscale^2 = 1.30 on the scores:
  * scores of order 10), which multiplies the bf16 rounding of q and k (4e-3 relative) into the probabilities:
@@ -31,25 +33,6 @@
 #define TOPK 5
 
 static int g_failures;
-
-static int rank_of(const float *logits, int n, int token) {
-    int r = 0;
-    for (int i = 0; i < n; i++)
-        if (logits[i] > logits[token] || (logits[i] == logits[token] && i < token)) r++;
-    return r;
-}
-
-static double rel_l2(const float *got, const float *ref, int n, int *nan_at) {
-    double num = 0, den = 0;
-    *nan_at = -1;
-    for (int i = 0; i < n; i++) {
-        if (!isfinite(got[i]) && *nan_at < 0) *nan_at = i;
-        double d = (double)got[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
 
 static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_model_config *cfg, int n_prompt) {
     double tol = strcmp(name, "yarn") == 0 ? LOGIT_TOL_SHARP : LOGIT_TOL;
@@ -68,7 +51,7 @@ static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_
         return -1;
     }
     int nan_at;
-    double err = rel_l2(lg, lc, V, &nan_at);
+    double err = qb_test_rel_l2(lg, lc, V, &nan_at);
     int ok = 1;
     if (nan_at >= 0 || err > tol) {
         printf("FAIL %s prompt %d: logits relative L2 error %.3g (tol %.3g), first non-finite at %d\n", name, n_prompt,
@@ -85,7 +68,7 @@ static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_
             printf("FAIL %s: %s\n", name, qb_last_error());
             ok = 0;
         } else {
-            int rg = rank_of(lc, V, tg[first]), rc = rank_of(lg, V, tc[first]);
+            int rg = qb_test_rank_of(lc, V, tg[first]), rc = qb_test_rank_of(lg, V, tc[first]);
             printf("  %s: first token difference at %d: cpu %d (rank %d on cuda), cuda %d (rank %d on cpu)\n", name,
                    first, tc[first], rc, tg[first], rg);
             if (rg >= TOPK || rc >= TOPK) {

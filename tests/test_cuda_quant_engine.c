@@ -28,30 +28,13 @@
 #include "engine/shard_plan.h"
 #include "util/error.h"
 
+#include "engine_compare.h"
+
 #define LOGIT_TOL 3e-2
 #define N_GEN 16
 #define TOPK 5
 
 static int g_failures;
-
-static int rank_of(const float *logits, int n, int token) {
-    int r = 0;
-    for (int i = 0; i < n; i++)
-        if (logits[i] > logits[token] || (logits[i] == logits[token] && i < token)) r++;
-    return r;
-}
-
-static double rel_l2(const float *got, const float *ref, int n, int *nan_at) {
-    double num = 0, den = 0;
-    *nan_at = -1;
-    for (int i = 0; i < n; i++) {
-        if (!isfinite(got[i]) && *nan_at < 0) *nan_at = i;
-        double d = (double)got[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
 
 /* At the first differing token: each side's choice must be in the other's top TOPK. 1 when acceptable. */
 static int tokens_within_rule(const char *name, qb_backend *cpu, qb_backend *gpu, int32_t *prompt, int n_prompt,
@@ -61,7 +44,7 @@ static int tokens_within_rule(const char *name, qb_backend *cpu, qb_backend *gpu
         printf("FAIL %s: %s\n", name, qb_last_error());
         return 0;
     }
-    int rg = rank_of(lc, V, tg[first]), rc = rank_of(lg, V, tc[first]);
+    int rg = qb_test_rank_of(lc, V, tg[first]), rc = qb_test_rank_of(lg, V, tc[first]);
     printf("  %s: first token difference at %d: cpu %d (rank %d on cuda), cuda %d (rank %d on cpu)\n", name, first,
            tc[first], rc, tg[first], rg);
     if (rg >= TOPK || rc >= TOPK) {
@@ -94,7 +77,7 @@ static void compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb
         return;
     }
     int nan_at, ok = 1, first = -1;
-    double err = rel_l2(lg, lc, V, &nan_at);
+    double err = qb_test_rel_l2(lg, lc, V, &nan_at);
     if (nan_at >= 0 || err > LOGIT_TOL) {
         printf("FAIL %s prompt %d: logits relative L2 error %.3g (tol %.3g), first non-finite at %d\n", name, n_prompt,
                err, LOGIT_TOL, nan_at);
