@@ -18,7 +18,8 @@ or a local checkpoint directory (--model DIR).
 Output: one JSON object {"meta": {...}, "cells": [...]} whose cell and run fields are named as qwenbench's
 results file (docs/RESULTS.md): model, quant, backend ("transformers-eager" / "transformers-compile"),
 context_len, gen_len, tp_size, speed_mean/std/min/max, ttft_s_*, peak_mem_total_bytes/gib, runs[{total_s,
-prefill_s, ...}], plus the first 32 generated tokens and each one's top-5 under transformers.
+prefill_s, ...}], plus the first 32 generated tokens ("tokens") and each one's top-5 under transformers, and
+a top-level "engine": the file is also qwenbench's --expect-tokens input (the results file records agreement).
 --compare-tokens FILE.h5: for each context length also present in that qwenbench file, the first 32 greedy
 tokens must agree, or at the first difference qwenbench's token must be in transformers' top 5 (exit 1 if not).
 --save-checkpoint DIR: write the model as a Hugging Face checkpoint and exit (tests/test_cuda_peer_tokens.sh
@@ -240,7 +241,7 @@ def main():
                 "speed_mean": sp[0], "speed_std": sp[1], "speed_min": sp[2], "speed_max": sp[3],
                 "ttft_s_mean": tt[0], "ttft_s_std": tt[1], "ttft_s_min": tt[2], "ttft_s_max": tt[3],
                 "peak_mem_total_bytes": float(peak), "peak_mem_total_gib": peak / 2**30, "runs": runs,
-                "first_tokens": check_tokens, "first_top5": check_top5}
+                "first_tokens": check_tokens, "first_top5": check_top5, "tokens": check_tokens}
         if args.compare_tokens:
             theirs = qwenbench_tokens(args.compare_tokens, n)
             if theirs is not None:
@@ -253,7 +254,8 @@ def main():
                       f"({'in' if ok else 'NOT in'} transformers' top 5)"), flush=True)
                 failures += 0 if ok else 1
         cells.append(cell)
-    doc = {"meta": meta, "cells": cells}
+    # "engine" + each cell's "tokens": the file doubles as qwenbench's --expect-tokens input
+    doc = {"engine": f"transformers {transformers.__version__} {args.mode}", "meta": meta, "cells": cells}
     if args.out:
         with open(args.out, "w") as f:
             json.dump(doc, f, indent=1)

@@ -10,6 +10,10 @@
 #                                           quantized fixture checkpoints vs the CPU engine), the bf16 engine test,
 #                                           then qwenbench 7B at input 1 (2048 generated, 1 repetition) in bf16,
 #                                           gptq-int4, gptq-int8 and awq on the same card (docs/PERFORMANCE.md)
+#   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, transformers runs the exported
+#                                           checkpoint and writes its tokens, qwenbench runs the same checkpoint
+#                                           with --expect-tokens and the results file records the agreement
+# Phases combine: `bash tests/test_cuda_device.sh quant validity` builds once and runs both.
 # Needs jansson headers carried in .carry/jansson (apt-get download libjansson-dev; dpkg -x ... .carry/jansson).
 # If the engine test fails with programmatic dependent launch, the runs continue with QB_CUDA_PDL=0 and say so.
 # Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
@@ -18,7 +22,6 @@ set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/files"
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
-mode=${1:-check}
 T0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
 date -u | tee -a "$OUT/gpu.txt"
@@ -36,7 +39,7 @@ step() { # name timeout command...
   tail -n ${TAILN:-12} "$OUT/files/$name.log"
   return $rc
 }
-if [ "$mode" = quant ]; then
+phase_quant() {
   QFIX=build-gpu/quant_fixtures
   python3 tests/make_quant_fixtures.py --fixtures tests/fixtures --out $QFIX > "$OUT/files/quant_fixtures.log" 2>&1 ||
     { echo "# quantized fixtures not made (numpy?): random-weight cases only"; tail -3 "$OUT/files/quant_fixtures.log"; QFIX=; }
@@ -47,37 +50,59 @@ if [ "$mode" = quant ]; then
     TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
       --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb7_$q.h5"
   done
-  tar -C "$OUT" -czf "$OUT/files.tgz" files && rm -rf "$OUT/files"
-  echo "# total $(( $(date +%s) - T0 )) s"
-  exit 0
-fi
-TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20
-if ! TAILN=4 step engine 200 ./build-gpu/tests/test_cuda_engine tests/fixtures; then
-  grep FAIL "$OUT/files/engine.log" | head
-  echo "# engine test failed with PDL on: rerunning with QB_CUDA_PDL=0"
-  export QB_CUDA_PDL=0
-  TAILN=4 step engine_nopdl 200 ./build-gpu/tests/test_cuda_engine tests/fixtures
-fi
-TAILN=40 step gemv_bench 120 ./build-gpu/tests/test_cuda_gemv_bench
-QB="./build-gpu/qwenbench --backend cuda --generate-length 2048 --warmup 0"
-if [ "$mode" = check ]; then
-  step qb05 120 $QB --model qwen2.5-0.5b --context-lengths 1,6144 --repetitions 1 --out "$OUT/files/qb05.h5"
-  step qb7 180 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --context-lengths 1,30720 --generate-length 256 \
-    --repetitions 1 --warmup 0
-else
-  TAILN=8 step bench05 150 $QB --model qwen2.5-0.5b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb05.h5"
-  TAILN=8 step bench7 260 $QB --model qwen2.5-7b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb7.h5"
-  left=$(( 585 - ($(date +%s) - T0) ))
-  echo "# $left s left for the peer"
-  PEER="python3 tests/peer_transformers.py --generate-length 2048 --repetitions 1"
-  [ $left -gt 80 ] && step peer7_eager $(( left - 5 )) $PEER --model qwen2.5-7b --context-lengths 1 --mode eager \
-    --out "$OUT/files/peer7_eager.json" --compare-tokens "$OUT/files/qb7.h5"
-  left=$(( 585 - ($(date +%s) - T0) ))
-  [ $left -gt 70 ] && step peer05_eager $(( left - 5 )) $PEER --model qwen2.5-0.5b --context-lengths 1 --mode eager \
-    --out "$OUT/files/peer05_eager.json" --compare-tokens "$OUT/files/qb05.h5"
-  left=$(( 585 - ($(date +%s) - T0) ))
-  [ $left -gt 100 ] && step peer7_compile $(( left - 5 )) $PEER --model qwen2.5-7b --context-lengths 1 --mode compile \
-    --out "$OUT/files/peer7_compile.json"
-fi
+}
+phase_check_bench() { # $1 = check | bench
+  local mode=$1
+  TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20
+  if ! TAILN=4 step engine 200 ./build-gpu/tests/test_cuda_engine tests/fixtures; then
+    grep FAIL "$OUT/files/engine.log" | head
+    echo "# engine test failed with PDL on: rerunning with QB_CUDA_PDL=0"
+    export QB_CUDA_PDL=0
+    TAILN=4 step engine_nopdl 200 ./build-gpu/tests/test_cuda_engine tests/fixtures
+  fi
+  TAILN=40 step gemv_bench 120 ./build-gpu/tests/test_cuda_gemv_bench
+  QB="./build-gpu/qwenbench --backend cuda --generate-length 2048 --warmup 0"
+  if [ "$mode" = check ]; then
+    step qb05 120 $QB --model qwen2.5-0.5b --context-lengths 1,6144 --repetitions 1 --out "$OUT/files/qb05.h5"
+    step qb7 180 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --context-lengths 1,30720 --generate-length 256 \
+      --repetitions 1 --warmup 0
+  else
+    TAILN=8 step bench05 150 $QB --model qwen2.5-0.5b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb05.h5"
+    TAILN=8 step bench7 260 $QB --model qwen2.5-7b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb7.h5"
+    left=$(( 585 - ($(date +%s) - T0) ))
+    echo "# $left s left for the peer"
+    PEER="python3 tests/peer_transformers.py --generate-length 2048 --repetitions 1"
+    [ $left -gt 80 ] && step peer7_eager $(( left - 5 )) $PEER --model qwen2.5-7b --context-lengths 1 --mode eager \
+      --out "$OUT/files/peer7_eager.json" --compare-tokens "$OUT/files/qb7.h5"
+    left=$(( 585 - ($(date +%s) - T0) ))
+    [ $left -gt 70 ] && step peer05_eager $(( left - 5 )) $PEER --model qwen2.5-0.5b --context-lengths 1 --mode eager \
+      --out "$OUT/files/peer05_eager.json" --compare-tokens "$OUT/files/qb05.h5"
+    left=$(( 585 - ($(date +%s) - T0) ))
+    [ $left -gt 100 ] && step peer7_compile $(( left - 5 )) $PEER --model qwen2.5-7b --context-lengths 1 --mode compile \
+      --out "$OUT/files/peer7_compile.json"
+  fi
+}
+phase_validity() { # issue 12: transformers runs the exported checkpoint; qwenbench's results file records agreement
+  local m dir
+  for m in qwen2.5-0.5b qwen2.5-7b; do
+    dir=build-gpu/export/$m
+    TAILN=3 step export_$m 240 ./build-gpu/qwenbench export-weights --model $m --out $dir || continue
+    TAILN=6 step peer_$m 240 python3 tests/peer_transformers.py --model $dir --context-lengths 1,37 \
+      --generate-length 32 --repetitions 1 --mode eager --out "$OUT/files/peer_$m.json"
+    TAILN=12 step expect_$m 120 ./build-gpu/qwenbench --backend cuda --model $dir --context-lengths 1,37 \
+      --generate-length 2048 --repetitions 1 --warmup 0 --expect-tokens "$OUT/files/peer_$m.json" \
+      --out "$OUT/files/expect_$m.h5"
+    ./build-gpu/qwenbench tokens "$OUT/files/expect_$m.h5" 2>&1 | head -20
+    rm -rf "$dir"
+  done
+}
+for mode in "${@:-check}"; do
+  case $mode in
+    quant) phase_quant ;;
+    validity) phase_validity ;;
+    check|bench) phase_check_bench $mode ;;
+    *) echo "unknown phase $mode"; exit 2 ;;
+  esac
+done
 tar -C "$OUT" -czf "$OUT/files.tgz" files && rm -rf "$OUT/files"
 echo "# total $(( $(date +%s) - T0 )) s"
