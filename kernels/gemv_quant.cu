@@ -1,6 +1,9 @@
 /* gemv_quant.cu - decode GEMV and prefill dequantization for the repacked GPTQ / AWQ layout (gemv_quant.cuh).
  *
- * GEMV: the structure of gemv.cu. Block = 4 warps; warp w of block b owns rows (4b + w) * ROWS .. + ROWS. A
+ * Two GEMV kernels: the CUDA-core one below (8 bits, any group size, and QB_GEMV_QUANT=old), and the tensor-core
+ * one for 4 bits further down (the default where it applies; its own comment says how it works).
+ *
+ * CUDA-core GEMV: the structure of gemv.cu. Block = 4 warps; warp w of block b owns rows (4b + w) * ROWS .. + ROWS. A
  * "piece" is 16 bytes of one row: 32 int4 or 16 int8 values of consecutive k, always inside one group. Lane l
  * takes pieces l, l + 32, ... of each of its rows, UNROLL pieces per batch, the next batch loading while the
  * current one is summed (the first before the PDL wait: weights do not depend on the previous kernel). x comes
@@ -10,6 +13,8 @@
  * partial = sum_j (q_j - zero) * x_j in fp32 (4 chains), then acc += scale * partial.
  */
 #include <cuda_fp16.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
 #include "gemv_quant.cuh"
@@ -185,10 +190,234 @@ extern "C" int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint3
     return 0;
 }
 
-/* Not measured yet (no GPU where this was written): 2 rows per warp halves the x traffic through the L1 and the
- * bf16->fp32 conversions per weight; test_cuda_quant times 1, 2 and 4 on every shape - set the default from it. */
+/* ---- 4-bit weights on the tensor cores (the default for bits 4 with group_size a multiple of 128) ----
+ *
+ * Why: the kernel above spends ~4 instructions per 4-bit weight (byte permute, subtract, FMA, x conversion) and
+ * stays arithmetic-bound at about half the memory bandwidth. Here the products and their fp32 sums go to
+ * mma.sync.m16n8k16 (bf16 in, fp32 accumulate): per 8 weights the CUDA cores only make 4 bf16 pairs
+ * (3 shifts, 4 lop3, 4 bf16x2 FMAs), ~1.4 instructions per weight, so the packed weights stream at the
+ * bandwidth. Same layout (quant_repack.h), same exactness: q - zero is exact in bf16, products exact, sums fp32.
+ *
+ * Mapping. A "step" is 128 consecutive k of 16 rows (one group, or part of one: group_size % 128 == 0). Warp
+ * lane = 4 g + t: rows g and g + 8 of its 16-row tile, 16-byte piece t of the step (k 32t .. 32t + 31) of each.
+ * Word i of the piece holds k = 32t + 8i + j at nibble j. One lop3 of (word >> 4m) with 0x000F000F | 0x43004300
+ * makes the bf16 pair (128 + q[j=m], 128 + q[j=m+4]); one bf16x2 FMA (x 1, - (128 + zero)) gives the exact
+ * pair (q - zero). mma (i, h), h = 0, 1, uses pairs m = 2h (k offsets 0 | 4, +2h) and m = 2h + 1 (1 | 5, +2h):
+ *   A regs {row g pair 2h, row g+8 pair 2h, row g pair 2h+1, row g+8 pair 2h+1}
+ *   (PTX fragment: reg0 row g cols 2t, 2t+1; reg1 row g+8 same cols; reg2 row g cols 2t+8, 2t+9; reg3 row g+8)
+ *   B regs {(x[k0 + 2h], x[k0 + 2h + 4]), (x[k0 + 2h + 1], x[k0 + 2h + 5])}, k0 = 32t + 8i: the same k in
+ *   the same half of the register as A; every thread gives the same x, so all 8 columns of C are the product
+ *   and c0 / c2 are the sums of rows g / g + 8 over the 16 k of that mma. The permutation of k inside an mma is
+ *   immaterial to a dot product as long as A and B agree, which they do by construction.
+ * The 8 mmas of a step accumulate (two chains) from zero; then acc += scale * step sum (fp32). Warps of a
+ * block split the steps of one 16-row tile (warp w: steps w, w + W, ...), summed in shared memory in a fixed
+ * order at the end (deterministic). QB_TC_UNROLL steps per warp are loaded together, the next batch while the
+ * current one is computed (the first before the PDL wait).
+ */
+#define QB_TC_UNROLL 2
+#define QB_TC_BF16_128 0x4300u    /* bf16 128.0: 128 + q for a nibble q OR'ed into the mantissa */
+#define QB_TC_BF16X2_ONE 0x3F803F80u
+
+/* (a & mask) | bits in one instruction */
+__device__ __forceinline__ uint32_t qb_lop_and_or(uint32_t a, uint32_t mask, uint32_t bits) {
+    uint32_t d;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(mask), "r"(bits));
+    return d;
+}
+
+/* a * b + c on bf16 pairs, round to nearest (exact here: integers below 256) */
+__device__ __forceinline__ uint32_t qb_bf16x2_fma(uint32_t a, uint32_t b, uint32_t c) {
+    uint32_t d;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+/* c += A . B, 16 x 16 bf16 by 16 x 8 bf16, fp32 accumulate */
+__device__ __forceinline__ void qb_mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                                  uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* bf16 pair (q[m] - zero, q[m + 4] - zero) of a word of 8 nibbles; nz = bf16x2 of -(128 + zero) */
+template <int M>
+__device__ __forceinline__ uint32_t qb_q4_pair(uint32_t word, uint32_t nz) {
+    uint32_t magic = qb_lop_and_or(word >> (4 * M), 0x000F000Fu, QB_TC_BF16_128 * 0x10001u);
+    return qb_bf16x2_fma(magic, QB_TC_BF16X2_ONE, nz);
+}
+
+/* -(128 + zero) in both halves of a bf16x2, from an sz entry (zero < 128) */
+__device__ __forceinline__ uint32_t qb_q4_neg_zero(uint32_t s_z) { return (0xC300u + (s_z >> 16)) * 0x10001u; }
+
+__device__ __forceinline__ float qb_sz_scale(uint32_t s_z) {
+    return __half2float(__ushort_as_half((unsigned short)(s_z & 0xffffu)));
+}
+
+/* One step: pieces wa (row g) and wb (row g + 8), x of the step for this lane at xs (4 x 16 bytes). */
+__device__ __forceinline__ void qb_q4_tc_step(uint4 wa, uint4 wb, const uint4 *__restrict__ xs, uint32_t sza,
+                                              uint32_t szb, float &acc_a, float &acc_b) {
+    const uint32_t nza = qb_q4_neg_zero(sza), nzb = qb_q4_neg_zero(szb);
+    const uint32_t wav[4] = {wa.x, wa.y, wa.z, wa.w}, wbv[4] = {wb.x, wb.y, wb.z, wb.w};
+    float c0[4] = {0.f, 0.f, 0.f, 0.f}, c1[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint4 xv = __ldg(xs + i); /* x[k0 .. k0 + 7] as pairs (0,1) (2,3) (4,5) (6,7) */
+        uint32_t x04 = __byte_perm(xv.x, xv.z, 0x5410u), x15 = __byte_perm(xv.x, xv.z, 0x7632u);
+        uint32_t x26 = __byte_perm(xv.y, xv.w, 0x5410u), x37 = __byte_perm(xv.y, xv.w, 0x7632u);
+        uint32_t a = wav[i], b = wbv[i];
+        qb_mma_bf16_16816(c0, qb_q4_pair<0>(a, nza), qb_q4_pair<0>(b, nzb), qb_q4_pair<1>(a, nza),
+                          qb_q4_pair<1>(b, nzb), x04, x15);
+        qb_mma_bf16_16816(c1, qb_q4_pair<2>(a, nza), qb_q4_pair<2>(b, nzb), qb_q4_pair<3>(a, nza),
+                          qb_q4_pair<3>(b, nzb), x26, x37);
+    }
+    acc_a = fmaf(qb_sz_scale(sza), c0[0] + c1[0], acc_a);
+    acc_b = fmaf(qb_sz_scale(szb), c0[2] + c1[2], acc_b);
+}
+
+/* Pieces of steps s0 + u * W (u < QB_TC_UNROLL) of rows a and b; zeros past the last step. */
+template <int W>
+__device__ __forceinline__ void qb_q4_tc_load(uint4 (&v)[QB_TC_UNROLL][2], const uint4 *wa, const uint4 *wb, int s0,
+                                              int steps) {
+#pragma unroll
+    for (int u = 0; u < QB_TC_UNROLL; u++) {
+        int s = s0 + u * W;
+        if (s < steps) {
+            v[u][0] = qb_load_stream16(wa + 4 * (size_t)s);
+            v[u][1] = qb_load_stream16(wb + 4 * (size_t)s);
+        } else {
+            v[u][0] = make_uint4(0, 0, 0, 0);
+            v[u][1] = make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
+template <int W>
+__global__ void __launch_bounds__(W * 32)
+qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz, const uint4 *__restrict__ x,
+                     int n, int steps, int groups, int steps_per_group, qb_bf16 *y_bf16, float *y_f32) {
+    __shared__ float red[W][16];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int tile0 = blockIdx.x * 16;
+    const int ra = min(tile0 + g, n - 1), rb = min(tile0 + g + 8, n - 1); /* rows past N: computed, not stored */
+    const size_t pieces = (size_t)steps * 4;
+    const uint4 *wa = qw + (size_t)ra * pieces + t, *wb = qw + (size_t)rb * pieces + t;
+    const uint32_t *sza = sz + (size_t)ra * groups, *szb = sz + (size_t)rb * groups;
+    const uint4 *xt = x + 4 * t;
+    uint4 cur[QB_TC_UNROLL][2];
+    qb_q4_tc_load<W>(cur, wa, wb, warp, steps); /* constant data: before the wait */
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    float acc_a = 0.f, acc_b = 0.f;
+    for (int s0 = warp; s0 < steps; s0 += W * QB_TC_UNROLL) {
+        uint4 nxt[QB_TC_UNROLL][2];
+        qb_q4_tc_load<W>(nxt, wa, wb, s0 + W * QB_TC_UNROLL, steps);
+#pragma unroll
+        for (int u = 0; u < QB_TC_UNROLL; u++) {
+            int s = s0 + u * W;
+            if (s < steps) {
+                int gi = s / steps_per_group;
+                qb_q4_tc_step(cur[u][0], cur[u][1], xt + 16 * (size_t)s, __ldg(sza + gi), __ldg(szb + gi), acc_a,
+                              acc_b);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < QB_TC_UNROLL; u++) {
+            cur[u][0] = nxt[u][0];
+            cur[u][1] = nxt[u][1];
+        }
+    }
+    /* lanes t = 0..3 of a group hold the same sums (identical columns of C) */
+    if (W == 1) {
+        if (t == 0) {
+            int r0 = tile0 + g, r1 = tile0 + g + 8;
+            if (y_f32) {
+                if (r0 < n) y_f32[r0] = acc_a;
+                if (r1 < n) y_f32[r1] = acc_b;
+            } else {
+                if (r0 < n) y_bf16[r0] = __float2bfloat16(acc_a);
+                if (r1 < n) y_bf16[r1] = __float2bfloat16(acc_b);
+            }
+        }
+        return;
+    }
+    if (t == 0) {
+        red[warp][g] = acc_a;
+        red[warp][g + 8] = acc_b;
+    }
+    __syncthreads();
+    if (threadIdx.x < 16) {
+        float s = 0.f;
+#pragma unroll
+        for (int w = 0; w < W; w++) s += red[w][threadIdx.x];
+        int row = tile0 + (int)threadIdx.x;
+        if (row < n) {
+            if (y_f32) y_f32[row] = s;
+            else y_bf16[row] = __float2bfloat16(s);
+        }
+    }
+}
+
+/* Warps per 16-row tile by shape: as many as keep the grid within ~31 resident warps per SM of an H100
+ * (4096 warps) and give each warp at least two steps. */
+static int qb_q4_tc_auto_warps(int n, int k) {
+    long tiles = (n + 15) / 16, steps = k / 128;
+    int w = 16;
+    while (w > 1 && (tiles * w > 4096 || steps < 2 * w)) w >>= 1;
+    return w;
+}
+
+extern "C" int qb_gemv_quant_tc_supported(int bits, int k, int group_size) {
+    return bits == 4 && k > 0 && group_size > 0 && k % 128 == 0 && group_size % 128 == 0 && k % group_size == 0;
+}
+
+extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
+                                       int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps,
+                                       cudaStream_t stream) {
+    QB_TRY(qb_quant_check("gemv_quant_tc", qweight, sz, n, k, bits, group_size));
+    if (!qb_gemv_quant_tc_supported(bits, k, group_size))
+        return qb_errorf("gemv_quant_tc: bits %d K %d group_size %d: needs 4 bits, K and group_size multiples of 128",
+                         bits, k, group_size);
+    if ((uintptr_t)x & 15) return qb_errorf("gemv_quant_tc: x must be 16-byte aligned");
+    if ((y_bf16 == NULL) == (y_f32 == NULL)) return qb_errorf("gemv_quant_tc: exactly one output (bf16 or fp32) expected");
+    if (warps == 0) warps = qb_q4_tc_auto_warps(n, k);
+    dim3 grid((unsigned)((n + 15) / 16));
+    int steps = k / 128, groups = k / group_size, spg = group_size / 128;
+    cudaError_t rc;
+#define QB_TC_CASE(W)                                                                                          \
+    rc = qb_launch_kernel(qb_gemv_q4_tc_kernel<W>, grid, dim3(W * 32), 0, stream, (const uint4 *)qweight, sz,     \
+                          (const uint4 *)x, n, steps, groups, spg, (qb_bf16 *)y_bf16, y_f32)
+    switch (warps) {
+    case 1: QB_TC_CASE(1); break;
+    case 2: QB_TC_CASE(2); break;
+    case 4: QB_TC_CASE(4); break;
+    case 8: QB_TC_CASE(8); break;
+    case 16: QB_TC_CASE(16); break;
+    default: return qb_errorf("gemv_quant_tc: warps per tile %d not in {0 (by shape), 1, 2, 4, 8, 16}", warps);
+    }
+#undef QB_TC_CASE
+    if (rc != cudaSuccess) return qb_errorf("gemv_quant_tc: kernel launch failed: %s", cudaGetErrorString(rc));
+    return 0;
+}
+
+/* QB_GEMV_QUANT=old in the environment: the CUDA-core kernel above for every shape (read once). */
+static int qb_gemv_quant_old_forced(void) {
+    static int forced = -1;
+    if (forced < 0) {
+        const char *v = getenv("QB_GEMV_QUANT");
+        forced = v && strcmp(v, "old") == 0;
+    }
+    return forced;
+}
+
+/* 4-bit weights with groups of 128 (every Qwen2.5 GPTQ-Int4 / AWQ release): the tensor-core kernel; 8-bit
+ * weights (already near the bandwidth), other group sizes or QB_GEMV_QUANT=old: the CUDA-core kernel with 2 rows
+ * per warp. */
 extern "C" int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                     int bits, int group_size, uint16_t *y_bf16, float *y_f32, cudaStream_t stream) {
+    if (!qb_gemv_quant_old_forced() && qb_gemv_quant_tc_supported(bits, k, group_size))
+        return qb_launch_gemv_quant_tc(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 0, stream);
     return qb_launch_gemv_quant_variant(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 2, stream);
 }
 

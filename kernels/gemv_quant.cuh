@@ -8,8 +8,11 @@
  * products and sums fp32, the scale applied once per 16-byte piece and row.
  * Requirements (all Qwen2.5 shapes at every legal TP): bits 4 or 8; K and group_size multiples of 128/bits (one
  * 16-byte piece), K a multiple of group_size; qweight, sz and x 16-byte / 4-byte / 16-byte aligned.
- * qb_launch_gemv_quant picks the rows-per-warp variant; _variant forces 1, 2 or 4 (tests, benchmarks).
- * Both return 0, or -1 with a qb_errorf message.
+ * qb_launch_gemv_quant picks the kernel: for 4 bits with K and group_size multiples of 128 (all Qwen2.5 GPTQ-Int4
+ * and AWQ releases) the tensor-core kernel (qb_launch_gemv_quant_tc, warps per tile by shape), otherwise the
+ * CUDA-core kernel with 2 rows per warp; QB_GEMV_QUANT=old in the environment forces the CUDA-core kernel.
+ * _variant forces the CUDA-core kernel with 1, 2 or 4 rows per warp (tests, benchmarks).
+ * All return 0, or -1 with a qb_errorf message.
  */
 #ifndef QB_KERNELS_GEMV_QUANT_CUH
 #define QB_KERNELS_GEMV_QUANT_CUH
@@ -23,6 +26,12 @@ int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint
 int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                  int bits, int group_size, uint16_t *y_bf16, float *y_f32, int rows_per_warp,
                                  cudaStream_t stream);
+/* 4-bit tensor-core GEMV (mma.sync bf16, fp32 sums; the same exact products as the CUDA-core kernel, the scale
+ * applied once per 128 values): warps_per_tile 0 = by shape, or 1, 2, 4, 8, 16 warps splitting K of each tile
+ * of 16 rows. Refuses what qb_gemv_quant_tc_supported (bits 4, K and group_size multiples of 128) does not hold. */
+int qb_gemv_quant_tc_supported(int bits, int k, int group_size);
+int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
+                            int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile, cudaStream_t stream);
 /* w_out [N][K] bf16 bits = bf16(scale * (q - zero)) (round to nearest even; exact fp32 product first). */
 int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
                                  uint16_t *w_out, cudaStream_t stream);
