@@ -137,7 +137,7 @@ class CpuRun(unittest.TestCase):
 class ExportWeights(unittest.TestCase):
     def test_exported_checkpoint_runs_the_same_model(self):
         with tempfile.TemporaryDirectory() as d:
-            ck = os.path.join(d, "tiny-export")
+            ck = os.path.join(d, "new", "parent", "tiny-export")  # missing parents are created
             p = subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny", "--out", ck, "--seed", "7",
                                 "--shards", "2"], capture_output=True, text=True, timeout=120)
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -156,6 +156,9 @@ class ExportWeights(unittest.TestCase):
         p = subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
         self.assertIn("--model and --out are required", p.stderr)
+        p = subprocess.run([QB, "export-weights", "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("usage: qwenbench export-weights", p.stdout)
 
 
 class ValidityChecks(unittest.TestCase):

@@ -18,6 +18,32 @@ static int usage(const char *msg) {
     return 2;
 }
 
+static const char *const usage_text =
+    "usage: qwenbench export-weights --model PRESET --out DIR [--seed N] [--shards N]\n"
+    "Writes the preset's random weights (the ones `qwenbench --model PRESET --seed N` runs) as a Hugging Face\n"
+    "checkpoint: DIR/config.json and bf16 safetensors in N shards (default 1) with an index when N > 1.\n"
+    "DIR and missing parent directories are created. transformers (AutoModelForCausalLM.from_pretrained(DIR))\n"
+    "and qwenbench (--model DIR) then run the very same model.\n";
+
+/* mkdir -p: DIR and every missing parent. */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return qb_errorf("--out: empty or too long path");
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return qb_errorf("%s: cannot create directory: %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return qb_errorf("%s: exists and is not a directory", path);
+    return 0;
+}
+
 int qb_export_weights_command(int argc, char **argv) {
     const char *model = NULL, *out = NULL;
     unsigned long long seed = 1;
@@ -26,6 +52,10 @@ int qb_export_weights_command(int argc, char **argv) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
         if (!strcmp(a, "--model") && v) model = argv[++i];
         else if (!strcmp(a, "--out") && v) out = argv[++i];
         else if (!strcmp(a, "--seed") && v) {
@@ -53,10 +83,7 @@ int qb_export_weights_command(int argc, char **argv) {
         qb_errorf("--model %s is a checkpoint directory: export-weights writes a preset's random weights", model);
         goto fail;
     }
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        qb_errorf("%s: cannot create directory: %s", out, strerror(errno));
-        goto fail;
-    }
+    if (make_dirs(out) != 0) goto fail;
     if (qb_shard_plan_make(&cfg, 1, 0, &plan) != 0 || qb_weights_random(&cfg, &plan, seed, &w) != 0 ||
         qb_weights_export(out, &w, (int)shards) != 0)
         goto fail;
