@@ -211,10 +211,10 @@ extern "C" int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint3
  *   immaterial to a dot product as long as A and B agree, which they do by construction.
  * The 8 mmas of a step accumulate (two chains) from zero; then acc += scale * step sum (fp32). Warps of a
  * block split the steps of one 16-row tile (warp w: steps w, w + W, ...), summed in shared memory in a fixed
- * order at the end (deterministic). QB_TC_UNROLL steps per warp are loaded together, the next batch while the
- * current one is computed (the first before the PDL wait).
+ * order at the end (deterministic). U steps per warp (2 by default, 4 in the tuning entry) are loaded together
+ * with their scale / zero entries, the next batch while the current one is computed (the first before the PDL
+ * wait).
  */
-#define QB_TC_UNROLL 2
 #define QB_TC_BF16_128 0x4300u    /* bf16 128.0: 128 + q for a nibble q OR'ed into the mantissa */
 #define QB_TC_BF16X2_ONE 0x3F803F80u
 
@@ -276,24 +276,35 @@ __device__ __forceinline__ void qb_q4_tc_step(uint4 wa, uint4 wb, const uint4 *_
     acc_b = fmaf(qb_sz_scale(szb), c0[2] + c1[2], acc_b);
 }
 
-/* Pieces of steps s0 + u * W (u < QB_TC_UNROLL) of rows a and b; zeros past the last step. */
-template <int W>
-__device__ __forceinline__ void qb_q4_tc_load(uint4 (&v)[QB_TC_UNROLL][2], const uint4 *wa, const uint4 *wb, int s0,
-                                              int steps) {
+/* What one lane reads for one step: the pieces of rows g and g + 8 and their scale | zero entries. */
+struct qb_q4_tc_piece {
+    uint4 wa, wb;
+    uint32_t sza, szb;
+};
+
+/* Steps s0 + u * W (u < U); zeros past the last step. The scale / zero entries travel with the
+ * weights (loaded a batch ahead) so no load waits inside a step except x (L1 / L2). */
+template <int W, int U>
+__device__ __forceinline__ void qb_q4_tc_load(qb_q4_tc_piece (&v)[U], const uint4 *wa, const uint4 *wb,
+                                              const uint32_t *sza, const uint32_t *szb, int s0, int steps,
+                                              int steps_per_group) {
 #pragma unroll
-    for (int u = 0; u < QB_TC_UNROLL; u++) {
+    for (int u = 0; u < U; u++) {
         int s = s0 + u * W;
         if (s < steps) {
-            v[u][0] = qb_load_stream16(wa + 4 * (size_t)s);
-            v[u][1] = qb_load_stream16(wb + 4 * (size_t)s);
+            int gi = s / steps_per_group;
+            v[u].wa = qb_load_stream16(wa + 4 * (size_t)s);
+            v[u].wb = qb_load_stream16(wb + 4 * (size_t)s);
+            v[u].sza = __ldg(sza + gi);
+            v[u].szb = __ldg(szb + gi);
         } else {
-            v[u][0] = make_uint4(0, 0, 0, 0);
-            v[u][1] = make_uint4(0, 0, 0, 0);
+            v[u].wa = v[u].wb = make_uint4(0, 0, 0, 0);
+            v[u].sza = v[u].szb = 0;
         }
     }
 }
 
-template <int W>
+template <int W, int U>
 __global__ void __launch_bounds__(W * 32)
 qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz, const uint4 *__restrict__ x,
                      int n, int steps, int groups, int steps_per_group, qb_bf16 *y_bf16, float *y_f32) {
@@ -305,28 +316,21 @@ qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
     const uint4 *wa = qw + (size_t)ra * pieces + t, *wb = qw + (size_t)rb * pieces + t;
     const uint32_t *sza = sz + (size_t)ra * groups, *szb = sz + (size_t)rb * groups;
     const uint4 *xt = x + 4 * t;
-    uint4 cur[QB_TC_UNROLL][2];
-    qb_q4_tc_load<W>(cur, wa, wb, warp, steps); /* constant data: before the wait */
+    qb_q4_tc_piece cur[U];
+    qb_q4_tc_load<W, U>(cur, wa, wb, sza, szb, warp, steps, steps_per_group); /* constant data: before the wait */
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
     float acc_a = 0.f, acc_b = 0.f;
-    for (int s0 = warp; s0 < steps; s0 += W * QB_TC_UNROLL) {
-        uint4 nxt[QB_TC_UNROLL][2];
-        qb_q4_tc_load<W>(nxt, wa, wb, s0 + W * QB_TC_UNROLL, steps);
+    for (int s0 = warp; s0 < steps; s0 += W * U) {
+        qb_q4_tc_piece nxt[U];
+        qb_q4_tc_load<W, U>(nxt, wa, wb, sza, szb, s0 + W * U, steps, steps_per_group);
 #pragma unroll
-        for (int u = 0; u < QB_TC_UNROLL; u++) {
+        for (int u = 0; u < U; u++) {
             int s = s0 + u * W;
-            if (s < steps) {
-                int gi = s / steps_per_group;
-                qb_q4_tc_step(cur[u][0], cur[u][1], xt + 16 * (size_t)s, __ldg(sza + gi), __ldg(szb + gi), acc_a,
-                              acc_b);
-            }
+            if (s < steps) qb_q4_tc_step(cur[u].wa, cur[u].wb, xt + 16 * (size_t)s, cur[u].sza, cur[u].szb, acc_a, acc_b);
         }
 #pragma unroll
-        for (int u = 0; u < QB_TC_UNROLL; u++) {
-            cur[u][0] = nxt[u][0];
-            cur[u][1] = nxt[u][1];
-        }
+        for (int u = 0; u < U; u++) cur[u] = nxt[u];
     }
     /* lanes t = 0..3 of a group hold the same sums (identical columns of C) */
     if (W == 1) {
@@ -372,9 +376,9 @@ extern "C" int qb_gemv_quant_tc_supported(int bits, int k, int group_size) {
     return bits == 4 && k > 0 && group_size > 0 && k % 128 == 0 && group_size % 128 == 0 && k % group_size == 0;
 }
 
-extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
-                                       int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps,
-                                       cudaStream_t stream) {
+extern "C" int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n,
+                                             int k, int bits, int group_size, uint16_t *y_bf16, float *y_f32,
+                                             int warps, int unroll, cudaStream_t stream) {
     QB_TRY(qb_quant_check("gemv_quant_tc", qweight, sz, n, k, bits, group_size));
     if (!qb_gemv_quant_tc_supported(bits, k, group_size))
         return qb_errorf("gemv_quant_tc: bits %d K %d group_size %d: needs 4 bits, K and group_size multiples of 128",
@@ -382,23 +386,37 @@ extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *
     if ((uintptr_t)x & 15) return qb_errorf("gemv_quant_tc: x must be 16-byte aligned");
     if ((y_bf16 == NULL) == (y_f32 == NULL)) return qb_errorf("gemv_quant_tc: exactly one output (bf16 or fp32) expected");
     if (warps == 0) warps = qb_q4_tc_auto_warps(n, k);
+    if (unroll != 2 && unroll != 4) return qb_errorf("gemv_quant_tc: unroll %d not in {2, 4}", unroll);
     dim3 grid((unsigned)((n + 15) / 16));
     int steps = k / 128, groups = k / group_size, spg = group_size / 128;
     cudaError_t rc;
-#define QB_TC_CASE(W)                                                                                          \
-    rc = qb_launch_kernel(qb_gemv_q4_tc_kernel<W>, grid, dim3(W * 32), 0, stream, (const uint4 *)qweight, sz,     \
+#define QB_TC_CASE(W, U)                                                                                       \
+    rc = qb_launch_kernel(qb_gemv_q4_tc_kernel<W, U>, grid, dim3(W * 32), 0, stream, (const uint4 *)qweight, sz,  \
                           (const uint4 *)x, n, steps, groups, spg, (qb_bf16 *)y_bf16, y_f32)
-    switch (warps) {
-    case 1: QB_TC_CASE(1); break;
-    case 2: QB_TC_CASE(2); break;
-    case 4: QB_TC_CASE(4); break;
-    case 8: QB_TC_CASE(8); break;
-    case 16: QB_TC_CASE(16); break;
-    default: return qb_errorf("gemv_quant_tc: warps per tile %d not in {0 (by shape), 1, 2, 4, 8, 16}", warps);
+#define QB_TC_WARPS(U)                                                                                         \
+    switch (warps) {                                                                                           \
+    case 1: QB_TC_CASE(1, U); break;                                                                           \
+    case 2: QB_TC_CASE(2, U); break;                                                                           \
+    case 4: QB_TC_CASE(4, U); break;                                                                           \
+    case 8: QB_TC_CASE(8, U); break;                                                                           \
+    case 16: QB_TC_CASE(16, U); break;                                                                         \
+    default: return qb_errorf("gemv_quant_tc: warps per tile %d not in {0 (by shape), 1, 2, 4, 8, 16}", warps); \
     }
+    if (unroll == 2) {
+        QB_TC_WARPS(2)
+    } else {
+        QB_TC_WARPS(4)
+    }
+#undef QB_TC_WARPS
 #undef QB_TC_CASE
     if (rc != cudaSuccess) return qb_errorf("gemv_quant_tc: kernel launch failed: %s", cudaGetErrorString(rc));
     return 0;
+}
+
+extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
+                                       int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps,
+                                       cudaStream_t stream) {
+    return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, warps, 2, stream);
 }
 
 /* QB_GEMV_QUANT=old in the environment: the CUDA-core kernel above for every shape (read once). */

@@ -32,6 +32,10 @@ int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint32_t *sz, co
 int qb_gemv_quant_tc_supported(int bits, int k, int group_size);
 int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
                             int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile, cudaStream_t stream);
+/* The same with the number of steps (128 values of 16 rows) each warp loads ahead: 2 (the default) or 4. */
+int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
+                                  int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile,
+                                  int unroll, cudaStream_t stream);
 /* w_out [N][K] bf16 bits = bf16(scale * (q - zero)) (round to nearest even; exact fp32 product first). */
 int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
                                  uint16_t *w_out, cudaStream_t stream);
