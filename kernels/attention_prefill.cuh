@@ -4,8 +4,9 @@
  *   0 .. start+n-1; out (n, hq, hd) bf16. hd 64 or 128; hq / hkv query heads share a kv head.
  * The query rows of one kv head's group, (token, head-in-group) flattened, are tiled together, so each
  * K/V tile is read once for the whole group.
- * qb_launch_attention_prefill uses the fa2 kernel (128-row tiles, double-buffered K/V) unless the environment
- * has QB_ATTN_PREFILL=old (the first 64-row single-buffered kernel, kept as the fallback).
+ * qb_launch_attention_prefill uses the fa2 kernel (128-row tiles, double-buffered K/V, mma.sync) unless the
+ * environment says otherwise: QB_ATTN_PREFILL=old (the first 64-row single-buffered kernel, the fallback) or
+ * QB_ATTN_PREFILL=wg (Hopper wgmma kernel, sm_90a only; experimental).
  */
 #ifndef QB_KERNELS_ATTENTION_PREFILL_CUH
 #define QB_KERNELS_ATTENTION_PREFILL_CUH
@@ -18,7 +19,7 @@ int qb_launch_attention_prefill(const uint16_t *q, const uint16_t *k_cache, cons
                                 int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream);
 
 /* Kernel choice for tests and benchmarks: DEFAULT follows QB_ATTN_PREFILL as above. */
-enum { QB_ATTN_PREFILL_DEFAULT = 0, QB_ATTN_PREFILL_OLD = 1, QB_ATTN_PREFILL_FA2 = 2 };
+enum { QB_ATTN_PREFILL_DEFAULT = 0, QB_ATTN_PREFILL_OLD = 1, QB_ATTN_PREFILL_FA2 = 2, QB_ATTN_PREFILL_WG = 3 };
 int qb_launch_attention_prefill_variant(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
                                         int max_seq, int n, int start, int hq, int hkv, int hd, uint16_t *out,
                                         int variant, cudaStream_t stream);

@@ -10,16 +10,19 @@
  *     16384, 32768 (start 0) and n = 4096 at start 126976 (the last 4096-row chunk of a 131072-token prompt),
  *     median of 5 replays of a CUDA graph, buffers rotating over >= 512 MiB; then each variant's output is
  *     compared with the old kernel's on sampled rows (same tolerances).
- * Usage: test_cuda_attn_prefill [--check] [--bench]   (neither: both). Exits 77 without a GPU, 1 on a failure.
+ * Usage: test_cuda_attn_prefill [--check] [--bench] [--variants old,fa2,wg]
+ *   neither --check nor --bench: both; variants default old,fa2 (the first is the bench's reference and
+ *   speed-up base). Exits 77 without a GPU, 1 on a failure.
  */
 #include "test_cuda_util.h"
 
 #include "attention_prefill.cuh"
 #include "engine/cpu_ops.h"
 
-#define N_VARIANTS 2
-static const int VARIANTS[N_VARIANTS] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2};
-static const char *VARIANT_NAMES[N_VARIANTS] = {"old", "fa2"};
+#define MAX_VARIANTS 4
+static int g_n_variants = 2; /* the variants under test, from --variants (default old,fa2) */
+static int g_variants[MAX_VARIANTS] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2};
+static const char *g_variant_names[MAX_VARIANTS] = {"old", "fa2"};
 #define TOL_ALL 2e-2
 #define TOL_ROW 4e-2
 #define NAN_BF16 0xFFFFu
@@ -36,7 +39,7 @@ static const head_shape SHAPES[] = {
 };
 #define N_SHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
 static const int g_threads = 16;
-static double g_worst[N_VARIANTS];
+static double g_worst[MAX_VARIANTS];
 
 /* Relative L2 error of got vs ref over m values (ref norm floored so near-zero vectors do not explode). */
 static double rel_err(const float *got, const float *ref, size_t m) {
@@ -56,14 +59,14 @@ static int compare_rows(const char *what, const float *got, const float *ref, in
     size_t m = (size_t)rows * hq * hd;
     for (size_t i = 0; i < m; i++)
         if (!isfinite(got[i])) {
-            printf("FAIL %s %s: non-finite output %g at row %d head %d dim %d\n", what, VARIANT_NAMES[vi], got[i],
+            printf("FAIL %s %s: non-finite output %g at row %d head %d dim %d\n", what, g_variant_names[vi], got[i],
                    row_ids[i / ((size_t)hq * hd)], (int)(i / hd % hq), (int)(i % hd));
             return 0;
         }
     double all = rel_err(got, ref, m);
     if (all > g_worst[vi]) g_worst[vi] = all;
     if (all > TOL_ALL) {
-        printf("FAIL %s %s: relative L2 error %.3g > %.3g over %d rows\n", what, VARIANT_NAMES[vi], all, TOL_ALL, rows);
+        printf("FAIL %s %s: relative L2 error %.3g > %.3g over %d rows\n", what, g_variant_names[vi], all, TOL_ALL, rows);
     }
     int shown = 0, ok = all <= TOL_ALL;
     for (int r = 0; r < rows; r++)
@@ -74,7 +77,7 @@ static int compare_rows(const char *what, const float *got, const float *ref, in
                 ok = 0;
                 if (shown++ < 4)
                     printf("FAIL %s %s: row %d head %d relative error %.3g > %.3g (got[0] %.5g ref[0] %.5g)\n", what,
-                           VARIANT_NAMES[vi], row_ids[r], h, e, TOL_ROW, got[o], ref[o]);
+                           g_variant_names[vi], row_ids[r], h, e, TOL_ROW, got[o], ref[o]);
             }
         }
     return ok;
@@ -126,14 +129,14 @@ static void check_case(const head_shape *s, int n, int start, int max_rows) {
 
     uint16_t *d_k = dev_upload(kc, cache_n * 2), *d_v = dev_upload(vc, cache_n * 2), *d_q = dev_upload(q, qn * 2);
     uint16_t *d_o = dev_alloc_guarded(qn * 2);
-    for (int vi = 0; vi < N_VARIANTS; vi++) {
+    for (int vi = 0; vi < g_n_variants; vi++) {
         CK(cudaMemset(d_o, 0xFF, qn * 2)); /* NaN: a row the kernel never writes fails the check */
-        LAUNCH(qb_launch_attention_prefill_variant(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, VARIANTS[vi], 0));
+        LAUNCH(qb_launch_attention_prefill_variant(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, g_variants[vi], 0));
         CK(cudaMemcpy(ob, d_o, qn * 2, cudaMemcpyDeviceToHost));
         int ok = dev_guard_ok(d_o, qn * 2, what);
         for (size_t i = 0; i < qn && ok; i++)
             if (!isfinite(qb_bf16_to_float(ob[i]))) {
-                printf("FAIL %s %s: non-finite output at token %zu head %zu dim %zu\n", what, VARIANT_NAMES[vi],
+                printf("FAIL %s %s: non-finite output at token %zu head %zu dim %zu\n", what, g_variant_names[vi],
                        i / row_n, i / hd % hq, i % hd);
                 ok = 0;
             }
@@ -165,8 +168,8 @@ static void run_checks(void) {
     check_case(&SHAPES[5], 4096, 126976, 20);  /* 7B/tp4: last chunk of a 131072-token prompt */
     printf("check long chunks (n 333..4096, start up to 126976, rows subsampled): %s\n",
            g_failures == before ? "ok" : "FAILED");
-    for (int vi = 0; vi < N_VARIANTS; vi++)
-        printf("check worst relative L2 error %s: %.3g (tolerance %.3g)\n", VARIANT_NAMES[vi], g_worst[vi], TOL_ALL);
+    for (int vi = 0; vi < g_n_variants; vi++)
+        printf("check worst relative L2 error %s: %.3g (tolerance %.3g)\n", g_variant_names[vi], g_worst[vi], TOL_ALL);
 }
 
 /* ---- benchmark ----------------------------------------------------------------------------------------- */
@@ -296,8 +299,8 @@ static void bench_shape(const head_shape *s) {
         if (reps > 64) reps = 64;
         printf("%-8s %2d/%d/%3d n=%5d start=%6d |", s->name, c.hq, c.hkv, c.hd, c.n, c.start);
         double t_old = 0;
-        for (int vi = 0; vi < N_VARIANTS; vi++) {
-            c.variant = VARIANTS[vi];
+        for (int vi = 0; vi < g_n_variants; vi++) {
+            c.variant = g_variants[vi];
             double t = time_graph(&c, reps);
             if (vi == 0) {
                 t_old = t;
@@ -308,10 +311,10 @@ static void bench_shape(const head_shape *s) {
                 if (bench_launch(&c, 0) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
                 CK(cudaStreamSynchronize(g_s));
                 char what[96];
-                snprintf(what, sizeof what, "bench %s n=%d start=%d vs old", s->name, c.n, c.start);
+                snprintf(what, sizeof what, "bench %s n=%d start=%d vs %s", s->name, c.n, c.start, g_variant_names[0]);
                 if (!bench_cross_check(what, &c, ref_out, vi)) g_failures++;
             }
-            printf(" %s %8.3f ms %4.0f TF/s%s", VARIANT_NAMES[vi], t * 1e3, flops / t / 1e12,
+            printf(" %s %8.3f ms %4.0f TF/s%s", g_variant_names[vi], t * 1e3, flops / t / 1e12,
                    vi > 0 ? "" : " |");
             if (vi > 0) printf(" x%.2f |", t_old / t);
         }
@@ -326,8 +329,8 @@ static void bench_shape(const head_shape *s) {
 static void run_bench(void) {
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
-    printf("bench on %s (%d SMs): causal TFLOP/s = 4*hd*hq*(visible keys summed over rows) / time\n", prop.name,
-           prop.multiProcessorCount);
+    printf("bench on %s (%d SMs): causal TFLOP/s = 4*hd*hq*(visible keys summed over rows) / time; xN = speed-up "
+           "over %s\n", prop.name, prop.multiProcessorCount, g_variant_names[0]);
     CK(cudaStreamCreate(&g_s));
     bench_shape(&SHAPES[3]); /* 7B */
     bench_shape(&SHAPES[0]); /* 0.5B */
@@ -335,12 +338,41 @@ static void run_bench(void) {
     CK(cudaStreamDestroy(g_s));
 }
 
+/* "old,fa2,wg" -> g_variants; 0, or -1 with a message naming the bad entry. */
+static int parse_variants(const char *list) {
+    static const char *names[3] = {"old", "fa2", "wg"};
+    static const int ids[3] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2, QB_ATTN_PREFILL_WG};
+    g_n_variants = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int k = 0; k < 3; k++)
+            if (strlen(names[k]) == len && strncmp(p, names[k], len) == 0) found = k;
+        if (found < 0 || g_n_variants == MAX_VARIANTS) {
+            fprintf(stderr, "--variants: unknown or too many entries in '%s' (old, fa2, wg)\n", list);
+            return -1;
+        }
+        g_variants[g_n_variants] = ids[found];
+        g_variant_names[g_n_variants++] = names[found];
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (g_n_variants == 0) { fprintf(stderr, "--variants: empty list\n"); return -1; }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int check = 0, bench = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0) check = 1;
         else if (strcmp(argv[i], "--bench") == 0) bench = 1;
-        else { fprintf(stderr, "usage: %s [--check] [--bench]\n", argv[0]); return 2; }
+        else if (strcmp(argv[i], "--variants") == 0 && i + 1 < argc) {
+            if (parse_variants(argv[++i]) != 0) return 2;
+        } else {
+            fprintf(stderr, "usage: %s [--check] [--bench] [--variants old,fa2,wg]\n", argv[0]);
+            return 2;
+        }
     }
     if (!check && !bench) check = bench = 1;
     (void)check_close; /* test_cuda_util.h's metric; this test uses its own per-row one */
