@@ -10,6 +10,8 @@
  * Weights: random quantized weights of the engine's rule (weights_quant.h), repacked as at load time
  * (quant_repack.h); x: bf16 uniform [-1, 1).
  * Checks and tolerances:
+ *   (each rows-per-warp variant of the CUDA-core kernel, and the dispatch qb_launch_gemv_quant the engine calls:
+ *   the tensor-core kernel for 4 bits)
  *   fp32 output vs qb_ref_matmul_quant: relative L2 error <= 1e-5 (both are fp32 sums of exact products
  *     (q - z) * x, scaled once per 16-byte piece on the GPU and per weight on the CPU: only rounding order differs,
  *     ~sqrt(K) * 6e-8 of the row's magnitude);
@@ -180,6 +182,9 @@ static int launch_dequant(bench_ctx *c, int i) {
 
 static int launch_quant(bench_ctx *c, int i) {
     int j = i % c->copies;
+    if (c->rpw == 0)
+        return qb_launch_gemv_quant(c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->x, c->n, c->k, c->bits, 128,
+                                    NULL, c->y, g_s);
     return qb_launch_gemv_quant_variant(c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->x, c->n, c->k, c->bits,
                                         128, NULL, c->y, c->rpw, g_s);
 }
@@ -300,6 +305,24 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
                 break;
             }
     }
+    /* the dispatch (qb_launch_gemv_quant: the tensor-core kernel for 4 bits, QB_GEMV_QUANT=old the rows/warp 2
+     * kernel), as the engine calls it: same tolerance */
+    LAUNCH(qb_launch_gemv_quant(d_qw, d_sz, d_x, n, k, f->bits, 128, NULL, d_y, g_s));
+    LAUNCH(qb_launch_gemv_quant(d_qw, d_sz, d_x, n, k, f->bits, 128, d_yb, NULL, g_s));
+    CK(cudaMemcpy(got, d_y, (size_t)n * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(got_bf16, d_yb, (size_t)n * 2, cudaMemcpyDeviceToHost));
+    snprintf(what, sizeof what, "%s %s [%d x %d] dispatch fp32 output", sh->name, f->name, n, k);
+    check_close(what, got, ref, (size_t)n, 1e-5);
+    dev_guard_ok(d_y, (size_t)n * 4, what);
+    snprintf(what, sizeof what, "%s %s [%d x %d] dispatch bf16 output", sh->name, f->name, n, k);
+    dev_guard_ok(d_yb, (size_t)n * 2, what);
+    for (int i = 0; i < n; i++)
+        if (got_bf16[i] != qb_float_to_bf16(got[i])) {
+            printf("FAIL %s: y[%d] = 0x%04x, bf16 of the fp32 output %g is 0x%04x (exact)\n", what, i, got_bf16[i],
+                   got[i], qb_float_to_bf16(got[i]));
+            g_failures++;
+            break;
+        }
     /* prefill dequantization */
     uint16_t *d_w = dev_alloc_guarded((size_t)n * k * 2);
     LAUNCH(qb_launch_dequant_quant_bf16(d_qw, d_sz, n, k, f->bits, 128, d_w, g_s));
@@ -339,7 +362,7 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
         double bytes = (double)per + (double)k * 2;
         double best = 1e30;
         int best_rpw = 0;
-        char line[256];
+        char line[384];
         int used = snprintf(line, sizeof line, "%-18s %-9s %6d x %-6d", sh->name, f->name, n, k);
         for (int v = 0; v < 3; v++) {
             c.rpw = variants[v];
@@ -348,6 +371,10 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
                              t * 1e6, bytes / t / 1e9, 100.0 * bytes / t / 1e9 / copy_gbps);
             if (t < best) best = t, best_rpw = c.rpw;
         }
+        c.rpw = 0; /* the dispatch */
+        double tq = time_graph(launch_quant, &c);
+        used += snprintf(line + used, sizeof line - (size_t)used, " | dispatch %7.2f us %3.0f%%", tq * 1e6,
+                         100.0 * bytes / tq / 1e9 / copy_gbps);
         double td = time_graph(launch_dequant, &c); /* reads the packed copies, writes one bf16 matrix */
         c.copies = bcopies;
         double tb = time_graph(launch_bf16, &c);
