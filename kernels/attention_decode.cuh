@@ -2,8 +2,11 @@
  *   q (hq, hd) bf16 (rotated); k_cache, v_cache (hkv, max_seq, hd) bf16 of one layer; the query is at position
  *   *pos (device memory), so keys 0 .. *pos are attended. out (hq, hd) bf16.
  * Block (split s, kv head h) reads keys [s*chunk, (s+1)*chunk) of head h ONCE for all the query heads of its
- * group, keeping an online softmax over 64-key tiles; a second kernel merges the splits. The grid covers
- * max_seq (a graph replays it unchanged as the context grows); splits past the context return at once.
+ * group, keeping an online softmax; a second kernel merges the splits. The grid covers len_cap keys (a graph
+ * replays it unchanged as the context grows); splits past the context (*pos + 1) return at once.
+ * Two split kernels: "mma" (default: tensor cores, per-warp online softmax, no block barrier per tile) and
+ * "old" (CUDA cores, 64-key tiles shared by 8 warps); QB_ATTN_DECODE=old in the environment (read once)
+ * selects the old one for qb_launch_attention_decode.
  * chunk: multiple of 64; the host picks it by context length (smaller chunks -> more blocks).
  * Workspace: part_o of qb_attention_decode_workspace_floats() floats, part_ml of hq * ceil(max_seq/64) * 2.
  */
@@ -19,6 +22,17 @@ size_t qb_attention_decode_workspace_floats(int hq, int hd, int max_seq);
 int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
                                int len_cap, const int *pos, int hq, int hkv, int hd, int chunk, float *part_o, float *part_ml,
                                uint16_t *out, cudaStream_t stream);
+
+/* The same with the split kernel named (tests, benchmarks): QB_ATTN_DECODE_DEFAULT follows the environment. */
+#define QB_ATTN_DECODE_DEFAULT 0
+#define QB_ATTN_DECODE_OLD 1
+#define QB_ATTN_DECODE_MMA 2
+int qb_launch_attention_decode_variant(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                       int max_seq, int len_cap, const int *pos, int hq, int hkv, int hd, int chunk,
+                                       float *part_o, float *part_ml, uint16_t *out, int variant,
+                                       cudaStream_t stream);
+/* "old" or "mma": what the variant (DEFAULT: the environment's choice) runs. */
+const char *qb_attention_decode_variant_name(int variant);
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,26 @@
+#!/bin/bash
+# device_attn_decode.sh - one GPU-machine call for the split-KV decode attention (kernels/attention_decode.cu):
+# builds test_cuda_attn_decode, checks both split kernels (mma = default, old = QB_ATTN_DECODE=old) against the
+# CPU reference on every Qwen2.5 head shape and TP slice at contexts 1 .. 131072 (NaN and sentinel checks), then
+# times old vs mma (KV GB/s, same process) at contexts 1024 .. 129024. Run from the repository root with
+# build-gpu configured (cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a
+# -DJANSSON_ROOT=$PWD/.carry/jansson). Logs: $OUT/attn_decode_check.log, $OUT/attn_decode_bench.log.
+# Exits non-zero when the build or the correctness check fails.
+set -o pipefail
+OUT=${OUT:-$PWD/out}
+mkdir -p "$OUT"
+T0=$(date +%s)
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
+cmake --build build-gpu -j16 --target test_cuda_attn_decode > "$OUT/attn_decode_check.log" 2>&1 ||
+  { tail -30 "$OUT/attn_decode_check.log"; exit 1; }
+echo "# build $(( $(date +%s) - T0 )) s"
+timeout 75 ./build-gpu/tests/test_cuda_attn_decode --check > "$OUT/attn_decode_check.log" 2>&1
+check_rc=$?
+grep -E '^#' "$OUT/attn_decode_check.log" | tail -12
+grep -E 'FAIL|FATAL' "$OUT/attn_decode_check.log" | head -12
+echo "# check rc=$check_rc at $(( $(date +%s) - T0 )) s"
+timeout 40 ./build-gpu/tests/test_cuda_attn_decode --bench > "$OUT/attn_decode_bench.log" 2>&1
+bench_rc=$?
+grep -vE '^# (NVIDIA|H100|H200)' "$OUT/attn_decode_bench.log" | cut -c1-200 | head -24
+echo "# bench rc=$bench_rc at $(( $(date +%s) - T0 )) s"
+exit $check_rc

@@ -1,0 +1,341 @@
+/* test_cuda_attn_decode.c - the split-KV decode attention (kernels/attention_decode.cuh): both split kernels
+ * ("mma", the default, and "old") against the CPU reference (engine/cpu_ops.h), then timed old vs new.
+ *   --check  correctness: head shapes of 0.5B (14,2,64), 7B (28,4,128), 14B/32B (40,8,128), 72B (64,8,128) and
+ *            their TP2/TP4 slices (hq/tp, hkv/tp), contexts 1 .. 131072, max_seq beyond the context. Each case
+ *            runs the chunk the engine picks (src/cuda/cuda_forward.c) with the grid of the engine's level
+ *            (len_cap) and of the whole cache, plus other chunks. Cache rows past the context hold NaN and the
+ *            partial buffers are NaN-poisoned before each launch: any read of them shows as a NaN output.
+ *            Sentinels after the output and both partial buffers catch out-of-bounds writes.
+ *            Tolerance: relative L2 error 1e-2 (bf16 output rounding ~2e-3, the mma kernel's bf16 P ~2e-3).
+ *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 131072: each number is
+ *            the median of 7 replays of a CUDA graph of 32 launches (split + combine) rotating over >= 512 MiB
+ *            of caches so the L2 never serves them. Also the mma kernel at every chunk (to tune the policy).
+ *   --quick  fewer contexts and shapes (a smoke test).
+ * No flag: --check. Prints "skipped: no GPU" and exits 77 where no GPU is visible; non-zero on any failure.
+ */
+#include "test_cuda_util.h"
+
+#include "attention_decode.cuh"
+#include "cuda/cuda_engine.h"
+#include "engine/cpu_ops.h"
+
+typedef struct {
+    const char *name;
+    int hq, hkv, hd;
+} head_shape;
+
+static const head_shape SHAPES[] = {
+    {"0.5B", 14, 2, 64},      {"0.5B/tp2", 7, 1, 64}, {"7B", 28, 4, 128},        {"7B/tp2", 14, 2, 128},
+    {"7B/tp4", 7, 1, 128},    {"14B,32B", 40, 8, 128}, {"14B,32B/tp2", 20, 4, 128}, {"14B,32B/tp4", 10, 2, 128},
+    {"72B", 64, 8, 128},      {"72B/tp2", 32, 4, 128}, {"72B/tp4", 16, 2, 128},
+};
+#define N_SHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
+static const int CONTEXTS[] = {1, 2, 63, 64, 65, 1000, 4097, 32768, 131072};
+#define N_CONTEXTS ((int)(sizeof CONTEXTS / sizeof CONTEXTS[0]))
+#define N_CHUNKS QB_CUDA_DECODE_LEVELS /* 64 << i */
+#define BF16_NAN 0x7fc0u
+#define TOLERANCE 1e-2
+
+static int g_threads = 16;
+static cudaStream_t g_stream;
+
+/* The engine's choice for a context and the longest context of that level (its graph's grid), as
+ * cuda_backend.c's levels do: only the fields the chooser reads are set. */
+static int engine_chunk(const head_shape *s, int context) {
+    static qb_cuda_engine e; /* large; zero but for the head counts */
+    e.hq = s->hq;
+    e.hkv = s->hkv;
+    e.hd = s->hd;
+    return qb_cuda_decode_chunk_for(&e, context);
+}
+
+static int engine_len_cap(const head_shape *s, int context, int max_seq) {
+    int chunk = engine_chunk(s, context), cap = context;
+    for (int len = context + 1; len <= max_seq; len++)
+        if (engine_chunk(s, len) == chunk) cap = len;
+    return cap;
+}
+
+/* Cheap reproducible values: bf16 of uniform [-scale, scale). */
+static uint64_t g_lcg = 0x9e3779b97f4a7c15ull;
+static void fill_fast(uint16_t *x, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) {
+        g_lcg = g_lcg * 6364136223846793005ull + 1442695040888963407ull;
+        float u = (float)((g_lcg >> 40) * (1.0 / 16777216.0)) * 2.f - 1.f;
+        x[i] = qb_float_to_bf16(u * scale);
+    }
+}
+
+typedef struct {
+    const head_shape *s;
+    int context, max_seq;
+    uint16_t *d_k, *d_v, *d_q, *d_o;
+    float *d_po, *d_pml;
+    int *d_pos;
+    size_t po_bytes, pml_bytes, o_bytes;
+    float *ref, *got;
+    uint16_t *ob;
+} check_case;
+
+/* One launch: poison partials and output, run, compare; returns 1 on success. */
+static int run_one(check_case *c, int variant, int chunk, int len_cap) {
+    const head_shape *s = c->s;
+    char what[224];
+    snprintf(what, sizeof what, "attention_decode[%s] %s hq=%d hkv=%d hd=%d context=%d max_seq=%d chunk=%d len_cap=%d",
+             qb_attention_decode_variant_name(variant), s->name, s->hq, s->hkv, s->hd, c->context, c->max_seq, chunk,
+             len_cap);
+    CK(cudaMemset(c->d_po, 0xff, c->po_bytes));
+    CK(cudaMemset(c->d_pml, 0xff, c->pml_bytes));
+    CK(cudaMemset(c->d_o, 0xff, c->o_bytes));
+    if (qb_launch_attention_decode_variant(c->d_q, c->d_k, c->d_v, c->max_seq, len_cap, c->d_pos, s->hq, s->hkv, s->hd,
+                                           chunk, c->d_po, c->d_pml, c->d_o, variant, g_stream) != 0) {
+        printf("FAIL %s: %s\n", what, qb_last_error());
+        g_failures++;
+        return 0;
+    }
+    cudaError_t err = cudaStreamSynchronize(g_stream);
+    if (err != cudaSuccess) {
+        printf("FAIL %s: %s\n", what, cudaGetErrorString(err));
+        exit(1); /* the context is unusable after a kernel fault */
+    }
+    CK(cudaMemcpy(c->ob, c->d_o, c->o_bytes, cudaMemcpyDeviceToHost));
+    bf16_to_f32(c->ob, (size_t)s->hq * s->hd, c->got);
+    int before = g_failures;
+    check_close(what, c->got, c->ref, (size_t)s->hq * s->hd, TOLERANCE);
+    dev_guard_ok(c->d_o, c->o_bytes, what);
+    dev_guard_ok(c->d_po, c->po_bytes, what);
+    dev_guard_ok(c->d_pml, c->pml_bytes, what);
+    return g_failures == before;
+}
+
+/* All runs of one (shape, context); returns the number of launches checked. */
+static int check_shape_context(const head_shape *s, int context, float q_scale) {
+    check_case c = {0};
+    c.s = s;
+    c.context = context;
+    c.max_seq = context + 1 + (context % 97) + (context > 4096 ? 2048 : 40); /* always beyond the context */
+    int hq = s->hq, hkv = s->hkv, hd = s->hd, T = context;
+    size_t cache_n = (size_t)hkv * c.max_seq * hd, qn = (size_t)hq * hd;
+    uint16_t *kc = malloc(cache_n * 2), *vc = malloc(cache_n * 2), *q = malloc(qn * 2);
+    float *kr = malloc((size_t)T * hkv * hd * 4), *vr = malloc((size_t)T * hkv * hd * 4), *qf = malloc(qn * 4);
+    c.ref = malloc(qn * 4);
+    c.got = malloc(qn * 4);
+    c.ob = malloc(qn * 2);
+    if (!kc || !vc || !q || !kr || !vr || !qf || !c.ref || !c.got || !c.ob) {
+        fprintf(stderr, "FATAL: host memory for context %d\n", context);
+        exit(1);
+    }
+    fill_bf16(q, qn, q_scale);
+    for (int h = 0; h < hkv; h++) {
+        size_t row0 = (size_t)h * c.max_seq * hd;
+        fill_fast(kc + row0, (size_t)T * hd, 2.f);
+        fill_fast(vc + row0, (size_t)T * hd, 1.f);
+        for (size_t i = (size_t)T * hd; i < (size_t)c.max_seq * hd; i++) kc[row0 + i] = vc[row0 + i] = BF16_NAN;
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < hd; d++) {
+                kr[((size_t)t * hkv + h) * hd + d] = qb_bf16_to_float(kc[row0 + (size_t)t * hd + d]);
+                vr[((size_t)t * hkv + h) * hd + d] = qb_bf16_to_float(vc[row0 + (size_t)t * hd + d]);
+            }
+    }
+    bf16_to_f32(q, qn, qf);
+    qb_ref_attention(qf, kr, vr, 1, T - 1, hq, hkv, hd, c.ref, g_threads);
+    free(kr);
+    free(vr);
+    free(qf);
+
+    c.d_k = dev_upload(kc, cache_n * 2);
+    c.d_v = dev_upload(vc, cache_n * 2);
+    c.d_q = dev_upload(q, qn * 2);
+    c.o_bytes = qn * 2;
+    c.d_o = dev_alloc_guarded(c.o_bytes);
+    c.po_bytes = qb_attention_decode_workspace_floats(hq, hd, c.max_seq) * 4;
+    c.pml_bytes = (size_t)hq * ((c.max_seq + 63) / 64) * 2 * 4; /* as src/cuda/cuda_memory.c */
+    c.d_po = dev_alloc_guarded(c.po_bytes);
+    c.d_pml = dev_alloc_guarded(c.pml_bytes);
+    int pos = T - 1;
+    c.d_pos = dev_upload(&pos, sizeof pos);
+    free(kc);
+    free(vc);
+    free(q);
+
+    int chunk = engine_chunk(s, T), cap = engine_len_cap(s, T, c.max_seq), runs = 0;
+    static const int variants[2] = {QB_ATTN_DECODE_MMA, QB_ATTN_DECODE_OLD};
+    for (int vi = 0; vi < 2; vi++) {
+        int v = variants[vi];
+        run_one(&c, v, chunk, cap);
+        run_one(&c, v, chunk, c.max_seq);
+        runs += 2;
+        for (int i = 0; i < N_CHUNKS; i++) { /* every chunk where cheap, the extremes at long contexts */
+            int other = 64 << i;
+            if (other == chunk || (T > 4097 && i != 0 && i != N_CHUNKS - 1)) continue;
+            run_one(&c, v, other, T + (i % 2) * (c.max_seq - T)); /* tight grid and whole-cache grid */
+            runs++;
+        }
+    }
+    cudaFree(c.d_k); cudaFree(c.d_v); cudaFree(c.d_q); cudaFree(c.d_o); cudaFree(c.d_po); cudaFree(c.d_pml);
+    cudaFree(c.d_pos);
+    free(c.ref); free(c.got); free(c.ob);
+    return runs;
+}
+
+static int run_check(int quick) {
+    int n_shapes = quick ? 3 : N_SHAPES, n_ctx = quick ? 7 : N_CONTEXTS, runs = 0;
+    for (int ci = 0; ci < n_ctx; ci++) {
+        int before = g_failures, ctx_runs = 0;
+        for (int si = 0; si < n_shapes; si++)
+            ctx_runs += check_shape_context(&SHAPES[si], CONTEXTS[ci], (si + ci) % 2 ? 6.f : 2.f);
+        runs += ctx_runs;
+        printf("# check context %6d: %3d launches over %d head shapes, %s\n", CONTEXTS[ci], ctx_runs, n_shapes,
+               g_failures == before ? "ok" : "FAILED");
+        fflush(stdout);
+    }
+    printf("# check: %d launches, %d failures (tolerance %.0e relative L2)\n", runs, g_failures, TOLERANCE);
+    return g_failures == 0;
+}
+
+/* ---- bench ---- */
+#define REPS 32
+#define ROUNDS 7
+#define POOL_BYTES ((size_t)1536 << 20)
+#define ROTATE_BYTES ((size_t)512 << 20)
+
+typedef struct {
+    uint16_t *pool, *q, *o;
+    float *po, *pml;
+    int *pos;
+    int layers, max_seq, hq, hkv, hd, chunk, variant;
+    size_t layer_elems; /* one layer's K then V */
+} bench_ctx;
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double time_graph(bench_ctx *b) {
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < REPS; i++) {
+        uint16_t *k = b->pool + (size_t)(i % b->layers) * b->layer_elems, *v = k + b->layer_elems / 2;
+        if (qb_launch_attention_decode_variant(b->q, k, v, b->max_seq, b->max_seq, b->pos, b->hq, b->hkv, b->hd,
+                                               b->chunk, b->po, b->pml, b->o, b->variant, g_stream) != 0) {
+            fprintf(stderr, "FATAL launch: %s\n", qb_last_error());
+            exit(1);
+        }
+    }
+    CK(cudaStreamEndCapture(g_stream, &g));
+    CK(cudaGraphInstantiate(&ge, g, 0));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    double t[ROUNDS];
+    CK(cudaGraphLaunch(ge, g_stream)); /* warm-up */
+    for (int r = 0; r < ROUNDS; r++) {
+        CK(cudaEventRecord(e0, g_stream));
+        CK(cudaGraphLaunch(ge, g_stream));
+        CK(cudaEventRecord(e1, g_stream));
+        CK(cudaEventSynchronize(e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        t[r] = ms * 1e-3 / REPS;
+    }
+    qsort(t, ROUNDS, sizeof t[0], cmp_d);
+    CK(cudaGraphExecDestroy(ge));
+    CK(cudaGraphDestroy(g));
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    return t[ROUNDS / 2];
+}
+
+static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts, int n_ctx) {
+    bench_ctx b = {0};
+    b.pool = pool;
+    b.hq = s->hq; b.hkv = s->hkv; b.hd = s->hd;
+    int longest = contexts[n_ctx - 1];
+    size_t qn = (size_t)s->hq * s->hd;
+    CK(cudaMalloc((void **)&b.q, qn * 2));
+    CK(cudaMemset(b.q, 0x3c, qn * 2));
+    CK(cudaMalloc((void **)&b.o, qn * 2));
+    CK(cudaMalloc((void **)&b.po, qb_attention_decode_workspace_floats(s->hq, s->hd, longest) * 4));
+    CK(cudaMalloc((void **)&b.pml, (size_t)s->hq * ((longest + 63) / 64) * 8));
+    CK(cudaMalloc((void **)&b.pos, 4));
+    for (int ci = 0; ci < n_ctx; ci++) {
+        int ctx = contexts[ci], pos = ctx - 1;
+        b.max_seq = ctx;
+        b.layer_elems = 2 * (size_t)s->hkv * ctx * s->hd;
+        size_t layer_bytes = b.layer_elems * 2;
+        b.layers = (int)((ROTATE_BYTES + layer_bytes - 1) / layer_bytes);
+        if (b.layers < 2) b.layers = 2;
+        if ((size_t)b.layers * layer_bytes > POOL_BYTES) {
+            printf("# %s context %d: cache %zu MB does not fit the pool twice, skipped\n", s->name, ctx, layer_bytes >> 20);
+            continue;
+        }
+        CK(cudaMemcpy(b.pos, &pos, 4, cudaMemcpyHostToDevice));
+        double kv_bytes = (double)layer_bytes;
+        int chunk = engine_chunk(s, ctx);
+        double t_chunk[N_CHUNKS];
+        b.variant = QB_ATTN_DECODE_MMA;
+        for (int i = 0; i < N_CHUNKS; i++) {
+            b.chunk = 64 << i;
+            t_chunk[i] = time_graph(&b);
+        }
+        b.variant = QB_ATTN_DECODE_OLD;
+        b.chunk = chunk;
+        double t_old = time_graph(&b);
+        double t_new = t_chunk[__builtin_ctz((unsigned)chunk) - 6];
+        printf("%-11s ctx %6d chunk %4d | old %8.1f us %5.0f GB/s | mma %7.1f us %5.0f GB/s x%4.1f | mma GB/s by chunk",
+               s->name, ctx, chunk, t_old * 1e6, kv_bytes / t_old / 1e9, t_new * 1e6, kv_bytes / t_new / 1e9,
+               t_old / t_new);
+        for (int i = 0; i < N_CHUNKS; i++) printf(" %d:%.0f", 64 << i, kv_bytes / t_chunk[i] / 1e9);
+        printf("\n");
+        fflush(stdout);
+    }
+    cudaFree(b.q); cudaFree(b.o); cudaFree(b.po); cudaFree(b.pml); cudaFree(b.pos);
+}
+
+static void run_bench(int quick) {
+    uint16_t *pool;
+    CK(cudaMalloc((void **)&pool, POOL_BYTES));
+    CK(cudaMemset(pool, 0x3c, POOL_BYTES)); /* finite bf16 (0.0115); timing does not depend on values */
+    static const int main_contexts[] = {1024, 4096, 16384, 30720, 32768, 65536, 129024};
+    static const int other_contexts[] = {4096, 32768, 129024};
+    static const int quick_contexts[] = {1024, 32768};
+    printf("# KV read bandwidth (K + V bytes / time; split + combine kernels), median of %d graphs of %d launches, "
+           "caches rotating over >= %zu MiB\n", ROUNDS, REPS, ROTATE_BYTES >> 20);
+    if (quick) {
+        bench_shape(&SHAPES[2], pool, quick_contexts, 2);
+    } else {
+        bench_shape(&SHAPES[2], pool, main_contexts, (int)(sizeof main_contexts / sizeof main_contexts[0]));
+        static const int others[] = {0, 5, 8};
+        for (int i = 0; i < 3; i++)
+            bench_shape(&SHAPES[others[i]], pool, other_contexts, (int)(sizeof other_contexts / sizeof other_contexts[0]));
+    }
+    cudaFree(pool);
+}
+
+int main(int argc, char **argv) {
+    int check = 0, bench = 0, quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0) check = 1;
+        else if (strcmp(argv[i], "--bench") == 0) bench = 1;
+        else if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else {
+            fprintf(stderr, "usage: %s [--check] [--bench] [--quick]: unknown argument '%s'\n", argv[0], argv[i]);
+            return 2;
+        }
+    }
+    if (!check && !bench) check = 1;
+    qb_test_skip_without_gpu();
+    CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    struct cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    printf("# %s, %d SMs; default split kernel: %s (QB_ATTN_DECODE=old selects the old one)\n", prop.name,
+           prop.multiProcessorCount, qb_attention_decode_variant_name(QB_ATTN_DECODE_DEFAULT));
+    int ok = 1;
+    if (check) ok = run_check(quick);
+    if (bench) run_bench(quick);
+    CK(cudaStreamDestroy(g_stream));
+    if (!ok) printf("FAILED: %d checks\n", g_failures);
+    return ok ? 0 : 1;
+}
