@@ -310,6 +310,11 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
         if (!e->logits_host) return qb_errorf("cuda: out of host memory");
     }
     QB_TRY(qb_cuda_memory_plan(e));
+    if (e->nc) { /* the all-reduced o_proj/down_proj output, in the NCCL context's own (registered) memory */
+        size_t count = (size_t)e->chunk_rows * e->H;
+        QB_TRY(qb_nccl_alloc_bf16(e->nc, count, (void **)&e->delta));
+        e->peak_bytes += count * 2;
+    }
     QB_TRY(qb_gemm_create(e->gemm_workspace, e->gemm_workspace_bytes, &e->gemm));
     QB_TRY(qb_cuda_upload_rope(e));
     if (p->checkpoint_dir) {

@@ -111,7 +111,9 @@ static void qb_layout_workspace(qb_cuda_engine *e, qb_arena *a) {
     size_t big = (size_t)e->n_qkv > 2 * I ? (size_t)e->n_qkv : 2 * I;
     e->resid = qb_take(a, C * H * sizeof(float));
     e->xn = qb_take(a, C * H * QB_BF16_BYTES);
-    e->delta = qb_take(a, C * H * QB_BF16_BYTES);
+    /* tensor parallel: delta comes from the NCCL context (qb_cuda_setup), so that the implementation chosen
+     * owns it (the symmetric path needs an NCCL-registered window) */
+    if (!e->nc) e->delta = qb_take(a, C * H * QB_BF16_BYTES);
     e->big = qb_take(a, C * big * QB_BF16_BYTES);
     e->q = qb_take(a, C * nq * QB_BF16_BYTES);
     e->attn = qb_take(a, C * nq * QB_BF16_BYTES);
