@@ -2,6 +2,9 @@
  * Block = 4 warps; warp w of block b owns rows (4b + w) * ROWS .. + ROWS. Lane l reads 16-byte pieces
  * l, l+32, ... of each of its rows, UNROLL pieces per row per batch, the next batch loading while the current
  * one is summed; the first batch is loaded before the PDL wait (weights do not depend on the previous kernel).
+ * The second half of the file holds the fused decode GEMVs (normalising prologue, residual / RoPE / SiLU
+ * epilogues). They live in this file so that any program linking qb_launch_gemv links them too: cuda_forward.c
+ * refers to them weakly (see there).
  */
 #include "common.cuh"
 #include "gemv.cuh"
@@ -111,4 +114,388 @@ extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k
         else if (k >= 2048) rows = 2;
     }
     return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, rows, stream);
+}
+
+/* ---- Fused decode GEMVs (see gemv.cuh) ----
+ * Block = 8 warps in groups of KS warps; a group owns one unit (P rows, or P row pairs for the pair epilogues)
+ * per iteration, each warp of the group a 1/KS interleaved slice of K (lane l of warp j reads pieces
+ * 32 j + l + 32 KS t). A block loops over block-units (grid-stride) so that the normalising prologue, paid once
+ * per block, is paid by a bounded number of blocks; the other kernels launch one block per block-unit. */
+
+#define QB_FG_WARPS 8
+#define QB_FG_THREADS (QB_FG_WARPS * 32)
+#define QB_FG_UNROLL 4
+#define QB_FG_MAX_NORM_K 8192 /* the normalised input lives in shared memory: k * 2 bytes */
+
+enum { QB_FX_VEC = 0, QB_FX_NORM = 1 };
+enum { QB_FE_STORE = 0, QB_FE_RESID = 1, QB_FE_ROPE = 2, QB_FE_SILU = 3 };
+
+typedef struct {
+    const uint4 *w;
+    int n_rows, k8, n_units;
+    const uint4 *x;
+    const float *resid_in, *norm_w;
+    float eps;
+    qb_bf16 *y;
+    float *resid_out;
+    const float *bias;
+    const int *pos;
+    const float *cos_t, *sin_t;
+    qb_bf16 *q_out, *k_cache, *v_cache;
+    int hq, hkv, hd, max_seq, inter;
+} qb_fused_params;
+
+template <int P, int EPI>
+struct qb_fused_shape {
+    static constexpr int rows = EPI >= QB_FE_ROPE ? 2 * P : P;
+};
+
+/* Row r (0 .. rows-1) of unit u: contiguous rows; for the pair epilogues rows j and P + j are a pair. */
+template <int P, int EPI>
+__device__ __forceinline__ int qb_fused_row(const qb_fused_params &p, int u, int r) {
+    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) return min(u * P + r, p.n_rows - 1);
+    int second = r >= P;
+    int pair = u * P + (r - second * P);
+    if (EPI == QB_FE_SILU) return pair + second * p.inter;
+    int half = p.hd >> 1, head = pair / half;
+    return head * p.hd + (pair - head * half) + second * half;
+}
+
+template <int ROWS, int STEP>
+__device__ __forceinline__ void qb_fused_load_w(uint4 (&wv)[ROWS][QB_FG_UNROLL], const uint4 *const (&wr)[ROWS],
+                                                int base, int k8) {
+#pragma unroll
+    for (int u = 0; u < QB_FG_UNROLL; u++) {
+        int kk = base + STEP * u;
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) wv[r][u] = kk < k8 ? qb_load_stream16(wr[r] + kk) : make_uint4(0, 0, 0, 0);
+    }
+}
+
+__device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+
+__device__ __forceinline__ float qb_round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+/* The norm weight is constant data: pull it into L1 before the PDL wait, so the prologue's second pass hits L1. */
+__device__ __forceinline__ void qb_fused_prefetch_norm_w(const qb_fused_params &p) {
+    for (int g = threadIdx.x; g < p.k8; g += QB_FG_THREADS) {
+        const float *a = p.norm_w + 8 * g;
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(a + 4));
+    }
+}
+
+/* x = bf16(resid * rsqrt(mean(resid^2) + eps) * norm_w) into shared memory; every block sums in the same order.
+ * The first pass brings the residual into L1 (plain loads), the second re-reads it from there. */
+__device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, float *warp_ss) {
+    const float4 *r4 = (const float4 *)p.resid_in, *w4 = (const float4 *)p.norm_w;
+    float ss = 0.f;
+    for (int g = threadIdx.x; g < p.k8; g += QB_FG_THREADS) {
+        float4 a = r4[2 * g], b = r4[2 * g + 1];
+        ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss); ss = fmaf(a.w, a.w, ss);
+        ss = fmaf(b.x, b.x, ss); ss = fmaf(b.y, b.y, ss); ss = fmaf(b.z, b.z, ss); ss = fmaf(b.w, b.w, ss);
+    }
+    ss = qb_warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) warp_ss[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    float total = 0.f;
+#pragma unroll
+    for (int i = 0; i < QB_FG_WARPS; i++) total += warp_ss[i];
+    float scale = rsqrtf(total / (float)(p.k8 * 8) + p.eps);
+    for (int g = threadIdx.x; g < p.k8; g += QB_FG_THREADS) {
+        float4 a = r4[2 * g], b = r4[2 * g + 1], wa = w4[2 * g], wb = w4[2 * g + 1];
+        uint4 o;
+        o.x = qb_pack_bf16x2(a.x * scale * wa.x, a.y * scale * wa.y);
+        o.y = qb_pack_bf16x2(a.z * scale * wa.z, a.w * scale * wa.w);
+        o.z = qb_pack_bf16x2(b.x * scale * wb.x, b.y * scale * wb.y);
+        o.w = qb_pack_bf16x2(b.z * scale * wb.z, b.w * scale * wb.w);
+        xs[g] = o;
+    }
+    __syncthreads();
+}
+
+/* The epilogue of unit u (one thread): acc holds the unit's rows in qb_fused_row order. */
+template <int P, int EPI>
+__device__ __forceinline__ void qb_fused_epilogue(const qb_fused_params &p, int u, const float *acc) {
+    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
+#pragma unroll
+        for (int r = 0; r < P; r++) {
+            int row = u * P + r;
+            if (row >= p.n_rows) break;
+            if (EPI == QB_FE_STORE) p.y[row] = __float2bfloat16(acc[r]);
+            else p.resid_out[row] += qb_round_bf16(acc[r]);
+        }
+    } else if (EPI == QB_FE_SILU) {
+#pragma unroll
+        for (int j = 0; j < P; j++) {
+            float g = qb_round_bf16(acc[j]), up = qb_round_bf16(acc[P + j]);
+            float s = g / (1.f + __expf(-g));
+            p.y[u * P + j] = __float2bfloat16(s * up);
+        }
+    } else { /* bias + RoPE + cache append, as qkv_rope.cu */
+        int pos = *p.pos, half = p.hd >> 1;
+#pragma unroll
+        for (int j = 0; j < P; j++) {
+            int pair = u * P + j, head = pair / half, i = pair - head * half;
+            int e0 = head * p.hd + i, e1 = e0 + half;
+            float x0 = qb_round_bf16(acc[j]), x1 = qb_round_bf16(acc[P + j]);
+            if (head < p.hq + p.hkv) {
+                if (p.bias) {
+                    x0 = qb_round_bf16(x0 + p.bias[e0]);
+                    x1 = qb_round_bf16(x1 + p.bias[e1]);
+                }
+                float c = p.cos_t[(size_t)pos * half + i], s = p.sin_t[(size_t)pos * half + i];
+                float y0 = x0 * c - x1 * s;
+                float y1 = x1 * c + x0 * s;
+                qb_bf16 *dst = head < p.hq ? p.q_out + (size_t)head * p.hd
+                                           : p.k_cache + ((size_t)(head - p.hq) * p.max_seq + pos) * p.hd;
+                dst[i] = __float2bfloat16(y0);
+                dst[i + half] = __float2bfloat16(y1);
+            } else {
+                if (p.bias) {
+                    x0 += p.bias[e0];
+                    x1 += p.bias[e1];
+                }
+                qb_bf16 *dst = p.v_cache + ((size_t)(head - p.hq - p.hkv) * p.max_seq + pos) * p.hd;
+                dst[i] = __float2bfloat16(x0);
+                dst[i + half] = __float2bfloat16(x1);
+            }
+        }
+    }
+}
+
+template <int P, int KS, int XM, int EPI>
+__global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fused_params p) {
+    constexpr int ROWS = qb_fused_shape<P, EPI>::rows;
+    constexpr int G = QB_FG_WARPS / KS; /* units per block iteration */
+    constexpr int STEP = 32 * KS;       /* pieces between one lane's consecutive loads */
+    extern __shared__ uint4 xs[];       /* the normalised input (QB_FX_NORM) */
+    __shared__ float red[QB_FG_WARPS][ROWS];
+    __shared__ float warp_ss[QB_FG_WARPS];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int group = warp / KS, kj = warp - group * KS;
+    int base0 = kj * 32 + lane, k8 = p.k8;
+    int n_bu = (p.n_units + G - 1) / G;
+    const uint4 *wr[ROWS];
+    uint4 wv[ROWS][QB_FG_UNROLL];
+    int unit = min(blockIdx.x * G + group, p.n_units - 1);
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) wr[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, unit, r) * k8;
+    /* the first weights are constant data: fetch them while the previous kernel finishes (PDL) */
+    qb_fused_load_w<ROWS, STEP>(wv, wr, base0, k8);
+    if (XM == QB_FX_NORM) qb_fused_prefetch_norm_w(p);
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    if (XM == QB_FX_NORM) qb_fused_norm_prologue(p, xs, warp_ss);
+    for (int bu = blockIdx.x; bu < n_bu; bu += gridDim.x) { /* uniform over the block: barriers are safe */
+        int u = bu * G + group;
+        if (bu != (int)blockIdx.x) {
+            unit = min(u, p.n_units - 1);
+#pragma unroll
+            for (int r = 0; r < ROWS; r++) wr[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, unit, r) * k8;
+            qb_fused_load_w<ROWS, STEP>(wv, wr, base0, k8);
+        }
+        float acc[ROWS];
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
+        for (int base = base0; base < k8; base += STEP * QB_FG_UNROLL) {
+            uint4 xv[QB_FG_UNROLL], nv[ROWS][QB_FG_UNROLL];
+#pragma unroll
+            for (int t = 0; t < QB_FG_UNROLL; t++) {
+                int kk = base + STEP * t;
+                xv[t] = kk < k8 ? (XM == QB_FX_NORM ? xs[kk] : __ldg(p.x + kk)) : make_uint4(0, 0, 0, 0);
+            }
+            qb_fused_load_w<ROWS, STEP>(nv, wr, base + STEP * QB_FG_UNROLL, k8); /* next batch in flight */
+#pragma unroll
+            for (int t = 0; t < QB_FG_UNROLL; t++)
+#pragma unroll
+                for (int r = 0; r < ROWS; r++) acc[r] += qb_dot8(wv[r][t], xv[t]);
+#pragma unroll
+            for (int t = 0; t < QB_FG_UNROLL; t++)
+#pragma unroll
+                for (int r = 0; r < ROWS; r++) wv[r][t] = nv[r][t];
+        }
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
+        if (KS > 1) { /* the group's K slices, summed in a fixed order */
+            if (lane == 0)
+#pragma unroll
+                for (int r = 0; r < ROWS; r++) red[warp][r] = acc[r];
+            __syncthreads();
+            if (kj == 0 && lane == 0)
+#pragma unroll
+                for (int r = 0; r < ROWS; r++) {
+                    float s = red[warp][r];
+#pragma unroll
+                    for (int j = 1; j < KS; j++) s += red[warp + j][r];
+                    acc[r] = s;
+                }
+            __syncthreads();
+        }
+        if (kj == 0 && lane == 0 && u < p.n_units) qb_fused_epilogue<P, EPI>(p, u, acc);
+    }
+}
+
+static int g_fused_k_split = 0, g_fused_blocks_per_sm = 0;
+
+extern "C" void qb_gemv_fused_tuning(int k_split, int blocks_per_sm) {
+    g_fused_k_split = k_split;
+    g_fused_blocks_per_sm = blocks_per_sm;
+}
+
+static int qb_sm_count(void) {
+    static int sms = 0;
+    if (sms == 0) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) ==
+                                                      cudaSuccess && v > 0)
+            sms = v;
+        else
+            sms = 132;
+    }
+    return sms;
+}
+
+template <int P, int KS, int XM, int EPI>
+static cudaError_t qb_fused_go(const qb_fused_params &p, int grid, size_t smem, cudaStream_t s) {
+    return qb_launch_kernel(qb_gemv_fused_kernel<P, KS, XM, EPI>, dim3(grid), dim3(QB_FG_THREADS), smem, s, p);
+}
+
+template <int P, int XM, int EPI>
+static cudaError_t qb_fused_ks(int ks, const qb_fused_params &p, int grid, size_t smem, cudaStream_t s) {
+    switch (ks) {
+    case 1: return qb_fused_go<P, 1, XM, EPI>(p, grid, smem, s);
+    case 2: return qb_fused_go<P, 2, XM, EPI>(p, grid, smem, s);
+    case 4: return qb_fused_go<P, 4, XM, EPI>(p, grid, smem, s);
+    default: return qb_fused_go<P, 8, XM, EPI>(p, grid, smem, s);
+    }
+}
+
+/* Named conditions for the launch shape:
+ *   K split: double the warps per row while the grid is under two blocks per SM and each warp keeps at least one
+ *     16-byte piece per lane (0.5B down 896 x 4864: 4 warps per row, 448 blocks instead of 112);
+ *   rows per unit (stores and residual adds): 2 for mid-size N with long rows (as qb_launch_gemv), else 1;
+ *   normalising kernels: at most blocks_per_sm (default 2, what fits at once: __launch_bounds__(256, 2)) blocks
+ *     per SM, balanced so every block runs the same number of iterations (the prologue reads 8 k bytes from L2
+ *     per block: 28 KB for 7B, times 2368 blocks of gate|up without the cap). */
+static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const qb_gemv_input *in, int k,
+                           cudaStream_t s, const char *what) {
+    if (k <= 0 || (k % 8) != 0) return qb_errorf("%s: K=%d must be a positive multiple of 8", what, k);
+    if (!in || (!in->x && (!in->resid || !in->norm_w)))
+        return qb_errorf("%s: input needs x or the residual and the norm weight", what);
+    if ((uintptr_t)p.w & 15) return qb_errorf("%s: W must be 16-byte aligned", what);
+    int xm = in->x ? QB_FX_VEC : QB_FX_NORM;
+    if (xm == QB_FX_VEC && ((uintptr_t)in->x & 15)) return qb_errorf("%s: x must be 16-byte aligned", what);
+    if (xm == QB_FX_NORM) {
+        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w) & 15)
+            return qb_errorf("%s: residual and norm weight must be 16-byte aligned", what);
+        if (k > QB_FG_MAX_NORM_K) return qb_errorf("%s: K=%d above %d for the normalised input", what, k,
+                                                   QB_FG_MAX_NORM_K);
+    }
+    p.k8 = k / 8;
+    p.x = (const uint4 *)in->x;
+    p.resid_in = in->resid;
+    p.norm_w = in->norm_w;
+    p.eps = in->eps;
+    int sms = qb_sm_count();
+    int ks = g_fused_k_split;
+    if (ks != 1 && ks != 2 && ks != 4 && ks != 8) {
+        ks = 1;
+        while (ks < 8 && (long)p.n_units * ks < 2L * sms * QB_FG_WARPS && p.k8 >= 64 * ks) ks *= 2;
+    }
+    int units_per_block = QB_FG_WARPS / ks;
+    int n_bu = (p.n_units + units_per_block - 1) / units_per_block;
+    int grid = n_bu;
+    size_t smem = 0;
+    if (xm == QB_FX_NORM) {
+        int cap = (g_fused_blocks_per_sm > 0 ? g_fused_blocks_per_sm : 2) * sms;
+        int rounds = (n_bu + cap - 1) / cap;
+        grid = (n_bu + rounds - 1) / rounds;
+        smem = (size_t)k * 2;
+    }
+    cudaError_t rc;
+#define QB_FUSED_XM(P_, EPI_)                                                                \
+    (xm == QB_FX_NORM ? qb_fused_ks<P_, QB_FX_NORM, EPI_>(ks, p, grid, smem, s)           \
+                      : qb_fused_ks<P_, QB_FX_VEC, EPI_>(ks, p, grid, smem, s))
+    switch (epi) {
+    case QB_FE_STORE: rc = rows_per_unit == 2 ? qb_fused_ks<2, QB_FX_VEC, QB_FE_STORE>(ks, p, grid, smem, s)
+                                              : qb_fused_ks<1, QB_FX_VEC, QB_FE_STORE>(ks, p, grid, smem, s);
+        break;
+    case QB_FE_RESID: rc = rows_per_unit == 2 ? qb_fused_ks<2, QB_FX_VEC, QB_FE_RESID>(ks, p, grid, smem, s)
+                                              : qb_fused_ks<1, QB_FX_VEC, QB_FE_RESID>(ks, p, grid, smem, s);
+        break;
+    case QB_FE_ROPE: rc = QB_FUSED_XM(1, QB_FE_ROPE); break;
+    default: rc = QB_FUSED_XM(1, QB_FE_SILU); break;
+    }
+#undef QB_FUSED_XM
+    if (rc != cudaSuccess) return qb_errorf("%s: kernel launch failed: %s", what, cudaGetErrorString(rc));
+    return 0;
+}
+
+static int qb_fused_rows_per_unit(int n, int k) { return (n >= 2112 && n < 8192 && k >= 2048) ? 2 : 1; }
+
+extern "C" int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
+                                          cudaStream_t stream) {
+    if (n <= 0 || !y) return qb_errorf("gemv_fused_store: bad N=%d or no output", n);
+    if (in && !in->x) return qb_errorf("gemv_fused_store: the normalised input is for q|k|v and gate|up only");
+    qb_fused_params p = {};
+    int rows = qb_fused_rows_per_unit(n, k);
+    p.w = (const uint4 *)w;
+    p.n_rows = n;
+    p.n_units = (n + rows - 1) / rows;
+    p.y = (qb_bf16 *)y;
+    return qb_fused_launch(QB_FE_STORE, rows, p, in, k, stream, "gemv_fused_store");
+}
+
+extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const qb_gemv_input *in, float *resid,
+                                        cudaStream_t stream) {
+    if (n <= 0 || !resid) return qb_errorf("gemv_resid_add: bad N=%d or no residual", n);
+    if (in && !in->x) return qb_errorf("gemv_resid_add: the normalised input is for q|k|v and gate|up only");
+    qb_fused_params p = {};
+    int rows = qb_fused_rows_per_unit(n, k);
+    p.w = (const uint4 *)w;
+    p.n_rows = n;
+    p.n_units = (n + rows - 1) / rows;
+    p.resid_out = resid;
+    return qb_fused_launch(QB_FE_RESID, rows, p, in, k, stream, "gemv_resid_add");
+}
+
+extern "C" int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq,
+                                       int hkv, int hd, const int *pos, const float *cos_t, const float *sin_t,
+                                       uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache, int max_seq,
+                                       cudaStream_t stream) {
+    if (hq <= 0 || hkv <= 0 || hd <= 0 || (hd & 1) || max_seq <= 0)
+        return qb_errorf("gemv_qkv_rope: bad sizes hq=%d hkv=%d hd=%d max_seq=%d", hq, hkv, hd, max_seq);
+    qb_fused_params p = {};
+    int n = (hq + 2 * hkv) * hd;
+    p.w = (const uint4 *)w;
+    p.n_rows = n;
+    p.n_units = n / 2;
+    p.bias = bias;
+    p.pos = pos;
+    p.cos_t = cos_t;
+    p.sin_t = sin_t;
+    p.q_out = (qb_bf16 *)q_out;
+    p.k_cache = (qb_bf16 *)k_cache;
+    p.v_cache = (qb_bf16 *)v_cache;
+    p.hq = hq;
+    p.hkv = hkv;
+    p.hd = hd;
+    p.max_seq = max_seq;
+    return qb_fused_launch(QB_FE_ROPE, 1, p, in, k, stream, "gemv_qkv_rope");
+}
+
+extern "C" int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_gemv_input *in,
+                                           uint16_t *act, cudaStream_t stream) {
+    if (inter <= 0 || !act) return qb_errorf("gemv_gate_up_silu: bad intermediate size %d or no output", inter);
+    qb_fused_params p = {};
+    p.w = (const uint4 *)w;
+    p.n_rows = 2 * inter;
+    p.n_units = inter;
+    p.inter = inter;
+    p.y = (qb_bf16 *)act;
+    return qb_fused_launch(QB_FE_SILU, 1, p, in, k, stream, "gemv_gate_up_silu");
 }

@@ -8,6 +8,14 @@
  * Quantized layer linears (qb_cuda_qmat set): one row -> the quantized GEMV on the packed weights; several
  * rows -> dequantize the linear into the bf16 scratch `wdq`, then the same GEMM. f16 embedding / lm_head
  * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
+ * Decode fusion (bf16 layer linears, one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph
+ * is captured): 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its
+ * epilogue and the gate|up GEMV SiLU*up (7 kernels a layer), and, at one GPU with hidden size <= 2048, the
+ * o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their
+ * prologue (5 kernels a layer: no add_rmsnorm, no qkv_rope, no silu_mul); 2 = as 1 but the residual fusion at
+ * every hidden size (measurement); 3 = the epilogue fusions only (tests the 7B-style path on small models).
+ * Tensor parallel keeps add_rmsnorm after each all-reduce of `delta`; quantized linears and prefill keep the
+ * unfused sequence.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
 #include <stdlib.h>
@@ -28,6 +36,39 @@
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
 
+/* The fused decode GEMVs (kernels/gemv.cu) are referred to weakly: a program that links this file with stand-ins
+ * for the unfused kernels only (tests/test_cuda_quant_layout.c, no GPU) gets NULL here and the unfused sequence.
+ * Every program that links kernels/gemv.cu (it defines qb_launch_gemv) has them. */
+#pragma weak qb_launch_gemv_fused_store
+#pragma weak qb_launch_gemv_resid_add
+#pragma weak qb_launch_gemv_qkv_rope
+#pragma weak qb_launch_gemv_gate_up_silu
+
+enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
+
+/* Which decode fusion applies to this engine (see the file comment). Named condition for the residual fusion by
+ * default: hidden size <= 2048 (0.5B, 1.5B, 3B: launch-bound steps; each block's prologue re-reads the 8 H bytes
+ * of residual and norm weight, cheap there). */
+static int qb_decode_fusion(const qb_cuda_engine *e) {
+    const char *v = getenv("QB_DECODE_FUSION");
+    int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
+    if (mode == 0 || e->quant_bits || !qb_launch_gemv_fused_store || !qb_launch_gemv_resid_add ||
+        !qb_launch_gemv_qkv_rope || !qb_launch_gemv_gate_up_silu)
+        return QB_FUSE_NONE;
+    if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
+    return (mode == 2 || e->H <= 2048) ? QB_FUSE_RESIDUAL : QB_FUSE_EPILOGUES;
+}
+
+/* A decode GEMV whose output is stored as is: the fused kernel (split K) where N is small, else qb_launch_gemv
+ * (tuned for the large shapes). */
+static int qb_decode_gemv_store(qb_cuda_engine *e, const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y) {
+    if (n < 2112) {
+        qb_gemv_input in = {x, NULL, NULL, 0.f};
+        return qb_launch_gemv_fused_store(w, n, k, &in, y, e->stream);
+    }
+    return qb_launch_gemv(w, x, n, k, y, NULL, e->stream);
+}
+
 /* y (m, n) = x (m, k) . W^T with W quantized: one row reads the packed weights (decode); several rows
  * dequantize W into the scratch and run the bf16 GEMM (prefill, compute-bound). */
 static int qb_matmul_quant(qb_cuda_engine *e, const uint16_t *x, const qb_cuda_qmat *q, int m, int n, int k,
@@ -46,6 +87,47 @@ static int qb_matmul(qb_cuda_engine *e, const uint16_t *x, const uint16_t *w, co
     if (q && q->qweight) return qb_matmul_quant(e, x, q, m, n, k, y);
     if (m == 1) return qb_launch_gemv(w, x, n, k, y, NULL, e->stream);
     return qb_gemm_bf16(e->gemm, x, w, m, n, k, y, e->stream);
+}
+
+/* One decode token through the layers with the fused kernels (fusion QB_FUSE_EPILOGUES or QB_FUSE_RESIDUAL).
+ * Residual fusion: resid already holds every sub-layer's output (the o_proj / down_proj epilogues add into it),
+ * so `delta` is not used and the head must not add it again. */
+static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chunk, int len_cap) {
+    cudaStream_t s = e->stream;
+    int H = e->H, I = e->I, nq = e->hq * e->hd, resid_fused = fusion == QB_FUSE_RESIDUAL;
+    size_t kv_layer = (size_t)e->hkv * e->max_seq * e->hd;
+    for (int l = 0; l < e->layers; l++) {
+        qb_cuda_layer *L = &e->layer[l];
+        uint16_t *kc = e->k_cache + l * kv_layer, *vc = e->v_cache + l * kv_layer;
+        qb_gemv_input in_attn = {e->xn, NULL, NULL, 0.f}, in_mlp = {e->xn, NULL, NULL, 0.f};
+        if (resid_fused) {
+            in_attn = (qb_gemv_input){NULL, e->resid, L->norm_in, e->eps};
+            in_mlp = (qb_gemv_input){NULL, e->resid, L->norm_post, e->eps};
+        } else {
+            QB_TRY(qb_launch_add_rmsnorm(e->resid, l == 0 ? NULL : e->delta, L->norm_in, 1, H, e->eps, e->xn, s));
+        }
+        QB_TRY(qb_launch_gemv_qkv_rope(L->w_qkv, H, &in_attn, L->b_qkv, e->hq, e->hkv, e->hd, e->state, e->cos_t,
+                                       e->sin_t, e->q, kc, vc, e->max_seq, s));
+        QB_TRY(qb_launch_attention_decode(e->q, kc, vc, e->max_seq, len_cap, e->state, e->hq, e->hkv, e->hd,
+                                          decode_chunk, e->part_o, e->part_ml, e->attn, s));
+        if (resid_fused) {
+            qb_gemv_input in = {e->attn, NULL, NULL, 0.f};
+            QB_TRY(qb_launch_gemv_resid_add(L->w_o, H, nq, &in, e->resid, s));
+        } else {
+            QB_TRY(qb_decode_gemv_store(e, L->w_o, e->attn, H, nq, e->delta));
+            if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)H, s)); /* row-parallel o_proj */
+            QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, 1, H, e->eps, e->xn, s));
+        }
+        QB_TRY(qb_launch_gemv_gate_up_silu(L->w_gate_up, I, H, &in_mlp, e->act, s));
+        if (resid_fused) {
+            qb_gemv_input in = {e->act, NULL, NULL, 0.f};
+            QB_TRY(qb_launch_gemv_resid_add(L->w_down, H, I, &in, e->resid, s));
+        } else {
+            QB_TRY(qb_decode_gemv_store(e, L->w_down, e->act, H, I, e->delta));
+            if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)H, s)); /* row-parallel down_proj */
+        }
+    }
+    return 0;
 }
 
 /* The layers over m rows at positions *state[0] .. + m - 1; decode_chunk > 0 selects decode attention. */
@@ -76,10 +158,12 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
     return 0;
 }
 
-/* Final norm of the last row, logits, greedy choice; advances the decode state by pos_advance. */
-static int qb_head(qb_cuda_engine *e, int m, int pos_advance) {
+/* Final norm of the last row, logits, greedy choice; advances the decode state by pos_advance. add_delta 0: the
+ * residual already holds the last down_proj (decode with the residual fusion). */
+static int qb_head(qb_cuda_engine *e, int m, int pos_advance, int add_delta) {
     size_t last = (size_t)(m - 1) * e->H;
-    QB_TRY(qb_launch_add_rmsnorm(e->resid + last, e->delta + last, e->final_norm, 1, e->H, e->eps, e->xn, e->stream));
+    QB_TRY(qb_launch_add_rmsnorm(e->resid + last, add_delta ? e->delta + last : NULL, e->final_norm, 1, e->H, e->eps,
+                                 e->xn, e->stream));
     if (e->lm_head_f16)
         QB_TRY(qb_launch_gemv_f16(e->lm_head, e->xn, e->vocab_rows, e->H, NULL, e->logits, e->stream));
     else
@@ -109,15 +193,17 @@ int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
         QB_TRY(qb_launch_set_int(e->state, c0, s));
         QB_TRY(qb_embed(e, e->prompt, m));
         QB_TRY(qb_layers(e, m, c0, 0, 0));
-        if (c0 + m == n_prompt) QB_TRY(qb_head(e, m, m)); /* position becomes n_prompt */
+        if (c0 + m == n_prompt) QB_TRY(qb_head(e, m, m, 1)); /* position becomes n_prompt */
     }
     return 0;
 }
 
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
+    int fusion = qb_decode_fusion(e);
     QB_TRY(qb_embed(e, e->token, 1));
-    QB_TRY(qb_layers(e, 1, -1, chunk, len_cap));
-    QB_TRY(qb_head(e, 1, 1));
+    if (fusion == QB_FUSE_NONE) QB_TRY(qb_layers(e, 1, -1, chunk, len_cap));
+    else QB_TRY(qb_layers_decode_fused(e, fusion, chunk, len_cap));
+    QB_TRY(qb_head(e, 1, 1, fusion != QB_FUSE_RESIDUAL));
     return 0;
 }
 

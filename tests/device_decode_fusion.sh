@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# tests/device_decode_fusion.sh - the decode fusion (QB_DECODE_FUSION, kernels/gemv.cu + src/cuda/cuda_forward.c)
+# on the GPU machine, run from the repository root with build-gpu configured as in tests/GPU_RULES:
+#   1. builds qwenbench, test_cuda_engine and test_decode_fusion;
+#   2. test_decode_fusion --bench: every fused kernel vs the CPU reference on the seven Qwen2.5 sizes, TP slices and
+#      awkward sizes (stops here on a failure), then one layer's kernels unfused vs fused (0.5B, 1.5B, 3B, 7B);
+#   3. test_cuda_engine tests/fixtures with the default fusion (the residual fusion on these small models), and
+#      with QB_DECODE_FUSION=3 (the epilogue fusions only: the 7B / tensor-parallel path);
+#   4. qwenbench 0.5B and 7B, input 1, 2048 generated, 2 repetitions, with QB_DECODE_FUSION=0 and =1 (and =2 for
+#      7B when FUSION_ALL=1), printing tok/s.
+# Summary on stdout; full logs in $OUT/decode_fusion.log (and the build log in $OUT/build.log on a build failure).
+# Exit status: non-zero if the build, the kernel test or the engine test fails.
+set -u
+OUT=${OUT:-$PWD/out}
+mkdir -p "$OUT"
+LOG="$OUT/decode_fusion.log"
+: > "$LOG"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader | head -1
+if [ ! -f build-gpu/CMakeCache.txt ]; then
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
+    >> "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }
+fi
+t0=$(date +%s)
+cmake --build build-gpu -j16 --target qwenbench test_cuda_engine test_decode_fusion >> "$OUT/build.log" 2>&1 ||
+  { echo "build failed"; tail -30 "$OUT/build.log"; exit 1; }
+rm -f "$OUT/build.log"
+echo "# build $(( $(date +%s) - t0 )) s"
+
+rc=0
+echo "## test_decode_fusion --bench" | tee -a "$LOG"
+timeout 240 ./build-gpu/tests/test_decode_fusion --bench >> "$LOG" 2>&1
+krc=$?
+grep -E "^(ok|FAIL|PASSED|FAILED|FATAL)|layer|down " "$LOG" | head -36
+[ $krc -ne 0 ] && { echo "kernel test failed (rc $krc); see $LOG"; exit 1; }
+
+for mode in 1 3; do
+  echo "## test_cuda_engine QB_DECODE_FUSION=$mode" >> "$LOG"
+  QB_DECODE_FUSION=$mode timeout 200 ./build-gpu/tests/test_cuda_engine tests/fixtures >> "$LOG" 2>&1
+  erc=$?
+  echo "test_cuda_engine QB_DECODE_FUSION=$mode: rc $erc"
+  [ $erc -ne 0 ] && { grep -E "FAIL|error" "$LOG" | tail -10; rc=1; }
+done
+
+run_qb() { # model fusion: the markdown row of the cell (speed tok/s, ttft, tpot, decode tok/s, ...)
+  local tmp="$OUT/qb_$1_f$2.txt"
+  QB_DECODE_FUSION=$2 timeout 150 ./build-gpu/qwenbench --backend cuda --model "$1" --context-lengths 1 \
+    --generate-length 2048 --repetitions 2 --warmup 0 --out "$OUT/qb_$1_f$2.h5" > "$tmp" 2>&1
+  local q=$?
+  { echo "## qwenbench $1 QB_DECODE_FUSION=$2 (rc $q)"; cat "$tmp"; } >> "$LOG"
+  echo "QB_DECODE_FUSION=$2 rc $q $(grep -E '^\| *qwen' "$tmp" | tail -1 | cut -c1-150)"
+  rm -f "$OUT/qb_$1_f$2.h5" "$tmp"
+}
+for m in qwen2.5-0.5b qwen2.5-7b; do
+  run_qb $m 0
+  run_qb $m 1
+done
+[ "${FUSION_ALL:-0}" = 1 ] && run_qb qwen2.5-7b 2
+exit $rc
