@@ -1,37 +1,50 @@
 #!/bin/bash
-# test_tp_device.sh - what one call on a 2-GPU machine runs for tensor parallelism (not a ctest test; the device
-# tool runs it from the repository root, carrying .carry/jansson for the jansson headers):
-#   build; the all-reduce latency at 2-16 KB (NCCL, NCCL symmetric windows, own IPC one-shot kernel); the
-#   NCCL watchdog on a hung rank; the quantized GEMV kernels; qwenbench 7B BF16 at TP1 and TP2 (tokens and
-#   speed, input 1, 2048 generated) and 32B BF16 at TP2 (inputs 1 and 30720).
-# `bash tests/test_tp_device.sh quant` instead runs, after the build: 7B GPTQ-Int4 at TP1 and TP2 (tokens
-# compared) and 72B GPTQ-Int4 at TP2, input 1, 2048 generated (the quantized-formats issue's targets).
-# Everything goes to $OUT/tp.log; results files to $OUT/*.h5.
+# test_tp_device.sh - what one call on a multi-GPU machine (2 or 4 GPUs) runs for tensor parallelism (not a ctest
+# test; the device tool runs it from the repository root, carrying .carry/jansson for the jansson headers).
+#   bash tests/test_tp_device.sh PHASE...      phases run in order after one build; default: allreduce tp7 faults big
+#   allreduce  all-reduce latency at 2-16 KB for nccl, nccl-symmetric, ipc-oneshot on 2 GPUs and on all GPUs
+#   tp7        7B BF16 input 1 (2048 generated): TP1 tokens, then TP2 (and TP4 on 4 GPUs) with each all-reduce
+#              implementation; generated tokens compared with TP1
+#   faults     qwenbench itself on 2 GPUs: one rank killed in its second cell, then one rank hung (the NCCL
+#              watchdog); the job must end non-zero, quickly, with the first cell kept in the results file
+#   big        32B BF16 at TP2 (inputs 1, 30720) and TP4 (input 1); 72B BF16 at TP4 (inputs 1, 6144, 30720)
+#   quant      7B GPTQ-Int4 at TP1 and TP2 (tokens compared), 72B GPTQ-Int4 and AWQ at TP2, input 1
+#   long       the long cells within the call's time: 32B BF16 TP2 inputs 63488 and 129024, 72B BF16 TP4 63488
+# Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
+# $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
 # Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
 # files made there record the build commit (the device copy of the tree has no git history).
 set -o pipefail
 OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT"
+H5=$OUT/h5
+mkdir -p "$OUT" "$H5"
 export NCCL_NVLS_ENABLE=0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/tp.log") 2>&1
 T0=$(date +%s)
+BUDGET=${QB_TP_BUDGET:-570}
+NGPU=$(nvidia-smi -L | wc -l)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 nvidia-smi topo -m
 date -u
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
   > "$OUT/build.log" 2>&1 &&
-cmake --build build-gpu -j32 --target qwenbench bench_allreduce test_cuda_quant >> "$OUT/build.log" 2>&1 ||
+cmake --build build-gpu -j32 --target qwenbench bench_allreduce >> "$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
-echo "# build $(( $(date +%s) - T0 )) s, commit $(git rev-parse --short HEAD 2>/dev/null)"
-step() { # name timeout command...
+echo "# build $(( $(date +%s) - T0 )) s, $NGPU GPUs"
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+step() { # name timeout command...: skipped when the call's budget cannot cover the timeout
   local name=$1 lim=$2; shift 2
+  if [ "$(left)" -lt "$lim" ]; then echo "### $name SKIPPED: $(left) s left, needs up to $lim s"; return 99; fi
   echo "### $name (at $(( $(date +%s) - T0 )) s): $*"
   timeout "$lim" "$@"
-  echo "### $name rc=$? (at $(( $(date +%s) - T0 )) s)"
+  local rc=$?
+  echo "### $name rc=$rc (at $(( $(date +%s) - T0 )) s)"
+  return $rc
 }
-MPI="mpirun -np 2 --bind-to none -x NCCL_NVLS_ENABLE"
+mpi() { local n=$1; shift; mpirun -np "$n" --bind-to none -x NCCL_NVLS_ENABLE -x QB_ALLREDUCE -x QWENBENCH_TEST_FAULT "$@"; }
 QB=./build-gpu/qwenbench
-compare_tokens() { # two results files: how many generated tokens agree
+R="--backend cuda --generate-length 2048 --repetitions 1 --warmup 0"
+compare_tokens() { # two results files: how many generated tokens of the first cell agree
   python3 - "$@" <<'PY'
 import sys, h5py
 t = [h5py.File(p)["generated_tokens"][()][:2048].tolist() for p in sys.argv[1:]]
@@ -39,26 +52,77 @@ s = next((i for i, (a, b) in enumerate(zip(*t)) if a != b), len(t[0]))
 print(f"# {sys.argv[2]} vs {sys.argv[1]}: first {s} of {len(t[0])} generated tokens equal")
 PY
 }
-if [ "${1:-}" = quant ]; then
-  Q="--backend cuda --quant gptq-int4 --context-lengths 1 --repetitions 1 --warmup 0"
-  step tp1_7b_int4 100 $MPI $QB $Q --model qwen2.5-7b --tp 1 --out "$OUT/tp1_7b_int4.h5"
-  step tp2_7b_int4 100 $MPI $QB $Q --model qwen2.5-7b --tp 2 --out "$OUT/tp2_7b_int4.h5"
-  compare_tokens "$OUT/tp1_7b_int4.h5" "$OUT/tp2_7b_int4.h5"
-  step tp2_72b_int4 240 $MPI $QB $Q --model qwen2.5-72b --tp 2 --out "$OUT/tp2_72b_int4.h5"
-  echo "# total $(( $(date +%s) - T0 )) s"
-  exit 0
-fi
-step allreduce 120 $MPI ./build-gpu/tests/bench_allreduce
-step watchdog_hang 60 $MPI ./build-gpu/tests/bench_allreduce --fault-hang --impl nccl --deadline 10
-step quant 120 ./build-gpu/tests/test_cuda_quant
-step tp1_7b 150 $MPI $QB --backend cuda --model qwen2.5-7b --tp 1 --context-lengths 1 --repetitions 2 --out "$OUT/tp1_7b.h5"
-step tp2_7b 120 $MPI $QB --backend cuda --model qwen2.5-7b --tp 2 --context-lengths 1 --repetitions 2 --out "$OUT/tp2_7b.h5"
-python3 - "$OUT/tp1_7b.h5" "$OUT/tp2_7b.h5" <<'PY'
+summary() { # results file -> one line per cell
+  python3 - "$@" <<'PY'
 import sys, h5py
-t = [h5py.File(p)["generated_tokens"][()][:2048].tolist() for p in sys.argv[1:]]
-s = next((i for i, (a, b) in enumerate(zip(*t)) if a != b), len(t[0]))
-print(f"# 7B TP2 vs TP1: first {s} of {len(t[0])} generated tokens equal")
+for p in sys.argv[1:]:
+    try:
+        c = h5py.File(p)["cells"][()]
+    except Exception as e:
+        print(f"# {p}: {e}"); continue
+    for r in c:
+        d = lambda k: r[k].decode() if isinstance(r[k], bytes) else r[k]
+        print(f"# {d('model')} {d('quant')} tp{r['tp_size']} input {r['context_len']}: {d('status')} "
+              f"{r['speed_mean']:.2f} tok/s ttft {r['ttft_s_mean']:.3f} s mem {r['peak_mem_total_gib']:.2f} GiB "
+              f"{d('reason')[:120]}")
 PY
-step tp2_32b 230 $MPI $QB --backend cuda --model qwen2.5-32b --tp 2 --context-lengths 1,30720 --repetitions 1 \
-  --out "$OUT/tp2_32b.h5"
+}
+phase_allreduce() {
+  step allreduce_2 100 mpi 2 ./build-gpu/tests/bench_allreduce
+  [ "$NGPU" -ge 4 ] && step allreduce_$NGPU 120 mpi "$NGPU" ./build-gpu/tests/bench_allreduce
+}
+phase_tp7() {
+  step tp1_7b 60 mpi 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
+  summary "$H5/tp1_7b.h5"
+  local n impl
+  for n in 2 4; do
+    [ "$NGPU" -ge $n ] || continue
+    for impl in nccl nccl-symmetric ipc-oneshot; do
+      QB_ALLREDUCE=$impl step tp${n}_7b_$impl 60 mpi $n $QB $R --model qwen2.5-7b --tp $n --context-lengths 1 \
+        --out "$H5/tp${n}_7b.h5" --overwrite && summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
+    done
+  done
+}
+phase_faults() {
+  local f=$OUT/fault.h5
+  rm -f "$f"
+  QWENBENCH_TEST_FAULT=kill:1:1 step kill_rank 90 mpi 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
+    --generate-length 256 --deadline 20 --out "$f"
+  echo "# killed rank: exit above must be non-zero; cells kept:"; summary "$f"
+  rm -f "$f"
+  QWENBENCH_TEST_FAULT=hang:1:1 step hang_rank 120 mpi 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
+    --generate-length 256 --deadline 20 --out "$f"
+  echo "# hung rank: exit above must be non-zero; cells kept:"; summary "$f"
+  rm -f "$f"
+}
+phase_big() {
+  step tp2_32b 200 mpi 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1,30720 --out "$H5/big.h5"
+  [ "$NGPU" -ge 4 ] || { summary "$H5/big.h5"; return 0; }
+  step tp4_32b 90 mpi 4 $QB $R --model qwen2.5-32b --tp 4 --context-lengths 1 --out "$H5/tp4_32b.h5"
+  step tp4_72b 240 mpi 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1,6144,30720 --out "$H5/tp4_72b.h5"
+  summary "$H5/big.h5" "$H5/tp4_32b.h5" "$H5/tp4_72b.h5"
+}
+phase_quant() {
+  local Q="$R --context-lengths 1"
+  step tp1_7b_int4 60 mpi 1 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 1 --out "$H5/q7_tp1.h5"
+  step tp2_7b_int4 60 mpi 2 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 2 --out "$H5/q7_tp2.h5"
+  compare_tokens "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
+  summary "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
+  step tp2_72b_int4 150 mpi 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 --out "$H5/q72.h5"
+  step tp2_72b_awq 150 mpi 2 $QB $Q --quant awq --model qwen2.5-72b --tp 2 --out "$H5/q72awq.h5"
+  summary "$H5/q72.h5" "$H5/q72awq.h5"
+}
+phase_long() {
+  step tp2_32b_long 400 mpi 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 63488,129024 --out "$H5/long.h5"
+  [ "$NGPU" -ge 4 ] && step tp4_72b_long 300 mpi 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 63488 \
+    --out "$H5/long72.h5"
+  summary "$H5/long.h5" "$H5/long72.h5"
+}
+for phase in ${@:-allreduce tp7 faults big}; do
+  case $phase in
+    allreduce|tp7|faults|big|quant|long) phase_$phase ;;
+    *) echo "unknown phase $phase"; exit 2 ;;
+  esac
+done
+tar -C "$OUT" -czf "$OUT/h5.tgz" h5 && rm -rf "$H5"
 echo "# total $(( $(date +%s) - T0 )) s"
