@@ -1,11 +1,15 @@
 #!/bin/bash
 # test_cuda_device.sh - what one call on the GPU machine runs for the CUDA engine (not a ctest test; the device
 # tool runs it from the repository root). Logs and results under $OUT (default ./out).
-#   bash tests/test_cuda_device.sh check    build, kernel + engine tests, micro-benchmark, short runs
-#   bash tests/test_cuda_device.sh bench    build, tests, micro-benchmark, then the benchmark of docs/PERFORMANCE.md:
-#                                           qwenbench 0.5B and 7B BF16 at inputs 1, 6144, 30720 (2048 generated,
-#                                           3 repetitions, no warm-up as in the seed protocol) and the transformers
-#                                           peer on the cells the call's time allows
+#   bash tests/test_cuda_device.sh tests    build, kernel + engine tests, GEMV/attention micro-benchmark
+#   bash tests/test_cuda_device.sh check    tests, then short qwenbench runs
+#   bash tests/test_cuda_device.sh bench    the benchmark of docs/PERFORMANCE.md: qwenbench 0.5B and 7B BF16 at
+#                                           inputs 1, 6144, 30720 (2048 generated, 3 repetitions, no warm-up as in
+#                                           the seed protocol)
+#   bash tests/test_cuda_device.sh peer     the transformers peer (compile mode on every bench cell, then eager at
+#                                           input 1) as far as the call's time allows; tokens checked against the
+#                                           bench files when they are there
+#   bash tests/test_cuda_device.sh long     7B BF16 at inputs 63488 and 129024 (issue 8)
 #   bash tests/test_cuda_device.sh quant    build, the quantized engine test (random GPTQ-Int4/Int8/AWQ weights and the
 #                                           quantized fixture checkpoints vs the CPU engine), the bf16 engine test,
 #                                           then qwenbench 7B at input 1 (2048 generated, 1 repetition) in bf16,
@@ -51,8 +55,7 @@ phase_quant() {
       --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb7_$q.h5"
   done
 }
-phase_check_bench() { # $1 = check | bench
-  local mode=$1
+phase_tests() { # kernel + engine tests, GEMV/attention micro-benchmark
   TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20
   if ! TAILN=4 step engine 200 ./build-gpu/tests/test_cuda_engine tests/fixtures; then
     grep FAIL "$OUT/files/engine.log" | head
@@ -61,26 +64,31 @@ phase_check_bench() { # $1 = check | bench
     TAILN=4 step engine_nopdl 200 ./build-gpu/tests/test_cuda_engine tests/fixtures
   fi
   TAILN=40 step gemv_bench 120 ./build-gpu/tests/test_cuda_gemv_bench
-  QB="./build-gpu/qwenbench --backend cuda --generate-length 2048 --warmup 0"
-  if [ "$mode" = check ]; then
-    step qb05 120 $QB --model qwen2.5-0.5b --context-lengths 1,6144 --repetitions 1 --out "$OUT/files/qb05.h5"
-    step qb7 180 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --context-lengths 1,30720 --generate-length 256 \
-      --repetitions 1 --warmup 0
-  else
-    TAILN=8 step bench05 150 $QB --model qwen2.5-0.5b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb05.h5"
-    TAILN=8 step bench7 260 $QB --model qwen2.5-7b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb7.h5"
+}
+QB="./build-gpu/qwenbench --backend cuda --generate-length 2048 --warmup 0"
+phase_check() {
+  phase_tests
+  step qb05 120 $QB --model qwen2.5-0.5b --context-lengths 1,6144 --repetitions 1 --out "$OUT/files/qb05.h5"
+  step qb7 180 $QB --model qwen2.5-7b --context-lengths 1,30720 --generate-length 256 --repetitions 1
+}
+phase_bench() { # the benchmark of docs/PERFORMANCE.md (qwenbench side)
+  TAILN=8 step bench05 150 $QB --model qwen2.5-0.5b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb05.h5"
+  TAILN=8 step bench7 260 $QB --model qwen2.5-7b --context-lengths 1,6144,30720 --repetitions 3 --out "$OUT/files/qb7.h5"
+}
+phase_long() { # issue 8 on one GPU: 7B at 63488 and 129024 (YaRN applied as published), 2048 generated
+  TAILN=8 step long7 400 $QB --model qwen2.5-7b --context-lengths 63488,129024 --repetitions 1 --out "$OUT/files/long7.h5"
+}
+phase_peer() { # the transformers peer on the bench cells, as many as the call's time allows (585 s from the start)
+  local PEER="python3 tests/peer_transformers.py --generate-length 2048 --repetitions 1" m n mode left
+  for spec in 7b:1:compile 0.5b:1:compile 7b:6144:compile 7b:30720:compile 0.5b:6144:compile 0.5b:30720:compile \
+              7b:1:eager 0.5b:1:eager; do
+    IFS=: read m n mode <<< "$spec"
     left=$(( 585 - ($(date +%s) - T0) ))
-    echo "# $left s left for the peer"
-    PEER="python3 tests/peer_transformers.py --generate-length 2048 --repetitions 1"
-    [ $left -gt 80 ] && step peer7_eager $(( left - 5 )) $PEER --model qwen2.5-7b --context-lengths 1 --mode eager \
-      --out "$OUT/files/peer7_eager.json" --compare-tokens "$OUT/files/qb7.h5"
-    left=$(( 585 - ($(date +%s) - T0) ))
-    [ $left -gt 70 ] && step peer05_eager $(( left - 5 )) $PEER --model qwen2.5-0.5b --context-lengths 1 --mode eager \
-      --out "$OUT/files/peer05_eager.json" --compare-tokens "$OUT/files/qb05.h5"
-    left=$(( 585 - ($(date +%s) - T0) ))
-    [ $left -gt 100 ] && step peer7_compile $(( left - 5 )) $PEER --model qwen2.5-7b --context-lengths 1 --mode compile \
-      --out "$OUT/files/peer7_compile.json"
-  fi
+    if [ $left -lt 90 ]; then echo "# peer $spec: not run ($left s left)"; continue; fi
+    local q=$OUT/files/qb05.h5; [ $m = 7b ] && q=$OUT/files/qb7.h5
+    TAILN=4 step peer_${m}_${n}_$mode $(( left - 5 )) $PEER --model qwen2.5-$m --context-lengths $n --mode $mode \
+      --out "$OUT/files/peer_${m}_${n}_$mode.json" $( [ -f $q ] && echo --compare-tokens $q )
+  done
 }
 phase_validity() { # issue 12: transformers runs the exported checkpoint; qwenbench's results file records agreement
   local m dir
@@ -100,7 +108,7 @@ for mode in "${@:-check}"; do
   case $mode in
     quant) phase_quant ;;
     validity) phase_validity ;;
-    check|bench) phase_check_bench $mode ;;
+    tests|check|bench|long|peer) phase_$mode ;;
     *) echo "unknown phase $mode"; exit 2 ;;
   esac
 done
