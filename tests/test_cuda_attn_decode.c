@@ -268,7 +268,8 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
         b.layers = (int)((ROTATE_BYTES + layer_bytes - 1) / layer_bytes);
         if (b.layers < 2) b.layers = 2;
         if ((size_t)b.layers * layer_bytes > POOL_BYTES) {
-            printf("# %s context %d: cache %zu MB does not fit the pool twice, skipped\n", s->name, ctx, layer_bytes >> 20);
+            printf("# %s context %d: cache %zu MB does not fit the pool twice, skipped\n", s->name, ctx,
+                   layer_bytes >> 20);
             continue;
         }
         CK(cudaMemcpy(b.pos, &pos, 4, cudaMemcpyHostToDevice));
@@ -284,11 +285,15 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
         b.chunk = chunk;
         double t_old = time_graph(&b);
         double t_new = t_chunk[__builtin_ctz((unsigned)chunk) - 6];
-        printf("%-11s ctx %6d chunk %4d | old %8.1f us %5.0f GB/s | mma %7.1f us %5.0f GB/s x%4.1f | mma GB/s by chunk",
+        printf("%-11s ctx %6d chunk %4d | old %7.1f us %5.0f GB/s | mma %7.1f us %5.0f GB/s x%4.1f | by chunk",
                s->name, ctx, chunk, t_old * 1e6, kv_bytes / t_old / 1e9, t_new * 1e6, kv_bytes / t_new / 1e9,
                t_old / t_new);
-        for (int i = 0; i < N_CHUNKS; i++) printf(" %d:%.0f", 64 << i, kv_bytes / t_chunk[i] / 1e9);
-        printf("\n");
+        int best = 0;
+        for (int i = 0; i < N_CHUNKS; i++) {
+            printf(" %d:%.0f", 64 << i, kv_bytes / t_chunk[i] / 1e9);
+            if (t_chunk[i] < t_chunk[best]) best = i;
+        }
+        printf(" best %d\n", 64 << best);
         fflush(stdout);
     }
     cudaFree(b.q); cudaFree(b.o); cudaFree(b.po); cudaFree(b.pml); cudaFree(b.pos);
@@ -309,7 +314,8 @@ static void run_bench(int quick) {
         bench_shape(&SHAPES[2], pool, main_contexts, (int)(sizeof main_contexts / sizeof main_contexts[0]));
         static const int others[] = {0, 5, 8};
         for (int i = 0; i < 3; i++)
-            bench_shape(&SHAPES[others[i]], pool, other_contexts, (int)(sizeof other_contexts / sizeof other_contexts[0]));
+            bench_shape(&SHAPES[others[i]], pool, other_contexts,
+                        (int)(sizeof other_contexts / sizeof other_contexts[0]));
     }
     cudaFree(pool);
 }

@@ -208,9 +208,12 @@ int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
 }
 
 /* Named condition for the decode-attention split size: the largest power-of-two multiple of 64 (up to 2048)
- * that still gives about two waves of blocks (splits x kv heads >= 2 x 132). */
+ * that still gives splits x kv heads >= 4 x 132 blocks. The default split kernel keeps 2 blocks of 4 warps on
+ * each of the 132 SMs, so that is two rounds or more: the last, partly filled round (a tail in which fewer
+ * blocks read than the bandwidth needs) stays short, while the partials (hq x hd floats a split, written once
+ * and read back from L2 by the merge) stay a few percent of the KV bytes. */
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len) {
-    const int want_blocks = 264;
+    const int want_blocks = 4 * 132;
     int chunk = 64;
     for (int lv = 1; lv < QB_CUDA_DECODE_LEVELS; lv++) {
         int next = chunk * 2;
