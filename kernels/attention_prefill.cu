@@ -12,7 +12,7 @@
  *
  * old: 4 warps, 64 query rows, single-buffered (the first version), kept as the fallback:
  *   QB_ATTN_PREFILL=old in the environment selects it for every call.
- * wg: the Hopper wgmma kernel of attention_prefill_wg.cu (QB_ATTN_PREFILL=wg), experimental.
+ * wg, wgp: the Hopper wgmma kernels of attention_prefill_wg.cu (QB_ATTN_PREFILL=wg / wgp), experimental.
  *
  * Both use mma.sync m16n8k16 bf16 -> fp32; P is rounded to bf16 for P.V, the row sums stay fp32.
  */
@@ -493,7 +493,7 @@ static int qb_attn_prefill_fa2_launch(const uint16_t *q, const uint16_t *k_cache
 
 /* ---- dispatch ------------------------------------------------------------------------------------------ */
 
-/* QB_ATTN_PREFILL=old|fa2|wg picks the kernel for every call (anything else: fa2); read once. */
+/* QB_ATTN_PREFILL=old|fa2|wg|wgp picks the kernel for every call (anything else: fa2); read once. */
 static int qb_attn_prefill_env_variant(void) {
     static int variant = 0;
     if (variant == 0) {
@@ -501,6 +501,7 @@ static int qb_attn_prefill_env_variant(void) {
         variant = QB_ATTN_PREFILL_FA2;
         if (e && strcmp(e, "old") == 0) variant = QB_ATTN_PREFILL_OLD;
         if (e && strcmp(e, "wg") == 0) variant = QB_ATTN_PREFILL_WG;
+        if (e && strcmp(e, "wgp") == 0) variant = QB_ATTN_PREFILL_WGP;
     }
     return variant;
 }
@@ -521,8 +522,9 @@ extern "C" int qb_launch_attention_prefill_variant(const uint16_t *q, const uint
         if (hd == 128) return qb_attn_prefill_fa2_launch<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
         return qb_attn_prefill_fa2_launch<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
     }
-    if (variant == QB_ATTN_PREFILL_WG)
-        return qb_attn_prefill_wg_launch(q, k_cache, v_cache, max_seq, n, start, hq, hkv, hd, out, stream);
+    if (variant == QB_ATTN_PREFILL_WG || variant == QB_ATTN_PREFILL_WGP)
+        return qb_attn_prefill_wg_launch(q, k_cache, v_cache, max_seq, n, start, hq, hkv, hd, out,
+                                         variant == QB_ATTN_PREFILL_WGP, stream);
     return qb_errorf("attention_prefill: unknown kernel variant %d", variant);
 }
 

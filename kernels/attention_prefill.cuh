@@ -6,7 +6,7 @@
  * K/V tile is read once for the whole group.
  * qb_launch_attention_prefill uses the fa2 kernel (128-row tiles, double-buffered K/V, mma.sync) unless the
  * environment says otherwise: QB_ATTN_PREFILL=old (the first 64-row single-buffered kernel, the fallback) or
- * QB_ATTN_PREFILL=wg (Hopper wgmma kernel, sm_90a only; experimental).
+ * QB_ATTN_PREFILL=wg or wgp (Hopper wgmma kernels, sm_90a only; experimental).
  */
 #ifndef QB_KERNELS_ATTENTION_PREFILL_CUH
 #define QB_KERNELS_ATTENTION_PREFILL_CUH
@@ -19,7 +19,8 @@ int qb_launch_attention_prefill(const uint16_t *q, const uint16_t *k_cache, cons
                                 int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream);
 
 /* Kernel choice for tests and benchmarks: DEFAULT follows QB_ATTN_PREFILL as above. */
-enum { QB_ATTN_PREFILL_DEFAULT = 0, QB_ATTN_PREFILL_OLD = 1, QB_ATTN_PREFILL_FA2 = 2, QB_ATTN_PREFILL_WG = 3 };
+enum { QB_ATTN_PREFILL_DEFAULT = 0, QB_ATTN_PREFILL_OLD = 1, QB_ATTN_PREFILL_FA2 = 2, QB_ATTN_PREFILL_WG = 3,
+       QB_ATTN_PREFILL_WGP = 4 };
 int qb_launch_attention_prefill_variant(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
                                         int max_seq, int n, int start, int hq, int hkv, int hd, uint16_t *out,
                                         int variant, cudaStream_t stream);

@@ -1,5 +1,5 @@
-/* attention_prefill_wg.cu - prefill attention on Hopper warpgroup MMA (wgmma, sm_90a): the "wg" variant of
- * attention_prefill.cuh (QB_ATTN_PREFILL=wg, or the variant argument).
+/* attention_prefill_wg.cu - prefill attention on Hopper warpgroup MMA (wgmma, sm_90a): the "wg" and "wgp"
+ * variants of attention_prefill.cuh (QB_ATTN_PREFILL=wg / wgp, or the variant argument). Both experimental.
  * Block: 2 warpgroups (256 threads), 128 query rows of one kv head's group (64 per warpgroup), 128-key K/V tiles
  * double-buffered in shared memory by cp.async, one __syncthreads per tile (as the fa2 kernel).
  *   S = Q K^T: wgmma m64n128k16 per 16 head dims, A = Q fragments held in registers (ldmatrix once from a padded
@@ -9,7 +9,9 @@
  * K/V tile layout: head dims split into 64-wide column blocks; block cb holds 128 key rows of 128 bytes; the
  * 16-byte chunk c of key row r sits at chunk c ^ (r % 8) (the hardware's 128-byte swizzle, tiles 1024-aligned).
  * Softmax, causal masking and the 1-D longest-first grid as in the fa2 kernel; a warpgroup skips a key tile
- * wholly in its future. sm_90a only: elsewhere the kernel traps and the launcher refuses.
+ * wholly in its future. wg runs S, softmax and P.V of a tile one after the other; wgp keeps S one tile ahead so
+ * the softmax of tile j+1 overlaps P.V of tile j (see its kernel). sm_90a only: elsewhere the kernels trap and
+ * the launcher refuses.
  */
 #include <math.h>
 
@@ -101,10 +103,9 @@ __device__ __forceinline__ uint32_t qb_apw_pack(float lo, float hi) {
     return *(uint32_t *)&v;
 }
 
-/* Copy keys k0 .. k0+BN-1 of K and V (zero past kv_end) into one stage, swizzled. */
+/* Copy keys k0 .. k0+BN-1 of one K or V tile (zero past kv_end) into a stage at dst, swizzled. */
 template <int HD>
-__device__ __forceinline__ void qb_apw_load_kv(uint32_t kd, uint32_t vd, const qb_bf16 *kb, const qb_bf16 *vb, int k0,
-                                               int kv_end, int tid) {
+__device__ __forceinline__ void qb_apw_load_tile(uint32_t dst, const qb_bf16 *src, int k0, int kv_end, int tid) {
     constexpr int CH = HD / 8; /* 16-byte chunks per key row */
 #pragma unroll
     for (int it = 0; it < QB_APW_BN * CH / QB_APW_THREADS; it++) {
@@ -114,22 +115,206 @@ __device__ __forceinline__ void qb_apw_load_kv(uint32_t kd, uint32_t vd, const q
         bool ok = key < kv_end;
         size_t off = (size_t)(ok ? key : 0) * HD + ch * 8;
         uint32_t so = (uint32_t)((ch >> 3) * (QB_APW_BN * 128) + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
-        qb_apw_cp_async16(kd + so, kb + off, ok);
-        qb_apw_cp_async16(vd + so, vb + off, ok);
+        qb_apw_cp_async16(dst + so, src + off, ok);
     }
 }
 
+/* Per-thread state shared by the two wgmma kernels: the block/warp geometry of attention_prefill_wg.cu. */
+struct qb_apw_rows {
+    int g, rows_total, kh, r0, tid, warp, gid, tig, mat, mrow;
+    int kv_end, key_tiles, wg_tiles; /* key tiles of the block; of this warpgroup (0 if it has no rows) */
+    int row_a, row_b, tok_a, tok_b, qpos_a, qpos_b, warp_first_pos;
+    bool valid_a, valid_b;
+};
+
+__device__ __forceinline__ qb_apw_rows qb_apw_geometry(int n, int start, int hq, int hkv, int row_tiles) {
+    qb_apw_rows w;
+    w.g = hq / hkv;
+    w.rows_total = n * w.g;
+    w.kh = blockIdx.x % hkv;
+    w.r0 = (row_tiles - 1 - (int)blockIdx.x / hkv) * QB_APW_BM; /* longest row tiles first */
+    w.tid = threadIdx.x;
+    w.warp = w.tid >> 5;
+    int lane = w.tid & 31;
+    w.gid = lane >> 2;
+    w.tig = lane & 3;
+    w.mat = lane >> 3;
+    w.mrow = lane & 7;
+    int tok_last = min((w.r0 + QB_APW_BM - 1) / w.g, n - 1);
+    w.kv_end = start + tok_last + 1;
+    w.key_tiles = (w.kv_end + QB_APW_BN - 1) / QB_APW_BN;
+    int wrow0 = w.r0 + w.warp * 16;
+    w.row_a = wrow0 + w.gid;
+    w.row_b = w.row_a + 8;
+    w.valid_a = w.row_a < w.rows_total;
+    w.valid_b = w.row_b < w.rows_total;
+    w.tok_a = w.row_a / w.g;
+    w.tok_b = w.row_b / w.g;
+    w.qpos_a = start + w.tok_a;
+    w.qpos_b = start + w.tok_b;
+    w.warp_first_pos = start + wrow0 / w.g; /* keys past this may be masked for some row of the warp */
+    int wg_row0 = w.r0 + (w.warp >> 2) * 64;
+    int wg_last_pos = start + (wg_row0 + 63) / w.g; /* keys past this are masked for every row of the warpgroup */
+    w.wg_tiles = wg_row0 < w.rows_total ? min(w.key_tiles, wg_last_pos / QB_APW_BN + 1) : 0;
+    return w;
+}
+
+/* Prologue: Q tile (padded rows) and the listed K/V tiles in flight; returns after they landed for everyone. */
+template <int HD>
+__device__ __forceinline__ void qb_apw_load_q(qb_bf16 *qs, const qb_bf16 *q, const qb_apw_rows &w, int hq) {
+    constexpr int LD = HD + 8, CH = HD / 8;
+#pragma unroll
+    for (int it = 0; it < QB_APW_BM * CH / QB_APW_THREADS; it++) {
+        int i = w.tid + it * QB_APW_THREADS;
+        int r = i / CH, c = (i % CH) * 8;
+        int row = w.r0 + r;
+        bool ok = row < w.rows_total;
+        const qb_bf16 *src = ok ? q + ((size_t)(row / w.g) * hq + w.kh * w.g + row % w.g) * HD + c : q;
+        qb_apw_cp_async16((uint32_t)__cvta_generic_to_shared(qs + r * LD + c), src, ok);
+    }
+}
+
+/* This warp's Q rows as wgmma A fragments (one per 16 head dims). */
+template <int HD>
+__device__ __forceinline__ void qb_apw_q_frags(uint32_t (*qa)[4], const qb_bf16 *qs, const qb_apw_rows &w) {
+    constexpr int LD = HD + 8;
+#pragma unroll
+    for (int s = 0; s < HD / 16; s++) {
+        uint32_t addr = (uint32_t)__cvta_generic_to_shared(qs + (w.warp * 16 + (w.mat & 1) * 8 + w.mrow) * LD + s * 16 +
+                                                           (w.mat >> 1) * 8);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(qa[s][0]), "=r"(qa[s][1]), "=r"(qa[s][2]), "=r"(qa[s][3])
+                     : "r"(addr));
+    }
+}
+
+#ifdef QB_APW_HAVE_WGMMA
+/* Issue S = Q K^T for the K tile at kst (not committed). */
+template <int HD>
+__device__ __forceinline__ void qb_apw_issue_s(float *s, uint32_t (*qa)[4], uint32_t kst) {
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ks++)
+        qb_wgmma_m64n128k16_rs<0>(s, qa[ks], qb_apw_desc(kst + (ks >> 2) * (QB_APW_BN * 128) + (ks & 3) * 32, 16, 1024),
+                                  ks > 0);
+}
+
+/* Issue O += P V for the V tile at vst (not committed). */
+template <int HD>
+__device__ __forceinline__ void qb_apw_issue_pv(float *o, uint32_t (*pa)[4], uint32_t vst) {
+#pragma unroll
+    for (int kk = 0; kk < QB_APW_BN / 16; kk++) {
+        uint64_t dv = qb_apw_desc(vst + kk * 16 * 128, QB_APW_BN * 128, 1024);
+        if constexpr (HD == 128) qb_wgmma_m64n128k16_rs<1>(o, pa[kk], dv, 1);
+        else qb_wgmma_m64n64k16_rs<1>(o, pa[kk], dv, 1);
+    }
+}
+#endif
+
+/* Online softmax of one S tile (keys k0 ..): causal mask where the tile crosses the warp's diagonal, new row
+ * maxima (raw units), s replaced by exp2 of the scaled scores, row sums updated; alpha = rescale for the old O. */
+__device__ __forceinline__ void qb_apw_softmax(float *s, int k0, const qb_apw_rows &w, float scale_log2, float &m_a,
+                                               float &m_b, float &l_a, float &l_b, float &alpha_a, float &alpha_b) {
+    constexpr int ST = QB_APW_BN / 8;
+    if (k0 + QB_APW_BN - 1 > w.warp_first_pos) {
+#pragma unroll
+        for (int t = 0; t < ST; t++) {
+            int key = k0 + t * 8 + w.tig * 2;
+            if (key > w.qpos_a) s[4 * t + 0] = -INFINITY;
+            if (key + 1 > w.qpos_a) s[4 * t + 1] = -INFINITY;
+            if (key > w.qpos_b) s[4 * t + 2] = -INFINITY;
+            if (key + 1 > w.qpos_b) s[4 * t + 3] = -INFINITY;
+        }
+    }
+    float mx_a = -INFINITY, mx_b = -INFINITY;
+#pragma unroll
+    for (int t = 0; t < ST; t++) {
+        mx_a = fmaxf(mx_a, fmaxf(s[4 * t + 0], s[4 * t + 1]));
+        mx_b = fmaxf(mx_b, fmaxf(s[4 * t + 2], s[4 * t + 3]));
+    }
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+    float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+    float base_a = mn_a == -INFINITY ? 0.f : mn_a * scale_log2; /* a row with nothing visible yet */
+    float base_b = mn_b == -INFINITY ? 0.f : mn_b * scale_log2;
+    alpha_a = exp2f(m_a * scale_log2 - base_a);
+    alpha_b = exp2f(m_b * scale_log2 - base_b);
+    m_a = mn_a;
+    m_b = mn_b;
+    float sum_a = 0.f, sum_b = 0.f;
+#pragma unroll
+    for (int t = 0; t < ST; t++) {
+        s[4 * t + 0] = exp2f(fmaf(s[4 * t + 0], scale_log2, -base_a));
+        s[4 * t + 1] = exp2f(fmaf(s[4 * t + 1], scale_log2, -base_a));
+        s[4 * t + 2] = exp2f(fmaf(s[4 * t + 2], scale_log2, -base_b));
+        s[4 * t + 3] = exp2f(fmaf(s[4 * t + 3], scale_log2, -base_b));
+        sum_a += s[4 * t + 0] + s[4 * t + 1];
+        sum_b += s[4 * t + 2] + s[4 * t + 3];
+    }
+    l_a = l_a * alpha_a + sum_a;
+    l_b = l_b * alpha_b + sum_b;
+}
+
+/* P (fp32 S accumulator layout) -> bf16 A fragments of P.V, one per 16 keys. */
+__device__ __forceinline__ void qb_apw_pack_p(uint32_t (*pa)[4], const float *s) {
+#pragma unroll
+    for (int kk = 0; kk < QB_APW_BN / 16; kk++) {
+        pa[kk][0] = qb_apw_pack(s[8 * kk + 0], s[8 * kk + 1]);
+        pa[kk][1] = qb_apw_pack(s[8 * kk + 2], s[8 * kk + 3]);
+        pa[kk][2] = qb_apw_pack(s[8 * kk + 4], s[8 * kk + 5]);
+        pa[kk][3] = qb_apw_pack(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
+
+template <int DT>
+__device__ __forceinline__ void qb_apw_rescale(float *o, float alpha_a, float alpha_b) {
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        o[4 * d + 0] *= alpha_a;
+        o[4 * d + 1] *= alpha_a;
+        o[4 * d + 2] *= alpha_b;
+        o[4 * d + 3] *= alpha_b;
+    }
+}
+
+/* Final normalisation (the quad holds a row's partial sums) and the bf16 store of this thread's O values. */
+template <int HD>
+__device__ __forceinline__ void qb_apw_store(qb_bf16 *out, const float *o, float l_a, float l_b, const qb_apw_rows &w,
+                                             int hq) {
+    constexpr int DT = HD / 8;
+    l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
+    l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
+    l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
+    l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
+    float inv_a = l_a > 0.f ? 1.f / l_a : 0.f, inv_b = l_b > 0.f ? 1.f / l_b : 0.f;
+    if (w.valid_a) {
+        qb_bf16 *dst = out + ((size_t)w.tok_a * hq + w.kh * w.g + w.row_a % w.g) * HD;
+#pragma unroll
+        for (int d = 0; d < DT; d++)
+            *(uint32_t *)(dst + d * 8 + w.tig * 2) = qb_apw_pack(o[4 * d + 0] * inv_a, o[4 * d + 1] * inv_a);
+    }
+    if (w.valid_b) {
+        qb_bf16 *dst = out + ((size_t)w.tok_b * hq + w.kh * w.g + w.row_b % w.g) * HD;
+#pragma unroll
+        for (int d = 0; d < DT; d++)
+            *(uint32_t *)(dst + d * 8 + w.tig * 2) = qb_apw_pack(o[4 * d + 2] * inv_b, o[4 * d + 3] * inv_b);
+    }
+}
+
+__device__ __forceinline__ void qb_apw_tiles_landed(void) {
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* generic-proxy writes -> wgmma reads */
+    __syncthreads();
+}
+
+/* wg: per key tile j: S = Q K_j^T, wait, softmax, O += P V_j, wait. Tile j+1 loads meanwhile. */
 template <int HD>
 __global__ void __launch_bounds__(QB_APW_THREADS, 1)
 qb_attn_prefill_wg_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf16 *v_cache, int max_seq, int n,
                           int start, int hq, int hkv, int row_tiles, float scale_log2, qb_bf16 *out) {
 #ifdef QB_APW_HAVE_WGMMA
-    constexpr int LD = HD + 8;          /* padded Q row (elements) */
-    constexpr int KS = HD / 16;         /* k-steps of S over head_dim */
-    constexpr int CH = HD / 8;          /* 16-byte chunks per row */
-    constexpr int ST = QB_APW_BN / 8;   /* 8-key column tiles of S */
-    constexpr int PK = QB_APW_BN / 16;  /* k-steps of P.V over keys */
-    constexpr int DT = HD / 8;          /* 8-wide column tiles of O */
+    constexpr int ST = QB_APW_BN / 8, PK = QB_APW_BN / 16, DT = HD / 8;
     constexpr uint32_t TILE = QB_APW_BN * HD * 2; /* bytes of one K or V stage */
     extern __shared__ __align__(1024) unsigned char qb_apw_smem[];
     uint32_t sbase = (uint32_t)__cvta_generic_to_shared(qb_apw_smem);
@@ -138,204 +323,174 @@ qb_attn_prefill_wg_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf1
 
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
-    int g = hq / hkv;
-    int rows_total = n * g;
-    int kh = blockIdx.x % hkv;
-    int tile = row_tiles - 1 - blockIdx.x / hkv; /* longest row tiles first */
-    int r0 = tile * QB_APW_BM;
-    int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    int gid = lane >> 2, tig = lane & 3;
-    int mat = lane >> 3, mrow = lane & 7;
+    qb_apw_rows w = qb_apw_geometry(n, start, hq, hkv, row_tiles);
+    const qb_bf16 *kb = k_cache + (size_t)w.kh * max_seq * HD;
+    const qb_bf16 *vb = v_cache + (size_t)w.kh * max_seq * HD;
 
-    int tok_last = min((r0 + QB_APW_BM - 1) / g, n - 1);
-    int kv_end = start + tok_last + 1;
-    int key_tiles = (kv_end + QB_APW_BN - 1) / QB_APW_BN;
-    const qb_bf16 *kb = k_cache + (size_t)kh * max_seq * HD;
-    const qb_bf16 *vb = v_cache + (size_t)kh * max_seq * HD;
-
-    /* this warp's 16 rows (of its warpgroup's 64): a = r0 + warp*16 + gid, b = a + 8 */
-    int wrow0 = r0 + warp * 16;
-    int row_a = wrow0 + gid, row_b = row_a + 8;
-    bool valid_a = row_a < rows_total, valid_b = row_b < rows_total;
-    int tok_a = row_a / g, tok_b = row_b / g;
-    int qpos_a = start + tok_a, qpos_b = start + tok_b;
-    int warp_first_pos = start + wrow0 / g;
-    int wg_row0 = r0 + (warp >> 2) * 64;
-    int wg_last_pos = wg_row0 < rows_total ? start + (wg_row0 + 63) / g : -1; /* keys past this: none visible */
-
-#pragma unroll
-    for (int it = 0; it < QB_APW_BM * CH / QB_APW_THREADS; it++) {
-        int i = tid + it * QB_APW_THREADS;
-        int r = i / CH, c = (i % CH) * 8;
-        int row = r0 + r;
-        bool ok = row < rows_total;
-        const qb_bf16 *src = ok ? q + ((size_t)(row / g) * hq + kh * g + row % g) * HD + c : q;
-        qb_apw_cp_async16((uint32_t)__cvta_generic_to_shared(qs + r * LD + c), src, ok);
-    }
-    qb_apw_load_kv<HD>(kv0, kv0 + 2 * TILE, kb, vb, 0, kv_end, tid);
-    asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* generic-proxy writes -> wgmma reads */
-    __syncthreads();
-
-    uint32_t qa[KS][4];
-#pragma unroll
-    for (int s = 0; s < KS; s++) {
-        uint32_t addr = (uint32_t)__cvta_generic_to_shared(qs + (warp * 16 + (mat & 1) * 8 + mrow) * LD + s * 16 +
-                                                           (mat >> 1) * 8);
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(qa[s][0]), "=r"(qa[s][1]), "=r"(qa[s][2]), "=r"(qa[s][3])
-                     : "r"(addr));
-    }
+    qb_apw_load_q<HD>(qs, q, w, hq);
+    qb_apw_load_tile<HD>(kv0, kb, 0, w.kv_end, w.tid);
+    qb_apw_load_tile<HD>(kv0 + 2 * TILE, vb, 0, w.kv_end, w.tid);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    qb_apw_tiles_landed();
+    uint32_t qa[HD / 16][4];
+    qb_apw_q_frags<HD>(qa, qs, w);
 
     float o[DT * 4];
 #pragma unroll
     for (int i = 0; i < DT * 4; i++) o[i] = 0.f;
     float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f; /* m in raw score units */
 
-    for (int j = 0; j < key_tiles; j++) {
-        if (j > 0) {
-            asm volatile("cp.async.wait_group 0;" ::: "memory");
-            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-            __syncthreads(); /* tile j visible to all; everyone done with tile j-1's stage */
-        }
-        if (j + 1 < key_tiles) {
+    for (int j = 0; j < w.key_tiles; j++) {
+        if (j > 0) qb_apw_tiles_landed(); /* tile j visible to all; everyone done with tile j-1's stage */
+        if (j + 1 < w.key_tiles) {
             int nxt = (j + 1) & 1;
-            qb_apw_load_kv<HD>(kv0 + nxt * TILE, kv0 + (2 + nxt) * TILE, kb, vb, (j + 1) * QB_APW_BN, kv_end, tid);
+            qb_apw_load_tile<HD>(kv0 + nxt * TILE, kb, (j + 1) * QB_APW_BN, w.kv_end, w.tid);
+            qb_apw_load_tile<HD>(kv0 + (2 + nxt) * TILE, vb, (j + 1) * QB_APW_BN, w.kv_end, w.tid);
             asm volatile("cp.async.commit_group;" ::: "memory");
         }
-        int k0 = j * QB_APW_BN;
-        if (k0 > wg_last_pos) continue; /* uniform per warpgroup: wholly in its future */
-        uint32_t kst = kv0 + (j & 1) * TILE, vst = kv0 + (2 + (j & 1)) * TILE;
-
-        /* S = Q K^T (64 rows x 128 keys per warpgroup) */
+        if (j >= w.wg_tiles) continue; /* uniform per warpgroup: wholly in its future */
         float s[ST * 4];
         qb_wgmma_fence();
-#pragma unroll
-        for (int ks = 0; ks < KS; ks++)
-            qb_wgmma_m64n128k16_rs<0>(s, qa[ks], qb_apw_desc(kst + (ks >> 2) * (QB_APW_BN * 128) + (ks & 3) * 32, 16, 1024),
-                                      ks > 0);
+        qb_apw_issue_s<HD>(s, qa, kv0 + (j & 1) * TILE);
         qb_wgmma_commit();
         qb_wgmma_wait_all();
         qb_apw_pin<ST * 4>(s);
-
-        if (k0 + QB_APW_BN - 1 > warp_first_pos) {
-#pragma unroll
-            for (int t = 0; t < ST; t++) {
-                int key = k0 + t * 8 + tig * 2;
-                if (key > qpos_a) s[4 * t + 0] = -INFINITY;
-                if (key + 1 > qpos_a) s[4 * t + 1] = -INFINITY;
-                if (key > qpos_b) s[4 * t + 2] = -INFINITY;
-                if (key + 1 > qpos_b) s[4 * t + 3] = -INFINITY;
-            }
-        }
-        float mx_a = -INFINITY, mx_b = -INFINITY;
-#pragma unroll
-        for (int t = 0; t < ST; t++) {
-            mx_a = fmaxf(mx_a, fmaxf(s[4 * t + 0], s[4 * t + 1]));
-            mx_b = fmaxf(mx_b, fmaxf(s[4 * t + 2], s[4 * t + 3]));
-        }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        float base_a = mn_a == -INFINITY ? 0.f : mn_a * scale_log2;
-        float base_b = mn_b == -INFINITY ? 0.f : mn_b * scale_log2;
-        float alpha_a = exp2f(m_a * scale_log2 - base_a), alpha_b = exp2f(m_b * scale_log2 - base_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        float sum_a = 0.f, sum_b = 0.f;
-#pragma unroll
-        for (int t = 0; t < ST; t++) {
-            s[4 * t + 0] = exp2f(fmaf(s[4 * t + 0], scale_log2, -base_a));
-            s[4 * t + 1] = exp2f(fmaf(s[4 * t + 1], scale_log2, -base_a));
-            s[4 * t + 2] = exp2f(fmaf(s[4 * t + 2], scale_log2, -base_b));
-            s[4 * t + 3] = exp2f(fmaf(s[4 * t + 3], scale_log2, -base_b));
-            sum_a += s[4 * t + 0] + s[4 * t + 1];
-            sum_b += s[4 * t + 2] + s[4 * t + 3];
-        }
-        l_a = l_a * alpha_a + sum_a;
-        l_b = l_b * alpha_b + sum_b;
-#pragma unroll
-        for (int d = 0; d < DT; d++) {
-            o[4 * d + 0] *= alpha_a;
-            o[4 * d + 1] *= alpha_a;
-            o[4 * d + 2] *= alpha_b;
-            o[4 * d + 3] *= alpha_b;
-        }
+        float alpha_a, alpha_b;
+        qb_apw_softmax(s, j * QB_APW_BN, w, scale_log2, m_a, m_b, l_a, l_b, alpha_a, alpha_b);
+        qb_apw_rescale<DT>(o, alpha_a, alpha_b);
         uint32_t pa[PK][4];
-#pragma unroll
-        for (int kk = 0; kk < PK; kk++) {
-            pa[kk][0] = qb_apw_pack(s[8 * kk + 0], s[8 * kk + 1]);
-            pa[kk][1] = qb_apw_pack(s[8 * kk + 2], s[8 * kk + 3]);
-            pa[kk][2] = qb_apw_pack(s[8 * kk + 4], s[8 * kk + 5]);
-            pa[kk][3] = qb_apw_pack(s[8 * kk + 6], s[8 * kk + 7]);
-        }
-        /* O += P V */
+        qb_apw_pack_p(pa, s);
         qb_wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < PK; kk++) {
-            uint64_t dv = qb_apw_desc(vst + kk * 16 * 128, QB_APW_BN * 128, 1024);
-            if constexpr (HD == 128) qb_wgmma_m64n128k16_rs<1>(o, pa[kk], dv, 1);
-            else qb_wgmma_m64n64k16_rs<1>(o, pa[kk], dv, 1);
-        }
+        qb_apw_issue_pv<HD>(o, pa, kv0 + (2 + (j & 1)) * TILE);
         qb_wgmma_commit();
         qb_wgmma_wait_all();
         qb_apw_pin<DT * 4>(o);
     }
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
-    float inv_a = l_a > 0.f ? 1.f / l_a : 0.f, inv_b = l_b > 0.f ? 1.f / l_b : 0.f;
-    if (valid_a) {
-        qb_bf16 *dst = out + ((size_t)tok_a * hq + kh * g + row_a % g) * HD;
-#pragma unroll
-        for (int d = 0; d < DT; d++)
-            *(uint32_t *)(dst + d * 8 + tig * 2) = qb_apw_pack(o[4 * d + 0] * inv_a, o[4 * d + 1] * inv_a);
-    }
-    if (valid_b) {
-        qb_bf16 *dst = out + ((size_t)tok_b * hq + kh * g + row_b % g) * HD;
-#pragma unroll
-        for (int d = 0; d < DT; d++)
-            *(uint32_t *)(dst + d * 8 + tig * 2) = qb_apw_pack(o[4 * d + 2] * inv_b, o[4 * d + 3] * inv_b);
-    }
+    qb_apw_store<HD>(out, o, l_a, l_b, w, hq);
 #else
     __trap(); /* built without sm_90a: the launcher never gets here (it checks the device) */
 #endif
 }
 
+/* wgp: S one tile ahead. Iteration j issues S(j+1) = Q K_{j+1}^T and O += P(j) V_j together, waits for S(j+1)
+ * only, runs the softmax of S(j+1) while P(j) V_j is on the tensor cores, then waits for it, rescales O and packs
+ * P(j+1). K and V tiles are staged separately: K(j+2) and V(j+1) load during iteration j (K stage j%2 was last
+ * read by S(j), done in iteration j-1; V stage (j+1)%2 by P(j-1) V_{j-1}, done in iteration j-1). */
+template <int HD>
+__global__ void __launch_bounds__(QB_APW_THREADS, 1)
+qb_attn_prefill_wgp_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf16 *v_cache, int max_seq, int n,
+                           int start, int hq, int hkv, int row_tiles, float scale_log2, qb_bf16 *out) {
+#ifdef QB_APW_HAVE_WGMMA
+    constexpr int ST = QB_APW_BN / 8, PK = QB_APW_BN / 16, DT = HD / 8;
+    constexpr uint32_t TILE = QB_APW_BN * HD * 2;
+    extern __shared__ __align__(1024) unsigned char qb_apw_smem[];
+    uint32_t sbase = (uint32_t)__cvta_generic_to_shared(qb_apw_smem);
+    uint32_t kv0 = (sbase + 1023u) & ~1023u; /* K stage s at kv0 + s*TILE, V stage s at kv0 + (2+s)*TILE */
+    qb_bf16 *qs = (qb_bf16 *)(qb_apw_smem + (kv0 - sbase) + 4 * TILE);
+
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    qb_apw_rows w = qb_apw_geometry(n, start, hq, hkv, row_tiles);
+    const qb_bf16 *kb = k_cache + (size_t)w.kh * max_seq * HD;
+    const qb_bf16 *vb = v_cache + (size_t)w.kh * max_seq * HD;
+
+    qb_apw_load_q<HD>(qs, q, w, hq);
+    qb_apw_load_tile<HD>(kv0, kb, 0, w.kv_end, w.tid);            /* K(0) -> K stage 0 */
+    qb_apw_load_tile<HD>(kv0 + 2 * TILE, vb, 0, w.kv_end, w.tid); /* V(0) -> V stage 0 */
+    if (w.key_tiles > 1) qb_apw_load_tile<HD>(kv0 + TILE, kb, QB_APW_BN, w.kv_end, w.tid); /* K(1) -> K stage 1 */
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    qb_apw_tiles_landed();
+    uint32_t qa[HD / 16][4];
+    qb_apw_q_frags<HD>(qa, qs, w);
+
+    float o[DT * 4];
+#pragma unroll
+    for (int i = 0; i < DT * 4; i++) o[i] = 0.f;
+    float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;
+    float s[ST * 4];
+    uint32_t pa[PK][4];
+    { /* S(0) and P(0); also in a warpgroup without rows (harmless, and no divergent wgmma) */
+        qb_wgmma_fence();
+        qb_apw_issue_s<HD>(s, qa, kv0);
+        qb_wgmma_commit();
+        qb_wgmma_wait_all();
+        qb_apw_pin<ST * 4>(s);
+        float alpha_a, alpha_b; /* O is zero: nothing to rescale */
+        qb_apw_softmax(s, 0, w, scale_log2, m_a, m_b, l_a, l_b, alpha_a, alpha_b);
+        qb_apw_pack_p(pa, s);
+    }
+
+    for (int j = 0; j < w.key_tiles; j++) {
+        /* K(j+1), V(j) landed for everyone; every warpgroup is done with S(j) and P(j-1) V_{j-1} */
+        qb_apw_tiles_landed();
+        if (j + 2 < w.key_tiles) qb_apw_load_tile<HD>(kv0 + (j & 1) * TILE, kb, (j + 2) * QB_APW_BN, w.kv_end, w.tid);
+        if (j + 1 < w.key_tiles)
+            qb_apw_load_tile<HD>(kv0 + (2 + ((j + 1) & 1)) * TILE, vb, (j + 1) * QB_APW_BN, w.kv_end, w.tid);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        if (j >= w.wg_tiles) continue; /* uniform per warpgroup */
+        /* S(j+1) is issued even past this warpgroup's last tile (then from a stale stage, and discarded):
+         * wgmma under a branch would make ptxas serialize every wgmma of the kernel */
+        bool ahead = j + 1 < w.wg_tiles;
+        qb_wgmma_fence();
+        qb_apw_issue_s<HD>(s, qa, kv0 + ((j + 1) & 1) * TILE);
+        qb_wgmma_commit();
+        qb_apw_issue_pv<HD>(o, pa, kv0 + (2 + (j & 1)) * TILE);
+        qb_wgmma_commit();
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); /* S(j+1) done; P(j) V_j may run on */
+        qb_apw_pin<ST * 4>(s);
+        float alpha_a = 1.f, alpha_b = 1.f;
+        if (ahead) qb_apw_softmax(s, (j + 1) * QB_APW_BN, w, scale_log2, m_a, m_b, l_a, l_b, alpha_a, alpha_b);
+        qb_wgmma_wait_all();
+        qb_apw_pin<DT * 4>(o);
+        if (ahead) {
+            qb_apw_rescale<DT>(o, alpha_a, alpha_b);
+            qb_apw_pack_p(pa, s);
+        }
+    }
+    qb_apw_store<HD>(out, o, l_a, l_b, w, hq);
+#else
+    __trap();
+#endif
+}
+
+typedef void (*qb_apw_kernel_fn)(const qb_bf16 *, const qb_bf16 *, const qb_bf16 *, int, int, int, int, int, int, float,
+                                 qb_bf16 *);
+
 template <int HD>
 static int qb_attn_prefill_wg_launch_hd(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
-                                        int max_seq, int n, int start, int hq, int hkv, uint16_t *out,
+                                        int max_seq, int n, int start, int hq, int hkv, uint16_t *out, int pipelined,
                                         cudaStream_t stream) {
     size_t smem = qb_apw_smem_bytes(HD);
-    static int attr_set = 0;
-    if (!attr_set) {
+    qb_apw_kernel_fn kernel = pipelined ? qb_attn_prefill_wgp_kernel<HD> : qb_attn_prefill_wg_kernel<HD>;
+    static int attr_set[2] = {0, 0};
+    if (!attr_set[pipelined]) {
         int dev = 0, major = 0;
         cudaError_t e = cudaGetDevice(&dev);
         if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
         if (e != cudaSuccess) return qb_errorf("attention_prefill (wg): device query: %s", cudaGetErrorString(e));
         if (major != 9) return qb_errorf("attention_prefill (wg): needs an sm_90 GPU (Hopper), device is sm_%d", major * 10);
-        e = cudaFuncSetAttribute(qb_attn_prefill_wg_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return qb_errorf("attention_prefill (wg): shared memory %zu B: %s", smem, cudaGetErrorString(e));
-        attr_set = 1;
+        attr_set[pipelined] = 1;
     }
     int g = hq / hkv;
     long rows = (long)n * g;
     int row_tiles = qb_ceil_div(rows, QB_APW_BM);
     dim3 grid((unsigned)row_tiles * (unsigned)hkv);
     float scale_log2 = (float)(1.0 / sqrt((double)HD) * 1.4426950408889634);
-    QB_LAUNCH("attention_prefill (wg)", qb_attn_prefill_wg_kernel<HD>, grid, dim3(QB_APW_THREADS), smem, stream,
-              (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq, hkv,
-              row_tiles, scale_log2, (qb_bf16 *)out);
+    QB_LAUNCH(pipelined ? "attention_prefill (wgp)" : "attention_prefill (wg)", kernel, grid, dim3(QB_APW_THREADS), smem,
+              stream, (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq,
+              hkv, row_tiles, scale_log2, (qb_bf16 *)out);
     return 0;
 }
 
 int qb_attn_prefill_wg_launch(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq, int n,
-                              int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream) {
-    if (hd == 128) return qb_attn_prefill_wg_launch_hd<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
-    if (hd == 64) return qb_attn_prefill_wg_launch_hd<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
+                              int start, int hq, int hkv, int hd, uint16_t *out, int pipelined, cudaStream_t stream) {
+    pipelined = pipelined ? 1 : 0;
+    if (hd == 128)
+        return qb_attn_prefill_wg_launch_hd<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, pipelined, stream);
+    if (hd == 64)
+        return qb_attn_prefill_wg_launch_hd<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, pipelined, stream);
     return qb_errorf("attention_prefill (wg): head_dim %d unsupported (64 or 128)", hd);
 }

@@ -1,10 +1,10 @@
 #!/bin/bash
 # device_attn_prefill.sh - what one call on the GPU machine runs for the prefill attention kernels (not a ctest
-# test; run from the repository root): builds test_cuda_attn_prefill, runs its correctness check (each kernel
-# variant vs the CPU reference) and micro-benchmark for old vs fa2 (the default) in one process, then the same
-# for old vs the experimental wgmma kernel in a second process, then PyTorch's scaled_dot_product_attention at
-# the same shapes as the peer figure (if torch imports). Exit 0: all correct; 1: old or fa2 failed (or the
-# build); 3: only wg failed.
+# test; run from the repository root): builds test_cuda_attn_prefill; runs its correctness check (each kernel
+# variant vs the CPU reference) and micro-benchmark for old vs fa2 (the default) in one process; the same for old
+# vs the experimental wgmma kernels (wg, wgp) in a second process; then PyTorch's scaled_dot_product_attention at
+# the same shapes as the peer figure (if torch imports).
+# Exit 0: all correct; 1: old or fa2 failed (or the build); 3: only wg or wgp failed.
 # Logs: $OUT/attn_prefill.log (test program), $OUT/attn_prefill_torch.log (peer). Summary on stdout.
 set -o pipefail
 OUT=${OUT:-$PWD/out}
@@ -29,12 +29,12 @@ rc=$?
 cat /tmp/attn_prefill_run.log >> "$OUT/attn_prefill.log"
 summary /tmp/attn_prefill_run.log 22
 echo "# test_cuda_attn_prefill old,fa2 rc=$rc at $(( $(date +%s) - T0 )) s"
-# 2: the experimental wgmma kernel in its own process (a crash there cannot hide the results above).
-timeout 40 build-gpu/test_cuda_attn_prefill --check --bench --variants old,wg > /tmp/attn_prefill_wg.log 2>&1
+# 2: the experimental wgmma kernels (wg, wgp) in their own process (a crash there cannot hide the results above).
+timeout 40 build-gpu/test_cuda_attn_prefill --check --bench --variants old,wg,wgp > /tmp/attn_prefill_wg.log 2>&1
 rc_wg=$?
-{ echo "==== variants old,wg"; cat /tmp/attn_prefill_wg.log; } >> "$OUT/attn_prefill.log"
+{ echo "==== variants old,wg,wgp"; cat /tmp/attn_prefill_wg.log; } >> "$OUT/attn_prefill.log"
 summary /tmp/attn_prefill_wg.log 20
-echo "# test_cuda_attn_prefill old,wg rc=$rc_wg at $(( $(date +%s) - T0 )) s"
+echo "# test_cuda_attn_prefill old,wg,wgp rc=$rc_wg at $(( $(date +%s) - T0 )) s"
 
 if python3 -c "import torch" 2>/dev/null; then
   timeout 30 python3 - > "$OUT/attn_prefill_torch.log" 2>&1 <<'EOF'
@@ -79,7 +79,7 @@ EOF
 else
   echo "# torch not importable: no peer figure"
 fi
-# exit: 0 all passed; 1 the default or fallback kernel failed; 3 only the experimental wg kernel failed
+# exit: 0 all passed; 1 the default or fallback kernel failed; 3 only an experimental wgmma kernel (wg, wgp) failed
 [ $rc -ne 0 ] && exit 1
 [ $rc_wg -ne 0 ] && exit 3
 exit 0

@@ -10,7 +10,7 @@
  *     16384, 32768 (start 0) and n = 4096 at start 126976 (the last 4096-row chunk of a 131072-token prompt),
  *     median of 5 replays of a CUDA graph, buffers rotating over >= 512 MiB; then each variant's output is
  *     compared with the old kernel's on sampled rows (same tolerances).
- * Usage: test_cuda_attn_prefill [--check] [--bench] [--variants old,fa2,wg]
+ * Usage: test_cuda_attn_prefill [--check] [--bench] [--variants old,fa2,wg,wgp]
  *   neither --check nor --bench: both; variants default old,fa2 (the first is the bench's reference and
  *   speed-up base). Exits 77 without a GPU, 1 on a failure.
  */
@@ -19,7 +19,7 @@
 #include "attention_prefill.cuh"
 #include "engine/cpu_ops.h"
 
-#define MAX_VARIANTS 4
+#define MAX_VARIANTS 5
 static int g_n_variants = 2; /* the variants under test, from --variants (default old,fa2) */
 static int g_variants[MAX_VARIANTS] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2};
 static const char *g_variant_names[MAX_VARIANTS] = {"old", "fa2"};
@@ -340,17 +340,17 @@ static void run_bench(void) {
 
 /* "old,fa2,wg" -> g_variants; 0, or -1 with a message naming the bad entry. */
 static int parse_variants(const char *list) {
-    static const char *names[3] = {"old", "fa2", "wg"};
-    static const int ids[3] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2, QB_ATTN_PREFILL_WG};
+    static const char *names[4] = {"old", "fa2", "wg", "wgp"};
+    static const int ids[4] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2, QB_ATTN_PREFILL_WG, QB_ATTN_PREFILL_WGP};
     g_n_variants = 0;
     const char *p = list;
     while (*p) {
         size_t len = strcspn(p, ",");
         int found = -1;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             if (strlen(names[k]) == len && strncmp(p, names[k], len) == 0) found = k;
         if (found < 0 || g_n_variants == MAX_VARIANTS) {
-            fprintf(stderr, "--variants: unknown or too many entries in '%s' (old, fa2, wg)\n", list);
+            fprintf(stderr, "--variants: unknown or too many entries in '%s' (old, fa2, wg, wgp)\n", list);
             return -1;
         }
         g_variants[g_n_variants] = ids[found];
@@ -370,7 +370,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--variants") == 0 && i + 1 < argc) {
             if (parse_variants(argv[++i]) != 0) return 2;
         } else {
-            fprintf(stderr, "usage: %s [--check] [--bench] [--variants old,fa2,wg]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--check] [--bench] [--variants old,fa2,wg,wgp]\n", argv[0]);
             return 2;
         }
     }
