@@ -1,7 +1,7 @@
 /* gemv_quant.cu - decode GEMV and prefill dequantization for the repacked GPTQ / AWQ layout (gemv_quant.cuh).
  *
  * Two GEMV kernels: the CUDA-core one below (8 bits, any group size, and QB_GEMV_QUANT=old), and the tensor-core
- * one for 4 bits further down (the default where it applies; its own comment says how it works).
+ * one further down (the default for 4 bits, for 8 bits with QB_GEMV_QUANT=tc; its own comment says how it works).
  *
  * CUDA-core GEMV: the structure of gemv.cu. Block = 4 warps; warp w of block b owns rows (4b + w) * ROWS .. + ROWS. A
  * "piece" is 16 bytes of one row: 32 int4 or 16 int8 values of consecutive k, always inside one group. Lane l
@@ -190,7 +190,8 @@ extern "C" int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint3
     return 0;
 }
 
-/* ---- 4-bit weights on the tensor cores (the default for bits 4 with group_size a multiple of 128) ----
+/* ---- Tensor-core GEMV: the default for 4 bits (K, group_size multiples of 128); 8 bits with QB_GEMV_QUANT=tc ----
+ * (described for 4 bits; the 8-bit step is described at qb_q8_tc_step)
  *
  * Why: the kernel above spends ~4 instructions per 4-bit weight (byte permute, subtract, FMA, x conversion) and
  * stays arithmetic-bound at about half the memory bandwidth. Here the products and their fp32 sums go to
@@ -276,6 +277,36 @@ __device__ __forceinline__ void qb_q4_tc_step(uint4 wa, uint4 wb, const uint4 *_
     acc_b = fmaf(qb_sz_scale(szb), c0[2] + c1[2], acc_b);
 }
 
+/* 8 bits: a step is 64 consecutive k of 16 rows; lane 4 g + t: piece t (k 16t .. 16t + 15) of rows g, g + 8;
+ * word m of a piece holds k = 16t + 4m + j at byte j. mma m uses word m: A {row g (q0, q1), row g+8 (q0, q1),
+ * row g (q2, q3), row g+8 (q2, q3)} - zero, B {(x[k0], x[k0 + 1]), (x[k0 + 2], x[k0 + 3])}, k0 = 16t + 4m: the
+ * x pairs are x's own words, no permute. A pair is made exactly in fp32 (byte permute into 2^23 + q, minus
+ * 2^23 + zero: q - zero in [-256, 255]) and packed by one cvt to bf16x2 (exact: integers of magnitude <= 256). */
+template <int B>
+__device__ __forceinline__ uint32_t qb_q8_pair(uint32_t word, float zc) {
+    float lo = qb_byte_magic<B>(word) - zc, hi = qb_byte_magic<B + 1>(word) - zc;
+    uint32_t d;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo)); /* hi -> upper half, lo -> lower */
+    return d;
+}
+
+__device__ __forceinline__ void qb_q8_tc_step(uint4 wa, uint4 wb, const uint4 *__restrict__ xs, uint32_t sza,
+                                              uint32_t szb, float &acc_a, float &acc_b) {
+    const float zca = QB_MAGIC + (float)(sza >> 16), zcb = QB_MAGIC + (float)(szb >> 16);
+    const uint32_t wav[4] = {wa.x, wa.y, wa.z, wa.w}, wbv[4] = {wb.x, wb.y, wb.z, wb.w};
+    const uint4 xv0 = __ldg(xs), xv1 = __ldg(xs + 1); /* x[16t .. 16t + 15] as pairs (0,1) (2,3) ... */
+    const uint32_t xw[8] = {xv0.x, xv0.y, xv0.z, xv0.w, xv1.x, xv1.y, xv1.z, xv1.w};
+    float c0[4] = {0.f, 0.f, 0.f, 0.f}, c1[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int m = 0; m < 4; m++) {
+        uint32_t a = wav[m], b = wbv[m];
+        qb_mma_bf16_16816(m & 1 ? c1 : c0, qb_q8_pair<0>(a, zca), qb_q8_pair<0>(b, zcb), qb_q8_pair<2>(a, zca),
+                          qb_q8_pair<2>(b, zcb), xw[2 * m], xw[2 * m + 1]);
+    }
+    acc_a = fmaf(qb_sz_scale(sza), c0[0] + c1[0], acc_a);
+    acc_b = fmaf(qb_sz_scale(szb), c0[2] + c1[2], acc_b);
+}
+
 /* What one lane reads for one step: the pieces of rows g and g + 8 and their scale | zero entries. */
 struct qb_q4_tc_piece {
     uint4 wa, wb;
@@ -304,9 +335,9 @@ __device__ __forceinline__ void qb_q4_tc_load(qb_q4_tc_piece (&v)[U], const uint
     }
 }
 
-template <int W, int U>
+template <int BITS, int W, int U>
 __global__ void __launch_bounds__(W * 32)
-qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz, const uint4 *__restrict__ x,
+qb_gemv_q_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz, const uint4 *__restrict__ x,
                      int n, int steps, int groups, int steps_per_group, qb_bf16 *y_bf16, float *y_f32) {
     __shared__ float red[W][16];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -315,7 +346,8 @@ qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
     const size_t pieces = (size_t)steps * 4;
     const uint4 *wa = qw + (size_t)ra * pieces + t, *wb = qw + (size_t)rb * pieces + t;
     const uint32_t *sza = sz + (size_t)ra * groups, *szb = sz + (size_t)rb * groups;
-    const uint4 *xt = x + 4 * t;
+    constexpr int X16_PER_STEP = 64 / BITS; /* 16-byte pieces of x per step (128 or 64 values) */
+    const uint4 *xt = x + (X16_PER_STEP / 4) * t;
     qb_q4_tc_piece cur[U];
     qb_q4_tc_load<W, U>(cur, wa, wb, sza, szb, warp, steps, steps_per_group); /* constant data: before the wait */
     QB_PDL_WAIT();
@@ -327,7 +359,14 @@ qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int s = s0 + u * W;
-            if (s < steps) qb_q4_tc_step(cur[u].wa, cur[u].wb, xt + 16 * (size_t)s, cur[u].sza, cur[u].szb, acc_a, acc_b);
+            if (s < steps) {
+                if (BITS == 4)
+                    qb_q4_tc_step(cur[u].wa, cur[u].wb, xt + X16_PER_STEP * (size_t)s, cur[u].sza, cur[u].szb, acc_a,
+                                  acc_b);
+                else
+                    qb_q8_tc_step(cur[u].wa, cur[u].wb, xt + X16_PER_STEP * (size_t)s, cur[u].sza, cur[u].szb, acc_a,
+                                  acc_b);
+            }
         }
 #pragma unroll
         for (int u = 0; u < U; u++) cur[u] = nxt[u];
@@ -365,15 +404,18 @@ qb_gemv_q4_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
 
 /* Warps per 16-row tile by shape: as many as keep the grid within ~31 resident warps per SM of an H100
  * (4096 warps) and give each warp at least two steps. */
-static int qb_q4_tc_auto_warps(int n, int k) {
-    long tiles = (n + 15) / 16, steps = k / 128;
+static int qb_q_tc_auto_warps(int n, int steps) {
+    long tiles = (n + 15) / 16;
     int w = 16;
     while (w > 1 && (tiles * w > 4096 || steps < 2 * w)) w >>= 1;
     return w;
 }
 
+/* k per step: 128 at 4 bits, 64 at 8 (16 bytes per lane and row) */
 extern "C" int qb_gemv_quant_tc_supported(int bits, int k, int group_size) {
-    return bits == 4 && k > 0 && group_size > 0 && k % 128 == 0 && group_size % 128 == 0 && k % group_size == 0;
+    if (bits != 4 && bits != 8) return 0;
+    int step_k = 512 / bits;
+    return k > 0 && group_size > 0 && k % step_k == 0 && group_size % step_k == 0 && k % group_size == 0;
 }
 
 extern "C" int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n,
@@ -381,18 +423,22 @@ extern "C" int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint
                                              int warps, int unroll, cudaStream_t stream) {
     QB_TRY(qb_quant_check("gemv_quant_tc", qweight, sz, n, k, bits, group_size));
     if (!qb_gemv_quant_tc_supported(bits, k, group_size))
-        return qb_errorf("gemv_quant_tc: bits %d K %d group_size %d: needs 4 bits, K and group_size multiples of 128",
-                         bits, k, group_size);
+        return qb_errorf("gemv_quant_tc: bits %d K %d group_size %d: needs 4 (8) bits, K and group_size multiples of "
+                         "128 (64)", bits, k, group_size);
     if ((uintptr_t)x & 15) return qb_errorf("gemv_quant_tc: x must be 16-byte aligned");
     if ((y_bf16 == NULL) == (y_f32 == NULL)) return qb_errorf("gemv_quant_tc: exactly one output (bf16 or fp32) expected");
-    if (warps == 0) warps = qb_q4_tc_auto_warps(n, k);
+    int step_k = 512 / bits, steps = k / step_k, groups = k / group_size, spg = group_size / step_k;
+    if (warps == 0) warps = qb_q_tc_auto_warps(n, steps);
     if (unroll != 2 && unroll != 4) return qb_errorf("gemv_quant_tc: unroll %d not in {2, 4}", unroll);
     dim3 grid((unsigned)((n + 15) / 16));
-    int steps = k / 128, groups = k / group_size, spg = group_size / 128;
     cudaError_t rc;
 #define QB_TC_CASE(W, U)                                                                                       \
-    rc = qb_launch_kernel(qb_gemv_q4_tc_kernel<W, U>, grid, dim3(W * 32), 0, stream, (const uint4 *)qweight, sz,  \
-                          (const uint4 *)x, n, steps, groups, spg, (qb_bf16 *)y_bf16, y_f32)
+    rc = bits == 4 ? qb_launch_kernel(qb_gemv_q_tc_kernel<4, W, U>, grid, dim3(W * 32), 0, stream,                 \
+                                      (const uint4 *)qweight, sz, (const uint4 *)x, n, steps, groups, spg,          \
+                                      (qb_bf16 *)y_bf16, y_f32)                                                     \
+                   : qb_launch_kernel(qb_gemv_q_tc_kernel<8, W, U>, grid, dim3(W * 32), 0, stream,                 \
+                                      (const uint4 *)qweight, sz, (const uint4 *)x, n, steps, groups, spg,          \
+                                      (qb_bf16 *)y_bf16, y_f32)
 #define QB_TC_WARPS(U)                                                                                         \
     switch (warps) {                                                                                           \
     case 1: QB_TC_CASE(1, U); break;                                                                           \
@@ -419,22 +465,25 @@ extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *
     return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, warps, 2, stream);
 }
 
-/* QB_GEMV_QUANT=old in the environment: the CUDA-core kernel above for every shape (read once). */
-static int qb_gemv_quant_old_forced(void) {
-    static int forced = -1;
-    if (forced < 0) {
+/* QB_GEMV_QUANT in the environment (read once): "old" = the CUDA-core kernel for every shape, "tc" = the
+ * tensor-core kernel for 8 bits too; unset or anything else: tensor cores for 4 bits, CUDA cores for 8. */
+static int qb_gemv_quant_mode(void) { /* 0 default, 1 old, 2 tc */
+    static int mode = -1;
+    if (mode < 0) {
         const char *v = getenv("QB_GEMV_QUANT");
-        forced = v && strcmp(v, "old") == 0;
+        mode = v && strcmp(v, "old") == 0 ? 1 : v && strcmp(v, "tc") == 0 ? 2 : 0;
     }
-    return forced;
+    return mode;
 }
 
-/* 4-bit weights with groups of 128 (every Qwen2.5 GPTQ-Int4 / AWQ release): the tensor-core kernel; 8-bit
- * weights (already near the bandwidth), other group sizes or QB_GEMV_QUANT=old: the CUDA-core kernel with 2 rows
- * per warp. */
+/* 4-bit weights with K and groups multiples of 128 (every Qwen2.5 GPTQ-Int4 / AWQ release): the tensor-core
+ * kernel. 8-bit weights (the CUDA-core kernel measured at 70-89 % of the bandwidth on the large shapes; the
+ * tensor-core one not yet measured), other group sizes or QB_GEMV_QUANT=old: the CUDA-core kernel with 2 rows per
+ * warp; QB_GEMV_QUANT=tc: the tensor-core kernel for 8 bits as well. */
 extern "C" int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                     int bits, int group_size, uint16_t *y_bf16, float *y_f32, cudaStream_t stream) {
-    if (!qb_gemv_quant_old_forced() && qb_gemv_quant_tc_supported(bits, k, group_size))
+    int mode = qb_gemv_quant_mode();
+    if (mode != 1 && (bits == 4 || mode == 2) && qb_gemv_quant_tc_supported(bits, k, group_size))
         return qb_launch_gemv_quant_tc(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 0, stream);
     return qb_launch_gemv_quant_variant(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 2, stream);
 }

@@ -4,13 +4,14 @@
  *
  * Layout: qweight [N][K*bits/32] u32 (row n, word w holds k = w*32/bits + j at bits [bits*j, +bits)); sz [N][K/group]
  * u32 = f16 scale | zero << 16; W = scale * (q - zero). x and y are bf16 bits (y_f32: fp32 output instead, e.g.
- * for logits); exactly one output is non-NULL. Arithmetic: q - zero exact in fp32 (magic-number conversion),
- * products and sums fp32, the scale applied once per 16-byte piece and row.
+ * for logits); exactly one output is non-NULL. Arithmetic of the CUDA-core kernel: q - zero exact in fp32
+ * (magic-number conversion), products and sums fp32, the scale applied once per 16-byte piece and row.
  * Requirements (all Qwen2.5 shapes at every legal TP): bits 4 or 8; K and group_size multiples of 128/bits (one
  * 16-byte piece), K a multiple of group_size; qweight, sz and x 16-byte / 4-byte / 16-byte aligned.
  * qb_launch_gemv_quant picks the kernel: for 4 bits with K and group_size multiples of 128 (all Qwen2.5 GPTQ-Int4
  * and AWQ releases) the tensor-core kernel (qb_launch_gemv_quant_tc, warps per tile by shape), otherwise the
- * CUDA-core kernel with 2 rows per warp; QB_GEMV_QUANT=old in the environment forces the CUDA-core kernel.
+ * CUDA-core kernel with 2 rows per warp. QB_GEMV_QUANT in the environment (read once): "old" = the CUDA-core
+ * kernel for everything, "tc" = the tensor-core kernel for 8 bits too (K and group_size multiples of 64).
  * _variant forces the CUDA-core kernel with 1, 2 or 4 rows per warp (tests, benchmarks).
  * All return 0, or -1 with a qb_errorf message.
  */
@@ -26,13 +27,15 @@ int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint
 int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                  int bits, int group_size, uint16_t *y_bf16, float *y_f32, int rows_per_warp,
                                  cudaStream_t stream);
-/* 4-bit tensor-core GEMV (mma.sync bf16, fp32 sums; the same exact products as the CUDA-core kernel, the scale
- * applied once per 128 values): warps_per_tile 0 = by shape, or 1, 2, 4, 8, 16 warps splitting K of each tile
- * of 16 rows. Refuses what qb_gemv_quant_tc_supported (bits 4, K and group_size multiples of 128) does not hold. */
+/* Tensor-core GEMV (mma.sync bf16 x bf16, fp32 sums; q - zero exact in bf16, exact products like the CUDA-core
+ * kernel, the scale applied once per 128 (4 bits) or 64 (8 bits) values): warps_per_tile 0 = by shape, or
+ * 1, 2, 4, 8, 16 warps splitting K of each tile of 16 rows. Refuses what qb_gemv_quant_tc_supported does not hold
+ * (4 bits: K and group_size multiples of 128; 8 bits: of 64). */
 int qb_gemv_quant_tc_supported(int bits, int k, int group_size);
 int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
                             int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile, cudaStream_t stream);
-/* The same with the number of steps (128 values of 16 rows) each warp loads ahead: 2 (the default) or 4. */
+/* The same with the number of steps (16 rows x 16 bytes per lane: 128 values at 4 bits, 64 at 8) each warp loads
+ * ahead: 2 (the default) or 4. */
 int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                   int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile,
                                   int unroll, cudaStream_t stream);

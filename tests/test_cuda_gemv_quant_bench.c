@@ -5,8 +5,8 @@
  *
  *   test_cuda_gemv_quant_bench [--check-only]     exits 77 without a GPU, 1 on any failed check
  *
- * Checks, every shape, format and kernel (old rows/warp 2, the dispatch qb_launch_gemv_quant, and for 4 bits the
- * tensor-core kernel with 1, 2, 4, 8, 16 warps per tile, loading 2 or 4 steps ahead):
+ * Checks, every shape, format and kernel (old rows/warp 2, the dispatch qb_launch_gemv_quant, and the
+ * tensor-core kernel with warps per tile by shape and forced to 1, 2, 4, 8, 16, loading 2 or 4 steps ahead):
  *   fp32 output vs the double sum of scale * (q - zero) * x: relative L2 error <= 1e-5 (both kernels sum exact
  *     products in fp32; only the order and the point where the scale is applied differ), every value finite
  *     (the output is filled with NaN before each launch, so a row never written fails);
@@ -18,6 +18,8 @@
  * Timing (not with --check-only): each kernel replayed 64 times in a CUDA graph over copies of the weights
  * totalling >= 512 MiB (the 50 MB L2 never serves them), median of 7 replays. GB/s counts the bytes read
  * (packed weights + scales/zeros + x); % is of the measured device-to-device copy bandwidth (read + write).
+ * Columns: old (CUDA-core, rows/warp 2), new (the dispatch: tensor cores for 4 bits, CUDA cores for 8), for 8 bits
+ * "tc" (the tensor-core kernel by shape, QB_GEMV_QUANT=tc), best (fastest forced tensor-core variant).
  * The bf16 GEMV of the same shape (qb_launch_gemv) is timed for the speed ratio, and the four 7B linears are
  * summed over 28 layers into the per-token time of the linears (old / new / bf16).
  */
@@ -61,6 +63,7 @@ static const format k_formats[] = {{"gptq-int4", 4, 1, 16}, {"awq", 4, 0, 15}, {
  * tile and U = sel / 100 steps loaded ahead (0 = the default 2) */
 #define SEL_DISPATCH 0
 #define SEL_OLD -1
+#define SEL_TC_AUTO 1000 /* tensor-core kernel, warps per tile by shape */
 static const int k_tc_warps[] = {1, 2, 4, 8, 16, 401, 402, 404, 408, 416};
 
 static cudaStream_t g_s;
@@ -86,12 +89,14 @@ static int launch_sel(int sel, const uint32_t *qw, const uint32_t *sz, const uin
                       int group, uint16_t *yb, float *yf) {
     if (sel == SEL_OLD) return qb_launch_gemv_quant_variant(qw, sz, x, n, k, bits, group, yb, yf, 2, g_s);
     if (sel == SEL_DISPATCH) return qb_launch_gemv_quant(qw, sz, x, n, k, bits, group, yb, yf, g_s);
+    if (sel == SEL_TC_AUTO) return qb_launch_gemv_quant_tc(qw, sz, x, n, k, bits, group, yb, yf, 0, g_s);
     return qb_launch_gemv_quant_tc_tuned(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, sel / 100 ? sel / 100 : 2, g_s);
 }
 
 static void sel_name(int sel, char *buf, size_t len) {
     if (sel == SEL_OLD) snprintf(buf, len, "old rows/warp 2");
     else if (sel == SEL_DISPATCH) snprintf(buf, len, "dispatch");
+    else if (sel == SEL_TC_AUTO) snprintf(buf, len, "tensor-core by shape");
     else snprintf(buf, len, "tensor-core W=%d U=%d", sel % 100, sel / 100 ? sel / 100 : 2);
 }
 
@@ -248,7 +253,7 @@ static double time_bf16(int n, int k, const uint16_t *d_x, uint16_t *d_y) {
 }
 
 /* per-format sums over the 7B linears (one layer) and ratios for the summary */
-static double g_sum_old[3], g_sum_new[3], g_sum_bf16;
+static double g_sum_old[3], g_sum_new[3], g_sum_tc[3], g_sum_bf16;
 static double g_pct_min[3] = {1e9, 1e9, 1e9}, g_pct_max[3];
 
 static void run_case(const shape *sh, int fi, int timing, double copy_gbps, double *bf16_time) {
@@ -301,15 +306,12 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
     int ok = check_kernel(SEL_OLD, what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
     ok &= check_kernel(SEL_DISPATCH, what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
     int tc = qb_gemv_quant_tc_supported(bits, k, group);
-    if (tc)
+    if (tc) {
+        ok &= check_kernel(SEL_TC_AUTO, what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
         for (size_t w = 0; w < sizeof k_tc_warps / sizeof *k_tc_warps; w++)
             ok &= check_kernel(k_tc_warps[w], what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
-    else if (bits == 4) {
-        printf("FAIL %s: the tensor-core kernel does not take this 4-bit shape\n", what);
-        g_failures++;
-    }
-    if (!tc && qb_launch_gemv_quant_tc(d_qw, d_sz, d_x, n, k, bits, group, NULL, d_y, 0, g_s) == 0) {
-        printf("FAIL %s: the tensor-core kernel accepted %d bits\n", what, bits);
+    } else {
+        printf("FAIL %s: the tensor-core kernel does not take this shape\n", what);
         g_failures++;
     }
 
@@ -329,7 +331,13 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
         double t_old = time_graph(&c, 0);
         c.sel = SEL_DISPATCH;
         double t_new = time_graph(&c, 0);
-        char best[64] = "";
+        char best[96] = "";
+        double t_tc = t_new;
+        if (tc && bits == 8) { /* the dispatch keeps the CUDA-core kernel for 8 bits (QB_GEMV_QUANT=tc: this one) */
+            c.sel = SEL_TC_AUTO;
+            t_tc = time_graph(&c, 0);
+            snprintf(best, sizeof best, " | tc %6.1f us %3.0f%%", t_tc * 1e6, 100 * bytes / t_tc / 1e9 / copy_gbps);
+        }
         if (tc) {
             double tb = 1e30;
             int wb = 1;
@@ -338,8 +346,9 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
                 double t = time_graph(&c, 0);
                 if (t < tb) tb = t, wb = k_tc_warps[w];
             }
-            snprintf(best, sizeof best, " | best W%-2d U%d %6.1f us %3.0f%%", wb % 100, wb / 100 ? wb / 100 : 2, tb * 1e6,
-                     100 * bytes / tb / 1e9 / copy_gbps);
+            size_t used = strlen(best);
+            snprintf(best + used, sizeof best - used, " | best W%-2d U%d %6.1f us %3.0f%%", wb % 100,
+                     wb / 100 ? wb / 100 : 2, tb * 1e6, 100 * bytes / tb / 1e9 / copy_gbps);
         }
         if (*bf16_time <= 0) *bf16_time = time_bf16(n, k, d_x, d_yb);
         double pct_new = 100 * bytes / t_new / 1e9 / copy_gbps;
@@ -352,6 +361,7 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
         if (sh->is_7b) {
             g_sum_old[fi] += t_old;
             g_sum_new[fi] += t_new;
+            g_sum_tc[fi] += t_tc;
             if (fi == 0) g_sum_bf16 += *bf16_time;
         }
         CK(cudaFree(rq));
@@ -381,7 +391,7 @@ int main(int argc, char **argv) {
     CK(cudaGetDeviceProperties(&prop, 0));
     double copy_gbps = timing ? copy_bandwidth() : 0;
     printf("gemv_quant bench on %s (%d SMs); copy bandwidth %.0f GB/s (read + write); old = CUDA-core rows/warp 2, "
-           "new = qb_launch_gemv_quant (tensor-core for 4 bits)\n",
+           "new = qb_launch_gemv_quant (tensor-core for 4 bits), tc = tensor-core for 8 bits\n",
            prop.name, prop.multiProcessorCount, copy_gbps);
     for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++) {
         double bf16_time = 0;
@@ -391,11 +401,11 @@ int main(int argc, char **argv) {
            g_checks, g_max_rel_new, g_max_rel_old, TOL, g_failures ? "FAILED" : "all passed");
     if (timing) {
         for (int f = 0; f < 3; f++)
-            printf("%-9s: new kernel %3.0f-%3.0f%% of copy bandwidth on the timed shapes; 7B linears per token (28 "
-                   "layers): old %.3f ms, new %.3f ms, bf16 %.3f ms (new %.2fx bf16, %.2fx old)\n",
+            printf("%-9s: new %3.0f-%3.0f%% of copy bandwidth on the timed shapes; 7B linears per token (28 layers): "
+                   "old %.3f ms, new %.3f ms, tc %.3f ms, bf16 %.3f ms (new %.2fx bf16, %.2fx old; tc %.2fx bf16)\n",
                    k_formats[f].name, g_pct_min[f], g_pct_max[f], 28 * g_sum_old[f] * 1e3, 28 * g_sum_new[f] * 1e3,
-                   28 * g_sum_bf16 * 1e3, g_sum_new[f] > 0 ? g_sum_bf16 / g_sum_new[f] : 0,
-                   g_sum_new[f] > 0 ? g_sum_old[f] / g_sum_new[f] : 0);
+                   28 * g_sum_tc[f] * 1e3, 28 * g_sum_bf16 * 1e3, g_sum_new[f] > 0 ? g_sum_bf16 / g_sum_new[f] : 0,
+                   g_sum_new[f] > 0 ? g_sum_old[f] / g_sum_new[f] : 0, g_sum_tc[f] > 0 ? g_sum_bf16 / g_sum_tc[f] : 0);
     }
     CK(cudaStreamDestroy(g_s));
     if (g_failures) {

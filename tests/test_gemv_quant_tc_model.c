@@ -5,8 +5,9 @@
  * double, the per-step scale, the split of steps over W warps and the final sum. Checked against the direct
  * sum over k of scale * (q - zero) * x in double on the repacked layout (engine/quant_repack.h).
  *
- * What it proves: the k mapping of A and B agree (every weight meets its own x exactly once), the bf16 pairs
- * are exactly q - zero for every q in [0, 15] and zero in [0, 16], rows g and g + 8 land in c0 / c2, lanes
+ * What it proves, for 4 and 8 bits: the k mapping of A and B agree (every weight meets its own x exactly once),
+ * the bf16 pairs are exactly q - zero (4 bits: q in [0, 15], zero in [0, 16]; 8 bits: q in [0, 255], zero in
+ * [0, 256]), rows g and g + 8 land in c0 / c2, lanes
  * t = 0..3 of a group hold the same sums, and tiles with N not a multiple of 16 or groups of 256 work.
  * Tolerance: relative 1e-12 per output (double sums of exact products; only the order differs).
  */
@@ -72,6 +73,14 @@ static uint32_t q4_pair(uint32_t word, int m, uint32_t nz) {
 
 static uint32_t q4_neg_zero(uint32_t s_z) { return (0xC300u + (s_z >> 16)) * 0x10001u; }
 
+/* 8 bits: bytes B and B + 1 of word as (2^23 + q) - (2^23 + zero) in fp32, packed to bf16x2 (low = byte B) */
+static uint32_t q8_pair(uint32_t word, int b, uint32_t s_z) {
+    float zc = 8388608.0f + (float)(s_z >> 16);
+    float lo = (8388608.0f + (float)((word >> (8 * b)) & 0xffu)) - zc;
+    float hi = (8388608.0f + (float)((word >> (8 * b + 8)) & 0xffu)) - zc;
+    return (uint32_t)float_to_bf16_exact(hi, "8-bit pair") << 16 | float_to_bf16_exact(lo, "8-bit pair");
+}
+
 /* mma.sync.m16n8k16.row.col bf16 -> f32 for a whole warp: a[lane][4], b[lane][2], c[lane][4] += A . B */
 static void mma_16816(uint32_t a[32][4], uint32_t b[32][2], double c[32][4]) {
     double A[16][16], B[16][8];
@@ -98,10 +107,11 @@ static void mma_16816(uint32_t a[32][4], uint32_t b[32][2], double c[32][4]) {
     }
 }
 
-/* One warp's step s of tile `tile` (the kernel's qb_q4_tc_step for all 32 lanes); acc[lane][2] += scaled sums */
-static void model_step(const uint32_t *qw, const uint32_t *sz, const uint16_t *x, int n, int k, int group, int tile,
-                       int s, double acc[32][2]) {
-    int words = k / 8, groups = k / group;
+/* One warp's step s of tile `tile` (the kernel's qb_q4_tc_step / qb_q8_tc_step for all 32 lanes); acc[lane][2]
+ * += scaled sums. A step is 512 / bits values of k: piece 4 s + t of each row for lane t. */
+static void model_step(const uint32_t *qw, const uint32_t *sz, const uint16_t *x, int n, int k, int bits, int group,
+                       int tile, int s, double acc[32][2]) {
+    int words = k * bits / 32, groups = k / group, step_k = 512 / bits;
     uint32_t wav[32][4], wbv[32][4], sza[32], szb[32];
     for (int lane = 0; lane < 32; lane++) {
         int g = lane >> 2, t = lane & 3;
@@ -110,33 +120,49 @@ static void model_step(const uint32_t *qw, const uint32_t *sz, const uint16_t *x
             wav[lane][i] = qw[(size_t)ra * words + 16 * s + 4 * t + i];
             wbv[lane][i] = qw[(size_t)rb * words + 16 * s + 4 * t + i];
         }
-        sza[lane] = sz[(size_t)ra * groups + s / (group / 128)];
-        szb[lane] = sz[(size_t)rb * groups + s / (group / 128)];
+        sza[lane] = sz[(size_t)ra * groups + s / (group / step_k)];
+        szb[lane] = sz[(size_t)rb * groups + s / (group / step_k)];
     }
     double c0[32][4] = {{0}}, c1[32][4] = {{0}};
     for (int i = 0; i < 4; i++) {
         uint32_t a0[32][4], b0[32][2], a1[32][4], b1[32][2];
         for (int lane = 0; lane < 32; lane++) {
             int t = lane & 3;
-            uint32_t xw[4]; /* x pairs (0,1) (2,3) (4,5) (6,7) of the 16 bytes at k0 = 32 t + 8 i */
-            memcpy(xw, x + 128 * s + 32 * t + 8 * i, sizeof xw);
-            uint32_t nza = q4_neg_zero(sza[lane]), nzb = q4_neg_zero(szb[lane]);
             uint32_t a = wav[lane][i], b = wbv[lane][i];
-            a0[lane][0] = q4_pair(a, 0, nza);
-            a0[lane][1] = q4_pair(b, 0, nzb);
-            a0[lane][2] = q4_pair(a, 1, nza);
-            a0[lane][3] = q4_pair(b, 1, nzb);
-            b0[lane][0] = byte_perm(xw[0], xw[2], 0x5410u);
-            b0[lane][1] = byte_perm(xw[0], xw[2], 0x7632u);
-            a1[lane][0] = q4_pair(a, 2, nza);
-            a1[lane][1] = q4_pair(b, 2, nzb);
-            a1[lane][2] = q4_pair(a, 3, nza);
-            a1[lane][3] = q4_pair(b, 3, nzb);
-            b1[lane][0] = byte_perm(xw[1], xw[3], 0x5410u);
-            b1[lane][1] = byte_perm(xw[1], xw[3], 0x7632u);
+            if (bits == 4) {
+                uint32_t xw[4]; /* x pairs (0,1) (2,3) (4,5) (6,7) of the 16 bytes at k0 = 32 t + 8 i */
+                memcpy(xw, x + 128 * s + 32 * t + 8 * i, sizeof xw);
+                uint32_t nza = q4_neg_zero(sza[lane]), nzb = q4_neg_zero(szb[lane]);
+                a0[lane][0] = q4_pair(a, 0, nza);
+                a0[lane][1] = q4_pair(b, 0, nzb);
+                a0[lane][2] = q4_pair(a, 1, nza);
+                a0[lane][3] = q4_pair(b, 1, nzb);
+                b0[lane][0] = byte_perm(xw[0], xw[2], 0x5410u);
+                b0[lane][1] = byte_perm(xw[0], xw[2], 0x7632u);
+                a1[lane][0] = q4_pair(a, 2, nza);
+                a1[lane][1] = q4_pair(b, 2, nzb);
+                a1[lane][2] = q4_pair(a, 3, nza);
+                a1[lane][3] = q4_pair(b, 3, nzb);
+                b1[lane][0] = byte_perm(xw[1], xw[3], 0x5410u);
+                b1[lane][1] = byte_perm(xw[1], xw[3], 0x7632u);
+            } else { /* word i = m: k0 = 16 t + 4 m; one mma, into chain i & 1 */
+                uint32_t xw[2];
+                memcpy(xw, x + 64 * s + 16 * t + 4 * i, sizeof xw);
+                uint32_t(*ad)[4] = (i & 1) ? a1 : a0;
+                uint32_t(*bd)[2] = (i & 1) ? b1 : b0;
+                ad[lane][0] = q8_pair(a, 0, sza[lane]);
+                ad[lane][1] = q8_pair(b, 0, szb[lane]);
+                ad[lane][2] = q8_pair(a, 2, sza[lane]);
+                ad[lane][3] = q8_pair(b, 2, szb[lane]);
+                bd[lane][0] = xw[0];
+                bd[lane][1] = xw[1];
+            }
         }
-        mma_16816(a0, b0, c0);
-        mma_16816(a1, b1, c1);
+        if (bits == 4) {
+            mma_16816(a0, b0, c0);
+            mma_16816(a1, b1, c1);
+        } else if (i & 1) mma_16816(a1, b1, c1);
+        else mma_16816(a0, b0, c0);
     }
     for (int lane = 0; lane < 32; lane++) {
         acc[lane][0] += qb_f16_to_float((uint16_t)(sza[lane] & 0xffffu)) * (c0[lane][0] + c1[lane][0]);
@@ -150,14 +176,14 @@ static void model_step(const uint32_t *qw, const uint32_t *sz, const uint16_t *x
 }
 
 /* The kernel for warps-per-tile W: y[n] (double); also checks lanes t = 0..3 agree. */
-static void model_gemv(const uint32_t *qw, const uint32_t *sz, const uint16_t *x, int n, int k, int group, int W,
-                       double *y) {
-    int steps = k / 128, tiles = (n + 15) / 16;
+static void model_gemv(const uint32_t *qw, const uint32_t *sz, const uint16_t *x, int n, int k, int bits, int group,
+                       int W, double *y) {
+    int steps = k / (512 / bits), tiles = (n + 15) / 16;
     for (int tile = 0; tile < tiles; tile++) {
         double red[16][16] = {{0}};
         for (int w = 0; w < W; w++) {
             double acc[32][2] = {{0}};
-            for (int s = w; s < steps; s += W) model_step(qw, sz, x, n, k, group, tile, s, acc);
+            for (int s = w; s < steps; s += W) model_step(qw, sz, x, n, k, bits, group, tile, s, acc);
             for (int lane = 0; lane < 32; lane++) {
                 int g = lane >> 2;
                 if (acc[lane][0] != acc[lane & ~3][0] || acc[lane][1] != acc[lane & ~3][1]) {
@@ -175,15 +201,16 @@ static void model_gemv(const uint32_t *qw, const uint32_t *sz, const uint16_t *x
     }
 }
 
-static void check_case(int n, int k, int group, int zmin, int zmax, int W) {
-    int words = k / 8, groups = k / group;
+static void check_case(int n, int k, int bits, int group, int zmin, int zmax, int W) {
+    int words = k * bits / 32, groups = k / group, per_word = 32 / bits;
+    uint32_t mask = (1u << bits) - 1u;
     uint32_t *qw = malloc((size_t)n * words * 4), *sz = malloc((size_t)n * groups * 4);
     uint16_t *x = malloc((size_t)k * 2);
     double *y = malloc((size_t)n * 8);
     for (size_t i = 0; i < (size_t)n * words; i++) qw[i] = rnd32();
     for (size_t i = 0; i < (size_t)n * groups; i++) {
         uint32_t z = (uint32_t)zmin + rnd32() % (uint32_t)(zmax - zmin + 1);
-        sz[i] = qb_float_to_f16(0.0346f / 8 * (0.75f + 0.5f * (float)(rnd32() >> 8) / 16777216.0f)) | z << 16;
+        sz[i] = qb_float_to_f16(0.0346f / (float)(1 << (bits - 1)) * (0.75f + 0.5f * (float)(rnd32() >> 8) / 16777216.0f)) | z << 16;
     }
     for (int i = 0; i < k; i++) {
         float v = 2.0f * (float)(rnd32() >> 8) / 16777216.0f - 1.0f;
@@ -191,19 +218,19 @@ static void check_case(int n, int k, int group, int zmin, int zmax, int W) {
         memcpy(&u, &v, 4);
         x[i] = (uint16_t)(u >> 16);
     }
-    model_gemv(qw, sz, x, n, k, group, W, y);
+    model_gemv(qw, sz, x, n, k, bits, group, W, y);
     for (int r = 0; r < n; r++) {
         double want = 0, mag = 0;
         for (int kk = 0; kk < k; kk++) {
             uint32_t e = sz[(size_t)r * groups + kk / group];
-            int q = (int)((qw[(size_t)r * words + kk / 8] >> (4 * (kk % 8))) & 15u), z = (int)(e >> 16);
+            int q = (int)((qw[(size_t)r * words + kk / per_word] >> (bits * (kk % per_word))) & mask), z = (int)(e >> 16);
             double term = (double)qb_f16_to_float((uint16_t)(e & 0xffffu)) * (q - z) * bf16_to_float(x[kk]);
             want += term;
             mag += fabs(term);
         }
         if (fabs(y[r] - want) > 1e-12 * mag) {
-            printf("FAIL model N=%d K=%d group %d zeros [%d, %d] W=%d: y[%d] = %.17g, want %.17g (tol 1e-12 x %g)\n",
-                   n, k, group, zmin, zmax, W, r, y[r], want, mag);
+            printf("FAIL model %d bits N=%d K=%d group %d zeros [%d, %d] W=%d: y[%d] = %.17g, want %.17g (tol 1e-12 "
+                   "x %g)\n", bits, n, k, group, zmin, zmax, W, r, y[r], want, mag);
             g_failures++;
             break;
         }
@@ -215,11 +242,14 @@ static void check_case(int n, int k, int group, int zmin, int zmax, int W) {
 }
 
 int main(void) {
-    check_case(32, 256, 128, 1, 16, 1);  /* GPTQ-Int4 zeros (stored + 1), two steps, one warp */
-    check_case(32, 512, 128, 0, 15, 4);  /* AWQ zeros, steps split over 4 warps */
-    check_case(40, 384, 128, 0, 16, 2);  /* N not a multiple of 16: rows past N clamped, not stored */
-    check_case(16, 1024, 256, 0, 16, 8); /* groups of 256: two steps per group */
-    check_case(16, 384, 128, 8, 8, 16);  /* more warps than steps */
+    check_case(32, 256, 4, 128, 1, 16, 1);  /* GPTQ-Int4 zeros (stored + 1), two steps, one warp */
+    check_case(32, 512, 4, 128, 0, 15, 4);  /* AWQ zeros, steps split over 4 warps */
+    check_case(40, 384, 4, 128, 0, 16, 2);  /* N not a multiple of 16: rows past N clamped, not stored */
+    check_case(16, 1024, 4, 256, 0, 16, 8); /* groups of 256: two steps per group */
+    check_case(16, 384, 4, 128, 8, 8, 16);  /* more warps than steps */
+    check_case(32, 256, 8, 128, 1, 256, 1); /* GPTQ-Int8 zeros 1..256: two steps per group */
+    check_case(40, 640, 8, 128, 0, 256, 4); /* 8 bits, N % 16 != 0, 10 steps over 4 warps */
+    check_case(16, 192, 8, 64, 128, 128, 2); /* groups of 64 (one step each), symmetric zeros */
     if (g_failures) {
         printf("test_gemv_quant_tc_model: %d failures\n", g_failures);
         return 1;
