@@ -337,13 +337,14 @@ qb_attn_decode_mma_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf1
         for (int s = 0; s < NT; s++) {
             const qb_adm_tile<HD> &t = cur[s];
             const int base = k_begin + tile * TK + s * 16;
-            float sc[4] = {0.f, 0.f, 0.f, 0.f};
+            float sc[4] = {0.f, 0.f, 0.f, 0.f}, sd[4] = {0.f, 0.f, 0.f, 0.f}; /* two chains of dependent mma */
 #pragma unroll
             for (int j = 0; j < KC; j++) {
                 qb_mma_16816(sc, t.k[0][j].x, t.k[1][j].x, t.k[0][j].y, t.k[1][j].y, qf[2 * j][0], qf[2 * j][1]);
-                qb_mma_16816(sc, t.k[0][j].z, t.k[1][j].z, t.k[0][j].w, t.k[1][j].w, qf[2 * j + 1][0],
+                qb_mma_16816(sd, t.k[0][j].z, t.k[1][j].z, t.k[0][j].w, t.k[1][j].w, qf[2 * j + 1][0],
                              qf[2 * j + 1][1]);
             }
+            sc[0] += sd[0]; sc[1] += sd[1]; sc[2] += sd[2]; sc[3] += sd[3];
             /* sc: (key gi, head 2ti), (key gi, head 2ti+1), (key gi+8, head 2ti), (key gi+8, head 2ti+1) */
             const bool ok0 = base + gi < k_end, ok1 = base + gi + 8 < k_end;
             float s0 = ok0 ? sc[0] * scale_log2 : -INFINITY, s1 = ok0 ? sc[1] * scale_log2 : -INFINITY;
