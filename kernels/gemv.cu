@@ -119,8 +119,10 @@ extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k
 /* ---- Fused decode GEMVs (see gemv.cuh) ----
  * Block = 8 warps in groups of KS warps; a group owns one unit (P rows, or P row pairs for the pair epilogues)
  * per iteration, each warp of the group a 1/KS interleaved slice of K (lane l of warp j reads pieces
- * 32 j + l + 32 KS t). A block loops over block-units (grid-stride) so that the normalising prologue, paid once
- * per block, is paid by a bounded number of blocks; the other kernels launch one block per block-unit. */
+ * 32 j + l + 32 KS t). The grid is what fits on the GPU at once (2 blocks per SM), each block looping over
+ * block-units (grid-stride, the same count for every block): the normalising prologue is paid once per block, and
+ * each lane loads the first batch of its next unit while summing the last batch of the current one, so the weight
+ * stream never waits for a pipeline to refill between units. */
 
 #define QB_FG_WARPS 8
 #define QB_FG_THREADS (QB_FG_WARPS * 32)
@@ -281,7 +283,7 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
     int n_bu = (p.n_units + G - 1) / G;
     const uint4 *wr[ROWS];
     uint4 wv[ROWS][QB_FG_UNROLL];
-    int unit = min(blockIdx.x * G + group, p.n_units - 1);
+    int unit = min((int)blockIdx.x * G + group, p.n_units - 1);
 #pragma unroll
     for (int r = 0; r < ROWS; r++) wr[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, unit, r) * k8;
     /* the first weights are constant data: fetch them while the previous kernel finishes (PDL) */
@@ -291,13 +293,12 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
     QB_PDL_TRIGGER();
     if (XM == QB_FX_NORM) qb_fused_norm_prologue(p, xs, warp_ss);
     for (int bu = blockIdx.x; bu < n_bu; bu += gridDim.x) { /* uniform over the block: barriers are safe */
-        int u = bu * G + group;
-        if (bu != (int)blockIdx.x) {
-            unit = min(u, p.n_units - 1);
+        int u = bu * G + group, bn = bu + gridDim.x;
+        /* the block's next unit: its first batch is loaded during this unit's last one (no pipeline restart) */
+        const uint4 *wn[ROWS];
+        int next_unit = min(bn * G + group, p.n_units - 1);
 #pragma unroll
-            for (int r = 0; r < ROWS; r++) wr[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, unit, r) * k8;
-            qb_fused_load_w<ROWS, STEP>(wv, wr, base0, k8);
-        }
+        for (int r = 0; r < ROWS; r++) wn[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, next_unit, r) * k8;
         float acc[ROWS];
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
@@ -308,7 +309,9 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
                 int kk = base + STEP * t;
                 xv[t] = kk < k8 ? (XM == QB_FX_NORM ? xs[kk] : __ldg(p.x + kk)) : make_uint4(0, 0, 0, 0);
             }
-            qb_fused_load_w<ROWS, STEP>(nv, wr, base + STEP * QB_FG_UNROLL, k8); /* next batch in flight */
+            int nb = base + STEP * QB_FG_UNROLL; /* next batch in flight while this one is summed */
+            if (nb >= k8 && bn < n_bu) qb_fused_load_w<ROWS, STEP>(nv, wn, base0, k8);
+            else qb_fused_load_w<ROWS, STEP>(nv, wr, nb, k8); /* zeros past the row */
 #pragma unroll
             for (int t = 0; t < QB_FG_UNROLL; t++)
 #pragma unroll
@@ -318,6 +321,8 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) wv[r][t] = nv[r][t];
         }
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) wr[r] = wn[r];
 #pragma unroll
         for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
         if (KS > 1) { /* the group's K slices, summed in a fixed order */
@@ -378,8 +383,8 @@ static cudaError_t qb_fused_ks(int ks, const qb_fused_params &p, int grid, size_
  *   K split: double the warps per row while the grid is under two blocks per SM and each warp keeps at least one
  *     16-byte piece per lane (0.5B down 896 x 4864: 4 warps per row, 448 blocks instead of 112);
  *   rows per unit (stores and residual adds): 2 for mid-size N with long rows (as qb_launch_gemv), else 1;
- *   normalising kernels: at most blocks_per_sm (default 2, what fits at once: __launch_bounds__(256, 2)) blocks
- *     per SM, balanced so every block runs the same number of iterations (the prologue reads 8 k bytes from L2
+ *   grid: at most blocks_per_sm (default 2, what fits at once: __launch_bounds__(256, 2)) blocks per SM,
+ *     balanced so every block runs the same number of iterations (a normalising prologue reads 8 k bytes from L2
  *     per block: 28 KB for 7B, times 2368 blocks of gate|up without the cap). */
 static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const qb_gemv_input *in, int k,
                            cudaStream_t s, const char *what) {
@@ -408,14 +413,10 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
     }
     int units_per_block = QB_FG_WARPS / ks;
     int n_bu = (p.n_units + units_per_block - 1) / units_per_block;
-    int grid = n_bu;
-    size_t smem = 0;
-    if (xm == QB_FX_NORM) {
-        int cap = (g_fused_blocks_per_sm > 0 ? g_fused_blocks_per_sm : 2) * sms;
-        int rounds = (n_bu + cap - 1) / cap;
-        grid = (n_bu + rounds - 1) / rounds;
-        smem = (size_t)k * 2;
-    }
+    int cap = (g_fused_blocks_per_sm > 0 ? g_fused_blocks_per_sm : 2) * sms;
+    int rounds = (n_bu + cap - 1) / cap;
+    int grid = (n_bu + rounds - 1) / rounds;
+    size_t smem = xm == QB_FX_NORM ? (size_t)k * 2 : 0;
     cudaError_t rc;
 #define QB_FUSED_XM(P_, EPI_)                                                                \
     (xm == QB_FX_NORM ? qb_fused_ks<P_, QB_FX_NORM, EPI_>(ks, p, grid, smem, s)           \

@@ -5,8 +5,8 @@
  *   q|k|v GEMV + bias + RoPE + KV append (input x or the normalised residual): q, the cache row at the position,
  *     and every other cache row untouched;
  *   gate|up GEMV + SiLU*up (both inputs); o_proj / down_proj GEMV stored (bf16) and added to the fp32 residual;
- *   every K split (1, 2, 4, 8 warps per row) and a small block cap (several iterations per block) on the small
- *   shapes. Tolerance: relative L2 error 1e-2 (fp32 sums, bf16-rounded outputs, as test_cuda_kernels); NaN fails;
+ *   every K split (1, 2, 4, 8 warps per row) on the small shapes, and everywhere the default grid and a cap of
+ *   one block per SM (more iterations per block: the prefetch of the next unit). Tolerance: relative L2 error 1e-2 (fp32 sums, bf16-rounded outputs, as test_cuda_kernels); NaN fails;
  *   sentinels after every output.
  * Benchmark (--bench): one layer's linears + norms (no attention, the same in both) for 0.5B, 1.5B, 3B and 7B:
  *   unfused (add_rmsnorm, GEMV, qkv_rope, GEMV, add_rmsnorm, GEMV, silu_mul, GEMV), fused epilogues (7 kernels a
@@ -99,7 +99,7 @@ static void test_qkv(const shape *s, const uint16_t *d_w, const uint16_t *w, con
     float *got = malloc((qn > cn ? qn : cn) * 4), *ref_row = malloc((size_t)s->hkv * hd * 4);
     for (int mode = 0; mode < 2; mode++)
         for (int ki = 0; ki < n_ks; ki++)
-            for (int cap = 0; cap < (mode ? 2 : 1); cap++) {
+            for (int cap = 0; cap < 2; cap++) {
                 char what[160];
                 snprintf(what, sizeof what, "qkv_rope %s H=%d heads=%d/%d hd=%d input=%s ksplit=%d cap=%d", s->name, H,
                          s->hq, s->hkv, hd, mode ? "norm" : "x", ks_list[ki], cap);
@@ -158,7 +158,7 @@ static void test_gate_up(const shape *s, const uint16_t *d_w, const uint16_t *w,
     uint16_t *d_x = dev_upload(xb, (size_t)H * 2), *d_o = dev_alloc_guarded((size_t)I * 2);
     for (int mode = 0; mode < 2; mode++)
         for (int ki = 0; ki < n_ks; ki++)
-            for (int cap = 0; cap < (mode ? 2 : 1); cap++) {
+            for (int cap = 0; cap < 2; cap++) {
                 char what[160];
                 snprintf(what, sizeof what, "gate_up_silu %s H=%d I=%d input=%s ksplit=%d cap=%d", s->name, H, I,
                          mode ? "norm" : "x", ks_list[ki], cap);
@@ -187,11 +187,13 @@ static void test_store_resid(const shape *s, const char *tag, const uint16_t *d_
     for (int i = 0; i < n; i++) { y[i] = round_bf16(y[i]); resid[i] = rnd_uniform(-2, 2); }
     uint16_t *d_x = dev_upload(xb, (size_t)k * 2), *d_y = dev_alloc_guarded((size_t)n * 2);
     float *d_r = dev_alloc_guarded((size_t)n * 4);
-    for (int ki = 0; ki < n_ks; ki++) {
+    for (int run = 0; run < 2 * n_ks; run++) {
+        int ki = run / 2, cap = run % 2;
         char what[160];
         qb_gemv_input in = {d_x, NULL, NULL, 0.f};
-        set_tuning(ks_list[ki], 0);
-        snprintf(what, sizeof what, "gemv_fused_store %s %s N=%d K=%d ksplit=%d", s->name, tag, n, k, ks_list[ki]);
+        set_tuning(ks_list[ki], cap);
+        snprintf(what, sizeof what, "gemv_fused_store %s %s N=%d K=%d ksplit=%d cap=%d", s->name, tag, n, k,
+                 ks_list[ki], cap);
         LAUNCH(qb_launch_gemv_fused_store(d_w, n, k, &in, d_y, 0));
         CK(cudaMemcpy(d_r, resid, (size_t)n * 4, cudaMemcpyHostToDevice));
         LAUNCH(qb_launch_gemv_resid_add(d_w, n, k, &in, d_r, 0));
@@ -200,7 +202,8 @@ static void test_store_resid(const shape *s, const char *tag, const uint16_t *d_
         dev_guard_ok(d_y, (size_t)n * 2, what);
         bf16_to_f32(yb, n, got);
         check_close(what, got, y, n, 1e-2);
-        snprintf(what, sizeof what, "gemv_resid_add %s %s N=%d K=%d ksplit=%d", s->name, tag, n, k, ks_list[ki]);
+        snprintf(what, sizeof what, "gemv_resid_add %s %s N=%d K=%d ksplit=%d cap=%d", s->name, tag, n, k,
+                 ks_list[ki], cap);
         CK(cudaMemcpy(after, d_r, (size_t)n * 4, cudaMemcpyDeviceToHost));
         dev_guard_ok(d_r, (size_t)n * 4, what);
         for (int i = 0; i < n; i++) got[i] = after[i] - resid[i]; /* the added part */
@@ -233,7 +236,7 @@ static void test_shape(const shape *s, bool all_splits) {
     cudaFree(d_w); free(w);
     free(resid); free(nw);
     printf("%s %-10s H=%5d I=%5d heads %2d/%d hd %3d%s\n", g_failures == fails0 ? "ok  " : "FAIL", s->name, H, I, s->hq,
-           s->hkv, s->hd, all_splits ? " (every K split, block cap 1/SM)" : "");
+           s->hkv, s->hd, all_splits ? " (every K split)" : "");
 }
 
 /* ---- benchmark ---- */
@@ -397,16 +400,18 @@ static void bench_model(const shape *s) {
     for (int v = 0; v < 8; v++) k[v] = time_layer(&b, 10 + v);
     printf("      down %.1f -> %.1f us | gate_up %.1f -> %.1f (x) %.1f (norm) | qkv %.1f -> %.1f (x) %.1f (norm)\n",
            k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
-    double ks[4], cap[4];
+    double ks[4], capx[4], capn[4];
     for (int i = 0; i < 4; i++) {
         qb_gemv_fused_tuning(1 << i, 0);
         ks[i] = time_layer(&b, 11);
-        qb_gemv_fused_tuning(0, i + 1);
-        cap[i] = time_layer(&b, 14);
+        qb_gemv_fused_tuning(0, 1 << i);
+        capx[i] = time_layer(&b, 13);
+        capn[i] = time_layer(&b, 14);
     }
     qb_gemv_fused_tuning(0, 0);
-    printf("      down fused by K split 1/2/4/8: %.1f %.1f %.1f %.1f us | gate_up norm by blocks/SM 1/2/3/4: %.1f %.1f "
-           "%.1f %.1f us\n", ks[0], ks[1], ks[2], ks[3], cap[0], cap[1], cap[2], cap[3]);
+    printf("      down by K split 1/2/4/8: %.1f %.1f %.1f %.1f | gate_up by blocks/SM 1/2/4/8: x %.1f %.1f %.1f %.1f, "
+           "norm %.1f %.1f %.1f %.1f us\n", ks[0], ks[1], ks[2], ks[3], capx[0], capx[1], capx[2], capx[3], capn[0],
+           capn[1], capn[2], capn[3]);
     for (int c = 0; c < b.copies; c++) { cudaFree(b.wqkv[c]); cudaFree(b.wo[c]); cudaFree(b.wgu[c]); cudaFree(b.wdown[c]); }
     free(b.wqkv); free(b.wo); free(b.wgu); free(b.wdown);
     cudaFree(b.bias); cudaFree(b.nw1); cudaFree(b.nw2); cudaFree(b.resid); cudaFree(b.cs); cudaFree(b.sn);
