@@ -230,8 +230,9 @@ qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_s
  *      k-step 2 j, z, w k-step 2 j + 1. Q is loaded the same way for head gi, so the products pair up.
  *   V: lane loads dims [e / 8 * 64 + gi * 8 + e % 8] (e < hd / 8) of keys 2 ti, 2 ti + 1, 2 ti + 8, 2 ti + 9;
  *      element e of m-block i is i (row gi) and hd / 16 + i (row gi + 8); byte permutes pair two keys per register.
- * The next tile's loads are issued before the current tile is computed (register double buffer): no block
- * barrier inside the loop. Keys past the context are neither loaded nor counted (score -inf, V zero).
+ * The next tile's loads are issued before the current tile is computed (two register buffers that swap roles,
+ * the loop unrolled by two, so nothing is copied): no block barrier inside the loop. Keys past the context are
+ * neither loaded nor counted (score -inf, V zero).
  */
 #define QB_ADM_WARPS 4
 
@@ -280,6 +281,58 @@ __device__ __forceinline__ void qb_adm_load(qb_adm_tile<HD> &t, const qb_bf16 *k
     }
 }
 
+/* One 16-key sub-tile (keys base .. base + 15, those >= k_end masked) into the warp's online softmax state. */
+template <int HD>
+__device__ __forceinline__ void qb_adm_step(const qb_adm_tile<HD> &t, int base, int k_end,
+                                            const uint32_t (&qf)[HD / 16][2], float scale_log2,
+                                            float (&acc)[HD / 16][4], float &m0, float &m1, float &l0, float &l1,
+                                            uint16_t *pw, int gi, int ti) {
+    constexpr int KC = HD / 32, MB = HD / 16, VC = HD / 64;
+    float sc[4] = {0.f, 0.f, 0.f, 0.f}, sd[4] = {0.f, 0.f, 0.f, 0.f}; /* two chains of dependent mma */
+#pragma unroll
+    for (int j = 0; j < KC; j++) {
+        qb_mma_16816(sc, t.k[0][j].x, t.k[1][j].x, t.k[0][j].y, t.k[1][j].y, qf[2 * j][0], qf[2 * j][1]);
+        qb_mma_16816(sd, t.k[0][j].z, t.k[1][j].z, t.k[0][j].w, t.k[1][j].w, qf[2 * j + 1][0],
+                     qf[2 * j + 1][1]);
+    }
+    sc[0] += sd[0]; sc[1] += sd[1]; sc[2] += sd[2]; sc[3] += sd[3];
+    /* sc: (key gi, head 2ti), (key gi, head 2ti+1), (key gi+8, head 2ti), (key gi+8, head 2ti+1) */
+    const bool ok0 = base + gi < k_end, ok1 = base + gi + 8 < k_end;
+    float s0 = ok0 ? sc[0] * scale_log2 : -INFINITY, s1 = ok0 ? sc[1] * scale_log2 : -INFINITY;
+    float s2 = ok1 ? sc[2] * scale_log2 : -INFINITY, s3 = ok1 ? sc[3] * scale_log2 : -INFINITY;
+    float mx0 = fmaxf(s0, s2), mx1 = fmaxf(s1, s3);
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o));
+    }
+    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1); /* finite: key base is in the context */
+    const float a0 = exp2f(m0 - mn0), a1 = exp2f(m1 - mn1);
+    m0 = mn0;
+    m1 = mn1;
+    const qb_bf16 p0 = __float2bfloat16_rn(exp2f(s0 - mn0)), p1 = __float2bfloat16_rn(exp2f(s1 - mn1));
+    const qb_bf16 p2 = __float2bfloat16_rn(exp2f(s2 - mn0)), p3 = __float2bfloat16_rn(exp2f(s3 - mn1));
+    l0 = fmaf(l0, a0, __bfloat162float(p0) + __bfloat162float(p2));
+    l1 = fmaf(l1, a1, __bfloat162float(p1) + __bfloat162float(p3));
+#pragma unroll
+    for (int i = 0; i < MB; i++) {
+        acc[i][0] *= a0; acc[i][1] *= a1; acc[i][2] *= a0; acc[i][3] *= a1;
+    }
+    /* P^T through shared memory: lane needs P[head gi][keys 2ti, 2ti+1] and [2ti+8, 2ti+9] */
+    pw[(2 * ti) * 24 + gi] = __bfloat16_as_ushort(p0);
+    pw[(2 * ti + 1) * 24 + gi] = __bfloat16_as_ushort(p1);
+    pw[(2 * ti) * 24 + gi + 8] = __bfloat16_as_ushort(p2);
+    pw[(2 * ti + 1) * 24 + gi + 8] = __bfloat16_as_ushort(p3);
+    __syncwarp();
+    const uint32_t pb0 = *(const uint32_t *)&pw[gi * 24 + 2 * ti];
+    const uint32_t pb1 = *(const uint32_t *)&pw[gi * 24 + 2 * ti + 8];
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < MB; i++)
+        qb_mma_16816(acc[i], qb_pair<VC>(t.v[0], t.v[1], i), qb_pair<VC>(t.v[0], t.v[1], MB + i),
+                     qb_pair<VC>(t.v[2], t.v[3], i), qb_pair<VC>(t.v[2], t.v[3], MB + i), pb0, pb1);
+}
+
 template <int HD, int NT>
 __global__ void __launch_bounds__(QB_ADM_WARPS * 32, 2)
 qb_attn_decode_mma_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf16 *v_cache, int max_seq,
@@ -287,7 +340,6 @@ qb_attn_decode_mma_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf1
                           int n_splits) {
     constexpr int KC = HD / 32; /* K chunks per row per lane; QK k-steps = 2 KC */
     constexpr int MB = HD / 16; /* P.V m-blocks of 16 dims */
-    constexpr int VC = HD / 64; /* V 16-byte pieces per key per lane */
     constexpr int W = QB_ADM_WARPS;
     __shared__ float o_s[W][QB_AD_MAX_GROUP][HD];
     __shared__ float m_s[W][QB_AD_MAX_GROUP], l_s[W][QB_AD_MAX_GROUP];
@@ -329,60 +381,23 @@ qb_attn_decode_mma_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf1
 #pragma unroll
     for (int s = 0; s < NT; s++) qb_adm_load<HD>(cur[s], kb, vb, k_begin + tile * TK + s * 16, k_end, gi, ti);
     uint16_t *pw = &p_s[warp][0][0];
-    for (; tile < n_tiles; tile += W) {
+    /* two tiles an iteration, the buffers swapping roles: loads of one tile are in flight while the other is used */
+    for (; tile < n_tiles; tile += 2 * W) {
 #pragma unroll
         for (int s = 0; s < NT; s++)
             qb_adm_load<HD>(nxt[s], kb, vb, k_begin + (tile + W) * TK + s * 16, k_end, gi, ti);
 #pragma unroll
-        for (int s = 0; s < NT; s++) {
-            const qb_adm_tile<HD> &t = cur[s];
-            const int base = k_begin + tile * TK + s * 16;
-            float sc[4] = {0.f, 0.f, 0.f, 0.f}, sd[4] = {0.f, 0.f, 0.f, 0.f}; /* two chains of dependent mma */
+        for (int s = 0; s < NT; s++)
+            qb_adm_step<HD>(cur[s], k_begin + tile * TK + s * 16, k_end, qf, scale_log2, acc, m0, m1, l0, l1, pw, gi,
+                            ti);
+        if (tile + W >= n_tiles) break;
 #pragma unroll
-            for (int j = 0; j < KC; j++) {
-                qb_mma_16816(sc, t.k[0][j].x, t.k[1][j].x, t.k[0][j].y, t.k[1][j].y, qf[2 * j][0], qf[2 * j][1]);
-                qb_mma_16816(sd, t.k[0][j].z, t.k[1][j].z, t.k[0][j].w, t.k[1][j].w, qf[2 * j + 1][0],
-                             qf[2 * j + 1][1]);
-            }
-            sc[0] += sd[0]; sc[1] += sd[1]; sc[2] += sd[2]; sc[3] += sd[3];
-            /* sc: (key gi, head 2ti), (key gi, head 2ti+1), (key gi+8, head 2ti), (key gi+8, head 2ti+1) */
-            const bool ok0 = base + gi < k_end, ok1 = base + gi + 8 < k_end;
-            float s0 = ok0 ? sc[0] * scale_log2 : -INFINITY, s1 = ok0 ? sc[1] * scale_log2 : -INFINITY;
-            float s2 = ok1 ? sc[2] * scale_log2 : -INFINITY, s3 = ok1 ? sc[3] * scale_log2 : -INFINITY;
-            float mx0 = fmaxf(s0, s2), mx1 = fmaxf(s1, s3);
+        for (int s = 0; s < NT; s++)
+            qb_adm_load<HD>(cur[s], kb, vb, k_begin + (tile + 2 * W) * TK + s * 16, k_end, gi, ti);
 #pragma unroll
-            for (int o = 4; o < 32; o <<= 1) {
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o));
-            }
-            const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1); /* finite: key base is in the context */
-            const float a0 = exp2f(m0 - mn0), a1 = exp2f(m1 - mn1);
-            m0 = mn0;
-            m1 = mn1;
-            const qb_bf16 p0 = __float2bfloat16_rn(exp2f(s0 - mn0)), p1 = __float2bfloat16_rn(exp2f(s1 - mn1));
-            const qb_bf16 p2 = __float2bfloat16_rn(exp2f(s2 - mn0)), p3 = __float2bfloat16_rn(exp2f(s3 - mn1));
-            l0 = fmaf(l0, a0, __bfloat162float(p0) + __bfloat162float(p2));
-            l1 = fmaf(l1, a1, __bfloat162float(p1) + __bfloat162float(p3));
-#pragma unroll
-            for (int i = 0; i < MB; i++) {
-                acc[i][0] *= a0; acc[i][1] *= a1; acc[i][2] *= a0; acc[i][3] *= a1;
-            }
-            /* P^T through shared memory: lane needs P[head gi][keys 2ti, 2ti+1] and [2ti+8, 2ti+9] */
-            pw[(2 * ti) * 24 + gi] = __bfloat16_as_ushort(p0);
-            pw[(2 * ti + 1) * 24 + gi] = __bfloat16_as_ushort(p1);
-            pw[(2 * ti) * 24 + gi + 8] = __bfloat16_as_ushort(p2);
-            pw[(2 * ti + 1) * 24 + gi + 8] = __bfloat16_as_ushort(p3);
-            __syncwarp();
-            const uint32_t pb0 = *(const uint32_t *)&pw[gi * 24 + 2 * ti];
-            const uint32_t pb1 = *(const uint32_t *)&pw[gi * 24 + 2 * ti + 8];
-            __syncwarp();
-#pragma unroll
-            for (int i = 0; i < MB; i++)
-                qb_mma_16816(acc[i], qb_pair<VC>(t.v[0], t.v[1], i), qb_pair<VC>(t.v[0], t.v[1], MB + i),
-                             qb_pair<VC>(t.v[2], t.v[3], i), qb_pair<VC>(t.v[2], t.v[3], MB + i), pb0, pb1);
-        }
-#pragma unroll
-        for (int s = 0; s < NT; s++) cur[s] = nxt[s];
+        for (int s = 0; s < NT; s++)
+            qb_adm_step<HD>(nxt[s], k_begin + (tile + W) * TK + s * 16, k_end, qf, scale_log2, acc, m0, m1, l0, l1, pw,
+                            gi, ti);
     }
 
     /* merge the warps: acc[i] = O[heads 2ti, 2ti+1][dims d(i), d(MB + i)], d(e) = e / 8 * 64 + gi * 8 + e % 8 */
