@@ -11,9 +11,13 @@ OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 T0=$(date +%s)
 nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv,noheader
+# configure (again, with the cached settings, where build-gpu exists: a tree configured before this test's files
+# existed has no target for it yet)
 if [ ! -f build-gpu/CMakeCache.txt ]; then
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
     > "$OUT/attn_prefill.log" 2>&1 || { tail -20 "$OUT/attn_prefill.log"; exit 1; }
+else
+  cmake -S . -B build-gpu > "$OUT/attn_prefill.log" 2>&1 || { tail -20 "$OUT/attn_prefill.log"; exit 1; }
 fi
 cmake --build build-gpu -j16 --target test_cuda_attn_prefill >> "$OUT/attn_prefill.log" 2>&1 ||
   { tail -30 "$OUT/attn_prefill.log"; exit 1; }
@@ -24,13 +28,13 @@ summary() { # log max_lines: the passing check lines counted, everything else as
   grep -v '^$' "$1" | grep -v '^check .* ok$' | head -"$2"
 }
 # 1: the fallback (old) and the default (fa2): correctness, then speed. Decides the exit status.
-timeout 60 build-gpu/test_cuda_attn_prefill --check --bench --variants old,fa2 > /tmp/attn_prefill_run.log 2>&1
+timeout 60 build-gpu/tests/test_cuda_attn_prefill --check --bench --variants old,fa2 > /tmp/attn_prefill_run.log 2>&1
 rc=$?
 cat /tmp/attn_prefill_run.log >> "$OUT/attn_prefill.log"
 summary /tmp/attn_prefill_run.log 22
 echo "# test_cuda_attn_prefill old,fa2 rc=$rc at $(( $(date +%s) - T0 )) s"
 # 2: the experimental wgmma kernels (wg, wgp) in their own process (a crash there cannot hide the results above).
-timeout 40 build-gpu/test_cuda_attn_prefill --check --bench --variants old,wg,wgp > /tmp/attn_prefill_wg.log 2>&1
+timeout 40 build-gpu/tests/test_cuda_attn_prefill --check --bench --variants old,wg,wgp > /tmp/attn_prefill_wg.log 2>&1
 rc_wg=$?
 { echo "==== variants old,wg,wgp"; cat /tmp/attn_prefill_wg.log; } >> "$OUT/attn_prefill.log"
 summary /tmp/attn_prefill_wg.log 20
