@@ -9,9 +9,9 @@
  *   one block per SM (more iterations per block: the prefetch of the next unit). Tolerance: relative L2 error 1e-2 (fp32 sums, bf16-rounded outputs, as test_cuda_kernels); NaN fails;
  *   sentinels after every output.
  * Benchmark (--bench): one layer's linears + norms (no attention, the same in both) for 0.5B, 1.5B, 3B and 7B:
- *   unfused (add_rmsnorm, GEMV, qkv_rope, GEMV, add_rmsnorm, GEMV, silu_mul, GEMV), fused epilogues (7 kernels a
- *   layer with attention), fused residual (5); weights rotated over >= 512 MiB of copies, 32 layers per CUDA graph,
- *   median of 7 replays, PDL as in the engine.
+ *   unfused (add_rmsnorm, GEMV, qkv_rope, GEMV, add_rmsnorm, GEMV, silu_mul, GEMV: 10 kernels a layer with
+ *   attention's two), fused epilogues (8), fused residual (6); weights rotated over >= 512 MiB of copies, 32 layers
+ *   per CUDA graph, median of 7 replays, PDL as in the engine.
  *   test_decode_fusion [--bench] [--quick]      exits 77 without a GPU, 1 on any failure
  */
 #include <stdbool.h>

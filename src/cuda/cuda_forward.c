@@ -10,10 +10,11 @@
  * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
  * Decode fusion (bf16 layer linears, one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph
  * is captured): 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its
- * epilogue and the gate|up GEMV SiLU*up (7 kernels a layer), and, at one GPU with hidden size <= 2048, the
- * o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their
- * prologue (5 kernels a layer: no add_rmsnorm, no qkv_rope, no silu_mul); 2 = as 1 but the residual fusion at
- * every hidden size (measurement); 3 = the epilogue fusions only (tests the 7B-style path on small models).
+ * epilogue and the gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU with
+ * hidden size <= 2048, the o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs
+ * normalise it in their prologue (6 kernels a layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = as 1 but the
+ * residual fusion at every hidden size (measurement); 3 = the epilogue fusions only (tests the 7B-style path on
+ * small models).
  * Tensor parallel keeps add_rmsnorm after each all-reduce of `delta`; quantized linears and prefill keep the
  * unfused sequence.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
