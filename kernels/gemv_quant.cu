@@ -214,7 +214,7 @@ extern "C" int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint3
  * block split the steps of one 16-row tile (warp w: steps w, w + W, ...), summed in shared memory in a fixed
  * order at the end (deterministic). U steps per warp (2 by default, 4 in the tuning entry) are loaded together
  * with their scale / zero entries, the next batch while the current one is computed (the first before the PDL
- * wait).
+ * wait); by default without a branch per step (see GUARD in the kernel).
  */
 #define QB_TC_BF16_128 0x4300u    /* bf16 128.0: 128 + q for a nibble q OR'ed into the mantissa */
 #define QB_TC_BF16X2_ONE 0x3F803F80u
@@ -335,7 +335,7 @@ __device__ __forceinline__ void qb_q4_tc_load(qb_q4_tc_piece (&v)[U], const uint
     }
 }
 
-template <int BITS, int W, int U>
+template <int BITS, int W, int U, int GUARD>
 __global__ void __launch_bounds__(W * 32)
 qb_gemv_q_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz, const uint4 *__restrict__ x,
                      int n, int steps, int groups, int steps_per_group, qb_bf16 *y_bf16, float *y_f32) {
@@ -356,17 +356,16 @@ qb_gemv_q_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ s
     for (int s0 = warp; s0 < steps; s0 += W * U) {
         qb_q4_tc_piece nxt[U];
         qb_q4_tc_load<W, U>(nxt, wa, wb, sza, szb, s0 + W * U, steps, steps_per_group);
+        /* GUARD 0 (default): no branch per step, so the U steps' mma chains interleave; a step past the end has
+         * zero weights, zero zero-point and scale 0 (adds exactly 0) and reads the last step's x (in bounds).
+         * GUARD 1: steps past the end skipped (fewer registers, no interleaving across steps). */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int s = s0 + u * W;
-            if (s < steps) {
-                if (BITS == 4)
-                    qb_q4_tc_step(cur[u].wa, cur[u].wb, xt + X16_PER_STEP * (size_t)s, cur[u].sza, cur[u].szb, acc_a,
-                                  acc_b);
-                else
-                    qb_q8_tc_step(cur[u].wa, cur[u].wb, xt + X16_PER_STEP * (size_t)s, cur[u].sza, cur[u].szb, acc_a,
-                                  acc_b);
-            }
+            if (GUARD && s >= steps) continue;
+            const uint4 *xs = xt + X16_PER_STEP * (size_t)min(s, steps - 1);
+            if (BITS == 4) qb_q4_tc_step(cur[u].wa, cur[u].wb, xs, cur[u].sza, cur[u].szb, acc_a, acc_b);
+            else qb_q8_tc_step(cur[u].wa, cur[u].wb, xs, cur[u].sza, cur[u].szb, acc_a, acc_b);
         }
 #pragma unroll
         for (int u = 0; u < U; u++) cur[u] = nxt[u];
@@ -420,7 +419,7 @@ extern "C" int qb_gemv_quant_tc_supported(int bits, int k, int group_size) {
 
 extern "C" int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n,
                                              int k, int bits, int group_size, uint16_t *y_bf16, float *y_f32,
-                                             int warps, int unroll, cudaStream_t stream) {
+                                             int warps, int unroll, int guarded, cudaStream_t stream) {
     QB_TRY(qb_quant_check("gemv_quant_tc", qweight, sz, n, k, bits, group_size));
     if (!qb_gemv_quant_tc_supported(bits, k, group_size))
         return qb_errorf("gemv_quant_tc: bits %d K %d group_size %d: needs 4 (8) bits, K and group_size multiples of "
@@ -429,29 +428,32 @@ extern "C" int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint
     if ((y_bf16 == NULL) == (y_f32 == NULL)) return qb_errorf("gemv_quant_tc: exactly one output (bf16 or fp32) expected");
     int step_k = 512 / bits, steps = k / step_k, groups = k / group_size, spg = group_size / step_k;
     if (warps == 0) warps = qb_q_tc_auto_warps(n, steps);
-    if (unroll != 2 && unroll != 4) return qb_errorf("gemv_quant_tc: unroll %d not in {2, 4}", unroll);
+    if (!((unroll == 2 && (guarded == 0 || guarded == 1)) || (unroll == 4 && guarded == 0)))
+        return qb_errorf("gemv_quant_tc: unroll %d guarded %d not one of (2, 0) (2, 1) (4, 0)", unroll, guarded);
     dim3 grid((unsigned)((n + 15) / 16));
     cudaError_t rc;
-#define QB_TC_CASE(W, U)                                                                                       \
-    rc = bits == 4 ? qb_launch_kernel(qb_gemv_q_tc_kernel<4, W, U>, grid, dim3(W * 32), 0, stream,                 \
+#define QB_TC_CASE(W, U, G)                                                                                    \
+    rc = bits == 4 ? qb_launch_kernel(qb_gemv_q_tc_kernel<4, W, U, G>, grid, dim3(W * 32), 0, stream,              \
                                       (const uint4 *)qweight, sz, (const uint4 *)x, n, steps, groups, spg,          \
                                       (qb_bf16 *)y_bf16, y_f32)                                                     \
-                   : qb_launch_kernel(qb_gemv_q_tc_kernel<8, W, U>, grid, dim3(W * 32), 0, stream,                 \
+                   : qb_launch_kernel(qb_gemv_q_tc_kernel<8, W, U, G>, grid, dim3(W * 32), 0, stream,              \
                                       (const uint4 *)qweight, sz, (const uint4 *)x, n, steps, groups, spg,          \
                                       (qb_bf16 *)y_bf16, y_f32)
-#define QB_TC_WARPS(U)                                                                                         \
+#define QB_TC_WARPS(U, G)                                                                                      \
     switch (warps) {                                                                                           \
-    case 1: QB_TC_CASE(1, U); break;                                                                           \
-    case 2: QB_TC_CASE(2, U); break;                                                                           \
-    case 4: QB_TC_CASE(4, U); break;                                                                           \
-    case 8: QB_TC_CASE(8, U); break;                                                                           \
-    case 16: QB_TC_CASE(16, U); break;                                                                         \
+    case 1: QB_TC_CASE(1, U, G); break;                                                                        \
+    case 2: QB_TC_CASE(2, U, G); break;                                                                        \
+    case 4: QB_TC_CASE(4, U, G); break;                                                                        \
+    case 8: QB_TC_CASE(8, U, G); break;                                                                        \
+    case 16: QB_TC_CASE(16, U, G); break;                                                                      \
     default: return qb_errorf("gemv_quant_tc: warps per tile %d not in {0 (by shape), 1, 2, 4, 8, 16}", warps); \
     }
-    if (unroll == 2) {
-        QB_TC_WARPS(2)
+    if (unroll == 4) {
+        QB_TC_WARPS(4, 0)
+    } else if (guarded) {
+        QB_TC_WARPS(2, 1)
     } else {
-        QB_TC_WARPS(4)
+        QB_TC_WARPS(2, 0)
     }
 #undef QB_TC_WARPS
 #undef QB_TC_CASE
@@ -462,7 +464,7 @@ extern "C" int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint
 extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                        int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps,
                                        cudaStream_t stream) {
-    return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, warps, 2, stream);
+    return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, warps, 2, 0, stream);
 }
 
 /* QB_GEMV_QUANT in the environment (read once): "old" = the CUDA-core kernel for every shape, "tc" = the

@@ -35,10 +35,11 @@ int qb_gemv_quant_tc_supported(int bits, int k, int group_size);
 int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
                             int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile, cudaStream_t stream);
 /* The same with the number of steps (16 rows x 16 bytes per lane: 128 values at 4 bits, 64 at 8) each warp loads
- * ahead: 2 (the default) or 4. */
+ * ahead, unroll 2 (the default) or 4, and guarded 1 = a branch skips steps past the end (fewer registers; the
+ * default 0 computes them on zeros so the steps' mma chains interleave). Combinations: (2, 0), (2, 1), (4, 0). */
 int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                   int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile,
-                                  int unroll, cudaStream_t stream);
+                                  int unroll, int guarded, cudaStream_t stream);
 /* w_out [N][K] bf16 bits = bf16(scale * (q - zero)) (round to nearest even; exact fp32 product first). */
 int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
                                  uint16_t *w_out, cudaStream_t stream);

@@ -6,7 +6,8 @@
  *   test_cuda_gemv_quant_bench [--check-only]     exits 77 without a GPU, 1 on any failed check
  *
  * Checks, every shape, format and kernel (old rows/warp 2, the dispatch qb_launch_gemv_quant, and the
- * tensor-core kernel with warps per tile by shape and forced to 1, 2, 4, 8, 16, loading 2 or 4 steps ahead):
+ * tensor-core kernel with warps per tile by shape and forced to 1, 2, 4, 8, 16, loading 2 or 4 steps ahead, and
+ * with 2 also the per-step branch "g"):
  *   fp32 output vs the double sum of scale * (q - zero) * x: relative L2 error <= 1e-5 (both kernels sum exact
  *     products in fp32; only the order and the point where the scale is applied differ), every value finite
  *     (the output is filled with NaN before each launch, so a row never written fails);
@@ -60,11 +61,11 @@ typedef struct {
 static const format k_formats[] = {{"gptq-int4", 4, 1, 16}, {"awq", 4, 0, 15}, {"gptq-int8", 8, 1, 256}};
 
 /* kernel selectors: 0 dispatch, -1 old with 2 rows per warp, > 0 tensor-core kernel with W = sel % 100 warps per
- * tile and U = sel / 100 steps loaded ahead (0 = the default 2) */
+ * tile and U = sel / 100 steps loaded ahead (0 = the default 2; 2 = 2 with the per-step branch, "guarded") */
 #define SEL_DISPATCH 0
 #define SEL_OLD -1
 #define SEL_TC_AUTO 1000 /* tensor-core kernel, warps per tile by shape */
-static const int k_tc_warps[] = {1, 2, 4, 8, 16, 401, 402, 404, 408, 416};
+static const int k_tc_warps[] = {1, 2, 4, 8, 16, 201, 202, 204, 208, 216, 401, 402, 404, 408, 416};
 
 static cudaStream_t g_s;
 static double g_max_rel_new, g_max_rel_old;
@@ -90,14 +91,15 @@ static int launch_sel(int sel, const uint32_t *qw, const uint32_t *sz, const uin
     if (sel == SEL_OLD) return qb_launch_gemv_quant_variant(qw, sz, x, n, k, bits, group, yb, yf, 2, g_s);
     if (sel == SEL_DISPATCH) return qb_launch_gemv_quant(qw, sz, x, n, k, bits, group, yb, yf, g_s);
     if (sel == SEL_TC_AUTO) return qb_launch_gemv_quant_tc(qw, sz, x, n, k, bits, group, yb, yf, 0, g_s);
-    return qb_launch_gemv_quant_tc_tuned(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, sel / 100 ? sel / 100 : 2, g_s);
+    return qb_launch_gemv_quant_tc_tuned(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, sel / 100 == 4 ? 4 : 2,
+                                         sel / 100 == 2, g_s);
 }
 
 static void sel_name(int sel, char *buf, size_t len) {
     if (sel == SEL_OLD) snprintf(buf, len, "old rows/warp 2");
     else if (sel == SEL_DISPATCH) snprintf(buf, len, "dispatch");
     else if (sel == SEL_TC_AUTO) snprintf(buf, len, "tensor-core by shape");
-    else snprintf(buf, len, "tensor-core W=%d U=%d", sel % 100, sel / 100 ? sel / 100 : 2);
+    else snprintf(buf, len, "tensor-core W=%d U=%d%s", sel % 100, sel / 100 == 4 ? 4 : 2, sel / 100 == 2 ? " guarded" : "");
 }
 
 static double rel_l2(const float *got, const double *ref, size_t n) {
@@ -347,8 +349,8 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
                 if (t < tb) tb = t, wb = k_tc_warps[w];
             }
             size_t used = strlen(best);
-            snprintf(best + used, sizeof best - used, " | best W%-2d U%d %6.1f us %3.0f%%", wb % 100,
-                     wb / 100 ? wb / 100 : 2, tb * 1e6, 100 * bytes / tb / 1e9 / copy_gbps);
+            snprintf(best + used, sizeof best - used, " | best W%-2d U%d%s %6.1f us %3.0f%%", wb % 100,
+                     wb / 100 == 4 ? 4 : 2, wb / 100 == 2 ? "g" : "", tb * 1e6, 100 * bytes / tb / 1e9 / copy_gbps);
         }
         if (*bf16_time <= 0) *bf16_time = time_bf16(n, k, d_x, d_yb);
         double pct_new = 100 * bytes / t_new / 1e9 / copy_gbps;
