@@ -174,8 +174,8 @@ qb_attn_decode_split_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_b
 }
 
 /* Merge of the splits: block (head h, 32-dim slice); the block's max over the splits' maxima first, then warp w
- * sums splits w, w+8, ... for its lane's dimension, and the 8 warps' sums are added through shared memory. */
-#define QB_ADC_WARPS 8
+ * sums splits w, w+16, ... for its lane's dimension, and the 16 warps' sums are added through shared memory. */
+#define QB_ADC_WARPS 16
 template <int HD>
 __global__ void __launch_bounds__(QB_ADC_WARPS * 32)
 qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_splits, int chunk, const int *pos,
@@ -198,7 +198,7 @@ qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_s
     for (int w = 1; w < QB_ADC_WARPS; w++) m = fmaxf(m, red_m[w]);
     float l = 0.f, o = 0.f;
     const float *po = part_o + (size_t)h * n_splits * HD + d;
-#pragma unroll 4
+#pragma unroll 8 /* independent loads in flight: the merge is latency bound */
     for (int s = warp; s < active; s += QB_ADC_WARPS) {
         float w = exp2f(ml[2 * s] - m);
         l = fmaf(w, ml[2 * s + 1], l);
