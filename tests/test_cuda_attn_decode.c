@@ -1,13 +1,14 @@
 /* test_cuda_attn_decode.c - the split-KV decode attention (kernels/attention_decode.cuh): both split kernels
  * ("mma", the default, and "old") against the CPU reference (engine/cpu_ops.h), then timed old vs new.
  *   --check  correctness: head shapes of 0.5B (14,2,64), 7B (28,4,128), 14B/32B (40,8,128), 72B (64,8,128) and
- *            their TP2/TP4 slices (hq/tp, hkv/tp), contexts 1 .. 131072, max_seq beyond the context. Each case
+ *            their TP2/TP4 slices (hq/tp, hkv/tp; 0.5B has no TP4: 2 kv heads), contexts 1 .. 131072, max_seq
+ *            beyond the context, queries alternately mild and peaked (|q| <= 2 or 6). Each case
  *            runs the chunk the engine picks (src/cuda/cuda_forward.c) with the grid of the engine's level
  *            (len_cap) and of the whole cache, plus other chunks. Cache rows past the context hold NaN and the
  *            partial buffers are NaN-poisoned before each launch: any read of them shows as a NaN output.
  *            Sentinels after the output and both partial buffers catch out-of-bounds writes.
  *            Tolerance: relative L2 error 1e-2 (bf16 output rounding ~2e-3, the mma kernel's bf16 P ~2e-3).
- *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 131072: each number is
+ *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 129024: each number is
  *            the median of 7 replays of a CUDA graph of >= 32 launches (split + combine) reading >= 512 MiB of
  *            caches in turn so the L2 never serves them. Also the mma kernel at every chunk (to tune the policy).
  *   --quick  fewer contexts and shapes (a smoke test).
