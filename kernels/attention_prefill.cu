@@ -515,11 +515,13 @@ extern "C" int qb_launch_attention_prefill_variant(const uint16_t *q, const uint
     if (hd != 64 && hd != 128) return qb_errorf("attention_prefill: head_dim %d unsupported (64 or 128)", hd);
     if (variant == QB_ATTN_PREFILL_DEFAULT) variant = qb_attn_prefill_env_variant();
     if (variant == QB_ATTN_PREFILL_OLD) {
-        if (hd == 128) return qb_attn_prefill_old_launch<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
+        if (hd == 128)
+            return qb_attn_prefill_old_launch<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
         return qb_attn_prefill_old_launch<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
     }
     if (variant == QB_ATTN_PREFILL_FA2) {
-        if (hd == 128) return qb_attn_prefill_fa2_launch<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
+        if (hd == 128)
+            return qb_attn_prefill_fa2_launch<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
         return qb_attn_prefill_fa2_launch<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);
     }
     if (variant == QB_ATTN_PREFILL_WG || variant == QB_ATTN_PREFILL_WGP)

@@ -48,7 +48,9 @@ __device__ __forceinline__ uint64_t qb_apw_desc(uint32_t saddr, uint32_t lbo_byt
 #ifdef QB_APW_HAVE_WGMMA
 __device__ __forceinline__ void qb_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void qb_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void qb_wgmma_wait_all(void) { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+__device__ __forceinline__ void qb_wgmma_wait_all(void) {
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+}
 #endif
 
 /* Keep the compiler from moving reads of wgmma accumulators above the wait. */
@@ -59,7 +61,8 @@ __device__ __forceinline__ void qb_apw_pin(float *r) {
 }
 
 #ifdef QB_APW_HAVE_WGMMA
-/* D(64 x 64, f32) = A(64 x 16, bf16 registers) * B(16 x 64, bf16 shared memory, descriptor) + (accumulate ? D : 0). */
+/* D(64 x 64, f32) = A(64 x 16, bf16 registers) * B(16 x 64, bf16 shared memory, descriptor)
+ *                   + (accumulate ? D : 0). */
 template <int TRANS_B>
 __device__ __forceinline__ void qb_wgmma_m64n64k16_rs(float *d, const uint32_t *a, uint64_t desc_b, int accumulate) {
     asm volatile(
@@ -75,7 +78,8 @@ __device__ __forceinline__ void qb_wgmma_m64n64k16_rs(float *d, const uint32_t *
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate), "n"(TRANS_B));
 }
 
-/* D(64 x 128, f32) = A(64 x 16, bf16 registers) * B(16 x 128, bf16 shared memory, descriptor) + (accumulate ? D : 0). */
+/* D(64 x 128, f32) = A(64 x 16, bf16 registers) * B(16 x 128, bf16 shared memory, descriptor)
+ *                    + (accumulate ? D : 0). */
 template <int TRANS_B>
 __device__ __forceinline__ void qb_wgmma_m64n128k16_rs(float *d, const uint32_t *a, uint64_t desc_b, int accumulate) {
     asm volatile(
@@ -468,7 +472,8 @@ static int qb_attn_prefill_wg_launch_hd(const uint16_t *q, const uint16_t *k_cac
         cudaError_t e = cudaGetDevice(&dev);
         if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
         if (e != cudaSuccess) return qb_errorf("attention_prefill (wg): device query: %s", cudaGetErrorString(e));
-        if (major != 9) return qb_errorf("attention_prefill (wg): needs an sm_90 GPU (Hopper), device is sm_%d", major * 10);
+        if (major != 9)
+            return qb_errorf("attention_prefill (wg): needs an sm_90 GPU (Hopper), device is sm_%d", major * 10);
         e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return qb_errorf("attention_prefill (wg): shared memory %zu B: %s", smem, cudaGetErrorString(e));
@@ -479,8 +484,8 @@ static int qb_attn_prefill_wg_launch_hd(const uint16_t *q, const uint16_t *k_cac
     int row_tiles = qb_ceil_div(rows, QB_APW_BM);
     dim3 grid((unsigned)row_tiles * (unsigned)hkv);
     float scale_log2 = (float)(1.0 / sqrt((double)HD) * 1.4426950408889634);
-    QB_LAUNCH(pipelined ? "attention_prefill (wgp)" : "attention_prefill (wg)", kernel, grid, dim3(QB_APW_THREADS), smem,
-              stream, (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq,
+    QB_LAUNCH(pipelined ? "attention_prefill (wgp)" : "attention_prefill (wg)", kernel, grid, dim3(QB_APW_THREADS),
+              smem, stream, (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq,
               hkv, row_tiles, scale_log2, (qb_bf16 *)out);
     return 0;
 }
@@ -489,8 +494,10 @@ int qb_attn_prefill_wg_launch(const uint16_t *q, const uint16_t *k_cache, const 
                               int start, int hq, int hkv, int hd, uint16_t *out, int pipelined, cudaStream_t stream) {
     pipelined = pipelined ? 1 : 0;
     if (hd == 128)
-        return qb_attn_prefill_wg_launch_hd<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, pipelined, stream);
+        return qb_attn_prefill_wg_launch_hd<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, pipelined,
+                                                 stream);
     if (hd == 64)
-        return qb_attn_prefill_wg_launch_hd<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, pipelined, stream);
+        return qb_attn_prefill_wg_launch_hd<64>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, pipelined,
+                                                stream);
     return qb_errorf("attention_prefill (wg): head_dim %d unsupported (64 or 128)", hd);
 }

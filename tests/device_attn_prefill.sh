@@ -72,7 +72,8 @@ for name, hq, hkv, hd in [("7B", 28, 4, 128), ("0.5B", 14, 2, 64)]:
                 fn = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             reps = max(2, min(32, int(0.03 / (flops / 300e12))))
             t = bench(fn, reps)
-            print(f"torch sdpa {name:8s} {hq:2d}/{hkv}/{hd:3d} n={n:5d} start={start:6d} | {t*1e3:8.3f} ms {flops/t/1e12:4.0f} TF/s")
+            print(f"torch sdpa {name:8s} {hq:2d}/{hkv}/{hd:3d} n={n:5d} start={start:6d} |"
+                  f" {t*1e3:8.3f} ms {flops/t/1e12:4.0f} TF/s")
         except Exception as e:
             print(f"torch sdpa {name:8s} n={n} start={start}: n/a ({type(e).__name__}: {str(e)[:80]})")
         del q, k, v

@@ -66,7 +66,8 @@ static int compare_rows(const char *what, const float *got, const float *ref, in
     double all = rel_err(got, ref, m);
     if (all > g_worst[vi]) g_worst[vi] = all;
     if (all > TOL_ALL) {
-        printf("FAIL %s %s: relative L2 error %.3g > %.3g over %d rows\n", what, g_variant_names[vi], all, TOL_ALL, rows);
+        printf("FAIL %s %s: relative L2 error %.3g > %.3g over %d rows\n", what, g_variant_names[vi], all, TOL_ALL,
+               rows);
     }
     int shown = 0, ok = all <= TOL_ALL;
     for (int r = 0; r < rows; r++)
@@ -131,7 +132,8 @@ static void check_case(const head_shape *s, int n, int start, int max_rows) {
     uint16_t *d_o = dev_alloc_guarded(qn * 2);
     for (int vi = 0; vi < g_n_variants; vi++) {
         CK(cudaMemset(d_o, 0xFF, qn * 2)); /* NaN: a row the kernel never writes fails the check */
-        LAUNCH(qb_launch_attention_prefill_variant(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, g_variants[vi], 0));
+        LAUNCH(qb_launch_attention_prefill_variant(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, g_variants[vi],
+                                                   0));
         CK(cudaMemcpy(ob, d_o, qn * 2, cudaMemcpyDeviceToHost));
         int ok = dev_guard_ok(d_o, qn * 2, what);
         for (size_t i = 0; i < qn && ok; i++)
@@ -140,7 +142,8 @@ static void check_case(const head_shape *s, int n, int start, int max_rows) {
                        i / row_n, i / hd % hq, i % hd);
                 ok = 0;
             }
-        for (int r = 0; r < rows && ok; r++) bf16_to_f32(ob + (size_t)row_ids[r] * row_n, row_n, got + (size_t)r * row_n);
+        for (int r = 0; r < rows && ok; r++)
+            bf16_to_f32(ob + (size_t)row_ids[r] * row_n, row_n, got + (size_t)r * row_n);
         if (ok) ok = compare_rows(what, got, ref, rows, row_ids, hq, hd, vi);
         if (!ok) g_failures++;
     }
