@@ -8,7 +8,7 @@
  *            partial buffers are NaN-poisoned before each launch: any read of them shows as a NaN output.
  *            Sentinels after the output and both partial buffers catch out-of-bounds writes.
  *            Tolerance: relative L2 error 1e-2 (bf16 output rounding ~2e-3, the mma kernel's bf16 P ~2e-3).
- *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 129024: each number is
+ *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 131072: each number is
  *            the median of 7 replays of a CUDA graph of >= 32 launches (split + combine) reading >= 512 MiB of
  *            caches in turn so the L2 never serves them. Also the mma kernel at every chunk (to tune the policy).
  *   --quick  fewer contexts and shapes (a smoke test).
@@ -316,7 +316,7 @@ static void run_bench(int quick) {
     uint16_t *pool;
     CK(cudaMalloc((void **)&pool, POOL_BYTES));
     CK(cudaMemset(pool, 0x3c, POOL_BYTES)); /* finite bf16 (0.0115); timing does not depend on values */
-    static const int main_contexts[] = {1024, 4096, 16384, 30720, 32768, 65536, 129024};
+    static const int main_contexts[] = {1024, 4096, 16384, 30720, 32768, 65536, 129024, 131072};
     static const int other_contexts[] = {4096, 32768, 129024};
     static const int quick_contexts[] = {1024, 32768};
     printf("# KV read bandwidth (K + V bytes / time, split + combine kernels; old at the old chunk policy, mma at "
