@@ -11,7 +11,8 @@ OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 T0=$(date +%s)
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
-[ -f build-gpu/CMakeCache.txt ] || cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+# (re)configure: an existing build-gpu made before tests/attn_decode.cmake existed lacks the target
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
   -DJANSSON_ROOT=$PWD/.carry/jansson > "$OUT/attn_decode_check.log" 2>&1
 cmake --build build-gpu -j16 --target test_cuda_attn_decode >> "$OUT/attn_decode_check.log" 2>&1 ||
   { tail -30 "$OUT/attn_decode_check.log"; exit 1; }
