@@ -2,7 +2,7 @@
 # device_attn_decode.sh - one GPU-machine call for the split-KV decode attention (kernels/attention_decode.cu):
 # builds test_cuda_attn_decode, checks both split kernels (mma = default, old = QB_ATTN_DECODE=old) against the
 # CPU reference on every Qwen2.5 head shape and TP slice at contexts 1 .. 131072 (NaN and sentinel checks), then
-# times old vs mma (KV GB/s, same process) at contexts 1024 .. 129024. Run from the repository root with
+# times old vs mma (KV GB/s, same process) at contexts 1024 .. 131072. Run from the repository root with
 # build-gpu configured (cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a
 # -DJANSSON_ROOT=$PWD/.carry/jansson). Logs: $OUT/attn_decode_check.log, $OUT/attn_decode_bench.log.
 # Exits non-zero when the build or the correctness check fails.
