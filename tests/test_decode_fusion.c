@@ -459,11 +459,12 @@ int main(int argc, char **argv) {
     static const shape awkward[] = {
         {"odd", 200, 136, 3, 1, 16},      /* K not a multiple of 32 pieces, odd pair counts */
         {"tiny", 8, 8, 1, 1, 8},          /* one 16-byte piece per row */
+        {"fixture", 128, 384, 1, 1, 128}, /* the tied_hd128 fixture: 16 pieces per row, one head */
         {"wide", 2056, 1000, 4, 2, 32},   /* 257 pieces per row */
         {"7B/tp2", 3584, 9472, 14, 2, 128},
         {"72B/tp8", 8192, 3696, 8, 1, 128},
     };
-    for (int a = 0; a < (int)(sizeof awkward / sizeof awkward[0]); a++) test_shape(&awkward[a], a < 3);
+    for (int a = 0; a < (int)(sizeof awkward / sizeof awkward[0]); a++) test_shape(&awkward[a], a < 4);
     printf("%s: %d failure(s)\n", g_failures ? "FAILED" : "PASSED", g_failures);
     if (bench && !g_failures) {
         CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
