@@ -3,13 +3,13 @@
 # on the GPU machine, run from the repository root with build-gpu configured as in tests/GPU_RULES:
 #   1. builds qwenbench, test_cuda_engine and test_decode_fusion;
 #   2. test_decode_fusion --bench: every fused kernel vs the CPU reference on the seven Qwen2.5 sizes, TP slices and
-#      awkward sizes (stops here on a failure), then one layer's kernels unfused vs fused (0.5B, 1.5B, 3B, 7B);
+#      awkward sizes, then (if they pass) one layer's kernels unfused vs fused (0.5B, 1.5B, 3B, 7B);
 #   3. test_cuda_engine tests/fixtures with the default fusion (the residual fusion on these small models), and
 #      with QB_DECODE_FUSION=3 (the epilogue fusions only: the 7B / tensor-parallel path);
-#   4. qwenbench 0.5B and 7B, input 1, 2048 generated, 2 repetitions, with QB_DECODE_FUSION=0 and =1 (and =2 for
-#      7B when FUSION_ALL=1), printing tok/s.
+#   4. qwenbench 0.5B and 7B, input 1, 2048 generated, 2 repetitions, with QB_DECODE_FUSION=0 and =1 (also 0.5B
+#      with =3, and 7B with =2 when FUSION_ALL=1 is in the environment), printing each cell's table row.
 # Summary on stdout; full logs in $OUT/decode_fusion.log (and the build log in $OUT/build.log on a build failure).
-# Exit status: non-zero if the build, the kernel test or the engine test fails.
+# Exit status: non-zero if the build, the kernel test or an engine test fails (the later steps still run).
 set -u
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
@@ -31,7 +31,8 @@ echo "## test_decode_fusion --bench" | tee -a "$LOG"
 timeout 240 ./build-gpu/tests/test_decode_fusion --bench >> "$LOG" 2>&1
 krc=$?
 grep -E "^(ok|FAIL|PASSED|FAILED|FATAL)|layer|down " "$LOG" | head -36
-[ $krc -ne 0 ] && { echo "kernel test failed (rc $krc); see $LOG"; exit 1; }
+# a failure is reported and fails the script, but the engine runs below still say which fusion level works
+[ $krc -ne 0 ] && { echo "kernel test failed (rc $krc); see $LOG"; rc=1; }
 
 for mode in 1 3; do
   echo "## test_cuda_engine QB_DECODE_FUSION=$mode" >> "$LOG"
@@ -50,9 +51,10 @@ run_qb() { # model fusion: the markdown row of the cell (speed tok/s, ttft, tpot
   echo "QB_DECODE_FUSION=$2 rc $q $(grep -E '^\| *qwen' "$tmp" | tail -1 | cut -c1-150)"
   rm -f "$OUT/qb_$1_f$2.h5" "$tmp"
 }
-for m in qwen2.5-0.5b qwen2.5-7b; do
-  run_qb $m 0
-  run_qb $m 1
-done
+run_qb qwen2.5-0.5b 0
+run_qb qwen2.5-0.5b 1
+run_qb qwen2.5-0.5b 3 # epilogue fusions only: what the residual fusion adds on top
+run_qb qwen2.5-7b 0
+run_qb qwen2.5-7b 1
 [ "${FUSION_ALL:-0}" = 1 ] && run_qb qwen2.5-7b 2
 exit $rc
