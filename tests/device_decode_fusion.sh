@@ -48,7 +48,10 @@ run_qb() { # model fusion: the markdown row of the cell (speed tok/s, ttft, tpot
     --generate-length 2048 --repetitions 2 --warmup 0 --out "$OUT/qb_$1_f$2.h5" > "$tmp" 2>&1
   local q=$?
   { echo "## qwenbench $1 QB_DECODE_FUSION=$2 (rc $q)"; cat "$tmp"; } >> "$LOG"
-  echo "QB_DECODE_FUSION=$2 rc $q $(grep -E '^\| *qwen' "$tmp" | tail -1 | cut -c1-150)"
+  local row
+  row=$(grep -E '^\| *qwen' "$tmp" | tail -1)
+  [ -z "$row" ] && row=$(grep -iE 'error|fail' "$tmp" | head -1)
+  echo "$1 QB_DECODE_FUSION=$2 rc $q: $(echo "$row" | cut -c1-165)"
   rm -f "$OUT/qb_$1_f$2.h5" "$tmp"
 }
 run_qb qwen2.5-0.5b 0
