@@ -6,6 +6,8 @@
  * epilogues). They live in this file so that any program linking qb_launch_gemv links them too: cuda_forward.c
  * refers to them weakly (see there).
  */
+#include <stdlib.h>
+
 #include "common.cuh"
 #include "gemv.cuh"
 
@@ -351,6 +353,14 @@ extern "C" void qb_gemv_fused_tuning(int k_split, int blocks_per_sm) {
     g_fused_blocks_per_sm = blocks_per_sm;
 }
 
+/* Measurement knobs for whole-engine runs, read once: QB_GEMV_FUSED_KSPLIT (1, 2, 4, 8) and
+ * QB_GEMV_FUSED_BLOCKS_PER_SM (1 .. 16); qb_gemv_fused_tuning overrides them. */
+static int qb_fused_env(const char *name, int lo, int hi) {
+    const char *v = getenv(name);
+    int n = v ? atoi(v) : 0;
+    return n >= lo && n <= hi ? n : 0;
+}
+
 static int qb_sm_count(void) {
     static int sms = 0;
     if (sms == 0) {
@@ -406,14 +416,20 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
     p.norm_w = in->norm_w;
     p.eps = in->eps;
     int sms = qb_sm_count();
-    int ks = g_fused_k_split;
+    static int env_ks = -1, env_bps = -1;
+    if (env_ks < 0) {
+        env_ks = qb_fused_env("QB_GEMV_FUSED_KSPLIT", 1, 8);
+        env_bps = qb_fused_env("QB_GEMV_FUSED_BLOCKS_PER_SM", 1, 16);
+    }
+    int ks = g_fused_k_split ? g_fused_k_split : env_ks;
+    int bps = g_fused_blocks_per_sm ? g_fused_blocks_per_sm : env_bps;
     if (ks != 1 && ks != 2 && ks != 4 && ks != 8) {
         ks = 1;
         while (ks < 8 && (long)p.n_units * ks < 2L * sms * QB_FG_WARPS && p.k8 >= 64 * ks) ks *= 2;
     }
     int units_per_block = QB_FG_WARPS / ks;
     int n_bu = (p.n_units + units_per_block - 1) / units_per_block;
-    int cap = (g_fused_blocks_per_sm > 0 ? g_fused_blocks_per_sm : 2) * sms;
+    int cap = (bps > 0 ? bps : 2) * sms;
     int rounds = (n_bu + cap - 1) / cap;
     int grid = (n_bu + rounds - 1) / rounds;
     size_t smem = xm == QB_FX_NORM ? (size_t)k * 2 : 0;
