@@ -1,6 +1,7 @@
 /* attention_prefill.cu - flash attention for prefill (see attention_prefill.cuh). Two kernels:
  *
- * fa2 (default): block of 8 warps, 128 query rows (16 per warp) of one kv head's group, 64-key K/V tiles
+ * (Which kernel runs by default: see the dispatch at the end; on Hopper the wgmma kernels of attention_prefill_wg.cu.)
+ * fa2: block of 8 warps, 128 query rows (16 per warp) of one kv head's group, 64-key K/V tiles
  *   double-buffered in shared memory: the cp.async copy of tile j+1 is issued before the math of tile j, so
  *   loads overlap the tensor cores and one __syncthreads per tile suffices. Q is staged once through shared
  *   memory (coalesced) and held in registers as mma A fragments; K and V reach the tensor cores through
@@ -12,7 +13,8 @@
  *
  * old: 4 warps, 64 query rows, single-buffered (the first version), kept as the fallback:
  *   QB_ATTN_PREFILL=old in the environment selects it for every call.
- * wg, wgp: the Hopper wgmma kernels of attention_prefill_wg.cu (QB_ATTN_PREFILL=wg / wgp), experimental.
+ * wg, wgp: the Hopper wgmma kernels of attention_prefill_wg.cu (QB_ATTN_PREFILL=wg / wgp); the default on sm_90
+ *   (wg at head_dim 64, wgp at 128: wg fails the checks at 128).
  *
  * Both use mma.sync m16n8k16 bf16 -> fp32; P is rounded to bf16 for P.V, the row sums stay fp32.
  */
@@ -493,17 +495,33 @@ static int qb_attn_prefill_fa2_launch(const uint16_t *q, const uint16_t *k_cache
 
 /* ---- dispatch ------------------------------------------------------------------------------------------ */
 
-/* QB_ATTN_PREFILL=old|fa2|wg|wgp picks the kernel for every call (anything else: fa2); read once. */
+/* QB_ATTN_PREFILL=old|fa2|wg|wgp picks the kernel for every call; unset (or anything else): automatic, read
+ * once. Automatic = what measured fastest among the kernels that pass every check (H100, tests/
+ * device_attn_prefill.sh, docs/PERFORMANCE.md): on Hopper (sm_90) wg for head_dim 64 and wgp for head_dim 128
+ * (wg is wrong at 128, and wgp is faster than fa2 at both), fa2 on other GPUs. */
+#define QB_ATTN_PREFILL_AUTO (-1)
 static int qb_attn_prefill_env_variant(void) {
     static int variant = 0;
     if (variant == 0) {
         const char *e = getenv("QB_ATTN_PREFILL");
-        variant = QB_ATTN_PREFILL_FA2;
+        variant = QB_ATTN_PREFILL_AUTO;
         if (e && strcmp(e, "old") == 0) variant = QB_ATTN_PREFILL_OLD;
+        if (e && strcmp(e, "fa2") == 0) variant = QB_ATTN_PREFILL_FA2;
         if (e && strcmp(e, "wg") == 0) variant = QB_ATTN_PREFILL_WG;
         if (e && strcmp(e, "wgp") == 0) variant = QB_ATTN_PREFILL_WGP;
     }
     return variant;
+}
+
+static int qb_attn_prefill_auto_variant(int hd) {
+    static int hopper = -1;
+    if (hopper < 0) {
+        int dev = 0, major = 0;
+        hopper = cudaGetDevice(&dev) == cudaSuccess &&
+                 cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major == 9;
+    }
+    if (!hopper) return QB_ATTN_PREFILL_FA2;
+    return hd == 64 ? QB_ATTN_PREFILL_WG : QB_ATTN_PREFILL_WGP;
 }
 
 extern "C" int qb_launch_attention_prefill_variant(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
@@ -514,6 +532,7 @@ extern "C" int qb_launch_attention_prefill_variant(const uint16_t *q, const uint
     if (hkv <= 0 || hq % hkv != 0) return qb_errorf("attention_prefill: heads q=%d kv=%d", hq, hkv);
     if (hd != 64 && hd != 128) return qb_errorf("attention_prefill: head_dim %d unsupported (64 or 128)", hd);
     if (variant == QB_ATTN_PREFILL_DEFAULT) variant = qb_attn_prefill_env_variant();
+    if (variant == QB_ATTN_PREFILL_AUTO) variant = qb_attn_prefill_auto_variant(hd);
     if (variant == QB_ATTN_PREFILL_OLD) {
         if (hd == 128)
             return qb_attn_prefill_old_launch<128>(q, k_cache, v_cache, max_seq, n, start, hq, hkv, out, stream);

@@ -4,9 +4,9 @@
  *   0 .. start+n-1; out (n, hq, hd) bf16. hd 64 or 128; hq / hkv query heads share a kv head.
  * The query rows of one kv head's group, (token, head-in-group) flattened, are tiled together, so each
  * K/V tile is read once for the whole group.
- * qb_launch_attention_prefill uses the fa2 kernel (128-row tiles, double-buffered K/V, mma.sync) unless the
- * environment says otherwise: QB_ATTN_PREFILL=old (the first 64-row single-buffered kernel, the fallback) or
- * QB_ATTN_PREFILL=wg or wgp (Hopper wgmma kernels, sm_90a only; experimental).
+ * qb_launch_attention_prefill picks by device and head_dim: on Hopper (sm_90) the wgmma kernels (wg at head_dim
+ * 64, wgp at 128; built for sm_90a), elsewhere fa2 (128-row tiles, double-buffered K/V, mma.sync). The
+ * environment can force one: QB_ATTN_PREFILL=old (the first 64-row single-buffered kernel), fa2, wg or wgp.
  */
 #ifndef QB_KERNELS_ATTENTION_PREFILL_CUH
 #define QB_KERNELS_ATTENTION_PREFILL_CUH
