@@ -166,10 +166,49 @@ def check(hd, g, k_begin, k_end):
     return ok
 
 
+def check_index_bounds():
+    """The launcher's and both kernels' index arithmetic at the longest contexts (as tests/test_cuda_attn_decode.c
+    sets them up), split by split: int32 expressions stay below 2**31, keys loaded lie inside the context (rows past
+    it hold NaN in the GPU test), partial writes stay inside the workspaces the engine allocates, and every split the
+    merge reads (s < active) ran and wrote its (m, l). Written after the context-131072 hkv=8 NaNs of 074ce18."""
+    int_max, ok = 2**31 - 1, True
+    tk = {64: 32, 128: 16}  # mma tile keys: 16 * (128 / hd); the old kernel's tile is 64 keys
+    for name, hq, hkv, hd in [("0.5B", 14, 2, 64), ("7B", 28, 4, 128), ("14B,32B", 40, 8, 128), ("72B", 64, 8, 128)]:
+        for t in (32768, 131072):
+            max_seq = t + 1 + t % 97 + (2048 if t > 4096 else 40)
+            cache = hkv * max_seq * hd
+            splits_cap = -(-max_seq // 64)
+            part_o, part_ml = hq * splits_cap * hd, hq * splits_cap * 2
+            for chunk in (64 << i for i in range(6)):
+                for len_cap in (t, t + 1, max_seq):
+                    n_splits = -(-len_cap // chunk)
+                    active = min((t + chunk - 1) // chunk, n_splits)
+                    ran = [sp for sp in range(n_splits) if sp * chunk < t]
+                    if ran != list(range(active)):
+                        print(f"FAIL {name} T={t} chunk={chunk} len_cap={len_cap}: merged splits {active}, ran {len(ran)}")
+                        ok = False
+                    last = n_splits - 1
+                    k_end = min(last * chunk + chunk, t) if last * chunk < t else None
+                    # largest int32 values: split * chunk, the mma kernel's next-tile base (+2 W tiles), a key * hd
+                    biggest = max(last * chunk + chunk, (k_end or 0) + 2 * WARPS * tk[hd] + 16, max_seq * hd)
+                    hi_key = min(t, n_splits * chunk) - 1  # loads are masked to key < k_end <= t
+                    hi_k = (hkv - 1) * max_seq * hd + hi_key * hd + hd - 1
+                    hi_po = ((hq - 1) * n_splits + last) * hd + hd - 1
+                    hi_ml = ((hq - 1) * n_splits + last) * 2 + 1
+                    if biggest > int_max or hi_k >= cache or hi_key >= t or hi_po >= part_o or hi_ml >= part_ml:
+                        print(f"FAIL {name} T={t} chunk={chunk} len_cap={len_cap}: int {biggest}, key {hi_key}, "
+                              f"cache {hi_k}/{cache}, part_o {hi_po}/{part_o}, part_ml {hi_ml}/{part_ml}")
+                        ok = False
+    print(f"{'ok  ' if ok else 'FAIL'} index bounds at contexts 32768, 131072 (int32, keys inside the context, "
+          f"workspaces, merged splits all written)")
+    return ok
+
+
 def main():
     cases = [(128, 7, 0, 37), (128, 8, 64, 194), (64, 7, 0, 77), (128, 5, 0, 16), (64, 1, 128, 131),
              (128, 1, 0, 200), (64, 8, 0, 64)]
     results = [check(*c) for c in cases]
+    results.append(check_index_bounds())
     return 0 if all(results) else 1
 
 

@@ -6,7 +6,11 @@
  *            runs the chunk the engine picks (src/cuda/cuda_forward.c) with the grid of the engine's level
  *            (len_cap) and of the whole cache, plus other chunks. Cache rows past the context hold NaN and the
  *            partial buffers are NaN-poisoned before each launch: any read of them shows as a NaN output.
- *            Sentinels after the output and both partial buffers catch out-of-bounds writes.
+ *            Sentinels after the output and both partial buffers catch out-of-bounds writes. The poison is written on
+ *            the kernels' stream and the uploads are followed by a device sync (g_stream is non-blocking: it does
+ *            not wait for the legacy stream's cudaMemset / pageable cudaMemcpy; at 074ce18 that race gave NaN
+ *            outputs at context 131072). A failure prints DIAG lines (see diagnose()). hkv=8 shapes at 131072
+ *            print their old / mma pass counts.
  *            Tolerance: relative L2 error 1e-2 (bf16 output rounding ~2e-3, the mma kernel's bf16 P ~2e-3).
  *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 131072: each number is
  *            the median of 7 replays of a CUDA graph of >= 32 launches (split + combine) reading >= 512 MiB of
@@ -89,21 +93,18 @@ typedef struct {
     uint16_t *ob;
 } check_case;
 
-/* One launch: poison partials and output, run, compare; returns 1 on success. */
-static int run_one(check_case *c, int variant, int chunk, int len_cap) {
+/* Poison the partial buffers and the output ON THE KERNELS' STREAM (a plain cudaMemset runs on the legacy stream,
+ * which g_stream, non-blocking, does not wait for: the poison could land after the kernels wrote), launch, wait,
+ * copy the output back into c->ob / c->got. Returns 0, or -1 after printing why the launch failed. */
+static int launch_and_read(check_case *c, int variant, int chunk, int len_cap, const char *what) {
     const head_shape *s = c->s;
-    char what[224];
-    snprintf(what, sizeof what, "attention_decode[%s] %s hq=%d hkv=%d hd=%d context=%d max_seq=%d chunk=%d len_cap=%d",
-             qb_attention_decode_variant_name(variant), s->name, s->hq, s->hkv, s->hd, c->context, c->max_seq, chunk,
-             len_cap);
-    CK(cudaMemset(c->d_po, 0xff, c->po_bytes));
-    CK(cudaMemset(c->d_pml, 0xff, c->pml_bytes));
-    CK(cudaMemset(c->d_o, 0xff, c->o_bytes));
+    CK(cudaMemsetAsync(c->d_po, 0xff, c->po_bytes, g_stream));
+    CK(cudaMemsetAsync(c->d_pml, 0xff, c->pml_bytes, g_stream));
+    CK(cudaMemsetAsync(c->d_o, 0xff, c->o_bytes, g_stream));
     if (qb_launch_attention_decode_variant(c->d_q, c->d_k, c->d_v, c->max_seq, len_cap, c->d_pos, s->hq, s->hkv, s->hd,
                                            chunk, c->d_po, c->d_pml, c->d_o, variant, g_stream) != 0) {
         printf("FAIL %s: %s\n", what, qb_last_error());
-        g_failures++;
-        return 0;
+        return -1;
     }
     cudaError_t err = cudaStreamSynchronize(g_stream);
     if (err != cudaSuccess) {
@@ -112,11 +113,160 @@ static int run_one(check_case *c, int variant, int chunk, int len_cap) {
     }
     CK(cudaMemcpy(c->ob, c->d_o, c->o_bytes, cudaMemcpyDeviceToHost));
     bf16_to_f32(c->ob, (size_t)s->hq * s->hd, c->got);
+    return 0;
+}
+
+/* Relative L2 error of one head (inf where it holds a non-finite value). */
+static double head_error(const check_case *c, int h, int *n_bad, int *first_bad) {
+    int hd = c->s->hd;
+    double num = 0, den = 0;
+    *n_bad = 0;
+    *first_bad = -1;
+    for (int d = 0; d < hd; d++) {
+        float g = c->got[(size_t)h * hd + d], r = c->ref[(size_t)h * hd + d];
+        if (!isfinite(g)) {
+            if (*first_bad < 0) *first_bad = d;
+            (*n_bad)++;
+            continue;
+        }
+        num += ((double)g - r) * ((double)g - r);
+        den += (double)r * r;
+    }
+    if (*n_bad) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Non-finite values among the first rows (< T) of each kv head of a device cache; prints the first. */
+static long scan_cache(const check_case *c, const uint16_t *d_cache, const char *name, const char *what) {
+    const head_shape *s = c->s;
+    size_t n = (size_t)s->hkv * c->max_seq * s->hd;
+    uint16_t *h = malloc(n * 2);
+    if (!h) return -1;
+    CK(cudaMemcpy(h, d_cache, n * 2, cudaMemcpyDeviceToHost));
+    long bad = 0;
+    for (int kh = 0; kh < s->hkv; kh++)
+        for (size_t i = 0; i < (size_t)c->context * s->hd; i++) {
+            uint16_t b = h[(size_t)kh * c->max_seq * s->hd + i];
+            if ((b & 0x7f80u) == 0x7f80u) {
+                if (!bad)
+                    printf("DIAG %s: %s cache non-finite 0x%04x at kv head %d row %zu dim %zu (inside the context)\n",
+                           what, name, b, kh, i / s->hd, i % s->hd);
+                bad++;
+            }
+        }
+    free(h);
+    return bad;
+}
+
+/* After a failed launch, what the next run needs to tell the cause at once: *pos as the kernels see it, which heads /
+ * dims are bad and their raw bits (0xffff: the poison, i.e. never written or overwritten after the write), the
+ * partial (m, l) and o of the first bad head per split among those the merge reads, the caches inside the context,
+ * and whether the same launch fails again after a full device synchronisation (no: a race / stale memory). */
+static void diagnose(check_case *c, int variant, int chunk, int len_cap, const char *what) {
+    static int n_diagnosed = 0;
+    if (++n_diagnosed > 4) {
+        if (n_diagnosed == 5) printf("DIAG (no more diagnoses: 4 shown)\n");
+        return;
+    }
+    const head_shape *s = c->s;
+    int hq = s->hq, hd = s->hd, T = c->context;
+    int n_splits = (len_cap + chunk - 1) / chunk, active = (T + chunk - 1) / chunk;
+    if (active > n_splits) active = n_splits;
+    int pos = -2;
+    CK(cudaMemcpy(&pos, c->d_pos, sizeof pos, cudaMemcpyDeviceToHost));
+    int bad_heads = 0, bad_values = 0, first_head = -1, worst = 0;
+    double worst_err = -1;
+    char heads[160] = "";
+    for (int h = 0; h < hq; h++) {
+        int n_bad, first_bad;
+        double e = head_error(c, h, &n_bad, &first_bad);
+        if (n_bad) {
+            if (first_head < 0) first_head = h;
+            bad_heads++;
+            bad_values += n_bad;
+            size_t used = strlen(heads);
+            if (used < sizeof heads - 16) snprintf(heads + used, sizeof heads - used, " %d:%d", h, n_bad);
+        } else if (e > worst_err) {
+            worst_err = e;
+            worst = h;
+        }
+    }
+    printf("DIAG %s: *pos=%d (want %d), splits %d, merged %d; non-finite %d of %d values in %d of %d heads "
+           "(head:count%s); worst finite head %d rel err %.3g\n",
+           what, pos, T - 1, n_splits, active, bad_values, hq * hd, bad_heads, hq, heads[0] ? heads : " none",
+           worst, worst_err);
+    int h = first_head >= 0 ? first_head : worst;
+    if (first_head >= 0) {
+        int n_bad, first_bad;
+        head_error(c, h, &n_bad, &first_bad);
+        printf("DIAG %s: head %d first bad dim %d raw 0x%04x (0xffff = the output poison: not written, or poisoned "
+               "after the write)\n", what, h, first_bad, c->ob[(size_t)h * hd + first_bad]);
+    }
+    size_t ml_n = c->pml_bytes / 4, o_n = c->po_bytes / 4;
+    float *ml = malloc(ml_n * 4), *po = malloc(o_n * 4);
+    if (ml && po) {
+        CK(cudaMemcpy(ml, c->d_pml, c->pml_bytes, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(po, c->d_po, c->po_bytes, cudaMemcpyDeviceToHost));
+        int bad_m = 0, bad_l = 0, zero_l = 0, bad_o = 0, first_m = -1, first_l = -1, first_o = -1, first_o_dim = -1;
+        float m_max = -INFINITY;
+        for (int sp = 0; sp < active; sp++) {
+            float m = ml[((size_t)h * n_splits + sp) * 2], l = ml[((size_t)h * n_splits + sp) * 2 + 1];
+            if (!isfinite(m)) { bad_m++; if (first_m < 0) first_m = sp; } else if (m > m_max) m_max = m;
+            if (!isfinite(l)) { bad_l++; if (first_l < 0) first_l = sp; } else if (l <= 0) zero_l++;
+            for (int d = 0; d < hd; d++)
+                if (!isfinite(po[((size_t)h * n_splits + sp) * hd + d])) {
+                    bad_o++;
+                    if (first_o < 0) { first_o = sp; first_o_dim = d; }
+                    break;
+                }
+        }
+        uint32_t mbits = 0, lbits = 0;
+        if (first_m >= 0) memcpy(&mbits, &ml[((size_t)h * n_splits + first_m) * 2], 4);
+        if (first_l >= 0) memcpy(&lbits, &ml[((size_t)h * n_splits + first_l) * 2 + 1], 4);
+        printf("DIAG %s: head %d partials of the %d merged splits: m non-finite in %d (first split %d 0x%08x), "
+               "l non-finite in %d (first %d 0x%08x), l <= 0 in %d, o non-finite in %d (first split %d dim %d); "
+               "max m %g (0xffffffff = the partial poison: split not run or poisoned after its write)\n",
+               what, h, active, bad_m, first_m, mbits, bad_l, first_l, lbits, zero_l, bad_o, first_o, first_o_dim,
+               m_max);
+    }
+    free(ml);
+    free(po);
+    if (n_diagnosed <= 2) {
+        long bk = scan_cache(c, c->d_k, "K", what), bv = scan_cache(c, c->d_v, "V", what);
+        printf("DIAG %s: non-finite cache values inside the context: K %ld, V %ld\n", what, bk, bv);
+    }
+    CK(cudaDeviceSynchronize());
+    if (launch_and_read(c, variant, chunk, len_cap, what) == 0) {
+        int n_bad_total = 0;
+        double e_max = 0;
+        for (int hh = 0; hh < hq; hh++) {
+            int n_bad, first_bad;
+            double e = head_error(c, hh, &n_bad, &first_bad);
+            n_bad_total += n_bad;
+            if (!n_bad && e > e_max) e_max = e;
+        }
+        printf("DIAG %s: relaunched after a device sync: %d non-finite values, worst finite head rel err %.3g (%s)\n",
+               what, n_bad_total, e_max, n_bad_total || e_max > TOLERANCE ? "reproduces" : "now ok: a race or stale memory");
+    }
+}
+
+/* One launch: poison partials and output, run, compare; returns 1 on success. */
+static int run_one(check_case *c, int variant, int chunk, int len_cap) {
+    const head_shape *s = c->s;
+    char what[224];
+    snprintf(what, sizeof what, "attention_decode[%s] %s hq=%d hkv=%d hd=%d context=%d max_seq=%d chunk=%d len_cap=%d",
+             qb_attention_decode_variant_name(variant), s->name, s->hq, s->hkv, s->hd, c->context, c->max_seq, chunk,
+             len_cap);
+    if (launch_and_read(c, variant, chunk, len_cap, what) != 0) {
+        g_failures++;
+        return 0;
+    }
     int before = g_failures;
-    check_close(what, c->got, c->ref, (size_t)s->hq * s->hd, TOLERANCE);
+    int close = check_close(what, c->got, c->ref, (size_t)s->hq * s->hd, TOLERANCE);
     dev_guard_ok(c->d_o, c->o_bytes, what);
     dev_guard_ok(c->d_po, c->po_bytes, what);
     dev_guard_ok(c->d_pml, c->pml_bytes, what);
+    if (!close) diagnose(c, variant, chunk, len_cap, what);
     return g_failures == before;
 }
 
@@ -166,24 +316,32 @@ static int check_shape_context(const head_shape *s, int context, float q_scale) 
     c.d_pml = dev_alloc_guarded(c.pml_bytes);
     int pos = T - 1;
     c.d_pos = dev_upload(&pos, sizeof pos);
+    /* cudaMemcpy from pageable memory may return before its DMA lands, and the guards' cudaMemset is asynchronous:
+     * both run on the legacy stream, which the kernels' non-blocking g_stream does not wait for */
+    CK(cudaDeviceSynchronize());
     free(kc);
     free(vc);
     free(q);
 
     int chunk = engine_chunk(s, T), cap = engine_len_cap(s, T, c.max_seq), runs = 0;
     static const int variants[2] = {QB_ATTN_DECODE_MMA, QB_ATTN_DECODE_OLD};
+    int passed[2] = {0, 0}, tried[2] = {0, 0};
     for (int vi = 0; vi < 2; vi++) {
         int v = variants[vi];
-        run_one(&c, v, chunk, cap);
-        run_one(&c, v, chunk, c.max_seq);
-        runs += 2;
+        passed[vi] += run_one(&c, v, chunk, cap);
+        passed[vi] += run_one(&c, v, chunk, c.max_seq);
+        tried[vi] += 2;
         for (int i = 0; i < N_CHUNKS; i++) { /* every chunk where cheap, the extremes at long contexts */
             int other = 64 << i;
             if (other == chunk || (T > 4097 && i != 0 && i != N_CHUNKS - 1)) continue;
-            run_one(&c, v, other, T + (i % 2) * (c.max_seq - T)); /* tight grid and whole-cache grid */
-            runs++;
+            passed[vi] += run_one(&c, v, other, T + (i % 2) * (c.max_seq - T)); /* tight grid and whole-cache grid */
+            tried[vi]++;
         }
     }
+    runs = tried[0] + tried[1];
+    if (T >= 131072 && hkv == 8) /* the shapes that failed at 074ce18 (a harness race, see launch_and_read) */
+        printf("# check %s hq=%d hkv=%d context %d (engine chunk %d, len_cap %d): mma %d/%d ok, old %d/%d ok\n",
+               s->name, hq, hkv, T, chunk, cap, passed[0], tried[0], passed[1], tried[1]);
     cudaFree(c.d_k); cudaFree(c.d_v); cudaFree(c.d_q); cudaFree(c.d_o); cudaFree(c.d_po); cudaFree(c.d_pml);
     cudaFree(c.d_pos);
     free(c.ref); free(c.got); free(c.ob);
@@ -286,6 +444,7 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
             continue;
         }
         CK(cudaMemcpy(b.pos, &pos, 4, cudaMemcpyHostToDevice));
+        CK(cudaDeviceSynchronize()); /* legacy-stream copies / memsets done before g_stream reads them */
         double kv_bytes = (double)layer_bytes;
         int chunk = engine_chunk(s, ctx);
         double t_chunk[N_CHUNKS];
@@ -316,8 +475,9 @@ static void run_bench(int quick) {
     uint16_t *pool;
     CK(cudaMalloc((void **)&pool, POOL_BYTES));
     CK(cudaMemset(pool, 0x3c, POOL_BYTES)); /* finite bf16 (0.0115); timing does not depend on values */
+    CK(cudaDeviceSynchronize());
     static const int main_contexts[] = {1024, 4096, 16384, 30720, 32768, 65536, 129024, 131072};
-    static const int other_contexts[] = {4096, 32768, 129024};
+    static const int other_contexts[] = {4096, 32768, 129024, 131072};
     static const int quick_contexts[] = {1024, 32768};
     printf("# KV read bandwidth (K + V bytes / time, split + combine kernels; old at the old chunk policy, mma at "
            "the engine's), median of %d graphs of >= %d launches reading >= %zu MiB\n", ROUNDS, MIN_REPS,

@@ -10,11 +10,11 @@
  * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
  * Decode fusion (bf16 layer linears, one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph
  * is captured): 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its
- * epilogue and the gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU with
- * hidden size <= 2048, the o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs
- * normalise it in their prologue (6 kernels a layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = as 1 but the
- * residual fusion at every hidden size (measurement); 3 = the epilogue fusions only (tests the 7B-style path on
- * small models).
+ * epilogue and the gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU,
+ * the o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their
+ * prologue (6 kernels a layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = the same (kept for scripts); 3 = the
+ * epilogue fusions only (the tensor-parallel path, testable on one GPU). Measured on the H100 (2048 tokens,
+ * input 1): 0.5B 1251 / 1273 / 1432 tok/s and 7B 183.6 / 184.9 / 194.0 tok/s for none / epilogues / residual.
  * Tensor parallel keeps add_rmsnorm after each all-reduce of `delta`; quantized linears and prefill keep the
  * unfused sequence.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
@@ -47,9 +47,9 @@
 
 enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 
-/* Which decode fusion applies to this engine (see the file comment). Named condition for the residual fusion by
- * default: hidden size <= 2048 (0.5B, 1.5B, 3B: launch-bound steps; each block's prologue re-reads the 8 H bytes
- * of residual and norm weight, cheap there). */
+/* Which decode fusion applies to this engine (see the file comment). Named conditions: the residual fusion needs
+ * one GPU (tensor parallel all-reduces delta before the residual add) and hidden size <= 8192 (each block's
+ * prologue re-reads the 8 H bytes of residual and norm weight). */
 static int qb_decode_fusion(const qb_cuda_engine *e) {
     const char *v = getenv("QB_DECODE_FUSION");
     int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
@@ -57,7 +57,7 @@ static int qb_decode_fusion(const qb_cuda_engine *e) {
         !qb_launch_gemv_qkv_rope || !qb_launch_gemv_gate_up_silu)
         return QB_FUSE_NONE;
     if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
-    return (mode == 2 || e->H <= 2048) ? QB_FUSE_RESIDUAL : QB_FUSE_EPILOGUES;
+    return QB_FUSE_RESIDUAL;
 }
 
 /* A decode GEMV whose output is stored as is: the fused kernel (split K) where N is small, else qb_launch_gemv
@@ -209,12 +209,14 @@ int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
 }
 
 /* Named condition for the decode-attention split size: the largest power-of-two multiple of 64 (up to 2048)
- * that still gives splits x kv heads >= 4 x 132 blocks. The default split kernel keeps 2 blocks of 4 warps on
- * each of the 132 SMs, so that is two rounds or more: the last, partly filled round (a tail in which fewer
- * blocks read than the bandwidth needs) stays short, while the partials (hq x hd floats a split, written once
- * and read back from L2 by the merge) stay a few percent of the KV bytes. */
+ * that still gives splits x kv heads >= 120 blocks. Measured on the H100 (mma kernel, split + merge, KV GB/s by
+ * chunk): the best chunk leaves about 128 blocks (one round of the 132 SMs, the merge's partials then are ~1% of
+ * the KV bytes), e.g. 7B ctx 4096 -> 128, 16384 -> 512, 32768 -> 1024, 65536 -> 2048; 14B/72B ctx 4096 -> 256;
+ * 0.5B ctx 32768 -> 512. 120 rather than 128 so that contexts just under a power of two keep the larger chunk
+ * (7B ctx 30720: 1024 at 2300 GB/s vs 512 at 2222; 0.5B ctx 129024: 2048 at 2386 vs 1024 at 2329). Splits
+ * grow with the context, so the chunk never shrinks as it grows: each level serves one band of contexts. */
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len) {
-    const int want_blocks = 4 * 132;
+    const int want_blocks = 120;
     int chunk = 64;
     for (int lv = 1; lv < QB_CUDA_DECODE_LEVELS; lv++) {
         int next = chunk * 2;
