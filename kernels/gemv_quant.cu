@@ -13,6 +13,7 @@
  * partial = sum_j (q_j - zero) * x_j in fp32 (4 chains), then acc += scale * partial.
  */
 #include <cuda_fp16.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,6 +402,106 @@ qb_gemv_q_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ s
     }
 }
 
+/* ---- Tensor-core GEMV with a cp.async pipeline (QB_GEMV_QUANT=async; qb_launch_gemv_quant_tc_async) ----
+ * Same steps, lane mapping and arithmetic as qb_gemv_q_tc_kernel (qb_q4_tc_step / qb_q8_tc_step), but the
+ * weights and scale | zero entries travel global -> shared memory by cp.async (no registers held while in flight)
+ * in a ring of D stages per warp: while step i is computed, steps i + 1 .. i + D - 1 are loading, i.e. D - 1 KiB
+ * per warp in flight at all times (the register kernel: U KiB right after each batch, draining to 0). Each lane
+ * copies and later reads only its own slots (lane-consecutive 16-byte slots: no bank conflicts), so no barrier is
+ * needed inside the loop: cp.async.wait_group makes a thread's own copies visible to it. Warp w takes steps
+ * w, w + W, ... exactly (no steps on zeros); the first D - 1 copies are issued before the PDL wait. */
+__device__ __forceinline__ void qb_cp_async16(void *smem, const void *gmem) {
+    uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void qb_cp_async4(void *smem, const void *gmem) {
+    uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void qb_cp_async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int PENDING>
+__device__ __forceinline__ void qb_cp_async_wait(void) {
+    asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
+}
+
+/* One stage of one warp: 16-byte pieces of rows g (half 0) and g + 8 (half 1) of every lane, and their scale |
+ * zero entries. */
+template <int D>
+struct qb_q_tc_ring {
+    uint4 w[D][2][32];
+    uint32_t s_z[D][2][32];
+};
+
+/* The lane's copies for its local step j (global step warp + j * W) into stage j % D, then one commit (an empty
+ * group past the warp's last step keeps the group count uniform). */
+template <int W, int D>
+__device__ __forceinline__ void qb_q_tc_issue(qb_q_tc_ring<D> &ring, int j, int mine, int warp, int lane,
+                                              const uint4 *wa, const uint4 *wb, const uint32_t *sza,
+                                              const uint32_t *szb, int steps_per_group) {
+    if (j < mine) {
+        const int s = warp + j * W, st = j % D, gi = s / steps_per_group;
+        qb_cp_async16(&ring.w[st][0][lane], wa + 4 * (size_t)s);
+        qb_cp_async16(&ring.w[st][1][lane], wb + 4 * (size_t)s);
+        qb_cp_async4(&ring.s_z[st][0][lane], sza + gi);
+        qb_cp_async4(&ring.s_z[st][1][lane], szb + gi);
+    }
+    qb_cp_async_commit();
+}
+
+template <int BITS, int W, int D>
+__global__ void __launch_bounds__(W * 32)
+qb_gemv_q_tc_async_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz,
+                           const uint4 *__restrict__ x, int n, int steps, int groups, int steps_per_group,
+                           qb_bf16 *y_bf16, float *y_f32) {
+    __shared__ qb_q_tc_ring<D> rings[W];
+    __shared__ float red[W][16];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int tile0 = blockIdx.x * 16;
+    const int ra = min(tile0 + g, n - 1), rb = min(tile0 + g + 8, n - 1); /* rows past N: computed, not stored */
+    const size_t pieces = (size_t)steps * 4;
+    const uint4 *wa = qw + (size_t)ra * pieces + t, *wb = qw + (size_t)rb * pieces + t;
+    const uint32_t *sza = sz + (size_t)ra * groups, *szb = sz + (size_t)rb * groups;
+    constexpr int X16_PER_STEP = 64 / BITS; /* 16-byte pieces of x per step (128 or 64 values) */
+    const uint4 *xt = x + (X16_PER_STEP / 4) * t;
+    const int mine = warp < steps ? (steps - 1 - warp) / W + 1 : 0; /* this warp's steps */
+    qb_q_tc_ring<D> &ring = rings[warp];
+#pragma unroll
+    for (int j = 0; j < D - 1; j++) /* constant data: before the wait */
+        qb_q_tc_issue<W, D>(ring, j, mine, warp, lane, wa, wb, sza, szb, steps_per_group);
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    float acc_a = 0.f, acc_b = 0.f;
+    int st = 0;
+    for (int i = 0; i < mine; i++) {
+        /* committed: D - 1 + i groups; group i (this step) done when at most D - 2 are pending */
+        qb_cp_async_wait<D - 2>();
+        const uint4 va = ring.w[st][0][lane], vb = ring.w[st][1][lane];
+        const uint32_t sa = ring.s_z[st][0][lane], sb = ring.s_z[st][1][lane];
+        /* refill the stage read in iteration i - 1 (its values are already in registers) */
+        qb_q_tc_issue<W, D>(ring, i + D - 1, mine, warp, lane, wa, wb, sza, szb, steps_per_group);
+        const uint4 *xs = xt + X16_PER_STEP * (size_t)(warp + i * W);
+        if (BITS == 4) qb_q4_tc_step(va, vb, xs, sa, sb, acc_a, acc_b);
+        else qb_q8_tc_step(va, vb, xs, sa, sb, acc_a, acc_b);
+        st = st + 1 == D ? 0 : st + 1;
+    }
+    /* lanes t = 0..3 of a group hold the same sums (identical columns of C); warps summed in a fixed order */
+    if (t == 0) {
+        red[warp][g] = acc_a;
+        red[warp][g + 8] = acc_b;
+    }
+    __syncthreads();
+    if (threadIdx.x < 16) {
+        float s = 0.f;
+#pragma unroll
+        for (int w = 0; w < W; w++) s += red[w][threadIdx.x];
+        int row = tile0 + (int)threadIdx.x;
+        if (row < n) {
+            if (y_f32) y_f32[row] = s;
+            else y_bf16[row] = __float2bfloat16(s);
+        }
+    }
+}
+
 /* Warps per 16-row tile by shape: as many as keep the grid within ~31 resident warps per SM of an H100
  * (4096 warps) and give each warp at least two steps. */
 static int qb_q_tc_auto_warps(int n, int steps) {
@@ -467,26 +568,161 @@ extern "C" int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *
     return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, warps, 2, 0, stream);
 }
 
-/* QB_GEMV_QUANT in the environment (read once): "old" = the CUDA-core kernel for every shape, "tc" = the
- * tensor-core kernel for 8 bits too; unset or anything else: tensor cores for 4 bits, CUDA cores for 8. */
-static int qb_gemv_quant_mode(void) { /* 0 default, 1 old, 2 tc */
+extern "C" int qb_launch_gemv_quant_tc_async(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n,
+                                             int k, int bits, int group_size, uint16_t *y_bf16, float *y_f32,
+                                             int warps, int stages, cudaStream_t stream) {
+    QB_TRY(qb_quant_check("gemv_quant_tc_async", qweight, sz, n, k, bits, group_size));
+    if (!qb_gemv_quant_tc_supported(bits, k, group_size))
+        return qb_errorf("gemv_quant_tc_async: bits %d K %d group_size %d: needs 4 (8) bits, K and group_size "
+                         "multiples of 128 (64)", bits, k, group_size);
+    if ((uintptr_t)x & 15) return qb_errorf("gemv_quant_tc_async: x must be 16-byte aligned");
+    if ((y_bf16 == NULL) == (y_f32 == NULL))
+        return qb_errorf("gemv_quant_tc_async: exactly one output (bf16 or fp32) expected");
+    int step_k = 512 / bits, steps = k / step_k, groups = k / group_size, spg = group_size / step_k;
+    dim3 grid((unsigned)((n + 15) / 16));
+    cudaError_t rc;
+#define QB_TCA_CASE(W, D)                                                                                       \
+    rc = bits == 4 ? qb_launch_kernel(qb_gemv_q_tc_async_kernel<4, W, D>, grid, dim3(W * 32), 0, stream,          \
+                                      (const uint4 *)qweight, sz, (const uint4 *)x, n, steps, groups, spg,          \
+                                      (qb_bf16 *)y_bf16, y_f32)                                                     \
+                   : qb_launch_kernel(qb_gemv_q_tc_async_kernel<8, W, D>, grid, dim3(W * 32), 0, stream,          \
+                                      (const uint4 *)qweight, sz, (const uint4 *)x, n, steps, groups, spg,          \
+                                      (qb_bf16 *)y_bf16, y_f32)
+    /* (warps, stages) with at most 40 KiB of ring per block (static shared memory stays under 48 KiB) */
+    if (warps == 4 && stages == 4) QB_TCA_CASE(4, 4);
+    else if (warps == 4 && stages == 8) QB_TCA_CASE(4, 8);
+    else if (warps == 8 && stages == 2) QB_TCA_CASE(8, 2);
+    else if (warps == 8 && stages == 3) QB_TCA_CASE(8, 3);
+    else if (warps == 8 && stages == 4) QB_TCA_CASE(8, 4);
+    else if (warps == 16 && stages == 2) QB_TCA_CASE(16, 2);
+    else
+        return qb_errorf("gemv_quant_tc_async: warps %d stages %d not one of (4, 4) (4, 8) (8, 2) (8, 3) (8, 4) "
+                         "(16, 2)", warps, stages);
+#undef QB_TCA_CASE
+    if (rc != cudaSuccess) return qb_errorf("gemv_quant_tc_async: kernel launch failed: %s", cudaGetErrorString(rc));
+    return 0;
+}
+
+/* QB_GEMV_QUANT in the environment (read once): "old" = the CUDA-core kernel for every shape; "tc" = the
+ * tensor-core kernel with warps per tile by shape (qb_q_tc_auto_warps) for 4 and 8 bits; "prev" = the dispatch
+ * before the measured rule (that kernel for 4 bits, CUDA cores for 8); "async" = the cp.async tensor-core kernel
+ * (8 warps, 4 stages) for 4 bits, 8 bits by the rule; unset or anything else: the rule (qb_gemv_quant_pick). */
+enum { QB_GQ_RULE, QB_GQ_OLD, QB_GQ_TC, QB_GQ_PREV, QB_GQ_ASYNC };
+static int qb_gemv_quant_mode(void) {
     static int mode = -1;
     if (mode < 0) {
         const char *v = getenv("QB_GEMV_QUANT");
-        mode = v && strcmp(v, "old") == 0 ? 1 : v && strcmp(v, "tc") == 0 ? 2 : 0;
+        mode = !v ? QB_GQ_RULE
+               : strcmp(v, "old") == 0   ? QB_GQ_OLD
+               : strcmp(v, "tc") == 0    ? QB_GQ_TC
+               : strcmp(v, "prev") == 0  ? QB_GQ_PREV
+               : strcmp(v, "async") == 0 ? QB_GQ_ASYNC
+                                         : QB_GQ_RULE;
     }
     return mode;
 }
 
-/* 4-bit weights with K and groups multiples of 128 (every Qwen2.5 GPTQ-Int4 / AWQ release): the tensor-core
- * kernel. 8-bit weights (the CUDA-core kernel measured at 70-89 % of the bandwidth on the large shapes; the
- * tensor-core one not yet measured), other group sizes or QB_GEMV_QUANT=old: the CUDA-core kernel with 2 rows per
- * warp; QB_GEMV_QUANT=tc: the tensor-core kernel for 8 bits as well. */
+/* SMs of the current device (read once; 132 = H100 SXM if the query fails) */
+static int qb_gq_sm_count(void) {
+    static int sms = 0;
+    if (sms <= 0) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0)
+            v = 132;
+        sms = v;
+    }
+    return sms;
+}
+
+/* Resident blocks per SM of the 4-bit tensor-core kernel with 8 warps per tile, unroll 2, unguarded (0) or
+ * guarded (1); limited by registers (ptxas, sm_90a: 100 and 80 per thread -> 2 and 3). Read once. */
+static int qb_gq_q4_w8_blocks_per_sm(int guarded) {
+    static int blocks[2];
+    if (blocks[guarded] <= 0) {
+        int b = 0;
+        cudaError_t rc = guarded ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, qb_gemv_q_tc_kernel<4, 8, 2, 1>,
+                                                                                   256, 0)
+                                 : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, qb_gemv_q_tc_kernel<4, 8, 2, 0>,
+                                                                                   256, 0);
+        if (rc != cudaSuccess || b <= 0) {
+            (void)cudaGetLastError();
+            b = guarded ? 3 : 2;
+        }
+        blocks[guarded] = b;
+    }
+    return blocks[guarded];
+}
+
+/* The default kernel for a shape, by named conditions (from the H100 measurements of commit c3ef84d on the 7B and
+ * 72B-TP2 linears, where these choices were the fastest of all variants or within noise of it):
+ *  4 bits (tensor-core kernel, K and group_size multiples of 128): 8 warps per 16-row tile (fastest on every timed
+ *    shape; halved while a warp would get no step of 128 k). Unroll 2, guarded (80 registers, 3 blocks per SM)
+ *    when that takes fewer waves of blocks than unguarded (100 registers, 2 blocks per SM) - 7B qkv 288 tiles:
+ *    1 wave vs 2, 5.8 vs 7.6 us; gate_up: 6 vs 9 waves, 31.7 vs 43 us - else unguarded, whose interleaved steps
+ *    are faster at equal waves (7B o_proj / down, 72B-TP2 o_proj / down).
+ *  8 bits: the CUDA-core kernel (2 rows per warp: N / 2 warps, 59-98 % of the copy bandwidth) unless it has fewer
+ *    than 16 warps per SM (N < 32 x SMs), then the tensor-core kernel with 16 warps per tile, unroll 4 (7B o_proj
+ *    7.5 vs 9.1 us, 7B down 33.6 vs 38.3 us).
+ * Writes warps / unroll / guarded of the tensor-core kernel and returns 1, or returns 0 for the CUDA-core kernel. */
+static int qb_gemv_quant_pick(int n, int k, int bits, int group_size, int *warps, int *unroll, int *guarded) {
+    if (!qb_gemv_quant_tc_supported(bits, k, group_size)) return 0;
+    const int sms = qb_gq_sm_count(), steps = k / (512 / bits);
+    if (bits == 8) {
+        if ((long)n >= 32L * sms) return 0;
+        int w = 16;
+        while (w > 1 && steps < w) w >>= 1;
+        *warps = w;
+        *unroll = 4;
+        *guarded = 0;
+        return 1;
+    }
+    int w = 8;
+    while (w > 1 && steps < w) w >>= 1;
+    long tiles = (n + 15) / 16;
+    int g = 0;
+    if (w == 8) {
+        long per_wave_u = (long)qb_gq_q4_w8_blocks_per_sm(0) * sms, per_wave_g = (long)qb_gq_q4_w8_blocks_per_sm(1) * sms;
+        g = (tiles + per_wave_g - 1) / per_wave_g < (tiles + per_wave_u - 1) / per_wave_u;
+    }
+    *warps = w;
+    *unroll = 2;
+    *guarded = g;
+    return 1;
+}
+
+extern "C" int qb_gemv_quant_default_choice(int n, int k, int bits, int group_size, char *name, size_t name_len) {
+    int mode = qb_gemv_quant_mode(), w = 0, u = 2, g = 0;
+    const char *what = "";
+    if (mode == QB_GQ_OLD || !qb_gemv_quant_tc_supported(bits, k, group_size) || (mode == QB_GQ_PREV && bits == 8)) {
+        what = "old rows/warp 2";
+    } else if (mode == QB_GQ_TC || mode == QB_GQ_PREV) {
+        snprintf(name, name_len, "tc W%d U2 (by shape)", qb_q_tc_auto_warps(n, k / (512 / bits)));
+        return 0;
+    } else if (mode == QB_GQ_ASYNC && bits == 4) {
+        what = "tc-async W8 D4";
+    } else if (!qb_gemv_quant_pick(n, k, bits, group_size, &w, &u, &g)) {
+        what = "old rows/warp 2";
+    } else {
+        snprintf(name, name_len, "tc W%d U%d%s", w, u, g ? "g" : "");
+        return 0;
+    }
+    snprintf(name, name_len, "%s", what);
+    return 0;
+}
+
 extern "C" int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                     int bits, int group_size, uint16_t *y_bf16, float *y_f32, cudaStream_t stream) {
-    int mode = qb_gemv_quant_mode();
-    if (mode != 1 && (bits == 4 || mode == 2) && qb_gemv_quant_tc_supported(bits, k, group_size))
+    const int mode = qb_gemv_quant_mode(), tc_ok = qb_gemv_quant_tc_supported(bits, k, group_size);
+    int w, u, g;
+    if (mode == QB_GQ_OLD || !tc_ok || (mode == QB_GQ_PREV && bits == 8))
+        return qb_launch_gemv_quant_variant(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 2, stream);
+    if (mode == QB_GQ_TC || mode == QB_GQ_PREV)
         return qb_launch_gemv_quant_tc(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 0, stream);
+    if (mode == QB_GQ_ASYNC && bits == 4)
+        return qb_launch_gemv_quant_tc_async(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 8, 4, stream);
+    if (qb_gemv_quant_pick(n, k, bits, group_size, &w, &u, &g))
+        return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, w, u, g, stream);
     return qb_launch_gemv_quant_variant(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 2, stream);
 }
 

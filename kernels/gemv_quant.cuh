@@ -8,16 +8,21 @@
  * (magic-number conversion), products and sums fp32, the scale applied once per 16-byte piece and row.
  * Requirements (all Qwen2.5 shapes at every legal TP): bits 4 or 8; K and group_size multiples of 128/bits (one
  * 16-byte piece), K a multiple of group_size; qweight, sz and x 16-byte / 4-byte / 16-byte aligned.
- * qb_launch_gemv_quant picks the kernel: for 4 bits with K and group_size multiples of 128 (all Qwen2.5 GPTQ-Int4
- * and AWQ releases) the tensor-core kernel (qb_launch_gemv_quant_tc, warps per tile by shape), otherwise the
- * CUDA-core kernel with 2 rows per warp. QB_GEMV_QUANT in the environment (read once): "old" = the CUDA-core
- * kernel for everything, "tc" = the tensor-core kernel for 8 bits too (K and group_size multiples of 64).
+ * qb_launch_gemv_quant picks the kernel by a rule on N, K and the SM count (measured on an H100; the rule is
+ * spelled out at qb_gemv_quant_pick in gemv_quant.cu): 4 bits with K and group_size multiples of 128 (all Qwen2.5
+ * GPTQ-Int4 and AWQ releases): the tensor-core kernel, 8 warps per tile, unroll 2, guarded when that needs fewer
+ * waves of blocks; 8 bits: the CUDA-core kernel with 2 rows per warp unless N < 32 x SMs, then the tensor-core
+ * kernel with 16 warps per tile, unroll 4; other shapes: the CUDA-core kernel. QB_GEMV_QUANT in the environment
+ * (read once): "old" = the CUDA-core kernel for everything, "tc" = the tensor-core kernel with warps per tile by
+ * shape for 4 and 8 bits, "prev" = the dispatch before the rule (tc by shape for 4 bits, CUDA cores for 8),
+ * "async" = the cp.async tensor-core kernel (8 warps, 4 stages) for 4 bits.
  * _variant forces the CUDA-core kernel with 1, 2 or 4 rows per warp (tests, benchmarks).
  * All return 0, or -1 with a qb_errorf message.
  */
 #ifndef QB_KERNELS_GEMV_QUANT_CUH
 #define QB_KERNELS_GEMV_QUANT_CUH
 #include <cuda_runtime_api.h>
+#include <stddef.h>
 #include <stdint.h>
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +45,15 @@ int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const u
 int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                   int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile,
                                   int unroll, int guarded, cudaStream_t stream);
+/* The tensor-core kernel with the weights and scale | zero entries copied to shared memory by cp.async, a ring of
+ * `stages` steps per warp (stages - 1 steps in flight while one is computed). (warps, stages) one of (4, 4) (4, 8)
+ * (8, 2) (8, 3) (8, 4) (16, 2). Same results as qb_launch_gemv_quant_tc (same steps, same summation order). */
+int qb_launch_gemv_quant_tc_async(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
+                                  int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps, int stages,
+                                  cudaStream_t stream);
+/* Names in `name` the kernel qb_launch_gemv_quant runs for this shape (QB_GEMV_QUANT included), e.g. "tc W8 U2g"
+ * or "old rows/warp 2" (benchmarks, logs). Returns 0. */
+int qb_gemv_quant_default_choice(int n, int k, int bits, int group_size, char *name, size_t name_len);
 /* w_out [N][K] bf16 bits = bf16(scale * (q - zero)) (round to nearest even; exact fp32 product first). */
 int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
                                  uint16_t *w_out, cudaStream_t stream);

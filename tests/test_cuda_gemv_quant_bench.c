@@ -60,12 +60,17 @@ typedef struct {
 
 static const format k_formats[] = {{"gptq-int4", 4, 1, 16}, {"awq", 4, 0, 15}, {"gptq-int8", 8, 1, 256}};
 
-/* kernel selectors: 0 dispatch, -1 old with 2 rows per warp, > 0 tensor-core kernel with W = sel % 100 warps per
- * tile and U = sel / 100 steps loaded ahead (0 = the default 2; 2 = 2 with the per-step branch, "guarded") */
+/* kernel selectors: 0 dispatch, -1 old with 2 rows per warp, 1..999 tensor-core kernel with W = sel % 100 warps
+ * per tile and U = sel / 100 steps loaded ahead (0 = the default 2; 2 = 2 with the per-step branch, "guarded"),
+ * 2000 + 100 D + W: the cp.async tensor-core kernel, W warps per tile, a ring of D stages per warp */
 #define SEL_DISPATCH 0
 #define SEL_OLD -1
 #define SEL_TC_AUTO 1000 /* tensor-core kernel, warps per tile by shape */
-static const int k_tc_warps[] = {1, 2, 4, 8, 16, 201, 202, 204, 208, 216, 401, 402, 404, 408, 416};
+#define SEL_ASYNC0 2000
+static const int k_tc_warps[] = {1,   2,   4,   8,   16,  201, 202, 204, 208, 216, 401, 402, 404, 408, 416,
+                                 2404, 2804, 2208, 2308, 2408, 2216};
+#define SEL_IS_ASYNC(sel) ((sel) >= SEL_ASYNC0)
+#define SEL_ASYNC_STAGES(sel) ((sel) / 100 - 20)
 
 static cudaStream_t g_s;
 static double g_max_rel_new, g_max_rel_old;
@@ -91,6 +96,8 @@ static int launch_sel(int sel, const uint32_t *qw, const uint32_t *sz, const uin
     if (sel == SEL_OLD) return qb_launch_gemv_quant_variant(qw, sz, x, n, k, bits, group, yb, yf, 2, g_s);
     if (sel == SEL_DISPATCH) return qb_launch_gemv_quant(qw, sz, x, n, k, bits, group, yb, yf, g_s);
     if (sel == SEL_TC_AUTO) return qb_launch_gemv_quant_tc(qw, sz, x, n, k, bits, group, yb, yf, 0, g_s);
+    if (SEL_IS_ASYNC(sel))
+        return qb_launch_gemv_quant_tc_async(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, SEL_ASYNC_STAGES(sel), g_s);
     return qb_launch_gemv_quant_tc_tuned(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, sel / 100 == 4 ? 4 : 2,
                                          sel / 100 == 2, g_s);
 }
@@ -99,7 +106,17 @@ static void sel_name(int sel, char *buf, size_t len) {
     if (sel == SEL_OLD) snprintf(buf, len, "old rows/warp 2");
     else if (sel == SEL_DISPATCH) snprintf(buf, len, "dispatch");
     else if (sel == SEL_TC_AUTO) snprintf(buf, len, "tensor-core by shape");
+    else if (SEL_IS_ASYNC(sel)) snprintf(buf, len, "tensor-core cp.async W=%d D=%d", sel % 100, SEL_ASYNC_STAGES(sel));
     else snprintf(buf, len, "tensor-core W=%d U=%d%s", sel % 100, sel / 100 == 4 ? 4 : 2, sel / 100 == 2 ? " guarded" : "");
+}
+
+/* short name for the tables: old, new, tc, W8 U2g, aW8 D4 */
+static void sel_label(int sel, char *buf, size_t len) {
+    if (sel == SEL_OLD) snprintf(buf, len, "old");
+    else if (sel == SEL_DISPATCH) snprintf(buf, len, "new");
+    else if (sel == SEL_TC_AUTO) snprintf(buf, len, "tc");
+    else if (SEL_IS_ASYNC(sel)) snprintf(buf, len, "aW%d D%d", sel % 100, SEL_ASYNC_STAGES(sel));
+    else snprintf(buf, len, "W%d U%d%s", sel % 100, sel / 100 == 4 ? 4 : 2, sel / 100 == 2 ? "g" : "");
 }
 
 static double rel_l2(const float *got, const double *ref, size_t n) {
@@ -254,9 +271,11 @@ static double time_bf16(int n, int k, const uint16_t *d_x, uint16_t *d_y) {
     return t;
 }
 
-/* per-format sums over the 7B linears (one layer) and ratios for the summary */
-static double g_sum_old[3], g_sum_new[3], g_sum_tc[3], g_sum_bf16;
+/* per-format sums over the 7B linears (one layer) for the summary: old, the dispatch (the default), the best
+ * register tensor-core variant, the best cp.async variant, the best of all, bf16; the dispatch's choice per shape */
+static double g_sum_old[3], g_sum_new[3], g_sum_reg[3], g_sum_async[3], g_sum_best[3], g_sum_bf16;
 static double g_pct_min[3] = {1e9, 1e9, 1e9}, g_pct_max[3];
+static char g_choices[3][256];
 
 static void run_case(const shape *sh, int fi, int timing, double copy_gbps, double *bf16_time) {
     const format *f = &k_formats[fi];
@@ -329,42 +348,57 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
         }
         bench_ctx c = {rq, rs, qw_bytes / 4, sz_bytes / 4, NULL, 0, copies, n, k, bits, group, 0, d_x, d_yb};
         double bytes = (double)qw_bytes + (double)sz_bytes + (double)k * 2;
+#define PCT(t) (100 * bytes / (t) / 1e9 / copy_gbps)
         c.sel = SEL_OLD;
         double t_old = time_graph(&c, 0);
         c.sel = SEL_DISPATCH;
         double t_new = time_graph(&c, 0);
-        char best[96] = "";
-        double t_tc = t_new;
-        if (tc && bits == 8) { /* the dispatch keeps the CUDA-core kernel for 8 bits (QB_GEMV_QUANT=tc: this one) */
-            c.sel = SEL_TC_AUTO;
-            t_tc = time_graph(&c, 0);
-            snprintf(best, sizeof best, " | tc %6.1f us %3.0f%%", t_tc * 1e6, 100 * bytes / t_tc / 1e9 / copy_gbps);
-        }
-        if (tc) {
-            double tb = 1e30;
-            int wb = 1;
+        char choice[48], lab[24], cols[160] = "";
+        qb_gemv_quant_default_choice(n, k, bits, group, choice, sizeof choice);
+        /* best of all: old, the dispatch, and (not for AWQ, whose speed is the 4-bit one) every tensor-core variant */
+        double t_best = t_new, t_reg = 0, t_async = 0;
+        int s_best = SEL_DISPATCH, s_reg = 0, s_async = 0;
+        if (t_old < t_best) t_best = t_old, s_best = SEL_OLD;
+        if (tc && fi != 1) {
+            t_reg = t_async = 1e30;
+            if (bits == 8) { /* QB_GEMV_QUANT=tc for 8 bits */
+                c.sel = SEL_TC_AUTO;
+                double t = time_graph(&c, 0);
+                if (t < t_best) t_best = t, s_best = SEL_TC_AUTO;
+            }
             for (size_t w = 0; w < sizeof k_tc_warps / sizeof *k_tc_warps; w++) {
                 c.sel = k_tc_warps[w];
                 double t = time_graph(&c, 0);
-                if (t < tb) tb = t, wb = k_tc_warps[w];
+                if (SEL_IS_ASYNC(c.sel)) {
+                    if (t < t_async) t_async = t, s_async = c.sel;
+                } else if (t < t_reg) t_reg = t, s_reg = c.sel;
+                if (t < t_best) t_best = t, s_best = c.sel;
             }
-            size_t used = strlen(best);
-            snprintf(best + used, sizeof best - used, " | best W%-2d U%d%s %6.1f us %3.0f%%", wb % 100,
-                     wb / 100 == 4 ? 4 : 2, wb / 100 == 2 ? "g" : "", tb * 1e6, 100 * bytes / tb / 1e9 / copy_gbps);
+            char l1[24], l2[24];
+            sel_label(s_reg, l1, sizeof l1);
+            sel_label(s_async, l2, sizeof l2);
+            snprintf(cols, sizeof cols, " | reg %-7s %5.1f %3.0f%% | async %-6s %5.1f %3.0f%%", l1, t_reg * 1e6,
+                     PCT(t_reg), l2, t_async * 1e6, PCT(t_async));
         }
+        sel_label(s_best, lab, sizeof lab);
         if (*bf16_time <= 0) *bf16_time = time_bf16(n, k, d_x, d_yb);
-        double pct_new = 100 * bytes / t_new / 1e9 / copy_gbps;
-        printf("%-13s %-9s %5dx%-5d | old %6.1f us %3.0f%% | new %6.1f us %5.0f GB/s %3.0f%% %4.2fx old%s | bf16 %6.1f us, "
-               "new %4.2fx\n",
-               sh->name, f->name, n, k, t_old * 1e6, 100 * bytes / t_old / 1e9 / copy_gbps, t_new * 1e6,
-               bytes / t_new / 1e9, pct_new, t_old / t_new, best, *bf16_time * 1e6, *bf16_time / t_new);
+        double pct_new = PCT(t_new);
+        printf("%-13s %-9s %5dx%-5d | old %5.1f us %3.0f%% | new %-11s %5.1f us %3.0f%% %4.2fx old%s | BEST %-7s %5.1f "
+               "%3.0f%% | bf16 %5.1f\n",
+               sh->name, f->name, n, k, t_old * 1e6, PCT(t_old), choice, t_new * 1e6, pct_new, t_old / t_new, cols,
+               lab, t_best * 1e6, PCT(t_best), *bf16_time * 1e6);
+#undef PCT
         if (pct_new < g_pct_min[fi]) g_pct_min[fi] = pct_new;
         if (pct_new > g_pct_max[fi]) g_pct_max[fi] = pct_new;
         if (sh->is_7b) {
             g_sum_old[fi] += t_old;
             g_sum_new[fi] += t_new;
-            g_sum_tc[fi] += t_tc;
+            g_sum_reg[fi] += t_reg;
+            g_sum_async[fi] += t_async;
+            g_sum_best[fi] += t_best;
             if (fi == 0) g_sum_bf16 += *bf16_time;
+            size_t used = strlen(g_choices[fi]);
+            snprintf(g_choices[fi] + used, sizeof g_choices[fi] - used, "%s%s %s", used ? ", " : "", sh->name + 3, choice);
         }
         CK(cudaFree(rq));
         CK(cudaFree(rs));
@@ -393,7 +427,8 @@ int main(int argc, char **argv) {
     CK(cudaGetDeviceProperties(&prop, 0));
     double copy_gbps = timing ? copy_bandwidth() : 0;
     printf("gemv_quant bench on %s (%d SMs); copy bandwidth %.0f GB/s (read + write); old = CUDA-core rows/warp 2, "
-           "new = qb_launch_gemv_quant (tensor-core for 4 bits), tc = tensor-core for 8 bits\n",
+           "new = qb_launch_gemv_quant (its choice named), reg = best register-pipelined tensor-core variant (W warps per tile, "
+           "U unroll, g guarded), async = best cp.async tensor-core variant (W warps, D stages), BEST = fastest of all\n",
            prop.name, prop.multiProcessorCount, copy_gbps);
     for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++) {
         double bf16_time = 0;
@@ -402,12 +437,17 @@ int main(int argc, char **argv) {
     printf("correctness: %d kernel runs checked, max relative L2 error new %.2g, old %.2g (tolerance %.0e); %s\n",
            g_checks, g_max_rel_new, g_max_rel_old, TOL, g_failures ? "FAILED" : "all passed");
     if (timing) {
-        for (int f = 0; f < 3; f++)
-            printf("%-9s: new %3.0f-%3.0f%% of copy bandwidth on the timed shapes; 7B linears per token (28 layers): "
-                   "old %.3f ms, new %.3f ms, tc %.3f ms, bf16 %.3f ms (new %.2fx bf16, %.2fx old; tc %.2fx bf16)\n",
-                   k_formats[f].name, g_pct_min[f], g_pct_max[f], 28 * g_sum_old[f] * 1e3, 28 * g_sum_new[f] * 1e3,
-                   28 * g_sum_tc[f] * 1e3, 28 * g_sum_bf16 * 1e3, g_sum_new[f] > 0 ? g_sum_bf16 / g_sum_new[f] : 0,
-                   g_sum_new[f] > 0 ? g_sum_old[f] / g_sum_new[f] : 0, g_sum_tc[f] > 0 ? g_sum_bf16 / g_sum_tc[f] : 0);
+        for (int f = 0; f < 3; f++) {
+            printf("%-9s: new %3.0f-%3.0f%% of copy bandwidth on the timed shapes; default = %s\n", k_formats[f].name,
+                   g_pct_min[f], g_pct_max[f], g_choices[f]);
+            printf("%-9s: 7B linears per token (28 layers): default %.3f ms (%.2fx bf16, %.2fx old) | old %.3f | "
+                   "best of all %.3f",
+                   k_formats[f].name, 28 * g_sum_new[f] * 1e3, g_sum_new[f] > 0 ? g_sum_bf16 / g_sum_new[f] : 0,
+                   g_sum_new[f] > 0 ? g_sum_old[f] / g_sum_new[f] : 0, 28 * g_sum_old[f] * 1e3, 28 * g_sum_best[f] * 1e3);
+            if (g_sum_reg[f] > 0)
+                printf(" | best reg-tc %.3f | best async %.3f", 28 * g_sum_reg[f] * 1e3, 28 * g_sum_async[f] * 1e3);
+            printf(" | bf16 %.3f ms\n", 28 * g_sum_bf16 * 1e3);
+        }
     }
     CK(cudaStreamDestroy(g_s));
     if (g_failures) {

@@ -10,6 +10,7 @@
  * [0, 256]), rows g and g + 8 land in c0 / c2, lanes
  * t = 0..3 of a group hold the same sums, and tiles with N not a multiple of 16 or groups of 256 work.
  * Tolerance: relative 1e-12 per output (double sums of exact products; only the order differs).
+ * Also the stage / group bookkeeping of the cp.async variant (check_async_ring).
  */
 #include <math.h>
 #include <stdint.h>
@@ -241,7 +242,71 @@ static void check_case(int n, int k, int bits, int group, int zmin, int zmax, in
     free(y);
 }
 
+/* The cp.async ring of qb_gemv_q_tc_async_kernel, modelled per warp (group counting as in the PTX ISA: wait_group
+ * N returns when at most N of the thread's committed groups are pending): every step read from a stage is the
+ * one its loop iteration expects, its group is complete when read, no stage is refilled before it was read, every
+ * step of K is computed by exactly one warp, and no copy is still in flight at the end. */
+static void check_async_ring(int W, int D, int steps) {
+    int *covered = calloc((size_t)steps, sizeof *covered);
+    int stage_step[16], stage_group[16], stage_read[16];
+    char what[96];
+    snprintf(what, sizeof what, "async ring W=%d D=%d steps=%d", W, D, steps);
+    for (int warp = 0; warp < W && !g_failures; warp++) {
+        const int mine = warp < steps ? (steps - 1 - warp) / W + 1 : 0; /* as in the kernel */
+        int commits = 0, done = 0; /* groups committed; groups 0 .. done - 1 complete */
+        for (int d = 0; d < D; d++) stage_step[d] = -1, stage_group[d] = -1, stage_read[d] = 1;
+#define ISSUE(j)                                                                                              \
+    do {                                                                                                      \
+        if ((j) < mine) {                                                                                     \
+            int st_ = (j) % D;                                                                                \
+            if (!stage_read[st_]) {                                                                           \
+                printf("FAIL %s warp %d: stage %d refilled with step %d before step %d was read\n", what, warp,  \
+                       st_, (j), stage_step[st_]);                                                            \
+                g_failures++;                                                                                 \
+            }                                                                                                 \
+            stage_step[st_] = (j), stage_group[st_] = commits, stage_read[st_] = 0;                           \
+        }                                                                                                     \
+        commits++;                                                                                            \
+    } while (0)
+        for (int j = 0; j < D - 1; j++) ISSUE(j);
+        int st = 0;
+        for (int i = 0; i < mine; i++) {
+            if (commits - (D - 2) > done) done = commits - (D - 2); /* wait_group D - 2 */
+            if (stage_step[st] != i || stage_group[st] >= done || stage_read[st]) {
+                printf("FAIL %s warp %d iteration %d: stage %d holds step %d (group %d, %d complete, read %d)\n", what,
+                       warp, i, st, stage_step[st], stage_group[st], done, stage_read[st]);
+                g_failures++;
+                break;
+            }
+            stage_read[st] = 1;
+            ISSUE(i + D - 1);
+            int s = warp + i * W;
+            if (s >= steps || covered[s]++) {
+                printf("FAIL %s warp %d: step %d computed twice or out of range\n", what, warp, s);
+                g_failures++;
+                break;
+            }
+            st = st + 1 == D ? 0 : st + 1;
+        }
+#undef ISSUE
+        for (int d = 0; d < D; d++)
+            if (!stage_read[d]) {
+                printf("FAIL %s warp %d: step %d copied but never computed\n", what, warp, stage_step[d]);
+                g_failures++;
+            }
+    }
+    for (int s = 0; s < steps && !g_failures; s++)
+        if (covered[s] != 1) {
+            printf("FAIL %s: step %d computed %d times\n", what, s, covered[s]);
+            g_failures++;
+        }
+    free(covered);
+}
+
 int main(void) {
+    static const int rings[][2] = {{4, 4}, {4, 8}, {8, 2}, {8, 3}, {8, 4}, {16, 2}};
+    for (size_t r = 0; r < sizeof rings / sizeof *rings; r++)
+        for (int steps = 1; steps <= 160; steps++) check_async_ring(rings[r][0], rings[r][1], steps);
     check_case(32, 256, 4, 128, 1, 16, 1);  /* GPTQ-Int4 zeros (stored + 1), two steps, one warp */
     check_case(32, 512, 4, 128, 0, 15, 4);  /* AWQ zeros, steps split over 4 warps */
     check_case(40, 384, 4, 128, 0, 16, 2);  /* N not a multiple of 16: rows past N clamped, not stored */
