@@ -52,6 +52,19 @@ s = next((i for i, (a, b) in enumerate(zip(*t)) if a != b), len(t[0]))
 print(f"# {sys.argv[2]} vs {sys.argv[1]}: first {s} of {len(t[0])} generated tokens equal")
 PY
 }
+expect_from() { # results file, engine name -> --expect-tokens JSON of its cells' first run's generated tokens
+  python3 - "$@" <<'PY'
+import sys, json, h5py
+f = h5py.File(sys.argv[1])
+cells, runs, toks = f["cells"][()], f["runs"][()], f["generated_tokens"][()]
+out = []
+for i, c in enumerate(cells):
+    r = next(r for r in runs if r["cell"] == i)
+    t = toks[int(r["token_offset"]): int(r["token_offset"]) + int(r["n_gen"])].tolist()
+    out.append({"model": c["model"].decode(), "context_len": int(c["context_len"]), "tokens": t})
+print(json.dumps({"engine": sys.argv[2], "cells": out}))
+PY
+}
 summary() { # results file -> one line per cell
   python3 - "$@" <<'PY'
 import sys, h5py
@@ -64,7 +77,7 @@ for p in sys.argv[1:]:
         d = lambda k: r[k].decode() if isinstance(r[k], bytes) else r[k]
         print(f"# {d('model')} {d('quant')} tp{r['tp_size']} input {r['context_len']}: {d('status')} "
               f"{r['speed_mean']:.2f} tok/s ttft {r['ttft_s_mean']:.3f} s mem {r['peak_mem_total_gib']:.2f} GiB "
-              f"{d('reason')[:120]}")
+              f"{d('reason')[:120]} | {d('checks')[:300]}")
 PY
 }
 phase_allreduce() {
@@ -74,12 +87,13 @@ phase_allreduce() {
 phase_tp7() {
   step tp1_7b 60 mpi 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
   summary "$H5/tp1_7b.h5"
+  expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json" # TP2/TP4 record agreement with TP1 (top-5 rule)
   local n impl
   for n in 2 4; do
     [ "$NGPU" -ge $n ] || continue
     for impl in nccl nccl-symmetric ipc-oneshot; do
       QB_ALLREDUCE=$impl step tp${n}_7b_$impl 60 mpi $n $QB $R --model qwen2.5-7b --tp $n --context-lengths 1 \
-        --out "$H5/tp${n}_7b.h5" --overwrite && summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
+        --expect-tokens "$H5/tp1_7b.json" --out "$H5/tp${n}_7b.h5" --overwrite && summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
     done
   done
 }
