@@ -41,6 +41,9 @@ static int qb_cuda_upload_rope(qb_cuda_engine *e) {
     size_t bytes = (size_t)e->max_seq * (e->hd / 2) * sizeof(float);
     cudaError_t a = cudaMemcpy(e->cos_t, cos_h, bytes, cudaMemcpyHostToDevice);
     cudaError_t b = cudaMemcpy(e->sin_t, sin_h, bytes, cudaMemcpyHostToDevice);
+    /* pageable copies on the legacy stream may still be in flight, and the engine's non-blocking stream does
+     * not wait for that stream: finish them before any kernel reads the tables */
+    if (a == cudaSuccess && b == cudaSuccess) a = cudaDeviceSynchronize();
     free(cos_h);
     free(sin_h);
     if (a != cudaSuccess || b != cudaSuccess)
