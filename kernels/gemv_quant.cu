@@ -628,18 +628,26 @@ static int qb_gq_sm_count(void) {
     if (sms <= 0) {
         int dev = 0, v = 0;
         if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0)
+            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
+            (void)cudaGetLastError();
             v = 132;
+        }
         sms = v;
     }
     return sms;
 }
 
 /* Resident blocks per SM of the 4-bit tensor-core kernel with 8 warps per tile, unroll 2, unguarded (0) or
- * guarded (1); limited by registers (ptxas, sm_90a: 100 and 80 per thread -> 2 and 3). Read once. */
-static int qb_gq_q4_w8_blocks_per_sm(int guarded) {
+ * guarded (1); limited by registers (ptxas, sm_90a, CUDA 13: 100 and 80 per thread -> 2 and 3). Asked once, not
+ * while `stream` is being captured into a graph (the engine captures its first decode step): then those numbers. */
+static int qb_gq_q4_w8_blocks_per_sm(int guarded, cudaStream_t stream) {
     static int blocks[2];
     if (blocks[guarded] <= 0) {
+        cudaStreamCaptureStatus cs = cudaStreamCaptureStatusActive;
+        if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
+            (void)cudaGetLastError();
+            return guarded ? 3 : 2;
+        }
         int b = 0;
         cudaError_t rc = guarded ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, qb_gemv_q_tc_kernel<4, 8, 2, 1>,
                                                                                    256, 0)
@@ -665,7 +673,8 @@ static int qb_gq_q4_w8_blocks_per_sm(int guarded) {
  *    than 16 warps per SM (N < 32 x SMs), then the tensor-core kernel with 16 warps per tile, unroll 4 (7B o_proj
  *    7.5 vs 9.1 us, 7B down 33.6 vs 38.3 us).
  * Writes warps / unroll / guarded of the tensor-core kernel and returns 1, or returns 0 for the CUDA-core kernel. */
-static int qb_gemv_quant_pick(int n, int k, int bits, int group_size, int *warps, int *unroll, int *guarded) {
+static int qb_gemv_quant_pick(int n, int k, int bits, int group_size, cudaStream_t stream, int *warps, int *unroll,
+                              int *guarded) {
     if (!qb_gemv_quant_tc_supported(bits, k, group_size)) return 0;
     const int sms = qb_gq_sm_count(), steps = k / (512 / bits);
     if (bits == 8) {
@@ -682,7 +691,8 @@ static int qb_gemv_quant_pick(int n, int k, int bits, int group_size, int *warps
     long tiles = (n + 15) / 16;
     int g = 0;
     if (w == 8) {
-        long per_wave_u = (long)qb_gq_q4_w8_blocks_per_sm(0) * sms, per_wave_g = (long)qb_gq_q4_w8_blocks_per_sm(1) * sms;
+        long per_wave_u = (long)qb_gq_q4_w8_blocks_per_sm(0, stream) * sms;
+        long per_wave_g = (long)qb_gq_q4_w8_blocks_per_sm(1, stream) * sms;
         g = (tiles + per_wave_g - 1) / per_wave_g < (tiles + per_wave_u - 1) / per_wave_u;
     }
     *warps = w;
@@ -701,7 +711,7 @@ extern "C" int qb_gemv_quant_default_choice(int n, int k, int bits, int group_si
         return 0;
     } else if (mode == QB_GQ_ASYNC && bits == 4) {
         what = "tc-async W8 D4";
-    } else if (!qb_gemv_quant_pick(n, k, bits, group_size, &w, &u, &g)) {
+    } else if (!qb_gemv_quant_pick(n, k, bits, group_size, 0, &w, &u, &g)) {
         what = "old rows/warp 2";
     } else {
         snprintf(name, name_len, "tc W%d U%d%s", w, u, g ? "g" : "");
@@ -721,7 +731,7 @@ extern "C" int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz,
         return qb_launch_gemv_quant_tc(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 0, stream);
     if (mode == QB_GQ_ASYNC && bits == 4)
         return qb_launch_gemv_quant_tc_async(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 8, 4, stream);
-    if (qb_gemv_quant_pick(n, k, bits, group_size, &w, &u, &g))
+    if (qb_gemv_quant_pick(n, k, bits, group_size, stream, &w, &u, &g))
         return qb_launch_gemv_quant_tc_tuned(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, w, u, g, stream);
     return qb_launch_gemv_quant_variant(qweight, sz, x, n, k, bits, group_size, y_bf16, y_f32, 2, stream);
 }

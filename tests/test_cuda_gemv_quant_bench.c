@@ -5,9 +5,10 @@
  *
  *   test_cuda_gemv_quant_bench [--check-only]     exits 77 without a GPU, 1 on any failed check
  *
- * Checks, every shape, format and kernel (old rows/warp 2, the dispatch qb_launch_gemv_quant, and the
- * tensor-core kernel with warps per tile by shape and forced to 1, 2, 4, 8, 16, loading 2 or 4 steps ahead, and
- * with 2 also the per-step branch "g"):
+ * Checks, every shape, format and kernel (old rows/warp 2, the dispatch qb_launch_gemv_quant, the register-
+ * pipelined tensor-core kernel with warps per tile by shape and forced to 1, 2, 4, 8, 16, loading 2 or 4 steps
+ * ahead, and with 2 also the per-step branch "g", and the cp.async tensor-core kernel with (warps, stages) (4, 4)
+ * (4, 8) (8, 2) (8, 3) (8, 4) (16, 2)):
  *   fp32 output vs the double sum of scale * (q - zero) * x: relative L2 error <= 1e-5 (both kernels sum exact
  *     products in fp32; only the order and the point where the scale is applied differ), every value finite
  *     (the output is filled with NaN before each launch, so a row never written fails);
@@ -19,10 +20,11 @@
  * Timing (not with --check-only): each kernel replayed 64 times in a CUDA graph over copies of the weights
  * totalling >= 512 MiB (the 50 MB L2 never serves them), median of 7 replays. GB/s counts the bytes read
  * (packed weights + scales/zeros + x); % is of the measured device-to-device copy bandwidth (read + write).
- * Columns: old (CUDA-core, rows/warp 2), new (the dispatch: tensor cores for 4 bits, CUDA cores for 8), for 8 bits
- * "tc" (the tensor-core kernel by shape, QB_GEMV_QUANT=tc), best (fastest forced tensor-core variant).
- * The bf16 GEMV of the same shape (qb_launch_gemv) is timed for the speed ratio, and the four 7B linears are
- * summed over 28 layers into the per-token time of the linears (old / new / bf16).
+ * Columns: old (CUDA-core, rows/warp 2), new (the dispatch, with the kernel it chose), reg (fastest register-
+ * pipelined tensor-core variant), async (fastest cp.async variant), BEST (fastest of all of these, for 8 bits also
+ * the tensor-core kernel by shape = QB_GEMV_QUANT=tc), bf16 (qb_launch_gemv on the same shape). AWQ: old and new
+ * only (same kernels and speed as GPTQ-Int4). Summary per format: the dispatch's choice per 7B linear and the four
+ * 7B linears summed over 28 layers ("7B linears per token") for the default, old, best of all, bf16.
  */
 #include <stdio.h>
 #include <stdlib.h>
