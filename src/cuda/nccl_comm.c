@@ -5,6 +5,7 @@
  */
 #include "cuda/nccl_comm.h"
 
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,20 @@ static int init_comm(qb_dist *d, qb_nccl *c) {
     return qb_tp_agree(d, ok, "NCCL bring-up: ncclCommInitRank");
 }
 
+/* Collective over the TP group: 1 when every rank of it shares this node (CUDA IPC reaches the peers) and the
+ * group is small enough for the one-shot kernel. */
+static int ipc_possible(const qb_dist *d) {
+    if (d->tp_size > QB_AR_MAX_RANKS) return 0;
+    MPI_Comm node;
+    if (MPI_Comm_split_type(d->tp_comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) != MPI_SUCCESS) return 0;
+    int n = 0;
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    int all = n == d->tp_size, every = 0;
+    MPI_Allreduce(&all, &every, 1, MPI_INT, MPI_MIN, d->tp_comm);
+    return every;
+}
+
 int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
     *out = NULL;
     if (impl < 0 || impl >= QB_AR_COUNT) return qb_errorf("NCCL bring-up: unknown all-reduce implementation %d", impl);
@@ -112,6 +127,12 @@ int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
         if (c->comm) ncclCommDestroy(c->comm);
         free(c);
         return -1;
+    }
+    if (impl == QB_AR_IPC_ONESHOT && d->tp_size > 1 && !ipc_possible(d)) {
+        if (d->tp_rank == 0)
+            fprintf(stderr, "# all-reduce: ipc-oneshot needs the %d ranks of the tensor-parallel group on one node "
+                            "(at most %d): using nccl\n", d->tp_size, QB_AR_MAX_RANKS);
+        c->impl = impl = QB_AR_NCCL;
     }
     if (impl == QB_AR_IPC_ONESHOT && d->tp_size > 1) {
         double timeout_s = d->deadline_s > 0 ? d->deadline_s : 600.0;

@@ -21,7 +21,7 @@
  *
  * Engine use (one TP group, decode inside a CUDA graph):
  *   qb_nccl_select_device(dist, &dev);                         (or the backend's own cudaSetDevice)
- *   qb_allreduce_impl impl; qb_allreduce_impl_from_env(&impl);  ($QB_ALLREDUCE, default nccl)
+ *   qb_allreduce_impl impl; qb_allreduce_impl_from_env(&impl);  ($QB_ALLREDUCE, default ipc-oneshot)
  *   qb_nccl_create(dist, impl, &nc);                           (collective)
  *   qb_nccl_alloc_bf16(nc, chunk_rows * H, &delta);            (collective: the o_proj/down_proj output buffer)
  *   per layer, after o_proj and after down_proj (prefill rows = chunk, decode rows = 1):
@@ -54,9 +54,12 @@ typedef enum {
 const char *qb_allreduce_impl_name(qb_allreduce_impl impl);                /* "nccl", "nccl-symmetric", "ipc-oneshot" */
 int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out);    /* inverse; -1 naming the choices */
 
-/* The engine's choice: $QB_ALLREDUCE when set (one of the names above), else QB_AR_DEFAULT. QB_AR_DEFAULT stays
- * the plain NCCL path until tests/bench_allreduce has measured the others on the GPU machine. */
-#define QB_AR_DEFAULT QB_AR_NCCL
+/* The engine's choice: $QB_ALLREDUCE when set (one of the names above), else QB_AR_DEFAULT: the one-shot kernel,
+ * fastest end to end among the implementations that give correct tokens (H100, 7B input 1, 2048 tokens: TP2
+ * 290.0 tok/s vs nccl 282.2; TP4 427.9 vs 375.5). nccl-symmetric measured faster alone (bench_allreduce) but gave
+ * wrong tokens in the engine at TP2 (the results file marked the cell INVALID): see docs/PERFORMANCE.md.
+ * qb_nccl_create falls back to nccl when the TP group spans nodes or has more than QB_AR_MAX_RANKS ranks. */
+#define QB_AR_DEFAULT QB_AR_IPC_ONESHOT
 int qb_allreduce_impl_from_env(qb_allreduce_impl *out);
 
 typedef struct qb_nccl qb_nccl;
