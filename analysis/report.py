@@ -1,7 +1,7 @@
 """report.py - the report command: qwenbench results files in, markdown + CSV + PNG report out.
 
     /usr/bin/python3 -m analysis.report results.h5 [more.h5 ...] --out report/ \
-        [--peer transformers.h5] [--published analysis/data/qwen2.5-speed-a100.csv] [--bandwidth-gbps X]
+        [--peer transformers.h5|peer.json] [--published analysis/data/qwen2.5-speed-a100.csv] [--bandwidth-gbps X]
 
 Writes into --out: report.md (run headers, per-model tables, comparisons, plots), cells.csv (every cell with its
 roofline columns, the largest rank's peak memory), runs.csv (every timed run, with the median decode step and its
@@ -20,6 +20,7 @@ from analysis import plots, roofline, tables
 from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,
                               peer_ratios, quant_key)
 from analysis.load import ResultsError, load_results
+from analysis.peer_json import is_peer_json, load_peer_json
 
 PROG = "qwenbench-report"
 RUN_CONTEXT_COLUMNS = ("model", "quant", "backend", "context_len", "gen_len", "tp_size", "n_ranks")
@@ -147,8 +148,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Report tables, CSV and plots from qwenbench results files.")
     p.add_argument("files", nargs="+", metavar="FILE.h5", help="qwenbench results files")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
-    p.add_argument("--peer", action="append", default=[], metavar="FILE.h5",
-                   help="results file of a peer engine on the same machine (same schema); repeatable")
+    p.add_argument("--peer", action="append", default=[], metavar="FILE",
+                   help="a peer engine on the same machine: a results file of the same schema, or the JSON of "
+                        "tests/peer_transformers.py; repeatable")
     p.add_argument("--published", default=DEFAULT_PUBLISHED, metavar="CSV",
                    help="published table shown for context (default: %(default)s); 'none' to leave it out")
     p.add_argument("--bandwidth-gbps", type=float, default=None, metavar="GBPS",
@@ -162,7 +164,7 @@ def main(argv=None):
         if args.bandwidth_gbps is not None and not (math.isfinite(args.bandwidth_gbps) and args.bandwidth_gbps > 0):
             raise ResultsError(f"--bandwidth-gbps must be a positive number, got {args.bandwidth_gbps}")
         results = [load_results(p) for p in args.files]
-        peers = [load_results(p) for p in args.peer]
+        peers = [load_peer_json(p) if is_peer_json(p) else load_results(p) for p in args.peer]
         published = None if args.published == "none" else load_published(args.published)
         written = write_report(results, peers, args.out, published, args.bandwidth_gbps)
     except (ResultsError, CompareError) as e:

@@ -50,7 +50,7 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
         int known = 0;
         for (size_t v = 0; v < sizeof engine_vars / sizeof *engine_vars; v++)
             known |= strncmp(*e, engine_vars[v], strlen(engine_vars[v])) == 0;
-        if (!eq || !known) continue;
+        if (!eq || !known || strncmp(*e, "NCCL_VERSION=", 13) == 0) continue; /* a container's label, no setting */
         char name[128];
         size_t len = (size_t)(eq - *e) < sizeof name - 1 ? (size_t)(eq - *e) : sizeof name - 1;
         memcpy(name, *e, len);
