@@ -196,6 +196,31 @@ int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t 
     (void)x; (void)stream;
     return record("gemv", w, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
 }
+/* The fused decode GEMVs: this test runs the unfused sequence (QB_DECODE_FUSION=0, set in main), whose calls
+ * name each linear; a call of these shows up as an unexpected kernel. */
+int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
+                               cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_fused", w, y, 1, n, k);
+}
+int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const qb_gemv_input *in, float *resid,
+                             cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_fused", w, resid, 1, n, k);
+}
+int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq, int hkv,
+                            int hd, const int *pos, const float *cos_t, const float *sin_t, uint16_t *q_out,
+                            uint16_t *k_cache, uint16_t *v_cache, int max_seq, cudaStream_t stream) {
+    (void)in; (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq;
+    (void)stream;
+    return record("gemv_fused", w, q_out, 1, (hq + 2 * hkv) * hd, k);
+}
+int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_gemv_input *in, uint16_t *act,
+                                cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_fused", w, act, 1, 2 * inter, k);
+}
+
 int qb_launch_gemv_f16(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                        cudaStream_t stream) {
     (void)x; (void)stream;
@@ -480,6 +505,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_cuda_quant_layout <fixtures dir>\n");
         return 2;
     }
+    setenv("QB_DECODE_FUSION", "0", 1); /* the unfused sequence: one named call per linear (see the stand-ins) */
     char gqa[4200], tied[4200];
     snprintf(gqa, sizeof gqa, "%s/gqa_untied/config.json", argv[1]);
     snprintf(tied, sizeof tied, "%s/tied_hd128/config.json", argv[1]);
