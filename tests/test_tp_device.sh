@@ -9,7 +9,7 @@
 #              watchdog); the job must end non-zero, quickly, with the first cell kept in the results file
 #   big        32B BF16 at TP2 (inputs 1, 30720) and TP4 (input 1); 72B BF16 at TP4 (inputs 1, 6144, 30720)
 #   quant      7B GPTQ-Int4 at TP1 and TP2 (tokens compared), 72B GPTQ-Int4 and AWQ at TP2, input 1
-#   long       the long cells within the call's time: 32B BF16 TP2 inputs 63488 and 129024, 72B BF16 TP4 63488
+#   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
 # Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
@@ -41,7 +41,7 @@ step() { # name timeout command...: skipped when the call's budget cannot cover 
   echo "### $name rc=$rc (at $(( $(date +%s) - T0 )) s)"
   return $rc
 }
-mpi() { local n=$1; shift; mpirun -np "$n" --bind-to none -x NCCL_NVLS_ENABLE -x QB_ALLREDUCE -x QWENBENCH_TEST_FAULT "$@"; }
+MPI="mpirun --bind-to none -np" # one node: the ranks inherit the environment (QB_ALLREDUCE, QWENBENCH_TEST_FAULT)
 QB=./build-gpu/qwenbench
 R="--backend cuda --generate-length 2048 --repetitions 1 --warmup 0"
 compare_tokens() { # two results files: how many generated tokens of the first cell agree
@@ -81,18 +81,20 @@ for p in sys.argv[1:]:
 PY
 }
 phase_allreduce() {
-  step allreduce_2 100 mpi 2 ./build-gpu/tests/bench_allreduce
-  [ "$NGPU" -ge 4 ] && step allreduce_$NGPU 120 mpi "$NGPU" ./build-gpu/tests/bench_allreduce
+  step allreduce_2 100 $MPI 2 ./build-gpu/tests/bench_allreduce
+  [ "$NGPU" -ge 4 ] && step allreduce_$NGPU 120 $MPI "$NGPU" ./build-gpu/tests/bench_allreduce
 }
 phase_tp7() {
-  step tp1_7b 60 mpi 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
+  step tp1_7b 60 $MPI 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
   summary "$H5/tp1_7b.h5"
   expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json" # TP2/TP4 record agreement with TP1 (top-5 rule)
   local n impl
+  QB_DECODE_FUSION=0 step tp2_7b_unfused 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
+    --out "$H5/tp2_7b_unfused.h5" && summary "$H5/tp2_7b_unfused.h5"
   for n in 2 4; do
     [ "$NGPU" -ge $n ] || continue
     for impl in nccl nccl-symmetric ipc-oneshot; do
-      QB_ALLREDUCE=$impl step tp${n}_7b_$impl 60 mpi $n $QB $R --model qwen2.5-7b --tp $n --context-lengths 1 \
+      QB_ALLREDUCE=$impl step tp${n}_7b_$impl 60 $MPI $n $QB $R --model qwen2.5-7b --tp $n --context-lengths 1 \
         --expect-tokens "$H5/tp1_7b.json" --out "$H5/tp${n}_7b.h5" --overwrite && summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
     done
   done
@@ -100,35 +102,35 @@ phase_tp7() {
 phase_faults() {
   local f=$OUT/fault.h5
   rm -f "$f"
-  QWENBENCH_TEST_FAULT=kill:1:1 step kill_rank 90 mpi 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
+  QWENBENCH_TEST_FAULT=kill:1:1 step kill_rank 90 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
     --generate-length 256 --deadline 20 --out "$f"
   echo "# killed rank: exit above must be non-zero; cells kept:"; summary "$f"
   rm -f "$f"
-  QWENBENCH_TEST_FAULT=hang:1:1 step hang_rank 120 mpi 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
+  QWENBENCH_TEST_FAULT=hang:1:1 step hang_rank 120 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
     --generate-length 256 --deadline 20 --out "$f"
   echo "# hung rank: exit above must be non-zero; cells kept:"; summary "$f"
   rm -f "$f"
 }
 phase_big() {
-  step tp2_32b 200 mpi 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1,30720 --out "$H5/big.h5"
+  step tp2_32b 200 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1,30720 --out "$H5/big.h5"
   [ "$NGPU" -ge 4 ] || { summary "$H5/big.h5"; return 0; }
-  step tp4_32b 90 mpi 4 $QB $R --model qwen2.5-32b --tp 4 --context-lengths 1 --out "$H5/tp4_32b.h5"
-  step tp4_72b 240 mpi 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1,6144,30720 --out "$H5/tp4_72b.h5"
+  step tp4_32b 90 $MPI 4 $QB $R --model qwen2.5-32b --tp 4 --context-lengths 1 --out "$H5/tp4_32b.h5"
+  step tp4_72b 240 $MPI 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1,6144,30720 --out "$H5/tp4_72b.h5"
   summary "$H5/big.h5" "$H5/tp4_32b.h5" "$H5/tp4_72b.h5"
 }
 phase_quant() {
   local Q="$R --context-lengths 1"
-  step tp1_7b_int4 60 mpi 1 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 1 --out "$H5/q7_tp1.h5"
-  step tp2_7b_int4 60 mpi 2 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 2 --out "$H5/q7_tp2.h5"
+  step tp1_7b_int4 60 $MPI 1 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 1 --out "$H5/q7_tp1.h5"
+  step tp2_7b_int4 60 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 2 --out "$H5/q7_tp2.h5"
   compare_tokens "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
   summary "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
-  step tp2_72b_int4 150 mpi 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 --out "$H5/q72.h5"
-  step tp2_72b_awq 150 mpi 2 $QB $Q --quant awq --model qwen2.5-72b --tp 2 --out "$H5/q72awq.h5"
+  step tp2_72b_int4 150 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 --out "$H5/q72.h5"
+  step tp2_72b_awq 150 $MPI 2 $QB $Q --quant awq --model qwen2.5-72b --tp 2 --out "$H5/q72awq.h5"
   summary "$H5/q72.h5" "$H5/q72awq.h5"
 }
-phase_long() {
-  step tp2_32b_long 400 mpi 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 63488,129024 --out "$H5/long.h5"
-  [ "$NGPU" -ge 4 ] && step tp4_72b_long 300 mpi 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 63488 \
+phase_long() { # issue 8's multi-GPU cells: 32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024
+  step tp2_32b_long 280 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 63488,129024 --out "$H5/long.h5"
+  step tp2_72b_int4_long 300 $MPI 2 $QB $R --quant gptq-int4 --model qwen2.5-72b --tp 2 --context-lengths 63488,129024 \
     --out "$H5/long72.h5"
   summary "$H5/long.h5" "$H5/long72.h5"
 }
