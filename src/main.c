@@ -89,8 +89,7 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
         char dir[QB_PATH_MAX], label[64];
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0)
             return qb_error_prefix("--model %s", cells[i].model);
-        if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0)
-            return qb_error_prefix("--quant %s", qb_quant_name(cells[i].quant));
+        if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0) return -1; /* names --quant itself */
         if ((o->tp > 0 || !planned) && qb_shard_plan_check(&cfg, tp) != 0)
             return qb_error_prefix("--tp %d with %s", tp, cfg.name);
         if (qb_rope_policy_apply(&rope, &cfg, cells[i].context_len, o->generate_length, label, sizeof label) != 0)

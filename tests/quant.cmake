@@ -57,7 +57,13 @@ if(QB_QUANT_PYTHON3)
   add_test(NAME quant_cli_checkpoint_wrong_quant
            COMMAND $<TARGET_FILE:qwenbench> --model ${QB_QUANT_FIXTURES}/gqa_untied-awq-real --quant gptq-int4
                    ${QB_QUANT_RUN})
+  # no --quant: the checkpoint's own format (what a user of a GPTQ directory expects); the table names it
+  add_test(NAME quant_cli_checkpoint_own_format
+           COMMAND $<TARGET_FILE:qwenbench> --model ${QB_QUANT_FIXTURES}/gqa_untied-gptq-int8-real ${QB_QUANT_RUN}
+                   --check reference:8)
+  set_tests_properties(quant_cli_checkpoint_own_format PROPERTIES PASS_REGULAR_EXPRESSION "gptq-int8 .* VALID")
   set_tests_properties(quant_cli_checkpoint_awq quant_cli_checkpoint_gptq_tp2 quant_cli_checkpoint_wrong_quant
+                       quant_cli_checkpoint_own_format
                        PROPERTIES FIXTURES_REQUIRED qb_quant_fixtures ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120)
   set_tests_properties(quant_cli_checkpoint_wrong_quant PROPERTIES
                        PASS_REGULAR_EXPRESSION "checkpoint gqa_untied-awq-real is awq \\(its own quantization decides\\)")

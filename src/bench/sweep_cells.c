@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/model_config.h"
 #include "config/sweep.h"
 #include "util/error.h"
 
@@ -44,11 +45,20 @@ int qb_sweep_cells(qb_options *o, qb_cell_spec **cells, int *n_cells) {
     *cells = NULL;
     *n_cells = 0;
     if (o->sweep[0]) return from_sweep_file(o, cells, n_cells);
+    /* Without --quant a checkpoint runs in its own format (a GPTQ directory needs no --quant gptq-int4); a
+     * model that does not resolve is reported later, with the other checks of the plan. */
+    qb_quant quant = o->quant;
+    if (!qb_options_given(o, "quant")) {
+        qb_model_config cfg;
+        bool ckpt = false;
+        if (qb_model_config_resolve(o->model, &cfg, &ckpt, NULL, 0) == 0 && ckpt) quant = cfg.quant;
+        qb_error_clear();
+    }
     qb_cell_spec *c = calloc((size_t)o->n_context_lengths, sizeof *c);
     if (!c) return qb_errorf("out of memory");
     for (int i = 0; i < o->n_context_lengths; i++) {
         snprintf(c[i].model, sizeof c[i].model, "%s", o->model);
-        c[i].quant = o->quant;
+        c[i].quant = quant;
         c[i].context_len = o->context_lengths[i];
     }
     *cells = c;

@@ -221,8 +221,8 @@ typedef struct {
 static const qb_flag FLAGS[] = {
     {"model", "NAME|DIR", "preset (qwen2.5-0.5b ... qwen2.5-72b, qwen2.5-tiny) or a local Hugging Face checkpoint "
      "directory; presets get random weights of the exact shapes", set_model, fmt_model},
-    {"quant", "FORMAT", "bf16 | gptq-int8 | gptq-int4 | awq (presets get random weights in that format; a checkpoint's own "
-     "format must match)", set_quant, fmt_quant},
+    {"quant", "FORMAT", "bf16 | gptq-int8 | gptq-int4 | awq (presets get random weights in that format; a checkpoint runs in "
+     "its own format when --quant is not given, and a --quant that contradicts it is refused)", set_quant, fmt_quant},
     {"context-lengths", "LIST", "comma-separated input lengths in tokens", set_context_lengths, fmt_lengths},
     {"generate-length", "N", "tokens generated per run, exactly (end-of-sequence never stops a run)",
      set_generate_length, fmt_gen},
