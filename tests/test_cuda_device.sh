@@ -54,6 +54,11 @@ phase_quant() {
     TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
       --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb7_$q.h5"
   done
+  for q in gptq-int4 awq; do # the cp.async ring GEMV (fastest in the kernel bench), before it becomes the default
+    QB_GEMV_QUANT=async TAILN=6 step qb7_${q}_async 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b \
+      --quant $q --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 --check reference:4 \
+      --out "$OUT/files/qb7_${q}_async.h5"
+  done
 }
 phase_tests() { # kernel + engine tests, GEMV/attention micro-benchmark
   TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20

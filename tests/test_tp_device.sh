@@ -8,7 +8,8 @@
 #   faults     qwenbench itself on 2 GPUs: one rank killed in its second cell, then one rank hung (the NCCL
 #              watchdog); the job must end non-zero, quickly, with the first cell kept in the results file
 #   big        32B BF16 at TP2 (inputs 1, 30720) and TP4 (input 1); 72B BF16 at TP4 (inputs 1, 6144, 30720)
-#   quant      7B GPTQ-Int4 at TP1 and TP2 (tokens compared), 72B GPTQ-Int4 and AWQ at TP2, input 1
+#   quant      quantized fixture checkpoints at TP2 (--check reference), 7B GPTQ-Int4 at TP1 and TP2 (tokens
+#              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
@@ -119,7 +120,17 @@ phase_big() {
   summary "$H5/big.h5" "$H5/tp4_32b.h5" "$H5/tp4_72b.h5"
 }
 phase_quant() {
-  local Q="$R --context-lengths 1"
+  local Q="$R --context-lengths 1" QFIX=build-gpu/quant_fixtures v
+  # quantized checkpoints (made from the tiny fixtures) at TP2 on CUDA, checked against the CPU reference engine
+  if python3 tests/make_quant_fixtures.py --fixtures tests/fixtures --out $QFIX > /dev/null 2>&1; then
+    for v in gptq-int4-real gptq-int8-real awq-real; do
+      step tp2_ckpt_$v 60 $MPI 2 $QB --backend cuda --model $QFIX/gqa_untied-$v --tp 2 --context-lengths 1,9 \
+        --generate-length 16 --repetitions 1 --warmup 0 --check reference:8 --out "$H5/ckpt_tp2_$v.h5" &&
+        summary "$H5/ckpt_tp2_$v.h5"
+    done
+  else
+    echo "# quantized fixtures not made (numpy?): no checkpoint runs"
+  fi
   step tp1_7b_int4 60 $MPI 1 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 1 --out "$H5/q7_tp1.h5"
   step tp2_7b_int4 60 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-7b --tp 2 --out "$H5/q7_tp2.h5"
   compare_tokens "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
