@@ -20,8 +20,10 @@
 # Phases combine: `bash tests/test_cuda_device.sh quant validity` builds once and runs both.
 # Needs jansson headers carried in .carry/jansson (apt-get download libjansson-dev; dpkg -x ... .carry/jansson).
 # If the engine test fails with programmatic dependent launch, the runs continue with QB_CUDA_PDL=0 and say so.
-# Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
-# files made there record the build commit (the device copy of the tree has no git history).
+# Before the call, here: run it from a committed snapshot, so that uncommitted edits never reach a measurement
+# and the results files record the build commit (the device copy has no git history):
+#   rm -rf .snap && mkdir .snap && git archive HEAD | tar -x -C .snap && git rev-parse --short=12 HEAD > .snap/.qb-commit
+#   cp -r .carry .snap/      (then: carry [".snap"], command: mkdir -p build-snap && cd .snap && ln -sfn ../build-snap build-gpu && bash tests/...)
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/files"

@@ -13,8 +13,10 @@
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
-# Before the call, here: git rev-parse --short=12 HEAD > .qb-commit, and carry it with .carry, so the results
-# files made there record the build commit (the device copy of the tree has no git history).
+# Before the call, here: run it from a committed snapshot, so that uncommitted edits never reach a measurement
+# and the results files record the build commit (the device copy has no git history):
+#   rm -rf .snap && mkdir .snap && git archive HEAD | tar -x -C .snap && git rev-parse --short=12 HEAD > .snap/.qb-commit
+#   cp -r .carry .snap/      (then: carry [".snap"], command: mkdir -p build-snap && cd .snap && ln -sfn ../build-snap build-gpu && bash tests/...)
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 H5=$OUT/h5
