@@ -128,6 +128,9 @@ int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
         free(c);
         return -1;
     }
+    if (impl == QB_AR_NCCL_SYMMETRIC && d->tp_size > 1 && d->tp_rank == 0)
+        fprintf(stderr, "# warning: QB_ALLREDUCE=nccl-symmetric gave wrong tokens inside this engine at TP2 on H100 "
+                        "(docs/PERFORMANCE.md); verify with --check reference or --expect-tokens\n");
     if (impl == QB_AR_IPC_ONESHOT && d->tp_size > 1 && !ipc_possible(d)) {
         if (d->tp_rank == 0)
             fprintf(stderr, "# all-reduce: ipc-oneshot needs the %d ranks of the tensor-parallel group on one node "
