@@ -18,6 +18,7 @@
  *   --quick  fewer contexts and shapes (a smoke test).
  * No flag: --check. Prints "skipped: no GPU" and exits 77 where no GPU is visible; non-zero on any failure.
  */
+#include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "attention_decode.cuh"
@@ -377,45 +378,15 @@ typedef struct {
     size_t layer_elems; /* one layer's K then V */
 } bench_ctx;
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+static int bench_launch(void *ctx, int i) {
+    const bench_ctx *b = ctx;
+    uint16_t *k = b->pool + (size_t)(i % b->layers) * b->layer_elems, *v = k + b->layer_elems / 2;
+    return qb_launch_attention_decode_variant(b->q, k, v, b->max_seq, b->max_seq, b->pos, b->hq, b->hkv, b->hd,
+                                              b->chunk, b->po, b->pml, b->o, b->variant, g_stream);
 }
 
 static double time_graph(bench_ctx *b) {
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < b->reps; i++) {
-        uint16_t *k = b->pool + (size_t)(i % b->layers) * b->layer_elems, *v = k + b->layer_elems / 2;
-        if (qb_launch_attention_decode_variant(b->q, k, v, b->max_seq, b->max_seq, b->pos, b->hq, b->hkv, b->hd,
-                                               b->chunk, b->po, b->pml, b->o, b->variant, g_stream) != 0) {
-            fprintf(stderr, "FATAL launch: %s\n", qb_last_error());
-            exit(1);
-        }
-    }
-    CK(cudaStreamEndCapture(g_stream, &g));
-    CK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    double t[ROUNDS];
-    CK(cudaGraphLaunch(ge, g_stream)); /* warm-up */
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(e0, g_stream));
-        CK(cudaGraphLaunch(ge, g_stream));
-        CK(cudaEventRecord(e1, g_stream));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t[r] = ms * 1e-3 / b->reps;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    CK(cudaGraphExecDestroy(ge));
-    CK(cudaGraphDestroy(g));
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    return t[ROUNDS / 2];
+    return qb_bench_graph_seconds(g_stream, bench_launch, b, b->reps, ROUNDS);
 }
 
 static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts, int n_ctx) {

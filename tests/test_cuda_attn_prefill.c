@@ -14,6 +14,7 @@
  *   neither --check nor --bench: both; variants default old,fa2 (the first is the bench's reference and
  *   speed-up base). Exits 77 without a GPU, 1 on a failure.
  */
+#include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "attention_prefill.cuh"
@@ -185,48 +186,19 @@ typedef struct {
     int copies, max_seq, n, start, hq, hkv, hd, variant;
 } bench_ctx;
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int bench_launch(bench_ctx *c, int i) {
+static int bench_launch(void *ctx, int i) {
+    const bench_ctx *c = ctx;
     int j = i % c->copies;
     return qb_launch_attention_prefill_variant(c->q[j], c->k[j], c->v[j], c->max_seq, c->n, c->start, c->hq, c->hkv,
                                                c->hd, c->o[j], c->variant, g_s);
 }
 
-/* Median seconds per launch over ROUNDS replays of a graph of reps launches. */
+/* Median seconds per launch over ROUNDS replays of a graph of reps launches, after one eager launch (as before:
+ * any per-kernel setup of the launcher happens outside the capture). */
 static double time_graph(bench_ctx *c, int reps) {
     if (bench_launch(c, 0) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
     CK(cudaStreamSynchronize(g_s));
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < reps; i++)
-        if (bench_launch(c, i) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
-    CK(cudaStreamEndCapture(g_s, &g));
-    CK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    CK(cudaGraphLaunch(ge, g_s)); /* warm-up */
-    double t[ROUNDS];
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(a, g_s));
-        CK(cudaGraphLaunch(ge, g_s));
-        CK(cudaEventRecord(b, g_s));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
-        t[r] = ms * 1e-3 / reps;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    cudaGraphExecDestroy(ge);
-    cudaGraphDestroy(g);
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return t[ROUNDS / 2];
+    return qb_bench_graph_seconds(g_s, bench_launch, c, reps, ROUNDS);
 }
 
 /* Device buffer of count bf16 values U(-scale, scale), from a 16 Mi-value host pattern. */

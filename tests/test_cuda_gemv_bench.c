@@ -7,6 +7,7 @@
  */
 #include <cublas_v2.h>
 
+#include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "attention_decode.cuh"
@@ -20,42 +21,9 @@
 static cudaStream_t g_s;
 static cublasHandle_t g_cublas;
 
-typedef int (*launch_fn)(void *ctx, int i);
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Median seconds per launch of fn(ctx, i), i = 0..REPS-1, captured as one graph. */
-static double time_graph(launch_fn fn, void *ctx) {
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < REPS; i++)
-        if (fn(ctx, i) != 0) { fprintf(stderr, "launch: %s\n", qb_last_error()); exit(1); }
-    CK(cudaStreamEndCapture(g_s, &g));
-    CK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    double t[ROUNDS];
-    CK(cudaGraphLaunch(ge, g_s)); /* warm-up */
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(a, g_s));
-        CK(cudaGraphLaunch(ge, g_s));
-        CK(cudaEventRecord(b, g_s));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
-        t[r] = ms * 1e-3 / REPS;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    cudaGraphExecDestroy(ge);
-    cudaGraphDestroy(g);
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return t[ROUNDS / 2];
+static double time_graph(qb_bench_launch_fn fn, void *ctx) {
+    return qb_bench_graph_seconds(g_s, fn, ctx, REPS, ROUNDS);
 }
 
 typedef struct {
@@ -196,32 +164,6 @@ static void bench_gemm(qb_gemm *gm, int m, int n, int k) {
     cudaFree(c.x); cudaFree(c.w); cudaFree(c.y);
 }
 
-static double copy_bandwidth(void) {
-    size_t bytes = (size_t)1 << 30;
-    void *a, *b;
-    CK(cudaMalloc(&a, bytes));
-    CK(cudaMalloc(&b, bytes));
-    CK(cudaMemset(a, 1, bytes));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    double t[ROUNDS];
-    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_s));
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(e0, g_s));
-        CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_s));
-        CK(cudaEventRecord(e1, g_s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t[r] = ms * 1e-3;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    cudaFree(a);
-    cudaFree(b);
-    return 2.0 * bytes / t[ROUNDS / 2] / 1e9;
-}
-
 int main(void) {
     qb_test_skip_without_gpu();
     CK(cudaStreamCreate(&g_s));
@@ -232,7 +174,7 @@ int main(void) {
     cublasSetWorkspace(g_cublas, cublas_ws, 32u << 20);
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
-    g_copy_gbps = copy_bandwidth();
+    g_copy_gbps = qb_bench_copy_gbps(g_s, ROUNDS);
     printf("device %s, %d SMs, L2 %d MB; copy bandwidth (1 GiB D2D, read+write): %.0f GB/s\n", prop.name,
            prop.multiProcessorCount, prop.l2CacheSize >> 20, g_copy_gbps);
     /* 0.5B and 7B decode shapes: qkv, o, gate_up, down, lm_head */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "engine/quant_pack.h"
@@ -169,11 +170,6 @@ static int check_kernel(int sel, const char *what, const uint32_t *d_qw, const u
     return g_failures == before;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct {
     const uint32_t *qw, *sz;
     size_t qw_stride, sz_stride; /* u32 elements between copies */
@@ -184,72 +180,21 @@ typedef struct {
     uint16_t *y;
 } bench_ctx;
 
-/* median seconds per launch; bf16 != 0: the bf16 GEMV on w_bf16 copies */
-static double time_graph(bench_ctx *c, int bf16) {
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < REPS; i++) {
-        int j = i % c->copies, rc;
-        if (bf16) rc = qb_launch_gemv(c->w_bf16 + j * c->w_stride, c->x, c->n, c->k, c->y, NULL, g_s);
-        else
-            rc = launch_sel(c->sel, c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->x, c->n, c->k, c->bits,
-                            c->group, c->y, NULL);
-        if (rc != 0) {
-            fprintf(stderr, "FATAL launch: %s\n", qb_last_error());
-            exit(1);
-        }
-    }
-    CK(cudaStreamEndCapture(g_s, &g));
-    CK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    double t[ROUNDS];
-    CK(cudaGraphLaunch(ge, g_s));
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(a, g_s));
-        CK(cudaGraphLaunch(ge, g_s));
-        CK(cudaEventRecord(b, g_s));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
-        t[r] = ms * 1e-3 / REPS;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    CK(cudaEventDestroy(a));
-    CK(cudaEventDestroy(b));
-    CK(cudaGraphExecDestroy(ge));
-    CK(cudaGraphDestroy(g));
-    return t[ROUNDS / 2];
+static int launch_bf16(void *ctx, int i) {
+    const bench_ctx *c = ctx;
+    return qb_launch_gemv(c->w_bf16 + (i % c->copies) * c->w_stride, c->x, c->n, c->k, c->y, NULL, g_s);
 }
 
-static double copy_bandwidth(void) {
-    size_t bytes = 1ull << 30;
-    void *a, *b;
-    CK(cudaMalloc(&a, bytes));
-    CK(cudaMalloc(&b, bytes));
-    CK(cudaMemsetAsync(a, 1, bytes, g_s));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    double t[5];
-    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_s));
-    for (int r = 0; r < 5; r++) {
-        CK(cudaEventRecord(e0, g_s));
-        CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_s));
-        CK(cudaEventRecord(e1, g_s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t[r] = ms * 1e-3;
-    }
-    qsort(t, 5, sizeof t[0], cmp_d);
-    CK(cudaFree(a));
-    CK(cudaFree(b));
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    return 2.0 * (double)bytes / t[2] / 1e9;
+static int launch_quant(void *ctx, int i) {
+    const bench_ctx *c = ctx;
+    int j = i % c->copies;
+    return launch_sel(c->sel, c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->x, c->n, c->k, c->bits, c->group,
+                      c->y, NULL);
+}
+
+/* median seconds per launch; bf16 != 0: the bf16 GEMV on w_bf16 copies */
+static double time_graph(bench_ctx *c, int bf16) {
+    return qb_bench_graph_seconds(g_s, bf16 ? launch_bf16 : launch_quant, c, REPS, ROUNDS);
 }
 
 /* bf16 GEMV time of a shape (random-free: weights memset; time does not depend on the values) */
@@ -427,7 +372,7 @@ int main(int argc, char **argv) {
     CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
-    double copy_gbps = timing ? copy_bandwidth() : 0;
+    double copy_gbps = timing ? qb_bench_copy_gbps(g_s, 5) : 0;
     printf("gemv_quant bench on %s (%d SMs); copy bandwidth %.0f GB/s (read + write); old = CUDA-core rows/warp 2, "
            "new = qb_launch_gemv_quant (its choice named), reg = best register-pipelined tensor-core variant (W warps per tile, "
            "U unroll, g guarded), async = best cp.async tensor-core variant (W warps, D stages), BEST = fastest of all\n",

@@ -16,6 +16,7 @@
  */
 #include <stdbool.h>
 
+#include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "add_rmsnorm.cuh"
@@ -255,12 +256,8 @@ typedef struct {
     int variant; /* 0 unfused, 1 fused epilogues, 2 fused residual; 10+ single kernels */
 } bench_layer;
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int layer_launch(bench_layer *b, int i) {
+static int layer_launch(void *ctx, int i) {
+    bench_layer *b = ctx;
     int c = i % b->copies, H = b->H, I = b->I;
     cudaStream_t s = g_s;
     qb_gemv_input vx = {b->xn, NULL, NULL, 0.f}, n1 = {NULL, b->resid, b->nw1, EPS}, n2 = {NULL, b->resid, b->nw2, EPS};
@@ -312,33 +309,7 @@ static int layer_launch(bench_layer *b, int i) {
 /* Median microseconds per repetition of the variant, REPS repetitions in one graph. */
 static double time_layer(bench_layer *b, int variant) {
     b->variant = variant;
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < REPS; i++)
-        if (layer_launch(b, i) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
-    CK(cudaStreamEndCapture(g_s, &g));
-    CK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    CK(cudaGraphLaunch(ge, g_s));
-    double t[ROUNDS];
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(e0, g_s));
-        CK(cudaGraphLaunch(ge, g_s));
-        CK(cudaEventRecord(e1, g_s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t[r] = ms * 1e3 / REPS;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    cudaGraphExecDestroy(ge);
-    cudaGraphDestroy(g);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    return t[ROUNDS / 2];
+    return qb_bench_graph_seconds(g_s, layer_launch, b, REPS, ROUNDS) * 1e6;
 }
 
 static uint16_t *dev_fill(size_t n) {

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "engine/cpu_quant_ops.h"
@@ -174,13 +175,15 @@ typedef struct {
     uint16_t *w_out; /* dequantization target */
 } bench_ctx;
 
-static int launch_dequant(bench_ctx *c, int i) {
+static int launch_dequant(void *ctx, int i) {
+    bench_ctx *c = ctx;
     int j = i % c->copies;
     return qb_launch_dequant_quant_bf16(c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->n, c->k, c->bits, 128,
                                         c->w_out, g_s);
 }
 
-static int launch_quant(bench_ctx *c, int i) {
+static int launch_quant(void *ctx, int i) {
+    bench_ctx *c = ctx;
     int j = i % c->copies;
     if (c->rpw == 0)
         return qb_launch_gemv_quant(c->qw + j * c->qw_stride, c->sz + j * c->sz_stride, c->x, c->n, c->k, c->bits, 128,
@@ -189,76 +192,14 @@ static int launch_quant(bench_ctx *c, int i) {
                                         128, NULL, c->y, c->rpw, g_s);
 }
 
-static int launch_bf16(bench_ctx *c, int i) {
+static double time_graph(qb_bench_launch_fn fn, bench_ctx *c) {
+    return qb_bench_graph_seconds(g_s, fn, c, REPS, ROUNDS);
+}
+
+static int launch_bf16(void *ctx, int i) {
+    bench_ctx *c = ctx;
     int j = i % c->copies;
     return qb_launch_gemv(c->w_bf16 + j * c->w_stride, c->x, c->n, c->k, NULL, c->y, g_s);
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double time_graph(int (*fn)(bench_ctx *, int), bench_ctx *c) {
-    cudaGraph_t g;
-    cudaGraphExec_t ge;
-    CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < REPS; i++)
-        if (fn(c, i) != 0) {
-            fprintf(stderr, "FATAL launch: %s\n", qb_last_error());
-            exit(1);
-        }
-    CK(cudaStreamEndCapture(g_s, &g));
-    CK(cudaGraphInstantiate(&ge, g, 0));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    double t[ROUNDS];
-    CK(cudaGraphLaunch(ge, g_s));
-    for (int r = 0; r < ROUNDS; r++) {
-        CK(cudaEventRecord(a, g_s));
-        CK(cudaGraphLaunch(ge, g_s));
-        CK(cudaEventRecord(b, g_s));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
-        t[r] = ms * 1e-3 / REPS;
-    }
-    qsort(t, ROUNDS, sizeof t[0], cmp_d);
-    CK(cudaEventDestroy(a));
-    CK(cudaEventDestroy(b));
-    CK(cudaGraphExecDestroy(ge));
-    CK(cudaGraphDestroy(g));
-    return t[ROUNDS / 2];
-}
-
-/* Device-to-device copy bandwidth (read + write bytes per second) of a 1 GiB copy, median of 5. */
-static double copy_bandwidth(void) {
-    size_t bytes = 1ull << 30;
-    void *a, *b;
-    CK(cudaMalloc(&a, bytes));
-    CK(cudaMalloc(&b, bytes));
-    CK(cudaMemsetAsync(a, 1, bytes, g_s));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    double t[5];
-    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_s));
-    for (int r = 0; r < 5; r++) {
-        CK(cudaEventRecord(e0, g_s));
-        CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g_s));
-        CK(cudaEventRecord(e1, g_s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t[r] = ms * 1e-3;
-    }
-    qsort(t, 5, sizeof t[0], cmp_d);
-    CK(cudaFree(a));
-    CK(cudaFree(b));
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    return 2.0 * (double)bytes / t[2] / 1e9;
 }
 
 static void check_one(const shape *sh, const format *f, int timing, double copy_gbps) {
@@ -470,7 +411,7 @@ int main(void) {
     CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
     const char *quick = getenv("QB_QUANT_TEST_QUICK");
     int timing = !(quick && *quick == '1');
-    double copy_gbps = timing ? copy_bandwidth() : 0;
+    double copy_gbps = timing ? qb_bench_copy_gbps(g_s, 5) : 0;
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("test_cuda_quant on %s; device copy bandwidth %.0f GB/s (read + write)\n", prop.name, copy_gbps);
