@@ -3,13 +3,13 @@
  * l, l+32, ... of each of its rows, UNROLL pieces per row per batch, the next batch loading while the current
  * one is summed; the first batch is loaded before the PDL wait (weights do not depend on the previous kernel).
  * The second half of the file holds the fused decode GEMVs (normalising prologue, residual / RoPE / SiLU
- * epilogues). They live in this file so that any program linking qb_launch_gemv links them too: cuda_forward.c
- * refers to them weakly (see there).
+ * epilogues, shared with the quantized ones through gemv_fused_common.cuh).
  */
 #include <stdlib.h>
 
 #include "common.cuh"
 #include "gemv.cuh"
+#include "gemv_fused_common.cuh"
 
 #define QB_GEMV_WARPS 4
 #define QB_GEMV_UNROLL 4
@@ -131,24 +131,6 @@ extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k
 #define QB_FG_UNROLL 4
 #define QB_FG_MAX_NORM_K 8192 /* the normalised input lives in shared memory: k * 2 bytes */
 
-enum { QB_FX_VEC = 0, QB_FX_NORM = 1 };
-enum { QB_FE_STORE = 0, QB_FE_RESID = 1, QB_FE_ROPE = 2, QB_FE_SILU = 3 };
-
-typedef struct {
-    const uint4 *w;
-    int n_rows, k8, n_units;
-    const uint4 *x;
-    const float *resid_in, *norm_w;
-    float eps;
-    qb_bf16 *y;
-    float *resid_out;
-    const float *bias;
-    const int *pos;
-    const float *cos_t, *sin_t;
-    qb_bf16 *q_out, *k_cache, *v_cache;
-    int hq, hkv, hd, max_seq, inter;
-} qb_fused_params;
-
 template <int P, int EPI>
 struct qb_fused_shape {
     static constexpr int rows = EPI >= QB_FE_ROPE ? 2 * P : P;
@@ -176,101 +158,6 @@ __device__ __forceinline__ void qb_fused_load_w(uint4 (&wv)[ROWS][QB_FG_UNROLL],
     }
 }
 
-__device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-
-__device__ __forceinline__ float qb_round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
-
-/* The norm weight is constant data: pull it into L1 before the PDL wait, so the prologue's second pass hits L1. */
-__device__ __forceinline__ void qb_fused_prefetch_norm_w(const qb_fused_params &p) {
-    for (int g = threadIdx.x; g < p.k8; g += QB_FG_THREADS) {
-        const float *a = p.norm_w + 8 * g;
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(a + 4));
-    }
-}
-
-/* x = bf16(resid * rsqrt(mean(resid^2) + eps) * norm_w) into shared memory; every block sums in the same order.
- * The first pass brings the residual into L1 (plain loads), the second re-reads it from there. */
-__device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, float *warp_ss) {
-    const float4 *r4 = (const float4 *)p.resid_in, *w4 = (const float4 *)p.norm_w;
-    float ss = 0.f;
-    for (int g = threadIdx.x; g < p.k8; g += QB_FG_THREADS) {
-        float4 a = r4[2 * g], b = r4[2 * g + 1];
-        ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss); ss = fmaf(a.w, a.w, ss);
-        ss = fmaf(b.x, b.x, ss); ss = fmaf(b.y, b.y, ss); ss = fmaf(b.z, b.z, ss); ss = fmaf(b.w, b.w, ss);
-    }
-    ss = qb_warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) warp_ss[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    float total = 0.f;
-#pragma unroll
-    for (int i = 0; i < QB_FG_WARPS; i++) total += warp_ss[i];
-    float scale = rsqrtf(total / (float)(p.k8 * 8) + p.eps);
-    for (int g = threadIdx.x; g < p.k8; g += QB_FG_THREADS) {
-        float4 a = r4[2 * g], b = r4[2 * g + 1], wa = w4[2 * g], wb = w4[2 * g + 1];
-        uint4 o;
-        o.x = qb_pack_bf16x2(a.x * scale * wa.x, a.y * scale * wa.y);
-        o.y = qb_pack_bf16x2(a.z * scale * wa.z, a.w * scale * wa.w);
-        o.z = qb_pack_bf16x2(b.x * scale * wb.x, b.y * scale * wb.y);
-        o.w = qb_pack_bf16x2(b.z * scale * wb.z, b.w * scale * wb.w);
-        xs[g] = o;
-    }
-    __syncthreads();
-}
-
-/* The epilogue of unit u (one thread): acc holds the unit's rows in qb_fused_row order. */
-template <int P, int EPI>
-__device__ __forceinline__ void qb_fused_epilogue(const qb_fused_params &p, int u, const float *acc) {
-    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
-#pragma unroll
-        for (int r = 0; r < P; r++) {
-            int row = u * P + r;
-            if (row >= p.n_rows) break;
-            if (EPI == QB_FE_STORE) p.y[row] = __float2bfloat16(acc[r]);
-            else p.resid_out[row] += qb_round_bf16(acc[r]);
-        }
-    } else if (EPI == QB_FE_SILU) {
-#pragma unroll
-        for (int j = 0; j < P; j++) {
-            float g = qb_round_bf16(acc[j]), up = qb_round_bf16(acc[P + j]);
-            float s = g / (1.f + __expf(-g));
-            p.y[u * P + j] = __float2bfloat16(s * up);
-        }
-    } else { /* bias + RoPE + cache append, as qkv_rope.cu */
-        int pos = *p.pos, half = p.hd >> 1;
-#pragma unroll
-        for (int j = 0; j < P; j++) {
-            int pair = u * P + j, head = pair / half, i = pair - head * half;
-            int e0 = head * p.hd + i, e1 = e0 + half;
-            float x0 = qb_round_bf16(acc[j]), x1 = qb_round_bf16(acc[P + j]);
-            if (head < p.hq + p.hkv) {
-                if (p.bias) {
-                    x0 = qb_round_bf16(x0 + p.bias[e0]);
-                    x1 = qb_round_bf16(x1 + p.bias[e1]);
-                }
-                float c = p.cos_t[(size_t)pos * half + i], s = p.sin_t[(size_t)pos * half + i];
-                float y0 = x0 * c - x1 * s;
-                float y1 = x1 * c + x0 * s;
-                qb_bf16 *dst = head < p.hq ? p.q_out + (size_t)head * p.hd
-                                           : p.k_cache + ((size_t)(head - p.hq) * p.max_seq + pos) * p.hd;
-                dst[i] = __float2bfloat16(y0);
-                dst[i + half] = __float2bfloat16(y1);
-            } else {
-                if (p.bias) {
-                    x0 += p.bias[e0];
-                    x1 += p.bias[e1];
-                }
-                qb_bf16 *dst = p.v_cache + ((size_t)(head - p.hq - p.hkv) * p.max_seq + pos) * p.hd;
-                dst[i] = __float2bfloat16(x0);
-                dst[i + half] = __float2bfloat16(x1);
-            }
-        }
-    }
-}
-
 template <int P, int KS, int XM, int EPI>
 __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fused_params p) {
     constexpr int ROWS = qb_fused_shape<P, EPI>::rows;
@@ -290,10 +177,10 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
     for (int r = 0; r < ROWS; r++) wr[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, unit, r) * k8;
     /* the first weights are constant data: fetch them while the previous kernel finishes (PDL) */
     qb_fused_load_w<ROWS, STEP>(wv, wr, base0, k8);
-    if (XM == QB_FX_NORM) qb_fused_prefetch_norm_w(p);
+    if (XM == QB_FX_NORM) qb_fused_prefetch_norm_w<QB_FG_THREADS>(p);
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
-    if (XM == QB_FX_NORM) qb_fused_norm_prologue(p, xs, warp_ss);
+    if (XM == QB_FX_NORM) qb_fused_norm_prologue<QB_FG_THREADS>(p, xs, warp_ss);
     for (int bu = blockIdx.x; bu < n_bu; bu += gridDim.x) { /* uniform over the block: barriers are safe */
         int u = bu * G + group, bn = bu + gridDim.x;
         /* the block's next unit: its first batch is loaded during this unit's last one (no pipeline restart) */

@@ -19,17 +19,10 @@
 
 #include "common.cuh"
 #include "gemv_quant.cuh"
+#include "gemv_quant_tc.cuh"
 
 #define QB_QGEMV_WARPS 4
 #define QB_QGEMV_UNROLL 2
-#define QB_MAGIC_BITS 0x4B000000u
-#define QB_MAGIC 8388608.0f
-
-/* 2^23 + (byte b of src) as a float, exactly */
-template <int B>
-__device__ __forceinline__ float qb_byte_magic(uint32_t src) {
-    return __uint_as_float(__byte_perm(src, QB_MAGIC_BITS, 0x7650u + B));
-}
 
 /* sum_j (q_j - zero) * xf[j] over the 128/BITS values of one piece; zc = 2^23 + zero. */
 template <int BITS>
@@ -191,122 +184,6 @@ extern "C" int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint3
     return 0;
 }
 
-/* ---- Tensor-core GEMV: the default for 4 bits (K, group_size multiples of 128); 8 bits with QB_GEMV_QUANT=tc ----
- * (described for 4 bits; the 8-bit step is described at qb_q8_tc_step)
- *
- * Why: the kernel above spends ~4 instructions per 4-bit weight (byte permute, subtract, FMA, x conversion) and
- * stays arithmetic-bound at about half the memory bandwidth. Here the products and their fp32 sums go to
- * mma.sync.m16n8k16 (bf16 in, fp32 accumulate): per 8 weights the CUDA cores only make 4 bf16 pairs
- * (3 shifts, 4 lop3, 4 bf16x2 FMAs), ~1.4 instructions per weight, so the packed weights stream at the
- * bandwidth. Same layout (quant_repack.h), same exactness: q - zero is exact in bf16, products exact, sums fp32.
- *
- * Mapping. A "step" is 128 consecutive k of 16 rows (one group, or part of one: group_size % 128 == 0). Warp
- * lane = 4 g + t: rows g and g + 8 of its 16-row tile, 16-byte piece t of the step (k 32t .. 32t + 31) of each.
- * Word i of the piece holds k = 32t + 8i + j at nibble j. One lop3 of (word >> 4m) with 0x000F000F | 0x43004300
- * makes the bf16 pair (128 + q[j=m], 128 + q[j=m+4]); one bf16x2 FMA (x 1, - (128 + zero)) gives the exact
- * pair (q - zero). mma (i, h), h = 0, 1, uses pairs m = 2h (k offsets 0 | 4, +2h) and m = 2h + 1 (1 | 5, +2h):
- *   A regs {row g pair 2h, row g+8 pair 2h, row g pair 2h+1, row g+8 pair 2h+1}
- *   (PTX fragment: reg0 row g cols 2t, 2t+1; reg1 row g+8 same cols; reg2 row g cols 2t+8, 2t+9; reg3 row g+8)
- *   B regs {(x[k0 + 2h], x[k0 + 2h + 4]), (x[k0 + 2h + 1], x[k0 + 2h + 5])}, k0 = 32t + 8i: the same k in
- *   the same half of the register as A; every thread gives the same x, so all 8 columns of C are the product
- *   and c0 / c2 are the sums of rows g / g + 8 over the 16 k of that mma. The permutation of k inside an mma is
- *   immaterial to a dot product as long as A and B agree, which they do by construction.
- * The 8 mmas of a step accumulate (two chains) from zero; then acc += scale * step sum (fp32). Warps of a
- * block split the steps of one 16-row tile (warp w: steps w, w + W, ...), summed in shared memory in a fixed
- * order at the end (deterministic). U steps per warp (2 by default, 4 in the tuning entry) are loaded together
- * with their scale / zero entries, the next batch while the current one is computed (the first before the PDL
- * wait); by default without a branch per step (see GUARD in the kernel).
- */
-#define QB_TC_BF16_128 0x4300u    /* bf16 128.0: 128 + q for a nibble q OR'ed into the mantissa */
-#define QB_TC_BF16X2_ONE 0x3F803F80u
-
-/* (a & mask) | bits in one instruction */
-__device__ __forceinline__ uint32_t qb_lop_and_or(uint32_t a, uint32_t mask, uint32_t bits) {
-    uint32_t d;
-    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(mask), "r"(bits));
-    return d;
-}
-
-/* a * b + c on bf16 pairs, round to nearest (exact here: integers below 256) */
-__device__ __forceinline__ uint32_t qb_bf16x2_fma(uint32_t a, uint32_t b, uint32_t c) {
-    uint32_t d;
-    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-}
-
-/* c += A . B, 16 x 16 bf16 by 16 x 8 bf16, fp32 accumulate */
-__device__ __forceinline__ void qb_mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                                  uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-/* bf16 pair (q[m] - zero, q[m + 4] - zero) of a word of 8 nibbles; nz = bf16x2 of -(128 + zero) */
-template <int M>
-__device__ __forceinline__ uint32_t qb_q4_pair(uint32_t word, uint32_t nz) {
-    uint32_t magic = qb_lop_and_or(word >> (4 * M), 0x000F000Fu, QB_TC_BF16_128 * 0x10001u);
-    return qb_bf16x2_fma(magic, QB_TC_BF16X2_ONE, nz);
-}
-
-/* -(128 + zero) in both halves of a bf16x2, from an sz entry (zero < 128) */
-__device__ __forceinline__ uint32_t qb_q4_neg_zero(uint32_t s_z) { return (0xC300u + (s_z >> 16)) * 0x10001u; }
-
-__device__ __forceinline__ float qb_sz_scale(uint32_t s_z) {
-    return __half2float(__ushort_as_half((unsigned short)(s_z & 0xffffu)));
-}
-
-/* One step: pieces wa (row g) and wb (row g + 8), x of the step for this lane at xs (4 x 16 bytes). */
-__device__ __forceinline__ void qb_q4_tc_step(uint4 wa, uint4 wb, const uint4 *__restrict__ xs, uint32_t sza,
-                                              uint32_t szb, float &acc_a, float &acc_b) {
-    const uint32_t nza = qb_q4_neg_zero(sza), nzb = qb_q4_neg_zero(szb);
-    const uint32_t wav[4] = {wa.x, wa.y, wa.z, wa.w}, wbv[4] = {wb.x, wb.y, wb.z, wb.w};
-    float c0[4] = {0.f, 0.f, 0.f, 0.f}, c1[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        uint4 xv = __ldg(xs + i); /* x[k0 .. k0 + 7] as pairs (0,1) (2,3) (4,5) (6,7) */
-        uint32_t x04 = __byte_perm(xv.x, xv.z, 0x5410u), x15 = __byte_perm(xv.x, xv.z, 0x7632u);
-        uint32_t x26 = __byte_perm(xv.y, xv.w, 0x5410u), x37 = __byte_perm(xv.y, xv.w, 0x7632u);
-        uint32_t a = wav[i], b = wbv[i];
-        qb_mma_bf16_16816(c0, qb_q4_pair<0>(a, nza), qb_q4_pair<0>(b, nzb), qb_q4_pair<1>(a, nza),
-                          qb_q4_pair<1>(b, nzb), x04, x15);
-        qb_mma_bf16_16816(c1, qb_q4_pair<2>(a, nza), qb_q4_pair<2>(b, nzb), qb_q4_pair<3>(a, nza),
-                          qb_q4_pair<3>(b, nzb), x26, x37);
-    }
-    acc_a = fmaf(qb_sz_scale(sza), c0[0] + c1[0], acc_a);
-    acc_b = fmaf(qb_sz_scale(szb), c0[2] + c1[2], acc_b);
-}
-
-/* 8 bits: a step is 64 consecutive k of 16 rows; lane 4 g + t: piece t (k 16t .. 16t + 15) of rows g, g + 8;
- * word m of a piece holds k = 16t + 4m + j at byte j. mma m uses word m: A {row g (q0, q1), row g+8 (q0, q1),
- * row g (q2, q3), row g+8 (q2, q3)} - zero, B {(x[k0], x[k0 + 1]), (x[k0 + 2], x[k0 + 3])}, k0 = 16t + 4m: the
- * x pairs are x's own words, no permute. A pair is made exactly in fp32 (byte permute into 2^23 + q, minus
- * 2^23 + zero: q - zero in [-256, 255]) and packed by one cvt to bf16x2 (exact: integers of magnitude <= 256). */
-template <int B>
-__device__ __forceinline__ uint32_t qb_q8_pair(uint32_t word, float zc) {
-    float lo = qb_byte_magic<B>(word) - zc, hi = qb_byte_magic<B + 1>(word) - zc;
-    uint32_t d;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo)); /* hi -> upper half, lo -> lower */
-    return d;
-}
-
-__device__ __forceinline__ void qb_q8_tc_step(uint4 wa, uint4 wb, const uint4 *__restrict__ xs, uint32_t sza,
-                                              uint32_t szb, float &acc_a, float &acc_b) {
-    const float zca = QB_MAGIC + (float)(sza >> 16), zcb = QB_MAGIC + (float)(szb >> 16);
-    const uint32_t wav[4] = {wa.x, wa.y, wa.z, wa.w}, wbv[4] = {wb.x, wb.y, wb.z, wb.w};
-    const uint4 xv0 = __ldg(xs), xv1 = __ldg(xs + 1); /* x[16t .. 16t + 15] as pairs (0,1) (2,3) ... */
-    const uint32_t xw[8] = {xv0.x, xv0.y, xv0.z, xv0.w, xv1.x, xv1.y, xv1.z, xv1.w};
-    float c0[4] = {0.f, 0.f, 0.f, 0.f}, c1[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int m = 0; m < 4; m++) {
-        uint32_t a = wav[m], b = wbv[m];
-        qb_mma_bf16_16816(m & 1 ? c1 : c0, qb_q8_pair<0>(a, zca), qb_q8_pair<0>(b, zcb), qb_q8_pair<2>(a, zca),
-                          qb_q8_pair<2>(b, zcb), xw[2 * m], xw[2 * m + 1]);
-    }
-    acc_a = fmaf(qb_sz_scale(sza), c0[0] + c1[0], acc_a);
-    acc_b = fmaf(qb_sz_scale(szb), c0[2] + c1[2], acc_b);
-}
 
 /* What one lane reads for one step: the pieces of rows g and g + 8 and their scale | zero entries. */
 struct qb_q4_tc_piece {
@@ -410,19 +287,6 @@ qb_gemv_q_tc_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ s
  * copies and later reads only its own slots (lane-consecutive 16-byte slots: no bank conflicts), so no barrier is
  * needed inside the loop: cp.async.wait_group makes a thread's own copies visible to it. Warp w takes steps
  * w, w + W, ... exactly (no steps on zeros); the first D - 1 copies are issued before the PDL wait. */
-__device__ __forceinline__ void qb_cp_async16(void *smem, const void *gmem) {
-    uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void qb_cp_async4(void *smem, const void *gmem) {
-    uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void qb_cp_async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int PENDING>
-__device__ __forceinline__ void qb_cp_async_wait(void) {
-    asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
-}
 
 /* One stage of one warp: 16-byte pieces of rows g (half 0) and g + 8 (half 1) of every lane, and their scale |
  * zero entries. */

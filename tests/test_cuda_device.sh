@@ -11,9 +11,12 @@
 #                                           bench files when they are there
 #   bash tests/test_cuda_device.sh long     7B BF16 at inputs 63488 and 129024 (issue 8)
 #   bash tests/test_cuda_device.sh quant    build, the quantized engine test (random GPTQ-Int4/Int8/AWQ weights and the
-#                                           quantized fixture checkpoints vs the CPU engine), the bf16 engine test,
-#                                           then qwenbench 7B at input 1 (2048 generated, 1 repetition) in bf16,
-#                                           gptq-int4, gptq-int8 and awq on the same card (docs/PERFORMANCE.md)
+#                                           quantized fixture checkpoints vs the CPU engine), the fused quantized
+#                                           decode GEMVs vs the unfused kernels (all shapes, then --bench), the bf16
+#                                           engine test, then qwenbench 7B at input 1 (2048 generated, 1 repetition)
+#                                           in bf16, gptq-int4, gptq-int8 and awq on the same card
+#                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (QB_DECODE_FUSION=0)
+#                                           with the fused runs' tokens compared to the unfused ones
 #   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, transformers runs the exported
 #                                           checkpoint and writes its tokens, qwenbench runs the same checkpoint
 #                                           with --expect-tokens and the results file records the agreement
@@ -34,8 +37,22 @@ date -u | tee -a "$OUT/gpu.txt"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
   > "$OUT/files/build.log" 2>&1 &&
 cmake --build build-gpu -j16 --target qwenbench test_cuda_kernels test_cuda_engine test_cuda_gemv_bench test_cuda_quant_engine \
+  test_decode_fusion test_decode_fusion_quant \
   >> "$OUT/files/build.log" 2>&1 || { tail -30 "$OUT/files/build.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s"
+expect_from() { # results file, engine name -> --expect-tokens JSON of its cells' first run's generated tokens
+  python3 - "$@" <<'PY'
+import sys, json, h5py
+f = h5py.File(sys.argv[1])
+cells, runs, toks = f["cells"][()], f["runs"][()], f["generated_tokens"][()]
+out = []
+for i, c in enumerate(cells):
+    r = next(r for r in runs if r["cell"] == i)
+    t = toks[int(r["token_offset"]): int(r["token_offset"]) + int(r["n_gen"])].tolist()
+    out.append({"model": c["model"].decode(), "context_len": int(c["context_len"]), "tokens": t})
+print(json.dumps({"engine": sys.argv[2], "cells": out}))
+PY
+}
 step() { # name timeout command...
   local name=$1 lim=$2; shift 2
   local s=$(date +%s)
@@ -51,15 +68,21 @@ phase_quant() {
     { echo "# quantized fixtures not made (numpy?): random-weight cases only"; tail -3 "$OUT/files/quant_fixtures.log"; QFIX=; }
   TAILN=30 step quant_engine 150 ./build-gpu/tests/test_cuda_quant_engine tests/fixtures $QFIX
   grep FAIL "$OUT/files/quant_engine.log" | head -20
+  TAILN=30 step fusion_quant 200 ./build-gpu/tests/test_decode_fusion_quant --bench
+  grep FAIL "$OUT/files/fusion_quant.log" | head -20
   TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures; grep FAIL "$OUT/files/engine.log" | head
-  for q in bf16 gptq-int4 gptq-int8 awq; do
-    TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
-      --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb7_$q.h5"
-  done
-  for q in gptq-int4 awq; do # the cp.async ring GEMV (fastest and checked in the kernel bench), before it is the default
-    QB_GEMV_QUANT=async TAILN=6 step qb7_${q}_async 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b \
+  local q
+  for q in gptq-int4 gptq-int8; do # the unfused sequence first: its tokens are what the fused run is compared with
+    QB_DECODE_FUSION=0 TAILN=6 step qb7_${q}_unfused 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b \
       --quant $q --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
-      --out "$OUT/files/qb7_${q}_async.h5"
+      --out "$OUT/files/qb7_${q}_unfused.h5"
+    expect_from "$OUT/files/qb7_${q}_unfused.h5" "qwenbench unfused" > "$OUT/files/qb7_${q}_unfused.json"
+  done
+  for q in bf16 gptq-int4 gptq-int8 awq; do
+    local ex=""
+    [ -s "$OUT/files/qb7_${q}_unfused.json" ] && ex="--expect-tokens $OUT/files/qb7_${q}_unfused.json"
+    TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
+      --generate-length 2048 --repetitions 1 --warmup 0 $ex --out "$OUT/files/qb7_$q.h5"
   done
 }
 phase_tests() { # kernel + engine tests, GEMV/attention micro-benchmark
@@ -70,6 +93,7 @@ phase_tests() { # kernel + engine tests, GEMV/attention micro-benchmark
     export QB_CUDA_PDL=0
     TAILN=4 step engine_nopdl 200 ./build-gpu/tests/test_cuda_engine tests/fixtures
   fi
+  TAILN=3 step fusion 200 ./build-gpu/tests/test_decode_fusion --quick; grep FAIL "$OUT/files/fusion.log" | head
   TAILN=40 step gemv_bench 120 ./build-gpu/tests/test_cuda_gemv_bench
 }
 QB="./build-gpu/qwenbench --backend cuda --generate-length 2048 --warmup 0"

@@ -9,7 +9,8 @@
  *     prefill dequantization scratch exists exactly when a prefill chunk has more than one row;
  *   - dispatch (cuda_forward.c with recording stand-ins for the kernels): a decode step reads each layer linear
  *     with the quantized GEMV on its fused matrix and shape, a prefill dequantizes each into the scratch right
- *     before the bf16 GEMM reads it, f16 tables take the f16 kernels, and a bf16 model calls no quantized kernel.
+ *     before the bf16 GEMM reads it, f16 tables take the f16 kernels, and a bf16 model calls no quantized kernel;
+ *     with the decode fusion on, a quantized decode step reads each linear with the fused quantized kernels.
  * The GPU kernels themselves are checked against the CPU reference by test_cuda_quant / test_cuda_quant_engine.
  */
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "gemm.cuh"
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
+#include "gemv_quant_fused.cuh"
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
 #include "engine/quant_pack.h"
@@ -221,6 +223,41 @@ int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_ge
     return record("gemv_fused", w, act, 1, 2 * inter, k);
 }
 
+/* The fused quantized decode GEMVs (gemv_quant_fused.cuh): recorded with the packed weights they read. */
+int qb_gemv_quant_tc_supported(int bits, int k, int group_size) { /* the rule of gemv_quant.cu */
+    if (bits != 4 && bits != 8) return 0;
+    int step_k = 512 / bits;
+    return k > 0 && group_size > 0 && k % step_k == 0 && group_size % step_k == 0 && k % group_size == 0;
+}
+int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
+                                     cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_quant_fused", w->qweight, y, 1, n, k);
+}
+int qb_launch_gemv_quant_resid_add(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in, float *resid,
+                                   cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_quant_fused", w->qweight, resid, 1, n, k);
+}
+int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, const qb_gemv_input *in, const float *bias,
+                                  int hq, int hkv, int hd, const int *pos, const float *cos_t, const float *sin_t,
+                                  uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache, int max_seq,
+                                  cudaStream_t stream) {
+    (void)in; (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq;
+    (void)stream;
+    return record("gemv_quant_fused", w->qweight, q_out, 1, (hq + 2 * hkv) * hd, k);
+}
+int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int k, const qb_gemv_input *in,
+                                      uint16_t *act, cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_quant_fused", w->qweight, act, 1, 2 * inter, k);
+}
+int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
+                                  float eps, void *out, cudaStream_t stream) {
+    (void)c; (void)delta; (void)residual; (void)w; (void)rows; (void)dim; (void)eps; (void)stream;
+    return record("allreduce_add_rmsnorm", NULL, out, rows, dim, 0);
+}
+
 int qb_launch_gemv_f16(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                        cudaStream_t stream) {
     (void)x; (void)stream;
@@ -327,6 +364,37 @@ static void layer_linears(const qb_cuda_engine *e, int l, int quant, const void 
 }
 
 /* One decode step and one prefill of `rows` rows through cuda_forward.c; the kernels each must call. */
+/* With the decode fusion on (the default), a quantized decode step reads each layer linear with the fused
+ * quantized kernels, in order, on its fused matrix and shape (every fixture shape is a multiple of 128). */
+static int check_fused_dispatch(const char *label, qb_cuda_engine *e) {
+    const qb_call *c[256], *unfused[1];
+    setenv("QB_DECODE_FUSION", "1", 1);
+    g_n_calls = 0;
+    int rc = qb_cuda_decode_step(e, 64, e->max_seq);
+    setenv("QB_DECODE_FUSION", "0", 1);
+    if (rc != 0) {
+        printf("FAIL %s: fused decode step: %s\n", label, qb_last_error());
+        return 0;
+    }
+    int n = calls_of("gemv_quant_fused", c, 256), L4 = 4 * e->layers;
+    int n_unfused = calls_of("gemv_quant", unfused, 1);
+    if (n != L4 || n_unfused != 0) {
+        printf("FAIL %s: fused decode: %d fused quantized GEMVs (want %d), %d unfused\n", label, n, L4, n_unfused);
+        return 0;
+    }
+    for (int i = 0; i < L4; i++) {
+        const void *w[4];
+        int nn[4], k[4];
+        layer_linears(e, i / 4, 1, w, nn, k);
+        if (c[i]->w != w[i % 4] || c[i]->n != nn[i % 4] || c[i]->k != k[i % 4]) {
+            printf("FAIL %s: fused decode layer %d linear %d reads %p [%d][%d], want %p [%d][%d]\n", label, i / 4,
+                   i % 4, c[i]->w, c[i]->n, c[i]->k, w[i % 4], nn[i % 4], k[i % 4]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
     int quant = e->quant_bits != 0, L4 = 4 * e->layers;
     const char *lin_kernel = quant ? "gemv_quant" : "gemv";
@@ -366,6 +434,7 @@ static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
                e->embed_f16 ? "f16" : "bf16");
         return 0;
     }
+    if (quant && !check_fused_dispatch(label, e)) return 0;
     if (rows < 2) return 1;
     int32_t prompt[64] = {0};
     g_n_calls = 0;

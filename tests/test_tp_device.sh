@@ -13,6 +13,7 @@
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
+# $TP7_IMPLS (default "nccl nccl-symmetric ipc-oneshot") and $BIG_INPUTS (default 1,30720) narrow tp7 and big.
 # Before the call, here: run it from a committed snapshot, so that uncommitted edits never reach a measurement
 # and the results files record the build commit (the device copy has no git history):
 #   rm -rf .snap && mkdir .snap && git archive HEAD | tar -x -C .snap && git rev-parse --short=12 HEAD > .snap/.qb-commit
@@ -96,7 +97,7 @@ phase_tp7() {
     --out "$H5/tp2_7b_unfused.h5" && summary "$H5/tp2_7b_unfused.h5"
   for n in 2 4; do
     [ "$NGPU" -ge $n ] || continue
-    for impl in nccl nccl-symmetric ipc-oneshot; do
+    for impl in ${TP7_IMPLS:-nccl nccl-symmetric ipc-oneshot}; do
       QB_ALLREDUCE=$impl step tp${n}_7b_$impl 60 $MPI $n $QB $R --model qwen2.5-7b --tp $n --context-lengths 1 \
         --expect-tokens "$H5/tp1_7b.json" --out "$H5/tp${n}_7b.h5" --overwrite && summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
     done
@@ -115,7 +116,7 @@ phase_faults() {
   rm -f "$f"
 }
 phase_big() {
-  step tp2_32b 200 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1,30720 --out "$H5/big.h5"
+  step tp2_32b 200 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths ${BIG_INPUTS:-1,30720} --out "$H5/big.h5"
   [ "$NGPU" -ge 4 ] || { summary "$H5/big.h5"; return 0; }
   step tp4_32b 90 $MPI 4 $QB $R --model qwen2.5-32b --tp 4 --context-lengths 1 --out "$H5/tp4_32b.h5"
   step tp4_72b 240 $MPI 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1,6144,30720 --out "$H5/tp4_72b.h5"

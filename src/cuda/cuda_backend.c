@@ -16,6 +16,7 @@
 #include "cuda/cuda_engine.h"
 #include "cuda/nccl_comm.h"
 #include "engine/rope.h"
+#include "gemv_quant_fused.cuh"
 #include "util/error.h"
 
 #define QB_GEMM_WORKSPACE_BYTES (32u << 20)
@@ -73,6 +74,7 @@ static int qb_cuda_level_graph(qb_cuda_engine *e, int context_len, cudaGraphExec
     if (!lv || lv->len_cap < context_len) return qb_errorf("cuda: no decode level for context %d", context_len);
     if (!lv->exec) {
         cudaGraph_t graph;
+        if (e->quant_bits) qb_gemv_quant_fused_prepare(); /* occupancy answers before the capture */
         QB_CUDA_TRY(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
         int rc = qb_cuda_decode_step(e, lv->chunk, lv->len_cap);
         cudaError_t end = cudaStreamEndCapture(e->stream, &graph);

@@ -8,14 +8,18 @@
  * Quantized layer linears (qb_cuda_qmat set): one row -> the quantized GEMV on the packed weights; several
  * rows -> dequantize the linear into the bf16 scratch `wdq`, then the same GEMM. f16 embedding / lm_head
  * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
- * Decode fusion (bf16 layer linears, one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph
- * is captured): 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its
- * epilogue and the gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU,
- * the o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their
- * prologue (6 kernels a layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = the same (kept for scripts); 3 = the
- * epilogue fusions only (the tensor-parallel path, testable on one GPU). Measured on the H100 (2048 tokens,
- * input 1): 0.5B 1251 / 1273 / 1432 tok/s and 7B 183.6 / 184.9 / 194.0 tok/s for none / epilogues / residual.
- * Tensor parallel keeps add_rmsnorm after each all-reduce of `delta`; quantized linears and prefill keep the
+ * Decode fusion (one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph is captured):
+ * 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its epilogue and the
+ * gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU, the o_proj / down_proj
+ * GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their prologue (6 kernels a
+ * layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = the same (kept for scripts); 3 = the epilogue fusions only
+ * (the tensor-parallel path, testable on one GPU). bf16 linears use the fused kernels of gemv.cuh, quantized
+ * ones those of gemv_quant_fused.cuh (when the tensor-core step supports every linear's shape, else unfused).
+ * Measured on the H100 (2048 tokens, input 1, bf16): 0.5B 1251 / 1273 / 1432 tok/s and 7B 183.6 / 184.9 /
+ * 194.0 tok/s for none / epilogues / residual.
+ * Tensor parallel with the fusion: after o_proj and down_proj one step all-reduces `delta`, adds it to the
+ * residual and normalises it with the next norm weight (qb_allreduce_add_rmsnorm_bf16: one kernel with the
+ * one-shot IPC all-reduce), so no add_rmsnorm is left at the top of a layer nor in the head. Prefill keeps the
  * unfused sequence.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
@@ -34,10 +38,26 @@
 #include "gemm.cuh"
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
+#include "gemv_quant_fused.cuh"
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
 
 enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
+
+/* The packed weights of a quantized linear for the fused kernels. */
+static qb_gemv_qweights qb_qweights(const qb_cuda_engine *e, const qb_cuda_qmat *q) {
+    qb_gemv_qweights w = {q->qweight, q->sz, e->quant_bits, e->group_size};
+    return w;
+}
+
+/* Named condition: the fused quantized kernels take every layer linear (tensor-core step: K and group size
+ * multiples of 128 at 4 bits, 64 at 8; the normalised input needs H <= 8192). */
+static int qb_quant_fusable(const qb_cuda_engine *e) {
+    int nq = e->hq * e->hd;
+    return qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
+           qb_gemv_quant_tc_supported(e->quant_bits, nq, e->group_size) &&
+           qb_gemv_quant_tc_supported(e->quant_bits, e->I, e->group_size) && e->H <= 8192;
+}
 
 /* Which decode fusion applies to this engine (see the file comment). Named conditions: the residual fusion needs
  * one GPU (tensor parallel all-reduces delta before the residual add) and hidden size <= 8192 (each block's
@@ -45,19 +65,54 @@ enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 static int qb_decode_fusion(const qb_cuda_engine *e) {
     const char *v = getenv("QB_DECODE_FUSION");
     int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
-    if (mode == 0 || e->quant_bits) return QB_FUSE_NONE;
+    if (mode == 0 || (e->quant_bits && !qb_quant_fusable(e))) return QB_FUSE_NONE;
     if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
     return QB_FUSE_RESIDUAL;
 }
 
-/* A decode GEMV whose output is stored as is: the fused kernel (split K) where N is small, else qb_launch_gemv
- * (tuned for the large shapes). */
-static int qb_decode_gemv_store(qb_cuda_engine *e, const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y) {
-    if (n < 2112) {
-        qb_gemv_input in = {x, NULL, NULL, 0.f};
-        return qb_launch_gemv_fused_store(w, n, k, &in, y, e->stream);
+/* A decode GEMV whose output is stored as is: quantized -> the fused quantized kernel; bf16 -> the fused kernel
+ * (split K) where N is small, else qb_launch_gemv (tuned for the large shapes). */
+static int qb_decode_gemv_store(qb_cuda_engine *e, const uint16_t *w, const qb_cuda_qmat *q, const uint16_t *x, int n,
+                                int k, uint16_t *y) {
+    qb_gemv_input in = {x, NULL, NULL, 0.f};
+    if (q->qweight) {
+        qb_gemv_qweights qw = qb_qweights(e, q);
+        return qb_launch_gemv_quant_fused_store(&qw, n, k, &in, y, e->stream);
     }
+    if (n < 2112) return qb_launch_gemv_fused_store(w, n, k, &in, y, e->stream);
     return qb_launch_gemv(w, x, n, k, y, NULL, e->stream);
+}
+
+/* resid[n] += bf16(W . x), bf16 or quantized W */
+static int qb_decode_gemv_resid_add(qb_cuda_engine *e, const uint16_t *w, const qb_cuda_qmat *q, const uint16_t *x,
+                                    int n, int k) {
+    qb_gemv_input in = {x, NULL, NULL, 0.f};
+    if (q->qweight) {
+        qb_gemv_qweights qw = qb_qweights(e, q);
+        return qb_launch_gemv_quant_resid_add(&qw, n, k, &in, e->resid, e->stream);
+    }
+    return qb_launch_gemv_resid_add(w, n, k, &in, e->resid, e->stream);
+}
+
+/* q|k|v GEMV + bias + RoPE + cache append of layer L, bf16 or quantized */
+static int qb_decode_qkv_rope(qb_cuda_engine *e, const qb_cuda_layer *L, const qb_gemv_input *in, uint16_t *kc,
+                              uint16_t *vc) {
+    if (L->q_qkv.qweight) {
+        qb_gemv_qweights qw = qb_qweights(e, &L->q_qkv);
+        return qb_launch_gemv_quant_qkv_rope(&qw, e->H, in, L->b_qkv, e->hq, e->hkv, e->hd, e->state, e->cos_t,
+                                             e->sin_t, e->q, kc, vc, e->max_seq, e->stream);
+    }
+    return qb_launch_gemv_qkv_rope(L->w_qkv, e->H, in, L->b_qkv, e->hq, e->hkv, e->hd, e->state, e->cos_t, e->sin_t,
+                                   e->q, kc, vc, e->max_seq, e->stream);
+}
+
+/* gate|up GEMV + SiLU * up of layer L into e->act, bf16 or quantized */
+static int qb_decode_gate_up_silu(qb_cuda_engine *e, const qb_cuda_layer *L, const qb_gemv_input *in) {
+    if (L->q_gate_up.qweight) {
+        qb_gemv_qweights qw = qb_qweights(e, &L->q_gate_up);
+        return qb_launch_gemv_quant_gate_up_silu(&qw, e->I, e->H, in, e->act, e->stream);
+    }
+    return qb_launch_gemv_gate_up_silu(L->w_gate_up, e->I, e->H, in, e->act, e->stream);
 }
 
 /* y (m, n) = x (m, k) . W^T with W quantized: one row reads the packed weights (decode); several rows
@@ -82,7 +137,9 @@ static int qb_matmul(qb_cuda_engine *e, const uint16_t *x, const uint16_t *w, co
 
 /* One decode token through the layers with the fused kernels (fusion QB_FUSE_EPILOGUES or QB_FUSE_RESIDUAL).
  * Residual fusion: resid already holds every sub-layer's output (the o_proj / down_proj epilogues add into it),
- * so `delta` is not used and the head must not add it again. */
+ * so `delta` is not used and the head must not add it again. Tensor parallel: the all-reduce of `delta` after
+ * down_proj also adds it and normalises with the next layer's input norm (the final norm after the last layer),
+ * so xn is ready for the next q|k|v GEMV (or the head) and the residual is up to date. */
 static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chunk, int len_cap) {
     cudaStream_t s = e->stream;
     int H = e->H, I = e->I, nq = e->hq * e->hd, resid_fused = fusion == QB_FUSE_RESIDUAL;
@@ -94,28 +151,30 @@ static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chun
         if (resid_fused) {
             in_attn = (qb_gemv_input){NULL, e->resid, L->norm_in, e->eps};
             in_mlp = (qb_gemv_input){NULL, e->resid, L->norm_post, e->eps};
-        } else {
+        } else if (l == 0 || !e->nc) {
             QB_TRY(qb_launch_add_rmsnorm(e->resid, l == 0 ? NULL : e->delta, L->norm_in, 1, H, e->eps, e->xn, s));
         }
-        QB_TRY(qb_launch_gemv_qkv_rope(L->w_qkv, H, &in_attn, L->b_qkv, e->hq, e->hkv, e->hd, e->state, e->cos_t,
-                                       e->sin_t, e->q, kc, vc, e->max_seq, s));
+        QB_TRY(qb_decode_qkv_rope(e, L, &in_attn, kc, vc));
         QB_TRY(qb_launch_attention_decode(e->q, kc, vc, e->max_seq, len_cap, e->state, e->hq, e->hkv, e->hd,
                                           decode_chunk, e->part_o, e->part_ml, e->attn, s));
         if (resid_fused) {
-            qb_gemv_input in = {e->attn, NULL, NULL, 0.f};
-            QB_TRY(qb_launch_gemv_resid_add(L->w_o, H, nq, &in, e->resid, s));
+            QB_TRY(qb_decode_gemv_resid_add(e, L->w_o, &L->q_o, e->attn, H, nq));
         } else {
-            QB_TRY(qb_decode_gemv_store(e, L->w_o, e->attn, H, nq, e->delta));
-            if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)H, s)); /* row-parallel o_proj */
-            QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, 1, H, e->eps, e->xn, s));
+            QB_TRY(qb_decode_gemv_store(e, L->w_o, &L->q_o, e->attn, H, nq, e->delta));
+            if (e->nc) /* row-parallel o_proj: sum, add, normalise */
+                QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, L->norm_post, 1, H, e->eps, e->xn, s));
+            else
+                QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, 1, H, e->eps, e->xn, s));
         }
-        QB_TRY(qb_launch_gemv_gate_up_silu(L->w_gate_up, I, H, &in_mlp, e->act, s));
+        QB_TRY(qb_decode_gate_up_silu(e, L, &in_mlp));
         if (resid_fused) {
-            qb_gemv_input in = {e->act, NULL, NULL, 0.f};
-            QB_TRY(qb_launch_gemv_resid_add(L->w_down, H, I, &in, e->resid, s));
+            QB_TRY(qb_decode_gemv_resid_add(e, L->w_down, &L->q_down, e->act, H, I));
         } else {
-            QB_TRY(qb_decode_gemv_store(e, L->w_down, e->act, H, I, e->delta));
-            if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)H, s)); /* row-parallel down_proj */
+            QB_TRY(qb_decode_gemv_store(e, L->w_down, &L->q_down, e->act, H, I, e->delta));
+            if (e->nc) { /* row-parallel down_proj: sum, add, normalise for what comes next */
+                const float *next_norm = l + 1 < e->layers ? e->layer[l + 1].norm_in : e->final_norm;
+                QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, next_norm, 1, H, e->eps, e->xn, s));
+            }
         }
     }
     return 0;
@@ -149,12 +208,17 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
     return 0;
 }
 
-/* Final norm of the last row, logits, greedy choice; advances the decode state by pos_advance. add_delta 0: the
- * residual already holds the last down_proj (decode with the residual fusion). */
-static int qb_head(qb_cuda_engine *e, int m, int pos_advance, int add_delta) {
+/* How the head finds the last row: add `delta` then normalise (the unfused layers), normalise only (the residual
+ * already holds everything: decode with the residual fusion), or nothing (xn already holds the final norm: tensor
+ * parallel decode with the fusion). */
+enum { QB_HEAD_ADD_NORM = 0, QB_HEAD_NORM = 1, QB_HEAD_READY = 2 };
+
+/* Final norm of the last row, logits, greedy choice; advances the decode state by pos_advance. */
+static int qb_head(qb_cuda_engine *e, int m, int pos_advance, int how) {
     size_t last = (size_t)(m - 1) * e->H;
-    QB_TRY(qb_launch_add_rmsnorm(e->resid + last, add_delta ? e->delta + last : NULL, e->final_norm, 1, e->H, e->eps,
-                                 e->xn, e->stream));
+    if (how != QB_HEAD_READY)
+        QB_TRY(qb_launch_add_rmsnorm(e->resid + last, how == QB_HEAD_ADD_NORM ? e->delta + last : NULL, e->final_norm,
+                                     1, e->H, e->eps, e->xn, e->stream));
     if (e->lm_head_f16)
         QB_TRY(qb_launch_gemv_f16(e->lm_head, e->xn, e->vocab_rows, e->H, NULL, e->logits, e->stream));
     else
@@ -184,7 +248,7 @@ int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
         QB_TRY(qb_launch_set_int(e->state, c0, s));
         QB_TRY(qb_embed(e, e->prompt, m));
         QB_TRY(qb_layers(e, m, c0, 0, 0));
-        if (c0 + m == n_prompt) QB_TRY(qb_head(e, m, m, 1)); /* position becomes n_prompt */
+        if (c0 + m == n_prompt) QB_TRY(qb_head(e, m, m, QB_HEAD_ADD_NORM)); /* position becomes n_prompt */
     }
     return 0;
 }
@@ -194,7 +258,10 @@ int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
     QB_TRY(qb_embed(e, e->token, 1));
     if (fusion == QB_FUSE_NONE) QB_TRY(qb_layers(e, 1, -1, chunk, len_cap));
     else QB_TRY(qb_layers_decode_fused(e, fusion, chunk, len_cap));
-    QB_TRY(qb_head(e, 1, 1, fusion != QB_FUSE_RESIDUAL));
+    int how = fusion == QB_FUSE_NONE ? QB_HEAD_ADD_NORM : fusion == QB_FUSE_RESIDUAL ? QB_HEAD_NORM
+              : e->nc                  ? QB_HEAD_READY
+                                       : QB_HEAD_ADD_NORM;
+    QB_TRY(qb_head(e, 1, 1, how));
     return 0;
 }
 

@@ -1,0 +1,131 @@
+/* gemv_fused_common.cuh - what the fused decode GEMVs of gemv.cu (bf16 weights) and gemv_quant_fused.cu (GPTQ /
+ * AWQ weights) share: the parameter block, the normalising prologue (RMSNorm of the fp32 residual into shared
+ * memory, the same arithmetic as add_rmsnorm) and the epilogues (store, residual add, bias + RoPE + KV append,
+ * SiLU * up). Device code only; included by .cu files after common.cuh. The fused kernels are described in
+ * gemv.cuh.
+ */
+#ifndef QB_KERNELS_GEMV_FUSED_COMMON_CUH
+#define QB_KERNELS_GEMV_FUSED_COMMON_CUH
+
+#include "common.cuh"
+
+enum { QB_FX_VEC = 0, QB_FX_NORM = 1 };
+enum { QB_FE_STORE = 0, QB_FE_RESID = 1, QB_FE_ROPE = 2, QB_FE_SILU = 3 };
+
+typedef struct {
+    const uint4 *w;
+    int n_rows, k8, n_units;
+    const uint4 *x;
+    const float *resid_in, *norm_w;
+    float eps;
+    qb_bf16 *y;
+    float *resid_out;
+    const float *bias;
+    const int *pos;
+    const float *cos_t, *sin_t;
+    qb_bf16 *q_out, *k_cache, *v_cache;
+    int hq, hkv, hd, max_seq, inter;
+    /* quantized weights (gemv_quant_fused.cu): repacked qweight and scale | zero, steps of 16 bytes per lane */
+    const uint4 *qw;
+    const uint32_t *sz;
+    int steps, groups, steps_per_group, n_tiles;
+} qb_fused_params;
+
+__device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+
+__device__ __forceinline__ float qb_round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+/* The norm weight is constant data: pull it into L1 before the PDL wait, so the prologue's second pass hits L1. */
+template <int THREADS>
+__device__ __forceinline__ void qb_fused_prefetch_norm_w(const qb_fused_params &p) {
+    for (int g = threadIdx.x; g < p.k8; g += THREADS) {
+        const float *a = p.norm_w + 8 * g;
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(a + 4));
+    }
+}
+
+/* x = bf16(resid * rsqrt(mean(resid^2) + eps) * norm_w) into shared memory; every block sums in the same order.
+ * The first pass brings the residual into L1 (plain loads), the second re-reads it from there. */
+template <int THREADS>
+__device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, float *warp_ss) {
+    const float4 *r4 = (const float4 *)p.resid_in, *w4 = (const float4 *)p.norm_w;
+    float ss = 0.f;
+    for (int g = threadIdx.x; g < p.k8; g += THREADS) {
+        float4 a = r4[2 * g], b = r4[2 * g + 1];
+        ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss); ss = fmaf(a.w, a.w, ss);
+        ss = fmaf(b.x, b.x, ss); ss = fmaf(b.y, b.y, ss); ss = fmaf(b.z, b.z, ss); ss = fmaf(b.w, b.w, ss);
+    }
+    ss = qb_warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) warp_ss[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    float total = 0.f;
+#pragma unroll
+    for (int i = 0; i < THREADS / 32; i++) total += warp_ss[i];
+    float scale = rsqrtf(total / (float)(p.k8 * 8) + p.eps);
+    for (int g = threadIdx.x; g < p.k8; g += THREADS) {
+        float4 a = r4[2 * g], b = r4[2 * g + 1], wa = w4[2 * g], wb = w4[2 * g + 1];
+        uint4 o;
+        o.x = qb_pack_bf16x2(a.x * scale * wa.x, a.y * scale * wa.y);
+        o.y = qb_pack_bf16x2(a.z * scale * wa.z, a.w * scale * wa.w);
+        o.z = qb_pack_bf16x2(b.x * scale * wb.x, b.y * scale * wb.y);
+        o.w = qb_pack_bf16x2(b.z * scale * wb.z, b.w * scale * wb.w);
+        xs[g] = o;
+    }
+    __syncthreads();
+}
+
+/* The epilogue of unit u (one thread): acc holds the unit's rows in qb_fused_row order. */
+template <int P, int EPI>
+__device__ __forceinline__ void qb_fused_epilogue(const qb_fused_params &p, int u, const float *acc) {
+    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
+#pragma unroll
+        for (int r = 0; r < P; r++) {
+            int row = u * P + r;
+            if (row >= p.n_rows) break;
+            if (EPI == QB_FE_STORE) p.y[row] = __float2bfloat16(acc[r]);
+            else p.resid_out[row] += qb_round_bf16(acc[r]);
+        }
+    } else if (EPI == QB_FE_SILU) {
+#pragma unroll
+        for (int j = 0; j < P; j++) {
+            float g = qb_round_bf16(acc[j]), up = qb_round_bf16(acc[P + j]);
+            float s = g / (1.f + __expf(-g));
+            p.y[u * P + j] = __float2bfloat16(s * up);
+        }
+    } else { /* bias + RoPE + cache append, as qkv_rope.cu */
+        int pos = *p.pos, half = p.hd >> 1;
+#pragma unroll
+        for (int j = 0; j < P; j++) {
+            int pair = u * P + j, head = pair / half, i = pair - head * half;
+            int e0 = head * p.hd + i, e1 = e0 + half;
+            float x0 = qb_round_bf16(acc[j]), x1 = qb_round_bf16(acc[P + j]);
+            if (head < p.hq + p.hkv) {
+                if (p.bias) {
+                    x0 = qb_round_bf16(x0 + p.bias[e0]);
+                    x1 = qb_round_bf16(x1 + p.bias[e1]);
+                }
+                float c = p.cos_t[(size_t)pos * half + i], s = p.sin_t[(size_t)pos * half + i];
+                float y0 = x0 * c - x1 * s;
+                float y1 = x1 * c + x0 * s;
+                qb_bf16 *dst = head < p.hq ? p.q_out + (size_t)head * p.hd
+                                           : p.k_cache + ((size_t)(head - p.hq) * p.max_seq + pos) * p.hd;
+                dst[i] = __float2bfloat16(y0);
+                dst[i + half] = __float2bfloat16(y1);
+            } else {
+                if (p.bias) {
+                    x0 += p.bias[e0];
+                    x1 += p.bias[e1];
+                }
+                qb_bf16 *dst = p.v_cache + ((size_t)(head - p.hq - p.hkv) * p.max_seq + pos) * p.hd;
+                dst[i] = __float2bfloat16(x0);
+                dst[i + half] = __float2bfloat16(x1);
+            }
+        }
+    }
+}
+
+#endif
