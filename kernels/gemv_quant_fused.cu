@@ -282,11 +282,8 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
     p.eps = in->eps;
     size_t x_bytes = xm == QB_FX_NORM ? (size_t)k * 2 : 0;
     const size_t fixed = sizeof(float) * QB_QF_WARPS * 17; /* red + warp_ss */
-    int d = g_qf_stages;
-    if (d < 2 || d > 4) {
-        d = 4;
-        while (d > 2 && QB_QF_WARPS * (size_t)d * 1280 + x_bytes + fixed > QB_QF_SMEM_LIMIT) d--;
-    }
+    int d = g_qf_stages >= 2 && g_qf_stages <= 4 ? g_qf_stages : 4; /* a forced count is the most tried */
+    while (d > 2 && QB_QF_WARPS * (size_t)d * 1280 + x_bytes + fixed > QB_QF_SMEM_LIMIT) d--;
     if (QB_QF_WARPS * (size_t)d * 1280 + x_bytes + fixed > QB_QF_SMEM_LIMIT)
         return qb_errorf("%s: K=%d needs more than 48 KiB of shared memory with %d stages", what, k, d);
     cudaError_t rc;

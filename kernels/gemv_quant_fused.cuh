@@ -36,8 +36,8 @@ int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, const qb_gem
 /* as qb_launch_gemv_gate_up_silu (gemv.cuh): W has 2 * inter rows, gate then up */
 int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int k, const qb_gemv_input *in,
                                       uint16_t *act, cudaStream_t stream);
-/* Benchmarks and tests: the cp.async stages per warp (2, 3 or 4; 0 = the most that keep a block within 48 KiB of
- * shared memory) and the grid cap in blocks per SM (0 = what the occupancy calculator allows). */
+/* Benchmarks and tests: the cp.async stages per warp (2, 3 or 4, lowered where the block would pass 48 KiB of shared
+ * memory; 0 = the most that fit) and the grid cap in blocks per SM (0 = what the occupancy calculator allows). */
 void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm);
 /* Asks the occupancy calculator for every kernel variant now: call it before capturing a CUDA graph that launches
  * these kernels (a launch inside a capture that finds no answer assumes 2 blocks per SM). */

@@ -9,7 +9,7 @@
  * ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles per block: the ring crossing from
  * one tile to the next) on the small shapes. Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
  * bf16-rounded outputs); NaN fails; sentinels after every output; cache rows other than the position untouched.
- * Timing (--bench): each fused kernel vs its unfused sequence in a CUDA graph (7B shapes, 4 bits).
+ * Timing (--bench): each fused kernel vs its unfused sequence in a CUDA graph (7B 4 and 8 bits, 72B/TP2 4 bits).
  *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
  */
 #include <stdbool.h>
@@ -264,6 +264,7 @@ static void test_shape(const shape *s, int bits, int awq, bool all) {
 /* ---- timing: fused kernel vs the unfused sequence, 7B shapes, 4 bits ---- */
 typedef struct {
     int which; /* 0 qkv, 1 gate_up, 2 o store, 3 down resid */
+    int bits;
     int fused;
     const shape *s;
     qb_gemv_qweights w, copies[64]; /* w = copies[i % n_copies]: rotated so that the L2 cannot serve them */
@@ -290,31 +291,32 @@ static int bench_launch(void *vctx, int i) {
             return qb_launch_gemv_quant_qkv_rope(&b->w, s->H, &in_norm, b->bias, s->hq, s->hkv, s->hd, b->pos, b->cs,
                                                  b->sn, b->q, b->k, b->v, MAX_SEQ, st);
         if (qb_launch_add_rmsnorm(b->tmp_resid, NULL, b->nw, 1, s->H, EPS, b->xn, st)) return -1;
-        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, n_qkv, s->H, 4, GROUP, b->big, NULL, st)) return -1;
+        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, n_qkv, s->H, b->bits, GROUP, b->big, NULL, st)) return -1;
         return qb_launch_qkv_rope(b->big, b->bias, 1, s->hq, s->hkv, s->hd, b->pos, b->cs, b->sn, b->q, b->k, b->v,
                                   MAX_SEQ, st);
     case 1:
         if (b->fused) return qb_launch_gemv_quant_gate_up_silu(&b->w, s->I, s->H, &in_norm, b->act, st);
         if (qb_launch_add_rmsnorm(b->tmp_resid, NULL, b->nw, 1, s->H, EPS, b->xn, st)) return -1;
-        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, 2 * s->I, s->H, 4, GROUP, b->big, NULL, st)) return -1;
+        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, 2 * s->I, s->H, b->bits, GROUP, b->big, NULL, st)) return -1;
         return qb_launch_silu_mul(b->big, 1, s->I, b->act, st);
     case 2:
         if (b->fused) return qb_launch_gemv_quant_fused_store(&b->w, s->H, s->hq * s->hd, &in_o, b->y, st);
-        return qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->x_o, s->H, s->hq * s->hd, 4, GROUP, b->y, NULL, st);
+        return qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->x_o, s->H, s->hq * s->hd, b->bits, GROUP, b->y, NULL, st);
     default:
         if (b->fused) return qb_launch_gemv_quant_resid_add(&b->w, s->H, s->I, &in_d, b->res_out, st);
-        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->x_d, s->H, s->I, 4, GROUP, b->y, NULL, st)) return -1;
+        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->x_d, s->H, s->I, b->bits, GROUP, b->y, NULL, st)) return -1;
         return qb_launch_add_rmsnorm(b->res_out, b->y, b->nw, 1, s->H, EPS, b->xn, st);
     }
 }
 
-static void bench(const shape *s) {
+static void bench(const shape *s, int bits) {
     static const char *names[4] = {"q|k|v (+norm, rope)", "gate|up (+norm, silu)", "o_proj store",
                                    "down (+resid; unfused: +add_rmsnorm)"};
     int H = s->H, I = s->I, half = s->hd / 2;
     size_t cn = (size_t)s->hkv * MAX_SEQ * s->hd;
     bench_ctx b = {0};
     b.s = s;
+    b.bits = bits;
     b.resid = dev_alloc_guarded((size_t)H * 4);
     b.tmp_resid = dev_alloc_guarded((size_t)H * 4);
     b.res_out = dev_alloc_guarded((size_t)H * 4);
@@ -343,20 +345,25 @@ static void bench(const shape *s) {
     CK(cudaMemset(b.x_o, 0, (size_t)s->hq * s->hd * 2));
     CK(cudaMemset(b.x_d, 0, (size_t)I * 2));
     int ns[4] = {(s->hq + 2 * s->hkv) * s->hd, 2 * I, H, H}, ks[4] = {H, H, s->hq * s->hd, I};
-    printf("bench %s 4-bit (us per call, median of CUDA-graph replays):\n", s->name);
+    printf("bench %s %d-bit (us per call, median of CUDA-graph replays):\n", s->name, bits);
     for (int which = 0; which < 4; which++) {
-        double bytes = (double)ns[which] * ks[which] / 2 + (double)ns[which] * (ks[which] / GROUP) * 4;
+        double bytes = (double)ns[which] * ks[which] * bits / 8 + (double)ns[which] * (ks[which] / GROUP) * 4;
         b.n_copies = (int)(512e6 / bytes) + 1;
         if (b.n_copies > 64) b.n_copies = 64;
-        for (int c = 0; c < b.n_copies; c++) make_qweights(ns[which], ks[which], 4, 0, 5000 + 10 * which, &b.copies[c]);
+        for (int c = 0; c < b.n_copies; c++) make_qweights(ns[which], ks[which], bits, 0, 5000 + 10 * which, &b.copies[c]);
         b.which = which;
-        double us[2];
+        double us[2], st[3];
         for (int f = 0; f < 2; f++) {
             b.fused = f;
             us[f] = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
         }
-        printf("  %-40s unfused %8.2f  fused %8.2f  (fused: %.0f GB/s of packed weights)\n", names[which], us[0],
-               us[1], bytes / (us[1] * 1e3));
+        for (int d = 2; d <= 4; d++) { /* the stage counts that fit (others fall back to the default) */
+            qb_gemv_quant_fused_tuning(d, 0);
+            st[d - 2] = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
+            qb_gemv_quant_fused_tuning(0, 0);
+        }
+        printf("  %-40s unfused %8.2f  fused %8.2f  (%.0f GB/s of packed weights; stages 2/3/4: %.2f %.2f %.2f)\n",
+               names[which], us[0], us[1], bytes / (us[1] * 1e3), st[0], st[1], st[2]);
         for (int c = 0; c < b.n_copies; c++) free_qweights(&b.copies[c]);
     }
 }
@@ -376,7 +383,7 @@ int main(int argc, char **argv) {
     static const shape small[] = {
         {"0.5B", 896, 4864, 14, 2, 64},
         {"small", 256, 384, 2, 1, 128},
-        {"odd-tiles", 384, 200, 3, 1, 64}, /* pair and row tiles that end part-way */
+        {"mid", 384, 640, 2, 1, 64}, /* 0.5B's head size, 5 groups in down_proj */
     };
     static const shape real[] = {
         {"7B", 3584, 18944, 28, 4, 128},
@@ -394,8 +401,9 @@ int main(int argc, char **argv) {
     if (do_bench && !g_failures) {
         CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
         printf("copy bandwidth %.0f GB/s\n", qb_bench_copy_gbps(g_stream, 5));
-        bench(&real[0]);
-        bench(&real[3]);
+        bench(&real[0], 4);
+        bench(&real[0], 8);
+        bench(&real[3], 4);
         cudaStreamDestroy(g_stream);
     }
     return g_failures ? 1 : 0;
