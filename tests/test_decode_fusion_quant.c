@@ -6,8 +6,10 @@
  *   store                            vs  gemv_quant;
  *   residual add                     vs  gemv_quant, then resid += bf16(y) on the host.
  * 4 and 8 bits, group 128, GPTQ and AWQ zero-point rules, on real Qwen2.5 shapes (TP1 and TP slices) and small
- * ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles per block: the ring crossing from
- * one tile to the next) on the small shapes. Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
+ * ones; every stage count (2, 3, 4), a grid of one block per SM (several tiles per block: the ring crossing from
+ * one tile to the next) and every K split across blocks (1, 2, 4 parts) on the small shapes, the default, one block
+ * per SM and 2 parts on the real ones; each case launched twice (the K split's arrival counters must be back at
+ * zero for the second). Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
  * bf16-rounded outputs); NaN fails; sentinels after every output; cache rows other than the position untouched.
  * Timing (--bench): each fused kernel vs its unfused sequence in a CUDA graph (7B 4 and 8 bits, 72B/TP2 4 bits).
  *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
@@ -76,11 +78,22 @@ static void norm_unfused(const float *d_resid, const float *d_nw, int H, uint16_
 }
 
 typedef struct {
-    int stages, bps;
+    int stages, bps, parts;
 } tuning;
 
-static const tuning all_tunings[] = {{0, 0}, {2, 0}, {3, 0}, {4, 0}, {0, 1}, {2, 1}};
-static const tuning default_tuning[] = {{0, 0}, {0, 1}};
+static const tuning all_tunings[] = {{0, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 0, 0}, {0, 1, 0}, {2, 1, 0},
+                                     {0, 0, 1}, {0, 0, 2}, {0, 0, 4}, {3, 1, 2}, {2, 1, 4}};
+static const tuning default_tuning[] = {{0, 0, 0}, {0, 1, 0}, {0, 1, 2}};
+
+static void set_tuning(const tuning *t) {
+    qb_gemv_quant_fused_tuning(t->stages, t->bps);
+    qb_gemv_quant_fused_k_parts(t->parts);
+}
+
+static void reset_tuning(void) {
+    qb_gemv_quant_fused_tuning(0, 0);
+    qb_gemv_quant_fused_k_parts(0);
+}
 
 static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_tu, const float *d_resid,
                      const float *d_nw, const uint16_t *d_xn) {
@@ -111,15 +124,16 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
             char what[200];
-            snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s input=%s stages=%d bps=%d", s->name, bits,
-                     awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps);
+            snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s input=%s stages=%d bps=%d parts=%d", s->name,
+                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps, tu[ti].parts);
             CK(cudaMemset(fk, QB_SENTINEL_BYTE, cn * 2));
             CK(cudaMemset(fv, QB_SENTINEL_BYTE, cn * 2));
-            qb_gemv_quant_fused_tuning(tu[ti].stages, tu[ti].bps);
+            set_tuning(&tu[ti]);
             qb_gemv_input in = {mode ? NULL : d_xn, d_resid, d_nw, EPS};
-            LAUNCH(qb_launch_gemv_quant_qkv_rope(&w, H, &in, d_bias, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, fq, fk, fv,
-                                                 MAX_SEQ, 0));
-            qb_gemv_quant_fused_tuning(0, 0);
+            for (int twice = 0; twice < 2; twice++)
+                LAUNCH(qb_launch_gemv_quant_qkv_rope(&w, H, &in, d_bias, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, fq, fk,
+                                                     fv, MAX_SEQ, 0));
+            reset_tuning();
             CK(cudaDeviceSynchronize());
             dev_guard_ok(fq, qn * 2, what);
             dev_guard_ok(fk, cn * 2, what);
@@ -172,12 +186,12 @@ static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, in
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
             char what[200];
-            snprintf(what, sizeof what, "quant gate_up_silu %s %d-bit%s input=%s stages=%d bps=%d", s->name, bits,
-                     awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps);
-            qb_gemv_quant_fused_tuning(tu[ti].stages, tu[ti].bps);
+            snprintf(what, sizeof what, "quant gate_up_silu %s %d-bit%s input=%s stages=%d bps=%d parts=%d", s->name,
+                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps, tu[ti].parts);
+            set_tuning(&tu[ti]);
             qb_gemv_input in = {mode ? NULL : d_xn, d_resid, d_nw, EPS};
-            LAUNCH(qb_launch_gemv_quant_gate_up_silu(&w, I, H, &in, f_act, 0));
-            qb_gemv_quant_fused_tuning(0, 0);
+            for (int twice = 0; twice < 2; twice++) LAUNCH(qb_launch_gemv_quant_gate_up_silu(&w, I, H, &in, f_act, 0));
+            reset_tuning();
             CK(cudaDeviceSynchronize());
             dev_guard_ok(f_act, (size_t)I * 2, what);
             float *got = download_bf16(f_act, I);
@@ -208,24 +222,27 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
         for (int i = 0; i < n; i++) ref[i] += resid0[i];
     for (int ti = 0; ti < n_tu; ti++) {
         char what[200];
-        snprintf(what, sizeof what, "quant %s %s %d-bit%s N=%d K=%d stages=%d bps=%d",
-                 resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", n, k, tu[ti].stages, tu[ti].bps);
-        qb_gemv_quant_fused_tuning(tu[ti].stages, tu[ti].bps);
+        snprintf(what, sizeof what, "quant %s %s %d-bit%s N=%d K=%d stages=%d bps=%d parts=%d",
+                 resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", n, k, tu[ti].stages, tu[ti].bps,
+                 tu[ti].parts);
+        set_tuning(&tu[ti]);
         qb_gemv_input in = {d_x, NULL, NULL, 0.f};
         float *got;
         if (resid_add) {
-            CK(cudaMemcpy(d_res, resid0, (size_t)n * 4, cudaMemcpyHostToDevice));
-            LAUNCH(qb_launch_gemv_quant_resid_add(&w, n, k, &in, d_res, 0));
+            for (int twice = 0; twice < 2; twice++) {
+                CK(cudaMemcpy(d_res, resid0, (size_t)n * 4, cudaMemcpyHostToDevice));
+                LAUNCH(qb_launch_gemv_quant_resid_add(&w, n, k, &in, d_res, 0));
+            }
             CK(cudaDeviceSynchronize());
             dev_guard_ok(d_res, (size_t)n * 4, what);
             got = download_f32(d_res, n);
         } else {
-            LAUNCH(qb_launch_gemv_quant_fused_store(&w, n, k, &in, f_y, 0));
+            for (int twice = 0; twice < 2; twice++) LAUNCH(qb_launch_gemv_quant_fused_store(&w, n, k, &in, f_y, 0));
             CK(cudaDeviceSynchronize());
             dev_guard_ok(f_y, (size_t)n * 2, what);
             got = download_bf16(f_y, n);
         }
-        qb_gemv_quant_fused_tuning(0, 0);
+        reset_tuning();
         check_close(what, got, ref, n, 1e-2);
         free(got);
     }
