@@ -105,7 +105,7 @@ __device__ __forceinline__ void qb_qf_issue(const qb_fused_params &p, qb_qf_ring
 }
 
 template <int BITS, int D, int XM, int EPI>
-__global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_fused_params p) {
+__global__ void __launch_bounds__(QB_QF_THREADS, 4) qb_gemv_quant_fused_kernel(qb_fused_params p) {
     extern __shared__ uint4 smem[];
     __shared__ float red[QB_QF_WARPS][16];
     __shared__ float warp_ss[QB_QF_WARPS];
@@ -193,7 +193,7 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
     qb_cp_async_wait<0>(); /* no copy outlives the block (the trailing groups are empty) */
 }
 
-static int g_qf_stages = 0, g_qf_blocks_per_sm = 0, g_qf_k_parts = 0;
+static int g_qf_stages = 0, g_qf_blocks_per_sm = 0, g_qf_k_parts = 0, g_qf_grid_mode = 0;
 
 extern "C" void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm) {
     g_qf_stages = stages;
@@ -201,6 +201,8 @@ extern "C" void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm) {
 }
 
 extern "C" void qb_gemv_quant_fused_k_parts(int parts) { g_qf_k_parts = parts; }
+
+extern "C" void qb_gemv_quant_fused_grid_mode(int all_slots) { g_qf_grid_mode = all_slots; }
 
 static int qb_qf_sm_count(void) {
     static int sms = 0;
@@ -245,7 +247,11 @@ template <int BITS, int D, int XM, int EPI>
 static cudaError_t qb_qf_go(const qb_fused_params &p, size_t smem, cudaStream_t s) {
     int bps = g_qf_blocks_per_sm > 0 ? g_qf_blocks_per_sm : qb_qf_blocks_per_sm<BITS, D, XM, EPI>(s);
     long cap = (long)bps * qb_qf_sm_count(), work = (long)p.n_tiles * p.k_parts;
-    int grid = (int)(work < cap ? work : cap); /* unit u -> block u % grid: blocks of one SM mix long and short */
+    int grid = (int)(work < cap ? work : cap);
+    if (g_qf_grid_mode == 0) { /* balanced rounds: every block runs the same number of units */
+        long rounds = (work + cap - 1) / cap;
+        grid = (int)((work + rounds - 1) / rounds);
+    }
     return qb_launch_kernel(qb_gemv_quant_fused_kernel<BITS, D, XM, EPI>, dim3(grid), dim3(QB_QF_THREADS), smem, s,
                             p);
 }

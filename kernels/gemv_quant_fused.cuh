@@ -42,6 +42,9 @@ void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm);
 /* Benchmarks and tests: force the K split across blocks (1, 2 or 4 parts; honoured where the steps divide and the
  * tiles fit the scratch; 0 = by shape). */
 void qb_gemv_quant_fused_k_parts(int parts);
+/* Benchmarks: the grid; 0 (default) = balanced rounds (every block the same number of work units), 1 = every
+ * resident block slot. */
+void qb_gemv_quant_fused_grid_mode(int all_slots);
 /* Asks the occupancy calculator for every kernel variant now: call it before capturing a CUDA graph that launches
  * these kernels (a launch inside a capture that finds no answer assumes 2 blocks per SM). */
 void qb_gemv_quant_fused_prepare(void);

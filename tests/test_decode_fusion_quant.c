@@ -12,7 +12,8 @@
  * zero for the second). Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
  * bf16-rounded outputs); NaN fails; sentinels after every output; cache rows other than the position untouched.
  * Timing (--bench): each fused kernel vs its unfused sequence in a CUDA graph (7B 4 and 8 bits, 72B/TP2 4 bits).
- *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
+ * --sweep: the timing with every K split, grid mode and blocks-per-SM cap of the fused kernels.
+ *   test_decode_fusion_quant [--quick] [--bench] [--sweep]      exits 77 without a GPU, 1 on any failure
  */
 #include <stdbool.h>
 
@@ -293,6 +294,7 @@ typedef struct {
 } bench_ctx;
 
 static cudaStream_t g_stream;
+static int g_sweep;
 
 static int bench_launch(void *vctx, int i) {
     bench_ctx *b = vctx;
@@ -381,6 +383,23 @@ static void bench(const shape *s, int bits) {
         }
         printf("  %-40s unfused %8.2f  fused %8.2f  (%.0f GB/s of packed weights; stages 2/3/4: %.2f %.2f %.2f)\n",
                names[which], us[0], us[1], bytes / (us[1] * 1e3), st[0], st[1], st[2]);
+        if (g_sweep) { /* K parts x grid mode x blocks per SM */
+            b.fused = 1;
+            printf("    sweep parts/grid/bps:");
+            for (int parts = 1; parts <= 4; parts *= 2)
+                for (int gm = 0; gm < 2; gm++)
+                    for (int bps = 2; bps <= 4; bps++) {
+                        qb_gemv_quant_fused_k_parts(parts);
+                        qb_gemv_quant_fused_grid_mode(gm);
+                        qb_gemv_quant_fused_tuning(0, bps);
+                        double t = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
+                        printf(" %d/%d/%d %.2f", parts, gm, bps, t);
+                    }
+            printf("\n");
+            qb_gemv_quant_fused_k_parts(0);
+            qb_gemv_quant_fused_grid_mode(0);
+            qb_gemv_quant_fused_tuning(0, 0);
+        }
         for (int c = 0; c < b.n_copies; c++) free_qweights(&b.copies[c]);
     }
 }
@@ -390,8 +409,9 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--bench")) do_bench = true;
+        else if (!strcmp(argv[i], "--sweep")) do_bench = true, g_sweep = 1;
         else {
-            fprintf(stderr, "usage: %s [--quick] [--bench]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--bench] [--sweep]\n", argv[0]);
             return 2;
         }
     }
