@@ -29,7 +29,6 @@ typedef struct {
     const uint4 *qw;
     const uint32_t *sz;
     int steps, groups, steps_per_group, n_tiles;
-    int k_parts, steps_part; /* K split across blocks: parts per tile, steps per part */
 } qb_fused_params;
 
 __device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {

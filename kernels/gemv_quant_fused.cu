@@ -2,14 +2,11 @@
  *
  * Work: a "tile" is 16 output rows (store / residual add) or 8 row pairs (RoPE: rows i and i + hd/2 of a head;
  * SiLU: gate j and up j), so that lane group g of the tensor-core step (gemv_quant_tc.cuh) holds rows a and b of
- * pair g and the epilogue finds both halves in one place. A work unit is one of k_parts equal K ranges of a tile
- * (k_parts 1 except where the tiles alone leave SMs idle: 7B q|k|v, o_proj, down_proj). A block of 8 warps takes
- * units blockIdx.x, + gridDim.x, ...; the grid is what is resident at once (occupancy calculator), or the unit
- * count if smaller. The warps of a block split the K steps of a unit (warp w: steps w, w + 8, ...) and are summed
- * in shared memory in a fixed order, then threads 0..15 (0..7 for pairs) run the epilogue of
- * gemv_fused_common.cuh. With k_parts > 1 each unit leaves its 16 sums in a global scratch and the last unit of a
- * tile to finish (arrival counter) adds the parts in part order and runs the epilogue: results do not depend on
- * the arrival order.
+ * pair g and the epilogue finds both halves in one place. A block of 8 warps takes tiles blockIdx.x,
+ * + gridDim.x, ...; the grid is what is resident at once (occupancy calculator), balanced so every block runs the
+ * same number of tiles. The warps of a block split the K steps of a tile (warp w: steps w, w + 8, ...) and are
+ * summed in shared memory in a fixed order (deterministic), then threads 0..15 (0..7 for pairs) run the epilogue
+ * of gemv_fused_common.cuh.
  * Weights: each warp streams its steps through a ring of D stages in shared memory filled by cp.async (the
  * async kernel of gemv_quant.cu), and the ring runs over the concatenation of the warp's steps of all its block's
  * tiles: the first steps of the next tile load while the last ones of the current tile are summed, so the stream
@@ -29,14 +26,6 @@
 #define QB_QF_WARPS 8
 #define QB_QF_THREADS (QB_QF_WARPS * 32)
 #define QB_QF_SMEM_LIMIT 49152 /* static + dynamic shared memory without an opt-in attribute */
-
-/* K-split scratch: partial sums [part][tile * 16 + slot] and arrival counters per tile (zero between launches:
- * the last arriver resets its tile's). Static device memory, so nothing to allocate; launches on one device run
- * one after another (stream order; PDL only overlaps what comes before the dependency wait). */
-#define QB_QF_MAX_PARTS 4
-#define QB_QF_MAX_SPLIT_TILES 1024
-__device__ float qb_qf_partial[QB_QF_MAX_PARTS][QB_QF_MAX_SPLIT_TILES * 16];
-__device__ unsigned int qb_qf_arrivals[QB_QF_MAX_SPLIT_TILES];
 
 /* One warp's ring: stage s holds, for every lane, the 16-byte pieces of rows a (half 0) and b (half 1) and their
  * scale | zero entries. */
@@ -65,19 +54,17 @@ __device__ __forceinline__ void qb_qf_rows(const qb_fused_params &p, int tile, i
     }
 }
 
-/* Where one warp's next copy comes from: work unit, step j of the warp's `mine` steps in it, the unit's first
- * step and the row pointers. */
+/* Where one warp's next copy comes from: tile, step j of the warp's `mine` steps in it, and the row pointers. */
 struct qb_qf_cursor {
-    int unit, j, kbase;
+    int tile, j;
     const uint4 *wa, *wb;
     const uint32_t *sza, *szb;
 };
 
 template <int EPI>
 __device__ __forceinline__ void qb_qf_point(const qb_fused_params &p, qb_qf_cursor &c, int g, int t) {
-    int ra, rb, tile = c.unit / p.k_parts;
-    c.kbase = (c.unit - tile * p.k_parts) * p.steps_part;
-    qb_qf_rows<EPI>(p, tile, g, ra, rb);
+    int ra, rb;
+    qb_qf_rows<EPI>(p, c.tile, g, ra, rb);
     const size_t pieces = (size_t)p.steps * 4;
     c.wa = p.qw + (size_t)ra * pieces + t;
     c.wb = p.qw + (size_t)rb * pieces + t;
@@ -89,39 +76,36 @@ __device__ __forceinline__ void qb_qf_point(const qb_fused_params &p, qb_qf_curs
 template <int EPI, int D>
 __device__ __forceinline__ void qb_qf_issue(const qb_fused_params &p, qb_qf_ring<D> &ring, int st, qb_qf_cursor &c,
                                             int mine, int warp, int lane, int g, int t) {
-    if (mine > 0 && c.unit < p.n_tiles * p.k_parts) {
-        const int s = c.kbase + warp + c.j * QB_QF_WARPS, gi = s / p.steps_per_group;
+    if (mine > 0 && c.tile < p.n_tiles) {
+        const int s = warp + c.j * QB_QF_WARPS, gi = s / p.steps_per_group;
         qb_cp_async16(&ring.w[st][0][lane], c.wa + 4 * (size_t)s);
         qb_cp_async16(&ring.w[st][1][lane], c.wb + 4 * (size_t)s);
         qb_cp_async4(&ring.s_z[st][0][lane], c.sza + gi);
         qb_cp_async4(&ring.s_z[st][1][lane], c.szb + gi);
         if (++c.j == mine) {
             c.j = 0;
-            c.unit += gridDim.x;
-            if (c.unit < p.n_tiles * p.k_parts) qb_qf_point<EPI>(p, c, g, t);
+            c.tile += gridDim.x;
+            if (c.tile < p.n_tiles) qb_qf_point<EPI>(p, c, g, t);
         }
     }
     qb_cp_async_commit();
 }
 
 template <int BITS, int D, int XM, int EPI>
-__global__ void __launch_bounds__(QB_QF_THREADS, 4) qb_gemv_quant_fused_kernel(qb_fused_params p) {
+__global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_fused_params p) {
     extern __shared__ uint4 smem[];
     __shared__ float red[QB_QF_WARPS][16];
     __shared__ float warp_ss[QB_QF_WARPS];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     qb_qf_ring<D> &ring = reinterpret_cast<qb_qf_ring<D> *>(smem)[warp];
     uint4 *xs = smem + QB_QF_WARPS * sizeof(qb_qf_ring<D>) / sizeof(uint4); /* the normalised input */
-    const int mine = warp < p.steps_part ? (p.steps_part - 1 - warp) / QB_QF_WARPS + 1 : 0;
-    const int n_work = p.n_tiles * p.k_parts;
-    __shared__ int s_last;
+    const int mine = warp < p.steps ? (p.steps - 1 - warp) / QB_QF_WARPS + 1 : 0;
     constexpr int X16_PER_STEP = 64 / BITS; /* 16-byte pieces of x per step (128 or 64 values) */
 
     qb_qf_cursor c;
-    c.unit = blockIdx.x;
+    c.tile = blockIdx.x;
     c.j = 0;
-    c.kbase = 0;
-    if (c.unit < n_work) qb_qf_point<EPI>(p, c, g, t);
+    if (c.tile < p.n_tiles) qb_qf_point<EPI>(p, c, g, t);
 #pragma unroll
     for (int i = 0; i < D - 1; i++) qb_qf_issue<EPI, D>(p, ring, i, c, mine, warp, lane, g, t); /* before the wait */
     if (XM == QB_FX_NORM) qb_fused_prefetch_norm_w<QB_QF_THREADS>(p);
@@ -131,15 +115,14 @@ __global__ void __launch_bounds__(QB_QF_THREADS, 4) qb_gemv_quant_fused_kernel(q
     const uint4 *xt = (XM == QB_FX_NORM ? (const uint4 *)xs : p.x) + (X16_PER_STEP / 4) * t;
 
     int st = 0, ist = D - 1; /* stage read next, stage written next */
-    for (int unit = blockIdx.x; unit < n_work; unit += gridDim.x) { /* uniform over the block */
-        const int tile = unit / p.k_parts, part = unit - tile * p.k_parts, kbase = part * p.steps_part;
+    for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) { /* uniform over the block */
         float acc_a = 0.f, acc_b = 0.f;
         for (int j = 0; j < mine; j++) {
             qb_cp_async_wait<D - 2>(); /* this step's group is complete */
             const uint4 va = ring.w[st][0][lane], vb = ring.w[st][1][lane];
             const uint32_t sa = ring.s_z[st][0][lane], sb = ring.s_z[st][1][lane];
             qb_qf_issue<EPI, D>(p, ring, ist, c, mine, warp, lane, g, t); /* refills the stage read last time */
-            const uint4 *xp = xt + X16_PER_STEP * (size_t)(kbase + warp + j * QB_QF_WARPS);
+            const uint4 *xp = xt + X16_PER_STEP * (size_t)(warp + j * QB_QF_WARPS);
             if (BITS == 4) qb_q4_tc_step<XM == QB_FX_NORM>(va, vb, xp, sa, sb, acc_a, acc_b);
             else qb_q8_tc_step<XM == QB_FX_NORM>(va, vb, xp, sa, sb, acc_a, acc_b);
             st = st + 1 == D ? 0 : st + 1;
@@ -151,58 +134,35 @@ __global__ void __launch_bounds__(QB_QF_THREADS, 4) qb_gemv_quant_fused_kernel(q
             red[warp][g + 8] = acc_b;
         }
         __syncthreads();
-        float sum = 0.f; /* thread i < 16: slot i of the tile (row i, or pair i & 7's row a / b) */
-        if (threadIdx.x < 16)
-#pragma unroll
-            for (int w = 0; w < QB_QF_WARPS; w++) sum += red[w][threadIdx.x];
-        bool finish = true;
-        if (p.k_parts > 1) { /* leave this part's sums; the tile's last part to arrive adds them up */
-            if (threadIdx.x < 16) {
-                qb_qf_partial[part][tile * 16 + threadIdx.x] = sum;
-                __threadfence();
-            }
-            __syncthreads();
-            if (threadIdx.x == 0) {
-                unsigned int before = atomicAdd(&qb_qf_arrivals[tile], 1u);
-                s_last = before == (unsigned int)p.k_parts - 1;
-                if (s_last) qb_qf_arrivals[tile] = 0; /* every part has arrived: ready for the next launch */
-            }
-            __syncthreads();
-            finish = s_last;
-            if (finish && threadIdx.x < 16) {
-                __threadfence();
-                sum = 0.f;
-                for (int q = 0; q < p.k_parts; q++) sum += __ldcg(&qb_qf_partial[q][tile * 16 + threadIdx.x]);
-            }
-        }
         if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
-            int row = tile * 16 + (int)threadIdx.x;
-            if (finish && threadIdx.x < 16 && row < p.n_rows) qb_fused_epilogue<1, EPI>(p, row, &sum);
-        } else { /* pairs: slots i (row a) and i + 8 (row b) meet in thread i */
-            __syncthreads(); /* every read of red above is done */
-            if (finish && threadIdx.x < 16) red[0][threadIdx.x] = sum;
-            __syncthreads();
-            if (finish && threadIdx.x < 8) {
-                float pr[2] = {red[0][threadIdx.x], red[0][threadIdx.x + 8]};
-                int pair = tile * 8 + (int)threadIdx.x;
-                if (pair < p.n_units) qb_fused_epilogue<1, EPI>(p, pair, pr);
+            if (threadIdx.x < 16) {
+                float s = 0.f;
+#pragma unroll
+                for (int w = 0; w < QB_QF_WARPS; w++) s += red[w][threadIdx.x];
+                int row = tile * 16 + (int)threadIdx.x;
+                if (row < p.n_rows) qb_fused_epilogue<1, EPI>(p, row, &s);
             }
+        } else if (threadIdx.x < 8) {
+            float s[2] = {0.f, 0.f};
+#pragma unroll
+            for (int w = 0; w < QB_QF_WARPS; w++) {
+                s[0] += red[w][threadIdx.x];
+                s[1] += red[w][threadIdx.x + 8];
+            }
+            int pair = tile * 8 + (int)threadIdx.x;
+            if (pair < p.n_units) qb_fused_epilogue<1, EPI>(p, pair, s);
         }
-        __syncthreads(); /* red is reused by the next unit */
+        __syncthreads(); /* red is reused by the next tile */
     }
     qb_cp_async_wait<0>(); /* no copy outlives the block (the trailing groups are empty) */
 }
 
-static int g_qf_stages = 0, g_qf_blocks_per_sm = 0, g_qf_k_parts = 0, g_qf_grid_mode = 0;
+static int g_qf_stages = 0, g_qf_blocks_per_sm = 0;
 
 extern "C" void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm) {
     g_qf_stages = stages;
     g_qf_blocks_per_sm = blocks_per_sm;
 }
-
-extern "C" void qb_gemv_quant_fused_k_parts(int parts) { g_qf_k_parts = parts; }
-
-extern "C" void qb_gemv_quant_fused_grid_mode(int all_slots) { g_qf_grid_mode = all_slots; }
 
 static int qb_qf_sm_count(void) {
     static int sms = 0;
@@ -242,16 +202,15 @@ static int qb_qf_blocks_per_sm(cudaStream_t stream) {
     return cached;
 }
 
-/* Launch one instantiation with the grid capped at its resident blocks and balanced over the tiles. */
+/* Launch one instantiation with the grid capped at its resident blocks, balanced so that every block runs the same
+ * number of tiles (measured on the H100 against grids of every resident slot and against splitting K across blocks
+ * with a last-arriver sum, both slower on the 7B and 72B-TP2 shapes). */
 template <int BITS, int D, int XM, int EPI>
 static cudaError_t qb_qf_go(const qb_fused_params &p, size_t smem, cudaStream_t s) {
     int bps = g_qf_blocks_per_sm > 0 ? g_qf_blocks_per_sm : qb_qf_blocks_per_sm<BITS, D, XM, EPI>(s);
-    long cap = (long)bps * qb_qf_sm_count(), work = (long)p.n_tiles * p.k_parts;
-    int grid = (int)(work < cap ? work : cap);
-    if (g_qf_grid_mode == 0) { /* balanced rounds: every block runs the same number of units */
-        long rounds = (work + cap - 1) / cap;
-        grid = (int)((work + rounds - 1) / rounds);
-    }
+    long cap = (long)bps * qb_qf_sm_count();
+    long rounds = (p.n_tiles + cap - 1) / cap;
+    int grid = (int)((p.n_tiles + rounds - 1) / rounds);
     return qb_launch_kernel(qb_gemv_quant_fused_kernel<BITS, D, XM, EPI>, dim3(grid), dim3(QB_QF_THREADS), smem, s,
                             p);
 }
@@ -323,21 +282,6 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
     p.resid_in = in->resid;
     p.norm_w = in->norm_w;
     p.eps = in->eps;
-    /* K split, by named conditions: double the parts while the units do not fill every resident block slot
-     * (occupancy x SMs), the parts stay whole multiples of the steps with at least one step per warp, and the tile
-     * count fits the scratch (7B 4 bits: q|k|v 288 tiles and o_proj / down 224 -> 2 or 4 parts; gate|up: 1). */
-    {
-        int parts = 1;
-        long slots = 4L * qb_qf_sm_count();
-        while (parts < QB_QF_MAX_PARTS && (long)p.n_tiles * parts < slots && p.steps % (parts * 2) == 0 &&
-               p.steps / (parts * 2) >= QB_QF_WARPS && p.n_tiles <= QB_QF_MAX_SPLIT_TILES)
-            parts *= 2;
-        if (g_qf_k_parts >= 1 && g_qf_k_parts <= QB_QF_MAX_PARTS && p.steps % g_qf_k_parts == 0 &&
-            (g_qf_k_parts == 1 || p.n_tiles <= QB_QF_MAX_SPLIT_TILES))
-            parts = g_qf_k_parts;
-        p.k_parts = parts;
-        p.steps_part = p.steps / parts;
-    }
     size_t x_bytes = xm == QB_FX_NORM ? (size_t)k * 2 : 0;
     const size_t fixed = sizeof(float) * QB_QF_WARPS * 17; /* red + warp_ss */
     int d = g_qf_stages >= 2 && g_qf_stages <= 4 ? g_qf_stages : 4; /* a forced count is the most tried */

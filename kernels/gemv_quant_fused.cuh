@@ -39,12 +39,6 @@ int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int 
 /* Benchmarks and tests: the cp.async stages per warp (2, 3 or 4, lowered where the block would pass 48 KiB of shared
  * memory; 0 = the most that fit) and the grid cap in blocks per SM (0 = what the occupancy calculator allows). */
 void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm);
-/* Benchmarks and tests: force the K split across blocks (1, 2 or 4 parts; honoured where the steps divide and the
- * tiles fit the scratch; 0 = by shape). */
-void qb_gemv_quant_fused_k_parts(int parts);
-/* Benchmarks: the grid; 0 (default) = balanced rounds (every block the same number of work units), 1 = every
- * resident block slot. */
-void qb_gemv_quant_fused_grid_mode(int all_slots);
 /* Asks the occupancy calculator for every kernel variant now: call it before capturing a CUDA graph that launches
  * these kernels (a launch inside a capture that finds no answer assumes 2 blocks per SM). */
 void qb_gemv_quant_fused_prepare(void);

@@ -6,14 +6,12 @@
  *   store                            vs  gemv_quant;
  *   residual add                     vs  gemv_quant, then resid += bf16(y) on the host.
  * 4 and 8 bits, group 128, GPTQ and AWQ zero-point rules, on real Qwen2.5 shapes (TP1 and TP slices) and small
- * ones; every stage count (2, 3, 4), a grid of one block per SM (several tiles per block: the ring crossing from
- * one tile to the next) and every K split across blocks (1, 2, 4 parts) on the small shapes, the default, one block
- * per SM and 2 parts on the real ones; each case launched twice (the K split's arrival counters must be back at
- * zero for the second). Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
+ * ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles per block: the ring crossing
+ * from one tile to the next) on the small shapes, the default and one block per SM on the real ones; each case
+ * launched twice (a launch must leave nothing behind that changes the next). Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
  * bf16-rounded outputs); NaN fails; sentinels after every output; cache rows other than the position untouched.
  * Timing (--bench): each fused kernel vs its unfused sequence in a CUDA graph (7B 4 and 8 bits, 72B/TP2 4 bits).
- * --sweep: the timing with every K split, grid mode and blocks-per-SM cap of the fused kernels.
- *   test_decode_fusion_quant [--quick] [--bench] [--sweep]      exits 77 without a GPU, 1 on any failure
+ *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
  */
 #include <stdbool.h>
 
@@ -79,21 +77,18 @@ static void norm_unfused(const float *d_resid, const float *d_nw, int H, uint16_
 }
 
 typedef struct {
-    int stages, bps, parts;
+    int stages, bps;
 } tuning;
 
-static const tuning all_tunings[] = {{0, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 0, 0}, {0, 1, 0}, {2, 1, 0},
-                                     {0, 0, 1}, {0, 0, 2}, {0, 0, 4}, {3, 1, 2}, {2, 1, 4}};
-static const tuning default_tuning[] = {{0, 0, 0}, {0, 1, 0}, {0, 1, 2}};
+static const tuning all_tunings[] = {{0, 0}, {2, 0}, {3, 0}, {4, 0}, {0, 1}, {2, 1}};
+static const tuning default_tuning[] = {{0, 0}, {0, 1}};
 
 static void set_tuning(const tuning *t) {
     qb_gemv_quant_fused_tuning(t->stages, t->bps);
-    qb_gemv_quant_fused_k_parts(t->parts);
 }
 
 static void reset_tuning(void) {
     qb_gemv_quant_fused_tuning(0, 0);
-    qb_gemv_quant_fused_k_parts(0);
 }
 
 static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_tu, const float *d_resid,
@@ -125,8 +120,8 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
             char what[200];
-            snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s input=%s stages=%d bps=%d parts=%d", s->name,
-                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps, tu[ti].parts);
+            snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s input=%s stages=%d bps=%d", s->name,
+                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps);
             CK(cudaMemset(fk, QB_SENTINEL_BYTE, cn * 2));
             CK(cudaMemset(fv, QB_SENTINEL_BYTE, cn * 2));
             set_tuning(&tu[ti]);
@@ -187,8 +182,8 @@ static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, in
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
             char what[200];
-            snprintf(what, sizeof what, "quant gate_up_silu %s %d-bit%s input=%s stages=%d bps=%d parts=%d", s->name,
-                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps, tu[ti].parts);
+            snprintf(what, sizeof what, "quant gate_up_silu %s %d-bit%s input=%s stages=%d bps=%d", s->name,
+                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps);
             set_tuning(&tu[ti]);
             qb_gemv_input in = {mode ? NULL : d_xn, d_resid, d_nw, EPS};
             for (int twice = 0; twice < 2; twice++) LAUNCH(qb_launch_gemv_quant_gate_up_silu(&w, I, H, &in, f_act, 0));
@@ -223,9 +218,8 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
         for (int i = 0; i < n; i++) ref[i] += resid0[i];
     for (int ti = 0; ti < n_tu; ti++) {
         char what[200];
-        snprintf(what, sizeof what, "quant %s %s %d-bit%s N=%d K=%d stages=%d bps=%d parts=%d",
-                 resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", n, k, tu[ti].stages, tu[ti].bps,
-                 tu[ti].parts);
+        snprintf(what, sizeof what, "quant %s %s %d-bit%s N=%d K=%d stages=%d bps=%d",
+                 resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", n, k, tu[ti].stages, tu[ti].bps);
         set_tuning(&tu[ti]);
         qb_gemv_input in = {d_x, NULL, NULL, 0.f};
         float *got;
@@ -294,7 +288,6 @@ typedef struct {
 } bench_ctx;
 
 static cudaStream_t g_stream;
-static int g_sweep;
 
 static int bench_launch(void *vctx, int i) {
     bench_ctx *b = vctx;
@@ -383,23 +376,6 @@ static void bench(const shape *s, int bits) {
         }
         printf("  %-40s unfused %8.2f  fused %8.2f  (%.0f GB/s of packed weights; stages 2/3/4: %.2f %.2f %.2f)\n",
                names[which], us[0], us[1], bytes / (us[1] * 1e3), st[0], st[1], st[2]);
-        if (g_sweep) { /* K parts x grid mode x blocks per SM */
-            b.fused = 1;
-            printf("    sweep parts/grid/bps:");
-            for (int parts = 1; parts <= 4; parts *= 2)
-                for (int gm = 0; gm < 2; gm++)
-                    for (int bps = 2; bps <= 4; bps++) {
-                        qb_gemv_quant_fused_k_parts(parts);
-                        qb_gemv_quant_fused_grid_mode(gm);
-                        qb_gemv_quant_fused_tuning(0, bps);
-                        double t = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
-                        printf(" %d/%d/%d %.2f", parts, gm, bps, t);
-                    }
-            printf("\n");
-            qb_gemv_quant_fused_k_parts(0);
-            qb_gemv_quant_fused_grid_mode(0);
-            qb_gemv_quant_fused_tuning(0, 0);
-        }
         for (int c = 0; c < b.n_copies; c++) free_qweights(&b.copies[c]);
     }
 }
@@ -409,9 +385,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--bench")) do_bench = true;
-        else if (!strcmp(argv[i], "--sweep")) do_bench = true, g_sweep = 1;
         else {
-            fprintf(stderr, "usage: %s [--quick] [--bench] [--sweep]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--bench]\n", argv[0]);
             return 2;
         }
     }

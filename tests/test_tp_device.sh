@@ -9,7 +9,7 @@
 #              watchdog); the job must end non-zero, quickly, with the first cell kept in the results file
 #   big        32B BF16 at TP2 (inputs 1, 30720) and TP4 (input 1); 72B BF16 at TP4 (inputs 1, 6144, 30720)
 #   quant      quantized fixture checkpoints at TP2 (--check reference), 7B GPTQ-Int4 at TP1 and TP2 (tokens
-#              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1
+#              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1, and 72B GPTQ-Int4 unfused (QB_DECODE_FUSION=0)
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
@@ -140,7 +140,9 @@ phase_quant() {
   summary "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
   step tp2_72b_int4 150 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 --out "$H5/q72.h5"
   step tp2_72b_awq 150 $MPI 2 $QB $Q --quant awq --model qwen2.5-72b --tp 2 --out "$H5/q72awq.h5"
-  summary "$H5/q72.h5" "$H5/q72awq.h5"
+  QB_DECODE_FUSION=0 step tp2_72b_int4_unfused 150 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 \
+    --out "$H5/q72_unfused.h5"
+  summary "$H5/q72.h5" "$H5/q72awq.h5" "$H5/q72_unfused.h5"
 }
 phase_long() { # issue 8's multi-GPU cells: 32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024
   step tp2_32b_long 280 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 63488,129024 --out "$H5/long.h5"
