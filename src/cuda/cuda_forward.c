@@ -14,13 +14,13 @@
  * GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their prologue (6 kernels a
  * layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = the same (kept for scripts); 3 = the epilogue fusions only
  * (the tensor-parallel path, testable on one GPU). bf16 linears use the fused kernels of gemv.cuh, 4-bit ones those
- * of gemv_quant_fused.cuh (see qb_quant_fusable; 8 bits and other shapes run unfused).
+ * of gemv_quant_fused.cuh at one GPU (see qb_quant_fusable; 8 bits, other shapes and tensor parallel: unfused).
  * Measured on the H100 (2048 tokens, input 1, bf16): 0.5B 1251 / 1273 / 1432 tok/s and 7B 183.6 / 184.9 /
  * 194.0 tok/s for none / epilogues / residual.
- * Tensor parallel with the fusion: after o_proj and down_proj one step all-reduces `delta`, adds it to the
+ * Tensor-parallel decode (fused or not): after o_proj and down_proj one step all-reduces `delta`, adds it to the
  * residual and normalises it with the next norm weight (qb_allreduce_add_rmsnorm_bf16: one kernel with the
- * one-shot IPC all-reduce), so no add_rmsnorm is left at the top of a layer nor in the head. Prefill keeps the
- * unfused sequence.
+ * one-shot IPC all-reduce; QB_ALLREDUCE_NORM=2step keeps two), so no add_rmsnorm is left at the top of a layer
+ * nor in the head. Prefill keeps the unfused sequence.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
 #include <stdlib.h>
@@ -53,7 +53,8 @@ static qb_gemv_qweights qb_qweights(const qb_cuda_engine *e, const qb_cuda_qmat 
 /* Named condition: 4 bits, and the fused quantized kernels take every layer linear (tensor-core step: K and group
  * size multiples of 128; the normalised input needs H <= 8192). Measured on the H100, 7B input 1: GPTQ-Int4 345.2
  * -> 360.2 tok/s fused; GPTQ-Int8 243.2 -> 241.8 (its CUDA-core GEMV beats the tensor-core step on gate|up), so
- * 8 bits stay unfused. */
+ * 8 bits stay unfused; and at tensor parallel (epilogue fusions only, see qb_decode_fusion) 72B GPTQ-Int4 TP2 ran
+ * 69.99 fused vs 82.15 tok/s unfused (2 x H200), so quantized models run the unfused sequence there. */
 static int qb_quant_fusable(const qb_cuda_engine *e) {
     int nq = e->hq * e->hd;
     return e->quant_bits == 4 && qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
@@ -67,7 +68,7 @@ static int qb_quant_fusable(const qb_cuda_engine *e) {
 static int qb_decode_fusion(const qb_cuda_engine *e) {
     const char *v = getenv("QB_DECODE_FUSION");
     int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
-    if (mode == 0 || (e->quant_bits && !qb_quant_fusable(e))) return QB_FUSE_NONE;
+    if (mode == 0 || (e->quant_bits && (!qb_quant_fusable(e) || e->nc))) return QB_FUSE_NONE;
     if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
     return QB_FUSE_RESIDUAL;
 }
@@ -182,15 +183,19 @@ static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chun
     return 0;
 }
 
-/* The layers over m rows at positions *state[0] .. + m - 1; decode_chunk > 0 selects decode attention. */
+/* The layers over m rows at positions *state[0] .. + m - 1; decode_chunk > 0 selects decode attention.
+ * Tensor-parallel decode (one row; the unfused sequence runs there for quantized linears): as in
+ * qb_layers_decode_fused, each all-reduce of delta also adds it and normalises (qb_allreduce_add_rmsnorm_bf16), the
+ * last one with the final norm, so the head finds xn ready. */
 static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int len_cap) {
     cudaStream_t s = e->stream;
-    int H = e->H, I = e->I, nq = e->hq * e->hd;
+    int H = e->H, I = e->I, nq = e->hq * e->hd, tp_norm = e->nc && m == 1 && decode_chunk > 0;
     size_t kv_layer = (size_t)e->hkv * e->max_seq * e->hd;
     for (int l = 0; l < e->layers; l++) {
         qb_cuda_layer *L = &e->layer[l];
         uint16_t *kc = e->k_cache + l * kv_layer, *vc = e->v_cache + l * kv_layer;
-        QB_TRY(qb_launch_add_rmsnorm(e->resid, l == 0 ? NULL : e->delta, L->norm_in, m, H, e->eps, e->xn, s));
+        if (l == 0 || !tp_norm)
+            QB_TRY(qb_launch_add_rmsnorm(e->resid, l == 0 ? NULL : e->delta, L->norm_in, m, H, e->eps, e->xn, s));
         QB_TRY(qb_matmul(e, e->xn, L->w_qkv, &L->q_qkv, m, e->n_qkv, H, e->big));
         QB_TRY(qb_launch_qkv_rope(e->big, L->b_qkv, m, e->hq, e->hkv, e->hd, e->state, e->cos_t, e->sin_t, e->q, kc,
                                   vc, e->max_seq, s));
@@ -200,12 +205,21 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
         else
             QB_TRY(qb_launch_attention_prefill(e->q, kc, vc, e->max_seq, m, start, e->hq, e->hkv, e->hd, e->attn, s));
         QB_TRY(qb_matmul(e, e->attn, L->w_o, &L->q_o, m, H, nq, e->delta));
-        if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel o_proj */
-        QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, m, H, e->eps, e->xn, s));
+        if (tp_norm) { /* row-parallel o_proj: sum, add, normalise */
+            QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, L->norm_post, 1, H, e->eps, e->xn, s));
+        } else {
+            if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel o_proj */
+            QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, m, H, e->eps, e->xn, s));
+        }
         QB_TRY(qb_matmul(e, e->xn, L->w_gate_up, &L->q_gate_up, m, 2 * I, H, e->big));
         QB_TRY(qb_launch_silu_mul(e->big, m, I, e->act, s));
         QB_TRY(qb_matmul(e, e->act, L->w_down, &L->q_down, m, H, I, e->delta));
-        if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel down_proj */
+        if (tp_norm) { /* row-parallel down_proj: sum, add, normalise for what comes next */
+            const float *next_norm = l + 1 < e->layers ? e->layer[l + 1].norm_in : e->final_norm;
+            QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, next_norm, 1, H, e->eps, e->xn, s));
+        } else if (e->nc) {
+            QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel down_proj */
+        }
     }
     return 0;
 }
@@ -260,9 +274,7 @@ int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
     QB_TRY(qb_embed(e, e->token, 1));
     if (fusion == QB_FUSE_NONE) QB_TRY(qb_layers(e, 1, -1, chunk, len_cap));
     else QB_TRY(qb_layers_decode_fused(e, fusion, chunk, len_cap));
-    int how = fusion == QB_FUSE_NONE ? QB_HEAD_ADD_NORM : fusion == QB_FUSE_RESIDUAL ? QB_HEAD_NORM
-              : e->nc                  ? QB_HEAD_READY
-                                       : QB_HEAD_ADD_NORM;
+    int how = fusion == QB_FUSE_RESIDUAL ? QB_HEAD_NORM : e->nc ? QB_HEAD_READY : QB_HEAD_ADD_NORM;
     QB_TRY(qb_head(e, 1, 1, how));
     return 0;
 }

@@ -232,7 +232,12 @@ int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, cons
                                   float eps, void *out, cudaStream_t stream) {
     if (!c || c->aborted) return qb_errorf("all-reduce + RMSNorm: the NCCL context is %s", c ? "aborted" : "missing");
     if (rows <= 0 || dim <= 0) return qb_errorf("all-reduce + RMSNorm: %d rows of %d values", rows, dim);
-    if (c->ipc_open && rows == 1 && dim <= QB_IPC_NORM_MAX_DIM && (size_t)dim * 2 <= c->ipc.slot_bytes) {
+    static int two_step = -1; /* QB_ALLREDUCE_NORM=2step: the two kernels even where one would do (measurements) */
+    if (two_step < 0) {
+        const char *v = getenv("QB_ALLREDUCE_NORM");
+        two_step = v && strcmp(v, "2step") == 0;
+    }
+    if (!two_step && c->ipc_open && rows == 1 && dim <= QB_IPC_NORM_MAX_DIM && (size_t)dim * 2 <= c->ipc.slot_bytes) {
         cudaError_t e = (cudaError_t)qb_ipc_oneshot_add_rmsnorm_launch(&c->ipc, delta, residual, w, dim, eps, out,
                                                                         stream);
         return e == cudaSuccess ? 0 : qb_nccl_cuda_fail("all-reduce + RMSNorm: one-shot IPC kernel launch", e);
