@@ -11,9 +11,11 @@
 #   quant      quantized fixture checkpoints at TP2 (--check reference), 7B GPTQ-Int4 at TP1 and TP2 (tokens
 #              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1, and 72B GPTQ-Int4 unfused (QB_DECODE_FUSION=0)
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
+#   formats    7B in bf16, gptq-int4, gptq-int8 and awq on one GPU, input 1
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
-# $TP7_IMPLS (default "nccl nccl-symmetric ipc-oneshot") and $BIG_INPUTS (default 1,30720) narrow tp7 and big.
+# $TP7_IMPLS (default "nccl nccl-symmetric ipc-oneshot"; NAME+2step also sets QB_ALLREDUCE_NORM=2step) and
+# $BIG_INPUTS (default 1,30720) narrow tp7 and big; $BIG_2STEP=1 adds 32B TP2 input 1 with QB_ALLREDUCE_NORM=2step.
 # Before the call, here: run it from a committed snapshot, so that uncommitted edits never reach a measurement
 # and the results files record the build commit (the device copy has no git history):
 #   rm -rf .snap && mkdir .snap && git archive HEAD | tar -x -C .snap && git rev-parse --short=12 HEAD > .snap/.qb-commit
@@ -97,9 +99,11 @@ phase_tp7() {
     --out "$H5/tp2_7b_unfused.h5" && summary "$H5/tp2_7b_unfused.h5"
   for n in 2 4; do
     [ "$NGPU" -ge $n ] || continue
-    for impl in ${TP7_IMPLS:-nccl nccl-symmetric ipc-oneshot}; do
-      QB_ALLREDUCE=$impl step tp${n}_7b_$impl 60 $MPI $n $QB $R --model qwen2.5-7b --tp $n --context-lengths 1 \
-        --expect-tokens "$H5/tp1_7b.json" --out "$H5/tp${n}_7b.h5" --overwrite && summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
+    for impl in ${TP7_IMPLS:-nccl nccl-symmetric ipc-oneshot}; do # NAME+2step: QB_ALLREDUCE_NORM=2step
+      local norm=fused; [ "${impl%+2step}" != "$impl" ] && norm=2step
+      QB_ALLREDUCE=${impl%+2step} QB_ALLREDUCE_NORM=$norm step tp${n}_7b_$impl 60 $MPI $n $QB $R --model qwen2.5-7b \
+        --tp $n --context-lengths 1 --expect-tokens "$H5/tp1_7b.json" --out "$H5/tp${n}_7b.h5" --overwrite &&
+        summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
     done
   done
 }
@@ -117,6 +121,8 @@ phase_faults() {
 }
 phase_big() {
   step tp2_32b 200 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths ${BIG_INPUTS:-1,30720} --out "$H5/big.h5"
+  [ -n "$BIG_2STEP" ] && QB_ALLREDUCE_NORM=2step step tp2_32b_2step 90 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 \
+    --context-lengths 1 --out "$H5/big_2step.h5" && summary "$H5/big_2step.h5"
   [ "$NGPU" -ge 4 ] || { summary "$H5/big.h5"; return 0; }
   step tp4_32b 90 $MPI 4 $QB $R --model qwen2.5-32b --tp 4 --context-lengths 1 --out "$H5/tp4_32b.h5"
   step tp4_72b 240 $MPI 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1,6144,30720 --out "$H5/tp4_72b.h5"
@@ -144,6 +150,13 @@ phase_quant() {
     --out "$H5/q72_unfused.h5"
   summary "$H5/q72.h5" "$H5/q72awq.h5" "$H5/q72_unfused.h5"
 }
+phase_formats() { # 7B in every format on one GPU, input 1 (the quantized table of docs/PERFORMANCE.md)
+  local q
+  for q in bf16 gptq-int4 gptq-int8 awq; do
+    step tp1_7b_$q 60 $MPI 1 $QB $R --quant $q --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/f7_$q.h5"
+  done
+  summary "$H5"/f7_*.h5
+}
 phase_long() { # issue 8's multi-GPU cells: 32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024
   step tp2_32b_long 280 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 63488,129024 --out "$H5/long.h5"
   step tp2_72b_int4_long 300 $MPI 2 $QB $R --quant gptq-int4 --model qwen2.5-72b --tp 2 --context-lengths 63488,129024 \
@@ -152,7 +165,7 @@ phase_long() { # issue 8's multi-GPU cells: 32B BF16 and 72B GPTQ-Int4 at TP2, i
 }
 for phase in ${@:-allreduce tp7 faults big}; do
   case $phase in
-    allreduce|tp7|faults|big|quant|long) phase_$phase ;;
+    allreduce|tp7|faults|big|quant|long|formats) phase_$phase ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
 done
