@@ -19,8 +19,8 @@
  * 194.0 tok/s for none / epilogues / residual.
  * Tensor-parallel decode (fused or not): after o_proj and down_proj one step all-reduces `delta`, adds it to the
  * residual and normalises it with the next norm weight (qb_allreduce_add_rmsnorm_bf16: one kernel with the
- * one-shot IPC all-reduce; QB_ALLREDUCE_NORM=2step keeps two), so no add_rmsnorm is left at the top of a layer
- * nor in the head. Prefill keeps the unfused sequence.
+ * one-shot IPC all-reduce up to hidden size 2048, else the all-reduce then add_rmsnorm), so no add_rmsnorm is
+ * left at the top of a layer nor in the head. Prefill keeps the unfused sequence.
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
 #include <stdlib.h>

@@ -88,8 +88,8 @@ int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stre
  * this rank's partial output) is summed over the TP group, then per row residual (fp32) += the sum (rounded to
  * bf16) and out (bf16) = residual * rsqrt(mean(residual^2) + eps) * w (fp32 [dim]) - the same numbers as
  * qb_allreduce_sum_bf16 followed by qb_launch_add_rmsnorm (kernels/add_rmsnorm.cuh). ipc-oneshot with one row
- * of dim <= 8192: one kernel (delta is left unchanged); otherwise, or with QB_ALLREDUCE_NORM=2step in the
- * environment, the two steps (delta then holds the sum).
+ * of dim <= 2048 (QB_ALLREDUCE_NORM=fused: up to 8192): one kernel (delta is left unchanged); otherwise (or with
+ * QB_ALLREDUCE_NORM=2step) the two steps (delta then holds the sum). The rule's measurements are at the function.
  * CUDA-graph capturable; tp_size 1: just the add + RMSNorm. */
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
                                   float eps, void *out, cudaStream_t stream);
