@@ -59,10 +59,20 @@ struct qb_qf_cursor {
     int tile, j;
     const uint4 *wa, *wb;
     const uint32_t *sza, *szb;
+    int ws, gs; /* 16-byte pieces between steps of a row, entries between groups */
 };
 
 template <int EPI>
 __device__ __forceinline__ void qb_qf_point(const qb_fused_params &p, qb_qf_cursor &c, int g, int t) {
+    if (p.tile_major) { /* tile, step: 64 pieces (lane 4g + t: row g at 4g + t, row g + 8 at 32 + 4g + t) */
+        c.wa = p.qw + (size_t)c.tile * p.steps * 64 + 4 * g + t;
+        c.wb = c.wa + 32;
+        c.sza = p.sz + (size_t)c.tile * p.groups * 16 + g;
+        c.szb = c.sza + 8;
+        c.ws = 64;
+        c.gs = 16;
+        return;
+    }
     int ra, rb;
     qb_qf_rows<EPI>(p, c.tile, g, ra, rb);
     const size_t pieces = (size_t)p.steps * 4;
@@ -70,6 +80,8 @@ __device__ __forceinline__ void qb_qf_point(const qb_fused_params &p, qb_qf_curs
     c.wb = p.qw + (size_t)rb * pieces + t;
     c.sza = p.sz + (size_t)ra * p.groups;
     c.szb = p.sz + (size_t)rb * p.groups;
+    c.ws = 4;
+    c.gs = 1;
 }
 
 /* Copy the cursor's step into stage st (nothing past the block's last tile), commit, advance the cursor. */
@@ -78,10 +90,10 @@ __device__ __forceinline__ void qb_qf_issue(const qb_fused_params &p, qb_qf_ring
                                             int mine, int warp, int lane, int g, int t) {
     if (mine > 0 && c.tile < p.n_tiles) {
         const int s = warp + c.j * QB_QF_WARPS, gi = s / p.steps_per_group;
-        qb_cp_async16(&ring.w[st][0][lane], c.wa + 4 * (size_t)s);
-        qb_cp_async16(&ring.w[st][1][lane], c.wb + 4 * (size_t)s);
-        qb_cp_async4(&ring.s_z[st][0][lane], c.sza + gi);
-        qb_cp_async4(&ring.s_z[st][1][lane], c.szb + gi);
+        qb_cp_async16(&ring.w[st][0][lane], c.wa + (size_t)c.ws * s);
+        qb_cp_async16(&ring.w[st][1][lane], c.wb + (size_t)c.ws * s);
+        qb_cp_async4(&ring.s_z[st][0][lane], c.sza + (size_t)c.gs * gi);
+        qb_cp_async4(&ring.s_z[st][1][lane], c.szb + (size_t)c.gs * gi);
         if (++c.j == mine) {
             c.j = 0;
             c.tile += gridDim.x;
@@ -157,7 +169,9 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
     qb_cp_async_wait<0>(); /* no copy outlives the block (the trailing groups are empty) */
 }
 
-static int g_qf_stages = 0, g_qf_blocks_per_sm = 0;
+static int g_qf_stages = 0, g_qf_blocks_per_sm = 0, g_qf_tile_major = 0;
+
+extern "C" void qb_gemv_quant_fused_tile_major(int on) { g_qf_tile_major = on; }
 
 extern "C" void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm) {
     g_qf_stages = stages;
@@ -272,6 +286,7 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
             return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
     }
     const int step_k = 512 / w->bits;
+    p.tile_major = g_qf_tile_major;
     p.qw = (const uint4 *)w->qweight;
     p.sz = w->sz;
     p.k8 = k / 8;

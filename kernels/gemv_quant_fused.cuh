@@ -42,6 +42,9 @@ void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm);
 /* Asks the occupancy calculator for every kernel variant now: call it before capturing a CUDA graph that launches
  * these kernels (a launch inside a capture that finds no answer assumes 2 blocks per SM). */
 void qb_gemv_quant_fused_prepare(void);
+/* Timing experiment only: read the packed weights as if laid out by tiles (the 16 rows of one step contiguous,
+ * 1 KiB per warp and step) instead of by rows. Results are then meaningless; the bytes read are the same. */
+void qb_gemv_quant_fused_tile_major(int on);
 #ifdef __cplusplus
 }
 #endif

@@ -374,8 +374,13 @@ static void bench(const shape *s, int bits) {
             st[d - 2] = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
             qb_gemv_quant_fused_tuning(0, 0);
         }
-        printf("  %-40s unfused %8.2f  fused %8.2f  (%.0f GB/s of packed weights; stages 2/3/4: %.2f %.2f %.2f)\n",
-               names[which], us[0], us[1], bytes / (us[1] * 1e3), st[0], st[1], st[2]);
+        b.fused = 1;
+        qb_gemv_quant_fused_tile_major(1);
+        double tm = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
+        qb_gemv_quant_fused_tile_major(0);
+        printf("  %-40s unfused %8.2f  fused %8.2f  (%.0f GB/s of packed weights; stages 2/3/4: %.2f %.2f %.2f; "
+               "tile-major layout %.2f = %.0f GB/s)\n",
+               names[which], us[0], us[1], bytes / (us[1] * 1e3), st[0], st[1], st[2], tm, bytes / (tm * 1e3));
         for (int c = 0; c < b.n_copies; c++) free_qweights(&b.copies[c]);
     }
 }
