@@ -7,7 +7,9 @@
  * same number of tiles. The warps of a block split the K steps of a tile (warp w: steps w, w + 8, ...) and are
  * summed in shared memory in a fixed order (deterministic), then threads 0..15 (0..7 for pairs) run the epilogue
  * of gemv_fused_common.cuh.
- * Weights: each warp streams its steps through a ring of D stages in shared memory filled by cp.async (the
+ * Weights, row layout: lane 4g + t reads 16 bytes of row a and of row b per step (16 pieces of 64 bytes per warp);
+ * tiled layout (quant_tile.cuh): the same values stored so that a warp's step is 1 KiB contiguous.
+ * Each warp streams its steps through a ring of D stages in shared memory filled by cp.async (the
  * async kernel of gemv_quant.cu), and the ring runs over the concatenation of the warp's steps of all its block's
  * tiles: the first steps of the next tile load while the last ones of the current tile are summed, so the stream
  * never restarts between tiles. The first D - 1 stages are issued before the PDL wait (constant data).
@@ -169,9 +171,7 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
     qb_cp_async_wait<0>(); /* no copy outlives the block (the trailing groups are empty) */
 }
 
-static int g_qf_stages = 0, g_qf_blocks_per_sm = 0, g_qf_tile_major = 0;
-
-extern "C" void qb_gemv_quant_fused_tile_major(int on) { g_qf_tile_major = on; }
+static int g_qf_stages = 0, g_qf_blocks_per_sm = 0;
 
 extern "C" void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm) {
     g_qf_stages = stages;
@@ -286,7 +286,9 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
             return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
     }
     const int step_k = 512 / w->bits;
-    p.tile_major = g_qf_tile_major;
+    p.tile_major = w->tiled != 0;
+    if (p.tile_major && (p.n_tiles * 16 != p.n_rows || (epi >= QB_FE_ROPE && p.n_tiles * 8 != p.n_units)))
+        return qb_errorf("%s: %d rows are not whole tiles of the tiled layout", what, p.n_rows);
     p.qw = (const uint4 *)w->qweight;
     p.sz = w->sz;
     p.k8 = k / 8;

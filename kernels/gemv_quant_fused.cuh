@@ -2,7 +2,8 @@
  * bias + RoPE + KV append and SiLU * up epilogues) for GPTQ / AWQ weights in the repacked layout of gemv_quant.cuh.
  * Same inputs (qb_gemv_input), same outputs and the same arithmetic around the product as the bf16 ones, so the
  * quantized decode runs the 6 kernels a layer of the bf16 one (cuda_forward.c); the product is the tensor-core
- * step of gemv_quant_tc.cuh (exact q - zero, fp32 sums), fed by a cp.async ring.
+ * step of gemv_quant_tc.cuh (exact q - zero, fp32 sums), fed by a cp.async ring. The weights may be in the row
+ * layout or the tiled one (quant_tile.cuh: 1 KiB contiguous per warp and step, measured 5-28 % faster).
  * Requirements: qb_gemv_quant_tc_supported(bits, k, group_size); the normalised input needs k <= 8192; RoPE needs
  * an even hd. All return 0, or -1 with a qb_errorf message.
  */
@@ -16,10 +17,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* The packed weights of one linear: qweight [n][k*bits/32] u32, sz [n][k/group_size] (gemv_quant.cuh). */
+/* The packed weights of one linear: qweight [n][k*bits/32] u32, sz [n][k/group_size] in the row layout of
+ * gemv_quant.cuh (tiled 0), or in the tiled layout of quant_tile.cuh (tiled 1; its kind must be the one the
+ * kernel's epilogue pairs rows by: ROPE for q|k|v, SILU for gate|up, ROWS for store and residual add). */
 typedef struct {
     const uint32_t *qweight, *sz;
-    int bits, group_size;
+    int bits, group_size, tiled;
 } qb_gemv_qweights;
 
 /* y[n] (bf16) = W . x */
@@ -42,9 +45,7 @@ void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm);
 /* Asks the occupancy calculator for every kernel variant now: call it before capturing a CUDA graph that launches
  * these kernels (a launch inside a capture that finds no answer assumes 2 blocks per SM). */
 void qb_gemv_quant_fused_prepare(void);
-/* Timing experiment only: read the packed weights as if laid out by tiles (the 16 rows of one step contiguous,
- * 1 KiB per warp and step) instead of by rows. Results are then meaningless; the bytes read are the same. */
-void qb_gemv_quant_fused_tile_major(int on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -258,6 +258,12 @@ int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, cons
     return record("allreduce_add_rmsnorm", NULL, out, rows, dim, 0);
 }
 
+int qb_launch_dequant_quant_tiled_bf16(const uint32_t *qw_tiles, const uint32_t *sz_tiles, int n, int k, int bits,
+                                       int group_size, int kind, int hd, int inter, uint16_t *w_out,
+                                       cudaStream_t stream) {
+    (void)sz_tiles; (void)bits; (void)group_size; (void)kind; (void)hd; (void)inter; (void)stream;
+    return record("dequant_tiled", qw_tiles, w_out, 0, n, k); /* engines here keep the row layout */
+}
 int qb_launch_gemv_f16(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                        cudaStream_t stream) {
     (void)x; (void)stream;

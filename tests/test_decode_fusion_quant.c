@@ -5,12 +5,14 @@
  *   gate|up + SiLU * up              vs  add_rmsnorm, gemv_quant, silu_mul (both inputs);
  *   store                            vs  gemv_quant;
  *   residual add                     vs  gemv_quant, then resid += bf16(y) on the host.
- * 4 and 8 bits, group 128, GPTQ and AWQ zero-point rules, on real Qwen2.5 shapes (TP1 and TP slices) and small
- * ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles per block: the ring crossing
+ * Each with the weights in the row layout and in the tiled one (quant_tile.cuh; whose prefill dequantization must
+ * equal the rows' bit for bit). 4 and 8 bits, group 128, GPTQ and AWQ zero-point rules, on real Qwen2.5 shapes
+ * (TP1 and TP slices) and small ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles per block: the ring crossing
  * from one tile to the next) on the small shapes, the default and one block per SM on the real ones; each case
  * launched twice (a launch must leave nothing behind that changes the next). Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
  * bf16-rounded outputs); NaN fails; sentinels after every output; cache rows other than the position untouched.
- * Timing (--bench): each fused kernel vs its unfused sequence in a CUDA graph (7B 4 and 8 bits, 72B/TP2 4 bits).
+ * Timing (--bench): each fused kernel (row and tiled layouts) vs its unfused sequence in a CUDA graph (7B 4 and
+ * 8 bits, 72B/TP2 4 bits).
  *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
  */
 #include <stdbool.h>
@@ -22,6 +24,7 @@
 #include "gemv_quant.cuh"
 #include "gemv_quant_fused.cuh"
 #include "qkv_rope.cuh"
+#include "quant_tile.cuh"
 #include "random_fill_quant.cuh"
 #include "silu_mul.cuh"
 
@@ -50,6 +53,39 @@ static void make_qweights(int n, int k, int bits, int awq, uint64_t id, qb_gemv_
 static void free_qweights(qb_gemv_qweights *w) {
     cudaFree((void *)w->qweight);
     cudaFree((void *)w->sz);
+}
+
+/* The tiled copy of row-layout weights (quant_tile.cuh), checked on the way: its prefill dequantization equals the
+ * row layout's bit for bit. */
+static void make_tiled(const qb_gemv_qweights *rows, int n, int k, int kind, int hd, int inter, const char *what,
+                       qb_gemv_qweights *tiled, int check) {
+    size_t qw_bytes = (size_t)n * k * rows->bits / 8, sz_bytes = (size_t)n * (k / GROUP) * 4;
+    uint32_t *qw = dev_alloc_guarded(qw_bytes), *sz = dev_alloc_guarded(sz_bytes);
+    LAUNCH(qb_launch_quant_tile(rows->qweight, rows->sz, n, k, rows->bits, GROUP, kind, hd, inter, qw, sz, 0));
+    *tiled = *rows;
+    tiled->qweight = qw;
+    tiled->sz = sz;
+    tiled->tiled = 1;
+    if (!check) return;
+    size_t wbytes = (size_t)n * k * 2;
+    uint16_t *a = dev_alloc_guarded(wbytes), *b = dev_alloc_guarded(wbytes);
+    LAUNCH(qb_launch_dequant_quant_bf16(rows->qweight, rows->sz, n, k, rows->bits, GROUP, a, 0));
+    LAUNCH(qb_launch_dequant_quant_tiled_bf16(qw, sz, n, k, rows->bits, GROUP, kind, hd, inter, b, 0));
+    CK(cudaDeviceSynchronize());
+    dev_guard_ok(qw, qw_bytes, what);
+    dev_guard_ok(sz, sz_bytes, what);
+    dev_guard_ok(b, wbytes, what);
+    uint16_t *ha = malloc(wbytes), *hb = malloc(wbytes);
+    CK(cudaMemcpy(ha, a, wbytes, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hb, b, wbytes, cudaMemcpyDeviceToHost));
+    if (memcmp(ha, hb, wbytes) != 0) {
+        printf("FAIL %s: dequantization from tiles differs from the rows' (kind %d, N=%d K=%d)\n", what, kind, n, k);
+        g_failures++;
+    }
+    free(ha);
+    free(hb);
+    cudaFree(a);
+    cudaFree(b);
 }
 
 static float *download_bf16(const uint16_t *d, size_t n) {
@@ -94,8 +130,10 @@ static void reset_tuning(void) {
 static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_tu, const float *d_resid,
                      const float *d_nw, const uint16_t *d_xn) {
     int H = s->H, hd = s->hd, half = hd / 2, nh = s->hq + 2 * s->hkv, n = nh * hd;
-    qb_gemv_qweights w;
-    make_qweights(n, H, bits, awq, 1000, &w);
+    qb_gemv_qweights w_rows, w_tiles[1], w;
+    make_qweights(n, H, bits, awq, 1000, &w_rows);
+    make_tiled(&w_rows, n, H, QB_TILE_ROPE, hd, 0, s->name, &w_tiles[0], 1);
+    w = w_rows;
     float *bias = malloc((size_t)n * 4), *cs = malloc(MAX_SEQ * half * 4), *sn = malloc(MAX_SEQ * half * 4);
     for (int i = 0; i < n; i++) bias[i] = rnd_uniform(-0.5f, 0.5f);
     for (int i = 0; i < MAX_SEQ * half; i++) {
@@ -113,15 +151,18 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
     /* the unfused reference */
     CK(cudaMemset(rk, 0, cn * 2));
     CK(cudaMemset(rv, 0, cn * 2));
-    LAUNCH(qb_launch_gemv_quant(w.qweight, w.sz, d_xn, n, H, bits, GROUP, d_big, NULL, 0));
+    LAUNCH(qb_launch_gemv_quant(w_rows.qweight, w_rows.sz, d_xn, n, H, bits, GROUP, d_big, NULL, 0));
     LAUNCH(qb_launch_qkv_rope(d_big, d_bias, 1, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, rq, rk, rv, MAX_SEQ, 0));
     CK(cudaDeviceSynchronize());
     float *ref_q = download_bf16(rq, qn), *ref_k = download_bf16(rk, cn), *ref_v = download_bf16(rv, cn);
+    for (int layout = 0; layout < 2; layout++)
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
             char what[200];
-            snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s input=%s stages=%d bps=%d", s->name,
-                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps);
+            w = layout ? w_tiles[0] : w_rows;
+            snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s %s input=%s stages=%d bps=%d", s->name,
+                     bits, awq ? " awq" : "", layout ? "tiled" : "rows", mode ? "norm" : "x", tu[ti].stages,
+                     tu[ti].bps);
             CK(cudaMemset(fk, QB_SENTINEL_BYTE, cn * 2));
             CK(cudaMemset(fv, QB_SENTINEL_BYTE, cn * 2));
             set_tuning(&tu[ti]);
@@ -162,7 +203,8 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
                 free(ref_row);
             }
         }
-    free_qweights(&w);
+    free_qweights(&w_rows);
+    free_qweights(&w_tiles[0]);
     cudaFree(d_bias); cudaFree(d_cs); cudaFree(d_sn); cudaFree(d_pos); cudaFree(d_big);
     cudaFree(rq); cudaFree(rk); cudaFree(rv); cudaFree(fq); cudaFree(fk); cudaFree(fv);
     free(bias); free(cs); free(sn); free(ref_q); free(ref_k); free(ref_v);
@@ -171,19 +213,24 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
 static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, int n_tu, const float *d_resid,
                          const float *d_nw, const uint16_t *d_xn) {
     int H = s->H, I = s->I;
-    qb_gemv_qweights w;
-    make_qweights(2 * I, H, bits, awq, 2000, &w);
+    qb_gemv_qweights w_rows, w_tiled, w;
+    make_qweights(2 * I, H, bits, awq, 2000, &w_rows);
+    make_tiled(&w_rows, 2 * I, H, QB_TILE_SILU, 0, I, s->name, &w_tiled, 1);
+    w = w_rows;
     uint16_t *d_big = dev_alloc_guarded((size_t)2 * I * 2), *r_act = dev_alloc_guarded((size_t)I * 2),
              *f_act = dev_alloc_guarded((size_t)I * 2);
     LAUNCH(qb_launch_gemv_quant(w.qweight, w.sz, d_xn, 2 * I, H, bits, GROUP, d_big, NULL, 0));
     LAUNCH(qb_launch_silu_mul(d_big, 1, I, r_act, 0));
     CK(cudaDeviceSynchronize());
     float *ref = download_bf16(r_act, I);
+    for (int layout = 0; layout < 2; layout++)
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
             char what[200];
-            snprintf(what, sizeof what, "quant gate_up_silu %s %d-bit%s input=%s stages=%d bps=%d", s->name,
-                     bits, awq ? " awq" : "", mode ? "norm" : "x", tu[ti].stages, tu[ti].bps);
+            w = layout ? w_tiled : w_rows;
+            snprintf(what, sizeof what, "quant gate_up_silu %s %d-bit%s %s input=%s stages=%d bps=%d", s->name,
+                     bits, awq ? " awq" : "", layout ? "tiled" : "rows", mode ? "norm" : "x", tu[ti].stages,
+                     tu[ti].bps);
             set_tuning(&tu[ti]);
             qb_gemv_input in = {mode ? NULL : d_xn, d_resid, d_nw, EPS};
             for (int twice = 0; twice < 2; twice++) LAUNCH(qb_launch_gemv_quant_gate_up_silu(&w, I, H, &in, f_act, 0));
@@ -194,7 +241,8 @@ static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, in
             check_close(what, got, ref, I, 1e-2);
             free(got);
         }
-    free_qweights(&w);
+    free_qweights(&w_rows);
+    free_qweights(&w_tiled);
     cudaFree(d_big); cudaFree(r_act); cudaFree(f_act);
     free(ref);
 }
@@ -202,8 +250,10 @@ static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, in
 /* o_proj-like (n = H, k = hq hd) stored, and down_proj-like (n = H, k = I) added to the residual. */
 static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu, int n_tu, int resid_add) {
     int n = s->H, k = resid_add ? s->I : s->hq * s->hd;
-    qb_gemv_qweights w;
-    make_qweights(n, k, bits, awq, resid_add ? 4000 : 3000, &w);
+    qb_gemv_qweights w_rows, w_tiled, w;
+    make_qweights(n, k, bits, awq, resid_add ? 4000 : 3000, &w_rows);
+    make_tiled(&w_rows, n, k, QB_TILE_ROWS, 0, 0, s->name, &w_tiled, 1);
+    w = w_rows;
     uint16_t *hx = malloc((size_t)k * 2);
     fill_bf16(hx, k, 1.f);
     uint16_t *d_x = dev_upload(hx, (size_t)k * 2), *r_y = dev_alloc_guarded((size_t)n * 2),
@@ -216,10 +266,13 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
     float *ref = download_bf16(r_y, n);
     if (resid_add)
         for (int i = 0; i < n; i++) ref[i] += resid0[i];
+    for (int layout = 0; layout < 2; layout++)
     for (int ti = 0; ti < n_tu; ti++) {
         char what[200];
-        snprintf(what, sizeof what, "quant %s %s %d-bit%s N=%d K=%d stages=%d bps=%d",
-                 resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", n, k, tu[ti].stages, tu[ti].bps);
+        w = layout ? w_tiled : w_rows;
+        snprintf(what, sizeof what, "quant %s %s %d-bit%s %s N=%d K=%d stages=%d bps=%d",
+                 resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", layout ? "tiled" : "rows", n, k,
+                 tu[ti].stages, tu[ti].bps);
         set_tuning(&tu[ti]);
         qb_gemv_input in = {d_x, NULL, NULL, 0.f};
         float *got;
@@ -241,7 +294,8 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
         check_close(what, got, ref, n, 1e-2);
         free(got);
     }
-    free_qweights(&w);
+    free_qweights(&w_rows);
+    free_qweights(&w_tiled);
     cudaFree(d_x); cudaFree(r_y); cudaFree(f_y); cudaFree(d_res);
     free(hx); free(resid0); free(ref);
 }
@@ -279,7 +333,8 @@ typedef struct {
     int bits;
     int fused;
     const shape *s;
-    qb_gemv_qweights w, copies[64]; /* w = copies[i % n_copies]: rotated so that the L2 cannot serve them */
+    qb_gemv_qweights w, copies[64], tcopies[64]; /* w = (t)copies[i % n_copies]: rotated past the L2 */
+    int tiled; /* the fused kernel reads the tiled copies */
     int n_copies;
     float *resid, *nw, *bias, *cs, *sn, *res_out;
     int *pos;
@@ -293,7 +348,7 @@ static int bench_launch(void *vctx, int i) {
     bench_ctx *b = vctx;
     const shape *s = b->s;
     cudaStream_t st = g_stream;
-    b->w = b->copies[i % b->n_copies];
+    b->w = b->fused && b->tiled ? b->tcopies[i % b->n_copies] : b->copies[i % b->n_copies];
     qb_gemv_input in_norm = {NULL, b->resid, b->nw, EPS}, in_o = {b->x_o, NULL, NULL, 0.f},
                   in_d = {b->x_d, NULL, NULL, 0.f};
     int n_qkv = (s->hq + 2 * s->hkv) * s->hd;
@@ -362,7 +417,11 @@ static void bench(const shape *s, int bits) {
         double bytes = (double)ns[which] * ks[which] * bits / 8 + (double)ns[which] * (ks[which] / GROUP) * 4;
         b.n_copies = (int)(512e6 / bytes) + 1;
         if (b.n_copies > 64) b.n_copies = 64;
-        for (int c = 0; c < b.n_copies; c++) make_qweights(ns[which], ks[which], bits, 0, 5000 + 10 * which, &b.copies[c]);
+        static const int kinds[4] = {QB_TILE_ROPE, QB_TILE_SILU, QB_TILE_ROWS, QB_TILE_ROWS};
+        for (int c = 0; c < b.n_copies; c++) {
+            make_qweights(ns[which], ks[which], bits, 0, 5000 + 10 * which, &b.copies[c]);
+            make_tiled(&b.copies[c], ns[which], ks[which], kinds[which], s->hd, I, "bench", &b.tcopies[c], 0);
+        }
         b.which = which;
         double us[2], st[3];
         for (int f = 0; f < 2; f++) {
@@ -375,13 +434,16 @@ static void bench(const shape *s, int bits) {
             qb_gemv_quant_fused_tuning(0, 0);
         }
         b.fused = 1;
-        qb_gemv_quant_fused_tile_major(1);
+        b.tiled = 1;
         double tm = qb_bench_graph_seconds(g_stream, bench_launch, &b, 64, 9) * 1e6;
-        qb_gemv_quant_fused_tile_major(0);
+        b.tiled = 0;
         printf("  %-40s unfused %8.2f  fused %8.2f  (%.0f GB/s of packed weights; stages 2/3/4: %.2f %.2f %.2f; "
-               "tile-major layout %.2f = %.0f GB/s)\n",
+               "tiled layout %.2f = %.0f GB/s)\n",
                names[which], us[0], us[1], bytes / (us[1] * 1e3), st[0], st[1], st[2], tm, bytes / (tm * 1e3));
-        for (int c = 0; c < b.n_copies; c++) free_qweights(&b.copies[c]);
+        for (int c = 0; c < b.n_copies; c++) {
+            free_qweights(&b.copies[c]);
+            free_qweights(&b.tcopies[c]);
+        }
     }
 }
 

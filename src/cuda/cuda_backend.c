@@ -299,6 +299,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
              u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 
     qb_cuda_engine_shapes(e, c, p->plan, p->max_seq_len, p->max_prompt_len);
+    e->quant_tiled = qb_cuda_quant_tiled_choice(e);
     e->test_corrupt_argmax = p->test_corrupt_argmax;
     e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
@@ -332,6 +333,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     } else {
         QB_TRY(qb_cuda_weights_random(e, p->weight_seed));
     }
+    QB_TRY(qb_cuda_quant_tile_weights(e)); /* packed linears into the fused kernels' tiles (when they apply) */
     qb_cuda_levels_init(e);
     QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
     size_t free1 = 0;

@@ -27,10 +27,12 @@
 #define QB_CUDA_PREFILL_CHUNK 4096 /* prompt rows per prefill pass (bounds the workspace) */
 #define QB_CUDA_DECODE_LEVELS 6    /* decode-attention split sizes 64 .. 2048: one captured graph each */
 
-/* One layer linear in the repacked quantized layout (NULL pointers for bf16 models). */
+/* One layer linear in the repacked quantized layout (NULL pointers for bf16 models); with quant_tiled set, in the
+ * tiled layout of kernels/quant_tile.cuh (kind: how its rows pair into tiles). */
 typedef struct {
     uint32_t *qweight; /* [N][K * bits / 32] */
     uint32_t *sz;      /* [N][K / group]: f16 scale | zero << 16 */
+    int kind;          /* QB_TILE_ROPE (q|k|v), QB_TILE_SILU (gate|up), QB_TILE_ROWS (o_proj, down_proj) */
 } qb_cuda_qmat;
 
 typedef struct {
@@ -57,6 +59,7 @@ typedef struct {
     int H, I, hq, hkv, hd, n_qkv, vocab_rows, vocab_full, layers;
     int max_seq, chunk_rows;
     int quant_bits, group_size, awq; /* quant_bits 0: bf16 layer linears */
+    int quant_tiled;                 /* the packed linears are tiled (cuda_quant_tiles.c): decode fuses always */
     int embed_f16, lm_head_f16;      /* checkpoint tables stored as f16 (GPTQ / AWQ releases) */
     float eps;
     int test_corrupt_argmax; /* test only (backend.h): report (token + 1) % vocab from the second token on */
@@ -114,6 +117,11 @@ void qb_cuda_memory_free(qb_cuda_engine *e);
 /* cuda_weights.c: random weights made on the device, or a host qb_weights uploaded. */
 int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed);
 int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w);
+
+/* cuda_quant_tiles.c: whether this engine's packed linears take the tiled layout (4 bits, every shape tileable,
+ * QB_QUANT_LAYOUT not "rows", QB_DECODE_FUSION not "0"), and the load-time re-layout of all of them. */
+int qb_cuda_quant_tiled_choice(const qb_cuda_engine *e);
+int qb_cuda_quant_tile_weights(qb_cuda_engine *e);
 
 /* cuda_forward.c: the forward passes (launches only, on e->stream). */
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);

@@ -6,7 +6,8 @@
  * several rows (prefill) -> cuBLASLt GEMM and flash prefill attention. Tensor parallel (later issue): an
  * all-reduce of `delta` after o_proj and after down_proj goes where the TP comments are.
  * Quantized layer linears (qb_cuda_qmat set): one row -> the quantized GEMV on the packed weights; several
- * rows -> dequantize the linear into the bf16 scratch `wdq`, then the same GEMM. f16 embedding / lm_head
+ * rows -> dequantize the linear into the bf16 scratch `wdq`, then the same GEMM. Tiled packed weights
+ * (e->quant_tiled, cuda_quant_tiles.c): decode always takes the fused kernels, prefill the tiled dequantization. f16 embedding / lm_head
  * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
  * Decode fusion (one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph is captured):
  * 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its epilogue and the
@@ -39,6 +40,7 @@
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
 #include "gemv_quant_fused.cuh"
+#include "quant_tile.cuh"
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
 
@@ -46,7 +48,7 @@ enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 
 /* The packed weights of a quantized linear for the fused kernels. */
 static qb_gemv_qweights qb_qweights(const qb_cuda_engine *e, const qb_cuda_qmat *q) {
-    qb_gemv_qweights w = {q->qweight, q->sz, e->quant_bits, e->group_size};
+    qb_gemv_qweights w = {q->qweight, q->sz, e->quant_bits, e->group_size, e->quant_tiled};
     return w;
 }
 
@@ -68,6 +70,8 @@ static int qb_quant_fusable(const qb_cuda_engine *e) {
 static int qb_decode_fusion(const qb_cuda_engine *e) {
     const char *v = getenv("QB_DECODE_FUSION");
     int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
+    if (e->quant_tiled) /* tiled packed weights: only the fused kernels read them (cuda_quant_tiles.c) */
+        return mode == 3 || e->nc || e->H > 8192 ? QB_FUSE_EPILOGUES : QB_FUSE_RESIDUAL;
     if (mode == 0 || (e->quant_bits && (!qb_quant_fusable(e) || e->nc))) return QB_FUSE_NONE;
     if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
     return QB_FUSE_RESIDUAL;
@@ -122,10 +126,15 @@ static int qb_decode_gate_up_silu(qb_cuda_engine *e, const qb_cuda_layer *L, con
  * dequantize W into the scratch and run the bf16 GEMM (prefill, compute-bound). */
 static int qb_matmul_quant(qb_cuda_engine *e, const uint16_t *x, const qb_cuda_qmat *q, int m, int n, int k,
                            uint16_t *y) {
+    if (m == 1 && e->quant_tiled) return qb_errorf("cuda: tiled quantized weights are read by the fused GEMVs only");
     if (m == 1)
         return qb_launch_gemv_quant(q->qweight, q->sz, x, n, k, e->quant_bits, e->group_size, y, NULL, e->stream);
     if (!e->wdq) return qb_errorf("cuda: %d-row quantized matmul without a dequantization scratch", m);
-    QB_TRY(qb_launch_dequant_quant_bf16(q->qweight, q->sz, n, k, e->quant_bits, e->group_size, e->wdq, e->stream));
+    if (e->quant_tiled)
+        QB_TRY(qb_launch_dequant_quant_tiled_bf16(q->qweight, q->sz, n, k, e->quant_bits, e->group_size, q->kind,
+                                                  e->hd, e->I, e->wdq, e->stream));
+    else
+        QB_TRY(qb_launch_dequant_quant_bf16(q->qweight, q->sz, n, k, e->quant_bits, e->group_size, e->wdq, e->stream));
     return qb_gemm_bf16(e->gemm, x, e->wdq, m, n, k, y, e->stream);
 }
 

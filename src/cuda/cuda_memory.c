@@ -15,6 +15,7 @@
 #include "attention_decode.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
+#include "quant_tile.cuh"
 
 void qb_cuda_engine_shapes(qb_cuda_engine *e, const qb_model_config *c, const qb_shard_plan *plan, int max_seq_len,
                            int max_prompt_len) {
@@ -52,18 +53,19 @@ static void *qb_take(qb_arena *a, size_t bytes) {
 #define QB_BF16_BYTES 2
 
 /* A repacked quantized [n][k] matrix: qweight k * bits / 32 words per row, sz one word per group and row. */
-static void qb_take_qmat(qb_cuda_engine *e, qb_arena *a, size_t n, size_t k, qb_cuda_qmat *m) {
+static void qb_take_qmat(qb_cuda_engine *e, qb_arena *a, size_t n, size_t k, int kind, qb_cuda_qmat *m) {
     m->qweight = qb_take(a, n * (k * (size_t)e->quant_bits / 32) * sizeof(uint32_t));
     m->sz = qb_take(a, n * (k / (size_t)e->group_size) * sizeof(uint32_t));
+    m->kind = kind;
 }
 
 static void qb_layout_layer_quant(qb_cuda_engine *e, qb_arena *a, qb_cuda_layer *L) {
     size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
-    qb_take_qmat(e, a, (size_t)e->n_qkv, H, &L->q_qkv);
+    qb_take_qmat(e, a, (size_t)e->n_qkv, H, QB_TILE_ROPE, &L->q_qkv);
     L->b_qkv = qb_take(a, (size_t)e->n_qkv * sizeof(float));
-    qb_take_qmat(e, a, H, nq, &L->q_o);
-    qb_take_qmat(e, a, 2 * I, H, &L->q_gate_up);
-    qb_take_qmat(e, a, H, I, &L->q_down);
+    qb_take_qmat(e, a, H, nq, QB_TILE_ROWS, &L->q_o);
+    qb_take_qmat(e, a, 2 * I, H, QB_TILE_SILU, &L->q_gate_up);
+    qb_take_qmat(e, a, H, I, QB_TILE_ROWS, &L->q_down);
     L->norm_in = qb_take(a, H * sizeof(float));
     L->norm_post = qb_take(a, H * sizeof(float));
 }
