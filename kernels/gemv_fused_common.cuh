@@ -30,6 +30,7 @@ typedef struct {
     const uint32_t *sz;
     int steps, groups, steps_per_group, n_tiles;
     int tile_major; /* quantized layout: 0 rows (quant_repack.h), 1 tiles (the 16 rows of a step contiguous) */
+    int store_kind; /* tiled store: how the weights' tiles pair rows (quant_tile.cuh; hd / inter above) */
 } qb_fused_params;
 
 __device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {

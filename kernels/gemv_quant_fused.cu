@@ -24,6 +24,7 @@
 #include "gemv_quant.cuh"
 #include "gemv_quant_fused.cuh"
 #include "gemv_quant_tc.cuh"
+#include "quant_tile.cuh"
 
 #define QB_QF_WARPS 8
 #define QB_QF_THREADS (QB_QF_WARPS * 32)
@@ -153,7 +154,9 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
                 float s = 0.f;
 #pragma unroll
                 for (int w = 0; w < QB_QF_WARPS; w++) s += red[w][threadIdx.x];
-                int row = tile * 16 + (int)threadIdx.x;
+                /* tiled weights of a paired kind (a one-row prefill reads q|k|v and gate|up this way): slot -> row */
+                int row = p.tile_major ? qb_tile_row(p.store_kind, tile, (int)threadIdx.x, p.hd, p.inter)
+                                       : tile * 16 + (int)threadIdx.x;
                 if (row < p.n_rows) qb_fused_epilogue<1, EPI>(p, row, &s);
             }
         } else if (threadIdx.x < 8) {
@@ -287,6 +290,15 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
     }
     const int step_k = 512 / w->bits;
     p.tile_major = w->tiled != 0;
+    if (epi == QB_FE_STORE && p.tile_major) { /* rows by the weights' tiles (quant_tile.cuh) */
+        p.store_kind = w->kind;
+        p.hd = w->hd;
+        p.inter = w->inter;
+        if (!qb_quant_tile_supported(w->kind, p.n_rows, w->hd, w->inter))
+            return qb_errorf("%s: %d rows are not tiles of kind %d", what, p.n_rows, w->kind);
+    } else if (p.tile_major && epi == QB_FE_RESID && w->kind != QB_TILE_ROWS) {
+        return qb_errorf("%s: the residual add needs weights tiled by rows", what);
+    }
     if (p.tile_major && (p.n_tiles * 16 != p.n_rows || (epi >= QB_FE_ROPE && p.n_tiles * 8 != p.n_units)))
         return qb_errorf("%s: %d rows are not whole tiles of the tiled layout", what, p.n_rows);
     p.qw = (const uint4 *)w->qweight;

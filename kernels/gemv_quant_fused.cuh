@@ -23,9 +23,10 @@ extern "C" {
 typedef struct {
     const uint32_t *qweight, *sz;
     int bits, group_size, tiled;
+    int kind, hd, inter; /* tiled: QB_TILE_* and its hd / inter (the store maps slots to rows by them) */
 } qb_gemv_qweights;
 
-/* y[n] (bf16) = W . x */
+/* y[n] (bf16) = W . x (tiled weights of any kind: rows stored where they belong) */
 int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
                                      cudaStream_t stream);
 /* resid[n] += bf16(W . x) */

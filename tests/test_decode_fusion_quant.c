@@ -44,6 +44,7 @@ static void make_qweights(int n, int k, int bits, int awq, uint64_t id, qb_gemv_
     uint32_t *qw = dev_alloc_guarded(qw_bytes), *sz = dev_alloc_guarded(sz_bytes);
     LAUNCH(qb_launch_random_fill_qmat(qw, sz, n, k, bits, GROUP, awq, n, 0, 0, 11, id, id + 1, id + 2, 0));
     CK(cudaDeviceSynchronize());
+    memset(w, 0, sizeof *w);
     w->qweight = qw;
     w->sz = sz;
     w->bits = bits;
@@ -66,6 +67,9 @@ static void make_tiled(const qb_gemv_qweights *rows, int n, int k, int kind, int
     tiled->qweight = qw;
     tiled->sz = sz;
     tiled->tiled = 1;
+    tiled->kind = kind;
+    tiled->hd = hd;
+    tiled->inter = inter;
     if (!check) return;
     size_t wbytes = (size_t)n * k * 2;
     uint16_t *a = dev_alloc_guarded(wbytes), *b = dev_alloc_guarded(wbytes);
@@ -112,6 +116,24 @@ static void norm_unfused(const float *d_resid, const float *d_nw, int H, uint16_
     cudaFree(tmp);
 }
 
+/* The plain store on weights tiled by pairs (a one-row prefill chunk reads q|k|v and gate|up so): every row where it
+ * belongs, against the unfused GEMV's output d_ref. */
+static void check_tiled_store(const char *shape_name, const char *what, const qb_gemv_qweights *w, int n, int k,
+                              const uint16_t *d_x, const uint16_t *d_ref) {
+    char label[160];
+    snprintf(label, sizeof label, "quant store %s %s %d-bit tiled kind %d", shape_name, what, w->bits, w->kind);
+    uint16_t *d_y = dev_alloc_guarded((size_t)n * 2);
+    qb_gemv_input in = {d_x, NULL, NULL, 0.f};
+    LAUNCH(qb_launch_gemv_quant_fused_store(w, n, k, &in, d_y, 0));
+    CK(cudaDeviceSynchronize());
+    dev_guard_ok(d_y, (size_t)n * 2, label);
+    float *got = download_bf16(d_y, n), *ref = download_bf16(d_ref, n);
+    check_close(label, got, ref, n, 1e-2);
+    free(got);
+    free(ref);
+    cudaFree(d_y);
+}
+
 typedef struct {
     int stages, bps;
 } tuning;
@@ -155,6 +177,7 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
     LAUNCH(qb_launch_qkv_rope(d_big, d_bias, 1, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, rq, rk, rv, MAX_SEQ, 0));
     CK(cudaDeviceSynchronize());
     float *ref_q = download_bf16(rq, qn), *ref_k = download_bf16(rk, cn), *ref_v = download_bf16(rv, cn);
+    check_tiled_store(s->name, "q|k|v", &w_tiles[0], n, H, d_xn, d_big); /* the one-row prefill on tiled weights */
     for (int layout = 0; layout < 2; layout++)
     for (int mode = 0; mode < 2; mode++)
         for (int ti = 0; ti < n_tu; ti++) {
@@ -222,6 +245,7 @@ static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, in
     LAUNCH(qb_launch_gemv_quant(w.qweight, w.sz, d_xn, 2 * I, H, bits, GROUP, d_big, NULL, 0));
     LAUNCH(qb_launch_silu_mul(d_big, 1, I, r_act, 0));
     CK(cudaDeviceSynchronize());
+    check_tiled_store(s->name, "gate|up", &w_tiled, 2 * I, H, d_xn, d_big);
     float *ref = download_bf16(r_act, I);
     for (int layout = 0; layout < 2; layout++)
     for (int mode = 0; mode < 2; mode++)

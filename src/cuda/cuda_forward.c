@@ -48,7 +48,7 @@ enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 
 /* The packed weights of a quantized linear for the fused kernels. */
 static qb_gemv_qweights qb_qweights(const qb_cuda_engine *e, const qb_cuda_qmat *q) {
-    qb_gemv_qweights w = {q->qweight, q->sz, e->quant_bits, e->group_size, e->quant_tiled};
+    qb_gemv_qweights w = {q->qweight, q->sz, e->quant_bits, e->group_size, e->quant_tiled, q->kind, e->hd, e->I};
     return w;
 }
 
@@ -126,7 +126,11 @@ static int qb_decode_gate_up_silu(qb_cuda_engine *e, const qb_cuda_layer *L, con
  * dequantize W into the scratch and run the bf16 GEMM (prefill, compute-bound). */
 static int qb_matmul_quant(qb_cuda_engine *e, const uint16_t *x, const qb_cuda_qmat *q, int m, int n, int k,
                            uint16_t *y) {
-    if (m == 1 && e->quant_tiled) return qb_errorf("cuda: tiled quantized weights are read by the fused GEMVs only");
+    if (m == 1 && e->quant_tiled) { /* a one-row prefill chunk (or unfused decode) on tiled weights */
+        qb_gemv_qweights qw = qb_qweights(e, q);
+        qb_gemv_input in = {x, NULL, NULL, 0.f};
+        return qb_launch_gemv_quant_fused_store(&qw, n, k, &in, y, e->stream);
+    }
     if (m == 1)
         return qb_launch_gemv_quant(q->qweight, q->sz, x, n, k, e->quant_bits, e->group_size, y, NULL, e->stream);
     if (!e->wdq) return qb_errorf("cuda: %d-row quantized matmul without a dequantization scratch", m);
