@@ -16,7 +16,8 @@
 #                                           engine test, then qwenbench 7B at input 1 (2048 generated, 1 repetition)
 #                                           in bf16, gptq-int4, gptq-int8 and awq on the same card
 #                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (QB_DECODE_FUSION=0)
-#                                           with the fused runs' tokens compared to the unfused ones
+#                                           with the fused runs' tokens compared to the unfused ones, and Int4
+#                                           fused on the row layout (QB_QUANT_LAYOUT=rows)
 #   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, transformers runs the exported
 #                                           checkpoint and writes its tokens, qwenbench runs the same checkpoint
 #                                           with --expect-tokens and the results file records the agreement
@@ -78,6 +79,9 @@ phase_quant() {
       --out "$OUT/files/qb7_${q}_unfused.h5"
     expect_from "$OUT/files/qb7_${q}_unfused.h5" "qwenbench unfused" > "$OUT/files/qb7_${q}_unfused.json"
   done
+  QB_QUANT_LAYOUT=rows TAILN=6 step qb7_gptq-int4_rows 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b \
+    --quant gptq-int4 --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
+    --out "$OUT/files/qb7_gptq-int4_rows.h5" # fused GEMVs on the row layout: the tiled layout's gain
   for q in bf16 gptq-int4 gptq-int8 awq; do
     local ex=""
     [ -s "$OUT/files/qb7_${q}_unfused.json" ] && ex="--expect-tokens $OUT/files/qb7_${q}_unfused.json"
