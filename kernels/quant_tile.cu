@@ -6,13 +6,6 @@
 #include "gemv_quant_tc.cuh"
 #include "quant_tile.cuh"
 
-extern "C" int qb_quant_tile_supported(int kind, int n, int hd, int inter) {
-    if (n <= 0 || n % 16) return 0;
-    if (kind == QB_TILE_ROPE) return hd > 0 && hd % 2 == 0;
-    if (kind == QB_TILE_SILU) return inter > 0 && n == 2 * inter && inter % 8 == 0;
-    return kind == QB_TILE_ROWS;
-}
-
 /* tiled piece d -> (tile, step, slot j, lane piece t) */
 __device__ __forceinline__ void qb_tile_piece(long d, int steps, int &tile, int &step, int &j, int &t) {
     long per_tile = (long)steps * 64;

@@ -3,6 +3,8 @@
 # tree, at TP1 and under mpirun -np 2, and (with CUDA) the decode GEMV kernels against the CPU reference.
 qb_add_c_test(test_quant_pack quant/test_quant_pack.c)
 add_test(NAME quant_pack COMMAND test_quant_pack)
+qb_add_c_test(test_quant_tile_map quant/test_quant_tile_map.c) # the fused quantized GEMVs' tiles (no GPU)
+add_test(NAME quant_tile_map COMMAND test_quant_tile_map)
 
 find_program(QB_QUANT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 if(QB_QUANT_PYTHON3)

@@ -17,6 +17,8 @@
  *     ~sqrt(K) * 6e-8 of the row's magnitude);
  *   bf16 output: exactly the bf16 rounding of the same variant's fp32 output (one rounding at the end);
  *   dequantization to bf16: every element exactly bf16(scale * (q - zero)) (an exact fp32 product, rounded once);
+ *   the fused decode GEMV's store (gemv_quant_fused.cuh) on the row layout and the tiled ones (quant_tile.cuh):
+ *     bf16 output, relative L2 <= 4e-3;
  *   no write past the outputs (guard zones);
  *   f16 embedding lookup: exact; f16 lm_head GEMV (7B shape): relative L2 <= 1e-5 (fp32 sums of exact products);
  *   random quantized weights made on the GPU (random_fill_quant.cuh) for a TP slice: every word equal to the
@@ -38,6 +40,8 @@
 #include "engine/weights_layout.h"
 #include "engine/weights_quant.h"
 #include "dense_f16.cuh"
+#include "gemv_quant_fused.cuh"
+#include "quant_tile.cuh"
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
 #include "random_fill_quant.cuh"
@@ -202,6 +206,52 @@ static int launch_bf16(void *ctx, int i) {
     return qb_launch_gemv(c->w_bf16 + j * c->w_stride, c->x, c->n, c->k, NULL, c->y, g_s);
 }
 
+/* The fused decode GEMV's plain store (gemv_quant_fused.cuh) on the row layout and on the tiled one (by rows, and
+ * by the fused matrices' pairings where the shape is one), against the CPU reference: bf16 output, so relative
+ * L2 <= 4e-3 (one bf16 rounding of sums that differ from the reference's only in order). */
+static void check_fused_store(const shape *sh, const format *f, const qb_linear *l, const uint32_t *d_qw,
+                              const uint32_t *d_sz, const uint16_t *d_x, const float *ref) {
+    const int n = sh->n, k = sh->k;
+    if (!qb_gemv_quant_tc_supported(f->bits, k, 128)) return;
+    (void)l;
+    size_t qw_bytes = (size_t)n * k * f->bits / 8, sz_bytes = (size_t)n * (k / 128) * 4;
+    uint32_t *t_qw = dev_alloc_guarded(qw_bytes), *t_sz = dev_alloc_guarded(sz_bytes);
+    uint16_t *d_yb = dev_alloc_guarded((size_t)n * 2), *got_b = host_alloc((size_t)n * 2);
+    float *got = host_alloc((size_t)n * 4);
+    const int kinds[3] = {-1, QB_TILE_ROWS, !strcmp(sh->name, "7B qkv fused")       ? QB_TILE_ROPE
+                                            : !strcmp(sh->name, "7B gate_up fused") ? QB_TILE_SILU
+                                                                                    : -2};
+    for (int v = 0; v < 3; v++) {
+        if (kinds[v] == -2) continue;
+        qb_gemv_qweights w = {d_qw, d_sz, f->bits, 128, 0, 0, 128, n / 2};
+        if (kinds[v] >= 0) {
+            LAUNCH(qb_launch_quant_tile(d_qw, d_sz, n, k, f->bits, 128, kinds[v], 128, n / 2, t_qw, t_sz, g_s));
+            w.qweight = t_qw;
+            w.sz = t_sz;
+            w.tiled = 1;
+            w.kind = kinds[v];
+        }
+        qb_gemv_input in = {d_x, NULL, NULL, 0.f};
+        LAUNCH(qb_launch_gemv_quant_fused_store(&w, n, k, &in, d_yb, g_s));
+        CK(cudaStreamSynchronize(g_s));
+        CK(cudaMemcpy(got_b, d_yb, (size_t)n * 2, cudaMemcpyDeviceToHost));
+        bf16_to_f32(got_b, (size_t)n, got);
+        char what[160];
+        snprintf(what, sizeof what, "%s %s [%d x %d] fused store, %s", sh->name, f->name, n, k,
+                 kinds[v] < 0 ? "rows" : kinds[v] == QB_TILE_ROWS ? "tiled by rows"
+                                     : kinds[v] == QB_TILE_ROPE ? "tiled by RoPE pairs" : "tiled by gate/up pairs");
+        check_close(what, got, ref, (size_t)n, 4e-3);
+        dev_guard_ok(d_yb, (size_t)n * 2, what);
+        dev_guard_ok(t_qw, qw_bytes, what);
+        dev_guard_ok(t_sz, sz_bytes, what);
+    }
+    free(got);
+    free(got_b);
+    CK(cudaFree(t_qw));
+    CK(cudaFree(t_sz));
+    CK(cudaFree(d_yb));
+}
+
 static void check_one(const shape *sh, const format *f, int timing, double copy_gbps) {
     const int n = sh->n, k = sh->k;
     char what[160];
@@ -264,6 +314,7 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
             g_failures++;
             break;
         }
+    check_fused_store(sh, f, &l, d_qw, d_sz, d_x, ref);
     /* prefill dequantization */
     uint16_t *d_w = dev_alloc_guarded((size_t)n * k * 2);
     LAUNCH(qb_launch_dequant_quant_bf16(d_qw, d_sz, n, k, f->bits, 128, d_w, g_s));
