@@ -20,7 +20,8 @@ endif()
 # core library only (not the CUDA runtime).
 if(QB_HAVE_CUDA)
   add_executable(test_cuda_quant_layout test_cuda_quant_layout.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_memory.c
-                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_weights.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_forward.c)
+                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_weights.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_forward.c
+                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_quant_tiles.c)
   target_include_directories(test_cuda_quant_layout PRIVATE ${QB_TEST_DIR} ${CUDAToolkit_INCLUDE_DIRS}
                              ${NCCL_INCLUDE_DIR})
   target_link_libraries(test_cuda_quant_layout PRIVATE qwenbench_core)

@@ -10,7 +10,10 @@
  *   - dispatch (cuda_forward.c with recording stand-ins for the kernels): a decode step reads each layer linear
  *     with the quantized GEMV on its fused matrix and shape, a prefill dequantizes each into the scratch right
  *     before the bf16 GEMM reads it, f16 tables take the f16 kernels, and a bf16 model calls no quantized kernel;
- *     with the decode fusion on, a quantized decode step reads each linear with the fused quantized kernels.
+ *     with the decode fusion on, a quantized decode step reads each linear with the fused quantized kernels;
+ *   - the tiled layout of 4-bit linears (src/cuda/cuda_quant_tiles.c): chosen for these shapes, and the load-time
+ *     pass (with a host version of the tiling kernel) leaves every linear's words and scale | zero entries where
+ *     kernels/quant_tile.cuh says, with the KV cache zeroed again when it served as the scratch.
  * The GPU kernels themselves are checked against the CPU reference by test_cuda_quant / test_cuda_quant_engine.
  */
 #include <stdio.h>
@@ -32,6 +35,7 @@
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
 #include "gemv_quant_fused.cuh"
+#include "quant_tile.cuh"
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
 #include "engine/quant_pack.h"
@@ -264,6 +268,25 @@ int qb_launch_dequant_quant_tiled_bf16(const uint32_t *qw_tiles, const uint32_t 
     (void)sz_tiles; (void)bits; (void)group_size; (void)kind; (void)hd; (void)inter; (void)stream;
     return record("dequant_tiled", qw_tiles, w_out, 0, n, k); /* engines here keep the row layout */
 }
+/* The load-time re-layout (quant_tile.cuh), done here on host memory the way the kernel does it (one 16-byte piece
+ * or entry per destination index), so that cuda_quant_tiles.c's pass runs for real on these engines. */
+int qb_launch_quant_tile(const uint32_t *qw_rows, const uint32_t *sz_rows, int n, int k, int bits, int group_size,
+                         int kind, int hd, int inter, uint32_t *qw_tiles, uint32_t *sz_tiles, cudaStream_t stream) {
+    (void)stream;
+    int steps = k / (512 / bits), groups = k / group_size;
+    if (!qb_quant_tile_supported(kind, n, hd, inter)) return qb_errorf("quant_tile stand-in: kind %d n %d", kind, n);
+    for (long d = 0; d < (long)n * steps * 4; d++) {
+        long per_tile = (long)steps * 64;
+        int tile = (int)(d / per_tile), rem = (int)(d % per_tile), step = rem / 64, q = rem % 64;
+        int j = (q % 32) / 4 + 8 * (q / 32), t = q % 4, row = qb_tile_row(kind, tile, j, hd, inter);
+        memcpy(qw_tiles + 4 * d, qw_rows + 4 * ((long)row * steps * 4 + step * 4 + t), 16);
+    }
+    for (long d = 0; d < (long)n * groups; d++) {
+        int tile = (int)(d / (groups * 16)), rem = (int)(d % (groups * 16));
+        sz_tiles[d] = sz_rows[(long)qb_tile_row(kind, tile, rem % 16, hd, inter) * groups + rem / 16];
+    }
+    return record("quant_tile", qw_rows, qw_tiles, 0, n, k);
+}
 int qb_launch_gemv_f16(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                        cudaStream_t stream) {
     (void)x; (void)stream;
@@ -476,10 +499,104 @@ static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
     return 1;
 }
 
-static void check_rank(const qb_model_config *c, int tp, int rank, int max_prompt) {
-    char label[160];
-    snprintf(label, sizeof label, "%s %s tp%d rank %d prompt %d", c->name, qb_quant_name(c->quant), tp, rank,
-             max_prompt);
+/* The tiled layout (cuda_quant_tiles.c): 4-bit engines of these shapes choose it (with the decode fusion on), and
+ * the load-time pass leaves each linear's words at [tile][step][slot pieces] of its rows by its kind (written out
+ * here independently of the pass), the scale | zero entries at [tile][group][slot], and the KV cache zeroed again
+ * if it served as the scratch. */
+static int check_tiling(const char *label, qb_cuda_engine *e) {
+    setenv("QB_DECODE_FUSION", "1", 1);
+    int tiled = qb_cuda_quant_tiled_choice(e);
+    setenv("QB_QUANT_LAYOUT", "rows", 1);
+    int rows_kept = !qb_cuda_quant_tiled_choice(e);
+    unsetenv("QB_QUANT_LAYOUT");
+    setenv("QB_DECODE_FUSION", "0", 1);
+    if (tiled != (e->quant_bits == 4) || !rows_kept) {
+        printf("FAIL %s: tiled layout chosen %d (want %d), kept rows under QB_QUANT_LAYOUT=rows %d\n", label, tiled,
+               e->quant_bits == 4, rows_kept);
+        return 0;
+    }
+    if (!tiled) return 1;
+    int nq = e->hq * e->hd, words_step = 4 * 4; /* u32 words of 4 pieces */
+    int L4 = 4 * e->layers;
+    uint32_t **qw_rows = calloc((size_t)L4, sizeof *qw_rows), **sz_rows = calloc((size_t)L4, sizeof *sz_rows);
+    int ok = 1;
+    for (int i = 0; i < L4; i++) {
+        qb_cuda_layer *L = &e->layer[i / 4];
+        qb_cuda_qmat *m = i % 4 == 0 ? &L->q_qkv : i % 4 == 1 ? &L->q_o : i % 4 == 2 ? &L->q_gate_up : &L->q_down;
+        int n = i % 4 == 0 ? e->n_qkv : i % 4 == 2 ? 2 * e->I : e->H, k = i % 4 == 1 ? nq : i % 4 == 3 ? e->I : e->H;
+        size_t qwb = (size_t)n * k / 2, szb = (size_t)n * (k / e->group_size) * 4;
+        qw_rows[i] = malloc(qwb);
+        sz_rows[i] = malloc(szb);
+        memcpy(qw_rows[i], m->qweight, qwb);
+        memcpy(sz_rows[i], m->sz, szb);
+    }
+    memset(e->region[1], 0x5A, e->region_bytes[1]); /* a KV cache used as scratch must come back zeroed */
+    size_t peak = e->peak_bytes;
+    e->quant_tiled = 1;
+    if (qb_cuda_quant_tile_weights(e) != 0) {
+        printf("FAIL %s: tiling: %s\n", label, qb_last_error());
+        ok = 0;
+    }
+    for (int i = 0; i < L4 && ok; i++) {
+        qb_cuda_layer *L = &e->layer[i / 4];
+        qb_cuda_qmat *m = i % 4 == 0 ? &L->q_qkv : i % 4 == 1 ? &L->q_o : i % 4 == 2 ? &L->q_gate_up : &L->q_down;
+        int kind = i % 4 == 0 ? QB_TILE_ROPE : i % 4 == 2 ? QB_TILE_SILU : QB_TILE_ROWS;
+        int n = i % 4 == 0 ? e->n_qkv : i % 4 == 2 ? 2 * e->I : e->H, k = i % 4 == 1 ? nq : i % 4 == 3 ? e->I : e->H;
+        int steps = k / 128, groups = k / e->group_size;
+        for (int t = 0; t < n / 16 && ok; t++)
+            for (int j = 0; j < 16 && ok; j++) {
+                int row = qb_tile_row(kind, t, j, e->hd, e->I);
+                for (int st = 0; st < steps && ok; st++)
+                    for (int p = 0; p < 4; p++) {
+                        const uint32_t *want = qw_rows[i] + (size_t)row * steps * words_step + st * words_step + 4 * p;
+                        const uint32_t *got = m->qweight + ((size_t)(t * steps + st) * 64 + (j / 8) * 32 +
+                                                            (j % 8) * 4 + p) * 4;
+                        if (memcmp(want, got, 16) != 0) {
+                            printf("FAIL %s: layer %d linear %d tile %d slot %d step %d piece %d not row %d's\n",
+                                   label, i / 4, i % 4, t, j, st, p, row);
+                            ok = 0;
+                            break;
+                        }
+                    }
+                for (int gi = 0; gi < groups && ok; gi++)
+                    if (m->sz[((size_t)t * groups + gi) * 16 + j] != sz_rows[i][(size_t)row * groups + gi]) {
+                        printf("FAIL %s: layer %d linear %d tile %d slot %d group %d scale | zero not row %d's\n",
+                               label, i / 4, i % 4, t, j, gi, row);
+                        ok = 0;
+                    }
+            }
+    }
+    /* the scratch: the dequantization buffer if any (KV untouched, peak unchanged), else the KV cache if large
+     * enough (zeroed after, peak unchanged), else a temporary allocation (KV untouched, counted in the peak) */
+    int kv_zero = 1, kv_kept = 1;
+    for (size_t b = 0; b < e->region_bytes[1]; b++) {
+        unsigned char v = ((unsigned char *)e->region[1])[b];
+        kv_zero &= v == 0;
+        kv_kept &= v == 0x5A;
+    }
+    const char *how = e->wdq ? "the dequantization buffer" : kv_zero ? "the KV cache" : "a temporary buffer";
+    if (ok && ((!kv_zero && !kv_kept) || (e->wdq && !kv_kept) || (kv_zero && e->peak_bytes != peak) ||
+               (!e->wdq && kv_kept && e->peak_bytes <= peak))) {
+        printf("FAIL %s: after tiling with %s: KV cache %s, peak %zu -> %zu bytes\n", label, how,
+               kv_zero ? "zeroed" : kv_kept ? "untouched" : "partly overwritten", peak, e->peak_bytes);
+        ok = 0;
+    }
+    if (ok) printf("ok %s: tiled, scratch %s\n", label, how);
+    memset(e->region[1], 0, e->region_bytes[1]);
+    e->quant_tiled = 0;
+    for (int i = 0; i < L4; i++) {
+        free(qw_rows[i]);
+        free(sz_rows[i]);
+    }
+    free(qw_rows);
+    free(sz_rows);
+    return ok;
+}
+
+static void check_rank(const qb_model_config *c, int tp, int rank, int max_prompt, int max_seq) {
+    char label[320];
+    snprintf(label, sizeof label, "%s %s tp%d rank %d prompt %d seq %d", c->name, qb_quant_name(c->quant), tp, rank,
+             max_prompt, max_seq);
     qb_shard_plan plan;
     qb_weights w;
     memset(&w, 0, sizeof w);
@@ -491,7 +608,7 @@ static void check_rank(const qb_model_config *c, int tp, int rank, int max_promp
         return;
     }
     int ok = 1;
-    qb_cuda_engine_shapes(e, c, &plan, max_prompt + 8, max_prompt);
+    qb_cuda_engine_shapes(e, c, &plan, max_seq, max_prompt);
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
     if (!e->layer || qb_cuda_memory_plan(e) != 0 || qb_cuda_weights_random(e, 11) != 0 ||
         qb_weights_random(c, &plan, 11, &w) != 0) {
@@ -530,6 +647,7 @@ static void check_rank(const qb_model_config *c, int tp, int rank, int max_promp
         if (!check_dispatch(label, e, max_prompt)) ok = 0;
         e->embed_f16 = e->lm_head_f16 = 0;
     }
+    if (ok && !check_tiling(label, e)) ok = 0;
     if (ok) printf("ok %s: weights region %zu bytes (planner %zu)\n", label, e->region_bytes[0], pm.weights_bytes);
     else g_failures++;
     qb_weights_free(&w);
@@ -570,8 +688,9 @@ static void check_config(const char *path, const char *name, int intermediate, q
     if (intermediate) c.intermediate_size = intermediate; /* whole groups per rank at TP2 */
     snprintf(c.name, sizeof c.name, "%s", name);
     for (int rank = 0; rank < tp; rank++) {
-        check_rank(&c, tp, rank, 1);
-        check_rank(&c, tp, rank, 9);
+        check_rank(&c, tp, rank, 1, 9);
+        check_rank(&c, tp, rank, 9, 17);
+        check_rank(&c, tp, rank, 1, 1024); /* a KV cache large enough to serve as the tiling scratch */
     }
 }
 
