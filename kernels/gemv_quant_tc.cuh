@@ -25,9 +25,9 @@ __device__ __forceinline__ uint4 qb_q_ldx(const uint4 *p) { return XS ? *p : __l
 /* ---- Tensor-core GEMV: the default for 4 bits (K, group_size multiples of 128); 8 bits with QB_GEMV_QUANT=tc ----
  * (described for 4 bits; the 8-bit step is described at qb_q8_tc_step)
  *
- * Why: the CUDA-core kernel of gemv_quant.cu spends ~4 instructions per 4-bit weight (byte permute, subtract, FMA, x conversion) and
- * stays arithmetic-bound at about half the memory bandwidth. Here the products and their fp32 sums go to
- * mma.sync.m16n8k16 (bf16 in, fp32 accumulate): per 8 weights the CUDA cores only make 4 bf16 pairs
+ * Why: the CUDA-core kernel of gemv_quant.cu spends ~4 instructions per 4-bit weight (byte permute, subtract,
+ * FMA, x conversion) and stays arithmetic-bound at about half the memory bandwidth. Here the products and their
+ * fp32 sums go to mma.sync.m16n8k16 (bf16 in, fp32 accumulate): per 8 weights the CUDA cores only make 4 bf16 pairs
  * (3 shifts, 4 lop3, 4 bf16x2 FMAs), ~1.4 instructions per weight, so the packed weights stream at the
  * bandwidth. Same layout (quant_repack.h), same exactness: q - zero is exact in bf16, products exact, sums fp32.
  *

@@ -7,10 +7,11 @@
  *   residual add                     vs  gemv_quant, then resid += bf16(y) on the host.
  * Each with the weights in the row layout and in the tiled one (quant_tile.cuh; whose prefill dequantization must
  * equal the rows' bit for bit). 4 and 8 bits, group 128, GPTQ and AWQ zero-point rules, on real Qwen2.5 shapes
- * (TP1 and TP slices) and small ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles per block: the ring crossing
- * from one tile to the next) on the small shapes, the default and one block per SM on the real ones; each case
- * launched twice (a launch must leave nothing behind that changes the next). Tolerance: relative L2 error 1e-2 (fp32 sums in another order,
- * bf16-rounded outputs); NaN fails; sentinels after every output; cache rows other than the position untouched.
+ * (TP1 and TP slices) and small ones; every stage count (2, 3, 4) and a grid of one block per SM (several tiles
+ * per block: the ring crossing from one tile to the next) on the small shapes, the default and one block per SM on
+ * the real ones; each case launched twice (a launch must leave nothing behind that changes the next). Tolerance:
+ * relative L2 error 1e-2 (fp32 sums in another order, bf16-rounded outputs); NaN fails; sentinels after every
+ * output; cache rows other than the position untouched.
  * Timing (--bench): each fused kernel (row and tiled layouts) vs its unfused sequence in a CUDA graph (7B 4 and
  * 8 bits, 72B/TP2 4 bits).
  *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
@@ -382,13 +383,15 @@ static int bench_launch(void *vctx, int i) {
             return qb_launch_gemv_quant_qkv_rope(&b->w, s->H, &in_norm, b->bias, s->hq, s->hkv, s->hd, b->pos, b->cs,
                                                  b->sn, b->q, b->k, b->v, MAX_SEQ, st);
         if (qb_launch_add_rmsnorm(b->tmp_resid, NULL, b->nw, 1, s->H, EPS, b->xn, st)) return -1;
-        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, n_qkv, s->H, b->bits, GROUP, b->big, NULL, st)) return -1;
+        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, n_qkv, s->H, b->bits, GROUP, b->big, NULL, st))
+            return -1;
         return qb_launch_qkv_rope(b->big, b->bias, 1, s->hq, s->hkv, s->hd, b->pos, b->cs, b->sn, b->q, b->k, b->v,
                                   MAX_SEQ, st);
     case 1:
         if (b->fused) return qb_launch_gemv_quant_gate_up_silu(&b->w, s->I, s->H, &in_norm, b->act, st);
         if (qb_launch_add_rmsnorm(b->tmp_resid, NULL, b->nw, 1, s->H, EPS, b->xn, st)) return -1;
-        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, 2 * s->I, s->H, b->bits, GROUP, b->big, NULL, st)) return -1;
+        if (qb_launch_gemv_quant(b->w.qweight, b->w.sz, b->xn, 2 * s->I, s->H, b->bits, GROUP, b->big, NULL, st))
+            return -1;
         return qb_launch_silu_mul(b->big, 1, s->I, b->act, st);
     case 2:
         if (b->fused) return qb_launch_gemv_quant_fused_store(&b->w, s->H, s->hq * s->hd, &in_o, b->y, st);
@@ -496,7 +499,8 @@ int main(int argc, char **argv) {
         {"72B/tp4", 8192, 7424, 16, 2, 128},
     };
     for (int bits = 4; bits <= 8; bits += 4)
-        for (int a = 0; a < (int)(sizeof small / sizeof small[0]); a++) test_shape(&small[a], bits, bits == 4 && a == 1, true);
+        for (int a = 0; a < (int)(sizeof small / sizeof small[0]); a++)
+            test_shape(&small[a], bits, bits == 4 && a == 1, true);
     int n_real = quick ? 1 : (int)(sizeof real / sizeof real[0]);
     for (int bits = 4; bits <= 8; bits += 4)
         for (int r = 0; r < n_real; r++) test_shape(&real[r], bits, bits == 4 && r == 0, false);

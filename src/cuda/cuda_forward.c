@@ -7,8 +7,9 @@
  * all-reduce of `delta` after o_proj and after down_proj goes where the TP comments are.
  * Quantized layer linears (qb_cuda_qmat set): one row -> the quantized GEMV on the packed weights; several
  * rows -> dequantize the linear into the bf16 scratch `wdq`, then the same GEMM. Tiled packed weights
- * (e->quant_tiled, cuda_quant_tiles.c): decode always takes the fused kernels, prefill the tiled dequantization. f16 embedding / lm_head
- * (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is unchanged.
+ * (e->quant_tiled, cuda_quant_tiles.c): decode always takes the fused kernels, prefill the tiled dequantization.
+ * f16 embedding / lm_head (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is
+ * unchanged.
  * Decode fusion (one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph is captured):
  * 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its epilogue and the
  * gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU, the o_proj / down_proj
