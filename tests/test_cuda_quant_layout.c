@@ -11,6 +11,8 @@
  *     with the quantized GEMV on its fused matrix and shape, a prefill dequantizes each into the scratch right
  *     before the bf16 GEMM reads it, f16 tables take the f16 kernels, and a bf16 model calls no quantized kernel;
  *     with the decode fusion on, a quantized decode step reads each linear with the fused quantized kernels;
+ *   - tensor-parallel decode (stand-in NCCL context), row layout and tiled: one all-reduce + add + RMSNorm after
+ *     each row-parallel linear with the right next norm weight, no other norm kernel, the argmax max-reduced;
  *   - the tiled layout of 4-bit linears (src/cuda/cuda_quant_tiles.c): chosen for these shapes, and the load-time
  *     pass (with a host version of the tiling kernel) leaves every linear's words and scale | zero entries where
  *     kernels/quant_tile.cuh says, with the KV cache zeroed again when it served as the scratch.
@@ -258,8 +260,8 @@ int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int 
 }
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
                                   float eps, void *out, cudaStream_t stream) {
-    (void)c; (void)delta; (void)residual; (void)w; (void)rows; (void)dim; (void)eps; (void)stream;
-    return record("allreduce_add_rmsnorm", NULL, out, rows, dim, 0);
+    (void)c; (void)delta; (void)residual; (void)rows; (void)dim; (void)eps; (void)stream;
+    return record("allreduce_add_rmsnorm", w, out, rows, dim, 0); /* w: the norm weight it normalises with */
 }
 
 int qb_launch_dequant_quant_tiled_bf16(const uint32_t *qw_tiles, const uint32_t *sz_tiles, int n, int k, int bits,
@@ -593,6 +595,55 @@ static int check_tiling(const char *label, qb_cuda_engine *e) {
     return ok;
 }
 
+/* A tensor-parallel decode step (a stand-in NCCL context; the all-reduce stand-ins record, nothing is reduced),
+ * row layout (unfused linears) and tiled (the fused kernels): the first layer normalises the embedding; then each
+ * layer's o_proj and down_proj outputs go through one all-reduce + add + RMSNorm with the next norm weight
+ * (post-attention norm, the next layer's input norm, the final norm after the last layer), no other add_rmsnorm
+ * and no plain all-reduce; the head takes xn as it is, picks its shard's best and max-reduces the packed key. */
+static int check_tp_decode(const char *label, qb_cuda_engine *e) {
+    const qb_call *c[1024];
+    int ok = 1;
+    for (int tiled = 0; tiled < 2 && ok; tiled++) {
+        if (tiled && e->quant_bits != 4) break;
+        e->nc = (struct qb_nccl *)(uintptr_t)0x10; /* never dereferenced by cuda_forward.c */
+        e->quant_tiled = tiled;
+        setenv("QB_DECODE_FUSION", "1", 1);
+        g_n_calls = 0;
+        int rc = qb_cuda_decode_step(e, 64, e->max_seq);
+        setenv("QB_DECODE_FUSION", "0", 1);
+        e->nc = NULL;
+        e->quant_tiled = 0;
+        if (rc != 0) {
+            printf("FAIL %s: TP decode step (%s): %s\n", label, tiled ? "tiled" : "rows", qb_last_error());
+            return 0;
+        }
+        const qb_call *norm[1] = {NULL}, *one[1];
+        int n_norm = calls_of("add_rmsnorm", norm, 1), n_sum = calls_of("allreduce_sum", one, 1);
+        int n_max = calls_of("allreduce_max", one, 1);
+        int n_lin = calls_of(tiled ? "gemv_quant_fused" : "gemv_quant", one, 1);
+        int n_arn = calls_of("allreduce_add_rmsnorm", c, 1024);
+        if (n_norm != 1 || !norm[0] || norm[0]->out != e->xn || n_sum != 0 || n_arn != 2 * e->layers || n_max != 1 ||
+            n_lin != 4 * e->layers) {
+            printf("FAIL %s: TP decode (%s): %d add_rmsnorm, %d all-reduce, %d all-reduce + norm (want 1, 0, %d), "
+                   "%d argmax all-reduce, %d layer linears (want %d)\n", label, tiled ? "tiled" : "rows", n_norm,
+                   n_sum, n_arn, 2 * e->layers, n_max, n_lin, 4 * e->layers);
+            ok = 0;
+            break;
+        }
+        for (int i = 0; i < n_arn && ok; i++) {
+            int l = i / 2;
+            const float *want = i % 2 == 0 ? e->layer[l].norm_post
+                                : l + 1 < e->layers ? e->layer[l + 1].norm_in : e->final_norm;
+            if (c[i]->w != want || c[i]->out != e->xn || c[i]->n != e->H) {
+                printf("FAIL %s: TP decode (%s) layer %d all-reduce %d normalises with %p into %p, want %p into xn\n",
+                       label, tiled ? "tiled" : "rows", l, i % 2, c[i]->w, c[i]->out, (const void *)want);
+                ok = 0;
+            }
+        }
+    }
+    return ok;
+}
+
 static void check_rank(const qb_model_config *c, int tp, int rank, int max_prompt, int max_seq) {
     char label[320];
     snprintf(label, sizeof label, "%s %s tp%d rank %d prompt %d seq %d", c->name, qb_quant_name(c->quant), tp, rank,
@@ -647,6 +698,7 @@ static void check_rank(const qb_model_config *c, int tp, int rank, int max_promp
         if (!check_dispatch(label, e, max_prompt)) ok = 0;
         e->embed_f16 = e->lm_head_f16 = 0;
     }
+    if (ok && tp > 1 && !check_tp_decode(label, e)) ok = 0;
     if (ok && !check_tiling(label, e)) ok = 0;
     if (ok) printf("ok %s: weights region %zu bytes (planner %zu)\n", label, e->region_bytes[0], pm.weights_bytes);
     else g_failures++;
