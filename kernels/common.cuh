@@ -70,6 +70,21 @@ __device__ __forceinline__ float qb_warp_max(float v) {
 
 static inline int qb_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
+/* SMs of the current device, asked once per translation unit (132 = H100 SXM if the query fails). */
+static inline int qb_device_sm_count(void) {
+    static int sms = 0;
+    if (sms <= 0) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
+            (void)cudaGetLastError();
+            v = 132;
+        }
+        sms = v;
+    }
+    return sms;
+}
+
 /* Programmatic dependent launch (PDL, Hopper): a kernel launched by qb_launch_kernel may start while the
  * previous kernel in the stream is finishing. Every such kernel calls QB_PDL_WAIT() before it touches memory that
  * another kernel writes or reads (it waits for the previous grid to complete and its writes to be visible), and

@@ -248,19 +248,6 @@ static int qb_fused_env(const char *name, int lo, int hi) {
     return n >= lo && n <= hi ? n : 0;
 }
 
-static int qb_sm_count(void) {
-    static int sms = 0;
-    if (sms == 0) {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) ==
-                                                      cudaSuccess && v > 0)
-            sms = v;
-        else
-            sms = 132;
-    }
-    return sms;
-}
-
 template <int P, int KS, int XM, int EPI>
 static cudaError_t qb_fused_go(const qb_fused_params &p, int grid, size_t smem, cudaStream_t s) {
     return qb_launch_kernel(qb_gemv_fused_kernel<P, KS, XM, EPI>, dim3(grid), dim3(QB_FG_THREADS), smem, s, p);
@@ -302,7 +289,7 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
     p.resid_in = in->resid;
     p.norm_w = in->norm_w;
     p.eps = in->eps;
-    int sms = qb_sm_count();
+    int sms = qb_device_sm_count();
     static int env_ks = -1, env_bps = -1;
     if (env_ks < 0) {
         env_ks = qb_fused_env("QB_GEMV_FUSED_KSPLIT", 1, 8);

@@ -486,21 +486,6 @@ static int qb_gemv_quant_mode(void) {
     return mode;
 }
 
-/* SMs of the current device (read once; 132 = H100 SXM if the query fails) */
-static int qb_gq_sm_count(void) {
-    static int sms = 0;
-    if (sms <= 0) {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
-            (void)cudaGetLastError();
-            v = 132;
-        }
-        sms = v;
-    }
-    return sms;
-}
-
 /* Resident blocks per SM of the 4-bit tensor-core kernel with 8 warps per tile, unroll 2, unguarded (0) or
  * guarded (1); limited by registers (ptxas, sm_90a, CUDA 13: 100 and 80 per thread -> 2 and 3). Asked once, not
  * while `stream` is being captured into a graph (the engine captures its first decode step): then those numbers. */
@@ -540,7 +525,7 @@ static int qb_gq_q4_w8_blocks_per_sm(int guarded, cudaStream_t stream) {
 static int qb_gemv_quant_pick(int n, int k, int bits, int group_size, cudaStream_t stream, int *warps, int *unroll,
                               int *guarded) {
     if (!qb_gemv_quant_tc_supported(bits, k, group_size)) return 0;
-    const int sms = qb_gq_sm_count(), steps = k / (512 / bits);
+    const int sms = qb_device_sm_count(), steps = k / (512 / bits);
     if (bits == 8) {
         if ((long)n >= 32L * sms) return 0;
         int w = 16;
@@ -613,29 +598,8 @@ __global__ void qb_dequant_quant_kernel(const uint4 *__restrict__ qw, const uint
     int p = (int)(i % pieces);
     uint4 w = qw[i];
     uint32_t s_z = sz[row * groups + p / pieces_per_group];
-    float scale = __half2float(__ushort_as_half((unsigned short)(s_z & 0xffffu)));
-    float zc = QB_MAGIC + (float)(s_z >> 16);
-    const uint32_t words[4] = {w.x, w.y, w.z, w.w};
     __align__(16) qb_bf16 v[VPP];
-#pragma unroll
-    for (int wi = 0; wi < 4; wi++) {
-        if (BITS == 4) {
-            uint32_t lo = words[wi] & 0x0F0F0F0Fu, hi = (words[wi] >> 4) & 0x0F0F0F0Fu;
-            v[wi * 8 + 0] = __float2bfloat16((qb_byte_magic<0>(lo) - zc) * scale);
-            v[wi * 8 + 1] = __float2bfloat16((qb_byte_magic<0>(hi) - zc) * scale);
-            v[wi * 8 + 2] = __float2bfloat16((qb_byte_magic<1>(lo) - zc) * scale);
-            v[wi * 8 + 3] = __float2bfloat16((qb_byte_magic<1>(hi) - zc) * scale);
-            v[wi * 8 + 4] = __float2bfloat16((qb_byte_magic<2>(lo) - zc) * scale);
-            v[wi * 8 + 5] = __float2bfloat16((qb_byte_magic<2>(hi) - zc) * scale);
-            v[wi * 8 + 6] = __float2bfloat16((qb_byte_magic<3>(lo) - zc) * scale);
-            v[wi * 8 + 7] = __float2bfloat16((qb_byte_magic<3>(hi) - zc) * scale);
-        } else {
-            v[wi * 4 + 0] = __float2bfloat16((qb_byte_magic<0>(words[wi]) - zc) * scale);
-            v[wi * 4 + 1] = __float2bfloat16((qb_byte_magic<1>(words[wi]) - zc) * scale);
-            v[wi * 4 + 2] = __float2bfloat16((qb_byte_magic<2>(words[wi]) - zc) * scale);
-            v[wi * 4 + 3] = __float2bfloat16((qb_byte_magic<3>(words[wi]) - zc) * scale);
-        }
-    }
+    qb_dequant_piece<BITS>(w, s_z, v);
     uint4 *dst = (uint4 *)(out + i * VPP);
 #pragma unroll
     for (int j = 0; j < VPP / 8; j++) dst[j] = ((const uint4 *)v)[j];

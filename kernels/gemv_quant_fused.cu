@@ -38,7 +38,9 @@ struct qb_qf_ring {
     uint32_t s_z[D][2][32];
 };
 
-/* Rows a and b of lane group g in tile `tile` (past the end: clamped, computed, never stored). */
+/* Rows a and b (slots g and g + 8) of lane group g in tile `tile`: qb_tile_row (engine/quant_tile_map.h) of the
+ * epilogue's pairing, written out so that the pair shares one division (qb_tile_row for both slots made two
+ * instantiations spill); past the end: clamped, computed, never stored. */
 template <int EPI>
 __device__ __forceinline__ void qb_qf_rows(const qb_fused_params &p, int tile, int g, int &ra, int &rb) {
     if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
@@ -181,20 +183,6 @@ extern "C" void qb_gemv_quant_fused_tuning(int stages, int blocks_per_sm) {
     g_qf_blocks_per_sm = blocks_per_sm;
 }
 
-static int qb_qf_sm_count(void) {
-    static int sms = 0;
-    if (sms <= 0) {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
-            (void)cudaGetLastError();
-            v = 132;
-        }
-        sms = v;
-    }
-    return sms;
-}
-
 /* Resident blocks per SM of one instantiation, asked of the occupancy calculator once with the most shared memory
  * any launch of it uses (48 KiB), so one answer serves every K. Not asked while `stream` is being captured into a
  * graph (the engine captures its first decode step; qb_gemv_quant_fused_prepare asks before): then 2, uncached. */
@@ -225,7 +213,7 @@ static int qb_qf_blocks_per_sm(cudaStream_t stream) {
 template <int BITS, int D, int XM, int EPI>
 static cudaError_t qb_qf_go(const qb_fused_params &p, size_t smem, cudaStream_t s) {
     int bps = g_qf_blocks_per_sm > 0 ? g_qf_blocks_per_sm : qb_qf_blocks_per_sm<BITS, D, XM, EPI>(s);
-    long cap = (long)bps * qb_qf_sm_count();
+    long cap = (long)bps * qb_device_sm_count();
     long rounds = (p.n_tiles + cap - 1) / cap;
     int grid = (int)((p.n_tiles + rounds - 1) / rounds);
     return qb_launch_kernel(qb_gemv_quant_fused_kernel<BITS, D, XM, EPI>, dim3(grid), dim3(QB_QF_THREADS), smem, s,
@@ -243,7 +231,7 @@ static void qb_qf_prepare_stages(void) {
 }
 
 extern "C" void qb_gemv_quant_fused_prepare(void) {
-    (void)qb_qf_sm_count();
+    (void)qb_device_sm_count();
     qb_qf_prepare_stages<4, 2>();
     qb_qf_prepare_stages<4, 3>();
     qb_qf_prepare_stages<4, 4>();

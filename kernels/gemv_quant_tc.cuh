@@ -18,6 +18,34 @@ __device__ __forceinline__ float qb_byte_magic(uint32_t src) {
     return __uint_as_float(__byte_perm(src, QB_MAGIC_BITS, 0x7650u + B));
 }
 
+/* The 128/BITS values of one 16-byte piece as bf16: bf16(scale * (q - zero)), q - zero exact in fp32 (magic
+ * number), the product exact, one rounding (the prefill dequantizations of gemv_quant.cu and quant_tile.cu). */
+template <int BITS>
+__device__ __forceinline__ void qb_dequant_piece(uint4 w, uint32_t s_z, qb_bf16 *v) {
+    float scale = __half2float(__ushort_as_half((unsigned short)(s_z & 0xffffu)));
+    float zc = QB_MAGIC + (float)(s_z >> 16);
+    const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int wi = 0; wi < 4; wi++) {
+        if (BITS == 4) {
+            uint32_t lo = words[wi] & 0x0F0F0F0Fu, hi = (words[wi] >> 4) & 0x0F0F0F0Fu;
+            v[wi * 8 + 0] = __float2bfloat16((qb_byte_magic<0>(lo) - zc) * scale);
+            v[wi * 8 + 1] = __float2bfloat16((qb_byte_magic<0>(hi) - zc) * scale);
+            v[wi * 8 + 2] = __float2bfloat16((qb_byte_magic<1>(lo) - zc) * scale);
+            v[wi * 8 + 3] = __float2bfloat16((qb_byte_magic<1>(hi) - zc) * scale);
+            v[wi * 8 + 4] = __float2bfloat16((qb_byte_magic<2>(lo) - zc) * scale);
+            v[wi * 8 + 5] = __float2bfloat16((qb_byte_magic<2>(hi) - zc) * scale);
+            v[wi * 8 + 6] = __float2bfloat16((qb_byte_magic<3>(lo) - zc) * scale);
+            v[wi * 8 + 7] = __float2bfloat16((qb_byte_magic<3>(hi) - zc) * scale);
+        } else {
+            v[wi * 4 + 0] = __float2bfloat16((qb_byte_magic<0>(words[wi]) - zc) * scale);
+            v[wi * 4 + 1] = __float2bfloat16((qb_byte_magic<1>(words[wi]) - zc) * scale);
+            v[wi * 4 + 2] = __float2bfloat16((qb_byte_magic<2>(words[wi]) - zc) * scale);
+            v[wi * 4 + 3] = __float2bfloat16((qb_byte_magic<3>(words[wi]) - zc) * scale);
+        }
+    }
+}
+
 /* x of a step: XS 0 = global memory through the read-only path, 1 = shared memory (a normalised input). */
 template <int XS>
 __device__ __forceinline__ uint4 qb_q_ldx(const uint4 *p) { return XS ? *p : __ldg(p); }

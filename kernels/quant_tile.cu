@@ -78,29 +78,8 @@ __global__ void qb_dequant_tiled_kernel(const uint4 *__restrict__ qw, const uint
     int row = qb_tile_row(kind, tile, j, hd, inter), piece = step * 4 + t;
     uint4 w = qw[d];
     uint32_t s_z = sz[((long)tile * groups + piece / pieces_per_group) * 16 + j];
-    float scale = __half2float(__ushort_as_half((unsigned short)(s_z & 0xffffu)));
-    float zc = QB_MAGIC + (float)(s_z >> 16);
-    const uint32_t words[4] = {w.x, w.y, w.z, w.w};
     __align__(16) qb_bf16 v[VPP];
-#pragma unroll
-    for (int wi = 0; wi < 4; wi++) {
-        if (BITS == 4) {
-            uint32_t lo = words[wi] & 0x0F0F0F0Fu, hi = (words[wi] >> 4) & 0x0F0F0F0Fu;
-            v[wi * 8 + 0] = __float2bfloat16((qb_byte_magic<0>(lo) - zc) * scale);
-            v[wi * 8 + 1] = __float2bfloat16((qb_byte_magic<0>(hi) - zc) * scale);
-            v[wi * 8 + 2] = __float2bfloat16((qb_byte_magic<1>(lo) - zc) * scale);
-            v[wi * 8 + 3] = __float2bfloat16((qb_byte_magic<1>(hi) - zc) * scale);
-            v[wi * 8 + 4] = __float2bfloat16((qb_byte_magic<2>(lo) - zc) * scale);
-            v[wi * 8 + 5] = __float2bfloat16((qb_byte_magic<2>(hi) - zc) * scale);
-            v[wi * 8 + 6] = __float2bfloat16((qb_byte_magic<3>(lo) - zc) * scale);
-            v[wi * 8 + 7] = __float2bfloat16((qb_byte_magic<3>(hi) - zc) * scale);
-        } else {
-            v[wi * 4 + 0] = __float2bfloat16((qb_byte_magic<0>(words[wi]) - zc) * scale);
-            v[wi * 4 + 1] = __float2bfloat16((qb_byte_magic<1>(words[wi]) - zc) * scale);
-            v[wi * 4 + 2] = __float2bfloat16((qb_byte_magic<2>(words[wi]) - zc) * scale);
-            v[wi * 4 + 3] = __float2bfloat16((qb_byte_magic<3>(words[wi]) - zc) * scale);
-        }
-    }
+    qb_dequant_piece<BITS>(w, s_z, v);
     uint4 *dst = (uint4 *)(out + (long)row * k + (long)piece * VPP);
 #pragma unroll
     for (int q = 0; q < VPP / 8; q++) dst[q] = ((const uint4 *)v)[q];

@@ -41,19 +41,7 @@ cmake --build build-gpu -j16 --target qwenbench test_cuda_kernels test_cuda_engi
   test_decode_fusion test_decode_fusion_quant \
   >> "$OUT/files/build.log" 2>&1 || { tail -30 "$OUT/files/build.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s"
-expect_from() { # results file, engine name -> --expect-tokens JSON of its cells' first run's generated tokens
-  python3 - "$@" <<'PY'
-import sys, json, h5py
-f = h5py.File(sys.argv[1])
-cells, runs, toks = f["cells"][()], f["runs"][()], f["generated_tokens"][()]
-out = []
-for i, c in enumerate(cells):
-    r = next(r for r in runs if r["cell"] == i)
-    t = toks[int(r["token_offset"]): int(r["token_offset"]) + int(r["n_gen"])].tolist()
-    out.append({"model": c["model"].decode(), "context_len": int(c["context_len"]), "tokens": t})
-print(json.dumps({"engine": sys.argv[2], "cells": out}))
-PY
-}
+. "$(dirname "${BASH_SOURCE[0]}")/device_lib.sh" # expect_from
 step() { # name timeout command...
   local name=$1 lim=$2; shift 2
   local s=$(date +%s)

@@ -50,25 +50,13 @@ step() { # name timeout command...: skipped when the call's budget cannot cover 
 MPI="mpirun --bind-to none -np" # one node: the ranks inherit the environment (QB_ALLREDUCE, QWENBENCH_TEST_FAULT)
 QB=./build-gpu/qwenbench
 R="--backend cuda --generate-length 2048 --repetitions 1 --warmup 0"
+. "$(dirname "${BASH_SOURCE[0]}")/device_lib.sh" # expect_from
 compare_tokens() { # two results files: how many generated tokens of the first cell agree
   python3 - "$@" <<'PY'
 import sys, h5py
 t = [h5py.File(p)["generated_tokens"][()][:2048].tolist() for p in sys.argv[1:]]
 s = next((i for i, (a, b) in enumerate(zip(*t)) if a != b), len(t[0]))
 print(f"# {sys.argv[2]} vs {sys.argv[1]}: first {s} of {len(t[0])} generated tokens equal")
-PY
-}
-expect_from() { # results file, engine name -> --expect-tokens JSON of its cells' first run's generated tokens
-  python3 - "$@" <<'PY'
-import sys, json, h5py
-f = h5py.File(sys.argv[1])
-cells, runs, toks = f["cells"][()], f["runs"][()], f["generated_tokens"][()]
-out = []
-for i, c in enumerate(cells):
-    r = next(r for r in runs if r["cell"] == i)
-    t = toks[int(r["token_offset"]): int(r["token_offset"]) + int(r["n_gen"])].tolist()
-    out.append({"model": c["model"].decode(), "context_len": int(c["context_len"]), "tokens": t})
-print(json.dumps({"engine": sys.argv[2], "cells": out}))
 PY
 }
 summary() { # results file -> one line per cell

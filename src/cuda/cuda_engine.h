@@ -112,6 +112,8 @@ typedef struct {
 void qb_cuda_engine_shapes(qb_cuda_engine *e, const qb_model_config *c, const qb_shard_plan *plan, int max_seq_len,
                            int max_prompt_len);
 int qb_cuda_memory_plan(qb_cuda_engine *e);
+/* Elements of the layer's largest linear (the quantized prefill's bf16 dequantization scratch holds one). */
+size_t qb_cuda_largest_linear(const qb_cuda_engine *e);
 void qb_cuda_memory_free(qb_cuda_engine *e);
 
 /* cuda_weights.c: random weights made on the device, or a host qb_weights uploaded. */
@@ -123,7 +125,9 @@ int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w);
 int qb_cuda_quant_tiled_choice(const qb_cuda_engine *e);
 int qb_cuda_quant_tile_weights(qb_cuda_engine *e);
 
-/* cuda_forward.c: the forward passes (launches only, on e->stream). */
+/* cuda_forward.c: the forward passes (launches only, on e->stream); whether the fused quantized decode GEMVs take
+ * every layer linear of this engine (4 bits, tensor-core shapes, hidden size <= 8192). */
+int qb_cuda_quant_fusable(const qb_cuda_engine *e);
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap);
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len);

@@ -58,7 +58,7 @@ static qb_gemv_qweights qb_qweights(const qb_cuda_engine *e, const qb_cuda_qmat 
  * -> 360.2 tok/s fused; GPTQ-Int8 243.2 -> 241.8 (its CUDA-core GEMV beats the tensor-core step on gate|up), so
  * 8 bits stay unfused; and at tensor parallel (epilogue fusions only, see qb_decode_fusion) 72B GPTQ-Int4 TP2 ran
  * 69.99 fused vs 82.15 tok/s unfused (2 x H200), so quantized models run the unfused sequence there. */
-static int qb_quant_fusable(const qb_cuda_engine *e) {
+int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
     int nq = e->hq * e->hd;
     return e->quant_bits == 4 && qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
            qb_gemv_quant_tc_supported(e->quant_bits, nq, e->group_size) &&
@@ -73,7 +73,7 @@ static int qb_decode_fusion(const qb_cuda_engine *e) {
     int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
     if (e->quant_tiled) /* tiled packed weights: only the fused kernels read them (cuda_quant_tiles.c) */
         return mode == 3 || e->nc || e->H > 8192 ? QB_FUSE_EPILOGUES : QB_FUSE_RESIDUAL;
-    if (mode == 0 || (e->quant_bits && (!qb_quant_fusable(e) || e->nc))) return QB_FUSE_NONE;
+    if (mode == 0 || (e->quant_bits && (!qb_cuda_quant_fusable(e) || e->nc))) return QB_FUSE_NONE;
     if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
     return QB_FUSE_RESIDUAL;
 }

@@ -71,7 +71,7 @@ static void qb_layout_layer_quant(qb_cuda_engine *e, qb_arena *a, qb_cuda_layer 
 }
 
 /* Elements of the layer's largest linear (the quantized prefill's dequantization scratch). */
-static size_t qb_largest_linear(const qb_cuda_engine *e) {
+size_t qb_cuda_largest_linear(const qb_cuda_engine *e) {
     size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
     size_t sizes[4] = {(size_t)e->n_qkv * H, H * nq, 2 * I * H, H * I}, best = 0;
     for (int i = 0; i < 4; i++) best = sizes[i] > best ? sizes[i] : best;
@@ -130,7 +130,7 @@ static void qb_layout_workspace(qb_cuda_engine *e, qb_arena *a) {
     e->tokens = qb_take(a, (size_t)e->max_seq * sizeof(int32_t));
     e->prompt = qb_take(a, C * sizeof(int32_t));
     e->gemm_workspace = qb_take(a, e->gemm_workspace_bytes);
-    e->wdq = e->quant_bits && e->chunk_rows > 1 ? qb_take(a, qb_largest_linear(e) * QB_BF16_BYTES) : NULL;
+    e->wdq = e->quant_bits && e->chunk_rows > 1 ? qb_take(a, qb_cuda_largest_linear(e) * QB_BF16_BYTES) : NULL;
 }
 
 static void qb_layout(qb_cuda_engine *e, int region, char *base, size_t *bytes) {

@@ -15,7 +15,6 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
-#include "gemv_quant.cuh"
 #include "quant_tile.cuh"
 #include "util/error.h"
 
@@ -30,11 +29,8 @@ static void qb_layer_qmats(qb_cuda_engine *e, qb_cuda_layer *L, qb_cuda_qmat *m[
 
 int qb_cuda_quant_tiled_choice(const qb_cuda_engine *e) {
     const char *layout = getenv("QB_QUANT_LAYOUT"), *fusion = getenv("QB_DECODE_FUSION");
-    if (e->quant_bits != 4 || (layout && strcmp(layout, "rows") == 0) || (fusion && fusion[0] == '0')) return 0;
-    int nq = e->hq * e->hd;
-    return qb_gemv_quant_tc_supported(4, e->H, e->group_size) && qb_gemv_quant_tc_supported(4, nq, e->group_size) &&
-           qb_gemv_quant_tc_supported(4, e->I, e->group_size) &&
-           qb_quant_tile_supported(QB_TILE_ROPE, e->n_qkv, e->hd, 0) &&
+    if ((layout && strcmp(layout, "rows") == 0) || (fusion && fusion[0] == '0')) return 0;
+    return qb_cuda_quant_fusable(e) && qb_quant_tile_supported(QB_TILE_ROPE, e->n_qkv, e->hd, 0) &&
            qb_quant_tile_supported(QB_TILE_ROWS, e->H, 0, 0) &&
            qb_quant_tile_supported(QB_TILE_SILU, 2 * e->I, 0, e->I);
 }
@@ -48,27 +44,16 @@ static size_t qb_qmat_bytes(const qb_cuda_engine *e, int n, int k, size_t *sz_of
 int qb_cuda_quant_tile_weights(qb_cuda_engine *e) {
     if (!e->quant_tiled) return 0;
     size_t need = 0, off;
-    for (int l = 0; l < e->layers; l++) {
-        qb_cuda_qmat *m[4];
-        int n[4], k[4];
-        qb_layer_qmats(e, &e->layer[l], m, n, k);
-        for (int i = 0; i < 4; i++) {
-            size_t b = qb_qmat_bytes(e, n[i], k[i], &off);
-            if (b > need) need = b;
-        }
+    qb_cuda_qmat *m[4];
+    int n[4], k[4];
+    qb_layer_qmats(e, &e->layer[0], m, n, k); /* every layer has the same shapes */
+    for (int i = 0; i < 4; i++) {
+        size_t b = qb_qmat_bytes(e, n[i], k[i], &off);
+        if (b > need) need = b;
     }
     void *scratch = NULL;
     int on_kv = 0, own = 0;
-    size_t wdq_bytes = 0;
-    if (e->wdq) { /* the dequantization scratch holds the largest linear in bf16: 4 (2) times its packed bytes */
-        int nq = e->hq * e->hd;
-        size_t big = (size_t)e->n_qkv * e->H;
-        if ((size_t)2 * e->I * e->H > big) big = (size_t)2 * e->I * e->H;
-        if ((size_t)e->H * e->I > big) big = (size_t)e->H * e->I;
-        if ((size_t)e->H * nq > big) big = (size_t)e->H * nq;
-        wdq_bytes = big * 2;
-    }
-    if (e->wdq && wdq_bytes >= need) {
+    if (e->wdq && qb_cuda_largest_linear(e) * 2 >= need) { /* bf16 of the largest linear: >= its packed bytes */
         scratch = e->wdq;
     } else if (e->region[1] && e->region_bytes[1] >= need) {
         scratch = e->region[1];
@@ -80,8 +65,6 @@ int qb_cuda_quant_tile_weights(qb_cuda_engine *e) {
     }
     int rc = 0;
     for (int l = 0; l < e->layers && rc == 0; l++) {
-        qb_cuda_qmat *m[4];
-        int n[4], k[4];
         qb_layer_qmats(e, &e->layer[l], m, n, k);
         for (int i = 0; i < 4 && rc == 0; i++) {
             size_t bytes = qb_qmat_bytes(e, n[i], k[i], &off);
