@@ -139,7 +139,7 @@ struct qb_fused_shape {
 /* Row r (0 .. rows-1) of unit u: contiguous rows; for the pair epilogues rows j and P + j are a pair. */
 template <int P, int EPI>
 __device__ __forceinline__ int qb_fused_row(const qb_fused_params &p, int u, int r) {
-    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) return min(u * P + r, p.n_rows - 1);
+    if (QB_FE_ROWS(EPI)) return min(u * P + r, p.n_rows - 1);
     int second = r >= P;
     int pair = u * P + (r - second * P);
     if (EPI == QB_FE_SILU) return pair + second * p.inter;
@@ -163,7 +163,7 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
     constexpr int ROWS = qb_fused_shape<P, EPI>::rows;
     constexpr int G = QB_FG_WARPS / KS; /* units per block iteration */
     constexpr int STEP = 32 * KS;       /* pieces between one lane's consecutive loads */
-    extern __shared__ uint4 xs[];       /* the normalised input (QB_FX_NORM) */
+    extern __shared__ uint4 xs[];       /* the normalised input (QB_FX_NORM, QB_FX_TPNORM) */
     __shared__ float red[QB_FG_WARPS][ROWS];
     __shared__ float warp_ss[QB_FG_WARPS];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -177,10 +177,11 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
     for (int r = 0; r < ROWS; r++) wr[r] = p.w + (size_t)qb_fused_row<P, EPI>(p, unit, r) * k8;
     /* the first weights are constant data: fetch them while the previous kernel finishes (PDL) */
     qb_fused_load_w<ROWS, STEP>(wv, wr, base0, k8);
-    if (XM == QB_FX_NORM) qb_fused_prefetch_norm_w<QB_FG_THREADS>(p);
+    if (XM != QB_FX_VEC) qb_fused_prefetch_norm_w<QB_FG_THREADS>(p);
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
     if (XM == QB_FX_NORM) qb_fused_norm_prologue<QB_FG_THREADS>(p, xs, warp_ss);
+    if (XM == QB_FX_TPNORM) qb_fused_tp_norm_prologue<QB_FG_THREADS>(p, xs, warp_ss);
     for (int bu = blockIdx.x; bu < n_bu; bu += gridDim.x) { /* uniform over the block: barriers are safe */
         int u = bu * G + group, bn = bu + gridDim.x;
         /* the block's next unit: its first batch is loaded during this unit's last one (no pipeline restart) */
@@ -196,7 +197,7 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
 #pragma unroll
             for (int t = 0; t < QB_FG_UNROLL; t++) {
                 int kk = base + STEP * t;
-                xv[t] = kk < k8 ? (XM == QB_FX_NORM ? xs[kk] : __ldg(p.x + kk)) : make_uint4(0, 0, 0, 0);
+                xv[t] = kk < k8 ? (XM != QB_FX_VEC ? xs[kk] : __ldg(p.x + kk)) : make_uint4(0, 0, 0, 0);
             }
             int nb = base + STEP * QB_FG_UNROLL; /* next batch in flight while this one is summed */
             if (nb >= k8 && bn < n_bu) qb_fused_load_w<ROWS, STEP>(nv, wn, base0, k8);
@@ -231,6 +232,7 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
         }
         if (kj == 0 && lane == 0 && u < p.n_units) qb_fused_epilogue<P, EPI>(p, u, acc);
     }
+    if (EPI == QB_FE_PUSH) qb_tpx_signal(p.tp, p.tp_buf);
 }
 
 static int g_fused_k_split = 0, g_fused_blocks_per_sm = 0;
@@ -276,13 +278,20 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
     if (!in || (!in->x && (!in->resid || !in->norm_w)))
         return qb_errorf("%s: input needs x or the residual and the norm weight", what);
     if ((uintptr_t)p.w & 15) return qb_errorf("%s: W must be 16-byte aligned", what);
-    int xm = in->x ? QB_FX_VEC : QB_FX_NORM;
+    int xm = in->x ? QB_FX_VEC : in->tp ? QB_FX_TPNORM : QB_FX_NORM;
     if (xm == QB_FX_VEC && ((uintptr_t)in->x & 15)) return qb_errorf("%s: x must be 16-byte aligned", what);
-    if (xm == QB_FX_NORM) {
-        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w) & 15)
+    if (xm != QB_FX_VEC) {
+        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w | (uintptr_t)in->resid_next) & 15)
             return qb_errorf("%s: residual and norm weight must be 16-byte aligned", what);
         if (k > QB_FG_MAX_NORM_K) return qb_errorf("%s: K=%d above %d for the normalised input", what, k,
                                                    QB_FG_MAX_NORM_K);
+    }
+    if (xm == QB_FX_TPNORM) {
+        if ((in->tp_buf != 0 && in->tp_buf != 1) || (size_t)k * sizeof(float) > in->tp->slot_bytes || !in->resid_next)
+            return qb_errorf("%s: exchange buffer %d, K=%d or next residual unusable", what, in->tp_buf, k);
+        p.tp = *in->tp;
+        p.tp_buf = in->tp_buf;
+        p.resid_next = in->resid_next;
     }
     p.k8 = k / 8;
     p.x = (const uint4 *)in->x;
@@ -306,17 +315,21 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
     int cap = (bps > 0 ? bps : 2) * sms;
     int rounds = (n_bu + cap - 1) / cap;
     int grid = (n_bu + rounds - 1) / rounds;
-    size_t smem = xm == QB_FX_NORM ? (size_t)k * 2 : 0;
+    size_t smem = xm != QB_FX_VEC ? (size_t)k * 2 : 0;
     cudaError_t rc;
 #define QB_FUSED_XM(P_, EPI_)                                                                \
-    (xm == QB_FX_NORM ? qb_fused_ks<P_, QB_FX_NORM, EPI_>(ks, p, grid, smem, s)           \
-                      : qb_fused_ks<P_, QB_FX_VEC, EPI_>(ks, p, grid, smem, s))
+    (xm == QB_FX_NORM     ? qb_fused_ks<P_, QB_FX_NORM, EPI_>(ks, p, grid, smem, s)       \
+     : xm == QB_FX_TPNORM ? qb_fused_ks<P_, QB_FX_TPNORM, EPI_>(ks, p, grid, smem, s)     \
+                          : qb_fused_ks<P_, QB_FX_VEC, EPI_>(ks, p, grid, smem, s))
     switch (epi) {
     case QB_FE_STORE: rc = rows_per_unit == 2 ? qb_fused_ks<2, QB_FX_VEC, QB_FE_STORE>(ks, p, grid, smem, s)
                                               : qb_fused_ks<1, QB_FX_VEC, QB_FE_STORE>(ks, p, grid, smem, s);
         break;
     case QB_FE_RESID: rc = rows_per_unit == 2 ? qb_fused_ks<2, QB_FX_VEC, QB_FE_RESID>(ks, p, grid, smem, s)
                                               : qb_fused_ks<1, QB_FX_VEC, QB_FE_RESID>(ks, p, grid, smem, s);
+        break;
+    case QB_FE_PUSH: rc = rows_per_unit == 2 ? qb_fused_ks<2, QB_FX_VEC, QB_FE_PUSH>(ks, p, grid, smem, s)
+                                             : qb_fused_ks<1, QB_FX_VEC, QB_FE_PUSH>(ks, p, grid, smem, s);
         break;
     case QB_FE_ROPE: rc = QB_FUSED_XM(1, QB_FE_ROPE); break;
     default: rc = QB_FUSED_XM(1, QB_FE_SILU); break;
@@ -352,6 +365,21 @@ extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const q
     p.n_units = (n + rows - 1) / rows;
     p.resid_out = resid;
     return qb_fused_launch(QB_FE_RESID, rows, p, in, k, stream, "gemv_resid_add");
+}
+
+extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in,
+                                      const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
+    if (n <= 0 || !tp || (buf != 0 && buf != 1) || (size_t)n * sizeof(float) > tp->slot_bytes)
+        return qb_errorf("gemv_tp_push: bad N=%d, exchange or buffer %d", n, buf);
+    if (in && !in->x) return qb_errorf("gemv_tp_push: the normalised input is for q|k|v and gate|up only");
+    qb_fused_params p = {};
+    int rows = qb_fused_rows_per_unit(n, k);
+    p.w = (const uint4 *)w;
+    p.n_rows = n;
+    p.n_units = (n + rows - 1) / rows;
+    p.tp = *tp;
+    p.tp_buf = buf;
+    return qb_fused_launch(QB_FE_PUSH, rows, p, in, k, stream, "gemv_tp_push");
 }
 
 extern "C" int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq,

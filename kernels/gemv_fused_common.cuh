@@ -8,9 +8,15 @@
 #define QB_KERNELS_GEMV_FUSED_COMMON_CUH
 
 #include "common.cuh"
+#include "tp_exchange.cuh"
 
-enum { QB_FX_VEC = 0, QB_FX_NORM = 1 };
-enum { QB_FE_STORE = 0, QB_FE_RESID = 1, QB_FE_ROPE = 2, QB_FE_SILU = 3 };
+/* input: the bf16 vector x; RMSNorm of the fp32 residual; at tensor parallel, RMSNorm of the residual plus the
+ * exchanged partial sums of the previous row-parallel linear (tp_exchange.cuh) */
+enum { QB_FX_VEC = 0, QB_FX_NORM = 1, QB_FX_TPNORM = 2 };
+/* epilogue: store, residual add, push to the tensor-parallel exchange (one output per row), then the pair
+ * epilogues (two rows each: RoPE, SiLU); QB_FE_ROWS tells the two kinds apart */
+enum { QB_FE_STORE = 0, QB_FE_RESID = 1, QB_FE_PUSH = 2, QB_FE_ROPE = 3, QB_FE_SILU = 4 };
+#define QB_FE_ROWS(epi) ((epi) < QB_FE_ROPE)
 
 typedef struct {
     const uint4 *w;
@@ -31,6 +37,11 @@ typedef struct {
     int steps, groups, steps_per_group, n_tiles;
     int tile_major; /* quantized layout: 0 rows (quant_repack.h), 1 tiles (the 16 rows of a step contiguous) */
     int store_kind; /* tiled store: how the weights' tiles pair rows (quant_tile.cuh; hd / inter above) */
+    /* tensor-parallel exchange (QB_FE_PUSH: buffer tp_buf; QB_FX_TPNORM: buffer tp_buf, resid_in + the partial
+     * sums, block 0 writes the sum to resid_next) */
+    qb_tp_exchange tp;
+    int tp_buf;
+    float *resid_next;
 } qb_fused_params;
 
 __device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {
@@ -80,15 +91,25 @@ __device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, floa
     __syncthreads();
 }
 
+/* The normalised input of the tensor-parallel consumer (QB_FX_TPNORM): wait for the peers' partial sums, then
+ * x = bf16(RMSNorm(resid_in + bf16(their sum)) * norm_w) into shared memory; block 0 keeps the sum in resid_next. */
+template <int THREADS>
+__device__ __forceinline__ void qb_fused_tp_norm_prologue(const qb_fused_params &p, uint4 *xs, float *warp_ss) {
+    qb_tpx_wait(p.tp, p.tp_buf);
+    qb_tpx_sum_norm<THREADS>(p.tp, p.tp_buf, p.resid_in, p.norm_w, p.k8, p.eps,
+                             blockIdx.x == 0 ? p.resid_next : NULL, xs, warp_ss);
+}
+
 /* The epilogue of unit u (one thread): acc holds the unit's rows in qb_fused_row order. */
 template <int P, int EPI>
 __device__ __forceinline__ void qb_fused_epilogue(const qb_fused_params &p, int u, const float *acc) {
-    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
+    if (QB_FE_ROWS(EPI)) {
 #pragma unroll
         for (int r = 0; r < P; r++) {
             int row = u * P + r;
             if (row >= p.n_rows) break;
             if (EPI == QB_FE_STORE) p.y[row] = __float2bfloat16(acc[r]);
+            else if (EPI == QB_FE_PUSH) qb_tpx_push(p.tp, p.tp_buf, row, acc[r]);
             else p.resid_out[row] += qb_round_bf16(acc[r]);
         }
     } else if (EPI == QB_FE_SILU) {

@@ -43,7 +43,7 @@ struct qb_qf_ring {
  * instantiations spill); past the end: clamped, computed, never stored. */
 template <int EPI>
 __device__ __forceinline__ void qb_qf_rows(const qb_fused_params &p, int tile, int g, int &ra, int &rb) {
-    if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
+    if (QB_FE_ROWS(EPI)) {
         ra = min(tile * 16 + g, p.n_rows - 1);
         rb = min(tile * 16 + g + 8, p.n_rows - 1);
     } else {
@@ -125,11 +125,12 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
     if (c.tile < p.n_tiles) qb_qf_point<EPI>(p, c, g, t);
 #pragma unroll
     for (int i = 0; i < D - 1; i++) qb_qf_issue<EPI, D>(p, ring, i, c, mine, warp, lane, g, t); /* before the wait */
-    if (XM == QB_FX_NORM) qb_fused_prefetch_norm_w<QB_QF_THREADS>(p);
+    if (XM != QB_FX_VEC) qb_fused_prefetch_norm_w<QB_QF_THREADS>(p);
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
     if (XM == QB_FX_NORM) qb_fused_norm_prologue<QB_QF_THREADS>(p, xs, warp_ss);
-    const uint4 *xt = (XM == QB_FX_NORM ? (const uint4 *)xs : p.x) + (X16_PER_STEP / 4) * t;
+    if (XM == QB_FX_TPNORM) qb_fused_tp_norm_prologue<QB_QF_THREADS>(p, xs, warp_ss);
+    const uint4 *xt = (XM != QB_FX_VEC ? (const uint4 *)xs : p.x) + (X16_PER_STEP / 4) * t;
 
     int st = 0, ist = D - 1; /* stage read next, stage written next */
     for (int tile = blockIdx.x; tile < p.n_tiles; tile += gridDim.x) { /* uniform over the block */
@@ -140,8 +141,8 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
             const uint32_t sa = ring.s_z[st][0][lane], sb = ring.s_z[st][1][lane];
             qb_qf_issue<EPI, D>(p, ring, ist, c, mine, warp, lane, g, t); /* refills the stage read last time */
             const uint4 *xp = xt + X16_PER_STEP * (size_t)(warp + j * QB_QF_WARPS);
-            if (BITS == 4) qb_q4_tc_step<XM == QB_FX_NORM>(va, vb, xp, sa, sb, acc_a, acc_b);
-            else qb_q8_tc_step<XM == QB_FX_NORM>(va, vb, xp, sa, sb, acc_a, acc_b);
+            if (BITS == 4) qb_q4_tc_step<XM != QB_FX_VEC>(va, vb, xp, sa, sb, acc_a, acc_b);
+            else qb_q8_tc_step<XM != QB_FX_VEC>(va, vb, xp, sa, sb, acc_a, acc_b);
             st = st + 1 == D ? 0 : st + 1;
             ist = ist + 1 == D ? 0 : ist + 1;
         }
@@ -151,7 +152,7 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
             red[warp][g + 8] = acc_b;
         }
         __syncthreads();
-        if (EPI == QB_FE_STORE || EPI == QB_FE_RESID) {
+        if (QB_FE_ROWS(EPI)) {
             if (threadIdx.x < 16) {
                 float s = 0.f;
 #pragma unroll
@@ -174,6 +175,7 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
         __syncthreads(); /* red is reused by the next tile */
     }
     qb_cp_async_wait<0>(); /* no copy outlives the block (the trailing groups are empty) */
+    if (EPI == QB_FE_PUSH) qb_tpx_signal(p.tp, p.tp_buf);
 }
 
 static int g_qf_stages = 0, g_qf_blocks_per_sm = 0;
@@ -228,6 +230,9 @@ static void qb_qf_prepare_stages(void) {
     (void)qb_qf_blocks_per_sm<BITS, D, QB_FX_NORM, QB_FE_ROPE>(0);
     (void)qb_qf_blocks_per_sm<BITS, D, QB_FX_VEC, QB_FE_SILU>(0);
     (void)qb_qf_blocks_per_sm<BITS, D, QB_FX_NORM, QB_FE_SILU>(0);
+    (void)qb_qf_blocks_per_sm<BITS, D, QB_FX_VEC, QB_FE_PUSH>(0);
+    (void)qb_qf_blocks_per_sm<BITS, D, QB_FX_TPNORM, QB_FE_ROPE>(0);
+    (void)qb_qf_blocks_per_sm<BITS, D, QB_FX_TPNORM, QB_FE_SILU>(0);
 }
 
 extern "C" void qb_gemv_quant_fused_prepare(void) {
@@ -267,14 +272,20 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
         return qb_errorf("%s: qweight must be 16-byte aligned", what);
     if (!in || (!in->x && (!in->resid || !in->norm_w)))
         return qb_errorf("%s: input needs x or the residual and the norm weight", what);
-    int xm = in->x ? QB_FX_VEC : QB_FX_NORM;
+    int xm = in->x ? QB_FX_VEC : in->tp ? QB_FX_TPNORM : QB_FX_NORM;
     if (xm == QB_FX_VEC && ((uintptr_t)in->x & 15)) return qb_errorf("%s: x must be 16-byte aligned", what);
-    if (xm == QB_FX_NORM) {
-        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w) & 15)
+    if (xm != QB_FX_VEC) {
+        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w | (uintptr_t)in->resid_next) & 15)
             return qb_errorf("%s: residual and norm weight must be 16-byte aligned", what);
         if (k > 8192) return qb_errorf("%s: K=%d above 8192 for the normalised input", what, k);
-        if (epi == QB_FE_STORE || epi == QB_FE_RESID)
-            return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
+        if (QB_FE_ROWS(epi)) return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
+    }
+    if (xm == QB_FX_TPNORM) {
+        if ((in->tp_buf != 0 && in->tp_buf != 1) || (size_t)k * sizeof(float) > in->tp->slot_bytes || !in->resid_next)
+            return qb_errorf("%s: exchange buffer %d, K=%d or next residual unusable", what, in->tp_buf, k);
+        p.tp = *in->tp;
+        p.tp_buf = in->tp_buf;
+        p.resid_next = in->resid_next;
     }
     const int step_k = 512 / w->bits;
     p.tile_major = w->tiled != 0;
@@ -284,8 +295,8 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
         p.inter = w->inter;
         if (!qb_quant_tile_supported(w->kind, p.n_rows, w->hd, w->inter))
             return qb_errorf("%s: %d rows are not tiles of kind %d", what, p.n_rows, w->kind);
-    } else if (p.tile_major && epi == QB_FE_RESID && w->kind != QB_TILE_ROWS) {
-        return qb_errorf("%s: the residual add needs weights tiled by rows", what);
+    } else if (p.tile_major && (epi == QB_FE_RESID || epi == QB_FE_PUSH) && w->kind != QB_TILE_ROWS) {
+        return qb_errorf("%s: the residual add and the push need weights tiled by rows", what);
     }
     if (p.tile_major && (p.n_tiles * 16 != p.n_rows || (epi >= QB_FE_ROPE && p.n_tiles * 8 != p.n_units)))
         return qb_errorf("%s: %d rows are not whole tiles of the tiled layout", what, p.n_rows);
@@ -299,7 +310,7 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
     p.resid_in = in->resid;
     p.norm_w = in->norm_w;
     p.eps = in->eps;
-    size_t x_bytes = xm == QB_FX_NORM ? (size_t)k * 2 : 0;
+    size_t x_bytes = xm != QB_FX_VEC ? (size_t)k * 2 : 0;
     const size_t fixed = sizeof(float) * QB_QF_WARPS * 17; /* red + warp_ss */
     int d = g_qf_stages >= 2 && g_qf_stages <= 4 ? g_qf_stages : 4; /* a forced count is the most tried */
     while (d > 2 && QB_QF_WARPS * (size_t)d * 1280 + x_bytes + fixed > QB_QF_SMEM_LIMIT) d--;
@@ -309,13 +320,16 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
     switch (epi) {
     case QB_FE_STORE: rc = qb_qf_bits<QB_FX_VEC, QB_FE_STORE>(w->bits, d, p, x_bytes, s); break;
     case QB_FE_RESID: rc = qb_qf_bits<QB_FX_VEC, QB_FE_RESID>(w->bits, d, p, x_bytes, s); break;
+    case QB_FE_PUSH: rc = qb_qf_bits<QB_FX_VEC, QB_FE_PUSH>(w->bits, d, p, x_bytes, s); break;
     case QB_FE_ROPE:
-        rc = xm == QB_FX_NORM ? qb_qf_bits<QB_FX_NORM, QB_FE_ROPE>(w->bits, d, p, x_bytes, s)
-                              : qb_qf_bits<QB_FX_VEC, QB_FE_ROPE>(w->bits, d, p, x_bytes, s);
+        rc = xm == QB_FX_NORM     ? qb_qf_bits<QB_FX_NORM, QB_FE_ROPE>(w->bits, d, p, x_bytes, s)
+             : xm == QB_FX_TPNORM ? qb_qf_bits<QB_FX_TPNORM, QB_FE_ROPE>(w->bits, d, p, x_bytes, s)
+                                  : qb_qf_bits<QB_FX_VEC, QB_FE_ROPE>(w->bits, d, p, x_bytes, s);
         break;
     default:
-        rc = xm == QB_FX_NORM ? qb_qf_bits<QB_FX_NORM, QB_FE_SILU>(w->bits, d, p, x_bytes, s)
-                              : qb_qf_bits<QB_FX_VEC, QB_FE_SILU>(w->bits, d, p, x_bytes, s);
+        rc = xm == QB_FX_NORM     ? qb_qf_bits<QB_FX_NORM, QB_FE_SILU>(w->bits, d, p, x_bytes, s)
+             : xm == QB_FX_TPNORM ? qb_qf_bits<QB_FX_TPNORM, QB_FE_SILU>(w->bits, d, p, x_bytes, s)
+                                  : qb_qf_bits<QB_FX_VEC, QB_FE_SILU>(w->bits, d, p, x_bytes, s);
         break;
     }
     if (rc != cudaSuccess) return qb_errorf("%s: kernel launch failed: %s", what, cudaGetErrorString(rc));
@@ -342,6 +356,19 @@ extern "C" int qb_launch_gemv_quant_resid_add(const qb_gemv_qweights *w, int n, 
     p.n_tiles = (n + 15) / 16;
     p.resid_out = resid;
     return qb_qf_launch(QB_FE_RESID, p, w, k, in, stream, "gemv_quant_resid_add");
+}
+
+extern "C" int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
+                                            const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
+    if (n <= 0 || !tp || (buf != 0 && buf != 1) || (size_t)n * sizeof(float) > tp->slot_bytes)
+        return qb_errorf("gemv_quant_tp_push: bad N=%d, exchange or buffer %d", n, buf);
+    qb_fused_params p = {};
+    p.n_rows = n;
+    p.n_units = n;
+    p.n_tiles = (n + 15) / 16;
+    p.tp = *tp;
+    p.tp_buf = buf;
+    return qb_qf_launch(QB_FE_PUSH, p, w, k, in, stream, "gemv_quant_tp_push");
 }
 
 extern "C" int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, const qb_gemv_input *in,

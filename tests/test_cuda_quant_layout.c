@@ -138,14 +138,28 @@ typedef struct {
     const void *w; /* the weight matrix read (GEMV / GEMM / dequantization / lookup), else NULL */
     const void *out;
     int m, n, k;
+    /* the fused q|k|v and gate|up GEMVs: their input (residual read, tensor-parallel exchange) */
+    const void *in_resid, *in_next;
+    int in_tp, in_buf;
 } qb_call;
 static qb_call g_calls[8192];
 static int g_n_calls;
 
 static int record(const char *kernel, const void *w, const void *out, int m, int n, int k) {
     if (g_n_calls < (int)(sizeof g_calls / sizeof *g_calls))
-        g_calls[g_n_calls] = (qb_call){kernel, w, out, m, n, k};
+        g_calls[g_n_calls] = (qb_call){kernel, w, out, m, n, k, NULL, NULL, 0, 0};
     g_n_calls++;
+    return 0;
+}
+static int record_in(const char *kernel, const void *w, const void *out, int n, int k, const qb_gemv_input *in) {
+    record(kernel, w, out, 1, n, k);
+    if (g_n_calls <= (int)(sizeof g_calls / sizeof *g_calls) && in) {
+        qb_call *c = &g_calls[g_n_calls - 1];
+        c->in_resid = in->x ? NULL : in->resid;
+        c->in_next = in->resid_next;
+        c->in_tp = in->tp != NULL;
+        c->in_buf = in->tp_buf;
+    }
     return 0;
 }
 int qb_launch_add_rmsnorm(float *residual, const uint16_t *delta, const float *w, int n, int dim, float eps,
@@ -219,14 +233,25 @@ int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const qb_gemv_inpu
 int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq, int hkv,
                             int hd, const int *pos, const float *cos_t, const float *sin_t, uint16_t *q_out,
                             uint16_t *k_cache, uint16_t *v_cache, int max_seq, cudaStream_t stream) {
-    (void)in; (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq;
-    (void)stream;
-    return record("gemv_fused", w, q_out, 1, (hq + 2 * hkv) * hd, k);
+    (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq; (void)stream;
+    return record_in("gemv_fused", w, q_out, (hq + 2 * hkv) * hd, k, in);
 }
 int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_gemv_input *in, uint16_t *act,
                                 cudaStream_t stream) {
-    (void)in; (void)stream;
-    return record("gemv_fused", w, act, 1, 2 * inter, k);
+    (void)stream;
+    return record_in("gemv_fused", w, act, 2 * inter, k, in);
+}
+int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in, const qb_tp_exchange *tp,
+                           int buf, cudaStream_t stream) {
+    (void)in; (void)tp; (void)stream;
+    return record("tp_push", w, NULL, buf, n, k); /* m: the exchange buffer */
+}
+int qb_launch_tp_sum_rmsnorm(const qb_tp_exchange *tp, int buf, const float *resid, const float *w, int dim,
+                             float eps, uint16_t *out, cudaStream_t stream) {
+    (void)tp; (void)eps; (void)stream;
+    record("tp_sum_rmsnorm", w, out, buf, dim, 0);
+    if (g_n_calls <= (int)(sizeof g_calls / sizeof *g_calls)) g_calls[g_n_calls - 1].in_resid = resid;
+    return 0;
 }
 
 /* The fused quantized decode GEMVs (gemv_quant_fused.cuh): recorded with the packed weights they read. */
@@ -249,14 +274,18 @@ int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, const qb_gem
                                   int hq, int hkv, int hd, const int *pos, const float *cos_t, const float *sin_t,
                                   uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache, int max_seq,
                                   cudaStream_t stream) {
-    (void)in; (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq;
-    (void)stream;
-    return record("gemv_quant_fused", w->qweight, q_out, 1, (hq + 2 * hkv) * hd, k);
+    (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq; (void)stream;
+    return record_in("gemv_quant_fused", w->qweight, q_out, (hq + 2 * hkv) * hd, k, in);
 }
 int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int k, const qb_gemv_input *in,
                                       uint16_t *act, cudaStream_t stream) {
-    (void)in; (void)stream;
-    return record("gemv_quant_fused", w->qweight, act, 1, 2 * inter, k);
+    (void)stream;
+    return record_in("gemv_quant_fused", w->qweight, act, 2 * inter, k, in);
+}
+int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
+                                 const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
+    (void)in; (void)tp; (void)stream;
+    return record("tp_push", w->qweight, NULL, buf, n, k);
 }
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
                                   float eps, void *out, cudaStream_t stream) {
@@ -644,6 +673,77 @@ static int check_tp_decode(const char *label, qb_cuda_engine *e) {
     return ok;
 }
 
+/* A tensor-parallel decode step with the residual exchange (kernels/tp_exchange.cuh; xchg_on, stand-in context):
+ * no all-reduce and no norm kernel in the layers; o_proj and down_proj push into buffers 0 and 1; gate|up
+ * normalises resid + buffer 0 into resid_alt, the next q|k|v resid_alt + buffer 1 into resid (layer 0's q|k|v the
+ * embedding in resid, no exchange); the head sums buffer 1 onto resid_alt with the final norm into xn, then the
+ * argmax all-reduce. Bf16 linears and tiled 4-bit ones (the fused kernels); the row layout is unfused there. */
+static int check_tp_exchange(const char *label, qb_cuda_engine *e) {
+    if (e->quant_bits && e->quant_bits != 4) return 1;
+    float *alt = calloc((size_t)e->H, sizeof(float));
+    e->nc = (struct qb_nccl *)(uintptr_t)0x10; /* never dereferenced by cuda_forward.c */
+    e->xchg_on = 1;
+    e->resid_alt = alt;
+    e->quant_tiled = e->quant_bits != 0;
+    setenv("QB_DECODE_FUSION", "1", 1);
+    g_n_calls = 0;
+    int rc = qb_cuda_decode_step(e, 64, e->max_seq);
+    setenv("QB_DECODE_FUSION", "0", 1);
+    e->nc = NULL;
+    e->xchg_on = 0;
+    e->resid_alt = NULL;
+    e->quant_tiled = 0;
+    free(alt);
+    if (rc != 0) {
+        printf("FAIL %s: TP exchange decode step: %s\n", label, qb_last_error());
+        return 0;
+    }
+    const char *gemv = e->quant_bits ? "gemv_quant_fused" : "gemv_fused";
+    const qb_call *c[1024], *one[1] = {NULL};
+    int n_other = calls_of("add_rmsnorm", one, 1) + calls_of("allreduce_sum", one, 1) +
+                  calls_of("allreduce_add_rmsnorm", one, 1) + calls_of("gemv_quant", one, 1) +
+                  calls_of("qkv_rope", one, 1) + calls_of("silu_mul", one, 1);
+    int n_max = calls_of("allreduce_max", one, 1), n_head = calls_of("tp_sum_rmsnorm", one, 1);
+    const qb_call *head = n_head == 1 ? one[0] : NULL;
+    int n_push = calls_of("tp_push", c, 1024);
+    int ok = n_other == 0 && n_max == 1 && n_head == 1 && n_push == 2 * e->layers;
+    if (!ok)
+        printf("FAIL %s: TP exchange: %d other norm / all-reduce / unfused kernels, %d argmax all-reduce, %d head sums, "
+               "%d pushes (want 0, 1, 1, %d)\n", label, n_other, n_max, n_head, n_push, 2 * e->layers);
+    for (int i = 0; i < n_push && ok; i++) {
+        const qb_cuda_layer *L = &e->layer[i / 2];
+        const void *want = i % 2 == 0 ? (e->quant_bits ? (const void *)L->q_o.qweight : (const void *)L->w_o)
+                                      : (e->quant_bits ? (const void *)L->q_down.qweight : (const void *)L->w_down);
+        if (c[i]->w != want || c[i]->m != i % 2 || c[i]->n != e->H) {
+            printf("FAIL %s: TP exchange push %d reads %p into buffer %d (want %p, buffer %d)\n", label, i, c[i]->w,
+                   c[i]->m, want, i % 2);
+            ok = 0;
+        }
+    }
+    if (ok && head && (head->w != e->final_norm || head->out != e->xn || head->m != 1 || head->in_resid != alt)) {
+        printf("FAIL %s: TP exchange head: buffer %d onto %p with %p into %p\n", label, head->m, head->in_resid,
+               head->w, head->out);
+        ok = 0;
+    }
+    int n_lin = ok ? calls_of(gemv, c, 1024) : 0;
+    if (ok && n_lin != 2 * e->layers) {
+        printf("FAIL %s: TP exchange: %d fused q|k|v and gate|up GEMVs (want %d)\n", label, n_lin, 2 * e->layers);
+        ok = 0;
+    }
+    for (int i = 0; i < n_lin && ok; i++) {
+        int l = i / 2, mlp = i % 2, first = l == 0 && !mlp;
+        const void *r_in = mlp ? (const void *)e->resid : first ? (const void *)e->resid : (const void *)alt;
+        const void *r_next = first ? NULL : mlp ? (const void *)alt : (const void *)e->resid;
+        if (c[i]->in_tp != !first || c[i]->in_resid != r_in || c[i]->in_next != r_next ||
+            (!first && c[i]->in_buf != (mlp ? 0 : 1))) {
+            printf("FAIL %s: TP exchange layer %d %s: exchange %d buffer %d reads %p writes %p\n", label, l,
+                   mlp ? "gate|up" : "q|k|v", c[i]->in_tp, c[i]->in_buf, c[i]->in_resid, c[i]->in_next);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
 static void check_rank(const qb_model_config *c, int tp, int rank, int max_prompt, int max_seq) {
     char label[320];
     snprintf(label, sizeof label, "%s %s tp%d rank %d prompt %d seq %d", c->name, qb_quant_name(c->quant), tp, rank,
@@ -699,6 +799,7 @@ static void check_rank(const qb_model_config *c, int tp, int rank, int max_promp
         e->embed_f16 = e->lm_head_f16 = 0;
     }
     if (ok && tp > 1 && !check_tp_decode(label, e)) ok = 0;
+    if (ok && tp > 1 && !check_tp_exchange(label, e)) ok = 0;
     if (ok && !check_tiling(label, e)) ok = 0;
     if (ok) printf("ok %s: weights region %zu bytes (planner %zu)\n", label, e->region_bytes[0], pm.weights_bytes);
     else g_failures++;

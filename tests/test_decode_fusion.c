@@ -107,7 +107,7 @@ static void test_qkv(const shape *s, const uint16_t *d_w, const uint16_t *w, con
                 CK(cudaMemset(d_k, QB_SENTINEL_BYTE, cn * 2));
                 CK(cudaMemset(d_v, QB_SENTINEL_BYTE, cn * 2));
                 set_tuning(ks_list[ki], cap ? 1 : 0);
-                qb_gemv_input in = {mode ? NULL : d_x, d_resid, d_nw, EPS};
+                qb_gemv_input in = {.x = mode ? NULL : d_x, .resid = d_resid, .norm_w = d_nw, .eps = EPS};
                 LAUNCH(qb_launch_gemv_qkv_rope(d_w, H, &in, d_bias, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, d_q, d_k, d_v,
                                                MAX_SEQ, 0));
                 set_tuning(0, 0);
@@ -164,7 +164,7 @@ static void test_gate_up(const shape *s, const uint16_t *d_w, const uint16_t *w,
                 snprintf(what, sizeof what, "gate_up_silu %s H=%d I=%d input=%s ksplit=%d cap=%d", s->name, H, I,
                          mode ? "norm" : "x", ks_list[ki], cap);
                 set_tuning(ks_list[ki], cap ? 1 : 0);
-                qb_gemv_input in = {mode ? NULL : d_x, d_resid, d_nw, EPS};
+                qb_gemv_input in = {.x = mode ? NULL : d_x, .resid = d_resid, .norm_w = d_nw, .eps = EPS};
                 LAUNCH(qb_launch_gemv_gate_up_silu(d_w, I, H, &in, d_o, 0));
                 set_tuning(0, 0);
                 CK(cudaMemcpy(ob, d_o, (size_t)I * 2, cudaMemcpyDeviceToHost));
@@ -191,7 +191,7 @@ static void test_store_resid(const shape *s, const char *tag, const uint16_t *d_
     for (int run = 0; run < 2 * n_ks; run++) {
         int ki = run / 2, cap = run % 2;
         char what[160];
-        qb_gemv_input in = {d_x, NULL, NULL, 0.f};
+        qb_gemv_input in = {.x = d_x};
         set_tuning(ks_list[ki], cap);
         snprintf(what, sizeof what, "gemv_fused_store %s %s N=%d K=%d ksplit=%d cap=%d", s->name, tag, n, k,
                  ks_list[ki], cap);
@@ -260,8 +260,8 @@ static int layer_launch(void *ctx, int i) {
     bench_layer *b = ctx;
     int c = i % b->copies, H = b->H, I = b->I;
     cudaStream_t s = g_s;
-    qb_gemv_input vx = {b->xn, NULL, NULL, 0.f}, n1 = {NULL, b->resid, b->nw1, EPS}, n2 = {NULL, b->resid, b->nw2, EPS};
-    qb_gemv_input va = {b->attn, NULL, NULL, 0.f}, vact = {b->act, NULL, NULL, 0.f};
+    qb_gemv_input vx = {.x = b->xn}, n1 = {.resid = b->resid, .norm_w = b->nw1, .eps = EPS}, n2 = {.resid = b->resid, .norm_w = b->nw2, .eps = EPS};
+    qb_gemv_input va = {.x = b->attn}, vact = {.x = b->act};
     switch (b->variant) {
     case 0:
         QB_TRY(qb_launch_add_rmsnorm(b->resid, b->delta, b->nw1, 1, H, EPS, b->xn, s));

@@ -124,7 +124,7 @@ static void check_tiled_store(const char *shape_name, const char *what, const qb
     char label[160];
     snprintf(label, sizeof label, "quant store %s %s %d-bit tiled kind %d", shape_name, what, w->bits, w->kind);
     uint16_t *d_y = dev_alloc_guarded((size_t)n * 2);
-    qb_gemv_input in = {d_x, NULL, NULL, 0.f};
+    qb_gemv_input in = {.x = d_x};
     LAUNCH(qb_launch_gemv_quant_fused_store(w, n, k, &in, d_y, 0));
     CK(cudaDeviceSynchronize());
     dev_guard_ok(d_y, (size_t)n * 2, label);
@@ -190,7 +190,7 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
             CK(cudaMemset(fk, QB_SENTINEL_BYTE, cn * 2));
             CK(cudaMemset(fv, QB_SENTINEL_BYTE, cn * 2));
             set_tuning(&tu[ti]);
-            qb_gemv_input in = {mode ? NULL : d_xn, d_resid, d_nw, EPS};
+            qb_gemv_input in = {.x = mode ? NULL : d_xn, .resid = d_resid, .norm_w = d_nw, .eps = EPS};
             for (int twice = 0; twice < 2; twice++)
                 LAUNCH(qb_launch_gemv_quant_qkv_rope(&w, H, &in, d_bias, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, fq, fk,
                                                      fv, MAX_SEQ, 0));
@@ -257,7 +257,7 @@ static void test_gate_up(const shape *s, int bits, int awq, const tuning *tu, in
                      bits, awq ? " awq" : "", layout ? "tiled" : "rows", mode ? "norm" : "x", tu[ti].stages,
                      tu[ti].bps);
             set_tuning(&tu[ti]);
-            qb_gemv_input in = {mode ? NULL : d_xn, d_resid, d_nw, EPS};
+            qb_gemv_input in = {.x = mode ? NULL : d_xn, .resid = d_resid, .norm_w = d_nw, .eps = EPS};
             for (int twice = 0; twice < 2; twice++) LAUNCH(qb_launch_gemv_quant_gate_up_silu(&w, I, H, &in, f_act, 0));
             reset_tuning();
             CK(cudaDeviceSynchronize());
@@ -299,7 +299,7 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
                  resid_add ? "resid_add" : "store", s->name, bits, awq ? " awq" : "", layout ? "tiled" : "rows", n, k,
                  tu[ti].stages, tu[ti].bps);
         set_tuning(&tu[ti]);
-        qb_gemv_input in = {d_x, NULL, NULL, 0.f};
+        qb_gemv_input in = {.x = d_x};
         float *got;
         if (resid_add) {
             for (int twice = 0; twice < 2; twice++) {
@@ -374,8 +374,8 @@ static int bench_launch(void *vctx, int i) {
     const shape *s = b->s;
     cudaStream_t st = g_stream;
     b->w = b->fused && b->tiled ? b->tcopies[i % b->n_copies] : b->copies[i % b->n_copies];
-    qb_gemv_input in_norm = {NULL, b->resid, b->nw, EPS}, in_o = {b->x_o, NULL, NULL, 0.f},
-                  in_d = {b->x_d, NULL, NULL, 0.f};
+    qb_gemv_input in_norm = {.resid = b->resid, .norm_w = b->nw, .eps = EPS}, in_o = {.x = b->x_o},
+                  in_d = {.x = b->x_d};
     int n_qkv = (s->hq + 2 * s->hkv) * s->hd;
     switch (b->which) {
     case 0:

@@ -12,6 +12,9 @@
 #              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1, and 72B GPTQ-Int4 unfused (QB_DECODE_FUSION=0)
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 #   formats    7B in bf16, gptq-int4, gptq-int8 and awq on one GPU, input 1
+#   xchg       the decode's residual exchange (kernels/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
+#              checkpoint at TP2 (--check reference), then 7B BF16 (tokens vs TP1), 32B BF16 and 72B GPTQ-Int4 at
+#              TP2, input 1, each with the exchange and without (QB_TP_EXCHANGE=0)
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
 # $TP7_IMPLS (default "nccl nccl-symmetric ipc-oneshot"; NAME+2step also sets QB_ALLREDUCE_NORM=2step) and
@@ -34,7 +37,7 @@ nvidia-smi topo -m
 date -u
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
   > "$OUT/build.log" 2>&1 &&
-cmake --build build-gpu -j32 --target qwenbench bench_allreduce >> "$OUT/build.log" 2>&1 ||
+cmake --build build-gpu -j32 --target qwenbench bench_allreduce test_tp_exchange >> "$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s, $NGPU GPUs"
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
@@ -151,9 +154,33 @@ phase_long() { # issue 8's multi-GPU cells: 32B BF16 and 72B GPTQ-Int4 at TP2, i
     --out "$H5/long72.h5"
   summary "$H5/long.h5" "$H5/long72.h5"
 }
+phase_xchg() {
+  step tp_exchange_kernels 180 ./build-gpu/tests/test_tp_exchange
+  step tp2_ckpt_bf16 60 $MPI 2 $QB --backend cuda --model tests/fixtures/gqa_untied --tp 2 --context-lengths 1,9 \
+    --generate-length 16 --repetitions 1 --warmup 0 --check reference:8 --out "$H5/ckpt_tp2_bf16.h5" &&
+    summary "$H5/ckpt_tp2_bf16.h5"
+  [ -f "$H5/tp1_7b.json" ] || {
+    step tp1_7b 60 $MPI 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
+    expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json"
+  }
+  local x
+  for x in 1 0; do
+    QB_TP_EXCHANGE=$x step tp2_7b_xchg$x 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
+      --expect-tokens "$H5/tp1_7b.json" --out "$H5/x7_$x.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/x7_$x.h5"
+  done
+  for x in 1 0; do
+    QB_TP_EXCHANGE=$x step tp2_32b_xchg$x 90 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1 \
+      --out "$H5/x32_$x.h5"
+  done
+  for x in 1 0; do
+    QB_TP_EXCHANGE=$x step tp2_72b_int4_xchg$x 150 $MPI 2 $QB $R --quant gptq-int4 --model qwen2.5-72b --tp 2 \
+      --context-lengths 1 --out "$H5/x72q_$x.h5"
+  done
+  summary "$H5"/tp1_7b.h5 "$H5"/x7_*.h5 "$H5"/x32_*.h5 "$H5"/x72q_*.h5
+}
 for phase in ${@:-allreduce tp7 faults big}; do
   case $phase in
-    allreduce|tp7|faults|big|quant|long|formats) phase_$phase ;;
+    allreduce|tp7|faults|big|quant|long|formats|xchg) phase_$phase ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
 done

@@ -23,6 +23,7 @@
 #include "engine/shard_plan.h"
 #include "engine/weights.h"
 #include "gemm.cuh"
+#include "tp_exchange.cuh"
 
 #define QB_CUDA_PREFILL_CHUNK 4096 /* prompt rows per prefill pass (bounds the workspace) */
 #define QB_CUDA_DECODE_LEVELS 6    /* decode-attention split sizes 64 .. 2048: one captured graph each */
@@ -81,6 +82,7 @@ typedef struct {
 
     /* workspace */
     float *resid;                 /* [chunk][H] */
+    float *resid_alt;             /* [H], tensor parallel: the exchange decode alternates the residual with resid */
     uint16_t *xn, *delta;         /* [chunk][H] */
     uint16_t *big;                /* [chunk][max(n_qkv, 2I)] */
     uint16_t *q, *attn;           /* [chunk][hq hd] */
@@ -100,6 +102,8 @@ typedef struct {
     qb_cuda_graph_level levels[QB_CUDA_DECODE_LEVELS];
     qb_dist *dist;                /* the rank's distributed context (TP group) */
     struct qb_nccl *nc;           /* tensor parallel (tp_size > 1): all-reduce over the TP group; NULL at TP1 */
+    qb_tp_exchange xchg;          /* TP decode's residual exchange (kernels/tp_exchange.cuh) when xchg_on */
+    int xchg_on;
     int32_t *local_best;          /* TP: this shard's argmax (index into its vocabulary rows) */
     uint64_t *argmax_key;         /* TP: packed (logit, global index), max-reduced over the group */
     float *logits_host;           /* TP: this shard's logits on the host, for the full-vocabulary gather */

@@ -44,6 +44,7 @@
 #include "quant_tile.cuh"
 #include "qkv_rope.cuh"
 #include "silu_mul.cuh"
+#include "tp_exchange.cuh"
 
 enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 
@@ -82,7 +83,7 @@ static int qb_decode_fusion(const qb_cuda_engine *e) {
  * (split K) where N is small, else qb_launch_gemv (tuned for the large shapes). */
 static int qb_decode_gemv_store(qb_cuda_engine *e, const uint16_t *w, const qb_cuda_qmat *q, const uint16_t *x, int n,
                                 int k, uint16_t *y) {
-    qb_gemv_input in = {x, NULL, NULL, 0.f};
+    qb_gemv_input in = {.x = x};
     if (q->qweight) {
         qb_gemv_qweights qw = qb_qweights(e, q);
         return qb_launch_gemv_quant_fused_store(&qw, n, k, &in, y, e->stream);
@@ -94,7 +95,7 @@ static int qb_decode_gemv_store(qb_cuda_engine *e, const uint16_t *w, const qb_c
 /* resid[n] += bf16(W . x), bf16 or quantized W */
 static int qb_decode_gemv_resid_add(qb_cuda_engine *e, const uint16_t *w, const qb_cuda_qmat *q, const uint16_t *x,
                                     int n, int k) {
-    qb_gemv_input in = {x, NULL, NULL, 0.f};
+    qb_gemv_input in = {.x = x};
     if (q->qweight) {
         qb_gemv_qweights qw = qb_qweights(e, q);
         return qb_launch_gemv_quant_resid_add(&qw, n, k, &in, e->resid, e->stream);
@@ -129,7 +130,7 @@ static int qb_matmul_quant(qb_cuda_engine *e, const uint16_t *x, const qb_cuda_q
                            uint16_t *y) {
     if (m == 1 && e->quant_tiled) { /* a one-row prefill chunk (or unfused decode) on tiled weights */
         qb_gemv_qweights qw = qb_qweights(e, q);
-        qb_gemv_input in = {x, NULL, NULL, 0.f};
+        qb_gemv_input in = {.x = x};
         return qb_launch_gemv_quant_fused_store(&qw, n, k, &in, y, e->stream);
     }
     if (m == 1)
@@ -152,22 +153,63 @@ static int qb_matmul(qb_cuda_engine *e, const uint16_t *x, const uint16_t *w, co
     return qb_gemm_bf16(e->gemm, x, w, m, n, k, y, e->stream);
 }
 
+/* The row-parallel linear of a tensor-parallel decode step with the exchange: its partial sums pushed into buffer
+ * buf of every rank (tp_exchange.cuh), bf16 or quantized W. */
+static int qb_decode_gemv_push(qb_cuda_engine *e, const uint16_t *w, const qb_cuda_qmat *q, const uint16_t *x, int n,
+                               int k, int buf) {
+    qb_gemv_input in = {.x = x};
+    if (q->qweight) {
+        qb_gemv_qweights qw = qb_qweights(e, q);
+        return qb_launch_gemv_quant_tp_push(&qw, n, k, &in, &e->xchg, buf, e->stream);
+    }
+    return qb_launch_gemv_tp_push(w, n, k, &in, &e->xchg, buf, e->stream);
+}
+
+/* One decode token at tensor parallel with the residual exchange (kernels/tp_exchange.cuh), no all-reduce kernel:
+ * o_proj and down_proj push their partial sums (buffers 0 and 1), and the next GEMV - gate|up, the next layer's
+ * q|k|v, or the head's sum + final norm - waits for the peers' and normalises resid + their sum in its prologue.
+ * The residual alternates: the gate|up prologue reads resid and its block 0 writes resid_alt, the next q|k|v reads
+ * resid_alt and writes resid (layer 0's q|k|v just normalises the embedding in resid). 6 kernels a layer, as at
+ * one GPU. */
+static int qb_layers_decode_exchange(qb_cuda_engine *e, int decode_chunk, int len_cap) {
+    int H = e->H, I = e->I, nq = e->hq * e->hd;
+    size_t kv_layer = (size_t)e->hkv * e->max_seq * e->hd;
+    for (int l = 0; l < e->layers; l++) {
+        qb_cuda_layer *L = &e->layer[l];
+        uint16_t *kc = e->k_cache + l * kv_layer, *vc = e->v_cache + l * kv_layer;
+        qb_gemv_input in_attn = {.resid = e->resid, .norm_w = L->norm_in, .eps = e->eps};
+        if (l > 0)
+            in_attn = (qb_gemv_input){.resid = e->resid_alt, .norm_w = L->norm_in, .eps = e->eps, .tp = &e->xchg,
+                                      .tp_buf = 1, .resid_next = e->resid};
+        QB_TRY(qb_decode_qkv_rope(e, L, &in_attn, kc, vc));
+        QB_TRY(qb_launch_attention_decode(e->q, kc, vc, e->max_seq, len_cap, e->state, e->hq, e->hkv, e->hd,
+                                          decode_chunk, e->part_o, e->part_ml, e->attn, e->stream));
+        QB_TRY(qb_decode_gemv_push(e, L->w_o, &L->q_o, e->attn, H, nq, 0));
+        qb_gemv_input in_mlp = {.resid = e->resid, .norm_w = L->norm_post, .eps = e->eps, .tp = &e->xchg,
+                                .tp_buf = 0, .resid_next = e->resid_alt};
+        QB_TRY(qb_decode_gate_up_silu(e, L, &in_mlp));
+        QB_TRY(qb_decode_gemv_push(e, L->w_down, &L->q_down, e->act, H, I, 1));
+    }
+    return qb_launch_tp_sum_rmsnorm(&e->xchg, 1, e->resid_alt, e->final_norm, H, e->eps, e->xn, e->stream);
+}
+
 /* One decode token through the layers with the fused kernels (fusion QB_FUSE_EPILOGUES or QB_FUSE_RESIDUAL).
  * Residual fusion: resid already holds every sub-layer's output (the o_proj / down_proj epilogues add into it),
  * so `delta` is not used and the head must not add it again. Tensor parallel: the all-reduce of `delta` after
  * down_proj also adds it and normalises with the next layer's input norm (the final norm after the last layer),
  * so xn is ready for the next q|k|v GEMV (or the head) and the residual is up to date. */
 static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chunk, int len_cap) {
+    if (e->nc && e->xchg_on) return qb_layers_decode_exchange(e, decode_chunk, len_cap);
     cudaStream_t s = e->stream;
     int H = e->H, I = e->I, nq = e->hq * e->hd, resid_fused = fusion == QB_FUSE_RESIDUAL;
     size_t kv_layer = (size_t)e->hkv * e->max_seq * e->hd;
     for (int l = 0; l < e->layers; l++) {
         qb_cuda_layer *L = &e->layer[l];
         uint16_t *kc = e->k_cache + l * kv_layer, *vc = e->v_cache + l * kv_layer;
-        qb_gemv_input in_attn = {e->xn, NULL, NULL, 0.f}, in_mlp = {e->xn, NULL, NULL, 0.f};
+        qb_gemv_input in_attn = {.x = e->xn}, in_mlp = {.x = e->xn};
         if (resid_fused) {
-            in_attn = (qb_gemv_input){NULL, e->resid, L->norm_in, e->eps};
-            in_mlp = (qb_gemv_input){NULL, e->resid, L->norm_post, e->eps};
+            in_attn = (qb_gemv_input){.resid = e->resid, .norm_w = L->norm_in, .eps = e->eps};
+            in_mlp = (qb_gemv_input){.resid = e->resid, .norm_w = L->norm_post, .eps = e->eps};
         } else if (l == 0 || !e->nc) {
             QB_TRY(qb_launch_add_rmsnorm(e->resid, l == 0 ? NULL : e->delta, L->norm_in, 1, H, e->eps, e->xn, s));
         }

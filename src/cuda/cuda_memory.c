@@ -112,6 +112,7 @@ static void qb_layout_workspace(qb_cuda_engine *e, qb_arena *a) {
     size_t C = (size_t)e->chunk_rows, H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
     size_t big = (size_t)e->n_qkv > 2 * I ? (size_t)e->n_qkv : 2 * I;
     e->resid = qb_take(a, C * H * sizeof(float));
+    e->resid_alt = e->nc ? qb_take(a, H * sizeof(float)) : NULL;
     e->xn = qb_take(a, C * H * QB_BF16_BYTES);
     /* tensor parallel: delta comes from the NCCL context (qb_cuda_setup), so that the implementation chosen
      * owns it (the symmetric path needs an NCCL-registered window) */

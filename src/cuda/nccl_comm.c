@@ -145,6 +145,13 @@ int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
             return -1;
         }
         c->ipc_open = 1;
+        if (qb_ipc_peers_open(d, QB_TPX_MAX_DIM * sizeof(float), timeout_s, &c->xchg) != 0) {
+            qb_ipc_peers_close(d, &c->ipc, 0);
+            ncclCommDestroy(c->comm);
+            free(c);
+            return -1;
+        }
+        c->xchg_open = 1;
     }
     *out = c;
     return 0;
@@ -281,10 +288,27 @@ void qb_nccl_destroy(qb_nccl *c) {
             }
         }
     }
+    if (c->xchg_open) qb_ipc_peers_close(c->dist, &c->xchg, c->aborted);
     if (c->ipc_open) qb_ipc_peers_close(c->dist, &c->ipc, c->aborted);
     if (c->comm) ncclCommDestroy(c->comm);
     free(c->buffers);
     free(c);
+}
+
+int qb_nccl_tp_exchange(const qb_nccl *c, qb_tp_exchange *out) {
+    if (!c || c->aborted || !c->xchg_open) return 0;
+    const qb_ipc_peers *x = &c->xchg;
+    *out = (qb_tp_exchange){0};
+    for (int r = 0; r < x->ranks && r < QB_TPX_MAX_RANKS; r++) out->base[r] = x->peer[r];
+    out->counters = x->counters;
+    out->error_dev = x->error_dev;
+    out->timeout_ns = x->timeout_ns;
+    out->half_bytes = x->half_bytes;
+    out->slot_bytes = x->slot_bytes;
+    out->flags_offset = x->flags_offset;
+    out->rank = x->rank;
+    out->ranks = x->ranks;
+    return 1;
 }
 
 ncclComm_t qb_nccl_comm(const qb_nccl *c) { return c ? c->comm : NULL; }

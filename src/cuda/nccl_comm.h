@@ -38,6 +38,7 @@
 #include <stddef.h>
 
 #include "dist/dist.h"
+#include "tp_exchange.cuh"
 
 typedef enum {
     QB_AR_NCCL = 0,        /* ncclAllReduce (NCCL's own algorithm choice) on plain cudaMalloc buffers */
@@ -104,6 +105,11 @@ int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t strea
  * NCCL async error, the one-shot kernel's peer timeout, or the deadline: ncclCommAbort, a line on stderr
  * "qwenbench: rank R on HOST: OPERATION: reason", the same message recorded, and -1. */
 int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char *operation);
+
+/* The decode step's residual exchange (kernels/tp_exchange.cuh: the row-parallel GEMVs push their partial sums
+ * into every rank's memory, the next GEMV sums them; no all-reduce kernel): 1 and *out filled where it exists
+ * (ipc-oneshot with more than one rank, on one node), else 0. */
+int qb_nccl_tp_exchange(const qb_nccl *c, qb_tp_exchange *out);
 
 /* Accessors. The communicator may be used for other collectives (argmax gather, prefill all-reduce). */
 ncclComm_t qb_nccl_comm(const qb_nccl *c);

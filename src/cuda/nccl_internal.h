@@ -21,6 +21,8 @@ struct qb_nccl {
     int device;
     qb_ipc_peers ipc;    /* QB_AR_IPC_ONESHOT with more than one rank */
     int ipc_open;
+    qb_ipc_peers xchg;   /* the decode step's residual exchange (kernels/tp_exchange.cuh), opened with ipc */
+    int xchg_open;
     qb_ar_buffer *buffers;
     int n_buffers, cap_buffers;
 };

@@ -24,7 +24,8 @@ static double now_s(void) {
 }
 
 static int ipc_failed(const qb_nccl *c) {
-    return c->ipc_open && c->ipc.error_host && *(volatile int *)c->ipc.error_host != 0;
+    return (c->ipc_open && c->ipc.error_host && *(volatile int *)c->ipc.error_host != 0) ||
+           (c->xchg_open && c->xchg.error_host && *(volatile int *)c->xchg.error_host != 0);
 }
 
 static int fail(qb_nccl *c, const char *operation, const char *reason) {

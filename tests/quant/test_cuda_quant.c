@@ -231,7 +231,7 @@ static void check_fused_store(const shape *sh, const format *f, const qb_linear 
             w.tiled = 1;
             w.kind = kinds[v];
         }
-        qb_gemv_input in = {d_x, NULL, NULL, 0.f};
+        qb_gemv_input in = {.x = d_x};
         LAUNCH(qb_launch_gemv_quant_fused_store(&w, n, k, &in, d_yb, g_s));
         CK(cudaStreamSynchronize(g_s));
         CK(cudaMemcpy(got_b, d_yb, (size_t)n * 2, cudaMemcpyDeviceToHost));

@@ -1,0 +1,8 @@
+# tests/tp_exchange.cmake - the tensor-parallel residual exchange of the decode step (kernels/tp_exchange.cuh) with
+# 2 and 4 ranks simulated on one GPU, against the CPU reference (built only with CUDA; exits 77 without a GPU).
+# `--quick`: the 0.5B and 7B TP2 slices; the device scripts run every shape.
+if(QB_HAVE_CUDA)
+  qb_add_c_test(test_tp_exchange test_tp_exchange.c)
+  add_test(NAME tp_exchange COMMAND test_tp_exchange --quick)
+  set_tests_properties(tp_exchange PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()
