@@ -6,6 +6,7 @@
  * epilogues, shared with the quantized ones through gemv_fused_common.cuh).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
 #include "gemv.cuh"
@@ -25,10 +26,12 @@ __device__ __forceinline__ void qb_gemv_load_w(uint4 (&wv)[ROWS][QB_GEMV_UNROLL]
     }
 }
 
-template <int ROWS>
+/* PUSH: the row-parallel linear at tensor parallel - each row's sum goes into exchange buffer `buf` of every rank
+ * (tp_exchange.cuh) instead of y, and every block signals once at the end (so no block returns early). */
+template <int ROWS, bool PUSH>
 __global__ void __launch_bounds__(QB_GEMV_WARPS * 32)
 qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, int k8, qb_bf16 *y_bf16,
-               float *y_f32) {
+               float *y_f32, qb_tp_exchange tp, int buf) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row0 = (blockIdx.x * QB_GEMV_WARPS + warp) * ROWS;
     const uint4 *wr[ROWS];
@@ -39,11 +42,12 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
     qb_gemv_load_w<ROWS>(wv, wr, lane, k8);
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
-    if (row0 >= n) return;
+    const bool active = row0 < n; /* per warp; with PUSH no warp leaves before the block's signal */
+    if (!PUSH && !active) return;
     float acc[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
-    for (int base = lane; base < k8; base += 32 * QB_GEMV_UNROLL) {
+    for (int base = active ? lane : k8; base < k8; base += 32 * QB_GEMV_UNROLL) {
         uint4 xv[QB_GEMV_UNROLL], nv[ROWS][QB_GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < QB_GEMV_UNROLL; u++) {
@@ -63,24 +67,28 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
     }
 #pragma unroll
     for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
-    if (lane == 0) {
+    if (lane == 0 && active) {
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
             if (row0 + r < n) {
-                if (y_f32) y_f32[row0 + r] = acc[r];
+                if (PUSH) qb_tpx_push(tp, buf, row0 + r, acc[r]);
+                else if (y_f32) y_f32[row0 + r] = acc[r];
                 else y_bf16[row0 + r] = __float2bfloat16(acc[r]);
             }
         }
     }
+    if (PUSH) qb_tpx_signal(tp, buf);
 }
 
-template <int ROWS>
+template <int ROWS, bool PUSH = false>
 static cudaError_t qb_gemv_launch(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
-                           cudaStream_t stream) {
+                                  cudaStream_t stream, const qb_tp_exchange *tp = NULL, int buf = 0) {
     int rows_per_block = QB_GEMV_WARPS * ROWS;
     int blocks = (n + rows_per_block - 1) / rows_per_block;
-    return qb_launch_kernel(qb_gemv_kernel<ROWS>, dim3(blocks), dim3(QB_GEMV_WARPS * 32), 0, stream, (const uint4 *)w,
-                            (const uint4 *)x, n, k / 8, (qb_bf16 *)y_bf16, y_f32);
+    qb_tp_exchange none = {};
+    return qb_launch_kernel(qb_gemv_kernel<ROWS, PUSH>, dim3(blocks), dim3(QB_GEMV_WARPS * 32), 0, stream,
+                            (const uint4 *)w, (const uint4 *)x, n, k / 8, (qb_bf16 *)y_bf16, y_f32, tp ? *tp : none,
+                            buf);
 }
 
 extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16,
@@ -108,14 +116,17 @@ extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int 
  *     o_proj 10.1 vs 11.5 us): more bytes in flight per warp where the grid alone leaves the chip half empty;
  *   small N (the 0.5B shapes): 1 row per warp (fewer blocks than SMs otherwise; down 5.8 vs 6.3 us).
  * cuBLAS (cublasGemmEx, n = 1) was slower on every shape measured. */
+static int qb_gemv_rows_for(int n, int k) {
+    if (n < 8192 && n >= 2112) {
+        if (k >= 8192) return 4;
+        if (k >= 2048) return 2;
+    }
+    return 1;
+}
+
 extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                               cudaStream_t stream) {
-    int rows = 1;
-    if (n < 8192 && n >= 2112) {
-        if (k >= 8192) rows = 4;
-        else if (k >= 2048) rows = 2;
-    }
-    return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, rows, stream);
+    return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, qb_gemv_rows_for(n, k), stream);
 }
 
 /* ---- Fused decode GEMVs (see gemv.cuh) ----
@@ -367,11 +378,29 @@ extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const q
     return qb_fused_launch(QB_FE_RESID, rows, p, in, k, stream, "gemv_resid_add");
 }
 
+/* Named condition: the row-per-warp kernel above (qb_launch_gemv's shape rule) where N >= 2112, the fused kernel
+ * (split K) below. Measured on 2 x H200, TP2 input 1: 32B (N 5120) 95.06 tok/s with the fused kernel for every
+ * push vs 101.32 with the all-reduce path, whose stores took the row-per-warp kernel. */
 extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in,
                                       const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
     if (n <= 0 || !tp || (buf != 0 && buf != 1) || (size_t)n * sizeof(float) > tp->slot_bytes)
         return qb_errorf("gemv_tp_push: bad N=%d, exchange or buffer %d", n, buf);
-    if (in && !in->x) return qb_errorf("gemv_tp_push: the normalised input is for q|k|v and gate|up only");
+    if (!in || !in->x) return qb_errorf("gemv_tp_push: the input must be the bf16 vector x");
+    static int mode = -1; /* QB_TP_PUSH_GEMV=rows|fused forces one kernel (measurements) */
+    if (mode < 0) {
+        const char *v = getenv("QB_TP_PUSH_GEMV");
+        mode = v && !strcmp(v, "rows") ? 1 : v && !strcmp(v, "fused") ? 2 : 0;
+    }
+    if (mode == 1 || (mode == 0 && n >= 2112)) {
+        if (k <= 0 || (k % 8) != 0 || (((uintptr_t)w | (uintptr_t)in->x) & 15))
+            return qb_errorf("gemv_tp_push: K=%d must be a positive multiple of 8, W and x 16-byte aligned", k);
+        int rows = qb_gemv_rows_for(n, k);
+        cudaError_t rc = rows == 4   ? qb_gemv_launch<4, true>(w, in->x, n, k, NULL, NULL, stream, tp, buf)
+                         : rows == 2 ? qb_gemv_launch<2, true>(w, in->x, n, k, NULL, NULL, stream, tp, buf)
+                                     : qb_gemv_launch<1, true>(w, in->x, n, k, NULL, NULL, stream, tp, buf);
+        if (rc != cudaSuccess) return qb_errorf("gemv_tp_push: kernel launch failed: %s", cudaGetErrorString(rc));
+        return 0;
+    }
     qb_fused_params p = {};
     int rows = qb_fused_rows_per_unit(n, k);
     p.w = (const uint4 *)w;

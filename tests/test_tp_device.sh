@@ -15,6 +15,7 @@
 #   xchg       the decode's residual exchange (kernels/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
 #              checkpoint at TP2 (--check reference), then 7B BF16 (tokens vs TP1), 32B BF16 and 72B GPTQ-Int4 at
 #              TP2, input 1, each with the exchange and without (QB_TP_EXCHANGE=0)
+#   slices     7B and 32B with half the heads, intermediate size and vocabulary on one GPU: TP2 without communication
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
 # $TP7_IMPLS (default "nccl nccl-symmetric ipc-oneshot"; NAME+2step also sets QB_ALLREDUCE_NORM=2step) and
@@ -178,9 +179,29 @@ phase_xchg() {
   done
   summary "$H5"/tp1_7b.h5 "$H5"/x7_*.h5 "$H5"/x32_*.h5 "$H5"/x72q_*.h5
 }
+phase_slices() { # one GPU running what one rank of TP2 reads (7B and 32B with half the heads, the intermediate size
+  # and the vocabulary): the speed TP2 would have with free communication
+  local cfg=$OUT/slice_cfg
+  mkdir -p "$cfg" && cp configs/models/*.json "$cfg"/
+  python3 - "$cfg" <<'PY'
+import json, sys
+d = sys.argv[1]
+for name, src in (("slice-7b-tp2", "qwen2.5-7b"), ("slice-32b-tp2", "qwen2.5-32b")):
+    c = json.load(open(f"{d}/{src}.json"))
+    c["head_dim"] = c["hidden_size"] // c["num_attention_heads"]
+    for k in ("num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size"):
+        c[k] //= 2
+    json.dump(c, open(f"{d}/{name}.json", "w"))
+PY
+  local m
+  for m in slice-7b-tp2 slice-32b-tp2; do
+    QWENBENCH_CONFIG_DIR=$cfg step tp1_$m 90 $MPI 1 $QB $R --model $m --tp 1 --context-lengths 1 --out "$H5/$m.h5"
+  done
+  summary "$H5"/slice-*.h5
+}
 for phase in ${@:-allreduce tp7 faults big}; do
   case $phase in
-    allreduce|tp7|faults|big|quant|long|formats|xchg) phase_$phase ;;
+    allreduce|tp7|faults|big|quant|long|formats|xchg|slices) phase_$phase ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
 done
