@@ -26,12 +26,12 @@ __device__ __forceinline__ void qb_gemv_load_w(uint4 (&wv)[ROWS][QB_GEMV_UNROLL]
     }
 }
 
-/* PUSH: the row-parallel linear at tensor parallel - each row's sum goes into exchange buffer `buf` of every rank
- * (tp_exchange.cuh) instead of y, and every block signals once at the end (so no block returns early). */
+/* PUSH: the row-parallel linear at tensor parallel - each row's sum goes into exchange point `point` of every rank
+ * (tp_exchange.cuh) instead of y. */
 template <int ROWS, bool PUSH>
 __global__ void __launch_bounds__(QB_GEMV_WARPS * 32)
 qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, int k8, qb_bf16 *y_bf16,
-               float *y_f32, qb_tp_exchange tp, int buf) {
+               float *y_f32, qb_tp_exchange tp, int point) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row0 = (blockIdx.x * QB_GEMV_WARPS + warp) * ROWS;
     const uint4 *wr[ROWS];
@@ -42,12 +42,11 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
     qb_gemv_load_w<ROWS>(wv, wr, lane, k8);
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
-    const bool active = row0 < n; /* per warp; with PUSH no warp leaves before the block's signal */
-    if (!PUSH && !active) return;
+    if (row0 >= n) return;
     float acc[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
-    for (int base = active ? lane : k8; base < k8; base += 32 * QB_GEMV_UNROLL) {
+    for (int base = lane; base < k8; base += 32 * QB_GEMV_UNROLL) {
         uint4 xv[QB_GEMV_UNROLL], nv[ROWS][QB_GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < QB_GEMV_UNROLL; u++) {
@@ -67,28 +66,27 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
     }
 #pragma unroll
     for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
-    if (lane == 0 && active) {
+    if (lane == 0) {
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
             if (row0 + r < n) {
-                if (PUSH) qb_tpx_push(tp, buf, row0 + r, acc[r]);
+                if (PUSH) qb_tpx_push(tp, point, row0 + r, acc[r]);
                 else if (y_f32) y_f32[row0 + r] = acc[r];
                 else y_bf16[row0 + r] = __float2bfloat16(acc[r]);
             }
         }
     }
-    if (PUSH) qb_tpx_signal(tp, buf);
 }
 
 template <int ROWS, bool PUSH = false>
 static cudaError_t qb_gemv_launch(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
-                                  cudaStream_t stream, const qb_tp_exchange *tp = NULL, int buf = 0) {
+                                  cudaStream_t stream, const qb_tp_exchange *tp = NULL, int point = 0) {
     int rows_per_block = QB_GEMV_WARPS * ROWS;
     int blocks = (n + rows_per_block - 1) / rows_per_block;
     qb_tp_exchange none = {};
     return qb_launch_kernel(qb_gemv_kernel<ROWS, PUSH>, dim3(blocks), dim3(QB_GEMV_WARPS * 32), 0, stream,
                             (const uint4 *)w, (const uint4 *)x, n, k / 8, (qb_bf16 *)y_bf16, y_f32, tp ? *tp : none,
-                            buf);
+                            point);
 }
 
 extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16,
@@ -243,7 +241,6 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
         }
         if (kj == 0 && lane == 0 && u < p.n_units) qb_fused_epilogue<P, EPI>(p, u, acc);
     }
-    if (EPI == QB_FE_PUSH) qb_tpx_signal(p.tp, p.tp_buf);
 }
 
 static int g_fused_k_split = 0, g_fused_blocks_per_sm = 0;
@@ -298,10 +295,11 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
                                                    QB_FG_MAX_NORM_K);
     }
     if (xm == QB_FX_TPNORM) {
-        if ((in->tp_buf != 0 && in->tp_buf != 1) || (size_t)k * sizeof(float) > in->tp->slot_bytes || !in->resid_next)
-            return qb_errorf("%s: exchange buffer %d, K=%d or next residual unusable", what, in->tp_buf, k);
+        if (in->tp_point < 0 || in->tp_point >= in->tp->points || (size_t)k * sizeof(float) > in->tp->slot_bytes ||
+            !in->resid_next)
+            return qb_errorf("%s: exchange point %d, K=%d or next residual unusable", what, in->tp_point, k);
         p.tp = *in->tp;
-        p.tp_buf = in->tp_buf;
+        p.tp_point = in->tp_point;
         p.resid_next = in->resid_next;
     }
     p.k8 = k / 8;
@@ -382,9 +380,9 @@ extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const q
  * (split K) below. Measured on 2 x H200, TP2 input 1: 32B (N 5120) 95.06 tok/s with the fused kernel for every
  * push vs 101.32 with the all-reduce path, whose stores took the row-per-warp kernel. */
 extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in,
-                                      const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
-    if (n <= 0 || !tp || (buf != 0 && buf != 1) || (size_t)n * sizeof(float) > tp->slot_bytes)
-        return qb_errorf("gemv_tp_push: bad N=%d, exchange or buffer %d", n, buf);
+                                      const qb_tp_exchange *tp, int point, cudaStream_t stream) {
+    if (n <= 0 || !tp || point < 0 || point >= tp->points || (size_t)n * sizeof(float) > tp->slot_bytes)
+        return qb_errorf("gemv_tp_push: bad N=%d, exchange or point %d", n, point);
     if (!in || !in->x) return qb_errorf("gemv_tp_push: the input must be the bf16 vector x");
     static int mode = -1; /* QB_TP_PUSH_GEMV=rows|fused forces one kernel (measurements) */
     if (mode < 0) {
@@ -395,9 +393,9 @@ extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_
         if (k <= 0 || (k % 8) != 0 || (((uintptr_t)w | (uintptr_t)in->x) & 15))
             return qb_errorf("gemv_tp_push: K=%d must be a positive multiple of 8, W and x 16-byte aligned", k);
         int rows = qb_gemv_rows_for(n, k);
-        cudaError_t rc = rows == 4   ? qb_gemv_launch<4, true>(w, in->x, n, k, NULL, NULL, stream, tp, buf)
-                         : rows == 2 ? qb_gemv_launch<2, true>(w, in->x, n, k, NULL, NULL, stream, tp, buf)
-                                     : qb_gemv_launch<1, true>(w, in->x, n, k, NULL, NULL, stream, tp, buf);
+        cudaError_t rc = rows == 4   ? qb_gemv_launch<4, true>(w, in->x, n, k, NULL, NULL, stream, tp, point)
+                         : rows == 2 ? qb_gemv_launch<2, true>(w, in->x, n, k, NULL, NULL, stream, tp, point)
+                                     : qb_gemv_launch<1, true>(w, in->x, n, k, NULL, NULL, stream, tp, point);
         if (rc != cudaSuccess) return qb_errorf("gemv_tp_push: kernel launch failed: %s", cudaGetErrorString(rc));
         return 0;
     }
@@ -407,7 +405,7 @@ extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_
     p.n_rows = n;
     p.n_units = (n + rows - 1) / rows;
     p.tp = *tp;
-    p.tp_buf = buf;
+    p.tp_point = point;
     return qb_fused_launch(QB_FE_PUSH, rows, p, in, k, stream, "gemv_tp_push");
 }
 

@@ -35,10 +35,10 @@ typedef struct {
     const float *resid;   /* fp32 [k] residual stream (read only) */
     const float *norm_w;  /* fp32 [k] RMSNorm weight */
     float eps;
-    /* tensor parallel (x NULL, tp set): normalise resid + the partial sums exchanged in buffer tp_buf
+    /* tensor parallel (x NULL, tp set): normalise resid + the partial sums exchanged at point tp_point
      * (tp_exchange.cuh); block 0 writes that sum, the new residual, to resid_next (not resid: other blocks read it) */
     const qb_tp_exchange *tp;
-    int tp_buf;
+    int tp_point;
     float *resid_next;
 } qb_gemv_input;
 
@@ -48,10 +48,10 @@ int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_in
 /* resid[n] += bf16(W . x) */
 int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const qb_gemv_input *in, float *resid,
                              cudaStream_t stream);
-/* The row-parallel linear at tensor parallel: y = W . x pushed (fp32) into this rank's slot of exchange buffer buf
- * on every rank, then the peers are signalled (tp_exchange.cuh); the next fused GEMV's input sums it. */
+/* The row-parallel linear at tensor parallel: y = W . x pushed (fp32) into this rank's slot of exchange point
+ * `point` on every rank (tp_exchange.cuh); the next fused GEMV's input sums it. */
 int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in, const qb_tp_exchange *tp,
-                           int buf, cudaStream_t stream);
+                           int point, cudaStream_t stream);
 /* W: (hq + 2 hkv) * hd rows (q heads, k heads, v heads); then exactly qb_launch_qkv_rope for one row at position
  * *pos: bias (fp32 or NULL), RoPE of q and k, q -> q_out (hq, hd), k and v -> the caches (hkv, max_seq, hd). */
 int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq, int hkv,

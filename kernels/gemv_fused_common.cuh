@@ -37,10 +37,10 @@ typedef struct {
     int steps, groups, steps_per_group, n_tiles;
     int tile_major; /* quantized layout: 0 rows (quant_repack.h), 1 tiles (the 16 rows of a step contiguous) */
     int store_kind; /* tiled store: how the weights' tiles pair rows (quant_tile.cuh; hd / inter above) */
-    /* tensor-parallel exchange (QB_FE_PUSH: buffer tp_buf; QB_FX_TPNORM: buffer tp_buf, resid_in + the partial
-     * sums, block 0 writes the sum to resid_next) */
+    /* tensor-parallel exchange (QB_FE_PUSH: into point tp_point; QB_FX_TPNORM: resid_in + the partial sums of
+     * point tp_point, block 0 writes the sum to resid_next) */
     qb_tp_exchange tp;
-    int tp_buf;
+    int tp_point;
     float *resid_next;
 } qb_fused_params;
 
@@ -91,13 +91,14 @@ __device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, floa
     __syncthreads();
 }
 
-/* The normalised input of the tensor-parallel consumer (QB_FX_TPNORM): wait for the peers' partial sums, then
- * x = bf16(RMSNorm(resid_in + bf16(their sum)) * norm_w) into shared memory; block 0 keeps the sum in resid_next. */
+/* The normalised input of the tensor-parallel consumer (QB_FX_TPNORM): the peers' partial sums as they arrive,
+ * x = bf16(RMSNorm(resid_in + bf16(their sum)) * norm_w) into shared memory; block 0 keeps the sum in resid_next;
+ * then this block's share of refilling the previous point. */
 template <int THREADS>
 __device__ __forceinline__ void qb_fused_tp_norm_prologue(const qb_fused_params &p, uint4 *xs, float *warp_ss) {
-    qb_tpx_wait(p.tp, p.tp_buf);
-    qb_tpx_sum_norm<THREADS>(p.tp, p.tp_buf, p.resid_in, p.norm_w, p.k8, p.eps,
+    qb_tpx_sum_norm<THREADS>(p.tp, p.tp_point, p.resid_in, p.norm_w, p.k8, p.eps,
                              blockIdx.x == 0 ? p.resid_next : NULL, xs, warp_ss);
+    qb_tpx_refill_previous<THREADS>(p.tp, p.tp_point, blockIdx.x, gridDim.x);
 }
 
 /* The epilogue of unit u (one thread): acc holds the unit's rows in qb_fused_row order. */
@@ -109,7 +110,7 @@ __device__ __forceinline__ void qb_fused_epilogue(const qb_fused_params &p, int 
             int row = u * P + r;
             if (row >= p.n_rows) break;
             if (EPI == QB_FE_STORE) p.y[row] = __float2bfloat16(acc[r]);
-            else if (EPI == QB_FE_PUSH) qb_tpx_push(p.tp, p.tp_buf, row, acc[r]);
+            else if (EPI == QB_FE_PUSH) qb_tpx_push(p.tp, p.tp_point, row, acc[r]);
             else p.resid_out[row] += qb_round_bf16(acc[r]);
         }
     } else if (EPI == QB_FE_SILU) {

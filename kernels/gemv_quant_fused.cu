@@ -175,7 +175,6 @@ __global__ void __launch_bounds__(QB_QF_THREADS) qb_gemv_quant_fused_kernel(qb_f
         __syncthreads(); /* red is reused by the next tile */
     }
     qb_cp_async_wait<0>(); /* no copy outlives the block (the trailing groups are empty) */
-    if (EPI == QB_FE_PUSH) qb_tpx_signal(p.tp, p.tp_buf);
 }
 
 static int g_qf_stages = 0, g_qf_blocks_per_sm = 0;
@@ -281,10 +280,11 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
         if (QB_FE_ROWS(epi)) return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
     }
     if (xm == QB_FX_TPNORM) {
-        if ((in->tp_buf != 0 && in->tp_buf != 1) || (size_t)k * sizeof(float) > in->tp->slot_bytes || !in->resid_next)
-            return qb_errorf("%s: exchange buffer %d, K=%d or next residual unusable", what, in->tp_buf, k);
+        if (in->tp_point < 0 || in->tp_point >= in->tp->points || (size_t)k * sizeof(float) > in->tp->slot_bytes ||
+            !in->resid_next)
+            return qb_errorf("%s: exchange point %d, K=%d or next residual unusable", what, in->tp_point, k);
         p.tp = *in->tp;
-        p.tp_buf = in->tp_buf;
+        p.tp_point = in->tp_point;
         p.resid_next = in->resid_next;
     }
     const int step_k = 512 / w->bits;
@@ -359,15 +359,15 @@ extern "C" int qb_launch_gemv_quant_resid_add(const qb_gemv_qweights *w, int n, 
 }
 
 extern "C" int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
-                                            const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
-    if (n <= 0 || !tp || (buf != 0 && buf != 1) || (size_t)n * sizeof(float) > tp->slot_bytes)
-        return qb_errorf("gemv_quant_tp_push: bad N=%d, exchange or buffer %d", n, buf);
+                                            const qb_tp_exchange *tp, int point, cudaStream_t stream) {
+    if (n <= 0 || !tp || point < 0 || point >= tp->points || (size_t)n * sizeof(float) > tp->slot_bytes)
+        return qb_errorf("gemv_quant_tp_push: bad N=%d, exchange or point %d", n, point);
     qb_fused_params p = {};
     p.n_rows = n;
     p.n_units = n;
     p.n_tiles = (n + 15) / 16;
     p.tp = *tp;
-    p.tp_buf = buf;
+    p.tp_point = point;
     return qb_qf_launch(QB_FE_PUSH, p, w, k, in, stream, "gemv_quant_tp_push");
 }
 

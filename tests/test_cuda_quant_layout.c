@@ -140,7 +140,7 @@ typedef struct {
     int m, n, k;
     /* the fused q|k|v and gate|up GEMVs: their input (residual read, tensor-parallel exchange) */
     const void *in_resid, *in_next;
-    int in_tp, in_buf;
+    int in_tp, in_point;
 } qb_call;
 static qb_call g_calls[8192];
 static int g_n_calls;
@@ -158,7 +158,7 @@ static int record_in(const char *kernel, const void *w, const void *out, int n, 
         c->in_resid = in->x ? NULL : in->resid;
         c->in_next = in->resid_next;
         c->in_tp = in->tp != NULL;
-        c->in_buf = in->tp_buf;
+        c->in_point = in->tp_point;
     }
     return 0;
 }
@@ -242,14 +242,14 @@ int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_ge
     return record_in("gemv_fused", w, act, 2 * inter, k, in);
 }
 int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in, const qb_tp_exchange *tp,
-                           int buf, cudaStream_t stream) {
+                           int point, cudaStream_t stream) {
     (void)in; (void)tp; (void)stream;
-    return record("tp_push", w, NULL, buf, n, k); /* m: the exchange buffer */
+    return record("tp_push", w, NULL, point, n, k); /* m: the exchange point */
 }
-int qb_launch_tp_sum_rmsnorm(const qb_tp_exchange *tp, int buf, const float *resid, const float *w, int dim,
+int qb_launch_tp_sum_rmsnorm(const qb_tp_exchange *tp, int point, const float *resid, const float *w, int dim,
                              float eps, uint16_t *out, cudaStream_t stream) {
     (void)tp; (void)eps; (void)stream;
-    record("tp_sum_rmsnorm", w, out, buf, dim, 0);
+    record("tp_sum_rmsnorm", w, out, point, dim, 0);
     if (g_n_calls <= (int)(sizeof g_calls / sizeof *g_calls)) g_calls[g_n_calls - 1].in_resid = resid;
     return 0;
 }
@@ -283,9 +283,9 @@ int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int 
     return record_in("gemv_quant_fused", w->qweight, act, 2 * inter, k, in);
 }
 int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
-                                 const qb_tp_exchange *tp, int buf, cudaStream_t stream) {
+                                 const qb_tp_exchange *tp, int point, cudaStream_t stream) {
     (void)in; (void)tp; (void)stream;
-    return record("tp_push", w->qweight, NULL, buf, n, k);
+    return record("tp_push", w->qweight, NULL, point, n, k);
 }
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
                                   float eps, void *out, cudaStream_t stream) {
@@ -674,10 +674,10 @@ static int check_tp_decode(const char *label, qb_cuda_engine *e) {
 }
 
 /* A tensor-parallel decode step with the residual exchange (kernels/tp_exchange.cuh; xchg_on, stand-in context):
- * no all-reduce and no norm kernel in the layers; o_proj and down_proj push into buffers 0 and 1; gate|up
- * normalises resid + buffer 0 into resid_alt, the next q|k|v resid_alt + buffer 1 into resid (layer 0's q|k|v the
- * embedding in resid, no exchange); the head sums buffer 1 onto resid_alt with the final norm into xn, then the
- * argmax all-reduce. Bf16 linears and tiled 4-bit ones (the fused kernels); the row layout is unfused there. */
+ * no all-reduce and no norm kernel in the layers; layer l's o_proj and down_proj push into points 2l and 2l + 1;
+ * gate|up normalises resid + point 2l into resid_alt, the next q|k|v resid_alt + point 2l + 1 into resid (layer 0's
+ * q|k|v the embedding in resid, no exchange); the head sums the last point onto resid_alt with the final norm into
+ * xn, then the argmax all-reduce. Bf16 linears and tiled 4-bit ones (the fused kernels); the row layout is unfused there. */
 static int check_tp_exchange(const char *label, qb_cuda_engine *e) {
     if (e->quant_bits && e->quant_bits != 4) return 1;
     float *alt = calloc((size_t)e->H, sizeof(float));
@@ -714,14 +714,15 @@ static int check_tp_exchange(const char *label, qb_cuda_engine *e) {
         const qb_cuda_layer *L = &e->layer[i / 2];
         const void *want = i % 2 == 0 ? (e->quant_bits ? (const void *)L->q_o.qweight : (const void *)L->w_o)
                                       : (e->quant_bits ? (const void *)L->q_down.qweight : (const void *)L->w_down);
-        if (c[i]->w != want || c[i]->m != i % 2 || c[i]->n != e->H) {
-            printf("FAIL %s: TP exchange push %d reads %p into buffer %d (want %p, buffer %d)\n", label, i, c[i]->w,
-                   c[i]->m, want, i % 2);
+        if (c[i]->w != want || c[i]->m != i || c[i]->n != e->H) {
+            printf("FAIL %s: TP exchange push %d reads %p into point %d (want %p, point %d)\n", label, i, c[i]->w,
+                   c[i]->m, want, i);
             ok = 0;
         }
     }
-    if (ok && head && (head->w != e->final_norm || head->out != e->xn || head->m != 1 || head->in_resid != alt)) {
-        printf("FAIL %s: TP exchange head: buffer %d onto %p with %p into %p\n", label, head->m, head->in_resid,
+    if (ok && head && (head->w != e->final_norm || head->out != e->xn || head->m != 2 * e->layers - 1 ||
+                       head->in_resid != alt)) {
+        printf("FAIL %s: TP exchange head: point %d onto %p with %p into %p\n", label, head->m, head->in_resid,
                head->w, head->out);
         ok = 0;
     }
@@ -735,9 +736,9 @@ static int check_tp_exchange(const char *label, qb_cuda_engine *e) {
         const void *r_in = mlp ? (const void *)e->resid : first ? (const void *)e->resid : (const void *)alt;
         const void *r_next = first ? NULL : mlp ? (const void *)alt : (const void *)e->resid;
         if (c[i]->in_tp != !first || c[i]->in_resid != r_in || c[i]->in_next != r_next ||
-            (!first && c[i]->in_buf != (mlp ? 0 : 1))) {
-            printf("FAIL %s: TP exchange layer %d %s: exchange %d buffer %d reads %p writes %p\n", label, l,
-                   mlp ? "gate|up" : "q|k|v", c[i]->in_tp, c[i]->in_buf, c[i]->in_resid, c[i]->in_next);
+            (!first && c[i]->in_point != (mlp ? 2 * l : 2 * l - 1))) {
+            printf("FAIL %s: TP exchange layer %d %s: exchange %d point %d reads %p writes %p\n", label, l,
+                   mlp ? "gate|up" : "q|k|v", c[i]->in_tp, c[i]->in_point, c[i]->in_resid, c[i]->in_next);
             ok = 0;
         }
     }

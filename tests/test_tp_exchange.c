@@ -1,15 +1,16 @@
 /* test_tp_exchange.c - the tensor-parallel residual exchange of the decode step (kernels/tp_exchange.cuh) on one
- * GPU: R "ranks" are R regions and R counter sets on the same device, every rank's base[] pointing at all of them,
- * and each step is launched rank after rank on one stream (all producers, then all consumers), so the protocol -
- * pushes into every rank's slot, the last block's flags, the waits, the sums in rank order - runs as between GPUs
- * without any two kernels having to run at once.
- * One exchange round per iteration, at tensor-parallel slices of 0.5B, 7B, 32B and 72B (R = 2, and 4 for 7B):
- *   o_proj push (buffer 0) -> gate|up + SiLU with the exchange prologue: every rank's new residual bit-identical,
+ * GPU: R "ranks" are R regions on the same device (filled with the sentinel), every rank's base[] pointing at all
+ * of them, and each step is launched rank after rank on one stream (all producers, then all consumers), so the
+ * protocol - pushes into every rank's slot, the consumers' waits for every word, the sums in rank order, the
+ * refill of the previous point - runs as between GPUs without any two kernels having to run at once.
+ * One exchange round per iteration (2 points), at tensor-parallel slices of 0.5B, 7B, 32B and 72B (R = 2, and 4
+ * for 7B):
+ *   o_proj push (point 0) -> gate|up + SiLU with the exchange prologue: every rank's new residual bit-identical,
  *     equal to resid + bf16(sum of the partial products) of the CPU reference, the activations against the CPU;
- *   down_proj push (buffer 1) -> the head's sum + final norm (qb_launch_tp_sum_rmsnorm): bit-identical on every
+ *   down_proj push (point 1) -> the head's sum + final norm (qb_launch_tp_sum_rmsnorm): bit-identical on every
  *     rank, against the CPU; and q|k|v + RoPE with the exchange prologue equal bit for bit to the same kernel with
  *     the plain normalising prologue on the residual the exchange made (so is gate|up's);
- * three iterations (the epochs advance), every K split of the fused kernels on one shape. A consumer whose peer
+ * three iterations (each point refilled with the sentinel by the next consumer - checked - and reused), every K split of the fused kernels on one shape. A consumer whose peer
  * never pushes gives up after its timeout and raises the error flag instead of hanging.
  *   test_tp_exchange [--quick]     exits 77 without a GPU, 1 on any failure
  */
@@ -24,7 +25,6 @@
 
 #define EPS 1e-6f
 #define MAXR 4
-#define SLOT_BYTES (QB_TPX_MAX_DIM * 4)
 #define MAX_SEQ 8
 
 static int g_threads = 16;
@@ -36,18 +36,16 @@ typedef struct {
 
 typedef struct {
     char *region[MAXR];
-    unsigned int *counters[MAXR];
     int *error[MAXR];
     qb_tp_exchange x[MAXR];
 } exchange_set;
 
-static void exchange_open(exchange_set *s, int ranks, unsigned long long timeout_ns) {
-    size_t half = (size_t)ranks * SLOT_BYTES, bytes = 2 * half + 4 * QB_TPX_MAX_RANKS * QB_TPX_FLAG_STRIDE;
+/* 2 points of dim values per rank, the engine's layout (tp_exchange.cuh) */
+static void exchange_open(exchange_set *s, int ranks, int dim, unsigned long long timeout_ns) {
+    size_t slot = ((size_t)dim * 4 + 255) & ~(size_t)255, bytes = 2 * (size_t)ranks * slot;
     for (int r = 0; r < ranks; r++) {
         CK(cudaMalloc((void **)&s->region[r], bytes));
-        CK(cudaMemset(s->region[r], 0, bytes));
-        CK(cudaMalloc((void **)&s->counters[r], 64));
-        CK(cudaMemset(s->counters[r], 0, 64));
+        CK(cudaMemset(s->region[r], 0xFF, bytes));
         CK(cudaMalloc((void **)&s->error[r], sizeof(int)));
         CK(cudaMemset(s->error[r], 0, sizeof(int)));
     }
@@ -55,12 +53,11 @@ static void exchange_open(exchange_set *s, int ranks, unsigned long long timeout
         qb_tp_exchange *x = &s->x[r];
         memset(x, 0, sizeof *x);
         for (int i = 0; i < ranks; i++) x->base[i] = s->region[i];
-        x->counters = s->counters[r];
+        x->slot_bytes = slot;
+        x->point_bytes = (size_t)ranks * slot;
+        x->points = 2;
         x->error_dev = s->error[r];
         x->timeout_ns = timeout_ns;
-        x->half_bytes = half;
-        x->slot_bytes = SLOT_BYTES;
-        x->flags_offset = 2 * half;
         x->rank = r;
         x->ranks = ranks;
     }
@@ -69,7 +66,6 @@ static void exchange_open(exchange_set *s, int ranks, unsigned long long timeout
 static void exchange_close(exchange_set *s, int ranks) {
     for (int r = 0; r < ranks; r++) {
         cudaFree(s->region[r]);
-        cudaFree(s->counters[r]);
         cudaFree(s->error[r]);
     }
 }
@@ -124,7 +120,7 @@ static void test_shape(const tshape *t, int ks) {
     const int R = t->ranks, H = t->H, nq = t->nq, I = t->I, n_qkv = (t->hq + 2 * t->hkv) * t->hd;
     char what[200];
     exchange_set xs;
-    exchange_open(&xs, R, 10ull * 1000 * 1000 * 1000);
+    exchange_open(&xs, R, H, 10ull * 1000 * 1000 * 1000);
     uint16_t *d_wo[MAXR], *d_wgu[MAXR], *d_wd[MAXR], *d_wqkv[MAXR], *wo[MAXR], *wgu[MAXR], *wd[MAXR], *wqkv[MAXR];
     for (int r = 0; r < R; r++) {
         d_wo[r] = make_weight(H, nq, 100 + r, &wo[r]);
@@ -186,7 +182,7 @@ static void test_shape(const tshape *t, int ks) {
             LAUNCH(qb_launch_gemv_tp_push(d_wo[r], H, nq, &in, &xs.x[r], 0, 0));
         }
         for (int r = 0; r < R; r++) {
-            qb_gemv_input in = {.resid = d_resid[r], .norm_w = d_nw_post, .eps = EPS, .tp = &xs.x[r], .tp_buf = 0,
+            qb_gemv_input in = {.resid = d_resid[r], .norm_w = d_nw_post, .eps = EPS, .tp = &xs.x[r], .tp_point = 0,
                                 .resid_next = d_next[r]};
             LAUNCH(qb_launch_gemv_gate_up_silu(d_wgu[r], I, H, &in, d_act[r], 0));
         }
@@ -234,7 +230,7 @@ static void test_shape(const tshape *t, int ks) {
         }
         for (int r = 0; r < R; r++) {
             LAUNCH(qb_launch_tp_sum_rmsnorm(&xs.x[r], 1, d_next[r], d_nw_final, H, EPS, d_xn[r], 0));
-            qb_gemv_input in = {.resid = d_next[r], .norm_w = d_nw_in, .eps = EPS, .tp = &xs.x[r], .tp_buf = 1,
+            qb_gemv_input in = {.resid = d_next[r], .norm_w = d_nw_in, .eps = EPS, .tp = &xs.x[r], .tp_point = 1,
                                 .resid_next = d_next2[r]};
             LAUNCH(qb_launch_gemv_qkv_rope(d_wqkv[r], H, &in, NULL, t->hq, t->hkv, t->hd, d_pos, d_cs, d_sn,
                                            d_q[0], d_k[0], d_v[0], MAX_SEQ, 0));
@@ -275,6 +271,16 @@ static void test_shape(const tshape *t, int ks) {
             free(xr);
             free(nr);
         }
+        for (int r = 0; r < R; r++) { /* point 0 refilled by the consumers of point 1 */
+            unsigned char *pt = dl(xs.region[r], xs.x[r].point_bytes);
+            size_t bad = 0;
+            while (bad < xs.x[r].point_bytes && pt[bad] == 0xFF) bad++;
+            if (bad != xs.x[r].point_bytes) {
+                printf("FAIL %s tp%d iteration %d: rank %d point 0 not refilled (byte %zu)\n", t->name, R, it, r, bad);
+                g_failures++;
+            }
+            free(pt);
+        }
         for (int r = 0; r < R; r++)
             if (error_raised(&xs, r)) {
                 printf("FAIL %s tp%d: rank %d raised the exchange's error flag\n", t->name, R, r);
@@ -304,7 +310,7 @@ static void test_shape(const tshape *t, int ks) {
 static void test_timeout(void) {
     const int H = 896, nq = 448, I = 2432;
     exchange_set xs;
-    exchange_open(&xs, 2, 20ull * 1000 * 1000); /* 20 ms */
+    exchange_open(&xs, 2, H, 20ull * 1000 * 1000); /* 20 ms */
     uint16_t *wo, *wgu;
     uint16_t *d_wo = make_weight(H, nq, 1, &wo), *d_wgu = make_weight(2L * I, H, 2, &wgu);
     uint16_t *xb = malloc((size_t)nq * 2);
@@ -316,7 +322,7 @@ static void test_timeout(void) {
           *d_next = dev_alloc_guarded((size_t)H * 4);
     qb_gemv_input in = {.x = d_x};
     LAUNCH(qb_launch_gemv_tp_push(d_wo, H, nq, &in, &xs.x[0], 0, 0));
-    qb_gemv_input cin = {.resid = d_resid, .norm_w = d_nw, .eps = EPS, .tp = &xs.x[0], .tp_buf = 0,
+    qb_gemv_input cin = {.resid = d_resid, .norm_w = d_nw, .eps = EPS, .tp = &xs.x[0], .tp_point = 0,
                          .resid_next = d_next};
     LAUNCH(qb_launch_gemv_gate_up_silu(d_wgu, I, H, &cin, d_act, 0)); /* LAUNCH synchronises: it must return */
     if (!error_raised(&xs, 0)) {

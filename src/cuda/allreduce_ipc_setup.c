@@ -23,14 +23,14 @@ static int cuda_fail(const char *what, cudaError_t e) {
         if (qb_cu_e_ != cudaSuccess) return cuda_fail(#call, qb_cu_e_); \
     } while (0)
 
-static int open_local(qb_ipc_peers *p, size_t slot_bytes, double timeout_s) {
+static int open_local(qb_ipc_peers *p, size_t slot_bytes, int fill, double timeout_s) {
     p->slot_bytes = (slot_bytes + 255) & ~(size_t)255;
     p->half_bytes = (size_t)p->ranks * p->slot_bytes;
     p->flags_offset = 2 * p->half_bytes;
     p->region_bytes = p->flags_offset + sizeof(unsigned int) * QB_IPC_MAX_RANKS * QB_IPC_MAX_BLOCKS;
     p->timeout_ns = (unsigned long long)(timeout_s * 1e9);
     CU_TRY(cudaMalloc((void **)&p->local, p->region_bytes));
-    CU_TRY(cudaMemset(p->local, 0, p->region_bytes));
+    CU_TRY(cudaMemset(p->local, fill, p->region_bytes));
     CU_TRY(cudaMalloc((void **)&p->counters, sizeof(unsigned int) * (QB_IPC_MAX_BLOCKS + 2)));
     CU_TRY(cudaMemset(p->counters, 0, sizeof(unsigned int) * (QB_IPC_MAX_BLOCKS + 2)));
     CU_TRY(cudaHostAlloc((void **)&p->error_host, sizeof(int), cudaHostAllocMapped));
@@ -59,6 +59,10 @@ static int map_peers(const cudaIpcMemHandle_t *handles, qb_ipc_peers *p) {
 }
 
 int qb_ipc_peers_open(qb_dist *d, size_t slot_bytes, double timeout_s, qb_ipc_peers *p) {
+    return qb_ipc_peers_open_filled(d, slot_bytes, 0, timeout_s, p);
+}
+
+int qb_ipc_peers_open_filled(qb_dist *d, size_t slot_bytes, int fill, double timeout_s, qb_ipc_peers *p) {
     memset(p, 0, sizeof *p);
     p->rank = d->tp_rank;
     p->ranks = d->tp_size;
@@ -66,7 +70,7 @@ int qb_ipc_peers_open(qb_dist *d, size_t slot_bytes, double timeout_s, qb_ipc_pe
         return qb_errorf("one-shot all-reduce: %d ranks in the TP group, at most %d supported", p->ranks,
                          QB_IPC_MAX_RANKS);
 
-    int ok = open_local(p, slot_bytes, timeout_s) == 0;
+    int ok = open_local(p, slot_bytes, fill, timeout_s) == 0;
     cudaIpcMemHandle_t mine, handles[QB_IPC_MAX_RANKS];
     memset(&mine, 0, sizeof mine);
     if (ok) {

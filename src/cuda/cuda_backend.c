@@ -311,8 +311,10 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
         QB_TRY(qb_allreduce_impl_from_env(&impl));
         QB_TRY(qb_nccl_create(p->dist, impl, &e->nc));
         const char *xv = getenv("QB_TP_EXCHANGE"); /* the decode's residual exchange unless "0" (measurements) */
-        e->xchg_on = !(xv && strcmp(xv, "0") == 0) && e->H <= QB_TPX_MAX_DIM && e->H % 8 == 0 &&
-                     qb_nccl_tp_exchange(e->nc, &e->xchg);
+        if (!(xv && strcmp(xv, "0") == 0)) {
+            QB_TRY(qb_nccl_tp_exchange_open(e->nc, e->H, 2 * e->layers, &e->xchg));
+            e->xchg_on = e->xchg.points > 0;
+        }
         QB_CUDA_TRY(cudaMalloc((void **)&e->local_best, sizeof *e->local_best));
         QB_CUDA_TRY(cudaMalloc((void **)&e->argmax_key, sizeof *e->argmax_key));
         e->logits_host = malloc(sizeof *e->logits_host * (size_t)e->vocab_rows);

@@ -153,21 +153,22 @@ static int qb_matmul(qb_cuda_engine *e, const uint16_t *x, const uint16_t *w, co
     return qb_gemm_bf16(e->gemm, x, w, m, n, k, y, e->stream);
 }
 
-/* The row-parallel linear of a tensor-parallel decode step with the exchange: its partial sums pushed into buffer
- * buf of every rank (tp_exchange.cuh), bf16 or quantized W. */
+/* The row-parallel linear of a tensor-parallel decode step with the exchange: its partial sums pushed into
+ * exchange point `point` of every rank (tp_exchange.cuh), bf16 or quantized W. */
 static int qb_decode_gemv_push(qb_cuda_engine *e, const uint16_t *w, const qb_cuda_qmat *q, const uint16_t *x, int n,
-                               int k, int buf) {
+                               int k, int point) {
     qb_gemv_input in = {.x = x};
     if (q->qweight) {
         qb_gemv_qweights qw = qb_qweights(e, q);
-        return qb_launch_gemv_quant_tp_push(&qw, n, k, &in, &e->xchg, buf, e->stream);
+        return qb_launch_gemv_quant_tp_push(&qw, n, k, &in, &e->xchg, point, e->stream);
     }
-    return qb_launch_gemv_tp_push(w, n, k, &in, &e->xchg, buf, e->stream);
+    return qb_launch_gemv_tp_push(w, n, k, &in, &e->xchg, point, e->stream);
 }
 
 /* One decode token at tensor parallel with the residual exchange (kernels/tp_exchange.cuh), no all-reduce kernel:
- * o_proj and down_proj push their partial sums (buffers 0 and 1), and the next GEMV - gate|up, the next layer's
- * q|k|v, or the head's sum + final norm - waits for the peers' and normalises resid + their sum in its prologue.
+ * o_proj and down_proj of layer l push their partial sums (points 2l and 2l + 1), and the next GEMV - gate|up, the
+ * next layer's q|k|v, or the head's sum + final norm - takes the peers' as they arrive and normalises resid + their
+ * sum in its prologue.
  * The residual alternates: the gate|up prologue reads resid and its block 0 writes resid_alt, the next q|k|v reads
  * resid_alt and writes resid (layer 0's q|k|v just normalises the embedding in resid). 6 kernels a layer, as at
  * one GPU. */
@@ -180,17 +181,18 @@ static int qb_layers_decode_exchange(qb_cuda_engine *e, int decode_chunk, int le
         qb_gemv_input in_attn = {.resid = e->resid, .norm_w = L->norm_in, .eps = e->eps};
         if (l > 0)
             in_attn = (qb_gemv_input){.resid = e->resid_alt, .norm_w = L->norm_in, .eps = e->eps, .tp = &e->xchg,
-                                      .tp_buf = 1, .resid_next = e->resid};
+                                      .tp_point = 2 * l - 1, .resid_next = e->resid};
         QB_TRY(qb_decode_qkv_rope(e, L, &in_attn, kc, vc));
         QB_TRY(qb_launch_attention_decode(e->q, kc, vc, e->max_seq, len_cap, e->state, e->hq, e->hkv, e->hd,
                                           decode_chunk, e->part_o, e->part_ml, e->attn, e->stream));
-        QB_TRY(qb_decode_gemv_push(e, L->w_o, &L->q_o, e->attn, H, nq, 0));
+        QB_TRY(qb_decode_gemv_push(e, L->w_o, &L->q_o, e->attn, H, nq, 2 * l));
         qb_gemv_input in_mlp = {.resid = e->resid, .norm_w = L->norm_post, .eps = e->eps, .tp = &e->xchg,
-                                .tp_buf = 0, .resid_next = e->resid_alt};
+                                .tp_point = 2 * l, .resid_next = e->resid_alt};
         QB_TRY(qb_decode_gate_up_silu(e, L, &in_mlp));
-        QB_TRY(qb_decode_gemv_push(e, L->w_down, &L->q_down, e->act, H, I, 1));
+        QB_TRY(qb_decode_gemv_push(e, L->w_down, &L->q_down, e->act, H, I, 2 * l + 1));
     }
-    return qb_launch_tp_sum_rmsnorm(&e->xchg, 1, e->resid_alt, e->final_norm, H, e->eps, e->xn, e->stream);
+    return qb_launch_tp_sum_rmsnorm(&e->xchg, 2 * e->layers - 1, e->resid_alt, e->final_norm, H, e->eps, e->xn,
+                                    e->stream);
 }
 
 /* One decode token through the layers with the fused kernels (fusion QB_FUSE_EPILOGUES or QB_FUSE_RESIDUAL).

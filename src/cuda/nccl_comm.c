@@ -145,13 +145,6 @@ int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
             return -1;
         }
         c->ipc_open = 1;
-        if (qb_ipc_peers_open(d, QB_TPX_MAX_DIM * sizeof(float), timeout_s, &c->xchg) != 0) {
-            qb_ipc_peers_close(d, &c->ipc, 0);
-            ncclCommDestroy(c->comm);
-            free(c);
-            return -1;
-        }
-        c->xchg_open = 1;
     }
     *out = c;
     return 0;
@@ -295,20 +288,27 @@ void qb_nccl_destroy(qb_nccl *c) {
     free(c);
 }
 
-int qb_nccl_tp_exchange(const qb_nccl *c, qb_tp_exchange *out) {
-    if (!c || c->aborted || !c->xchg_open) return 0;
-    const qb_ipc_peers *x = &c->xchg;
+int qb_nccl_tp_exchange_open(qb_nccl *c, int dim, int points, qb_tp_exchange *out) {
     *out = (qb_tp_exchange){0};
+    if (!c || c->aborted) return qb_errorf("residual exchange: the NCCL context is %s", c ? "aborted" : "missing");
+    if (!c->ipc_open || dim <= 0 || dim > QB_TPX_MAX_DIM || dim % 8 || points <= 0) return 0; /* not available */
+    if (c->xchg_open) return qb_errorf("residual exchange: already open");
+    size_t slot = ((size_t)dim * sizeof(float) + 255) & ~(size_t)255;
+    /* the region's two staging halves of ranks x slot_bytes each hold the points: slot_bytes = half the points */
+    size_t half_points = (size_t)(points + 1) / 2;
+    double timeout_s = (double)c->ipc.timeout_ns * 1e-9;
+    if (qb_ipc_peers_open_filled(c->dist, half_points * slot, 0xFF, timeout_s, &c->xchg) != 0) return -1;
+    c->xchg_open = 1;
+    const qb_ipc_peers *x = &c->xchg;
     for (int r = 0; r < x->ranks && r < QB_TPX_MAX_RANKS; r++) out->base[r] = x->peer[r];
-    out->counters = x->counters;
+    out->slot_bytes = slot;
+    out->point_bytes = (size_t)x->ranks * slot;
+    out->points = points;
     out->error_dev = x->error_dev;
     out->timeout_ns = x->timeout_ns;
-    out->half_bytes = x->half_bytes;
-    out->slot_bytes = x->slot_bytes;
-    out->flags_offset = x->flags_offset;
     out->rank = x->rank;
     out->ranks = x->ranks;
-    return 1;
+    return 0;
 }
 
 ncclComm_t qb_nccl_comm(const qb_nccl *c) { return c ? c->comm : NULL; }

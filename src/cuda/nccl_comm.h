@@ -106,10 +106,12 @@ int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t strea
  * "qwenbench: rank R on HOST: OPERATION: reason", the same message recorded, and -1. */
 int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char *operation);
 
-/* The decode step's residual exchange (kernels/tp_exchange.cuh: the row-parallel GEMVs push their partial sums
- * into every rank's memory, the next GEMV sums them; no all-reduce kernel): 1 and *out filled where it exists
- * (ipc-oneshot with more than one rank, on one node), else 0. */
-int qb_nccl_tp_exchange(const qb_nccl *c, qb_tp_exchange *out);
+/* Collective: the decode step's residual exchange (kernels/tp_exchange.cuh: the row-parallel GEMVs push their
+ * partial sums into every rank's memory, the next GEMV sums them; no all-reduce kernel) with `points` points of
+ * dim fp32 values per rank, freed with the context. 0 with *out filled (out->points > 0) where it can exist
+ * (ipc-oneshot with more than one rank, on one node; dim a multiple of 8 up to QB_TPX_MAX_DIM), 0 with
+ * out->points = 0 where not, -1 on a failure (on every rank). */
+int qb_nccl_tp_exchange_open(qb_nccl *c, int dim, int points, qb_tp_exchange *out);
 
 /* Accessors. The communicator may be used for other collectives (argmax gather, prefill all-reduce). */
 ncclComm_t qb_nccl_comm(const qb_nccl *c);
