@@ -6,7 +6,6 @@
  * epilogues, shared with the quantized ones through gemv_fused_common.cuh).
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "common.cuh"
 #include "gemv.cuh"
@@ -26,12 +25,10 @@ __device__ __forceinline__ void qb_gemv_load_w(uint4 (&wv)[ROWS][QB_GEMV_UNROLL]
     }
 }
 
-/* PUSH: the row-parallel linear at tensor parallel - each row's sum goes into exchange point `point` of every rank
- * (tp_exchange.cuh) instead of y. */
-template <int ROWS, bool PUSH>
+template <int ROWS>
 __global__ void __launch_bounds__(QB_GEMV_WARPS * 32)
 qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, int k8, qb_bf16 *y_bf16,
-               float *y_f32, qb_tp_exchange tp, int point) {
+               float *y_f32) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row0 = (blockIdx.x * QB_GEMV_WARPS + warp) * ROWS;
     const uint4 *wr[ROWS];
@@ -70,23 +67,20 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
             if (row0 + r < n) {
-                if (PUSH) qb_tpx_push(tp, point, row0 + r, acc[r]);
-                else if (y_f32) y_f32[row0 + r] = acc[r];
+                if (y_f32) y_f32[row0 + r] = acc[r];
                 else y_bf16[row0 + r] = __float2bfloat16(acc[r]);
             }
         }
     }
 }
 
-template <int ROWS, bool PUSH = false>
+template <int ROWS>
 static cudaError_t qb_gemv_launch(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
-                                  cudaStream_t stream, const qb_tp_exchange *tp = NULL, int point = 0) {
+                           cudaStream_t stream) {
     int rows_per_block = QB_GEMV_WARPS * ROWS;
     int blocks = (n + rows_per_block - 1) / rows_per_block;
-    qb_tp_exchange none = {};
-    return qb_launch_kernel(qb_gemv_kernel<ROWS, PUSH>, dim3(blocks), dim3(QB_GEMV_WARPS * 32), 0, stream,
-                            (const uint4 *)w, (const uint4 *)x, n, k / 8, (qb_bf16 *)y_bf16, y_f32, tp ? *tp : none,
-                            point);
+    return qb_launch_kernel(qb_gemv_kernel<ROWS>, dim3(blocks), dim3(QB_GEMV_WARPS * 32), 0, stream, (const uint4 *)w,
+                            (const uint4 *)x, n, k / 8, (qb_bf16 *)y_bf16, y_f32);
 }
 
 extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16,
@@ -376,29 +370,13 @@ extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const q
     return qb_fused_launch(QB_FE_RESID, rows, p, in, k, stream, "gemv_resid_add");
 }
 
-/* Named condition: the row-per-warp kernel above (qb_launch_gemv's shape rule) where N >= 2112, the fused kernel
- * (split K) below. Measured on 2 x H200, TP2 input 1: 32B (N 5120) 95.06 tok/s with the fused kernel for every
- * push vs 101.32 with the all-reduce path, whose stores took the row-per-warp kernel. */
+/* Measured against the row-per-warp kernel above (qb_launch_gemv's shape rule) for the pushes with N >= 2112, on
+ * 2 x H200, TP2 input 1: 7B 402.16 (fused) vs 352.09 tok/s, 32B 96.14 vs 95.91. */
 extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in,
                                       const qb_tp_exchange *tp, int point, cudaStream_t stream) {
     if (n <= 0 || !tp || point < 0 || point >= tp->points || (size_t)n * sizeof(float) > tp->slot_bytes)
         return qb_errorf("gemv_tp_push: bad N=%d, exchange or point %d", n, point);
     if (!in || !in->x) return qb_errorf("gemv_tp_push: the input must be the bf16 vector x");
-    static int mode = -1; /* QB_TP_PUSH_GEMV=rows|fused forces one kernel (measurements) */
-    if (mode < 0) {
-        const char *v = getenv("QB_TP_PUSH_GEMV");
-        mode = v && !strcmp(v, "rows") ? 1 : v && !strcmp(v, "fused") ? 2 : 0;
-    }
-    if (mode == 1 || (mode == 0 && n >= 2112)) {
-        if (k <= 0 || (k % 8) != 0 || (((uintptr_t)w | (uintptr_t)in->x) & 15))
-            return qb_errorf("gemv_tp_push: K=%d must be a positive multiple of 8, W and x 16-byte aligned", k);
-        int rows = qb_gemv_rows_for(n, k);
-        cudaError_t rc = rows == 4   ? qb_gemv_launch<4, true>(w, in->x, n, k, NULL, NULL, stream, tp, point)
-                         : rows == 2 ? qb_gemv_launch<2, true>(w, in->x, n, k, NULL, NULL, stream, tp, point)
-                                     : qb_gemv_launch<1, true>(w, in->x, n, k, NULL, NULL, stream, tp, point);
-        if (rc != cudaSuccess) return qb_errorf("gemv_tp_push: kernel launch failed: %s", cudaGetErrorString(rc));
-        return 0;
-    }
     qb_fused_params p = {};
     int rows = qb_fused_rows_per_unit(n, k);
     p.w = (const uint4 *)w;

@@ -79,16 +79,19 @@ __device__ __forceinline__ bool qb_tpx_arrived(float4 v) {
            __float_as_uint(v.z) != QB_TPX_SENTINEL && __float_as_uint(v.w) != QB_TPX_SENTINEL;
 }
 
-/* Consumer: 16 bytes of a slot once every word has arrived (or the wait timed out: then *failed is set). */
-__device__ __forceinline__ float4 qb_tpx_poll4(const qb_tp_exchange &t, const float4 *p, bool &failed) {
+__device__ __forceinline__ float4 qb_tpx_load4(const float4 *p) {
     float4 v;
+    asm volatile("ld.volatile.global.v4.f32 {%0,%1,%2,%3}, [%4];"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+/* Consumer: v (already loaded once from p) re-read until every word has arrived, or the wait timed out (then
+ * *failed is set and v is what is there). */
+__device__ __forceinline__ void qb_tpx_repoll4(const qb_tp_exchange &t, const float4 *p, float4 &v, bool &failed) {
     unsigned long long start = 0;
-    for (;;) {
-        asm volatile("ld.volatile.global.v4.f32 {%0,%1,%2,%3}, [%4];"
-                     : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-                     : "l"(p)
-                     : "memory");
-        if (qb_tpx_arrived(v) || failed) return v;
+    while (!qb_tpx_arrived(v) && !failed) {
         unsigned long long now;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
         if (start == 0) {
@@ -97,28 +100,40 @@ __device__ __forceinline__ float4 qb_tpx_poll4(const qb_tp_exchange &t, const fl
             failed = true;
             *(volatile int *)t.error_dev = 1;
             __threadfence_system();
-            return v;
+            break;
         }
+        v = qb_tpx_load4(p);
     }
 }
 
-/* Consumer: x[8] = resid[8g..8g+7] + bf16(sum over ranks of point p's slots), waiting for each slot's words. */
+/* Consumer: x[8] = resid[8g..8g+7] + bf16(sum over ranks of point p's slots). Every rank's two 16-byte loads are
+ * issued before any is checked (one round trip to L2 per group, not one per load), then missing words re-read. */
 __device__ __forceinline__ void qb_tpx_sum8(const qb_tp_exchange &t, int point, const float *resid, int g,
                                             float x[8], bool &failed) {
-    float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     const char *pt = qb_tpx_base(t, t.rank) + (size_t)point * t.point_bytes;
+    float4 a[QB_TPX_MAX_RANKS], b[QB_TPX_MAX_RANKS];
 #pragma unroll
     for (int r = 0; r < QB_TPX_MAX_RANKS; r++) {
         if (r < t.ranks) {
             const float4 *p = (const float4 *)(pt + (size_t)r * t.slot_bytes) + 2 * g;
-            float4 a = qb_tpx_poll4(t, p, failed), b = qb_tpx_poll4(t, p + 1, failed);
-            s[0] += a.x; s[1] += a.y; s[2] += a.z; s[3] += a.w;
-            s[4] += b.x; s[5] += b.y; s[6] += b.z; s[7] += b.w;
+            a[r] = qb_tpx_load4(p);
+            b[r] = qb_tpx_load4(p + 1);
         }
     }
     const float4 *r4 = (const float4 *)resid + 2 * g;
-    float4 a = r4[0], b = r4[1];
-    float rv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    float4 ra = r4[0], rb = r4[1];
+    float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int r = 0; r < QB_TPX_MAX_RANKS; r++) {
+        if (r < t.ranks) {
+            const float4 *p = (const float4 *)(pt + (size_t)r * t.slot_bytes) + 2 * g;
+            qb_tpx_repoll4(t, p, a[r], failed);
+            qb_tpx_repoll4(t, p + 1, b[r], failed);
+            s[0] += a[r].x; s[1] += a[r].y; s[2] += a[r].z; s[3] += a[r].w;
+            s[4] += b[r].x; s[5] += b[r].y; s[6] += b[r].z; s[7] += b[r].w;
+        }
+    }
+    float rv[8] = {ra.x, ra.y, ra.z, ra.w, rb.x, rb.y, rb.z, rb.w};
 #pragma unroll
     for (int i = 0; i < 8; i++) x[i] = rv[i] + __bfloat162float(__float2bfloat16(s[i]));
 }

@@ -14,8 +14,7 @@
 #   formats    7B in bf16, gptq-int4, gptq-int8 and awq on one GPU, input 1
 #   xchg       the decode's residual exchange (kernels/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
 #              checkpoint at TP2 (--check reference), then 7B BF16 (tokens vs TP1), 32B BF16 and 72B GPTQ-Int4 at
-#              TP2, input 1, each with the exchange and without (QB_TP_EXCHANGE=0); 7B and 32B also with the fused
-#              GEMV for every push (QB_TP_PUSH_GEMV=fused)
+#              TP2, input 1, each with the exchange and without (QB_TP_EXCHANGE=0)
 #   slices     7B and 32B with half the heads, intermediate size and vocabulary on one GPU: TP2 without communication
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
@@ -166,14 +165,13 @@ phase_xchg() {
     expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json"
   }
   local x
-  for x in 1 0 fused; do # fused: the exchange with the fused GEMV for every push (QB_TP_PUSH_GEMV=fused)
-    QB_TP_EXCHANGE=${x/fused/1} QB_TP_PUSH_GEMV=$x step tp2_7b_xchg$x 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 \
-      --context-lengths 1 --expect-tokens "$H5/tp1_7b.json" --out "$H5/x7_$x.h5" &&
-      compare_tokens "$H5/tp1_7b.h5" "$H5/x7_$x.h5"
+  for x in 1 0; do
+    QB_TP_EXCHANGE=$x step tp2_7b_xchg$x 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
+      --expect-tokens "$H5/tp1_7b.json" --out "$H5/x7_$x.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/x7_$x.h5"
   done
-  for x in 1 0 fused; do
-    QB_TP_EXCHANGE=${x/fused/1} QB_TP_PUSH_GEMV=$x step tp2_32b_xchg$x 90 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 \
-      --context-lengths 1 --out "$H5/x32_$x.h5"
+  for x in 1 0; do
+    QB_TP_EXCHANGE=$x step tp2_32b_xchg$x 90 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1 \
+      --out "$H5/x32_$x.h5"
   done
   for x in 1 0; do
     QB_TP_EXCHANGE=$x step tp2_72b_int4_xchg$x 150 $MPI 2 $QB $R --quant gptq-int4 --model qwen2.5-72b --tp 2 \
