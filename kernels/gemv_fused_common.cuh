@@ -91,12 +91,14 @@ __device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, floa
     __syncthreads();
 }
 
-/* The normalised input of the tensor-parallel consumer (QB_FX_TPNORM): x = bf16(RMSNorm(resid_in + bf16(the peers'
- * partial sums)) * norm_w) into shared memory, made by the first block to arrive (which also writes the sum to
- * resid_next) and read by the others (qb_tpx_input); then this block's share of refilling the previous point. */
+/* The normalised input of the tensor-parallel consumer (QB_FX_TPNORM): the peers' partial sums as they arrive,
+ * x = bf16(RMSNorm(resid_in + bf16(their sum)) * norm_w) into shared memory; block 0 keeps the sum in resid_next;
+ * then this block's share of refilling the previous point. */
 template <int THREADS>
 __device__ __forceinline__ void qb_fused_tp_norm_prologue(const qb_fused_params &p, uint4 *xs, float *warp_ss) {
-    qb_tpx_input<THREADS>(p.tp, p.tp_point, p.resid_in, p.norm_w, p.k8, p.eps, p.resid_next, xs, warp_ss);
+    qb_tpx_sum_norm<THREADS>(p.tp, p.tp_point, p.resid_in, p.norm_w, p.k8, p.eps,
+                             blockIdx.x == 0 ? p.resid_next : NULL, xs, warp_ss);
+    qb_tpx_refill_previous<THREADS>(p.tp, p.tp_point, blockIdx.x, gridDim.x);
 }
 
 /* The epilogue of unit u (one thread): acc holds the unit's rows in qb_fused_row order. */

@@ -13,7 +13,7 @@ qb_tp_sum_rmsnorm_kernel(qb_tp_exchange t, int point, const float *resid, const 
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
     qb_tpx_sum_norm<QB_TPX_HEAD_THREADS>(t, point, resid, w, k8, eps, NULL, out, warp_ss);
-    qb_tpx_refill_previous<QB_TPX_HEAD_THREADS>(t, point, 0, 1); /* one block: it leads, nothing to publish */
+    qb_tpx_refill_previous<QB_TPX_HEAD_THREADS>(t, point, 0, 1);
 }
 
 extern "C" int qb_launch_tp_sum_rmsnorm(const qb_tp_exchange *tp, int point, const float *resid, const float *w,

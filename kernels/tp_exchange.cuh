@@ -15,8 +15,7 @@
  * Points: one per row-parallel linear of a decode step (2 x layers), each [ranks][slot] fp32 on every rank.
  * Why a point is never written before it is refilled: a peer pushes into point q of the next step only after it
  * passed every exchange between, which needs this rank's pushes to them, made after its consumer of q + 1 (which
- * refilled q) finished. Each point is consumed by one kernel per step. The region is a qb_ipc_peers region of
- * allreduce_ipc.h filled with 0xFF bytes at open (the tickets zeroed).
+ * refilled q) finished. The region is a qb_ipc_peers region of allreduce_ipc.h filled with 0xFF bytes at open.
  * A peer that never pushes: after timeout_ns the waiting thread sets *error_dev (host-mapped) and goes on with what
  * it has, so the kernel ends and the host watchdog (qb_nccl_wait) reports the peer.
  * The struct and the launch are C; the device helpers are for .cu files.
@@ -35,9 +34,7 @@
 typedef struct {
     char *base[QB_TPX_MAX_RANKS]; /* every rank's region as mapped on this device (base[rank] = local) */
     size_t slot_bytes;            /* one rank's fp32 values at one point (>= 4 x hidden size, 16-byte multiple) */
-    size_t point_bytes;           /* ranks x slot_bytes: point p's slots at p x point_bytes */
-    size_t pub_offset, pub_bytes; /* local: point p's published bf16 input at pub_offset + p x pub_bytes */
-    size_t ticket_offset;         /* local: u64 ticket per point (0 at open and after each refill; qb_tpx_input) */
+    size_t point_bytes;           /* ranks x slot_bytes */
     int points;                   /* exchange points in the region */
     int *error_dev;               /* host-mapped: 1 once a wait timed out */
     unsigned long long timeout_ns;
@@ -82,19 +79,16 @@ __device__ __forceinline__ bool qb_tpx_arrived(float4 v) {
            __float_as_uint(v.z) != QB_TPX_SENTINEL && __float_as_uint(v.w) != QB_TPX_SENTINEL;
 }
 
-__device__ __forceinline__ float4 qb_tpx_load4(const float4 *p) {
+/* Consumer: 16 bytes of a slot once every word has arrived (or the wait timed out: then *failed is set). */
+__device__ __forceinline__ float4 qb_tpx_poll4(const qb_tp_exchange &t, const float4 *p, bool &failed) {
     float4 v;
-    asm volatile("ld.volatile.global.v4.f32 {%0,%1,%2,%3}, [%4];"
-                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-                 : "l"(p));
-    return v;
-}
-
-/* Consumer: v (already loaded once from p) re-read until every word has arrived, or the wait timed out (then
- * *failed is set and v is what is there). */
-__device__ __forceinline__ void qb_tpx_repoll4(const qb_tp_exchange &t, const float4 *p, float4 &v, bool &failed) {
     unsigned long long start = 0;
-    while (!qb_tpx_arrived(v) && !failed) {
+    for (;;) {
+        asm volatile("ld.volatile.global.v4.f32 {%0,%1,%2,%3}, [%4];"
+                     : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                     : "l"(p)
+                     : "memory");
+        if (qb_tpx_arrived(v) || failed) return v;
         unsigned long long now;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
         if (start == 0) {
@@ -103,64 +97,41 @@ __device__ __forceinline__ void qb_tpx_repoll4(const qb_tp_exchange &t, const fl
             failed = true;
             *(volatile int *)t.error_dev = 1;
             __threadfence_system();
-            break;
+            return v;
         }
-        v = qb_tpx_load4(p);
     }
 }
 
-/* Consumer: x[8] = resid[8g..8g+7] + bf16(sum over ranks of point p's slots). Two ranks' 16-byte loads at a time
- * are issued before any is checked (one round trip to L2 per pair of ranks, not one per load; more would cost
- * registers every fused GEMV pays for), then missing words re-read. */
+/* Consumer: x[8] = resid[8g..8g+7] + bf16(sum over ranks of point p's slots), waiting for each slot's words. */
 __device__ __forceinline__ void qb_tpx_sum8(const qb_tp_exchange &t, int point, const float *resid, int g,
                                             float x[8], bool &failed) {
-    const char *pt = qb_tpx_base(t, t.rank) + (size_t)point * t.point_bytes;
-    const float4 *r4 = (const float4 *)resid + 2 * g;
-    float4 ra = r4[0], rb = r4[1];
     float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    const char *pt = qb_tpx_base(t, t.rank) + (size_t)point * t.point_bytes;
 #pragma unroll
-    for (int r0 = 0; r0 < QB_TPX_MAX_RANKS; r0 += 2) {
-        if (r0 < t.ranks) {
-            const int two = r0 + 1 < t.ranks;
-            const float4 *p0 = (const float4 *)(pt + (size_t)r0 * t.slot_bytes) + 2 * g;
-            const float4 *p1 = (const float4 *)(pt + (size_t)(r0 + two) * t.slot_bytes) + 2 * g;
-            float4 a0 = qb_tpx_load4(p0), b0 = qb_tpx_load4(p0 + 1), a1, b1;
-            if (two) {
-                a1 = qb_tpx_load4(p1);
-                b1 = qb_tpx_load4(p1 + 1);
-            }
-            qb_tpx_repoll4(t, p0, a0, failed);
-            qb_tpx_repoll4(t, p0 + 1, b0, failed);
-            s[0] += a0.x; s[1] += a0.y; s[2] += a0.z; s[3] += a0.w;
-            s[4] += b0.x; s[5] += b0.y; s[6] += b0.z; s[7] += b0.w;
-            if (two) {
-                qb_tpx_repoll4(t, p1, a1, failed);
-                qb_tpx_repoll4(t, p1 + 1, b1, failed);
-                s[0] += a1.x; s[1] += a1.y; s[2] += a1.z; s[3] += a1.w;
-                s[4] += b1.x; s[5] += b1.y; s[6] += b1.z; s[7] += b1.w;
-            }
+    for (int r = 0; r < QB_TPX_MAX_RANKS; r++) {
+        if (r < t.ranks) {
+            const float4 *p = (const float4 *)(pt + (size_t)r * t.slot_bytes) + 2 * g;
+            float4 a = qb_tpx_poll4(t, p, failed), b = qb_tpx_poll4(t, p + 1, failed);
+            s[0] += a.x; s[1] += a.y; s[2] += a.z; s[3] += a.w;
+            s[4] += b.x; s[5] += b.y; s[6] += b.z; s[7] += b.w;
         }
     }
-    float rv[8] = {ra.x, ra.y, ra.z, ra.w, rb.x, rb.y, rb.z, rb.w};
+    const float4 *r4 = (const float4 *)resid + 2 * g;
+    float4 a = r4[0], b = r4[1];
+    float rv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
 #pragma unroll
     for (int i = 0; i < 8; i++) x[i] = rv[i] + __bfloat162float(__float2bfloat16(s[i]));
 }
 
 /* Consumer of point p, its share (block `part` of `parts`, THREADS threads) of refilling point p - 1 (mod points)
- * with the sentinel on this rank: the slots and the published input; and its ticket back to 0. */
+ * with the sentinel on this rank. */
 template <int THREADS>
 __device__ __forceinline__ void qb_tpx_refill_previous(const qb_tp_exchange &t, int point, int part, int parts) {
     int prev = point == 0 ? t.points - 1 : point - 1;
-    char *local = qb_tpx_base(t, t.rank);
-    uint4 *slots = (uint4 *)(local + (size_t)prev * t.point_bytes);
-    uint4 *pub = (uint4 *)(local + t.pub_offset + (size_t)prev * t.pub_bytes);
+    uint4 *dst = (uint4 *)(qb_tpx_base(t, t.rank) + (size_t)prev * t.point_bytes);
     const uint4 fill = make_uint4(QB_TPX_SENTINEL, QB_TPX_SENTINEL, QB_TPX_SENTINEL, QB_TPX_SENTINEL);
-    size_t n = t.point_bytes / 16, np = t.pub_bytes / 16;
-    for (size_t i = (size_t)part * THREADS + threadIdx.x; i < n + np; i += (size_t)parts * THREADS) {
-        if (i < n) slots[i] = fill;
-        else pub[i - n] = fill;
-    }
-    if (part == 0 && threadIdx.x == 0) ((unsigned long long *)(local + t.ticket_offset))[prev] = 0;
+    size_t n = t.point_bytes / 16;
+    for (size_t i = (size_t)part * THREADS + threadIdx.x; i < n; i += (size_t)parts * THREADS) dst[i] = fill;
 }
 
 /* Consumer, all threads (THREADS of them), after the PDL wait: x = resid + bf16(sum of point p's slots) for k8
@@ -213,59 +184,6 @@ __device__ __forceinline__ void qb_tpx_sum_norm(const qb_tp_exchange &t, int poi
         }
     }
     __syncthreads();
-}
-
-/* The consumer's input in a grid of several blocks: the first block to arrive (ticket 0 of the point) does
- * qb_tpx_sum_norm into xs and publishes xs in the point's published input (16-byte words, sentinel-free); the
- * others read that (waiting for every word) instead of each summing every rank's slots themselves (ranks x 4 k
- * bytes per block from L2 before the weights can be used). The first block to arrive is running, so nobody waits
- * for a block that is not. Then each block refills its share of the previous point. */
-template <int THREADS>
-__device__ __forceinline__ void qb_tpx_input(const qb_tp_exchange &t, int point, const float *resid, const float *w,
-                                             int k8, float eps, float *resid_next, uint4 *xs, float *warp_ss) {
-    constexpr int MAXG = (QB_TPX_MAX_DIM / 8 + THREADS - 1) / THREADS;
-    __shared__ int s_lead;
-    char *local = qb_tpx_base(t, t.rank);
-    uint4 *pub = (uint4 *)(local + t.pub_offset + (size_t)point * t.pub_bytes);
-    if (threadIdx.x == 0) {
-        unsigned long long *ticket = (unsigned long long *)(local + t.ticket_offset) + point;
-        s_lead = atomicAdd(ticket, 1ull) == 0;
-    }
-    __syncthreads();
-    if (s_lead) {
-        qb_tpx_sum_norm<THREADS>(t, point, resid, w, k8, eps, resid_next, xs, warp_ss);
-        if (gridDim.x > 1)
-            for (int g = threadIdx.x; g < k8; g += THREADS) {
-                uint4 v = xs[g];
-                if (v.x == QB_TPX_SENTINEL) v.x = 0x7FFF7FFFu; /* two bf16 NaNs: never the sentinel */
-                if (v.y == QB_TPX_SENTINEL) v.y = 0x7FFF7FFFu;
-                if (v.z == QB_TPX_SENTINEL) v.z = 0x7FFF7FFFu;
-                if (v.w == QB_TPX_SENTINEL) v.w = 0x7FFF7FFFu;
-                xs[g] = v;
-                asm volatile("st.volatile.global.v4.u32 [%0], {%1,%2,%3,%4};" ::"l"(pub + g), "r"(v.x), "r"(v.y),
-                             "r"(v.z), "r"(v.w)
-                             : "memory");
-            }
-    } else {
-        bool failed = false;
-        float4 v[MAXG];
-#pragma unroll
-        for (int j = 0; j < MAXG; j++) {
-            int g = threadIdx.x + j * THREADS;
-            if (g < k8) v[j] = qb_tpx_load4((const float4 *)(pub + g));
-        }
-#pragma unroll
-        for (int j = 0; j < MAXG; j++) {
-            int g = threadIdx.x + j * THREADS;
-            if (g < k8) {
-                qb_tpx_repoll4(t, (const float4 *)(pub + g), v[j], failed);
-                xs[g] = make_uint4(__float_as_uint(v[j].x), __float_as_uint(v[j].y), __float_as_uint(v[j].z),
-                                   __float_as_uint(v[j].w));
-            }
-        }
-    }
-    __syncthreads();
-    qb_tpx_refill_previous<THREADS>(t, point, blockIdx.x, gridDim.x);
 }
 
 #endif /* __CUDACC__ */

@@ -3,17 +3,16 @@
  * of them, and each step is launched rank after rank on one stream (all producers, then all consumers), so the
  * protocol - pushes into every rank's slot, the consumers' waits for every word, the sums in rank order, the
  * refill of the previous point - runs as between GPUs without any two kernels having to run at once.
- * One exchange round per iteration (3 points), at tensor-parallel slices of 0.5B, 7B, 32B and 72B (R = 2, and 4
+ * One exchange round per iteration (2 points), at tensor-parallel slices of 0.5B, 7B, 32B and 72B (R = 2, and 4
  * for 7B):
  *   o_proj push (point 0) -> gate|up + SiLU with the exchange prologue: every rank's new residual bit-identical,
  *     equal to resid + bf16(sum of the partial products) of the CPU reference, the activations against the CPU;
  *   down_proj push (point 1) -> the head's sum + final norm (qb_launch_tp_sum_rmsnorm): bit-identical on every
- *     rank, against the CPU; the same push again (point 2) -> q|k|v + RoPE with the exchange prologue, equal bit
- *     for bit to the same kernel with the plain normalising prologue on the residual the exchange made (so is
- *     gate|up's: the block that led and the blocks that read its published input agree);
- * three iterations (each point's slots, published input and ticket refilled by the next consumer - checked - and
- * reused), every K split of the fused kernels on one shape. A consumer whose peer never pushes gives up after its
- * timeout and raises the error flag instead of hanging.
+ *     rank, against the CPU; and q|k|v + RoPE with the exchange prologue equal bit for bit to the same kernel with
+ *     the plain normalising prologue on the residual the exchange made (so is gate|up's);
+ * three iterations (each point refilled with the sentinel by the next consumer - checked - and reused), every K
+ * split of the fused kernels on one shape. A consumer whose peer never pushes gives up after its timeout and raises
+ * the error flag instead of hanging.
  *   test_tp_exchange [--quick]     exits 77 without a GPU, 1 on any failure
  */
 #include <stdbool.h>
@@ -42,16 +41,12 @@ typedef struct {
     qb_tp_exchange x[MAXR];
 } exchange_set;
 
-/* POINTS points of dim values per rank, the engine's layout (tp_exchange.cuh, qb_nccl_tp_exchange_open) */
-#define POINTS 3
+/* 2 points of dim values per rank, the engine's layout (tp_exchange.cuh) */
 static void exchange_open(exchange_set *s, int ranks, int dim, unsigned long long timeout_ns) {
-    size_t slot = ((size_t)dim * 4 + 255) & ~(size_t)255, pub = ((size_t)dim * 2 + 255) & ~(size_t)255;
-    size_t pub_offset = POINTS * (size_t)ranks * slot, ticket_offset = pub_offset + POINTS * pub;
-    size_t bytes = ticket_offset + 8 * POINTS;
+    size_t slot = ((size_t)dim * 4 + 255) & ~(size_t)255, bytes = 2 * (size_t)ranks * slot;
     for (int r = 0; r < ranks; r++) {
         CK(cudaMalloc((void **)&s->region[r], bytes));
-        CK(cudaMemset(s->region[r], 0xFF, ticket_offset));
-        CK(cudaMemset(s->region[r] + ticket_offset, 0, 8 * POINTS));
+        CK(cudaMemset(s->region[r], 0xFF, bytes));
         CK(cudaMalloc((void **)&s->error[r], sizeof(int)));
         CK(cudaMemset(s->error[r], 0, sizeof(int)));
     }
@@ -61,10 +56,7 @@ static void exchange_open(exchange_set *s, int ranks, int dim, unsigned long lon
         for (int i = 0; i < ranks; i++) x->base[i] = s->region[i];
         x->slot_bytes = slot;
         x->point_bytes = (size_t)ranks * slot;
-        x->pub_offset = pub_offset;
-        x->pub_bytes = pub;
-        x->ticket_offset = ticket_offset;
-        x->points = POINTS;
+        x->points = 2;
         x->error_dev = s->error[r];
         x->timeout_ns = timeout_ns;
         x->rank = r;
@@ -237,14 +229,9 @@ static void test_shape(const tshape *t, int ks) {
             qb_gemv_input in = {.x = d_act[r]};
             LAUNCH(qb_launch_gemv_tp_push(d_wd[r], H, I, &in, &xs.x[r], 1, 0));
         }
-        for (int r = 0; r < R; r++)
-            LAUNCH(qb_launch_tp_sum_rmsnorm(&xs.x[r], 1, d_next[r], d_nw_final, H, EPS, d_xn[r], 0));
-        for (int r = 0; r < R; r++) { /* the same partial sums again, for a q|k|v consumer (one consumer a point) */
-            qb_gemv_input in = {.x = d_act[r]};
-            LAUNCH(qb_launch_gemv_tp_push(d_wd[r], H, I, &in, &xs.x[r], 2, 0));
-        }
         for (int r = 0; r < R; r++) {
-            qb_gemv_input in = {.resid = d_next[r], .norm_w = d_nw_in, .eps = EPS, .tp = &xs.x[r], .tp_point = 2,
+            LAUNCH(qb_launch_tp_sum_rmsnorm(&xs.x[r], 1, d_next[r], d_nw_final, H, EPS, d_xn[r], 0));
+            qb_gemv_input in = {.resid = d_next[r], .norm_w = d_nw_in, .eps = EPS, .tp = &xs.x[r], .tp_point = 1,
                                 .resid_next = d_next2[r]};
             LAUNCH(qb_launch_gemv_qkv_rope(d_wqkv[r], H, &in, NULL, t->hq, t->hkv, t->hd, d_pos, d_cs, d_sn,
                                            d_q[0], d_k[0], d_v[0], MAX_SEQ, 0));
@@ -285,24 +272,26 @@ static void test_shape(const tshape *t, int ks) {
             free(xr);
             free(nr);
         }
-        for (int r = 0; r < R; r++) /* points 0 and 1 (slots, published input, ticket) refilled by the consumers */
-            for (int q = 0; q < 2; q++) {
-                const qb_tp_exchange *x = &xs.x[r];
-                unsigned char *pt = dl(xs.region[r] + q * x->point_bytes, x->point_bytes);
-                unsigned char *pb = dl(xs.region[r] + x->pub_offset + q * x->pub_bytes, x->pub_bytes);
-                unsigned long long ticket = 1;
-                CK(cudaMemcpy(&ticket, xs.region[r] + x->ticket_offset + 8 * q, 8, cudaMemcpyDeviceToHost));
-                size_t bad = 0, badp = 0;
-                while (bad < x->point_bytes && pt[bad] == 0xFF) bad++;
-                while (badp < x->pub_bytes && pb[badp] == 0xFF) badp++;
-                if (bad != x->point_bytes || badp != x->pub_bytes || ticket != 0) {
-                    printf("FAIL %s tp%d iteration %d: rank %d point %d not refilled (slot byte %zu, input byte %zu, "
-                           "ticket %llu)\n", t->name, R, it, r, q, bad, badp, ticket);
-                    g_failures++;
-                }
-                free(pt);
-                free(pb);
+        for (int r = 0; r < R; r++) { /* point 0 refilled by the consumers of point 1 */
+            unsigned char *pt = dl(xs.region[r], xs.x[r].point_bytes);
+            size_t bad = 0;
+            while (bad < xs.x[r].point_bytes && pt[bad] == 0xFF) bad++;
+            if (bad != xs.x[r].point_bytes) {
+                printf("FAIL %s tp%d iteration %d: rank %d point 0 not refilled (byte %zu)\n", t->name, R, it, r, bad);
+                g_failures++;
             }
+            free(pt);
+        }
+        for (int r = 0; r < R; r++) { /* point 0 refilled with the sentinel by the consumers of point 1 */
+            unsigned char *pt = dl(xs.region[r], xs.x[r].point_bytes);
+            size_t bad = 0;
+            while (bad < xs.x[r].point_bytes && pt[bad] == 0xFF) bad++;
+            if (bad != xs.x[r].point_bytes) {
+                printf("FAIL %s tp%d iteration %d: rank %d point 0 not refilled (byte %zu)\n", t->name, R, it, r, bad);
+                g_failures++;
+            }
+            free(pt);
+        }
         for (int r = 0; r < R; r++)
             if (error_raised(&xs, r)) {
                 printf("FAIL %s tp%d: rank %d raised the exchange's error flag\n", t->name, R, r);

@@ -22,7 +22,10 @@
  * Tensor-parallel decode (fused or not): after o_proj and down_proj one step all-reduces `delta`, adds it to the
  * residual and normalises it with the next norm weight (qb_allreduce_add_rmsnorm_bf16: one kernel with the
  * one-shot IPC all-reduce up to hidden size 2048, else the all-reduce then add_rmsnorm), so no add_rmsnorm is
- * left at the top of a layer nor in the head. Prefill keeps the unfused sequence.
+ * left at the top of a layer nor in the head. Prefill keeps the unfused sequence. With the residual exchange
+ * (e->xchg_on, kernels/tp_exchange.cuh; where it pays, see cuda_backend.c) there is no all-reduce kernel at all:
+ * the row-parallel GEMVs push their partial sums into every rank and the next GEMV sums them in its prologue
+ * (qb_layers_decode_exchange, 6 kernels a layer as at one GPU).
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
 #include <stdlib.h>

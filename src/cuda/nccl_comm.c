@@ -293,25 +293,16 @@ int qb_nccl_tp_exchange_open(qb_nccl *c, int dim, int points, qb_tp_exchange *ou
     if (!c || c->aborted) return qb_errorf("residual exchange: the NCCL context is %s", c ? "aborted" : "missing");
     if (!c->ipc_open || dim <= 0 || dim > QB_TPX_MAX_DIM || dim % 8 || points <= 0) return 0; /* not available */
     if (c->xchg_open) return qb_errorf("residual exchange: already open");
-    int ranks = c->dist->tp_size;
-    size_t slot = ((size_t)dim * sizeof(float) + 255) & ~(size_t)255, pub = ((size_t)dim * 2 + 255) & ~(size_t)255;
-    size_t pub_offset = (size_t)points * ranks * slot, ticket_offset = pub_offset + (size_t)points * pub;
-    size_t total = ticket_offset + (size_t)points * sizeof(unsigned long long);
-    /* laid over the region's two staging halves (2 x ranks x slot_bytes), filled with the sentinel */
-    size_t per_slot = (total + 2 * (size_t)ranks - 1) / (2 * (size_t)ranks);
+    size_t slot = ((size_t)dim * sizeof(float) + 255) & ~(size_t)255;
+    /* the region's two staging halves of ranks x slot_bytes each hold the points: slot_bytes = half the points */
+    size_t half_points = (size_t)(points + 1) / 2;
     double timeout_s = (double)c->ipc.timeout_ns * 1e-9;
-    if (qb_ipc_peers_open_filled(c->dist, per_slot, 0xFF, timeout_s, &c->xchg) != 0) return -1;
+    if (qb_ipc_peers_open_filled(c->dist, half_points * slot, 0xFF, timeout_s, &c->xchg) != 0) return -1;
     c->xchg_open = 1;
     const qb_ipc_peers *x = &c->xchg;
-    cudaError_t e = cudaMemset(x->local + ticket_offset, 0, (size_t)points * sizeof(unsigned long long));
-    if (e == cudaSuccess) e = cudaDeviceSynchronize();
-    if (e != cudaSuccess) return qb_nccl_cuda_fail("residual exchange: zeroing the tickets", e);
     for (int r = 0; r < x->ranks && r < QB_TPX_MAX_RANKS; r++) out->base[r] = x->peer[r];
     out->slot_bytes = slot;
-    out->point_bytes = (size_t)ranks * slot;
-    out->pub_offset = pub_offset;
-    out->pub_bytes = pub;
-    out->ticket_offset = ticket_offset;
+    out->point_bytes = (size_t)x->ranks * slot;
     out->points = points;
     out->error_dev = x->error_dev;
     out->timeout_ns = x->timeout_ns;
