@@ -15,6 +15,7 @@
 #   xchg       the decode's residual exchange (kernels/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
 #              checkpoint at TP2 (--check reference), then 7B BF16 (tokens vs TP1), 32B BF16 and 72B GPTQ-Int4 at
 #              TP2, input 1, each with the exchange and without (QB_TP_EXCHANGE=0)
+#   x4         4 GPUs: 7B BF16 TP4 with and without the exchange (tokens vs TP1), 72B BF16 TP4 input 1
 #   slices     7B and 32B with half the heads, intermediate size and vocabulary on one GPU: TP2 without communication
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
@@ -179,6 +180,19 @@ phase_xchg() {
   done
   summary "$H5"/tp1_7b.h5 "$H5"/x7_*.h5 "$H5"/x32_*.h5 "$H5"/x72q_*.h5
 }
+phase_x4() { # 4 GPUs: 7B BF16 TP4 with the exchange forced on and off (tokens vs TP1), 72B BF16 TP4 input 1
+  [ -f "$H5/tp1_7b.json" ] || {
+    step tp1_7b 60 $MPI 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
+    expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json"
+  }
+  local x
+  for x in 1 0; do
+    QB_TP_EXCHANGE=$x step tp4_7b_xchg$x 60 $MPI 4 $QB $R --model qwen2.5-7b --tp 4 --context-lengths 1 \
+      --expect-tokens "$H5/tp1_7b.json" --out "$H5/x4_7_$x.h5"
+  done
+  step tp4_72b 150 $MPI 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1 --out "$H5/x4_72.h5"
+  summary "$H5"/tp1_7b.h5 "$H5"/x4_*.h5
+}
 phase_slices() { # one GPU running what one rank of TP2 reads (7B and 32B with half the heads, the intermediate size
   # and the vocabulary): the speed TP2 would have with free communication
   local cfg=$OUT/slice_cfg
@@ -201,7 +215,7 @@ PY
 }
 for phase in ${@:-allreduce tp7 faults big}; do
   case $phase in
-    allreduce|tp7|faults|big|quant|long|formats|xchg|slices) phase_$phase ;;
+    allreduce|tp7|faults|big|quant|long|formats|xchg|slices|x4) phase_$phase ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac
 done
