@@ -41,8 +41,8 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
     json_object_set_new(root, "build_commit", json_string(QB_GIT_COMMIT));
     /* kernel and all-reduce choices made through the environment (the engine's QB_ switches, NCCL_*): the same
      * build runs other code under them, so they are part of the settings */
-    static const char *const engine_vars[] = {"QB_ALLREDUCE=", "QB_ALLREDUCE_NORM=", "QB_TP_EXCHANGE=", "QB_ATTN_DECODE=",
-                                              "QB_ATTN_PREFILL=", "QB_CUDA_PDL=", "QB_DECODE_FUSION=",
+    static const char *const engine_vars[] = {"QB_ALLREDUCE=", "QB_ALLREDUCE_NORM=", "QB_TP_EXCHANGE=",
+                                              "QB_ATTN_DECODE=", "QB_ATTN_PREFILL=", "QB_CUDA_PDL=", "QB_DECODE_FUSION=",
                                               "QB_GEMV_QUANT=", "QB_QUANT_LAYOUT=", "QB_GEMV_FUSED_KSPLIT=",
                                               "QB_GEMV_FUSED_BLOCKS_PER_SM=", "NCCL_"};
     json_t *env = json_object();

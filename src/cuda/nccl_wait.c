@@ -23,6 +23,9 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+#define PEER_GAVE_UP \
+    "a kernel waiting for a peer's data (one-shot all-reduce or residual exchange) gave up: the peer died or hung"
+
 static int ipc_failed(const qb_nccl *c) {
     return (c->ipc_open && c->ipc.error_host && *(volatile int *)c->ipc.error_host != 0) ||
            (c->xchg_open && c->xchg.error_host && *(volatile int *)c->xchg.error_host != 0);
@@ -46,7 +49,7 @@ int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char 
         cudaError_t e = cudaStreamQuery(stream);
         if (e == cudaSuccess) {
             if (!ipc_failed(c)) return 0;
-            return fail(c, operation, "the one-shot all-reduce kernel gave up waiting for a peer rank (it died or hung)");
+            return fail(c, operation, PEER_GAVE_UP);
         }
         if (e != cudaErrorNotReady) {
             snprintf(reason, sizeof reason, "CUDA error %s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
@@ -64,7 +67,7 @@ int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char 
             }
         }
         if (ipc_failed(c))
-            return fail(c, operation, "the one-shot all-reduce kernel gave up waiting for a peer rank (it died or hung)");
+            return fail(c, operation, PEER_GAVE_UP);
         double waited = now_s() - start;
         if (waited > deadline_s) {
             snprintf(reason, sizeof reason, "did not complete within %g s (a peer rank died or hung)", deadline_s);
