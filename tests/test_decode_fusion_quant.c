@@ -12,6 +12,10 @@
  * the real ones; each case launched twice (a launch must leave nothing behind that changes the next). Tolerance:
  * relative L2 error 1e-2 (fp32 sums in another order, bf16-rounded outputs); NaN fails; sentinels after every
  * output; cache rows other than the position untouched.
+ * Tensor-parallel residual exchange (tp_exchange.cuh) with one rank: o_proj pushed into an exchange point, then
+ * gate|up + SiLU normalising resid + the pushed sums, must equal bit for bit o_proj adding into the residual then
+ * gate|up normalising it (the one-GPU fusion: the same sums, rounded the same way), in both layouts; the consumer
+ * refills the other point with the sentinel. Multi-rank exchanges: test_tp_exchange (bf16 kernels, same code).
  * Timing (--bench): each fused kernel (row and tiled layouts) vs its unfused sequence in a CUDA graph (7B 4 and
  * 8 bits, 72B/TP2 4 bits).
  *   test_decode_fusion_quant [--quick] [--bench]      exits 77 without a GPU, 1 on any failure
@@ -325,6 +329,82 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
     free(hx); free(resid0); free(ref);
 }
 
+/* One rank's exchange (2 points) against the one-GPU residual fusion, bit for bit (see the file comment). */
+static void test_exchange_one_rank(const shape *s, int bits, int awq) {
+    int H = s->H, I = s->I, k_o = s->hq * s->hd;
+    size_t slot = ((size_t)H * 4 + 255) & ~(size_t)255, bytes = 2 * slot;
+    char *region = NULL;
+    int *err = NULL;
+    CK(cudaMalloc((void **)&region, bytes));
+    CK(cudaMemset(region, 0xFF, bytes));
+    CK(cudaMalloc((void **)&err, sizeof(int)));
+    CK(cudaMemset(err, 0, sizeof(int)));
+    qb_tp_exchange xc;
+    memset(&xc, 0, sizeof xc);
+    xc.base[0] = region;
+    xc.slot_bytes = slot;
+    xc.point_bytes = slot;
+    xc.points = 2;
+    xc.error_dev = err;
+    xc.timeout_ns = 10ull * 1000 * 1000 * 1000;
+    xc.ranks = 1;
+    qb_gemv_qweights o_rows, o_tiled, gu_rows, gu_tiled;
+    make_qweights(H, k_o, bits, awq, 5000, &o_rows);
+    make_tiled(&o_rows, H, k_o, QB_TILE_ROWS, 0, 0, s->name, &o_tiled, 0);
+    make_qweights(2 * I, H, bits, awq, 6000, &gu_rows);
+    make_tiled(&gu_rows, 2 * I, H, QB_TILE_SILU, 0, I, s->name, &gu_tiled, 0);
+    uint16_t *hx = malloc((size_t)k_o * 2);
+    fill_bf16(hx, k_o, 1.f);
+    float *resid0 = malloc((size_t)H * 4), *nw = malloc((size_t)H * 4);
+    for (int i = 0; i < H; i++) {
+        resid0[i] = rnd_uniform(-2.f, 2.f);
+        nw[i] = rnd_uniform(0.5f, 1.5f);
+    }
+    uint16_t *d_x = dev_upload(hx, (size_t)k_o * 2), *act_a = dev_alloc_guarded((size_t)I * 2),
+             *act_b = dev_alloc_guarded((size_t)I * 2);
+    float *d_nw = dev_upload(nw, (size_t)H * 4), *res_a = dev_upload(resid0, (size_t)H * 4),
+          *res_b = dev_upload(resid0, (size_t)H * 4), *next_b = dev_alloc_guarded((size_t)H * 4);
+    for (int layout = 0; layout < 2; layout++) {
+        const qb_gemv_qweights *wo = layout ? &o_tiled : &o_rows, *wgu = layout ? &gu_tiled : &gu_rows;
+        char what[200];
+        snprintf(what, sizeof what, "quant exchange %s %d-bit%s %s (one rank)", s->name, bits, awq ? " awq" : "",
+                 layout ? "tiled" : "rows");
+        CK(cudaMemcpy(res_a, resid0, (size_t)H * 4, cudaMemcpyHostToDevice));
+        qb_gemv_input vx = {.x = d_x};
+        LAUNCH(qb_launch_gemv_quant_resid_add(wo, H, k_o, &vx, res_a, 0));
+        qb_gemv_input norm = {.resid = res_a, .norm_w = d_nw, .eps = EPS};
+        LAUNCH(qb_launch_gemv_quant_gate_up_silu(wgu, I, H, &norm, act_a, 0));
+        LAUNCH(qb_launch_gemv_quant_tp_push(wo, H, k_o, &vx, &xc, 0, 0));
+        qb_gemv_input tpn = {.resid = res_b, .norm_w = d_nw, .eps = EPS, .tp = &xc, .tp_point = 0,
+                             .resid_next = next_b};
+        LAUNCH(qb_launch_gemv_quant_gate_up_silu(wgu, I, H, &tpn, act_b, 0));
+        CK(cudaMemset(region, 0xFF, slot)); /* point 0 for the next layout (the engine's next consumer's job) */
+        float *ra = download_f32(res_a, H), *nb = download_f32(next_b, H);
+        uint16_t *aa = malloc((size_t)I * 2), *ab = malloc((size_t)I * 2);
+        unsigned char *p1 = malloc(slot);
+        CK(cudaMemcpy(aa, act_a, (size_t)I * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(ab, act_b, (size_t)I * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(p1, region + slot, slot, cudaMemcpyDeviceToHost));
+        int err_h = 0;
+        CK(cudaMemcpy(&err_h, err, sizeof err_h, cudaMemcpyDeviceToHost));
+        size_t filled = 0;
+        while (filled < slot && p1[filled] == 0xFF) filled++;
+        int same_r = memcmp(ra, nb, (size_t)H * 4) == 0, same_a = memcmp(aa, ab, (size_t)I * 2) == 0;
+        if (!same_r || !same_a || filled != slot || err_h) {
+            printf("FAIL %s: residual %s, gate|up %s, point 1 %s, error flag %d\n", what, same_r ? "equal" : "differs",
+                   same_a ? "equal" : "differs", filled == slot ? "refilled" : "not refilled", err_h);
+            g_failures++;
+        }
+        dev_guard_ok(act_b, (size_t)I * 2, what);
+        dev_guard_ok(next_b, (size_t)H * 4, what);
+        free(ra); free(nb); free(aa); free(ab); free(p1);
+    }
+    free_qweights(&o_rows); free_qweights(&o_tiled); free_qweights(&gu_rows); free_qweights(&gu_tiled);
+    cudaFree(d_x); cudaFree(act_a); cudaFree(act_b); cudaFree(d_nw); cudaFree(res_a); cudaFree(res_b);
+    cudaFree(next_b); cudaFree(region); cudaFree(err);
+    free(hx); free(resid0); free(nw);
+}
+
 static void test_shape(const shape *s, int bits, int awq, bool all) {
     const tuning *tu = all ? all_tunings : default_tuning;
     int n_tu = all ? (int)(sizeof all_tunings / sizeof all_tunings[0]) : 2;
@@ -341,6 +421,8 @@ static void test_shape(const shape *s, int bits, int awq, bool all) {
     test_gate_up(s, bits, awq, tu, n_tu, d_resid, d_nw, d_xn);
     test_store_resid(s, bits, awq, tu, n_tu, 0);
     test_store_resid(s, bits, awq, tu, n_tu, 1);
+    if (qb_gemv_quant_tc_supported(bits, s->hq * s->hd, GROUP) && qb_gemv_quant_tc_supported(bits, H, GROUP))
+        test_exchange_one_rank(s, bits, awq);
     /* the residual is only read */
     float *after = download_f32(d_resid, H);
     if (memcmp(after, resid, (size_t)H * 4) != 0) {
