@@ -26,6 +26,8 @@
  *   qb_nccl_alloc_bf16(nc, chunk_rows * H, &delta);            (collective: the o_proj/down_proj output buffer)
  *   per layer, after o_proj and after down_proj (prefill rows = chunk, decode rows = 1):
  *     qb_allreduce_add_rmsnorm_bf16(nc, delta, resid, norm_w, rows, H, eps, xn, stream);
+ *   or, for decode, no reduction call at all: qb_nccl_tp_exchange_open(nc, H, 2 * layers, &x) once, and the
+ *   row-parallel GEMVs push into x's points for the next GEMV to sum (kernels/tp_exchange.cuh);
  *   greedy token: qb_allreduce_max_u64(nc, key, 1, stream) on the packed (logit, index) key;
  *   waiting: qb_nccl_wait(nc, stream, 0, "decode step") instead of cudaStreamSynchronize; -1 -> QB_FATAL;
  *   qb_nccl_destroy(nc)                                        (collective).
