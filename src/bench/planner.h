@@ -18,7 +18,8 @@
  *              positions, the worst case), RoPE tables and token buffers.
  *   overhead   fixed: QB_PLAN_OVERHEAD_BYTES (CUDA context and loaded kernels, cuBLAS/cuBLASLt handles and
  *              workspace, CUDA graphs) + QB_PLAN_NCCL_BYTES when tp > 1 (NCCL channel buffers, reduction
- *              buffers).
+ *              buffers, the IPC regions of the one-shot all-reduce and of the decode's residual exchange: the
+ *              latter 2 x layers x ranks x 4 x hidden size, 42 MB for 72B at TP8).
  * A cell fits at tp when total <= QB_PLAN_USABLE_FRACTION x the GPU's memory (the rest: allocator granularity,
  * driver reservations, fragmentation). GPU memory = what cudaMemGetInfo reports as total.
  */
