@@ -11,6 +11,7 @@
  *     with the quantized GEMV on its fused matrix and shape, a prefill dequantizes each into the scratch right
  *     before the bf16 GEMM reads it, f16 tables take the f16 kernels, and a bf16 model calls no quantized kernel;
  *     with the decode fusion on, a quantized decode step reads each linear with the fused quantized kernels;
+ *   - the tensor-parallel residual exchange's rule, and a decode step with the exchange (stand-in context);
  *   - tensor-parallel decode (stand-in NCCL context), row layout and tiled: one all-reduce + add + RMSNorm after
  *     each row-parallel linear with the right next norm weight, no other norm kernel, the argmax max-reduced;
  *   - the tiled layout of 4-bit linears (src/cuda/cuda_quant_tiles.c): chosen for these shapes, and the load-time
@@ -848,6 +849,34 @@ static void check_config(const char *path, const char *name, int intermediate, q
     }
 }
 
+/* The exchange's rule (qb_cuda_tp_exchange_wanted): bf16 at TP2 up to hidden size 4096 and at TP >= 4 always,
+ * tiled 4-bit always, other quantized never, TP1 never; QB_TP_EXCHANGE=1 / 0 force it. */
+static void check_exchange_rule(void) {
+    static const struct {
+        int H, bits, tiled, tp, want;
+    } cases[] = {{3584, 0, 0, 2, 1}, {3584, 0, 0, 4, 1}, {5120, 0, 0, 2, 0}, {5120, 0, 0, 4, 1}, {8192, 0, 0, 2, 0},
+                 {8192, 0, 0, 8, 1}, {8192, 4, 1, 2, 1}, {3584, 4, 0, 2, 0}, {3584, 8, 0, 2, 0}, {3584, 0, 0, 1, 0}};
+    for (int force = -1; force <= 1; force++) {
+        if (force < 0) unsetenv("QB_TP_EXCHANGE");
+        else setenv("QB_TP_EXCHANGE", force ? "1" : "0", 1);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            qb_cuda_engine e;
+            memset(&e, 0, sizeof e);
+            e.H = cases[i].H;
+            e.quant_bits = cases[i].bits;
+            e.quant_tiled = cases[i].tiled;
+            int want = cases[i].tp < 2 ? 0 : force < 0 ? cases[i].want : force;
+            int got = qb_cuda_tp_exchange_wanted(&e, cases[i].tp);
+            if (got != want) {
+                printf("FAIL exchange rule: H %d, %d bits%s, TP%d, QB_TP_EXCHANGE %s: %d, want %d\n", e.H, e.quant_bits,
+                       e.quant_tiled ? " tiled" : "", cases[i].tp, force < 0 ? "unset" : force ? "1" : "0", got, want);
+                g_failures++;
+            }
+        }
+    }
+    unsetenv("QB_TP_EXCHANGE");
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_cuda_quant_layout <fixtures dir>\n");
@@ -857,6 +886,7 @@ int main(int argc, char **argv) {
     char gqa[4200], tied[4200];
     snprintf(gqa, sizeof gqa, "%s/gqa_untied/config.json", argv[1]);
     snprintf(tied, sizeof tied, "%s/tied_hd128/config.json", argv[1]);
+    check_exchange_rule();
     check_bf16_dispatch(gqa);
     check_bf16_dispatch(tied);
     static const qb_quant formats[3] = {QB_QUANT_GPTQ_INT4, QB_QUANT_GPTQ_INT8, QB_QUANT_AWQ};

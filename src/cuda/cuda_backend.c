@@ -310,15 +310,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
         qb_allreduce_impl impl;
         QB_TRY(qb_allreduce_impl_from_env(&impl));
         QB_TRY(qb_nccl_create(p->dist, impl, &e->nc));
-        /* The decode's residual exchange (kernels/tp_exchange.cuh) instead of all-reduce + add + RMSNorm after the
-         * row-parallel linears. Named condition: where it measured faster (H200s, input 1, 2048 tokens, exchange
-         * vs all-reduce): 7B BF16 TP2 404.2 vs 363.8 tok/s and TP4 539.0 vs 499.9, 72B GPTQ-Int4 (tiled) TP2
-         * 100.1 vs 89.8, 72B BF16 TP4 83.7 vs 81.3; not 32B BF16 TP2 (96.8 vs 98.9): bf16 linears at TP2 keep the
-         * all-reduce above hidden size 4096 (the fewer kernels matter less next to half-width GEMVs that large).
-         * QB_TP_EXCHANGE=1 / 0 forces it on / off. */
-        const char *xv = getenv("QB_TP_EXCHANGE");
-        int want = xv ? strcmp(xv, "0") != 0
-                      : e->quant_tiled || (!e->quant_bits && (e->H <= 4096 || p->plan->tp_size >= 4));
+        int want = qb_cuda_tp_exchange_wanted(e, p->plan->tp_size);
         if (want) {
             QB_TRY(qb_nccl_tp_exchange_open(e->nc, e->H, 2 * e->layers, &e->xchg));
             e->xchg_on = e->xchg.points > 0;

@@ -132,6 +132,8 @@ int qb_cuda_quant_tile_weights(qb_cuda_engine *e);
 /* cuda_forward.c: the forward passes (launches only, on e->stream); whether the fused quantized decode GEMVs take
  * every layer linear of this engine (4 bits, tensor-core shapes, hidden size <= 8192). */
 int qb_cuda_quant_fusable(const qb_cuda_engine *e);
+/* Whether tensor-parallel decode at tp_size takes the residual exchange (the rule and its measurements there). */
+int qb_cuda_tp_exchange_wanted(const qb_cuda_engine *e, int tp_size);
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap);
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len);

@@ -29,6 +29,7 @@
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "add_rmsnorm.cuh"
 #include "argmax.cuh"
@@ -67,6 +68,19 @@ int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
     return e->quant_bits == 4 && qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
            qb_gemv_quant_tc_supported(e->quant_bits, nq, e->group_size) &&
            qb_gemv_quant_tc_supported(e->quant_bits, e->I, e->group_size) && e->H <= 8192;
+}
+
+/* Whether tensor-parallel decode takes the residual exchange (kernels/tp_exchange.cuh) instead of all-reduce + add +
+ * RMSNorm after the row-parallel linears. Named condition: where it measured faster (H200s, input 1, 2048 tokens,
+ * exchange vs all-reduce): 7B BF16 TP2 404.2 vs 363.8 tok/s and TP4 539.0 vs 499.9, 72B GPTQ-Int4 (tiled) TP2
+ * 100.1 vs 89.8, 72B BF16 TP4 83.7 vs 81.3; not 32B BF16 TP2 (96.8 vs 98.9): bf16 linears at TP2 keep the
+ * all-reduce above hidden size 4096 (fewer kernels matter less next to half-width GEMVs that large). Quantized
+ * linears only when tiled (the others decode unfused at TP). QB_TP_EXCHANGE=1 / 0 forces it on / off. */
+int qb_cuda_tp_exchange_wanted(const qb_cuda_engine *e, int tp_size) {
+    const char *v = getenv("QB_TP_EXCHANGE");
+    if (tp_size < 2) return 0;
+    if (v) return strcmp(v, "0") != 0;
+    return e->quant_tiled || (!e->quant_bits && (e->H <= 4096 || tp_size >= 4));
 }
 
 /* Which decode fusion applies to this engine (see the file comment). Named conditions: the residual fusion needs
