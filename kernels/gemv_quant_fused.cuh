@@ -32,10 +32,10 @@ int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n, int k, co
 /* resid[n] += bf16(W . x) */
 int qb_launch_gemv_quant_resid_add(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in, float *resid,
                                    cudaStream_t stream);
-/* as qb_launch_gemv_qkv_rope (gemv.cuh) */
 /* The row-parallel linear at tensor parallel: pushed into exchange point `point` (as qb_launch_gemv_tp_push) */
 int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
                                  const qb_tp_exchange *tp, int point, cudaStream_t stream);
+/* as qb_launch_gemv_qkv_rope (gemv.cuh) */
 int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, const qb_gemv_input *in, const float *bias,
                                   int hq, int hkv, int hd, const int *pos, const float *cos_t, const float *sin_t,
                                   uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache, int max_seq,
