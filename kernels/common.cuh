@@ -62,6 +62,30 @@ __device__ __forceinline__ float qb_warp_sum(float v) {
     return v;
 }
 
+/* a[i] for a run-time i without copying the array to local memory (the loop leaves only constant indices): the
+ * per-rank pointers of the IPC kernels. */
+template <int N>
+__device__ __forceinline__ char *qb_select_ptr(char *const (&a)[N], int i) {
+    char *out = a[0];
+#pragma unroll
+    for (int r = 1; r < N; r++)
+        if (i == r) out = a[r];
+    return out;
+}
+
+/* Sum of v over a block of THREADS threads (all of them call it), in one fixed order: warp sums, then warps 0, 1, ...
+ * - the same total in every block that sums the same values. red: THREADS / 32 floats of shared memory. */
+template <int THREADS>
+__device__ __forceinline__ float qb_block_sum(float v, float *red) {
+    v = qb_warp_sum(v);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float total = 0.f;
+#pragma unroll
+    for (int i = 0; i < THREADS / 32; i++) total += red[i];
+    return total;
+}
+
 __device__ __forceinline__ float qb_warp_max(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));

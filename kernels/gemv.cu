@@ -108,17 +108,14 @@ extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int 
  *     o_proj 10.1 vs 11.5 us): more bytes in flight per warp where the grid alone leaves the chip half empty;
  *   small N (the 0.5B shapes): 1 row per warp (fewer blocks than SMs otherwise; down 5.8 vs 6.3 us).
  * cuBLAS (cublasGemmEx, n = 1) was slower on every shape measured. */
-static int qb_gemv_rows_for(int n, int k) {
-    if (n < 8192 && n >= 2112) {
-        if (k >= 8192) return 4;
-        if (k >= 2048) return 2;
-    }
-    return 1;
-}
-
 extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                               cudaStream_t stream) {
-    return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, qb_gemv_rows_for(n, k), stream);
+    int rows = 1;
+    if (n < 8192 && n >= 2112) {
+        if (k >= 8192) rows = 4;
+        else if (k >= 2048) rows = 2;
+    }
+    return qb_launch_gemv_variant(w, x, n, k, y_bf16, y_f32, rows, stream);
 }
 
 /* ---- Fused decode GEMVs (see gemv.cuh) ----
@@ -132,7 +129,6 @@ extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k
 #define QB_FG_WARPS 8
 #define QB_FG_THREADS (QB_FG_WARPS * 32)
 #define QB_FG_UNROLL 4
-#define QB_FG_MAX_NORM_K 8192 /* the normalised input lives in shared memory: k * 2 bytes */
 
 template <int P, int EPI>
 struct qb_fused_shape {
@@ -277,30 +273,9 @@ static cudaError_t qb_fused_ks(int ks, const qb_fused_params &p, int grid, size_
 static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const qb_gemv_input *in, int k,
                            cudaStream_t s, const char *what) {
     if (k <= 0 || (k % 8) != 0) return qb_errorf("%s: K=%d must be a positive multiple of 8", what, k);
-    if (!in || (!in->x && (!in->resid || !in->norm_w)))
-        return qb_errorf("%s: input needs x or the residual and the norm weight", what);
     if ((uintptr_t)p.w & 15) return qb_errorf("%s: W must be 16-byte aligned", what);
-    int xm = in->x ? QB_FX_VEC : in->tp ? QB_FX_TPNORM : QB_FX_NORM;
-    if (xm == QB_FX_VEC && ((uintptr_t)in->x & 15)) return qb_errorf("%s: x must be 16-byte aligned", what);
-    if (xm != QB_FX_VEC) {
-        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w | (uintptr_t)in->resid_next) & 15)
-            return qb_errorf("%s: residual and norm weight must be 16-byte aligned", what);
-        if (k > QB_FG_MAX_NORM_K) return qb_errorf("%s: K=%d above %d for the normalised input", what, k,
-                                                   QB_FG_MAX_NORM_K);
-    }
-    if (xm == QB_FX_TPNORM) {
-        if (in->tp_point < 0 || in->tp_point >= in->tp->points || (size_t)k * sizeof(float) > in->tp->slot_bytes ||
-            !in->resid_next)
-            return qb_errorf("%s: exchange point %d, K=%d or next residual unusable", what, in->tp_point, k);
-        p.tp = *in->tp;
-        p.tp_point = in->tp_point;
-        p.resid_next = in->resid_next;
-    }
-    p.k8 = k / 8;
-    p.x = (const uint4 *)in->x;
-    p.resid_in = in->resid;
-    p.norm_w = in->norm_w;
-    p.eps = in->eps;
+    int xm = qb_fused_set_input(p, in, epi, k, what);
+    if (xm < 0) return -1;
     int sms = qb_device_sm_count();
     static int env_ks = -1, env_bps = -1;
     if (env_ks < 0) {
@@ -344,71 +319,50 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
 
 static int qb_fused_rows_per_unit(int n, int k) { return (n >= 2112 && n < 8192 && k >= 2048) ? 2 : 1; }
 
-extern "C" int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
-                                          cudaStream_t stream) {
-    if (n <= 0 || !y) return qb_errorf("gemv_fused_store: bad N=%d or no output", n);
-    if (in && !in->x) return qb_errorf("gemv_fused_store: the normalised input is for q|k|v and gate|up only");
-    qb_fused_params p = {};
+/* The row epilogues (store, residual add, push): p holds the output; units of 1 or 2 rows by shape. */
+static int qb_fused_launch_rows(int epi, qb_fused_params &p, const uint16_t *w, int n, int k, const qb_gemv_input *in,
+                                cudaStream_t stream, const char *what) {
     int rows = qb_fused_rows_per_unit(n, k);
     p.w = (const uint4 *)w;
     p.n_rows = n;
     p.n_units = (n + rows - 1) / rows;
+    return qb_fused_launch(epi, rows, p, in, k, stream, what);
+}
+
+extern "C" int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
+                                          cudaStream_t stream) {
+    if (n <= 0 || !y) return qb_errorf("gemv_fused_store: bad N=%d or no output", n);
+    qb_fused_params p = {};
     p.y = (qb_bf16 *)y;
-    return qb_fused_launch(QB_FE_STORE, rows, p, in, k, stream, "gemv_fused_store");
+    return qb_fused_launch_rows(QB_FE_STORE, p, w, n, k, in, stream, "gemv_fused_store");
 }
 
 extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const qb_gemv_input *in, float *resid,
                                         cudaStream_t stream) {
     if (n <= 0 || !resid) return qb_errorf("gemv_resid_add: bad N=%d or no residual", n);
-    if (in && !in->x) return qb_errorf("gemv_resid_add: the normalised input is for q|k|v and gate|up only");
     qb_fused_params p = {};
-    int rows = qb_fused_rows_per_unit(n, k);
-    p.w = (const uint4 *)w;
-    p.n_rows = n;
-    p.n_units = (n + rows - 1) / rows;
     p.resid_out = resid;
-    return qb_fused_launch(QB_FE_RESID, rows, p, in, k, stream, "gemv_resid_add");
+    return qb_fused_launch_rows(QB_FE_RESID, p, w, n, k, in, stream, "gemv_resid_add");
 }
 
 /* Measured against the row-per-warp kernel above (qb_launch_gemv's shape rule) for the pushes with N >= 2112, on
  * 2 x H200, TP2 input 1: 7B 402.16 (fused) vs 352.09 tok/s, 32B 96.14 vs 95.91. */
 extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in,
                                       const qb_tp_exchange *tp, int point, cudaStream_t stream) {
-    if (n <= 0 || !tp || point < 0 || point >= tp->points || (size_t)n * sizeof(float) > tp->slot_bytes)
-        return qb_errorf("gemv_tp_push: bad N=%d, exchange or point %d", n, point);
-    if (!in || !in->x) return qb_errorf("gemv_tp_push: the input must be the bf16 vector x");
     qb_fused_params p = {};
-    int rows = qb_fused_rows_per_unit(n, k);
-    p.w = (const uint4 *)w;
-    p.n_rows = n;
-    p.n_units = (n + rows - 1) / rows;
-    p.tp = *tp;
-    p.tp_point = point;
-    return qb_fused_launch(QB_FE_PUSH, rows, p, in, k, stream, "gemv_tp_push");
+    if (qb_fused_set_push(p, tp, point, n, "gemv_tp_push") != 0) return -1;
+    return qb_fused_launch_rows(QB_FE_PUSH, p, w, n, k, in, stream, "gemv_tp_push");
 }
 
 extern "C" int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq,
                                        int hkv, int hd, const int *pos, const float *cos_t, const float *sin_t,
                                        uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache, int max_seq,
                                        cudaStream_t stream) {
-    if (hq <= 0 || hkv <= 0 || hd <= 0 || (hd & 1) || max_seq <= 0)
-        return qb_errorf("gemv_qkv_rope: bad sizes hq=%d hkv=%d hd=%d max_seq=%d", hq, hkv, hd, max_seq);
     qb_fused_params p = {};
-    int n = (hq + 2 * hkv) * hd;
+    if (qb_fused_set_rope(p, bias, hq, hkv, hd, pos, cos_t, sin_t, q_out, k_cache, v_cache, max_seq,
+                          "gemv_qkv_rope") != 0)
+        return -1;
     p.w = (const uint4 *)w;
-    p.n_rows = n;
-    p.n_units = n / 2;
-    p.bias = bias;
-    p.pos = pos;
-    p.cos_t = cos_t;
-    p.sin_t = sin_t;
-    p.q_out = (qb_bf16 *)q_out;
-    p.k_cache = (qb_bf16 *)k_cache;
-    p.v_cache = (qb_bf16 *)v_cache;
-    p.hq = hq;
-    p.hkv = hkv;
-    p.hd = hd;
-    p.max_seq = max_seq;
     return qb_fused_launch(QB_FE_ROPE, 1, p, in, k, stream, "gemv_qkv_rope");
 }
 

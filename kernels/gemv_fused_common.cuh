@@ -8,6 +8,7 @@
 #define QB_KERNELS_GEMV_FUSED_COMMON_CUH
 
 #include "common.cuh"
+#include "gemv.cuh" /* qb_gemv_input */
 #include "tp_exchange.cuh"
 
 /* input: the bf16 vector x; RMSNorm of the fp32 residual; at tensor parallel, RMSNorm of the residual plus the
@@ -44,6 +45,70 @@ typedef struct {
     float *resid_next;
 } qb_fused_params;
 
+#define QB_FUSED_MAX_NORM_K 8192 /* the normalised input lives in shared memory: k * 2 bytes */
+
+/* Host side of both fused launchers (gemv.cu, gemv_quant_fused.cu): checks the input for epilogue epi and K, fills
+ * p's input fields, and returns its QB_FX_* mode, or -1 with the one-line error. The row epilogues (store, residual
+ * add, push) take x only. */
+static inline int qb_fused_set_input(qb_fused_params &p, const qb_gemv_input *in, int epi, int k, const char *what) {
+    if (!in || (!in->x && (!in->resid || !in->norm_w)))
+        return qb_errorf("%s: input needs x or the residual and the norm weight", what);
+    int xm = in->x ? QB_FX_VEC : in->tp ? QB_FX_TPNORM : QB_FX_NORM;
+    if (xm == QB_FX_VEC && ((uintptr_t)in->x & 15)) return qb_errorf("%s: x must be 16-byte aligned", what);
+    if (xm != QB_FX_VEC) {
+        if (QB_FE_ROWS(epi)) return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
+        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w | (uintptr_t)in->resid_next) & 15)
+            return qb_errorf("%s: residual and norm weight must be 16-byte aligned", what);
+        if (k > QB_FUSED_MAX_NORM_K)
+            return qb_errorf("%s: K=%d above %d for the normalised input", what, k, QB_FUSED_MAX_NORM_K);
+    }
+    if (xm == QB_FX_TPNORM) {
+        if (in->tp_point < 0 || in->tp_point >= in->tp->points || (size_t)k * sizeof(float) > in->tp->slot_bytes ||
+            !in->resid_next)
+            return qb_errorf("%s: exchange point %d, K=%d or next residual unusable", what, in->tp_point, k);
+        p.tp = *in->tp;
+        p.tp_point = in->tp_point;
+        p.resid_next = in->resid_next;
+    }
+    p.k8 = k / 8;
+    p.x = (const uint4 *)in->x;
+    p.resid_in = in->resid;
+    p.norm_w = in->norm_w;
+    p.eps = in->eps;
+    return xm;
+}
+
+/* Host side: the q|k|v + RoPE epilogue's parameters (both launchers), or -1 with the error naming `what`. */
+static inline int qb_fused_set_rope(qb_fused_params &p, const float *bias, int hq, int hkv, int hd, const int *pos,
+                                    const float *cos_t, const float *sin_t, uint16_t *q_out, uint16_t *k_cache,
+                                    uint16_t *v_cache, int max_seq, const char *what) {
+    if (hq <= 0 || hkv <= 0 || hd <= 0 || (hd & 1) || max_seq <= 0)
+        return qb_errorf("%s: bad sizes hq=%d hkv=%d hd=%d max_seq=%d", what, hq, hkv, hd, max_seq);
+    p.n_rows = (hq + 2 * hkv) * hd;
+    p.n_units = p.n_rows / 2;
+    p.bias = bias;
+    p.pos = pos;
+    p.cos_t = cos_t;
+    p.sin_t = sin_t;
+    p.q_out = (qb_bf16 *)q_out;
+    p.k_cache = (qb_bf16 *)k_cache;
+    p.v_cache = (qb_bf16 *)v_cache;
+    p.hq = hq;
+    p.hkv = hkv;
+    p.hd = hd;
+    p.max_seq = max_seq;
+    return 0;
+}
+
+/* Host side: exchange point `point` of tp as a push epilogue's destination, or -1 (n values per rank). */
+static inline int qb_fused_set_push(qb_fused_params &p, const qb_tp_exchange *tp, int point, int n, const char *what) {
+    if (n <= 0 || !tp || point < 0 || point >= tp->points || (size_t)n * sizeof(float) > tp->slot_bytes)
+        return qb_errorf("%s: bad N=%d, exchange or point %d", what, n, point);
+    p.tp = *tp;
+    p.tp_point = point;
+    return 0;
+}
+
 __device__ __forceinline__ uint32_t qb_pack_bf16x2(float lo, float hi) {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);
@@ -72,13 +137,7 @@ __device__ void qb_fused_norm_prologue(const qb_fused_params &p, uint4 *xs, floa
         ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss); ss = fmaf(a.w, a.w, ss);
         ss = fmaf(b.x, b.x, ss); ss = fmaf(b.y, b.y, ss); ss = fmaf(b.z, b.z, ss); ss = fmaf(b.w, b.w, ss);
     }
-    ss = qb_warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) warp_ss[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    float total = 0.f;
-#pragma unroll
-    for (int i = 0; i < THREADS / 32; i++) total += warp_ss[i];
-    float scale = rsqrtf(total / (float)(p.k8 * 8) + p.eps);
+    float scale = rsqrtf(qb_block_sum<THREADS>(ss, warp_ss) / (float)(p.k8 * 8) + p.eps);
     for (int g = threadIdx.x; g < p.k8; g += THREADS) {
         float4 a = r4[2 * g], b = r4[2 * g + 1], wa = w4[2 * g], wb = w4[2 * g + 1];
         uint4 o;

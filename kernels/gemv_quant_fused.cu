@@ -269,24 +269,8 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
                          what, w->bits, k, w->group_size);
     if (((uintptr_t)w->qweight & 15) || ((uintptr_t)w->sz & 3))
         return qb_errorf("%s: qweight must be 16-byte aligned", what);
-    if (!in || (!in->x && (!in->resid || !in->norm_w)))
-        return qb_errorf("%s: input needs x or the residual and the norm weight", what);
-    int xm = in->x ? QB_FX_VEC : in->tp ? QB_FX_TPNORM : QB_FX_NORM;
-    if (xm == QB_FX_VEC && ((uintptr_t)in->x & 15)) return qb_errorf("%s: x must be 16-byte aligned", what);
-    if (xm != QB_FX_VEC) {
-        if (((uintptr_t)in->resid | (uintptr_t)in->norm_w | (uintptr_t)in->resid_next) & 15)
-            return qb_errorf("%s: residual and norm weight must be 16-byte aligned", what);
-        if (k > 8192) return qb_errorf("%s: K=%d above 8192 for the normalised input", what, k);
-        if (QB_FE_ROWS(epi)) return qb_errorf("%s: the normalised input is for q|k|v and gate|up only", what);
-    }
-    if (xm == QB_FX_TPNORM) {
-        if (in->tp_point < 0 || in->tp_point >= in->tp->points || (size_t)k * sizeof(float) > in->tp->slot_bytes ||
-            !in->resid_next)
-            return qb_errorf("%s: exchange point %d, K=%d or next residual unusable", what, in->tp_point, k);
-        p.tp = *in->tp;
-        p.tp_point = in->tp_point;
-        p.resid_next = in->resid_next;
-    }
+    int xm = qb_fused_set_input(p, in, epi, k, what);
+    if (xm < 0) return -1;
     const int step_k = 512 / w->bits;
     p.tile_major = w->tiled != 0;
     if (epi == QB_FE_STORE && p.tile_major) { /* rows by the weights' tiles (quant_tile.cuh) */
@@ -302,14 +286,9 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
         return qb_errorf("%s: %d rows are not whole tiles of the tiled layout", what, p.n_rows);
     p.qw = (const uint4 *)w->qweight;
     p.sz = w->sz;
-    p.k8 = k / 8;
     p.steps = k / step_k;
     p.groups = k / w->group_size;
     p.steps_per_group = w->group_size / step_k;
-    p.x = (const uint4 *)in->x;
-    p.resid_in = in->resid;
-    p.norm_w = in->norm_w;
-    p.eps = in->eps;
     size_t x_bytes = xm != QB_FX_VEC ? (size_t)k * 2 : 0;
     const size_t fixed = sizeof(float) * QB_QF_WARPS * 17; /* red + warp_ss */
     int d = g_qf_stages >= 2 && g_qf_stages <= 4 ? g_qf_stages : 4; /* a forced count is the most tried */
@@ -336,13 +315,19 @@ static int qb_qf_launch(int epi, qb_fused_params &p, const qb_gemv_qweights *w, 
     return 0;
 }
 
-extern "C" int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
-                                                uint16_t *y, cudaStream_t stream) {
-    if (n <= 0 || !y) return qb_errorf("gemv_quant_fused_store: bad N=%d or no output", n);
+/* The row epilogues' work: n rows, one unit each, tiles of 16. */
+static qb_fused_params qb_qf_rows(int n) {
     qb_fused_params p = {};
     p.n_rows = n;
     p.n_units = n;
     p.n_tiles = (n + 15) / 16;
+    return p;
+}
+
+extern "C" int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
+                                                uint16_t *y, cudaStream_t stream) {
+    if (n <= 0 || !y) return qb_errorf("gemv_quant_fused_store: bad N=%d or no output", n);
+    qb_fused_params p = qb_qf_rows(n);
     p.y = (qb_bf16 *)y;
     return qb_qf_launch(QB_FE_STORE, p, w, k, in, stream, "gemv_quant_fused_store");
 }
@@ -350,24 +335,15 @@ extern "C" int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n
 extern "C" int qb_launch_gemv_quant_resid_add(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
                                               float *resid, cudaStream_t stream) {
     if (n <= 0 || !resid) return qb_errorf("gemv_quant_resid_add: bad N=%d or no residual", n);
-    qb_fused_params p = {};
-    p.n_rows = n;
-    p.n_units = n;
-    p.n_tiles = (n + 15) / 16;
+    qb_fused_params p = qb_qf_rows(n);
     p.resid_out = resid;
     return qb_qf_launch(QB_FE_RESID, p, w, k, in, stream, "gemv_quant_resid_add");
 }
 
 extern "C" int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
                                             const qb_tp_exchange *tp, int point, cudaStream_t stream) {
-    if (n <= 0 || !tp || point < 0 || point >= tp->points || (size_t)n * sizeof(float) > tp->slot_bytes)
-        return qb_errorf("gemv_quant_tp_push: bad N=%d, exchange or point %d", n, point);
-    qb_fused_params p = {};
-    p.n_rows = n;
-    p.n_units = n;
-    p.n_tiles = (n + 15) / 16;
-    p.tp = *tp;
-    p.tp_point = point;
+    qb_fused_params p = qb_qf_rows(n);
+    if (qb_fused_set_push(p, tp, point, n, "gemv_quant_tp_push") != 0) return -1;
     return qb_qf_launch(QB_FE_PUSH, p, w, k, in, stream, "gemv_quant_tp_push");
 }
 
@@ -376,24 +352,11 @@ extern "C" int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, c
                                              const float *cos_t, const float *sin_t, uint16_t *q_out,
                                              uint16_t *k_cache, uint16_t *v_cache, int max_seq,
                                              cudaStream_t stream) {
-    if (hq <= 0 || hkv <= 0 || hd <= 0 || (hd & 1) || max_seq <= 0)
-        return qb_errorf("gemv_quant_qkv_rope: bad sizes hq=%d hkv=%d hd=%d max_seq=%d", hq, hkv, hd, max_seq);
     qb_fused_params p = {};
-    int n = (hq + 2 * hkv) * hd;
-    p.n_rows = n;
-    p.n_units = n / 2;
+    if (qb_fused_set_rope(p, bias, hq, hkv, hd, pos, cos_t, sin_t, q_out, k_cache, v_cache, max_seq,
+                          "gemv_quant_qkv_rope") != 0)
+        return -1;
     p.n_tiles = (p.n_units + 7) / 8;
-    p.bias = bias;
-    p.pos = pos;
-    p.cos_t = cos_t;
-    p.sin_t = sin_t;
-    p.q_out = (qb_bf16 *)q_out;
-    p.k_cache = (qb_bf16 *)k_cache;
-    p.v_cache = (qb_bf16 *)v_cache;
-    p.hq = hq;
-    p.hkv = hkv;
-    p.hd = hd;
-    p.max_seq = max_seq;
     return qb_qf_launch(QB_FE_ROPE, p, w, k, in, stream, "gemv_quant_qkv_rope");
 }
 

@@ -55,14 +55,7 @@ int qb_launch_tp_sum_rmsnorm(const qb_tp_exchange *tp, int point, const float *r
 #ifdef __CUDACC__
 #include "common.cuh"
 
-/* base[i] for a run-time i without copying the array to local memory */
-__device__ __forceinline__ char *qb_tpx_base(const qb_tp_exchange &t, int i) {
-    char *out = t.base[0];
-#pragma unroll
-    for (int r = 1; r < QB_TPX_MAX_RANKS; r++)
-        if (i == r) out = t.base[r];
-    return out;
-}
+__device__ __forceinline__ char *qb_tpx_base(const qb_tp_exchange &t, int i) { return qb_select_ptr(t.base, i); }
 
 /* Producer, one row: value into slot [rank] of point p on every rank. */
 __device__ __forceinline__ void qb_tpx_push(const qb_tp_exchange &t, int point, int row, float v) {
@@ -159,13 +152,7 @@ __device__ __forceinline__ void qb_tpx_sum_norm(const qb_tp_exchange &t, int poi
             }
         }
     }
-    ss = qb_warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) warp_ss[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    float total = 0.f;
-#pragma unroll
-    for (int i = 0; i < THREADS / 32; i++) total += warp_ss[i];
-    float scale = rsqrtf(total / (float)(k8 * 8) + eps);
+    float scale = rsqrtf(qb_block_sum<THREADS>(ss, warp_ss) / (float)(k8 * 8) + eps);
 #pragma unroll
     for (int j = 0; j < MAXG; j++) {
         int g = threadIdx.x + j * THREADS;

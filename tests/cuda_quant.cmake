@@ -19,7 +19,8 @@ endif()
 # cuda_weights.c and cuda_forward.c with host stand-ins for the CUDA calls and kernels they use, so it links the
 # core library only (not the CUDA runtime).
 if(QB_HAVE_CUDA)
-  add_executable(test_cuda_quant_layout test_cuda_quant_layout.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_memory.c
+  add_executable(test_cuda_quant_layout test_cuda_quant_layout.c cuda_layout_standins.c
+                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_memory.c
                  ${CMAKE_SOURCE_DIR}/src/cuda/cuda_weights.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_forward.c
                  ${CMAKE_SOURCE_DIR}/src/cuda/cuda_quant_tiles.c)
   target_include_directories(test_cuda_quant_layout PRIVATE ${QB_TEST_DIR} ${CUDAToolkit_INCLUDE_DIRS}

@@ -18,13 +18,13 @@
 
 #include "test_cuda_bench.h"
 #include "test_cuda_util.h"
+#include "test_cuda_bf16.h"
 
 #include "add_rmsnorm.cuh"
 #include "config/model_config.h"
 #include "engine/cpu_ops.h"
 #include "gemv.cuh"
 #include "qkv_rope.cuh"
-#include "random_fill.cuh"
 #include "silu_mul.cuh"
 
 typedef struct {
@@ -36,21 +36,6 @@ static int g_threads = 16;
 #define MAX_SEQ 8
 #define POS 5
 #define EPS 1e-6f
-
-static float round_bf16(float v) { return qb_bf16_to_float(qb_float_to_bf16(v)); }
-
-/* A random bf16 (n, k) matrix made on the device (random_init values), with its host copy. */
-static uint16_t *make_weight(long n, long k, uint64_t id, uint16_t **host) {
-    uint16_t *d = dev_alloc_guarded((size_t)n * k * 2);
-    if (qb_launch_random_fill_bf16(d, n, k, 0, 0, k, 7, id, 0) != 0) {
-        fprintf(stderr, "FATAL random fill: %s\n", qb_last_error());
-        exit(1);
-    }
-    CK(cudaDeviceSynchronize());
-    *host = malloc((size_t)n * k * 2);
-    CK(cudaMemcpy(*host, d, (size_t)n * k * 2, cudaMemcpyDeviceToHost));
-    return d;
-}
 
 static void set_tuning(int ks, int bps) { qb_gemv_fused_tuning(ks, bps); }
 

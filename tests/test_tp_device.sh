@@ -83,10 +83,14 @@ phase_allreduce() {
   step allreduce_2 100 $MPI 2 ./build-gpu/tests/bench_allreduce
   [ "$NGPU" -ge 4 ] && step allreduce_$NGPU 120 $MPI "$NGPU" ./build-gpu/tests/bench_allreduce
 }
-phase_tp7() {
+tp1_7b_reference() { # 7B BF16 TP1 input 1 once per call: the tokens TP2/TP4 record agreement with (top-5 rule)
+  [ -f "$H5/tp1_7b.json" ] && return 0
   step tp1_7b 60 $MPI 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
   summary "$H5/tp1_7b.h5"
-  expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json" # TP2/TP4 record agreement with TP1 (top-5 rule)
+  expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json"
+}
+phase_tp7() {
+  tp1_7b_reference
   local n impl
   QB_DECODE_FUSION=0 step tp2_7b_unfused 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
     --out "$H5/tp2_7b_unfused.h5" && summary "$H5/tp2_7b_unfused.h5"
@@ -161,10 +165,7 @@ phase_xchg() {
   step tp2_ckpt_bf16 60 $MPI 2 $QB --backend cuda --model tests/fixtures/gqa_untied --tp 2 --context-lengths 1,9 \
     --generate-length 16 --repetitions 1 --warmup 0 --check reference:8 --out "$H5/ckpt_tp2_bf16.h5" &&
     summary "$H5/ckpt_tp2_bf16.h5"
-  [ -f "$H5/tp1_7b.json" ] || {
-    step tp1_7b 60 $MPI 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
-    expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json"
-  }
+  tp1_7b_reference
   local x
   for x in 1 0; do
     QB_TP_EXCHANGE=$x step tp2_7b_xchg$x 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
@@ -181,10 +182,7 @@ phase_xchg() {
   summary "$H5"/tp1_7b.h5 "$H5"/x7_*.h5 "$H5"/x32_*.h5 "$H5"/x72q_*.h5
 }
 phase_x4() { # 4 GPUs: 7B BF16 TP4 with the exchange forced on and off (tokens vs TP1), 72B BF16 TP4 input 1
-  [ -f "$H5/tp1_7b.json" ] || {
-    step tp1_7b 60 $MPI 1 $QB $R --model qwen2.5-7b --tp 1 --context-lengths 1 --out "$H5/tp1_7b.h5"
-    expect_from "$H5/tp1_7b.h5" "qwenbench TP1" > "$H5/tp1_7b.json"
-  }
+  tp1_7b_reference
   local x
   for x in 1 0; do
     QB_TP_EXCHANGE=$x step tp4_7b_xchg$x 60 $MPI 4 $QB $R --model qwen2.5-7b --tp 4 --context-lengths 1 \

@@ -7,10 +7,8 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "common.cuh" /* qb_select_ptr; qb_pdl_enabled (kernels/pdl.cu: the engine's one PDL switch) */
 #include "cuda/allreduce_ipc.h"
-
-// kernels/pdl.cu: programmatic dependent launch on unless QB_CUDA_PDL=0 (one switch for the whole engine)
-extern "C" int qb_pdl_enabled(void);
 
 namespace {
 
@@ -51,14 +49,7 @@ __device__ __forceinline__ unsigned long long global_timer_ns() {
     return t;
 }
 
-// base[i] for a run-time i without copying the parameter array to local memory (constant indices only)
-__device__ __forceinline__ char *rank_base(const oneshot_params &p, int i) {
-    char *out = p.base[0];
-#pragma unroll
-    for (int r = 1; r < QB_IPC_MAX_RANKS; r++)
-        if (i == r) out = p.base[r];
-    return out;
-}
+__device__ __forceinline__ char *rank_base(const oneshot_params &p, int i) { return qb_select_ptr(p.base, i); }
 
 // epoch reached, robust to wrap-around of the 32-bit counters (a peer is at most one epoch ahead)
 __device__ __forceinline__ bool reached(unsigned int flag, unsigned int epoch) { return (int)(flag - epoch) >= 0; }

@@ -1,0 +1,340 @@
+/* cuda_layout_standins.c - host stand-ins for test_cuda_quant_layout.c (see cuda_layout_standins.h): the CUDA
+ * runtime calls and fill kernels of cuda_memory.c / cuda_weights.c on host memory, and recording stand-ins for the
+ * kernels cuda_forward.c and cuda_quant_tiles.c launch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/planner.h"
+#include "config/model_config.h"
+#include "add_rmsnorm.cuh"
+#include "argmax.cuh"
+#include "argmax_tp.cuh"
+#include "attention_decode.cuh"
+#include "attention_prefill.cuh"
+#include "cuda/cuda_engine.h"
+#include "cuda/nccl_comm.h"
+#include "dense_f16.cuh"
+#include "embedding.cuh"
+#include "gemm.cuh"
+#include "gemv.cuh"
+#include "gemv_quant.cuh"
+#include "gemv_quant_fused.cuh"
+#include "quant_tile.cuh"
+#include "qkv_rope.cuh"
+#include "silu_mul.cuh"
+#include "engine/quant_pack.h"
+#include "engine/quant_repack.h"
+#include "engine/weights.h"
+#include "engine/weights_layout.h"
+#include "random_fill.cuh"
+#include "random_fill_quant.cuh"
+#include "util/error.h"
+
+#include "cuda_layout_standins.h"
+
+/* ---- host stand-ins for the CUDA runtime and the fill kernels used by cuda_memory.c / cuda_weights.c ---- */
+
+cudaError_t cudaMalloc(void **p, size_t n) {
+    *p = calloc(1, n ? n : 1);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFree(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
+    *free_bytes = *total = (size_t)1 << 40;
+    return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t s) {
+    (void)s;
+    memset(p, value, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind, cudaStream_t s) {
+    (void)kind;
+    (void)s;
+    memcpy(dst, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    (void)s;
+    return cudaSuccess;
+}
+const char *cudaGetErrorString(cudaError_t err) {
+    (void)err;
+    return "host stand-in error";
+}
+size_t qb_attention_decode_workspace_floats(int hq, int hd, int max_seq) {
+    return (size_t)hq * hd * (size_t)((max_seq + 63) / 64);
+}
+/* dense random fills: not what this test checks (random_fill.cu has its own test) */
+int qb_launch_random_fill_bf16(uint16_t *dst, long rows, long cols, long row0, long col0, long full_cols,
+                               uint64_t seed, uint64_t tensor_id, cudaStream_t stream) {
+    (void)dst; (void)rows; (void)cols; (void)row0; (void)col0; (void)full_cols; (void)seed; (void)tensor_id;
+    (void)stream;
+    return 0;
+}
+int qb_launch_random_fill_bias_f32(float *dst, long n, long start, uint64_t seed, uint64_t tensor_id,
+                                   cudaStream_t stream) {
+    (void)dst; (void)n; (void)start; (void)seed; (void)tensor_id; (void)stream;
+    return 0;
+}
+int qb_launch_random_fill_norm_f32(float *dst, long n, uint64_t seed, uint64_t tensor_id, cudaStream_t stream) {
+    (void)dst; (void)n; (void)seed; (void)tensor_id; (void)stream;
+    return 0;
+}
+/* the loops of kernels/random_fill_quant.cu, one iteration per thread there */
+int qb_launch_random_fill_qmat(uint32_t *qweight, uint32_t *sz, int n, int k, int bits, int group_size, int awq,
+                               long n_full, long row0, long col0, uint64_t seed, uint64_t qweight_id,
+                               uint64_t qzeros_id, uint64_t scales_id, cudaStream_t stream) {
+    (void)stream;
+    if ((bits != 4 && bits != 8) || n <= 0 || k <= 0 || k % group_size || col0 % group_size || row0 < 0 ||
+        row0 + n > n_full)
+        return qb_errorf("random_fill_qmat (host): unsupported slice N=%d K=%d rows [%ld, +%d) of %ld col0 %ld", n, k,
+                         row0, n, n_full, col0);
+    int words = k * bits / 32, groups = k / group_size, pf = 32 / bits;
+    for (long row = 0; row < n; row++) {
+        uint64_t nn = (uint64_t)(row0 + row);
+        for (int w = 0; w < words; w++) {
+            uint32_t word = 0;
+            for (int j = 0; j < pf; j++) {
+                uint64_t kk = (uint64_t)(col0 + (long)w * pf + j);
+                word |= qb_random_quant_q(seed, qweight_id, kk * (uint64_t)n_full + nn, bits, awq) << (bits * j);
+            }
+            qweight[row * words + w] = word;
+        }
+        for (int g = 0; g < groups; g++) {
+            uint64_t idx = (uint64_t)(col0 / group_size + g) * (uint64_t)n_full + nn;
+            uint32_t zero = qb_random_quant_zero_stored(seed, qzeros_id, idx, bits, awq) + (awq ? 0u : 1u);
+            sz[row * groups + g] = (uint32_t)qb_random_quant_scale(seed, scales_id, idx, bits) | zero << 16;
+        }
+    }
+    return 0;
+}
+
+/* ---- recording stand-ins for the kernels cuda_forward.c launches ---- */
+
+qb_call g_calls[QB_CALLS_CAP];
+int g_n_calls;
+
+static int record(const char *kernel, const void *w, const void *out, int m, int n, int k) {
+    if (g_n_calls < QB_CALLS_CAP)
+        g_calls[g_n_calls] = (qb_call){kernel, w, out, m, n, k, NULL, NULL, 0, 0};
+    g_n_calls++;
+    return 0;
+}
+static int record_in(const char *kernel, const void *w, const void *out, int n, int k, const qb_gemv_input *in) {
+    record(kernel, w, out, 1, n, k);
+    if (g_n_calls <= QB_CALLS_CAP && in) {
+        qb_call *c = &g_calls[g_n_calls - 1];
+        c->in_resid = in->x ? NULL : in->resid;
+        c->in_next = in->resid_next;
+        c->in_tp = in->tp != NULL;
+        c->in_point = in->tp_point;
+    }
+    return 0;
+}
+int qb_launch_add_rmsnorm(float *residual, const uint16_t *delta, const float *w, int n, int dim, float eps,
+                          uint16_t *out, cudaStream_t stream) {
+    (void)residual; (void)delta; (void)w; (void)eps; (void)stream;
+    return record("add_rmsnorm", NULL, out, n, dim, 0);
+}
+int qb_launch_argmax(const float *logits, int n, int32_t *token_out, int32_t *token_log, int *step, int *pos,
+                     int pos_advance, cudaStream_t stream) {
+    (void)token_out; (void)token_log; (void)step; (void)pos; (void)pos_advance; (void)stream;
+    return record("argmax", logits, NULL, 1, n, 0);
+}
+int qb_launch_set_int(int *dst, int value, cudaStream_t stream) {
+    (void)dst; (void)value; (void)stream;
+    return 0;
+}
+int qb_launch_argmax_pack(const float *logits, const int32_t *local, int index_base, uint64_t *key,
+                          cudaStream_t stream) {
+    (void)logits; (void)local; (void)index_base; (void)key; (void)stream;
+    return record("argmax_pack", NULL, NULL, 0, 0, 0);
+}
+int qb_launch_argmax_unpack(const uint64_t *key, int32_t *token_out, int32_t *token_log, int *step, int *pos,
+                            int pos_advance, cudaStream_t stream) {
+    (void)key; (void)token_out; (void)token_log; (void)step; (void)pos; (void)pos_advance; (void)stream;
+    return record("argmax_unpack", NULL, NULL, 0, 0, 0);
+}
+int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                               int len_cap, const int *pos, int hq, int hkv, int hd, int chunk, float *part_o,
+                               float *part_ml, uint16_t *out, cudaStream_t stream) {
+    (void)q; (void)k_cache; (void)v_cache; (void)max_seq; (void)len_cap; (void)pos; (void)hkv; (void)hd; (void)chunk;
+    (void)part_o; (void)part_ml; (void)stream;
+    return record("attention_decode", NULL, out, 1, hq, 0);
+}
+int qb_launch_attention_prefill(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                                int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream) {
+    (void)q; (void)k_cache; (void)v_cache; (void)max_seq; (void)start; (void)hkv; (void)hd; (void)stream;
+    return record("attention_prefill", NULL, out, n, hq, 0);
+}
+int qb_launch_embedding(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n, float *out,
+                        cudaStream_t stream) {
+    (void)tokens; (void)stream;
+    return record("embedding", table, out, n, vocab, hidden);
+}
+int qb_launch_embedding_f16(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n, float *out,
+                            cudaStream_t stream) {
+    (void)tokens; (void)stream;
+    return record("embedding_f16", table, out, n, vocab, hidden);
+}
+int qb_gemm_bf16(qb_gemm *g, const uint16_t *x, const uint16_t *w, int m, int n, int k, uint16_t *y,
+                 cudaStream_t stream) {
+    (void)g; (void)x; (void)stream;
+    return record("gemm_bf16", w, y, m, n, k);
+}
+int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
+                   cudaStream_t stream) {
+    (void)x; (void)stream;
+    return record("gemv", w, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
+}
+/* The fused decode GEMVs: this test runs the unfused sequence (QB_DECODE_FUSION=0, set in main), whose calls
+ * name each linear; a call of these shows up as an unexpected kernel. */
+int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
+                               cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_fused", w, y, 1, n, k);
+}
+int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const qb_gemv_input *in, float *resid,
+                             cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_fused", w, resid, 1, n, k);
+}
+int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, const float *bias, int hq, int hkv,
+                            int hd, const int *pos, const float *cos_t, const float *sin_t, uint16_t *q_out,
+                            uint16_t *k_cache, uint16_t *v_cache, int max_seq, cudaStream_t stream) {
+    (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq; (void)stream;
+    return record_in("gemv_fused", w, q_out, (hq + 2 * hkv) * hd, k, in);
+}
+int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_gemv_input *in, uint16_t *act,
+                                cudaStream_t stream) {
+    (void)stream;
+    return record_in("gemv_fused", w, act, 2 * inter, k, in);
+}
+int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in, const qb_tp_exchange *tp,
+                           int point, cudaStream_t stream) {
+    (void)in; (void)tp; (void)stream;
+    return record("tp_push", w, NULL, point, n, k); /* m: the exchange point */
+}
+int qb_launch_tp_sum_rmsnorm(const qb_tp_exchange *tp, int point, const float *resid, const float *w, int dim,
+                             float eps, uint16_t *out, cudaStream_t stream) {
+    (void)tp; (void)eps; (void)stream;
+    record("tp_sum_rmsnorm", w, out, point, dim, 0);
+    if (g_n_calls <= QB_CALLS_CAP) g_calls[g_n_calls - 1].in_resid = resid;
+    return 0;
+}
+
+/* The fused quantized decode GEMVs (gemv_quant_fused.cuh): recorded with the packed weights they read. */
+int qb_gemv_quant_tc_supported(int bits, int k, int group_size) { /* the rule of gemv_quant.cu */
+    if (bits != 4 && bits != 8) return 0;
+    int step_k = 512 / bits;
+    return k > 0 && group_size > 0 && k % step_k == 0 && group_size % step_k == 0 && k % group_size == 0;
+}
+int qb_launch_gemv_quant_fused_store(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
+                                     cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_quant_fused", w->qweight, y, 1, n, k);
+}
+int qb_launch_gemv_quant_resid_add(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in, float *resid,
+                                   cudaStream_t stream) {
+    (void)in; (void)stream;
+    return record("gemv_quant_fused", w->qweight, resid, 1, n, k);
+}
+int qb_launch_gemv_quant_qkv_rope(const qb_gemv_qweights *w, int k, const qb_gemv_input *in, const float *bias,
+                                  int hq, int hkv, int hd, const int *pos, const float *cos_t, const float *sin_t,
+                                  uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache, int max_seq,
+                                  cudaStream_t stream) {
+    (void)bias; (void)pos; (void)cos_t; (void)sin_t; (void)k_cache; (void)v_cache; (void)max_seq; (void)stream;
+    return record_in("gemv_quant_fused", w->qweight, q_out, (hq + 2 * hkv) * hd, k, in);
+}
+int qb_launch_gemv_quant_gate_up_silu(const qb_gemv_qweights *w, int inter, int k, const qb_gemv_input *in,
+                                      uint16_t *act, cudaStream_t stream) {
+    (void)stream;
+    return record_in("gemv_quant_fused", w->qweight, act, 2 * inter, k, in);
+}
+int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const qb_gemv_input *in,
+                                 const qb_tp_exchange *tp, int point, cudaStream_t stream) {
+    (void)in; (void)tp; (void)stream;
+    return record("tp_push", w->qweight, NULL, point, n, k);
+}
+int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
+                                  float eps, void *out, cudaStream_t stream) {
+    (void)c; (void)delta; (void)residual; (void)rows; (void)dim; (void)eps; (void)stream;
+    return record("allreduce_add_rmsnorm", w, out, rows, dim, 0); /* w: the norm weight it normalises with */
+}
+
+int qb_launch_dequant_quant_tiled_bf16(const uint32_t *qw_tiles, const uint32_t *sz_tiles, int n, int k, int bits,
+                                       int group_size, int kind, int hd, int inter, uint16_t *w_out,
+                                       cudaStream_t stream) {
+    (void)sz_tiles; (void)bits; (void)group_size; (void)kind; (void)hd; (void)inter; (void)stream;
+    return record("dequant_tiled", qw_tiles, w_out, 0, n, k); /* engines here keep the row layout */
+}
+/* The load-time re-layout (quant_tile.cuh), done here on host memory the way the kernel does it (one 16-byte piece
+ * or entry per destination index), so that cuda_quant_tiles.c's pass runs for real on these engines. */
+int qb_launch_quant_tile(const uint32_t *qw_rows, const uint32_t *sz_rows, int n, int k, int bits, int group_size,
+                         int kind, int hd, int inter, uint32_t *qw_tiles, uint32_t *sz_tiles, cudaStream_t stream) {
+    (void)stream;
+    int steps = k / (512 / bits), groups = k / group_size;
+    if (!qb_quant_tile_supported(kind, n, hd, inter)) return qb_errorf("quant_tile stand-in: kind %d n %d", kind, n);
+    for (long d = 0; d < (long)n * steps * 4; d++) {
+        long per_tile = (long)steps * 64;
+        int tile = (int)(d / per_tile), rem = (int)(d % per_tile), step = rem / 64, q = rem % 64;
+        int j = (q % 32) / 4 + 8 * (q / 32), t = q % 4, row = qb_tile_row(kind, tile, j, hd, inter);
+        memcpy(qw_tiles + 4 * d, qw_rows + 4 * ((long)row * steps * 4 + step * 4 + t), 16);
+    }
+    for (long d = 0; d < (long)n * groups; d++) {
+        int tile = (int)(d / (groups * 16)), rem = (int)(d % (groups * 16));
+        sz_tiles[d] = sz_rows[(long)qb_tile_row(kind, tile, rem % 16, hd, inter) * groups + rem / 16];
+    }
+    return record("quant_tile", qw_rows, qw_tiles, 0, n, k);
+}
+int qb_launch_gemv_f16(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
+                       cudaStream_t stream) {
+    (void)x; (void)stream;
+    return record("gemv_f16", w, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
+}
+int qb_launch_gemv_quant(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
+                         int group_size, uint16_t *y_bf16, float *y_f32, cudaStream_t stream) {
+    (void)sz; (void)x; (void)bits; (void)group_size; (void)stream;
+    return record("gemv_quant", qweight, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
+}
+int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,
+                                 uint16_t *w_out, cudaStream_t stream) {
+    (void)sz; (void)bits; (void)group_size; (void)stream;
+    return record("dequant", qweight, w_out, 0, n, k);
+}
+int qb_launch_qkv_rope(const uint16_t *qkv, const float *bias, int n, int hq, int hkv, int hd, const int *start_pos,
+                       const float *cos_t, const float *sin_t, uint16_t *q_out, uint16_t *k_cache, uint16_t *v_cache,
+                       int max_seq, cudaStream_t stream) {
+    (void)qkv; (void)bias; (void)hkv; (void)hd; (void)start_pos; (void)cos_t; (void)sin_t; (void)k_cache;
+    (void)v_cache; (void)max_seq; (void)stream;
+    return record("qkv_rope", NULL, q_out, n, hq, 0);
+}
+int qb_launch_silu_mul(const uint16_t *gate_up, int n, int inter, uint16_t *out, cudaStream_t stream) {
+    (void)gate_up; (void)stream;
+    return record("silu_mul", NULL, out, n, inter, 0);
+}
+int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
+    (void)c; (void)buf; (void)count; (void)stream;
+    return record("allreduce_sum", NULL, NULL, 0, 0, 0);
+}
+int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t stream) {
+    (void)c; (void)buf; (void)count; (void)stream;
+    return record("allreduce_max", NULL, NULL, 0, 0, 0);
+}
+
+/* The calls of kernel `name` in the recorded trace, in order (at most cap). */
+int calls_of(const char *name, const qb_call **out, int cap) {
+    int n = 0;
+    for (int i = 0; i < g_n_calls && i < QB_CALLS_CAP; i++)
+        if (!strcmp(g_calls[i].kernel, name)) {
+            if (n < cap) out[n] = &g_calls[i];
+            n++;
+        }
+    return n;
+}

@@ -1,0 +1,25 @@
+/* cuda_layout_standins.h - what test_cuda_quant_layout.c's checks see of cuda_layout_standins.c: the host
+ * stand-ins for the CUDA runtime and kernels that cuda_memory.c, cuda_weights.c, cuda_quant_tiles.c and
+ * cuda_forward.c call, the kernel launches recorded in order (g_calls), and a lookup in that trace.
+ */
+#ifndef QB_TEST_CUDA_LAYOUT_STANDINS_H
+#define QB_TEST_CUDA_LAYOUT_STANDINS_H
+
+#define QB_CALLS_CAP 8192
+
+typedef struct {
+    const char *kernel;
+    const void *w; /* the weight matrix read (GEMV / GEMM / dequantization / lookup), else NULL */
+    const void *out;
+    int m, n, k;
+    /* the fused q|k|v and gate|up GEMVs: their input (residual read, tensor-parallel exchange) */
+    const void *in_resid, *in_next;
+    int in_tp, in_point;
+} qb_call;
+extern qb_call g_calls[QB_CALLS_CAP];
+extern int g_n_calls; /* calls made since the caller last set it to 0 (may exceed QB_CALLS_CAP: only those kept) */
+
+/* The calls of kernel `name` in the recorded trace, in order (at most cap kept in out); returns how many. */
+int calls_of(const char *name, const qb_call **out, int cap);
+
+#endif
