@@ -6,3 +6,9 @@ if(QB_HAVE_CUDA)
   add_test(NAME tp_exchange COMMAND test_tp_exchange --quick)
   set_tests_properties(tp_exchange PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+
+# The fused launchers' shared host side (input mode, exchange and RoPE parameters): host code, runs without a GPU.
+if(QB_HAVE_CUDA)
+  qb_add_c_test(test_fused_launch_args test_fused_launch_args.cu)
+  add_test(NAME fused_launch_args COMMAND test_fused_launch_args)
+endif()
