@@ -113,11 +113,13 @@ static inline int qb_device_sm_count(void) {
  * previous kernel in the stream is finishing. Every such kernel calls QB_PDL_WAIT() before it touches memory that
  * another kernel writes or reads (it waits for the previous grid to complete and its writes to be visible), and
  * QB_PDL_TRIGGER() to let the next kernel be scheduled once all of its own blocks are running. Before the wait a
- * kernel may read only constant data (weights). QB_CUDA_PDL=0 in the environment turns PDL off (plain launches). */
+ * kernel may read only constant data (weights). The engine's --pdl option turns it off (plain launches): kernels/pdl.cu
+ * holds the switch, qb_pdl_set_enabled sets it. */
 #define QB_PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
 #define QB_PDL_TRIGGER() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
 
 extern "C" int qb_pdl_enabled(void);
+extern "C" void qb_pdl_set_enabled(int on);
 
 template <typename... KArgs, typename... Args>
 static inline cudaError_t qb_launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,

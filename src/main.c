@@ -14,6 +14,7 @@
 #include "bench/rope_policy.h"
 #include "bench/runner.h"
 #include "bench/sweep_cells.h"
+#include "bench/test_hooks.h"
 #include "cli/options.h"
 #include "dist/dist.h"
 #include "engine/backend.h"
@@ -150,7 +151,7 @@ int main(int argc, char **argv) {
         if (!root) qb_errorf("results file refused on rank 0");
         goto usage_error;
     }
-    qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes};
+    qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get()};
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
     goto done;
 

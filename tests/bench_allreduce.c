@@ -11,7 +11,7 @@
  * exits instead):
  *   ... mpirun -np 2 -x NCCL_NVLS_ENABLE build/tests/bench_allreduce --fault-hang --impl nccl --deadline 10
  *
- * For each implementation (nccl, nccl-symmetric, ipc-oneshot), op and size (2, 4, 8, 16 KB of bf16):
+ * For each implementation (nccl, ipc-oneshot; NCCL's symmetric windows are in the lab, dev/), op and size (2, 4, 8, 16 KB of bf16):
  *   ops: sum (qb_allreduce_sum_bf16), sum+norm (qb_allreduce_add_rmsnorm_bf16: the all-reduce with the residual
  *   add and RMSNorm that follow it on the decode path; one kernel for ipc-oneshot) and, for ipc-oneshot, sum,norm
  *   (the same as two kernels, the baseline the fusion must beat).
@@ -54,7 +54,7 @@ typedef struct {
 
 static int usage(const char *why) {
     fprintf(stderr,
-            "bench_allreduce: %s\nusage: mpirun -np 2 bench_allreduce [--impl nccl|nccl-symmetric|ipc-oneshot] "
+            "bench_allreduce: %s\nusage: mpirun -np 2 bench_allreduce [--impl nccl|ipc-oneshot] "
             "[--ops N] [--replays N] [--sizes-kb 2,4,8,16] [--deadline S] [--fault-hang | --fault-die]\n",
             why);
     return -1;
@@ -148,7 +148,8 @@ static int enqueue_op(cell *x) {
     switch (x->op) {
     case OP_SUM: return qb_allreduce_sum_bf16(x->c, x->buf, x->count, x->stream);
     case OP_SUM_NORM:
-        return qb_allreduce_add_rmsnorm_bf16(x->c, x->buf, x->resid, x->w, 1, (int)x->count, NORM_EPS, x->out, x->stream);
+        return qb_allreduce_add_rmsnorm_bf16(x->c, x->buf, x->resid, x->w, 1, (int)x->count, NORM_EPS, 1, x->out,
+                                             x->stream);
     case OP_SUM_NORM_2STEP:
         QB_TRY(qb_allreduce_sum_bf16(x->c, x->buf, x->count, x->stream));
         return qb_launch_add_rmsnorm(x->resid, x->buf, x->w, 1, (int)x->count, NORM_EPS, x->out, x->stream);

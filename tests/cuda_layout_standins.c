@@ -168,10 +168,21 @@ int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_cache, const
     (void)part_o; (void)part_ml; (void)stream;
     return record("attention_decode", NULL, out, 1, hq, 0);
 }
-int qb_launch_attention_prefill(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
-                                int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream) {
-    (void)q; (void)k_cache; (void)v_cache; (void)max_seq; (void)start; (void)hkv; (void)hd; (void)stream;
+int qb_launch_attention_prefill_variant(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                        int max_seq, int n, int start, int hq, int hkv, int hd, uint16_t *out,
+                                        int variant, cudaStream_t stream) {
+    (void)q; (void)k_cache; (void)v_cache; (void)max_seq; (void)start; (void)hkv; (void)hd; (void)variant;
+    (void)stream;
     return record("attention_prefill", NULL, out, n, hq, 0);
+}
+int qb_gemv_quant_default_choice(int n, int k, int bits, int group_size, char *name, size_t name_len) {
+    (void)n; (void)k; (void)bits; (void)group_size;
+    snprintf(name, name_len, "stand-in");
+    return 0;
+}
+qb_allreduce_impl qb_nccl_impl(const qb_nccl *c) {
+    (void)c;
+    return QB_AR_IPC_ONESHOT;
 }
 int qb_launch_embedding(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n, float *out,
                         cudaStream_t stream) {
@@ -263,8 +274,8 @@ int qb_launch_gemv_quant_tp_push(const qb_gemv_qweights *w, int n, int k, const 
     return record("tp_push", w->qweight, NULL, point, n, k);
 }
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
-                                  float eps, void *out, cudaStream_t stream) {
-    (void)c; (void)delta; (void)residual; (void)rows; (void)dim; (void)eps; (void)stream;
+                                  float eps, int one_kernel, void *out, cudaStream_t stream) {
+    (void)c; (void)delta; (void)residual; (void)rows; (void)dim; (void)eps; (void)one_kernel; (void)stream;
     return record("allreduce_add_rmsnorm", w, out, rows, dim, 0); /* w: the norm weight it normalises with */
 }
 

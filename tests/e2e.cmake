@@ -2,5 +2,9 @@
 find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 add_test(NAME cli COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_cli.py $<TARGET_FILE:qwenbench>)
 set_tests_properties(cli PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 300)
-add_test(NAME e2e_cpu COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_e2e.py $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE})
+# The test build: the same program with fault injection (src/bench/test_hooks.h), never installed.
+add_executable(qwenbench-testhooks ${CMAKE_SOURCE_DIR}/src/main.c ${QB_TEST_DIR}/test_hooks_env.c)
+target_link_libraries(qwenbench-testhooks PRIVATE ${QB_ENGINE_LIBS})
+add_test(NAME e2e_cpu COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_e2e.py $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE}
+         $<TARGET_FILE:qwenbench-testhooks>)
 set_tests_properties(e2e_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)

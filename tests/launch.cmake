@@ -9,5 +9,5 @@
 add_test(NAME launch_scripts COMMAND bash ${QB_TEST_DIR}/slurm/test_launch_scripts.sh ${CMAKE_SOURCE_DIR})
 add_test(NAME sweep_mpirun_cpu_tiny COMMAND bash ${QB_TEST_DIR}/slurm/test_mpirun_sweep.sh $<TARGET_FILE:qwenbench> ${CMAKE_SOURCE_DIR})
 set_tests_properties(sweep_mpirun_cpu_tiny PROPERTIES TIMEOUT 300)
-add_test(NAME slurm_sweep COMMAND bash ${QB_TEST_DIR}/slurm/test_slurm.sh $<TARGET_FILE:qwenbench> ${CMAKE_SOURCE_DIR})
+add_test(NAME slurm_sweep COMMAND bash ${QB_TEST_DIR}/slurm/test_slurm.sh $<TARGET_FILE:qwenbench-testhooks> ${CMAKE_SOURCE_DIR})
 set_tests_properties(slurm_sweep PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE LABELS "slurm;no_sanitize")

@@ -14,7 +14,7 @@ if(QB_HAVE_CUDA)
   # the watchdog: rank 1 stops answering, rank 0 must abort the job with its message (exit status is non-zero
   # by design, so the message decides); each implementation, since each waits differently (NCCL kernel,
   # one-shot kernel's own timeout)
-  foreach(impl nccl nccl-symmetric ipc-oneshot)
+  foreach(impl nccl ipc-oneshot)
     add_test(NAME bench_allreduce_fault_hang_${impl}
              COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS} -x NCCL_NVLS_ENABLE
                      $<TARGET_FILE:bench_allreduce> ${MPIEXEC_POSTFLAGS} --fault-hang --impl ${impl} --deadline 5)

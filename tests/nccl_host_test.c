@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/cuda_engine.h"
 #include "cuda/nccl_comm.h"
 #include "util/error.h"
 
@@ -31,19 +32,19 @@ int main(void) {
     CHECK(qb_allreduce_impl_parse("mpi", &impl) == -1 && strstr(qb_last_error(), "ipc-oneshot"),
           "unknown name: want the list of choices, got '%s'", qb_last_error());
 
-    unsetenv("QB_ALLREDUCE");
-    CHECK(qb_allreduce_impl_from_env(&impl) == 0 && impl == QB_AR_DEFAULT, "default when $QB_ALLREDUCE is unset");
-    setenv("QB_ALLREDUCE", "nccl-symmetric", 1);
-    CHECK(qb_allreduce_impl_from_env(&impl) == 0 && impl == QB_AR_NCCL_SYMMETRIC, "$QB_ALLREDUCE=nccl-symmetric");
-    setenv("QB_ALLREDUCE", "fast", 1);
-    CHECK(qb_allreduce_impl_from_env(&impl) == -1 && strstr(qb_last_error(), "$QB_ALLREDUCE"),
-          "bad $QB_ALLREDUCE must name the variable: '%s'", qb_last_error());
+    /* the engine's choice (src/cuda/cuda_choices.c) from --allreduce */
+    qb_engine_options o = {{0}};
+    CHECK(qb_choose_allreduce(&o) == QB_AR_IPC_ONESHOT, "--allreduce auto: want ipc-oneshot");
+    o.v[QB_EOPT_ALLREDUCE] = QB_ALLREDUCE_OPT_NCCL;
+    CHECK(qb_choose_allreduce(&o) == QB_AR_NCCL, "--allreduce nccl: want nccl");
+    o.v[QB_EOPT_ALLREDUCE] = QB_ALLREDUCE_OPT_IPC_ONESHOT;
+    CHECK(qb_choose_allreduce(&o) == QB_AR_IPC_ONESHOT, "--allreduce ipc-oneshot: want ipc-oneshot");
 
     char version[32];
     qb_nccl_version_string(version, sizeof version);
     int major = 0, minor = 0, patch = 0;
     CHECK(sscanf(version, "%d.%d.%d", &major, &minor, &patch) == 3 && major == 2 && minor >= 27,
-          "NCCL version '%s': want 2.27 or later (symmetric windows)", version);
+          "NCCL version '%s': want 2.27 or later", version);
     printf("NCCL %s\n", version);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     else printf("nccl_host_test: all checks passed\n");

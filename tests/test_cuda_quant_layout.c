@@ -112,15 +112,22 @@ static void layer_linears(const qb_cuda_engine *e, int l, int quant, const void 
     n[3] = e->H;     k[3] = e->I;
 }
 
+/* The decode fusion as the engine resolves it with every option "auto" (on), or none (off: the unfused sequence,
+ * one named call per linear, see the stand-ins). */
+static void set_fusion(qb_cuda_engine *e, int on) {
+    qb_engine_options automatic = {{0}};
+    e->fusion = on ? qb_choose_decode_fusion(e, e->nc ? 2 : 1, &automatic) : QB_FUSE_NONE;
+}
+
 /* One decode step and one prefill of `rows` rows through cuda_forward.c; the kernels each must call. */
 /* With the decode fusion on (the default), a 4-bit decode step reads each layer linear with the fused quantized
  * kernels, in order, on its fused matrix and shape (every fixture shape is a multiple of 128). */
 static int check_fused_dispatch(const char *label, qb_cuda_engine *e) {
     const qb_call *c[256], *unfused[1];
-    setenv("QB_DECODE_FUSION", "1", 1);
+    set_fusion(e, 1);
     g_n_calls = 0;
     int rc = qb_cuda_decode_step(e, 64, e->max_seq);
-    setenv("QB_DECODE_FUSION", "0", 1);
+    set_fusion(e, 0);
     if (rc != 0) {
         printf("FAIL %s: fused decode step: %s\n", label, qb_last_error());
         return 0;
@@ -224,14 +231,14 @@ static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
  * here independently of the pass), the scale | zero entries at [tile][group][slot], and the KV cache zeroed again
  * if it served as the scratch. */
 static int check_tiling(const char *label, qb_cuda_engine *e) {
-    setenv("QB_DECODE_FUSION", "1", 1);
-    int tiled = qb_cuda_quant_tiled_choice(e);
-    setenv("QB_QUANT_LAYOUT", "rows", 1);
-    int rows_kept = !qb_cuda_quant_tiled_choice(e);
-    unsetenv("QB_QUANT_LAYOUT");
-    setenv("QB_DECODE_FUSION", "0", 1);
+    qb_engine_options automatic = {{0}}, rows = {{0}}, unfused = {{0}};
+    rows.v[QB_EOPT_QUANT_LAYOUT] = QB_LAYOUT_OPT_ROWS;
+    unfused.v[QB_EOPT_DECODE_FUSION] = QB_FUSION_OPT_NONE;
+    int tiled = qb_choose_quant_tiled(e, &automatic);
+    int rows_kept = !qb_choose_quant_tiled(e, &rows) && !qb_choose_quant_tiled(e, &unfused);
     if (tiled != (e->quant_bits == 4) || !rows_kept) {
-        printf("FAIL %s: tiled layout chosen %d (want %d), kept rows under QB_QUANT_LAYOUT=rows %d\n", label, tiled,
+        printf("FAIL %s: tiled layout chosen %d (want %d), kept rows under --quant-layout rows / --decode-fusion "
+               "none %d\n", label, tiled,
                e->quant_bits == 4, rows_kept);
         return 0;
     }
@@ -325,10 +332,10 @@ static int check_tp_decode(const char *label, qb_cuda_engine *e) {
         if (tiled && e->quant_bits != 4) break;
         e->nc = (struct qb_nccl *)(uintptr_t)0x10; /* never dereferenced by cuda_forward.c */
         e->quant_tiled = tiled;
-        setenv("QB_DECODE_FUSION", "1", 1);
+        set_fusion(e, 1);
         g_n_calls = 0;
         int rc = qb_cuda_decode_step(e, 64, e->max_seq);
-        setenv("QB_DECODE_FUSION", "0", 1);
+        set_fusion(e, 0);
         e->nc = NULL;
         e->quant_tiled = 0;
         if (rc != 0) {
@@ -374,10 +381,10 @@ static int check_tp_exchange(const char *label, qb_cuda_engine *e) {
     e->xchg_on = 1;
     e->resid_alt = alt;
     e->quant_tiled = e->quant_bits != 0;
-    setenv("QB_DECODE_FUSION", "1", 1);
+    set_fusion(e, 1);
     g_n_calls = 0;
     int rc = qb_cuda_decode_step(e, 64, e->max_seq);
-    setenv("QB_DECODE_FUSION", "0", 1);
+    set_fusion(e, 0);
     e->nc = NULL;
     e->xchg_on = 0;
     e->resid_alt = NULL;
@@ -537,16 +544,16 @@ static void check_config(const char *path, const char *name, int intermediate, q
     }
 }
 
-/* The exchange's rule (qb_cuda_tp_exchange_wanted): bf16 at TP2 up to hidden size 4096 and at TP >= 4 always,
- * tiled 4-bit always, other quantized never, TP1 never; QB_TP_EXCHANGE=1 / 0 force it. */
+/* The exchange's rule (qb_choose_tp_exchange): bf16 at TP2 up to hidden size 4096 and at TP >= 4 always, tiled
+ * 4-bit always, other quantized never, TP1 never; --tp-exchange on / off force it (TP1 still never). */
 static void check_exchange_rule(void) {
     static const struct {
         int H, bits, tiled, tp, want;
     } cases[] = {{3584, 0, 0, 2, 1}, {3584, 0, 0, 4, 1}, {5120, 0, 0, 2, 0}, {5120, 0, 0, 4, 1}, {8192, 0, 0, 2, 0},
                  {8192, 0, 0, 8, 1}, {8192, 4, 1, 2, 1}, {3584, 4, 0, 2, 0}, {3584, 8, 0, 2, 0}, {3584, 0, 0, 1, 0}};
     for (int force = -1; force <= 1; force++) {
-        if (force < 0) unsetenv("QB_TP_EXCHANGE");
-        else setenv("QB_TP_EXCHANGE", force ? "1" : "0", 1);
+        qb_engine_options o = {{0}};
+        o.v[QB_EOPT_TP_EXCHANGE] = force < 0 ? QB_EOPT_AUTO : force ? QB_ONOFF_ON : QB_ONOFF_OFF;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             qb_cuda_engine e;
             memset(&e, 0, sizeof e);
@@ -554,15 +561,14 @@ static void check_exchange_rule(void) {
             e.quant_bits = cases[i].bits;
             e.quant_tiled = cases[i].tiled;
             int want = cases[i].tp < 2 ? 0 : force < 0 ? cases[i].want : force;
-            int got = qb_cuda_tp_exchange_wanted(&e, cases[i].tp);
+            int got = qb_choose_tp_exchange(&e, cases[i].tp, &o);
             if (got != want) {
-                printf("FAIL exchange rule: H %d, %d bits%s, TP%d, QB_TP_EXCHANGE %s: %d, want %d\n", e.H, e.quant_bits,
-                       e.quant_tiled ? " tiled" : "", cases[i].tp, force < 0 ? "unset" : force ? "1" : "0", got, want);
+                printf("FAIL exchange rule: H %d, %d bits%s, TP%d, --tp-exchange %s: %d, want %d\n", e.H, e.quant_bits,
+                       e.quant_tiled ? " tiled" : "", cases[i].tp, force < 0 ? "auto" : force ? "on" : "off", got, want);
                 g_failures++;
             }
         }
     }
-    unsetenv("QB_TP_EXCHANGE");
 }
 
 int main(int argc, char **argv) {
@@ -570,7 +576,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_cuda_quant_layout <fixtures dir>\n");
         return 2;
     }
-    setenv("QB_DECODE_FUSION", "0", 1); /* the unfused sequence: one named call per linear (see the stand-ins) */
     char gqa[4200], tied[4200];
     snprintf(gqa, sizeof gqa, "%s/gqa_untied/config.json", argv[1]);
     snprintf(tied, sizeof tied, "%s/tied_hd128/config.json", argv[1]);

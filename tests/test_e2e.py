@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_e2e.py - qwenbench end to end on the CPU engine: results file, MPI ranks, faults, --resume, fixtures.
 
-Run by ctest: /usr/bin/python3 tests/test_e2e.py PATH/TO/qwenbench PATH/TO/mpirun
+Run by ctest: /usr/bin/python3 tests/test_e2e.py PATH/TO/qwenbench PATH/TO/mpirun PATH/TO/qwenbench-testhooks
+A run given QWENBENCH_TEST_* variables takes the test build (bench/test_hooks.h): the release binary has no hooks.
 Needs h5py (Debian python3-h5py). Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
 """
 import glob
@@ -16,12 +17,13 @@ import unittest
 import h5py
 import numpy as np
 
-QB = MPIRUN = None
+QB = MPIRUN = QB_HOOKS = None
 TINY = ["--backend", "cpu", "--model", "qwen2.5-tiny", "--threads", "1"]
 
 
 def qb(*args, np_=1, timeout=300, env=None):
-    cmd = [QB, *args]
+    hooked = any(k.startswith("QWENBENCH_TEST_") for k in (env or {}))
+    cmd = [QB_HOOKS if hooked else QB, *args]
     if np_ > 1:
         cmd = [MPIRUN, "-np", str(np_), "--oversubscribe", "--bind-to", "none", *cmd]
     e = dict(os.environ)
@@ -321,4 +323,5 @@ class Fixtures(unittest.TestCase):
 if __name__ == "__main__":
     QB = os.path.abspath(sys.argv.pop(1))
     MPIRUN = sys.argv.pop(1)
+    QB_HOOKS = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

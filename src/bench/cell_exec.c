@@ -54,8 +54,8 @@ static void first_failure(const qb_runner *r, const qb_cell_group *g, char *out,
         }
 }
 
-int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_config *cfg, int max_ctx,
-                       qb_cell_group *g) {
+int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_config *cfg,
+                       const qb_engine_options *engine, int max_ctx, qb_cell_group *g) {
     memset(g, 0, sizeof *g);
     g->cfg = *cfg;
     qb_rank_summary mine;
@@ -88,8 +88,8 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
         /* the token checks prefill prompt + generated prefix to read the logits at a step */
         p.max_prompt_len = (r->opt->check_steps || r->opt->expect_tokens[0]) ? p.max_seq_len : max_ctx;
         p.threads = r->opt->threads;
-        const char *corrupt = getenv("QWENBENCH_TEST_CORRUPT");
-        p.test_corrupt_argmax = corrupt && !strcmp(corrupt, "argmax");
+        p.engine = *engine;
+        p.test_corrupt_argmax = r->hooks && r->hooks->corrupt_argmax;
         qb_copy_str(g->checkpoint_dir, sizeof g->checkpoint_dir, is_ckpt ? dir : "");
         g->params = p;
         g->params.checkpoint_dir = NULL; /* points into g->checkpoint_dir when used */
@@ -132,6 +132,7 @@ void qb_cell_init(const qb_runner *r, const qb_model_config *cfg, const qb_cell_
     c->seed = o->seed;
     if (o->prompt_mode == QB_PROMPT_REPEAT) snprintf(c->prompt_rule, sizeof c->prompt_rule, "repeat:%d", (int)o->prompt_repeat_id);
     else copy_str(c->prompt_rule, sizeof c->prompt_rule, "random");
+    qb_engine_options_format(&spec->engine, c->engine_options, sizeof c->engine_options);
     c->status = QB_CELL_VALID;
 }
 
@@ -193,6 +194,7 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
         qb_errorf("--prompt repeat:%d: token id not below the vocabulary size %d", (int)o->prompt_repeat_id, g->cfg.vocab_size);
         ok = 0;
     }
+    if (ok && b->choices) b->choices(b, n_prompt, c->engine_choices, sizeof c->engine_choices);
     if (ok) qb_prompt_fill(prompt, n_prompt, o->prompt_mode == QB_PROMPT_REPEAT, o->prompt_repeat_id, o->seed, g->cfg.vocab_size);
 
     /* Warm-up: untimed; the first one's time is kept apart, and its tokens are the check run's. */
@@ -277,10 +279,9 @@ void qb_cell_check_speed(const qb_runner *r, const qb_model_config *cfg, const q
                          qb_cell_record *c) {
     if (c->n_runs == 0 || c->status == QB_CELL_FAILED || c->status == QB_CELL_DOES_NOT_FIT) return;
     char text[256];
-    /* Test-only: QWENBENCH_TEST_SPEEDUP=F pretends every run was F times faster (to show the check works). */
-    const char *fake = getenv("QWENBENCH_TEST_SPEEDUP");
-    if (fake && atof(fake) > 0) {
-        double f = atof(fake);
+    /* Test build only (bench/test_hooks.h): pretend every run was F times faster (to show the check works). */
+    if (r->hooks && r->hooks->speedup > 0) {
+        double f = r->hooks->speedup;
         for (int i = 0; i < c->n_runs; i++) {
             c->runs[i].total_s /= f;
             c->runs[i].prefill_s /= f;

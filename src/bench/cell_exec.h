@@ -36,8 +36,8 @@ typedef struct {
 
 /* Create the group's backend on every rank. 0: created; 1: not created (failure fields set, same on every
  * rank); -1: fatal (communication failed). */
-int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_config *cfg, int max_ctx,
-                       qb_cell_group *g);
+int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_config *cfg,
+                       const qb_engine_options *engine, int max_ctx, qb_cell_group *g);
 void qb_cell_group_close(qb_cell_group *g);
 
 void qb_cell_init(const qb_runner *r, const qb_model_config *cfg, const qb_cell_spec *spec, qb_cell_record *c);

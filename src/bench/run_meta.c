@@ -39,19 +39,21 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
     json_object_set_new(root, "tp", json_integer(o->tp)); /* 0: planned per cell */
     json_object_set_new(root, "world_size", json_integer(r->dist->world_size));
     json_object_set_new(root, "build_commit", json_string(QB_GIT_COMMIT));
-    /* kernel and all-reduce choices made through the environment (the engine's QB_ switches, NCCL_*): the same
-     * build runs other code under them, so they are part of the settings */
-    static const char *const engine_vars[] = {"QB_ALLREDUCE=", "QB_ALLREDUCE_NORM=", "QB_TP_EXCHANGE=",
-                                              "QB_ATTN_DECODE=", "QB_ATTN_PREFILL=", "QB_CUDA_PDL=", "QB_DECODE_FUSION=",
-                                              "QB_GEMV_QUANT=", "QB_QUANT_LAYOUT=", "QB_GEMV_FUSED_KSPLIT=",
-                                              "QB_GEMV_FUSED_BLOCKS_PER_SM=", "NCCL_"};
+    /* Foreign variables that change what NCCL and the CUDA runtime do (qwenbench's own choices are options,
+     * recorded per cell): the same build runs other code under them, so they are part of the settings. */
+    static const char *const engine_vars[] = {"NCCL_", "CUDA_"};
+    /* labels and places, not settings: a container's versions, where CUDA is installed, which GPUs a job sees */
+    static const char *const not_settings[] = {"NCCL_VERSION=", "CUDA_VERSION=", "CUDA_HOME=", "CUDA_PATH=",
+                                               "CUDA_VISIBLE_DEVICES="};
     json_t *env = json_object();
     for (char **e = environ; env && e && *e; e++) {
         const char *eq = strchr(*e, '=');
         int known = 0;
         for (size_t v = 0; v < sizeof engine_vars / sizeof *engine_vars; v++)
             known |= strncmp(*e, engine_vars[v], strlen(engine_vars[v])) == 0;
-        if (!eq || !known || strncmp(*e, "NCCL_VERSION=", 13) == 0) continue; /* a container's label, no setting */
+        for (size_t v = 0; v < sizeof not_settings / sizeof *not_settings; v++)
+            known &= strncmp(*e, not_settings[v], strlen(not_settings[v])) != 0;
+        if (!eq || !known) continue;
         char name[128];
         size_t len = (size_t)(eq - *e) < sizeof name - 1 ? (size_t)(eq - *e) : sizeof name - 1;
         memcpy(name, *e, len);
@@ -59,8 +61,11 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
         json_object_set_new(env, name, json_string(eq + 1));
     }
     if (env) json_object_set_new(root, "environment", env);
+    if (r->hooks && r->hooks->description[0]) json_object_set_new(root, "test_hooks", json_string(r->hooks->description));
     for (int i = 0; i < n; i++) {
-        json_t *c = json_pack("[ssi]", names[i], qb_quant_name(cells[i].quant), cells[i].context_len);
+        char options[256];
+        qb_engine_options_format(&cells[i].engine, options, sizeof options);
+        json_t *c = json_pack("[ssis]", names[i], qb_quant_name(cells[i].quant), cells[i].context_len, options);
         if (c) json_array_append_new(list, c);
     }
     json_object_set_new(root, "cells", list);

@@ -32,27 +32,22 @@ void qb_runner_install_signal_handlers(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Test-only fault injection: QWENBENCH_TEST_FAULT="kill:RANK:CELL" or "hang:RANK:CELL" makes that world rank
- * die (SIGKILL) or hang (sleep forever) when it reaches its CELL-th cell (0-based, counted in this process),
- * so the tests can show that a dead or hung rank ends the job with the results so far intact. */
-static void maybe_inject_fault(const qb_dist *d, int cell_number) {
-    /* QWENBENCH_TEST_CELL_DELAY=S: sleep S seconds before each cell, so that a test can signal a sweep of tiny
-     * cells mid-way however fast the machine is. */
-    const char *delay = getenv("QWENBENCH_TEST_CELL_DELAY");
-    if (delay && atof(delay) > 0) {
-        double s = atof(delay);
+/* Test build only (bench/test_hooks.h): a delay before each cell, and a rank that dies (SIGKILL) or hangs when it
+ * reaches its fault_cell-th cell (0-based, counted in this process), so the tests can show that a dead or hung
+ * rank ends the job with the results so far intact. */
+static void maybe_inject_fault(const qb_runner *r, int cell_number) {
+    const qb_test_hooks *h = r->hooks;
+    if (!h) return;
+    if (h->cell_delay_s > 0) {
+        double s = h->cell_delay_s;
         struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
         nanosleep(&ts, NULL);
     }
-    const char *spec = getenv("QWENBENCH_TEST_FAULT");
-    char kind[8];
-    int rank, cell;
-    if (!spec || sscanf(spec, "%7[a-z]:%d:%d", kind, &rank, &cell) != 3) return;
-    if (rank != d->world_rank || cell != cell_number) return;
-    fprintf(stderr, "# test fault: rank %d %s at cell %d\n", rank, kind, cell);
+    if (!h->fault_kind[0] || h->fault_rank != r->dist->world_rank || h->fault_cell != cell_number) return;
+    fprintf(stderr, "# test fault: rank %d %s at cell %d\n", h->fault_rank, h->fault_kind, h->fault_cell);
     fflush(stderr);
-    if (!strcmp(kind, "kill")) raise(SIGKILL);
-    if (!strcmp(kind, "hang"))
+    if (!strcmp(h->fault_kind, "kill")) raise(SIGKILL);
+    if (!strcmp(h->fault_kind, "hang"))
         for (;;) pause();
 }
 
@@ -88,9 +83,11 @@ static int recorder_flush(const qb_runner *r, recorder *rec) {
     return qb_results_write(r->opt->out, &rec->meta, rec->cells, rec->n);
 }
 
-static bool same_cell(const qb_cell_record *c, const char *model, qb_quant q, int ctx, int tp) {
-    return !strcmp(c->model, model) && !strcmp(c->quant, qb_quant_name(q)) && c->context_len == ctx &&
-           c->tp_size == tp;
+static bool same_cell(const qb_cell_record *c, const char *model, const qb_cell_spec *spec, int tp) {
+    char options[sizeof c->engine_options];
+    qb_engine_options_format(&spec->engine, options, sizeof options);
+    return !strcmp(c->model, model) && !strcmp(c->quant, qb_quant_name(spec->quant)) &&
+           c->context_len == spec->context_len && c->tp_size == tp && !strcmp(c->engine_options, options);
 }
 
 /* Rank 0: load the file to complete; mark which specs are already there. Returns -1 on refusal. */
@@ -113,7 +110,7 @@ static int load_resume(const qb_runner *r, recorder *rec, const qb_cell_spec *ce
     snprintf(rec->meta.start_time, sizeof rec->meta.start_time, "%s", old.start_time);
     for (int i = 0; i < n_old; i++) {
         for (int k = 0; k < n_cells; k++)
-            if (same_cell(&old_cells[i], names[k], cells[k].quant, cells[k].context_len, tps[k])) done[k] = 1;
+            if (same_cell(&old_cells[i], names[k], &cells[k], tps[k])) done[k] = 1;
         if (recorder_append(rec, &old_cells[i]) != 0) return -1;
     }
     free(old_cells);
@@ -212,7 +209,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         int j = i + 1; /* group: same model, format, position scaling and TP size */
         while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant &&
                cfgs[j].rope_type == cfgs[i].rope_type && cfgs[j].rope_factor == cfgs[i].rope_factor &&
-               tps[j] == tps[i])
+               tps[j] == tps[i] && qb_engine_options_equal(&cells[j].engine, &cells[i].engine))
             j++;
         int max_ctx = 0;
         for (int k = i; k < j; k++)
@@ -227,7 +224,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             created = 1;
         } else {
             if (tps[i] != d->tp_size && qb_dist_set_tp(d, tps[i]) != 0) goto out;
-            created = qb_cell_group_open(r, cells[i].model, &cfgs[i], max_ctx, &group);
+            created = qb_cell_group_open(r, cells[i].model, &cfgs[i], &cells[i].engine, max_ctx, &group);
             if (created < 0) goto out;
         }
         for (int k = i; k < j && !stopped; k++) {
@@ -235,7 +232,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             int go;
             if (qb_dist_all_ok(d, !g_stop_requested, &go) != 0) goto out;
             if (!go) { stopped = 1; break; }
-            maybe_inject_fault(d, executed++);
+            maybe_inject_fault(r, executed++);
             qb_cell_record cell;
             qb_cell_init(r, &cfgs[k], &cells[k], &cell);
             cell.tp_size = cell.n_ranks = tps[k];

@@ -10,6 +10,7 @@
 #ifndef QB_BENCH_RUNNER_H
 #define QB_BENCH_RUNNER_H
 
+#include "bench/test_hooks.h"
 #include "cli/options.h"
 #include "dist/dist.h"
 #include "engine/backend.h"
@@ -19,6 +20,7 @@ typedef struct {
     char model[QB_PATH_MAX];
     qb_quant quant;
     int context_len;
+    qb_engine_options engine;       /* this cell's engine options (one combination of the run's lists) */
 } qb_cell_spec;
 
 typedef struct {
@@ -28,6 +30,7 @@ typedef struct {
     const char *backend_name;       /* "cpu" | "cuda" */
     const char *command_line;
     size_t gpu_bytes;               /* CUDA: memory of one GPU, for the planner; 0 on the CPU */
+    const qb_test_hooks *hooks;     /* NULL except in the test build (bench/test_hooks.h) */
 } qb_runner;
 
 /* Exit status per options.c's --help: 0 all VALID, 1 some cell not VALID, 3 stopped by a signal.

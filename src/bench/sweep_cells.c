@@ -1,4 +1,8 @@
-/* sweep_cells.c - expand flags (or a sweep file) into the cell list (see sweep_cells.h). */
+/* sweep_cells.c - expand flags (or a sweep file) into the cell list (see sweep_cells.h).
+ *
+ * Order: model and format outermost (one loaded model serves a run of cells), then each combination of the engine
+ * options (a backend per combination), input length innermost.
+ */
 #include "bench/sweep_cells.h"
 
 #include <stdlib.h>
@@ -8,7 +12,34 @@
 #include "config/sweep.h"
 #include "util/error.h"
 
-static int from_sweep_file(qb_options *o, qb_cell_spec **cells, int *n_cells) {
+/* base[0..n) in (model, format) runs; each run repeated once per option combination. */
+static int cross_options(const qb_cell_spec *base, int n, const qb_engine_option_lists *lists, qb_cell_spec **cells,
+                         int *n_cells) {
+    int combos = qb_engine_option_combinations(lists);
+    if (n > 0 && combos > (1 << 30) / n) return qb_errorf("too many cells: %d x %d option combinations", n, combos);
+    qb_cell_spec *c = calloc((size_t)(n * combos > 0 ? n * combos : 1), sizeof *c);
+    if (!c) return qb_errorf("out of memory");
+    int k = 0;
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        while (j < n && base[j].quant == base[i].quant && strcmp(base[j].model, base[i].model) == 0) j++;
+        for (int combo = 0; combo < combos; combo++) {
+            qb_engine_options opt;
+            qb_engine_option_combination(lists, combo, &opt);
+            for (int m = i; m < j; m++) {
+                c[k] = base[m];
+                c[k].engine = opt;
+                k++;
+            }
+        }
+        i = j;
+    }
+    *cells = c;
+    *n_cells = k;
+    return 0;
+}
+
+static int from_sweep_file(qb_options *o, qb_cell_spec **base, int *n_base) {
     static const char *exclusive[] = {"model", "quant", "context-lengths"};
     for (size_t i = 0; i < sizeof exclusive / sizeof *exclusive; i++)
         if (qb_options_given(o, exclusive[i]))
@@ -20,6 +51,11 @@ static int from_sweep_file(qb_options *o, qb_cell_spec **cells, int *n_cells) {
     if (s.has_repetitions && !qb_options_given(o, "repetitions")) o->repetitions = s.repetitions;
     if (s.has_warmup && !qb_options_given(o, "warmup")) o->warmup = s.warmup;
     if (s.has_tp && !qb_options_given(o, "tp")) o->tp = s.tp;
+    for (int id = 0; id < QB_EOPT_COUNT; id++)
+        if ((s.engine_given >> id & 1u) && !(o->engine_given >> id & 1u)) {
+            o->engine.n[id] = s.engine.n[id];
+            memcpy(o->engine.v[id], s.engine.v[id], sizeof o->engine.v[id]);
+        }
     qb_cell_spec *c = calloc((size_t)(s.n_cells > 0 ? s.n_cells : 1), sizeof *c);
     if (!c) {
         qb_sweep_free(&s);
@@ -35,16 +71,13 @@ static int from_sweep_file(qb_options *o, qb_cell_spec **cells, int *n_cells) {
         c[i].quant = s.cells[i].quant;
         c[i].context_len = s.cells[i].context_len;
     }
-    *cells = c;
-    *n_cells = s.n_cells;
+    *base = c;
+    *n_base = s.n_cells;
     qb_sweep_free(&s);
     return 0;
 }
 
-int qb_sweep_cells(qb_options *o, qb_cell_spec **cells, int *n_cells) {
-    *cells = NULL;
-    *n_cells = 0;
-    if (o->sweep[0]) return from_sweep_file(o, cells, n_cells);
+static int from_flags(const qb_options *o, qb_cell_spec **base, int *n_base) {
     /* Without --quant a checkpoint runs in its own format (a GPTQ directory needs no --quant gptq-int4); a
      * model that does not resolve is reported later, with the other checks of the plan. */
     qb_quant quant = o->quant;
@@ -61,7 +94,18 @@ int qb_sweep_cells(qb_options *o, qb_cell_spec **cells, int *n_cells) {
         c[i].quant = quant;
         c[i].context_len = o->context_lengths[i];
     }
-    *cells = c;
-    *n_cells = o->n_context_lengths;
+    *base = c;
+    *n_base = o->n_context_lengths;
     return 0;
+}
+
+int qb_sweep_cells(qb_options *o, qb_cell_spec **cells, int *n_cells) {
+    *cells = NULL;
+    *n_cells = 0;
+    qb_cell_spec *base = NULL;
+    int n_base = 0;
+    QB_TRY(o->sweep[0] ? from_sweep_file(o, &base, &n_base) : from_flags(o, &base, &n_base));
+    int rc = cross_options(base, n_base, &o->engine, cells, n_cells);
+    free(base);
+    return rc;
 }

@@ -34,6 +34,7 @@ void qb_options_defaults(qb_options *o) {
     o->threads = 0;
     o->noisy_threshold = 0.05;
     snprintf(o->rope_scaling, sizeof o->rope_scaling, "auto");
+    qb_engine_option_lists_default(&o->engine);
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -282,7 +283,19 @@ int qb_options_parse(int argc, char **argv, qb_options *o) {
                 flag = &FLAGS[k];
                 index = k;
             }
-        if (!flag) return qb_errorf("unknown flag '--%.*s' (see --help)", (int)name_len, name);
+        if (!flag) {
+            char fname[64];
+            snprintf(fname, sizeof fname, "%.*s", (int)(name_len < sizeof fname ? name_len : sizeof fname - 1), name);
+            int eopt = name_len < sizeof fname ? qb_engine_option_by_flag(fname) : -1;
+            if (eopt < 0) return qb_errorf("unknown flag '--%.*s' (see --help)", (int)name_len, name);
+            const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            char where[80];
+            snprintf(where, sizeof where, "--%s", fname);
+            if (!value) return qb_errorf("%s: missing value (a comma-separated list)", where);
+            QB_TRY(qb_engine_option_parse_list(eopt, value, where, &o->engine));
+            o->engine_given |= 1u << eopt;
+            continue;
+        }
         const char *value = NULL;
         if (flag->value) {
             if (eq) value = eq + 1;
@@ -322,6 +335,15 @@ void qb_options_print_help(FILE *f) {
             fprintf(f, " [default: %s]", def);
         }
         fputc('\n', f);
+    }
+    fprintf(f, "\nengine options (each takes a comma-separated list; every combination of the lists runs as its own\n"
+               "cells; a sweep file takes them as keys with a string or a list; the choices made are recorded per cell):\n");
+    for (int i = 0; i < QB_EOPT_COUNT; i++) {
+        const qb_engine_option_desc *e = &qb_engine_option_table[i];
+        char lhs[64], allowed[128];
+        qb_engine_option_allowed(i, "|", allowed, sizeof allowed);
+        snprintf(lhs, sizeof lhs, "--%s %s", e->flag, allowed);
+        fprintf(f, "  %-28s %s [default: auto]\n", lhs, e->help);
     }
     fprintf(f, "\nWithout a usable GPU, --backend auto falls back to the CPU reference engine; if --model,\n"
                "--context-lengths, --generate-length and --repetitions were not given it then runs a short job on\n"

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config/model_config.h"
+#include "engine/engine_options.h"
 
 #define QB_MAX_CONTEXTS 32
 #define QB_PATH_MAX 4096
@@ -41,6 +42,8 @@ typedef struct {
     char rope_scaling[32];              /* auto | none | yarn:F (see bench/rope_policy.h) */
     double noisy_threshold;             /* coefficient of variation above which a cell is flagged NOISY */
     char sweep[QB_PATH_MAX];            /* sweep config file ("" = one model from the flags) */
+    qb_engine_option_lists engine;      /* engine options: the values each one crosses (engine/engine_options.h) */
+    unsigned engine_given;              /* bit id set: engine option id was given on the command line */
     bool show_help, show_version;
     unsigned long long given;           /* bit i set: flag i of the table was given on the command line */
 } qb_options;

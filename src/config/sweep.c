@@ -23,7 +23,7 @@ static int check_keys(json_t *obj, const char *const *known, const char *origin,
     json_t *value;
     json_object_foreach(obj, key, value) {
         (void)value;
-        if (!key_known(key, known))
+        if (!key_known(key, known) && !(known == k_top_keys && qb_engine_option_by_sweep_key(key) >= 0))
             return qb_errorf("%s: %s%s: unknown field", origin, where, key);
     }
     return 0;
@@ -64,6 +64,36 @@ static int get_tp(json_t *obj, const char *origin, qb_sweep *s) {
     QB_TRY(get_int(obj, "tp", 1, 1 << 20, origin, &tp, &has));
     s->tp = tp;
     s->has_tp = true;
+    return 0;
+}
+
+/* The engine options the file gives: "key": "value" or "key": ["value", ...]. */
+static int get_engine_options(json_t *obj, const char *origin, qb_sweep *s) {
+    qb_engine_option_lists_default(&s->engine);
+    s->engine_given = 0;
+    for (int id = 0; id < QB_EOPT_COUNT; id++) {
+        const char *key = qb_engine_option_table[id].sweep_key;
+        json_t *v = json_object_get(obj, key), *item;
+        if (!v) continue;
+        char where[256], list[256] = "";
+        snprintf(where, sizeof where, "%.200s: %s", origin, key);
+        if (json_is_string(v)) {
+            snprintf(list, sizeof list, "%s", json_string_value(v));
+        } else if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(v) <= QB_EOPT_MAX_VALUES) {
+            size_t j;
+            json_array_foreach(v, j, item) {
+                if (!json_is_string(item) || strchr(json_string_value(item), ','))
+                    return qb_errorf("%s[%zu]: must be one value (a string)", where, j);
+                size_t k = strlen(list);
+                snprintf(list + k, sizeof list - k, "%s%s", j ? "," : "", json_string_value(item));
+            }
+        } else {
+            return qb_errorf("%s: must be a string or a non-empty list of at most %d strings", where,
+                             QB_EOPT_MAX_VALUES);
+        }
+        QB_TRY(qb_engine_option_parse_list(id, list, where, &s->engine));
+        s->engine_given |= 1u << id;
+    }
     return 0;
 }
 
@@ -185,6 +215,7 @@ static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
     QB_TRY(get_int(root, "repetitions", 1, 1 << 20, origin, &s->repetitions, &s->has_repetitions));
     QB_TRY(get_int(root, "warmup", 0, 1 << 20, origin, &s->warmup, &s->has_warmup));
     QB_TRY(get_tp(root, origin, s));
+    QB_TRY(get_engine_options(root, origin, s));
 
     json_t *entries = json_object_get(root, "entries"), *entry;
     if (!entries) return qb_errorf("%s: entries: missing", origin);

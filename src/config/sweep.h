@@ -9,6 +9,11 @@
  *     "repetitions": 3,                     optional; timed runs per cell (>= 1)
  *     "warmup": 1,                          optional; untimed runs per cell (>= 0)
  *     "tp": "auto" | N,                     optional; tensor-parallel size: N >= 1, or "auto" (= --tp 0)
+ *     "allreduce": "nccl" | ["auto", ...],  optional, any engine option by its sweep key (engine/engine_options.h:
+ *                                           allreduce, tp_exchange, allreduce_norm, decode_fusion, quant_layout,
+ *                                           attn_prefill, pdl): one value or a list; every combination of the
+ *                                           lists runs as its own cells (model and format outermost, then the
+ *                                           options, input length innermost)
  *     "entries": [                          required, non-empty
  *       {"models": ["qwen2.5-7b", ...],     preset names or checkpoint directories, non-empty
  *        "quants": ["bf16", "gptq-int4"],   names accepted by qb_quant_parse, non-empty
@@ -37,6 +42,7 @@
 #include <stdbool.h>
 
 #include "config/model_config.h"
+#include "engine/engine_options.h"
 
 #define QB_SWEEP_NAME_MAX 128
 #define QB_SWEEP_TP_AUTO 0           /* "tp": "auto": the same meaning as --tp 0 */
@@ -56,6 +62,8 @@ typedef struct {
     int repetitions;      bool has_repetitions;
     int warmup;           bool has_warmup;
     int tp;               bool has_tp;   /* QB_SWEEP_TP_AUTO or >= 1 */
+    qb_engine_option_lists engine;       /* engine options; bit id of engine_given set: the file gave option id */
+    unsigned engine_given;
     /* the expanded grid, in run order */
     qb_sweep_cell *cells;
     int n_cells;

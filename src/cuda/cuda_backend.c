@@ -122,6 +122,7 @@ static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, 
                             qb_gen_timing *timing) {
     qb_cuda_engine *e = b->impl;
     if (n_gen < 1) return qb_errorf("cuda: n_gen must be >= 1 (got %d)", n_gen);
+    qb_pdl_set_enabled(e->pdl); /* this engine's choice, for every launch below (kernels/pdl.cu) */
     QB_TRY(qb_cuda_check_prompt(e, prompt, n_prompt, n_gen));
     /* graphs for every context this call will see, captured before the clock starts */
     for (int len = n_prompt + 1; len <= n_prompt + n_gen - 1; len++) {
@@ -195,6 +196,10 @@ static void qb_cuda_memory_stats(qb_backend *b, qb_memory_stats *m) {
     m->peak_allocated_bytes = e->peak_bytes;
     m->device_used_delta_bytes = e->device_delta;
     m->device_total_bytes = e->device_total;
+}
+
+static void qb_cuda_choices(qb_backend *b, int context_len, char *out, size_t cap) {
+    qb_cuda_choices_describe(b->impl, context_len, out, cap);
 }
 
 /* Copy bandwidth of the device: a 256 MiB device-to-device copy (5x the L2), bytes read + written per second,
@@ -299,7 +304,8 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
              u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 
     qb_cuda_engine_shapes(e, c, p->plan, p->max_seq_len, p->max_prompt_len);
-    e->quant_tiled = qb_cuda_quant_tiled_choice(e);
+    QB_TRY(qb_cuda_choices_resolve(e, p->plan->tp_size, prop.major, &p->engine));
+    qb_pdl_set_enabled(e->pdl);
     e->test_corrupt_argmax = p->test_corrupt_argmax;
     e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
@@ -307,11 +313,8 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     QB_CUDA_TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
     e->dist = p->dist;
     if (p->plan->tp_size > 1) { /* NCCL over the TP group: before the memory plan, so its buffers count first */
-        qb_allreduce_impl impl;
-        QB_TRY(qb_allreduce_impl_from_env(&impl));
-        QB_TRY(qb_nccl_create(p->dist, impl, &e->nc));
-        int want = qb_cuda_tp_exchange_wanted(e, p->plan->tp_size);
-        if (want) {
+        QB_TRY(qb_nccl_create(p->dist, qb_choose_allreduce(&p->engine), &e->nc));
+        if (qb_choose_tp_exchange(e, p->plan->tp_size, &p->engine)) {
             QB_TRY(qb_nccl_tp_exchange_open(e->nc, e->H, 2 * e->layers, &e->xchg));
             e->xchg_on = e->xchg.points > 0;
         }
@@ -362,6 +365,7 @@ int qb_cuda_backend_create(const qb_backend_params *p, qb_backend **out) {
     b->memory = qb_cuda_memory_stats;
     b->destroy = qb_cuda_destroy;
     b->copy_bandwidth_gbps = qb_cuda_copy_bandwidth;
+    b->choices = qb_cuda_choices;
     b->impl = e;
     qb_cuda_versions(b);
     if (qb_cuda_setup(e, p, b) != 0) {

@@ -19,7 +19,9 @@
 #include <stdint.h>
 
 #include "config/model_config.h"
+#include "cuda/nccl_comm.h"
 #include "engine/backend.h"
+#include "engine/engine_options.h"
 #include "engine/shard_plan.h"
 #include "engine/weights.h"
 #include "gemm.cuh"
@@ -27,6 +29,9 @@
 
 #define QB_CUDA_PREFILL_CHUNK 4096 /* prompt rows per prefill pass (bounds the workspace) */
 #define QB_CUDA_DECODE_LEVELS 6    /* decode-attention split sizes 64 .. 2048: one captured graph each */
+
+/* Decode fusion levels (qb_choose_decode_fusion, cuda_choices.c). */
+enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 
 /* One layer linear in the repacked quantized layout (NULL pointers for bf16 models); with quant_tiled set, in the
  * tiled layout of kernels/quant_tile.cuh (kind: how its rows pair into tiles). */
@@ -60,10 +65,16 @@ typedef struct {
     int H, I, hq, hkv, hd, n_qkv, vocab_rows, vocab_full, layers;
     int max_seq, chunk_rows;
     int quant_bits, group_size, awq; /* quant_bits 0: bf16 layer linears */
+    /* what the choice functions resolved the cell's options to (cuda_choices.c) */
+    qb_engine_options opt;
     int quant_tiled;                 /* the packed linears are tiled (cuda_quant_tiles.c): decode fuses always */
+    int fusion;                      /* QB_FUSE_NONE | QB_FUSE_EPILOGUES | QB_FUSE_RESIDUAL */
+    int attn_prefill;                /* prefill attention kernel, QB_ATTN_PREFILL_FA2 | _WG | _WGP */
+    int ar_norm_one_kernel;          /* TP without the exchange: all-reduce + add + RMSNorm in one kernel */
+    int pdl;                         /* programmatic dependent launch */
     int embed_f16, lm_head_f16;      /* checkpoint tables stored as f16 (GPTQ / AWQ releases) */
     float eps;
-    int test_corrupt_argmax; /* test only (backend.h): report (token + 1) % vocab from the second token on */
+    int test_corrupt_argmax; /* test build only (backend.h): report (token + 1) % vocab from the second token on */
     cudaStream_t stream;
 
     /* memory regions and accounting */
@@ -124,16 +135,28 @@ void qb_cuda_memory_free(qb_cuda_engine *e);
 int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed);
 int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w);
 
-/* cuda_quant_tiles.c: whether this engine's packed linears take the tiled layout (4 bits, every shape tileable,
- * QB_QUANT_LAYOUT not "rows", QB_DECODE_FUSION not "0"), and the load-time re-layout of all of them. */
-int qb_cuda_quant_tiled_choice(const qb_cuda_engine *e);
+/* cuda_quant_tiles.c: the load-time re-layout of every packed linear into tiles (when e->quant_tiled). */
 int qb_cuda_quant_tile_weights(qb_cuda_engine *e);
 
-/* cuda_forward.c: the forward passes (launches only, on e->stream); whether the fused quantized decode GEMVs take
- * every layer linear of this engine (4 bits, tensor-core shapes, hidden size <= 8192). */
-int qb_cuda_quant_fusable(const qb_cuda_engine *e);
-/* Whether tensor-parallel decode at tp_size takes the residual exchange (the rule and its measurements there). */
-int qb_cuda_tp_exchange_wanted(const qb_cuda_engine *e, int tp_size);
+/* cuda_choices.c: the named choice functions, one per operation (the rule and the measurement it rests on are at
+ * each), and the whole resolution at engine creation (after the shapes; tp = tensor-parallel size, cc_major = the
+ * GPU's compute capability). -1 when a forced option cannot run for this cell. */
+int qb_cuda_quant_fusable(const qb_cuda_engine *e); /* the fused quantized GEMVs take every layer linear */
+int qb_choose_quant_tiled(const qb_cuda_engine *e, const qb_engine_options *o);
+int qb_choose_decode_fusion(const qb_cuda_engine *e, int tp, const qb_engine_options *o);
+qb_allreduce_impl qb_choose_allreduce(const qb_engine_options *o);
+int qb_choose_tp_exchange(const qb_cuda_engine *e, int tp, const qb_engine_options *o);
+int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o);
+int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant);
+int qb_choose_pdl(const qb_engine_options *o);
+int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_engine_options *o);
+/* "qkv=...;o=...;...": what runs for a cell of context_len input tokens (the cell's engine_choices). */
+void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap);
+
+/* kernels/pdl.cu: the process's programmatic-dependent-launch switch, set from e->pdl before the engine launches. */
+void qb_pdl_set_enabled(int on);
+
+/* cuda_forward.c: the forward passes (launches only, on e->stream). */
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap);
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len);

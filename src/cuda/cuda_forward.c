@@ -10,20 +10,18 @@
  * (e->quant_tiled, cuda_quant_tiles.c): decode always takes the fused kernels, prefill the tiled dequantization.
  * f16 embedding / lm_head (checkpoints of the quantized releases) use the f16 lookup and GEMV; the bf16 path is
  * unchanged.
- * Decode fusion (one token; QB_DECODE_FUSION, read at every decode step, i.e. when its graph is captured):
- * 0 = the unfused sequence above; 1 (default) = the q|k|v GEMV does bias+RoPE+cache append in its epilogue and the
- * gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10), and, at one GPU, the o_proj / down_proj
- * GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their prologue (6 kernels a
- * layer: no add_rmsnorm, qkv_rope or silu_mul); 2 = the same (kept for scripts); 3 = the epilogue fusions only
- * (the tensor-parallel path, testable on one GPU). bf16 linears use the fused kernels of gemv.cuh, 4-bit ones those
- * of gemv_quant_fused.cuh at one GPU (see qb_quant_fusable; 8 bits, other shapes and tensor parallel: unfused).
- * Measured on the H100 (2048 tokens, input 1, bf16): 0.5B 1251 / 1273 / 1432 tok/s and 7B 183.6 / 184.9 /
- * 194.0 tok/s for none / epilogues / residual.
+ * Decode fusion (one token; e->fusion, chosen by qb_choose_decode_fusion in cuda_choices.c): QB_FUSE_NONE = the
+ * unfused sequence above; QB_FUSE_EPILOGUES = the q|k|v GEMV does bias+RoPE+cache append in its epilogue and the
+ * gate|up GEMV SiLU*up (8 kernels a layer with attention's two, from 10); QB_FUSE_RESIDUAL = also, at one GPU, the
+ * o_proj / down_proj GEMVs add into the fp32 residual and the q|k|v / gate|up GEMVs normalise it in their prologue
+ * (6 kernels a layer: no add_rmsnorm, qkv_rope or silu_mul). bf16 linears use the fused kernels of gemv.cuh, 4-bit
+ * ones those of gemv_quant_fused.cuh. Which kernel runs where is decided in cuda_choices.c only; this file carries
+ * it out. Measurements: docs/PERFORMANCE.md, "Decode fusion".
  * Tensor-parallel decode (fused or not): after o_proj and down_proj one step all-reduces `delta`, adds it to the
- * residual and normalises it with the next norm weight (qb_allreduce_add_rmsnorm_bf16: one kernel with the
- * one-shot IPC all-reduce up to hidden size 2048, else the all-reduce then add_rmsnorm), so no add_rmsnorm is
- * left at the top of a layer nor in the head. Prefill keeps the unfused sequence. With the residual exchange
- * (e->xchg_on, kernels/tp_exchange.cuh; where it pays, see cuda_backend.c) there is no all-reduce kernel at all:
+ * residual and normalises it with the next norm weight (qb_allreduce_add_rmsnorm_bf16: one kernel or the
+ * all-reduce then add_rmsnorm, e->ar_norm_one_kernel), so no add_rmsnorm is left at the top of a layer nor in the
+ * head. Prefill keeps the unfused sequence. With the residual exchange (e->xchg_on, kernels/tp_exchange.cuh;
+ * qb_choose_tp_exchange) there is no all-reduce kernel at all:
  * the row-parallel GEMVs push their partial sums into every rank and the next GEMV sums them in its prologue
  * (qb_layers_decode_exchange, 6 kernels a layer as at one GPU).
  * No host synchronisation anywhere here: the decode step is captured into a CUDA graph as is.
@@ -50,50 +48,10 @@
 #include "silu_mul.cuh"
 #include "tp_exchange.cuh"
 
-enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
-
 /* The packed weights of a quantized linear for the fused kernels. */
 static qb_gemv_qweights qb_qweights(const qb_cuda_engine *e, const qb_cuda_qmat *q) {
     qb_gemv_qweights w = {q->qweight, q->sz, e->quant_bits, e->group_size, e->quant_tiled, q->kind, e->hd, e->I};
     return w;
-}
-
-/* Named condition: 4 bits, and the fused quantized kernels take every layer linear (tensor-core step: K and group
- * size multiples of 128; the normalised input needs H <= 8192). Measured on the H100, 7B input 1: GPTQ-Int4 345.2
- * -> 360.2 tok/s fused; GPTQ-Int8 243.2 -> 241.8 (its CUDA-core GEMV beats the tensor-core step on gate|up), so
- * 8 bits stay unfused; and at tensor parallel (epilogue fusions only, see qb_decode_fusion) 72B GPTQ-Int4 TP2 ran
- * 69.99 fused vs 82.15 tok/s unfused (2 x H200), so quantized models run the unfused sequence there. */
-int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
-    int nq = e->hq * e->hd;
-    return e->quant_bits == 4 && qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
-           qb_gemv_quant_tc_supported(e->quant_bits, nq, e->group_size) &&
-           qb_gemv_quant_tc_supported(e->quant_bits, e->I, e->group_size) && e->H <= 8192;
-}
-
-/* Whether tensor-parallel decode takes the residual exchange (kernels/tp_exchange.cuh) instead of all-reduce + add +
- * RMSNorm after the row-parallel linears. Named condition: where it measured faster (H200s, input 1, 2048 tokens,
- * exchange vs all-reduce): 7B BF16 TP2 404.2 vs 363.8 tok/s and TP4 539.0 vs 499.9, 72B GPTQ-Int4 (tiled) TP2
- * 100.1 vs 89.8, 72B BF16 TP4 83.7 vs 81.3; not 32B BF16 TP2 (96.8 vs 98.9): bf16 linears at TP2 keep the
- * all-reduce above hidden size 4096 (fewer kernels matter less next to half-width GEMVs that large). Quantized
- * linears only when tiled (the others decode unfused at TP). QB_TP_EXCHANGE=1 / 0 forces it on / off. */
-int qb_cuda_tp_exchange_wanted(const qb_cuda_engine *e, int tp_size) {
-    const char *v = getenv("QB_TP_EXCHANGE");
-    if (tp_size < 2) return 0;
-    if (v) return strcmp(v, "0") != 0;
-    return e->quant_tiled || (!e->quant_bits && (e->H <= 4096 || tp_size >= 4));
-}
-
-/* Which decode fusion applies to this engine (see the file comment). Named conditions: the residual fusion needs
- * one GPU (tensor parallel all-reduces delta before the residual add) and hidden size <= 8192 (each block's
- * prologue re-reads the 8 H bytes of residual and norm weight). */
-static int qb_decode_fusion(const qb_cuda_engine *e) {
-    const char *v = getenv("QB_DECODE_FUSION");
-    int mode = v && v[0] >= '0' && v[0] <= '3' ? v[0] - '0' : 1;
-    if (e->quant_tiled) /* tiled packed weights: only the fused kernels read them (cuda_quant_tiles.c) */
-        return mode == 3 || e->nc || e->H > 8192 ? QB_FUSE_EPILOGUES : QB_FUSE_RESIDUAL;
-    if (mode == 0 || (e->quant_bits && (!qb_cuda_quant_fusable(e) || e->nc))) return QB_FUSE_NONE;
-    if (mode == 3 || e->nc || e->H > 8192) return QB_FUSE_EPILOGUES;
-    return QB_FUSE_RESIDUAL;
 }
 
 /* A decode GEMV whose output is stored as is: quantized -> the fused quantized kernel; bf16 -> the fused kernel
@@ -240,7 +198,8 @@ static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chun
         } else {
             QB_TRY(qb_decode_gemv_store(e, L->w_o, &L->q_o, e->attn, H, nq, e->delta));
             if (e->nc) /* row-parallel o_proj: sum, add, normalise */
-                QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, L->norm_post, 1, H, e->eps, e->xn, s));
+                QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, L->norm_post, 1, H, e->eps, e->ar_norm_one_kernel,
+                                                 e->xn, s));
             else
                 QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, 1, H, e->eps, e->xn, s));
         }
@@ -251,7 +210,8 @@ static int qb_layers_decode_fused(qb_cuda_engine *e, int fusion, int decode_chun
             QB_TRY(qb_decode_gemv_store(e, L->w_down, &L->q_down, e->act, H, I, e->delta));
             if (e->nc) { /* row-parallel down_proj: sum, add, normalise for what comes next */
                 const float *next_norm = l + 1 < e->layers ? e->layer[l + 1].norm_in : e->final_norm;
-                QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, next_norm, 1, H, e->eps, e->xn, s));
+                QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, next_norm, 1, H, e->eps, e->ar_norm_one_kernel,
+                                                     e->xn, s));
             }
         }
     }
@@ -278,10 +238,12 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
             QB_TRY(qb_launch_attention_decode(e->q, kc, vc, e->max_seq, len_cap, e->state, e->hq, e->hkv, e->hd,
                                               decode_chunk, e->part_o, e->part_ml, e->attn, s));
         else
-            QB_TRY(qb_launch_attention_prefill(e->q, kc, vc, e->max_seq, m, start, e->hq, e->hkv, e->hd, e->attn, s));
+            QB_TRY(qb_launch_attention_prefill_variant(e->q, kc, vc, e->max_seq, m, start, e->hq, e->hkv, e->hd, e->attn,
+                                                       e->attn_prefill, s));
         QB_TRY(qb_matmul(e, e->attn, L->w_o, &L->q_o, m, H, nq, e->delta));
         if (tp_norm) { /* row-parallel o_proj: sum, add, normalise */
-            QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, L->norm_post, 1, H, e->eps, e->xn, s));
+            QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, L->norm_post, 1, H, e->eps, e->ar_norm_one_kernel,
+                                                 e->xn, s));
         } else {
             if (e->nc) QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel o_proj */
             QB_TRY(qb_launch_add_rmsnorm(e->resid, e->delta, L->norm_post, m, H, e->eps, e->xn, s));
@@ -291,7 +253,8 @@ static int qb_layers(qb_cuda_engine *e, int m, int start, int decode_chunk, int 
         QB_TRY(qb_matmul(e, e->act, L->w_down, &L->q_down, m, H, I, e->delta));
         if (tp_norm) { /* row-parallel down_proj: sum, add, normalise for what comes next */
             const float *next_norm = l + 1 < e->layers ? e->layer[l + 1].norm_in : e->final_norm;
-            QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, next_norm, 1, H, e->eps, e->xn, s));
+            QB_TRY(qb_allreduce_add_rmsnorm_bf16(e->nc, e->delta, e->resid, next_norm, 1, H, e->eps, e->ar_norm_one_kernel,
+                                                     e->xn, s));
         } else if (e->nc) {
             QB_TRY(qb_allreduce_sum_bf16(e->nc, e->delta, (size_t)m * H, s)); /* row-parallel down_proj */
         }
@@ -345,7 +308,7 @@ int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt) {
 }
 
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
-    int fusion = qb_decode_fusion(e);
+    int fusion = e->fusion;
     QB_TRY(qb_embed(e, e->token, 1));
     if (fusion == QB_FUSE_NONE) QB_TRY(qb_layers(e, 1, -1, chunk, len_cap));
     else QB_TRY(qb_layers_decode_fused(e, fusion, chunk, len_cap));

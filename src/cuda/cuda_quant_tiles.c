@@ -5,7 +5,8 @@
  * 64 bytes from 16 rows; measured on the H100 (tests/test_decode_fusion_quant --bench, 4 bits): 7B q|k|v 7.33 ->
  * 6.93 us, gate|up 30.47 -> 28.72, o_proj 5.22 -> 4.59, down 22.38 -> 19.86; 72B-TP2 gate|up 67.6 -> 48.4.
  * With tiled weights decode always runs the fused kernels (the unfused GEMVs read rows) and prefill dequantizes
- * from tiles; QB_QUANT_LAYOUT=rows in the environment keeps the row layout (measurements).
+ * from tiles. Whether the layout applies is qb_choose_quant_tiled's rule (cuda_choices.c; --quant-layout rows
+ * keeps the row layout).
  * The re-layout copies each linear into a scratch and permutes it back: the prefill dequantization scratch when
  * there is one (4 times the packed bytes), else the KV cache region when large enough (zeroed again after), else
  * a temporary allocation, counted in the engine's peak memory.
@@ -25,14 +26,6 @@ static void qb_layer_qmats(qb_cuda_engine *e, qb_cuda_layer *L, qb_cuda_qmat *m[
     m[1] = &L->q_o, n[1] = e->H, k[1] = nq;
     m[2] = &L->q_gate_up, n[2] = 2 * e->I, k[2] = e->H;
     m[3] = &L->q_down, n[3] = e->H, k[3] = e->I;
-}
-
-int qb_cuda_quant_tiled_choice(const qb_cuda_engine *e) {
-    const char *layout = getenv("QB_QUANT_LAYOUT"), *fusion = getenv("QB_DECODE_FUSION");
-    if ((layout && strcmp(layout, "rows") == 0) || (fusion && fusion[0] == '0')) return 0;
-    return qb_cuda_quant_fusable(e) && qb_quant_tile_supported(QB_TILE_ROPE, e->n_qkv, e->hd, 0) &&
-           qb_quant_tile_supported(QB_TILE_ROWS, e->H, 0, 0) &&
-           qb_quant_tile_supported(QB_TILE_SILU, 2 * e->I, 0, e->I);
 }
 
 static size_t qb_qmat_bytes(const qb_cuda_engine *e, int n, int k, size_t *sz_off) {

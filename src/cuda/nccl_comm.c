@@ -16,7 +16,7 @@
 #include "cuda/tp_mpi.h"
 #include "util/error.h"
 
-static const char *const IMPL_NAMES[QB_AR_COUNT] = {"nccl", "nccl-symmetric", "ipc-oneshot"};
+static const char *const IMPL_NAMES[QB_AR_COUNT] = {"nccl", "ipc-oneshot"};
 
 const char *qb_allreduce_impl_name(qb_allreduce_impl impl) {
     return impl >= 0 && impl < QB_AR_COUNT ? IMPL_NAMES[impl] : "?";
@@ -28,18 +28,7 @@ int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out) {
             *out = (qb_allreduce_impl)i;
             return 0;
         }
-    return qb_errorf("all-reduce implementation '%s': expected one of nccl, nccl-symmetric, ipc-oneshot",
-                     name ? name : "(null)");
-}
-
-int qb_allreduce_impl_from_env(qb_allreduce_impl *out) {
-    const char *v = getenv("QB_ALLREDUCE");
-    if (!v || !v[0]) {
-        *out = QB_AR_DEFAULT;
-        return 0;
-    }
-    if (qb_allreduce_impl_parse(v, out) != 0) return qb_error_prefix("$QB_ALLREDUCE: ");
-    return 0;
+    return qb_errorf("all-reduce implementation '%s': expected one of nccl, ipc-oneshot", name ? name : "(null)");
 }
 
 int qb_nccl_fail(const char *what, ncclResult_t r, ncclComm_t comm) {
@@ -128,9 +117,6 @@ int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
         free(c);
         return -1;
     }
-    if (impl == QB_AR_NCCL_SYMMETRIC && d->tp_size > 1 && d->tp_rank == 0)
-        fprintf(stderr, "# warning: QB_ALLREDUCE=nccl-symmetric gave wrong tokens inside this engine at TP2 on H100 "
-                        "(docs/PERFORMANCE.md); verify with --check reference or --expect-tokens\n");
     if (impl == QB_AR_IPC_ONESHOT && d->tp_size > 1 && !ipc_possible(d)) {
         if (d->tp_rank == 0)
             fprintf(stderr, "# all-reduce: ipc-oneshot needs the %d ranks of the tensor-parallel group on one node "
@@ -150,7 +136,7 @@ int qb_nccl_create(qb_dist *d, qb_allreduce_impl impl, qb_nccl **out) {
     return 0;
 }
 
-static int remember_buffer(qb_nccl *c, void *ptr, size_t bytes, ncclWindow_t win, int nccl_mem) {
+static int remember_buffer(qb_nccl *c, void *ptr, size_t bytes) {
     if (c->n_buffers == c->cap_buffers) {
         int cap = c->cap_buffers ? 2 * c->cap_buffers : 8;
         qb_ar_buffer *grown = realloc(c->buffers, (size_t)cap * sizeof *grown);
@@ -158,39 +144,7 @@ static int remember_buffer(qb_nccl *c, void *ptr, size_t bytes, ncclWindow_t win
         c->buffers = grown;
         c->cap_buffers = cap;
     }
-    c->buffers[c->n_buffers++] = (qb_ar_buffer){ptr, bytes, win, nccl_mem};
-    return 0;
-}
-
-static int alloc_symmetric(qb_nccl *c, size_t bytes, void **out) {
-    size_t rounded = (bytes + NCCL_WIN_REQUIRED_ALIGNMENT - 1) / NCCL_WIN_REQUIRED_ALIGNMENT * NCCL_WIN_REQUIRED_ALIGNMENT;
-    void *ptr = NULL;
-    int ok = 1;
-    ncclResult_t r = ncclMemAlloc(&ptr, rounded);
-    if (r != ncclSuccess) {
-        ptr = NULL;
-        ok = qb_nccl_fail("ncclMemAlloc", r, c->comm) == 0;
-    } else {
-        cudaError_t e = cudaMemset(ptr, 0, rounded);
-        if (e == cudaSuccess) e = cudaDeviceSynchronize();
-        if (e != cudaSuccess) ok = qb_nccl_cuda_fail("cudaMemset (symmetric buffer)", e) == 0;
-    }
-    if (qb_tp_agree(c->dist, ok, "reduction buffer (ncclMemAlloc)") != 0) {
-        if (ptr) ncclMemFree(ptr);
-        return -1;
-    }
-    ncclWindow_t win = NULL;
-    qb_watchdog_arm(c->dist, "ncclCommWindowRegister");
-    r = ncclCommWindowRegister(c->comm, ptr, rounded, &win, NCCL_WIN_COLL_SYMMETRIC);
-    qb_watchdog_disarm(c->dist);
-    ok = r == ncclSuccess || qb_nccl_fail("ncclCommWindowRegister (NCCL_WIN_COLL_SYMMETRIC)", r, c->comm) == 0;
-    if (qb_tp_agree(c->dist, ok, "reduction buffer (symmetric window)") != 0 ||
-        remember_buffer(c, ptr, rounded, win, 1) != 0) {
-        if (r == ncclSuccess) ncclCommWindowDeregister(c->comm, win);
-        ncclMemFree(ptr);
-        return -1;
-    }
-    *out = ptr;
+    c->buffers[c->n_buffers++] = (qb_ar_buffer){ptr, bytes};
     return 0;
 }
 
@@ -199,7 +153,6 @@ int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out) {
     if (!c || c->aborted) return qb_errorf("reduction buffer: the NCCL context is %s", c ? "aborted" : "missing");
     if (count == 0) return qb_errorf("reduction buffer: 0 values requested");
     size_t bytes = count * 2;
-    if (c->impl == QB_AR_NCCL_SYMMETRIC) return alloc_symmetric(c, bytes, buf_out);
     size_t rounded = (bytes + 255) & ~(size_t)255;
     void *ptr = NULL;
     cudaError_t e = cudaMalloc(&ptr, rounded);
@@ -209,7 +162,7 @@ int qb_nccl_alloc_bf16(qb_nccl *c, size_t count, void **buf_out) {
         if (ptr) cudaFree(ptr);
         return qb_nccl_cuda_fail("reduction buffer: cudaMalloc", e);
     }
-    if (remember_buffer(c, ptr, rounded, NULL, 0) != 0) {
+    if (remember_buffer(c, ptr, rounded) != 0) {
         cudaFree(ptr);
         return -1;
     }
@@ -229,20 +182,9 @@ int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stre
 }
 
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
-                                  float eps, void *out, cudaStream_t stream) {
+                                  float eps, int one_kernel, void *out, cudaStream_t stream) {
     if (!c || c->aborted) return qb_errorf("all-reduce + RMSNorm: the NCCL context is %s", c ? "aborted" : "missing");
     if (rows <= 0 || dim <= 0) return qb_errorf("all-reduce + RMSNorm: %d rows of %d values", rows, dim);
-    /* Named condition: the one-kernel form (a single block does the push, the barrier, the sum and the norm) for
-     * dim <= 2048 only. Measured on 2 x H200 inside CUDA graphs (bench_allreduce, one kernel vs all-reduce then
-     * add_rmsnorm): dim 1024 5.20 vs 6.18 us, 2048 6.23 vs 7.08, 4096 8.22 vs 8.19, 8192 12.20 vs 10.59; in the
-     * engine at TP2, 7B (dim 3584) 363.94 vs 367.27 tok/s and 32B (5120) 98.11 vs 101.91 with the two kernels.
-     * QB_ALLREDUCE_NORM=fused / 2step in the environment forces one form (measurements). */
-    static int mode = -1; /* 0 by dim, 1 fused, 2 two steps */
-    if (mode < 0) {
-        const char *v = getenv("QB_ALLREDUCE_NORM");
-        mode = !v ? 0 : strcmp(v, "fused") == 0 ? 1 : strcmp(v, "2step") == 0 ? 2 : 0;
-    }
-    int one_kernel = mode == 1 || (mode == 0 && dim <= 2048);
     if (one_kernel && c->ipc_open && rows == 1 && dim <= QB_IPC_NORM_MAX_DIM && (size_t)dim * 2 <= c->ipc.slot_bytes) {
         cudaError_t e = (cudaError_t)qb_ipc_oneshot_add_rmsnorm_launch(&c->ipc, delta, residual, w, dim, eps, out,
                                                                         stream);
@@ -271,15 +213,7 @@ void qb_nccl_destroy(qb_nccl *c) {
         cudaError_t e = cudaDeviceSynchronize();
         if (e != cudaSuccess) fprintf(stderr, "qwenbench: rank %d on %s: NCCL teardown: %s\n", c->dist->world_rank,
                                       c->dist->hostname, cudaGetErrorString(e));
-        for (int i = c->n_buffers - 1; i >= 0; i--) {
-            qb_ar_buffer *b = &c->buffers[i];
-            if (b->nccl_mem) {
-                ncclCommWindowDeregister(c->comm, b->win);
-                ncclMemFree(b->ptr);
-            } else {
-                cudaFree(b->ptr);
-            }
-        }
+        for (int i = c->n_buffers - 1; i >= 0; i--) cudaFree(c->buffers[i].ptr);
     }
     if (c->xchg_open) qb_ipc_peers_close(c->dist, &c->xchg, c->aborted);
     if (c->ipc_open) qb_ipc_peers_close(c->dist, &c->ipc, c->aborted);

@@ -44,8 +44,6 @@
 
 typedef enum {
     QB_AR_NCCL = 0,        /* ncclAllReduce (NCCL's own algorithm choice) on plain cudaMalloc buffers */
-    QB_AR_NCCL_SYMMETRIC,  /* ncclAllReduce on ncclMemAlloc buffers registered with ncclCommWindowRegister
-                            * (NCCL_WIN_COLL_SYMMETRIC): NCCL 2.27+'s symmetric-memory kernels */
     QB_AR_IPC_ONESHOT,     /* own one-shot kernel: each rank stores its values into every peer's staging (CUDA IPC), then
                             * sums its local copies; reductions above the one-shot limit fall back to ncclAllReduce */
     QB_AR_COUNT
@@ -54,16 +52,11 @@ typedef enum {
 #define QB_AR_MAX_RANKS 8                     /* one-shot kernel: peers it can address */
 #define QB_AR_ONESHOT_MAX_BYTES (512u * 1024) /* one-shot kernel: largest reduction; larger go to NCCL */
 
-const char *qb_allreduce_impl_name(qb_allreduce_impl impl);                /* "nccl", "nccl-symmetric", "ipc-oneshot" */
+const char *qb_allreduce_impl_name(qb_allreduce_impl impl);                /* "nccl", "ipc-oneshot" */
 int qb_allreduce_impl_parse(const char *name, qb_allreduce_impl *out);    /* inverse; -1 naming the choices */
-
-/* The engine's choice: $QB_ALLREDUCE when set (one of the names above), else QB_AR_DEFAULT: the one-shot kernel,
- * fastest end to end among the implementations that give correct tokens (H100, 7B input 1, 2048 tokens: TP2
- * 290.0 tok/s vs nccl 282.2; TP4 427.9 vs 375.5). nccl-symmetric measured faster alone (bench_allreduce) but gave
- * wrong tokens in the engine at TP2 (the results file marked the cell INVALID): see docs/PERFORMANCE.md.
- * qb_nccl_create falls back to nccl when the TP group spans nodes or has more than QB_AR_MAX_RANKS ranks. */
-#define QB_AR_DEFAULT QB_AR_IPC_ONESHOT
-int qb_allreduce_impl_from_env(qb_allreduce_impl *out);
+/* The engine picks the implementation from its --allreduce option (src/cuda/cuda_choices.c). qb_nccl_create
+ * falls back to nccl when the TP group spans nodes or has more than QB_AR_MAX_RANKS ranks. NCCL's symmetric-window
+ * all-reduce gave wrong tokens inside the engine and lives in the lab (dev/). */
 
 typedef struct qb_nccl qb_nccl;
 
@@ -90,12 +83,12 @@ int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stre
 /* The decode-path step after o_proj and down_proj, fused where the implementation can: delta (bf16 rows x dim,
  * this rank's partial output) is summed over the TP group, then per row residual (fp32) += the sum (rounded to
  * bf16) and out (bf16) = residual * rsqrt(mean(residual^2) + eps) * w (fp32 [dim]) - the same numbers as
- * qb_allreduce_sum_bf16 followed by qb_launch_add_rmsnorm (kernels/add_rmsnorm.cuh). ipc-oneshot with one row
- * of dim <= 2048 (QB_ALLREDUCE_NORM=fused: up to 8192): one kernel (delta is left unchanged); otherwise (or with
- * QB_ALLREDUCE_NORM=2step) the two steps (delta then holds the sum). The rule's measurements are at the function.
+ * qb_allreduce_sum_bf16 followed by qb_launch_add_rmsnorm (kernels/add_rmsnorm.cuh). one_kernel (the engine's
+ * choice, src/cuda/cuda_choices.c) with ipc-oneshot, one row and dim <= QB_IPC_NORM_MAX_DIM: one kernel (delta is
+ * left unchanged); otherwise the two steps (delta then holds the sum).
  * CUDA-graph capturable; tp_size 1: just the add + RMSNorm. */
 int qb_allreduce_add_rmsnorm_bf16(qb_nccl *c, void *delta, float *residual, const float *w, int rows, int dim,
-                                  float eps, void *out, cudaStream_t stream);
+                                  float eps, int one_kernel, void *out, cudaStream_t stream);
 
 /* In-place maximum over the TP group of count uint64 values (ncclMax on ncclUint64), CUDA-graph capturable:
  * the greedy argmax across vocabulary shards in one 8-byte reduction. Each rank packs its best logit as

@@ -7,10 +7,8 @@
 #include "cuda/nccl_comm.h"
 
 typedef struct {
-    void *ptr;
+    void *ptr;   /* cudaMalloc */
     size_t bytes;
-    ncclWindow_t win;  /* symmetric windows only */
-    int nccl_mem;      /* 1: ncclMemAlloc + window; 0: cudaMalloc */
 } qb_ar_buffer;
 
 struct qb_nccl {

@@ -12,6 +12,7 @@
 
 #include "config/model_config.h"
 #include "dist/dist.h"
+#include "engine/engine_options.h"
 #include "engine/shard_plan.h"
 
 typedef struct {
@@ -23,8 +24,10 @@ typedef struct {
     int max_seq_len;            /* KV capacity: prompt + generated tokens */
     int max_prompt_len;         /* longest prefill the workspace must hold */
     int threads;                /* CPU backend: worker threads (0 = all cores) */
-    int test_corrupt_argmax;    /* test only: from the second generated token on, emit (argmax + 1) % vocab, as
-                                 * a broken kernel would; the validity checks must catch it */
+    qb_engine_options engine;   /* the cell's engine options; "auto" resolved by the engine's choice functions */
+    int test_corrupt_argmax;    /* set only by the test build's hooks (bench/test_hooks.h): from the second
+                                 * generated token on, emit (argmax + 1) % vocab, as a broken kernel would; the
+                                 * validity checks must catch it */
 } qb_backend_params;
 
 typedef struct {
@@ -56,6 +59,9 @@ struct qb_backend {
     int (*prefill_logits)(qb_backend *b, const int32_t *prompt, int n_prompt, float *logits_out);
     void (*memory)(qb_backend *b, qb_memory_stats *m);
     void (*destroy)(qb_backend *b);
+    /* What the engine resolved its options to for a cell of context_len input tokens: "key=value;..." (the
+     * kernel of each linear family, attention, TP reduction, fusion, layout, PDL, chunk sizes; docs/RESULTS.md). */
+    void (*choices)(qb_backend *b, int context_len, char *out, size_t cap);
     /* Optional (NULL if absent): measured copy bandwidth of this rank's device in GB/s (bytes read + written
      * per second of a large device-to-device copy), the denominator of the bandwidth floor. */
     double (*copy_bandwidth_gbps)(qb_backend *b);

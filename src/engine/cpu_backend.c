@@ -169,6 +169,15 @@ static int engine_alloc(qb_cpu_engine *e) {
     return 0;
 }
 
+/* The reference engine has one plain-C routine per operation: it takes no engine option. */
+static void cpu_choices(qb_backend *b, int context_len, char *out, size_t cap) {
+    (void)context_len;
+    const qb_cpu_engine *e = b->impl;
+    snprintf(out, cap, "engine=cpu-reference;linears=%s;attention=cpu;tp_reduce=%s;threads=%d",
+             e->cfg.quant == QB_QUANT_BF16 ? "cpu-bf16" : "cpu-dequant", e->plan.tp_size > 1 ? "mpi" : "none",
+             e->threads);
+}
+
 int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
     *out = NULL;
     if (!p->cfg || !p->plan || !p->dist) return qb_errorf("cpu backend: cfg, plan and dist are required");
@@ -210,6 +219,7 @@ int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
     b->prefill_logits = cpu_prefill_logits;
     b->memory = cpu_memory;
     b->destroy = cpu_destroy;
+    b->choices = cpu_choices;
     *out = b;
     return 0;
 }

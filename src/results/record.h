@@ -54,6 +54,8 @@ typedef struct {
     uint64_t seed;
     char prompt_rule[64];     /* "random" or "repeat:ID" */
     char rope_scaling[32];    /* "none", "yarn:4 (auto)", ... (bench/rope_policy.h) */
+    char engine_options[256]; /* the engine options the cell asked for, "allreduce=auto;..." (engine_options.h) */
+    char engine_choices[512]; /* what the engine resolved them to, "key=value;..." (docs/RESULTS.md) */
     /* outcome */
     qb_cell_status status;
     char reason[512];

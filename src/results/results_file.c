@@ -128,6 +128,8 @@ static int build_rows(const char *path, const qb_cell_record *cells, int n_cells
         row->seed = c->seed;
         copy_string(row->prompt_rule, sizeof row->prompt_rule, c->prompt_rule);
         copy_string(row->rope_scaling, sizeof row->rope_scaling, c->rope_scaling);
+        copy_string(row->engine_options, sizeof row->engine_options, c->engine_options);
+        copy_string(row->engine_choices, sizeof row->engine_choices, c->engine_choices);
         copy_string(row->status, sizeof row->status, qb_cell_status_name(c->status));
         copy_string(row->reason, sizeof row->reason, c->reason);
         FILL_STATS(row, speed, c->speed);

@@ -195,6 +195,10 @@ static int to_records(const char *path, const tables *t, qb_cell_record *cells) 
         c->seed = row->seed;
         snprintf(c->prompt_rule, sizeof c->prompt_rule, "%.*s", (int)sizeof row->prompt_rule - 1, row->prompt_rule);
         snprintf(c->rope_scaling, sizeof c->rope_scaling, "%.*s", (int)sizeof row->rope_scaling - 1, row->rope_scaling);
+        snprintf(c->engine_options, sizeof c->engine_options, "%.*s", (int)sizeof row->engine_options - 1,
+                 row->engine_options);
+        snprintf(c->engine_choices, sizeof c->engine_choices, "%.*s", (int)sizeof row->engine_choices - 1,
+                 row->engine_choices);
         snprintf(c->reason, sizeof c->reason, "%.*s", (int)sizeof row->reason - 1, row->reason);
         if (status_from_name(row->status, &c->status) != 0)
             return malformed(path, "/cells", "a status is not VALID, INVALID, DOES_NOT_FIT or FAILED");

@@ -23,6 +23,8 @@ static const qb_field cell_fields[] = {
     NUM(qb_cell_row, seed, QB_FIELD_U64),
     STR(qb_cell_row, prompt_rule),
     STR(qb_cell_row, rope_scaling),
+    STR(qb_cell_row, engine_options),
+    STR(qb_cell_row, engine_choices),
     STR(qb_cell_row, status),
     STR(qb_cell_row, reason),
     STATS(qb_cell_row, speed),

@@ -39,6 +39,8 @@ typedef struct {
     uint64_t seed;
     char prompt_rule[64];
     char rope_scaling[32];
+    char engine_options[256];
+    char engine_choices[512];
     char status[16];
     char reason[512];
     QB_STATS_FIELDS(speed);

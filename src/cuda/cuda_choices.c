@@ -1,0 +1,151 @@
+/* cuda_choices.c - every choice the CUDA engine makes, one named function per operation, in one place.
+ *
+ * Each function takes the cell's option (engine/engine_options.h: "auto" or a forced value) and the facts that
+ * decide (format, GPU generation, shapes, TP size) and returns what runs. "auto" follows the rule written in the
+ * function; the measurement behind each rule is the section of docs/PERFORMANCE.md named in its comment. A forced
+ * value that cannot run for this cell is an error naming the option, so the cell is FAILED rather than measuring
+ * something else. qb_cuda_choices_resolve applies them all when the engine is created; qb_cuda_choices_describe
+ * writes what was chosen into the cell's engine_choices (docs/RESULTS.md). Launch shapes inside one kernel family
+ * (split K, warps per tile) stay with the kernel's launcher (e.g. qb_gemv_quant_pick in kernels/gemv_quant.cu);
+ * which kernel family runs is decided here only.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "attention_prefill.cuh"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_engine.h"
+#include "gemv_quant.cuh"
+#include "quant_tile.cuh"
+#include "util/error.h"
+
+/* Named condition: 4 bits, and the fused quantized kernels take every layer linear (tensor-core step: K and group
+ * size multiples of 128; the normalised input needs H <= 8192). 8 bits stay on the unfused GEMV (its CUDA-core
+ * kernel beat the tensor-core step on gate|up). PERFORMANCE.md, "Quantized decode: fused kernels and the tiled
+ * layout". */
+int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
+    int nq = e->hq * e->hd;
+    return e->quant_bits == 4 && qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
+           qb_gemv_quant_tc_supported(e->quant_bits, nq, e->group_size) &&
+           qb_gemv_quant_tc_supported(e->quant_bits, e->I, e->group_size) && e->H <= 8192;
+}
+
+/* 4-bit layout: tiled where the fused kernels take every linear and every shape tiles, unless --quant-layout rows
+ * or --decode-fusion none (the unfused GEMVs read rows). PERFORMANCE.md, "Quantized decode: fused kernels and the
+ * tiled layout". */
+int qb_choose_quant_tiled(const qb_cuda_engine *e, const qb_engine_options *o) {
+    if (o->v[QB_EOPT_QUANT_LAYOUT] == QB_LAYOUT_OPT_ROWS || o->v[QB_EOPT_DECODE_FUSION] == QB_FUSION_OPT_NONE)
+        return 0;
+    return qb_cuda_quant_fusable(e) && qb_quant_tile_supported(QB_TILE_ROPE, e->n_qkv, e->hd, 0) &&
+           qb_quant_tile_supported(QB_TILE_ROWS, e->H, 0, 0) &&
+           qb_quant_tile_supported(QB_TILE_SILU, 2 * e->I, 0, e->I);
+}
+
+/* Decode fusion. auto: the residual fusion (norms in the q|k|v and gate|up prologues, o_proj / down_proj adding
+ * into the fp32 residual) at one GPU with hidden size <= 8192 (each block's prologue re-reads the 8 H bytes of
+ * residual and norm weight); the epilogue fusions at tensor parallel (the all-reduce comes before the residual add)
+ * and above 8192; quantized linears that the fused kernels cannot take run unfused. Tiled weights are read by the
+ * fused kernels only, so they never run unfused. PERFORMANCE.md, "Decode fusion". */
+int qb_choose_decode_fusion(const qb_cuda_engine *e, int tp, const qb_engine_options *o) {
+    int opt = o->v[QB_EOPT_DECODE_FUSION];
+    if (e->quant_tiled) return opt == QB_FUSION_OPT_EPILOGUES || tp > 1 || e->H > 8192 ? QB_FUSE_EPILOGUES
+                                                                                      : QB_FUSE_RESIDUAL;
+    if (opt == QB_FUSION_OPT_NONE || (e->quant_bits && (!qb_cuda_quant_fusable(e) || tp > 1))) return QB_FUSE_NONE;
+    if (opt == QB_FUSION_OPT_EPILOGUES || tp > 1 || e->H > 8192) return QB_FUSE_EPILOGUES;
+    return QB_FUSE_RESIDUAL;
+}
+
+/* All-reduce implementation. auto: the own one-shot kernel over CUDA IPC (qb_nccl_create falls back to NCCL across
+ * nodes or beyond QB_AR_MAX_RANKS ranks). PERFORMANCE.md, "Tensor parallel: all-reduce". */
+qb_allreduce_impl qb_choose_allreduce(const qb_engine_options *o) {
+    return o->v[QB_EOPT_ALLREDUCE] == QB_ALLREDUCE_OPT_NCCL ? QB_AR_NCCL : QB_AR_IPC_ONESHOT;
+}
+
+/* Residual exchange in tensor-parallel decode. auto: tiled 4-bit weights, and bf16 linears except at TP2 above
+ * hidden size 4096 (half-width GEMVs that large gain less from fewer kernels than the exchange costs); quantized
+ * row-layout linears decode unfused at TP and keep the all-reduce. on: wherever it can run (the NCCL context opens
+ * it only for ipc-oneshot on one node). PERFORMANCE.md, "Tensor parallel: the residual exchange". */
+int qb_choose_tp_exchange(const qb_cuda_engine *e, int tp, const qb_engine_options *o) {
+    int opt = o->v[QB_EOPT_TP_EXCHANGE];
+    if (tp < 2 || opt == QB_ONOFF_OFF) return 0;
+    if (opt == QB_ONOFF_ON) return 1;
+    return e->quant_tiled || (!e->quant_bits && (e->H <= 4096 || tp >= 4));
+}
+
+/* All-reduce + add + RMSNorm where the exchange is off. auto: one kernel up to hidden size 2048, else the
+ * all-reduce then add_rmsnorm. PERFORMANCE.md, "Tensor parallel: all-reduce + add + RMSNorm". */
+int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o) {
+    int opt = o->v[QB_EOPT_ALLREDUCE_NORM];
+    if (opt != QB_EOPT_AUTO) return opt == QB_AR_NORM_OPT_FUSED;
+    return dim <= 2048;
+}
+
+/* Prefill attention. auto: on Hopper (compute capability 9) wg at head_dim 64 and wgp at 128 (wg is wrong at 128;
+ * wgp is faster than fa2 at both); fa2 on other GPUs. PERFORMANCE.md, "Prefill attention". */
+int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant) {
+    switch (o->v[QB_EOPT_ATTN_PREFILL]) {
+    case QB_ATTN_PREFILL_OPT_FA2: *variant = QB_ATTN_PREFILL_FA2; return 0;
+    case QB_ATTN_PREFILL_OPT_WGP: *variant = QB_ATTN_PREFILL_WGP; break;
+    case QB_ATTN_PREFILL_OPT_WG:
+        if (head_dim != 64) return qb_errorf("--attn-prefill wg: head_dim %d unsupported (64 only; wgp or fa2)", head_dim);
+        *variant = QB_ATTN_PREFILL_WG;
+        break;
+    default: *variant = cc_major != 9 ? QB_ATTN_PREFILL_FA2 : head_dim == 64 ? QB_ATTN_PREFILL_WG : QB_ATTN_PREFILL_WGP;
+    }
+    if (*variant != QB_ATTN_PREFILL_FA2 && cc_major != 9)
+        return qb_errorf("--attn-prefill %s: needs a Hopper GPU (compute capability 9, this one has %d)",
+                         *variant == QB_ATTN_PREFILL_WG ? "wg" : "wgp", cc_major);
+    return 0;
+}
+
+/* Programmatic dependent launch. auto: on (every kernel's prologue overlaps the previous one's tail).
+ * PERFORMANCE.md, "Decode fusion" (the PDL rows). */
+int qb_choose_pdl(const qb_engine_options *o) { return o->v[QB_EOPT_PDL] != QB_ONOFF_OFF; }
+
+int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_engine_options *o) {
+    e->opt = *o;
+    e->quant_tiled = qb_choose_quant_tiled(e, o);
+    e->fusion = qb_choose_decode_fusion(e, tp, o);
+    e->ar_norm_one_kernel = qb_choose_allreduce_norm_one_kernel(e->H, o);
+    e->pdl = qb_choose_pdl(o);
+    return qb_choose_attn_prefill(e->hd, cc_major, o, &e->attn_prefill);
+}
+
+/* The kernel a decode linear of n rows x k runs (the dispatch of cuda_forward.c, in words). */
+static void linear_kernel(const qb_cuda_engine *e, int n, int k, int fused_role, char *out, size_t cap) {
+    if (e->quant_bits) {
+        if (e->quant_tiled || (e->fusion != QB_FUSE_NONE && qb_cuda_quant_fusable(e))) {
+            snprintf(out, cap, "gemv-quant-fused%s", e->quant_tiled ? "-tiled" : "");
+            return;
+        }
+        char name[48];
+        qb_gemv_quant_default_choice(n, k, e->quant_bits, e->group_size, name, sizeof name);
+        snprintf(out, cap, "gemv-quant(%s)", name);
+        return;
+    }
+    if (e->fusion == QB_FUSE_NONE) snprintf(out, cap, "gemv");
+    else if (fused_role || n < 2112) snprintf(out, cap, "gemv-fused");
+    else snprintf(out, cap, "gemv");
+}
+
+void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap) {
+    static const char *const fusion_names[] = {"none", "epilogues", "residual"};
+    static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
+    char qkv[64], o_proj[64], gate_up[64], down[64];
+    int nq = e->hq * e->hd;
+    linear_kernel(e, e->n_qkv, e->H, 1, qkv, sizeof qkv);
+    linear_kernel(e, e->H, nq, e->fusion == QB_FUSE_RESIDUAL || e->xchg_on, o_proj, sizeof o_proj);
+    linear_kernel(e, 2 * e->I, e->H, 1, gate_up, sizeof gate_up);
+    linear_kernel(e, e->H, e->I, e->fusion == QB_FUSE_RESIDUAL || e->xchg_on, down, sizeof down);
+    const char *reduce = !e->nc ? "none" : e->xchg_on ? "exchange"
+                         : qb_nccl_impl(e->nc) == QB_AR_IPC_ONESHOT
+                             ? (e->ar_norm_one_kernel ? "ipc-oneshot+norm" : "ipc-oneshot")
+                             : "nccl";
+    int ap = e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? e->attn_prefill : 0;
+    snprintf(out, cap,
+             "qkv=%s;o=%s;gate_up=%s;down=%s;lm_head=%s;attn_prefill=%s;attn_decode=mma;decode_chunk=%d;"
+             "prefill_chunk=%d;tp_reduce=%s;fusion=%s;layout=%s;pdl=%s;graphs=on",
+             qkv, o_proj, gate_up, down, e->lm_head_f16 ? "gemv-f16" : "gemv", prefill_names[ap],
+             qb_cuda_decode_chunk_for(e, context_len), e->chunk_rows, reduce, fusion_names[e->fusion],
+             !e->quant_bits ? "bf16" : e->quant_tiled ? "tiled" : "rows", e->pdl ? "on" : "off");
+}
