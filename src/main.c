@@ -124,13 +124,13 @@ static int every_rank_passed(qb_dist *d, int ok) {
 /* The options every rank must share, then each cell (format, input length, resolved config), against rank 0's. */
 static int ranks_agree(const qb_options *o, qb_dist *d, const char *backend_name, const qb_cell_spec *cells, int n) {
     qb_fingerprint mine;
-    int same = 1;
+    int differs = 0, same = 1;
     char why[512];
     qb_fingerprint_init(&mine);
     qb_fingerprint_add_options(&mine, o, backend_name, n);
-    if (qb_ranks_compare(d, &mine, 1, &same, why, sizeof why) != 0) QB_FATAL(d, qb_last_error());
-    if (!same) qb_errorf("ranks disagree: %s", why);
-    if (!every_rank_passed(d, same)) return 0;
+    if (qb_ranks_compare(d, &mine, 1, &differs, why, sizeof why) != 0) QB_FATAL(d, qb_last_error());
+    if (differs) qb_errorf("ranks disagree: %s", why);
+    if (!every_rank_passed(d, !differs)) return 0;
     if (qb_ranks_compare_cells(d, cells, n, &same, why, sizeof why) != 0) QB_FATAL(d, qb_last_error());
     if (!same) qb_errorf("ranks disagree: %s", why);
     return every_rank_passed(d, same);

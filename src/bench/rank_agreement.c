@@ -111,6 +111,96 @@ int qb_fingerprint_add_tensors(qb_fingerprint *f, const char *dir) {
     return 0;
 }
 
+/* The checkpoint's tensor headers as text, one "NAME DTYPE [SHAPE]" line each, sorted by name (malloc'd). */
+static char *tensor_lines(const char *dir, size_t *len) {
+    qb_checkpoint ck;
+    *len = 0;
+    if (qb_checkpoint_open(dir, &ck) != 0) return NULL;
+    size_t cap = 1;
+    for (size_t i = 0; i < ck.n_entries; i++) cap += strlen(ck.entries[i].name) + 32 + 24 * QB_ST_MAX_DIMS;
+    char *text = malloc(cap);
+    for (size_t i = 0; text && i < ck.n_entries; i++) {
+        char shape[24 * QB_ST_MAX_DIMS + 8];
+        qb_st_shape_str(ck.entries[i].tensor, shape, sizeof shape);
+        *len += (size_t)snprintf(text + *len, cap - *len, "%s %s %s\n", ck.entries[i].name,
+                                 qb_st_dtype_name(ck.entries[i].tensor->dtype), shape);
+    }
+    qb_checkpoint_close(&ck);
+    if (!text) qb_errorf("out of memory listing the tensors of %s", dir);
+    return text;
+}
+
+/* One line of a tensor list: the name and the rest ("DTYPE [SHAPE]"), or 0 at the end. */
+static int next_line(const char **p, const char **name, size_t *name_len, const char **rest, size_t *rest_len) {
+    if (!**p) return 0;
+    const char *end = strchr(*p, '\n');
+    if (!end) end = *p + strlen(*p);
+    const char *space = memchr(*p, ' ', (size_t)(end - *p));
+    if (!space) space = end;
+    *name = *p, *name_len = (size_t)(space - *p);
+    *rest = space < end ? space + 1 : end, *rest_len = (size_t)(end - *rest);
+    *p = *end ? end + 1 : end;
+    return 1;
+}
+
+/* The first tensor whose header differs between two sorted lists, as "NAME: ... here, ... on rank 0". */
+static void first_tensor_difference(const char *mine, const char *rank0, char *out, size_t cap) {
+    const char *a = mine, *b = rank0, *an = NULL, *ar = NULL, *bn = NULL, *br = NULL;
+    size_t anl = 0, arl = 0, bnl = 0, brl = 0;
+    int have_a = next_line(&a, &an, &anl, &ar, &arl), have_b = next_line(&b, &bn, &bnl, &br, &brl);
+    while (have_a || have_b) {
+        int order = !have_a ? 1 : !have_b ? -1 : 0;
+        if (have_a && have_b) {
+            size_t n = anl < bnl ? anl : bnl;
+            order = memcmp(an, bn, n);
+            if (order == 0) order = anl < bnl ? -1 : anl > bnl ? 1 : 0;
+        }
+        if (order < 0) {
+            snprintf(out, cap, "%.*s: here, not on rank 0", (int)anl, an);
+            return;
+        }
+        if (order > 0) {
+            snprintf(out, cap, "%.*s: on rank 0, not here", (int)bnl, bn);
+            return;
+        }
+        if (arl != brl || memcmp(ar, br, arl) != 0) {
+            snprintf(out, cap, "%.*s: %.*s here, %.*s on rank 0", (int)anl, an, (int)arl, ar, (int)brl, br);
+            return;
+        }
+        have_a = next_line(&a, &an, &anl, &ar, &arl);
+        have_b = next_line(&b, &bn, &bnl, &br, &brl);
+    }
+    snprintf(out, cap, "the headers list the same tensors (the digests differ)");
+}
+
+/* After a comparison in which some rank found other tensor headers (verdict 2): rank 0 broadcasts its list
+ * and such a rank names the first tensor that differs in why. Collective: every rank calls it. */
+static int name_tensor_difference(qb_dist *d, const char *checkpoint_dir, int rank0_has, int verdict, char *why,
+                                  size_t cap) {
+    int none = 1;
+    QB_TRY(qb_dist_all_ok(d, verdict != 2, &none));
+    if (none) return 0;
+    size_t len = 0;
+    char *list = d->world_rank == 0 && rank0_has && checkpoint_dir ? tensor_lines(checkpoint_dir, &len) : NULL;
+    uint64_t length = list ? (uint64_t)len : 0;
+    int rc = qb_dist_bcast(d, &length, sizeof length, 0);
+    if (rc == 0 && d->world_rank != 0 && !(list = malloc((size_t)length + 1))) rc = qb_errorf("out of memory");
+    if (rc == 0 && length) rc = qb_dist_bcast(d, list, (size_t)length, 0);
+    if (rc == 0 && verdict == 2 && length) {
+        list[length] = '\0';
+        size_t mine_len;
+        char *mine = tensor_lines(checkpoint_dir, &mine_len);
+        if (mine) {
+            char first[360];
+            first_tensor_difference(mine, list, first, sizeof first);
+            snprintf(why, cap, "tensors differ from rank 0's: %s", first);
+        }
+        free(mine);
+    }
+    free(list);
+    return rc;
+}
+
 static void value_text(qb_fingerprint_kind kind, uint64_t v, char *out, size_t cap) {
     double real;
     switch (kind) {
@@ -134,14 +224,15 @@ int qb_fingerprint_compare(const qb_fingerprint *mine, const qb_fingerprint_valu
     }
     for (int i = 0; i < mine->v.n; i++) {
         if (mine->v.value[i] == rank0->value[i]) continue;
+        const char *verb = strcmp(mine->section[i], "options") == 0 ? "differ" : "differs";
         if (mine->kind[i] == QB_FP_TEXT) {
-            snprintf(why, cap, "%s differs from rank 0's: %s is not the same", mine->section[i], mine->name[i]);
+            snprintf(why, cap, "%s %s from rank 0's: %s is not the same", mine->section[i], verb, mine->name[i]);
         } else {
             char here[40], there[40];
             value_text(mine->kind[i], mine->v.value[i], here, sizeof here);
             value_text(mine->kind[i], rank0->value[i], there, sizeof there);
-            snprintf(why, cap, "%s differs from rank 0's: %s %s here, %s on rank 0", mine->section[i], mine->name[i],
-                     here, there);
+            snprintf(why, cap, "%s %s from rank 0's: %s %s here, %s on rank 0", mine->section[i], verb,
+                     mine->name[i], here, there);
         }
         return 1;
     }
@@ -154,14 +245,14 @@ int qb_fingerprint_compare(const qb_fingerprint *mine, const qb_fingerprint_valu
     if (mine->v.tensors_digest != rank0->tensors_digest || mine->v.n_tensors != rank0->n_tensors) {
         snprintf(why, cap, "tensors differ from rank 0's: the checkpoint's tensor headers (names, dtypes, shapes) are "
                  "not the same (%" PRIu64 " tensors here, %" PRIu64 " on rank 0)", mine->v.n_tensors, rank0->n_tensors);
-        return 1;
+        return 2;
     }
     return 0;
 }
 
-int qb_ranks_compare(qb_dist *d, const qb_fingerprint *mine, int have, int *same, char *why, size_t cap) {
+int qb_ranks_compare(qb_dist *d, const qb_fingerprint *mine, int have, int *verdict, char *why, size_t cap) {
     qb_fingerprint_values rank0;
-    *same = 1;
+    *verdict = 0;
     if (cap) why[0] = '\0';
     if (d->world_rank == 0) {
         rank0 = mine->v;
@@ -170,7 +261,7 @@ int qb_ranks_compare(qb_dist *d, const qb_fingerprint *mine, int have, int *same
         memset(&rank0, 0, sizeof rank0);
     }
     QB_TRY(qb_dist_bcast(d, &rank0, sizeof rank0, 0));
-    if (d->world_rank != 0 && have) *same = !qb_fingerprint_compare(mine, &rank0, why, cap);
+    if (d->world_rank != 0 && have) *verdict = qb_fingerprint_compare(mine, &rank0, why, cap);
     return 0;
 }
 
@@ -225,9 +316,11 @@ int qb_ranks_agree_on_group(const qb_runner *r, const char *model, const qb_mode
         if (checkpoint_dir && qb_fingerprint_add_tensors(&mine, checkpoint_dir) != 0) have = ok = 0;
     }
     if (!ok) qb_copy_str(why, sizeof why, qb_last_error());
-    int same = 1;
-    QB_TRY(qb_ranks_compare(d, &mine, have, &same, differs, sizeof differs));
-    if (!same) {
+    int verdict = 0;
+    QB_TRY(qb_ranks_compare(d, &mine, have, &verdict, differs, sizeof differs));
+    QB_TRY(name_tensor_difference(d, have ? checkpoint_dir : NULL, have && checkpoint_dir, verdict, differs,
+                                  sizeof differs));
+    if (verdict) {
         ok = 0;
         snprintf(why, sizeof why, "ranks disagree on --model %s: %s", qb_printable(model, shown, sizeof shown), differs);
     }

@@ -56,14 +56,15 @@ void qb_fingerprint_add_cell(qb_fingerprint *f, qb_quant quant, int context_len)
 /* The tensor headers of the checkpoint in dir (opened, not read); -1 if it cannot be opened. */
 int qb_fingerprint_add_tensors(qb_fingerprint *f, const char *dir);
 
-/* Compare with rank 0's values: 0 when equal (or when rank 0 sent nothing to compare); 1 with a message
- * naming the first field that differs in why. */
+/* Compare with rank 0's values: 0 when equal (or when rank 0 sent nothing to compare); else a message naming
+ * the first field that differs in why, and 1 (build, options, config, weights) or 2 (only the tensor headers:
+ * the rank can name the tensor once it sees rank 0's list, see qb_ranks_agree_on_group). */
 int qb_fingerprint_compare(const qb_fingerprint *mine, const qb_fingerprint_values *rank0, char *why, size_t cap);
 
 /* Collective over the world: rank 0 broadcasts its fingerprint (mine; `have` 0 = nothing to compare, e.g.
- * it failed earlier), the others compare theirs when they `have` one. *same is 0 with the reason in why on a
- * rank that differs. -1 only when the communication failed. */
-int qb_ranks_compare(qb_dist *d, const qb_fingerprint *mine, int have, int *same, char *why, size_t cap);
+ * it failed earlier), the others compare theirs when they `have` one. *verdict is qb_fingerprint_compare's
+ * (0: same), with the reason in why on a rank that differs. -1 only when the communication failed. */
+int qb_ranks_compare(qb_dist *d, const qb_fingerprint *mine, int have, int *verdict, char *why, size_t cap);
 
 /* Startup: the options and every cell (format, input length, resolved config) against rank 0's, one
  * collective. Every rank must call it with the same n_cells (compare the options first). *same = 0 with the
@@ -72,7 +73,9 @@ int qb_ranks_compare_cells(qb_dist *d, const qb_cell_spec *cells, int n_cells, i
 
 /* A cell group, before its backend is created (the first collective that depends on the model): each
  * active rank's fingerprint (options, the config it will run, its checkpoint's tensor headers) against rank
- * 0's, then every rank's verdict gathered (dist.h). ok: this rank's verdict so far (message in
+ * 0's (a rank with other tensor headers names the first tensor that differs from rank 0's list:
+ * "tensors differ from rank 0's: model.norm.weight: F32 [256] here, BF16 [256] on rank 0"), then every
+ * rank's verdict gathered (dist.h). ok: this rank's verdict so far (message in
  * qb_last_error when 0); idle ranks (outside the TP group that runs the cells) pass active = 0 and compare
  * nothing. *all_ok on every rank; when 0, failure holds every failing rank's line ("; "-joined), the same on
  * every rank. -1 only when the communication failed. */
