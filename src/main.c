@@ -3,14 +3,18 @@
  *   mpirun -np 2 qwenbench --model qwen2.5-7b --context-lengths 1,6144 --out results.h5
  *   qwenbench --help
  *
- * Errors before any work (bad flags, configs, illegal TP size, an existing results file) print one line on
- * rank 0 and exit 2. Errors during the run go through qb_dist_fatal (rank, host, file:line, MPI_Abort).
+ * Errors before any work (bad flags, configs, illegal TP size, an existing results file) are checked on every
+ * rank; rank 0 prints every failing rank's line ("rank R (host H): message"; the message alone in a world of
+ * one) and every rank exits 2. Before the run, the ranks compare what they will run (options, and each cell's
+ * resolved config: bench/rank_agreement.h) and refuse a difference the same way. Errors during the run go
+ * through qb_dist_fatal (rank, host, file:line, MPI_Abort).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/export_cmd.h"
+#include "bench/rank_agreement.h"
 #include "bench/rope_policy.h"
 #include "bench/runner.h"
 #include "bench/sweep_cells.h"
@@ -99,6 +103,40 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
     return 0;
 }
 
+/* One startup step's verdict from every rank: 1 when every rank passed; else 0, after rank 0 printed each
+ * failing rank's message (rank and host with more than one rank), and every rank takes the exit-2 path. */
+static int every_rank_passed(qb_dist *d, int ok) {
+    static char report[16384];
+    int all_ok = 0;
+    if (qb_dist_gather_errors(d, ok, ok ? "" : qb_last_error(), "\n", &all_ok, report, sizeof report) != 0)
+        QB_FATAL(d, qb_last_error());
+    if (all_ok) return 1;
+    for (char *line = report; d->world_rank == 0 && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        fprintf(stderr, "qwenbench: error: %s\n", line);
+        if (!end) break;
+        line = end + 1;
+    }
+    fflush(stderr);
+    return 0;
+}
+
+/* The options every rank must share, then each cell (format, input length, resolved config), against rank 0's. */
+static int ranks_agree(const qb_options *o, qb_dist *d, const char *backend_name, const qb_cell_spec *cells, int n) {
+    qb_fingerprint mine;
+    int differs = 0, same = 1;
+    char why[512];
+    qb_fingerprint_init(&mine);
+    qb_fingerprint_add_options(&mine, o, backend_name, n);
+    if (qb_ranks_compare(d, &mine, 1, &differs, why, sizeof why) != 0) QB_FATAL(d, qb_last_error());
+    if (differs) qb_errorf("ranks disagree: %s", why);
+    if (!every_rank_passed(d, !differs)) return 0;
+    if (qb_ranks_compare_cells(d, cells, n, &same, why, sizeof why) != 0) QB_FATAL(d, qb_last_error());
+    if (!same) qb_errorf("ranks disagree: %s", why);
+    return every_rank_passed(d, same);
+}
+
 static void join_argv(int argc, char **argv, char *out, size_t cap) {
     size_t k = 0;
     out[0] = '\0';
@@ -124,39 +162,41 @@ int main(int argc, char **argv) {
     qb_cell_spec *cells = NULL;
     int n_cells = 0;
 
-    if (qb_options_parse(argc, argv, &o) != 0) goto usage_error;
-    if (o.show_help || o.show_version) {
+    /* Every check below runs on every rank; a rank that fails alone is named by rank 0 and all exit 2. */
+    if (!every_rank_passed(&d, qb_options_parse(argc, argv, &o) == 0)) goto refused;
+    d.deadline_s = o.deadline_s;
+    int all_run = 1; /* --help or --version on any rank: no rank runs */
+    if (qb_dist_all_ok(&d, !(o.show_help || o.show_version), &all_run) != 0) QB_FATAL(&d, qb_last_error());
+    if (!all_run) {
         if (root && o.show_help) qb_options_print_help(stdout);
         else if (root) printf("qwenbench %s (commit %s, %s build)\n", QB_VERSION, QB_GIT_COMMIT, QB_BUILD_TYPE);
         status = 0;
         goto done;
     }
-    d.deadline_s = o.deadline_s;
     qb_backend_create_fn create = qb_cpu_backend_create;
     const char *backend_name = "cpu";
-    if (choose_backend(&o, &d, &create, &backend_name) != 0) goto usage_error;
+    if (!every_rank_passed(&d, choose_backend(&o, &d, &create, &backend_name) == 0)) goto refused;
     if (!strcmp(backend_name, "cpu") && o.backend == QB_BACKEND_AUTO) apply_cpu_defaults(&o, root);
     if (strstr(QB_BUILD_TYPE, "Debug") && root) fprintf(stderr, "# warning: debug build: numbers are not representative\n");
 
-    if (qb_sweep_cells(&o, &cells, &n_cells) != 0) goto usage_error;
     size_t gpu_bytes = 0;
+    int planned_ok = qb_sweep_cells(&o, &cells, &n_cells) == 0;
 #ifdef QB_HAVE_CUDA
-    if (!strcmp(backend_name, "cuda") && qb_cuda_device_memory(d.local_rank, &gpu_bytes) != 0) goto usage_error;
+    if (planned_ok && !strcmp(backend_name, "cuda") && qb_cuda_device_memory(d.local_rank, &gpu_bytes) != 0)
+        planned_ok = 0;
 #endif
-    if (validate_plan(&o, &d, cells, n_cells, gpu_bytes > 0) != 0) goto usage_error;
-    int target_ok = 1, all_ok;
-    if (root && o.out[0] && qb_results_check_target(o.out, o.overwrite, o.resume) != 0) target_ok = 0;
-    if (qb_dist_all_ok(&d, target_ok, &all_ok) != 0) QB_FATAL(&d, qb_last_error());
-    if (!all_ok) {
-        if (!root) qb_errorf("results file refused on rank 0");
-        goto usage_error;
-    }
+    /* The planner must choose the same TP size on every rank: it plans for the smallest GPU of the job. */
+    if (qb_dist_min_size(&d, &gpu_bytes) != 0) QB_FATAL(&d, qb_last_error());
+    if (planned_ok) planned_ok = validate_plan(&o, &d, cells, n_cells, gpu_bytes > 0) == 0;
+    if (!every_rank_passed(&d, planned_ok)) goto refused;
+    if (!ranks_agree(&o, &d, backend_name, cells, n_cells)) goto refused;
+    if (!every_rank_passed(&d, !root || !o.out[0] || qb_results_check_target(o.out, o.overwrite, o.resume) == 0))
+        goto refused;
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get()};
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
     goto done;
 
-usage_error:
-    if (root) fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());
+refused: /* every rank's message is printed by rank 0 already */
     status = 2;
 done:
     free(cells);

@@ -29,3 +29,13 @@ if(QB_SYSTEM_PYTHON3)
 else()
   message(WARNING "/usr/bin/python3 not found: the dist fault tests are not registered")
 endif()
+
+# Ranks that disagree: every rank's error gathered to rank 0 (format, verdict on every rank), fingerprints that
+# name the first differing field, and the comparison with rank 0's at 1, 2 and 4 ranks.
+qb_add_c_test(dist_errors_test dist_errors_test.c)
+foreach(n 1 2 4)
+  add_test(NAME dist_errors_np${n}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${n} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:dist_errors_test> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(dist_errors_np${n} PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 60)
+endforeach()

@@ -8,6 +8,8 @@ Needs h5py (Debian python3-h5py). Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT
 import glob
 import json
 import os
+import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -290,6 +292,134 @@ class Faults(unittest.TestCase):
             self.assertNotEqual(p.returncode, 0)
             self.assertIn("other settings", p.stderr)
             self.assertEqual(open(path, "rb").read(), before)
+
+
+def retype_tensor_to_f32(src, dst, name="model.norm.weight"):
+    """Copy the one-file checkpoint src to dst with BF16 tensor `name` stored as F32: the same config and
+    values, other tensor headers."""
+    shutil.copytree(src, dst)
+    path = os.path.join(dst, "model.safetensors")
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    data = blob[8 + n:]
+    meta = header.pop("__metadata__", None)
+    out, parts, offset = {}, [], 0
+    for key in sorted(header, key=lambda k: header[k]["data_offsets"][0]):
+        t = dict(header[key])
+        chunk = data[t["data_offsets"][0]:t["data_offsets"][1]]
+        if key == name:
+            assert t["dtype"] == "BF16"
+            chunk = b"".join(b"\0\0" + chunk[i:i + 2] for i in range(0, len(chunk), 2))  # bf16 -> f32 exactly
+            t["dtype"] = "F32"
+        t["data_offsets"] = [offset, offset + len(chunk)]
+        offset += len(chunk)
+        out[key] = t
+        parts.append(chunk)
+    if meta is not None:
+        out["__metadata__"] = meta
+    text = json.dumps(out).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(parts))
+
+
+class RanksDisagree(unittest.TestCase):
+    """Two ranks given different models or flags (per-rank arguments through a wrapper, as one model directory
+    per node would): rank 0 prints every failing rank's message with its rank and host, and the job ends in
+    seconds, not after the 600 s default --deadline, and never with the watchdog's "peer died or hung"."""
+    LIMIT_S = 30
+    COMMON = ["--backend", "cpu", "--threads", "1", "--context-lengths", "4", "--generate-length", "2",
+              "--repetitions", "1"]
+    # each rank appends its own $QB_TEST_ARGS_<rank> (the engine never reads these: the wrapper expands them)
+    WRAPPER = 'eval "A=\\$QB_TEST_ARGS_$OMPI_COMM_WORLD_RANK"; exec "$0" $A "$@"'
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        fixtures = os.environ.get("QB_FIXTURE_DIR", "")
+        cls.good = os.path.join(fixtures, "gqa_untied")
+        cls.small = os.path.join(fixtures, "sharded")
+        if not os.path.exists(os.path.join(cls.good, "config.json")):
+            raise unittest.SkipTest("no fixtures")
+        cls.bad_heads = os.path.join(cls.tmp.name, "bad_heads")
+        shutil.copytree(cls.good, cls.bad_heads)
+        cfg_path = os.path.join(cls.bad_heads, "config.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["num_key_value_heads"] = 3
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        cls.bad_json = os.path.join(cls.tmp.name, "bad_json")
+        shutil.copytree(cls.good, cls.bad_json)
+        with open(os.path.join(cls.bad_json, "config.json"), "w") as f:
+            f.write('{"vocab_size": 384,')
+        cls.f32 = os.path.join(cls.tmp.name, "f32_norm")
+        retype_tensor_to_f32(cls.good, cls.f32)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def run_ranks(self, args0, args1, *extra):
+        cmd = [MPIRUN, "-np", "2", "--oversubscribe", "--bind-to", "none", "sh", "-c", self.WRAPPER, QB,
+               *self.COMMON, *extra]
+        env = dict(os.environ, QB_TEST_ARGS_0=" ".join(args0), QB_TEST_ARGS_1=" ".join(args1))
+        t0 = time.time()
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.LIMIT_S + 60, env=env)
+        took = time.time() - t0
+        self.assertLess(took, self.LIMIT_S, f"took {took:.0f} s\n{p.stderr}")
+        self.assertNotIn("did not complete", p.stderr, "the watchdog fired: the ranks hung")
+        return p
+
+    def error_lines(self, p):
+        return [l for l in p.stderr.splitlines() if l.startswith("qwenbench: error:")]
+
+    def test_bad_config_on_one_rank_is_printed_by_rank_0(self):
+        p = self.run_ranks(["--model", self.good], ["--model", self.bad_heads])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        lines = self.error_lines(p)
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("qwenbench: error: rank 1 (host ", lines[0])
+        self.assertIn("num_key_value_heads: must divide num_attention_heads", lines[0])
+
+    def test_every_failing_rank_is_printed(self):
+        p = self.run_ranks(["--model", self.bad_json], ["--model", self.bad_heads])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        lines = self.error_lines(p)
+        self.assertEqual(len(lines), 2, p.stderr)
+        self.assertIn("rank 0 (host ", lines[0])
+        self.assertIn("bad_json", lines[0])
+        self.assertIn("rank 1 (host ", lines[1])
+        self.assertIn("num_key_value_heads", lines[1])
+
+    def test_models_of_different_shapes_are_refused(self):
+        p = self.run_ranks(["--model", self.good], ["--model", self.small])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        lines = self.error_lines(p)
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("rank 1 (host ", lines[0])
+        self.assertIn("config differs from rank 0's: vocab_size 750 here, 384 on rank 0", lines[0])
+
+    def test_different_options_are_refused(self):
+        p = self.run_ranks(["--model", self.good, "--seed", "1"], ["--model", self.good, "--seed", "2"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("rank 1 (host ", p.stderr)
+        self.assertIn("options differ from rank 0's: --seed 2 here, 1 on rank 0", p.stderr)
+
+    def test_other_tensor_headers_fail_the_cell_naming_the_tensor(self):
+        path = os.path.join(self.tmp.name, "tensors.h5")
+        p = self.run_ranks(["--model", self.good], ["--model", self.f32], "--out", path)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        cells, _, _, _, _ = cells_of(path)
+        self.assertEqual(cells["status"][0].decode(), "FAILED")
+        reason = cells["reason"][0].decode()
+        self.assertIn("rank 1 (host ", reason)
+        self.assertIn("tensors differ from rank 0's: model.norm.weight: F32 [256] here, BF16 [256] on rank 0", reason)
+        # the same checkpoint on both ranks runs (the F32 copy holds the same values)
+        p = self.run_ranks(["--model", self.f32], ["--model", self.f32])
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 class Fixtures(unittest.TestCase):

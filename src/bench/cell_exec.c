@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bench/prompt.h"
+#include "bench/rank_agreement.h"
 #include "bench/roofline.h"
 #include "bench/token_checks.h"
 #include "util/error.h"
@@ -43,15 +44,23 @@ static void summary_base(const qb_runner *r, const qb_backend *b, qb_rank_summar
     }
 }
 
-/* Rank 0: the first failing rank's message, with its rank. */
+/* Rank 0: every failing rank's message with its rank and host ("; "-joined, dist.h's format). */
 static void first_failure(const qb_runner *r, const qb_cell_group *g, char *out, size_t cap) {
     copy_str(out, cap, "a rank failed");
     if (r->dist->world_rank != 0) return;
-    for (int i = 0; i < g->n_ranks; i++)
-        if (!g->ranks[i].ok) {
-            snprintf(out, cap, "rank %d: %s", g->ranks[i].rank, g->ranks[i].error);
-            return;
-        }
+    qb_rank_error *errors = calloc((size_t)g->n_ranks, sizeof *errors);
+    if (!errors) return;
+    for (int i = 0; i < g->n_ranks; i++) {
+        const qb_rank_summary *s = &g->ranks[i];
+        char host[sizeof s->host + 1], error[sizeof s->error + 1];
+        copy_str(host, sizeof host, s->host);
+        copy_str(error, sizeof error, s->error);
+        qb_rank_error_set(&errors[i], r->dist, s->ok, error);
+        errors[i].rank = s->rank;
+        copy_str(errors[i].host, sizeof errors[i].host, host);
+    }
+    if (qb_rank_errors_format(errors, g->n_ranks, "; ", out, cap) == 0) copy_str(out, cap, "a rank failed");
+    free(errors);
 }
 
 int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_config *cfg,
@@ -67,6 +76,16 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
     /* Ranks beyond the first TP group wait: the cell runs on the fewest GPUs (--tp or the planner). */
     g->idle = r->dist->tp_group != 0;
     int all_ok;
+    int ok = g->idle || (qb_model_config_resolve(model, &resolved, &is_ckpt, dir, sizeof dir) == 0 &&
+                         qb_shard_plan_make(cfg, r->dist->tp_size, r->dist->tp_rank, &g->plan) == 0);
+    /* Before anything is loaded or exchanged: the ranks compare what they are about to run, and every rank's
+     * error so far is gathered, so ranks that disagree get a FAILED cell naming the difference, not a hang. */
+    QB_TRY(qb_ranks_agree_on_group(r, model, &g->cfg, is_ckpt ? dir : NULL, !g->idle, ok, &all_ok, g->failure,
+                                   sizeof g->failure));
+    if (!all_ok) {
+        g->failure_status = strstr(g->failure, "does not fit") ? QB_CELL_DOES_NOT_FIT : QB_CELL_FAILED;
+        return 1;
+    }
     if (g->idle) {
         QB_TRY(gather_summaries(r, g, &mine, &all_ok));
         if (all_ok) return 0;
@@ -74,8 +93,6 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
         g->failure_status = strstr(g->failure, "does not fit") ? QB_CELL_DOES_NOT_FIT : QB_CELL_FAILED;
         return 1;
     }
-    int ok = qb_model_config_resolve(model, &resolved, &is_ckpt, dir, sizeof dir) == 0 &&
-             qb_shard_plan_make(cfg, r->dist->tp_size, r->dist->tp_rank, &g->plan) == 0;
     if (ok) {
         qb_backend_params p;
         memset(&p, 0, sizeof p);

@@ -1,8 +1,9 @@
 /* cell_exec.h - one group of cells (one backend instance) and one cell's runs, on every rank.
  *
- * A backend that cannot be created (bad checkpoint, out of memory) fails its cells with the first failing
- * rank's message: DOES_NOT_FIT when the message says "does not fit" (backends use that prefix when memory
- * is short), else FAILED. The sweep goes on either way.
+ * Before the backend is created the ranks compare what they will run (bench/rank_agreement.h). A group whose
+ * ranks disagree, or whose backend cannot be created (bad checkpoint, out of memory), fails its cells with
+ * every failing rank's message ("rank R (host H): ..."): DOES_NOT_FIT when the message says "does not fit"
+ * (backends use that prefix when memory is short), else FAILED. The sweep goes on either way.
  */
 #ifndef QB_BENCH_CELL_EXEC_H
 #define QB_BENCH_CELL_EXEC_H

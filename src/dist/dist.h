@@ -46,6 +46,32 @@ int qb_dist_gather(qb_dist *d, const void *send, size_t bytes, void *recv);
 int qb_dist_bcast(qb_dist *d, void *buf, size_t bytes, int root);       /* whole world */
 /* Logical AND of ok over the world: all ranks learn whether every rank succeeded. */
 int qb_dist_all_ok(qb_dist *d, int ok, int *all_ok);
+/* Smallest value over the world: every rank gets it in *value. */
+int qb_dist_min_size(qb_dist *d, size_t *value);
+
+/* Every rank's error, gathered (dist_errors.c): a rank that fails alone is named by rank 0 instead of leaving
+ * its peers waiting in a collective it never reaches. Records are fixed-size; messages are escaped
+ * (io/printable.h) and cut to fit. */
+#define QB_RANK_MESSAGE_MAX 448
+typedef struct {
+    int32_t ok;
+    int32_t rank;
+    char host[64];
+    char message[QB_RANK_MESSAGE_MAX];
+} qb_rank_error;
+
+/* Fill one record: this rank's number and host, ok, and message (escaped, bounded; ignored when ok). */
+void qb_rank_error_set(qb_rank_error *e, const qb_dist *d, int ok, const char *message);
+/* Collective over the world: every rank offers ok and its one-line message; every rank learns whether all
+ * were ok (*all_ok). On rank 0, report gets the failing ranks' lines (qb_rank_errors_format) joined
+ * by separator; elsewhere report gets "" (report may be NULL when cap is 0). -1 only when the
+ * communication itself failed. */
+int qb_dist_gather_errors(qb_dist *d, int ok, const char *message, const char *separator, int *all_ok, char *report,
+                          size_t cap);
+/* The failing records of errors[0..n) as lines "rank R (host H): message", ranks with the same message on
+ * one line ("ranks 0-2, 5 (hosts a, b): message"), joined by separator. With n == 1, the message alone.
+ * Returns the number of failing ranks. */
+int qb_rank_errors_format(const qb_rank_error *errors, int n, const char *separator, char *out, size_t cap);
 
 /* Watchdog: arm before a blocking operation, disarm after. Used by the collectives above and by backends
  * around device-side collectives (NCCL). */

@@ -109,3 +109,13 @@ int qb_dist_all_ok(qb_dist *d, int ok, int *all_ok) {
     *all_ok = all;
     return 0;
 }
+
+int qb_dist_min_size(qb_dist *d, size_t *value) {
+    unsigned long long mine = *value, least = 0;
+    qb_watchdog_arm(d, "MPI_Allreduce (smallest value over all ranks)");
+    int rc = MPI_Allreduce(&mine, &least, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, d->world);
+    qb_watchdog_disarm(d);
+    if (rc != MPI_SUCCESS) return qb_mpi_error("MPI_Allreduce (smallest value over all ranks)", rc);
+    *value = (size_t)least;
+    return 0;
+}
