@@ -9,8 +9,12 @@ outside its dataset) raises ResultsError with one line naming the file and the d
 """
 import os
 
-import numpy as np
-import pandas as pd
+from analysis.deps import require
+
+require(__name__)  # a python3 without numpy/pandas/h5py: MissingPackages, one line naming the fix
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 

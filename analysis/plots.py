@@ -8,7 +8,11 @@ wrote (relative to the output directory).
 import os
 import re
 
-import matplotlib
+from analysis.deps import require
+
+require(__name__)
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)

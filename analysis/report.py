@@ -13,16 +13,20 @@ import math
 import os
 import sys
 
-import numpy as np
-import pandas as pd
-
-from analysis import plots, roofline, tables
-from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,
-                              peer_ratios, quant_key)
-from analysis.load import ResultsError, load_results
-from analysis.peer_json import is_peer_json, load_peer_json
+from analysis.deps import require
 
 PROG = "qwenbench-report"
+require(__name__, PROG)  # before numpy, pandas, h5py, matplotlib: one line and exit 2 when they are missing
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis import plots, roofline, tables  # noqa: E402
+from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,  # noqa: E402
+                              peer_ratios, quant_key)
+from analysis.load import ResultsError, load_results  # noqa: E402
+from analysis.peer_json import is_peer_json, load_peer_json  # noqa: E402
+
 RUN_CONTEXT_COLUMNS = ("model", "quant", "backend", "context_len", "gen_len", "tp_size", "n_ranks")
 
 
