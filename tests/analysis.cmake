@@ -2,7 +2,7 @@
 # Needs Debian's python3-h5py, python3-pandas, python3-numpy, python3-matplotlib under /usr/bin/python3.
 set(QB_ANALYSIS_PYTHON /usr/bin/python3)
 set(QB_ANALYSIS_ENV "MPLBACKEND=Agg;MPLCONFIGDIR=${CMAKE_BINARY_DIR}/mplconfig;PYTHONDONTWRITEBYTECODE=1")
-foreach(name report errors roofline peer_json)
+foreach(name report errors roofline peer_json compare deps)
   add_test(NAME analysis_${name} COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test_analysis_${name}.py)
   set_tests_properties(analysis_${name} PROPERTIES ENVIRONMENT "${QB_ANALYSIS_ENV}" TIMEOUT 300)
 endforeach()
