@@ -39,7 +39,7 @@ def missing_message(missing):
     """The one line: which modules, which interpreter, and how to fix it."""
     python = sys.executable or "python3"
     fix = INSTALL_HINT
-    if os.path.realpath(python) != os.path.realpath(SYSTEM_PYTHON) and os.path.exists(SYSTEM_PYTHON):
+    if os.path.abspath(python) != SYSTEM_PYTHON and os.path.exists(SYSTEM_PYTHON):  # a venv's python too
         fix += f", or run with {SYSTEM_PYTHON}"
     version = ".".join(str(v) for v in sys.version_info[:3])
     return f"missing Python module(s) {', '.join(missing)} in {python} (Python {version}): {fix}"
