@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
 from analysis.compare import is_qwenbench  # noqa: E402
-from analysis.tables import FORMAT_ORDER, report_status  # noqa: E402
+from analysis.tables import FORMAT_ORDER, option_labels, report_status  # noqa: E402
 
 MAX_LATENCY_LINES = 24
 OUTLIER_LOG_SCALE = 10  # the step-latency axis turns logarithmic when a step is this many times a cell's median
@@ -46,10 +46,12 @@ def _format_key(q):
 
 
 def _with_files(cells):
-    """cells with a '_file' column: the file's label where the cells come from several files, else ''."""
-    if "file" in cells.columns and cells["file"].nunique() > 1:
-        return cells.assign(_file=cells["file_label"] if "file_label" in cells.columns else cells["file"])
-    return cells.assign(_file="")
+    """cells with a '_file' column that keeps their series apart: the file's label where the cells come from
+    several files, and the engine options that vary among them (a sweep over options); '' when neither."""
+    several = "file" in cells.columns and cells["file"].nunique() > 1
+    files = (cells["file_label"] if "file_label" in cells.columns else cells["file"]) if several else [""] * len(cells)
+    options = [f"{{{o}}}" if o else "" for o in option_labels(cells)]
+    return cells.assign(_file=[", ".join(x for x in (o, f) if x) for o, f in zip(options, files)])
 
 
 def _file_suffix(label):

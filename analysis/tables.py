@@ -6,7 +6,8 @@ GiB = summed peak memory over ranks / 2^30), two decimals. A cell that is not VA
 (INVALID / DOES_NOT_FIT / FAILED) with a numbered note giving the reason; a VALID cell above 100 % of its
 bandwidth floor is shown as INVALID (roofline) the same way. A VALID cell the file marks noisy (noisy = 1: its
 speed's coefficient of variation above the run's --noisy-threshold) keeps its number, followed by NOISY and a
-note with the spread. When a model has cells from several files, each row label ends with `(file name)`.
+note with the spread. When a model has cells from several files, each row label ends with `(file name)`; when
+its cells asked for different engine options (a sweep over them), with `{key=value,...}` of the keys that vary.
 """
 import json
 import math
@@ -54,6 +55,19 @@ def several_files(cells):
     return "file" in cells.columns and cells["file"].nunique() > 1
 
 
+def option_labels(cells):
+    """Per cell, 'key=value,...' of the engine_options keys whose values vary among the cells that record them
+    ('' for a cell without the field, and for all when none varies)."""
+    from analysis.load import parse_key_values
+    if "engine_options" not in cells.columns or not len(cells):
+        return [""] * len(cells)
+    parsed = [parse_key_values(t if isinstance(t, str) else "") for t in cells["engine_options"]]
+    recorded = [p for p in parsed if p]
+    keys = list(dict.fromkeys(k for p in recorded for k in p))
+    varying = [k for k in keys if len({p.get(k, "-") for p in recorded}) > 1]
+    return [",".join(f"{k}={p.get(k, '-')}" for k in varying) if p else "" for p in parsed]
+
+
 def _row_labels(cells):
     """Row label per cell: format, plus 'TPn', '[backend]' and '(file label)' only where the model needs them to
     tell rows apart."""
@@ -61,12 +75,14 @@ def _row_labels(cells):
     several_backends = cells["backend"].nunique() > 1
     files = several_files(cells)
     labels = []
-    for _, c in cells.iterrows():
+    for (_, c), options in zip(cells.iterrows(), option_labels(cells)):
         label = c["quant"]
         if several_tp:
             label += f" TP{int(c['tp_size'])}"
         if several_backends:
             label += f" [{c['backend']}]"
+        if options:
+            label += f" {{{options}}}"
         if files:
             label += f" ({c['file_label']})"
         labels.append(label)
@@ -100,6 +116,8 @@ def _with_note(text, reason, notes, where):
 
 def _where(c):
     where = f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])} [{c['backend']}]"
+    if c.get("option_label", ""):
+        where += f" {{{c['option_label']}}}"
     return where + (f" ({c['file_label']})" if c.get("several_files", False) else "")
 
 
@@ -194,8 +212,10 @@ def latency_renderer(runs):
 def model_section(model, cells, ratios, published, runs=None):
     """Markdown lines for one model (cells: all cells of the model, qwenbench and peers; runs: runs.csv rows)."""
     lines = [f"## {model}", ""]
-    cells = cells.assign(several_files=several_files(cells[is_qwenbench(cells)]))
-    ours = cells[is_qwenbench(cells)]
+    mine = is_qwenbench(cells)
+    cells = cells.assign(several_files=several_files(cells[mine]), option_label="")
+    cells.loc[mine, "option_label"] = option_labels(cells[mine])
+    ours = cells[mine]
     notes = []
     if len(ours):
         lines.append("Speed: `tok/s ± std (GPUs) / GiB` (generated tokens / total time incl. prefill, mean ± "

@@ -292,37 +292,12 @@ class ReportOnSyntheticFile(unittest.TestCase):
     def test_plots_keep_one_line_per_file(self):
         """In a report of two files, every plotted line holds the cells of one file (labelled with it): the
         speed plot has a line per format, TP size and file, each with one point per input length."""
-        if checks.ROOT not in sys.path:
-            sys.path.insert(0, checks.ROOT)
-        from analysis import plots, report
-        from analysis.load import load_results
         second = os.path.join(self.tmp.name, "plots-second.h5")
         cells = synth.default_cells()
         for c in cells:
             c["step_s"] *= 0.8
         synth.write(second, cells=cells)
-        drawn = {}
-        real_save = plots._save
-
-        def spy(fig, out_dir, name):
-            ax = fig.axes[0]  # errorbar lines are containers; plot lines are lines; bars have tick labels
-            lines = [(c.get_label(), list(c.lines[0].get_xdata())) for c in ax.containers if hasattr(c, "has_xerr")]
-            lines += [(line.get_label(), list(line.get_xdata())) for line in ax.get_lines()
-                      if not line.get_label().startswith("_")]
-            drawn[name] = lines or [(t.get_text(), None) for t in ax.get_yticklabels()]
-            return real_save(fig, out_dir, name)
-        old_env = os.environ.get("QWENBENCH_CONFIG_DIR")
-        os.environ["QWENBENCH_CONFIG_DIR"] = self.env["QWENBENCH_CONFIG_DIR"]
-        plots._save = spy
-        try:
-            report.write_report([load_results(self.h5), load_results(second)], [],
-                                os.path.join(self.tmp.name, "report-plots"), None)
-        finally:
-            plots._save = real_save
-            if old_env is None:
-                os.environ.pop("QWENBENCH_CONFIG_DIR", None)
-            else:
-                os.environ["QWENBENCH_CONFIG_DIR"] = old_env
+        drawn = self.plot_lines([self.h5, second], "report-plots")
         speed = dict(drawn["speed_qwen2.5-7b.png"])
         # VALID cells of the synthetic grid: bf16 and gptq-int4 at TP1/TP2, inputs 1 and 6144 (awq 6144 is
         # INVALID by the roofline, gptq-int8 and awq 1 are not VALID)
@@ -338,6 +313,57 @@ class ReportOnSyntheticFile(unittest.TestCase):
         self.assertIn("bf16 TP1 input 1 (plots-second.h5)", steps)
         floor = [label for label, _ in drawn["floor_share.png"]]
         self.assertIn("qwen2.5-7b bf16 TP1 in 1 (plots-second.h5)", floor)
+
+    def test_option_sweep_rows(self):
+        """Cells of one file that differ only in engine_options (a sweep over options) get a row and a plot line
+        each, labelled with the option keys that vary."""
+        fused, unfused = "allreduce=auto;decode_fusion=auto", "allreduce=auto;decode_fusion=none"
+        cells = [synth.cell(context_len=n, step_s=s, engine_options=o, engine_choices="gemv=rows")
+                 for n in (1, 6144) for o, s in ((fused, 0.010), (unfused, 0.012))]
+        h5 = os.path.join(self.tmp.name, "options.h5")
+        synth.write(h5, cells=cells)
+        out = os.path.join(self.tmp.name, "report-options")
+        proc = checks.run_report([h5, "--out", out, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            table = checks.grid(checks.table_with_caption(checks.markdown_tables(f.read(), "qwen2.5-7b"), "Speed:"))
+        self.assertEqual(sorted({label for label, _ in table}), ["bf16 {decode_fusion=auto}",
+                                                                  "bf16 {decode_fusion=none}"])
+        for c in checks.read_cells(h5):
+            text = table[("bf16 {" + c["engine_options"].split(";")[1] + "}", c["context_len"])]
+            self.assertLessEqual(abs(float(text.split(" ± ")[0]) - c["speed_mean"]), checks.PRINT_TOLERANCE, text)
+        speed = dict(self.plot_lines([h5], "report-options-plots")["speed_qwen2.5-7b.png"])
+        self.assertEqual({k: sorted(v) for k, v in speed.items()},
+                         {"bf16 TP1 ({decode_fusion=auto})": [1, 6144], "bf16 TP1 ({decode_fusion=none})": [1, 6144]})
+
+    def plot_lines(self, paths, out_name):
+        """{png name: [(label, x values)]} of the report's plots of `paths` (bar plots: their tick labels)."""
+        if checks.ROOT not in sys.path:
+            sys.path.insert(0, checks.ROOT)
+        from analysis import plots, report
+        from analysis.load import load_results
+        drawn = {}
+        real_save = plots._save
+
+        def spy(fig, out_dir, name):
+            ax = fig.axes[0]  # errorbar lines are containers; plot lines are lines; bars have tick labels
+            lines = [(c.get_label(), list(c.lines[0].get_xdata())) for c in ax.containers if hasattr(c, "has_xerr")]
+            lines += [(line.get_label(), list(line.get_xdata())) for line in ax.get_lines()
+                      if not line.get_label().startswith("_")]
+            drawn[name] = lines or [(t.get_text(), None) for t in ax.get_yticklabels()]
+            return real_save(fig, out_dir, name)
+        old_env = os.environ.get("QWENBENCH_CONFIG_DIR")
+        os.environ["QWENBENCH_CONFIG_DIR"] = self.env["QWENBENCH_CONFIG_DIR"]
+        plots._save = spy
+        try:
+            report.write_report([load_results(p) for p in paths], [], os.path.join(self.tmp.name, out_name), None)
+        finally:
+            plots._save = real_save
+            if old_env is None:
+                os.environ.pop("QWENBENCH_CONFIG_DIR", None)
+            else:
+                os.environ["QWENBENCH_CONFIG_DIR"] = old_env
+        return drawn
 
 
 if __name__ == "__main__":
