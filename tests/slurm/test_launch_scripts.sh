@@ -91,6 +91,9 @@ msg=$("$WRAP" --dry-run --bin /bin/true --hostfile "$hostfile" --np 3 2>&1 >/dev
 [[ $rc == 2 ]] || fail "--np 3 over 2 hosts should exit 2, not $rc"
 expect "--np not a multiple of the hosts" "$msg" '^qwenbench-mpirun: --np 3: not a multiple of the 2 hosts in .*total'
 [[ $(wc -l <<<"$msg") == 1 ]] || fail "--np 3 over 2 hosts: not one line: $msg"
+msg=$("$WRAP" --dry-run --bin /bin/true --hostfile "$hostfile" --np 10 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 ]] || fail "--np 10 over 2 hosts of 4 slots should exit 2, not $rc"
+expect "more ranks per host than its slots" "$msg" 'puts 5 ranks on each, but node-(a|b) has slots=4$'
 "$WRAP" --dry-run --bin /bin/true --hostfile "$fake/none" >/dev/null 2>&1; rc=$?
 [[ $rc == 2 ]] || fail "a missing hostfile should exit 2, not $rc"
 printf '# nothing\n\n' >"$fake/empty-hosts"
