@@ -250,7 +250,8 @@ class ReportOnSyntheticFile(unittest.TestCase):
         self.assertEqual(sum("NOISY [" in t for t in table.values()), 1, table)
         invalid = table[("gptq-int8 TP1", 1)]
         self.assertRegex(invalid, r"^INVALID \[\d+\]$")
-        self.assertIn(f"\n{invalid.split('[')[1].rstrip(']')}. gptq-int8 TP1 input 1 [cuda]: generated tokens differ", md)
+        note = invalid.split("[")[1].rstrip("]")
+        self.assertIn(f"\n{note}. gptq-int8 TP1 input 1 [cuda]: generated tokens differ", md)
 
     def test_several_files_labelled(self):
         """Two files of the same model: each header and each row names its file; two files of one base name get
