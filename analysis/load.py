@@ -3,14 +3,23 @@
     from analysis.load import load_results
     r = load_results("results.h5")      # r.meta (dict), r.cells, r.runs, r.rank_memory (DataFrames)
     r.step_latency(run_row)             # numpy array of the run's n_gen-1 decode step times (s)
+    r.cells[r.cells.status == "VALID"]  # string fields are str (decoded, NULs stripped), not bytes
+
+Optional /cells fields (later writers) are read when present: the per-cell bandwidths and noise (speed_cv,
+noisy), checks, rope_scaling, and the engine's options as asked (engine_options) and as resolved
+(engine_choices), both "key=value;key=value" strings; parse them with parse_key_values().
 
 Every problem with the file (missing, not HDF5, a missing or malformed dataset or field, an offset that points
 outside its dataset) raises ResultsError with one line naming the file and the dataset/field at fault.
 """
 import os
 
-import numpy as np
-import pandas as pd
+from analysis.deps import require
+
+require(__name__)  # a python3 without numpy/pandas/h5py: MissingPackages, one line naming the fix
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
@@ -26,7 +35,8 @@ CELL_FIELDS = (
 )
 # Optional /cells fields read when present (a later writer may record the bandwidth each cell was checked with).
 OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps", "f"), ("speed_cv", "f"),
-                        ("noisy", "i"), ("checks", "S"), ("rope_scaling", "S")]
+                        ("noisy", "i"), ("checks", "S"), ("rope_scaling", "S"), ("engine_options", "S"),
+                        ("engine_choices", "S")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),
@@ -62,6 +72,20 @@ class Results:
     def tokens(self, run):
         start = int(run["token_offset"])
         return self.generated_tokens[start:start + int(run["n_gen"])]
+
+
+def parse_key_values(text):
+    """{'allreduce': 'auto', ...} from a recorded "allreduce=auto;decode_fusion=none" string (empty or missing
+    text: {}). An item without '=' becomes a key with the value ''."""
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    pairs = {}
+    for item in text.split(";"):
+        item = item.strip()
+        if item:
+            key, _, value = item.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _decode(value):

@@ -15,10 +15,14 @@ import json
 import math
 import os
 
-import numpy as np
-import pandas as pd
+from analysis.deps import require
 
-from .load import CELL_STATUSES, Results, ResultsError
+require(__name__)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .load import CELL_STATUSES, Results, ResultsError  # noqa: E402
 
 REQUIRED_CELL_KEYS = ("model", "quant", "backend", "context_len", "gen_len", "status", "speed_mean", "runs")
 REQUIRED_RUN_KEYS = ("n_prompt", "n_gen", "total_s", "prefill_s")

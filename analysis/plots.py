@@ -2,20 +2,25 @@
 
 Per model: speed against input length per format (error bars = stddev), tensor-parallel scaling when the model
 ran at several TP sizes, and the per-step decode latency over the steps of each cell's first run (where it
-drifts). For all cells: the achieved share of the bandwidth floor. Each function returns the file names it
-wrote (relative to the output directory).
+drifts). For all cells: the achieved share of the bandwidth floor. When a model has cells from several files,
+each file keeps its own lines, labelled with the file's name (file_label). Each function returns the file names
+it wrote (relative to the output directory).
 """
 import os
 import re
 
-import matplotlib
+from analysis.deps import require
+
+require(__name__)
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
 from analysis.compare import is_qwenbench  # noqa: E402
-from analysis.tables import FORMAT_ORDER, report_status  # noqa: E402
+from analysis.tables import FORMAT_ORDER, option_labels, report_status  # noqa: E402
 
 MAX_LATENCY_LINES = 24
 OUTLIER_LOG_SCALE = 10  # the step-latency axis turns logarithmic when a step is this many times a cell's median
@@ -40,19 +45,34 @@ def _format_key(q):
     return (FORMAT_ORDER.index(q) if q in FORMAT_ORDER else len(FORMAT_ORDER), q)
 
 
+def _with_files(cells):
+    """cells with a '_file' column that keeps their series apart: the file's label where the cells come from
+    several files, and the engine options that vary among them (a sweep over options); '' when neither."""
+    several = "file" in cells.columns and cells["file"].nunique() > 1
+    files = (cells["file_label"] if "file_label" in cells.columns else cells["file"]) if several else [""] * len(cells)
+    options = [f"{{{o}}}" if o else "" for o in option_labels(cells)]
+    return cells.assign(_file=[", ".join(x for x in (o, f) if x) for o, f in zip(options, files)])
+
+
+def _file_suffix(label):
+    return f" ({label})" if label else ""
+
+
 def speed_vs_length(model, cells, out_dir, file_stem=None):
     """Speed (tok/s) against input length, one line per format / TP size / engine."""
     valid = _valid(cells)
     if not len(valid):
         return []
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    valid = _with_files(valid)
     ours = is_qwenbench(valid)
-    groups = valid.assign(ours=ours).groupby(["ours", "backend", "quant", "tp_size"], sort=False)
-    for (mine, backend, quant, tp), g in sorted(groups, key=lambda kv: (not kv[0][0], kv[0][1],
-                                                                         _format_key(kv[0][2]), kv[0][3])):
+    files = list(dict.fromkeys(valid["_file"]))
+    groups = valid.assign(ours=ours).groupby(["ours", "backend", "quant", "tp_size", "_file"], sort=False)
+    for (mine, backend, quant, tp, file), g in sorted(groups, key=lambda kv: (
+            not kv[0][0], kv[0][1], _format_key(kv[0][2]), kv[0][3], files.index(kv[0][4]))):
         g = g.sort_values("context_len")
         label = f"{quant} TP{tp}" + ("" if mine else f" ({backend}, peer)") + \
-            (f" [{backend}]" if mine and valid[ours]["backend"].nunique() > 1 else "")
+            (f" [{backend}]" if mine and valid[ours]["backend"].nunique() > 1 else "") + _file_suffix(file)
         ax.errorbar(g["context_len"], g["speed_mean"], yerr=g["speed_std"], marker="o", capsize=3,
                     linestyle="-" if mine else "--", label=label)
     ax.set_xscale("log")
@@ -70,11 +90,13 @@ def tp_scaling(model, cells, out_dir, file_stem=None):
     if not len(valid) or valid["tp_size"].nunique() < 2:
         return []
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (quant, n), g in sorted(valid.groupby(["quant", "context_len"]), key=lambda kv: (_format_key(kv[0][0]),
-                                                                                          kv[0][1])):
+    valid = _with_files(valid)
+    files = list(dict.fromkeys(valid["_file"]))
+    for (quant, n, file), g in sorted(valid.groupby(["quant", "context_len", "_file"]),
+                                      key=lambda kv: (_format_key(kv[0][0]), kv[0][1], files.index(kv[0][2]))):
         g = g.sort_values("tp_size")
         ax.errorbar(g["tp_size"], g["speed_mean"], yerr=g["speed_std"], marker="o", capsize=3,
-                    label=f"{quant} input {n}")
+                    label=f"{quant} input {n}{_file_suffix(file)}")
     sizes = sorted(valid["tp_size"].unique())
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes)
@@ -89,7 +111,7 @@ def tp_scaling(model, cells, out_dir, file_stem=None):
 
 def step_latency(model, cells, runs, results_by_file, out_dir, file_stem=None):
     """Decode step latency (ms) over the steps of each cell's first run."""
-    ours = cells[is_qwenbench(cells) & cells["n_runs"].gt(0)]
+    ours = _with_files(cells[is_qwenbench(cells) & cells["n_runs"].gt(0)])
     if not len(ours):
         return []
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -104,7 +126,7 @@ def step_latency(model, cells, runs, results_by_file, out_dir, file_stem=None):
         if not len(steps):
             continue
         ax.plot(np.arange(1, len(steps) + 1), steps * 1e3, linewidth=0.8,
-                label=f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])}")
+                label=f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])}{_file_suffix(c['_file'])}")
         drawn += 1
         medians.append(float(np.median(steps)))
         peaks.append(float(np.max(steps)))
@@ -129,7 +151,8 @@ def floor_share(cells, out_dir):
     ours = ours[np.isfinite(ours["pct_of_floor"].astype(float))]
     if not len(ours):
         return []
-    labels = [f"{c['model']} {c['quant']} TP{int(c['tp_size'])} in {int(c['context_len'])}"
+    ours = _with_files(ours)
+    labels = [f"{c['model']} {c['quant']} TP{int(c['tp_size'])} in {int(c['context_len'])}{_file_suffix(c['_file'])}"
               for _, c in ours.iterrows()]
     pct = ours["pct_of_floor"].to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * len(ours)))

@@ -13,16 +13,20 @@ import math
 import os
 import sys
 
-import numpy as np
-import pandas as pd
-
-from analysis import plots, roofline, tables
-from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,
-                              peer_ratios, quant_key)
-from analysis.load import ResultsError, load_results
-from analysis.peer_json import is_peer_json, load_peer_json
+from analysis.deps import require
 
 PROG = "qwenbench-report"
+require(__name__, PROG)  # before numpy, pandas, h5py, matplotlib: one line and exit 2 when they are missing
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis import plots, roofline, tables  # noqa: E402
+from analysis.compare import (DEFAULT_PUBLISHED, CompareError, is_qwenbench, load_published, model_key,  # noqa: E402
+                              peer_ratios, quant_key)
+from analysis.load import ResultsError, load_results  # noqa: E402
+from analysis.peer_json import is_peer_json, load_peer_json  # noqa: E402
+
 RUN_CONTEXT_COLUMNS = ("model", "quant", "backend", "context_len", "gen_len", "tp_size", "n_ranks")
 
 
@@ -46,13 +50,22 @@ def cell_bandwidths(results, cells, override):
     return [b if math.isfinite(b) and b > 0 else root for b in cells["copy_bandwidth_gbps"].astype(float)]
 
 
+def file_labels(paths):
+    """A short label per file for multi-file reports: its base name, '#<n> name' where two share a name."""
+    names = [os.path.basename(str(p).rstrip("/")) or str(p) for p in paths]
+    return [n if names.count(n) == 1 else f"#{i + 1} {n}" for i, n in enumerate(names)]
+
+
 def combine(results, peer_flags, bandwidth_override):
-    """All files' cells and runs in two frames; cell_id = '<file index>:<row>' is unique across files."""
+    """All files' cells and runs in two frames; cell_id = '<file index>:<row>' is unique across files;
+    file_label names the file in tables and plots of several files."""
     cell_frames, run_frames = [], []
+    labels = file_labels([r.path for r in results])
     for i, (r, is_peer) in enumerate(zip(results, peer_flags)):
         cells = r.cells.copy()
         cells.insert(0, "cell", range(len(cells)))
         cells.insert(0, "cell_id", [f"{i}:{k}" for k in range(len(cells))])
+        cells.insert(0, "file_label", labels[i])
         cells.insert(0, "file", r.path)
         cells["is_peer"] = is_peer
         cells["model_key"] = [model_key(m) for m in cells["model"]]
@@ -102,10 +115,15 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
         written.append("peer_ratios.csv")
 
     lines = ["# qwenbench report", "", "## Runs", ""]
+    labels = dict(zip(cells["file"], cells["file_label"])) if len(all_results) > 1 else {}
+    if labels:
+        lines += [f"{len(all_results)} files; their cells are labelled with the file's name in tables and plots "
+                  "where a model has cells from several files.", ""]
     for r in results:
-        lines += tables.header_md(r)
+        lines += tables.header_md(r, labels.get(r.path, file_labels([r.path])[0]) if labels else None)
     for r in peer_results:
-        lines += ["Peer file:"] + tables.header_md(r)
+        lines += ["Peer file:"] + tables.header_md(r, labels.get(r.path, file_labels([r.path])[0])
+                                                   if labels else None)
     if bandwidth_override is not None:
         lines += [f"Bandwidth floor computed with --bandwidth-gbps {bandwidth_override:g} instead of the files' "
                   "measurement.", ""]

@@ -4,7 +4,10 @@ Speed table: rows = format (plus TP size / backend when a model has several), co
 cells = `tok/s ± std (GPUs) / GiB` (mean and sample stddev of the repetitions, GPUs = ranks of the cell,
 GiB = summed peak memory over ranks / 2^30), two decimals. A cell that is not VALID shows its status
 (INVALID / DOES_NOT_FIT / FAILED) with a numbered note giving the reason; a VALID cell above 100 % of its
-bandwidth floor is shown as INVALID (roofline) the same way.
+bandwidth floor is shown as INVALID (roofline) the same way. A VALID cell the file marks noisy (noisy = 1: its
+speed's coefficient of variation above the run's --noisy-threshold) keeps its number, followed by NOISY and a
+note with the spread. When a model has cells from several files, each row label ends with `(file name)`; when
+its cells asked for different engine options (a sweep over them), with `{key=value,...}` of the keys that vary.
 """
 import json
 import math
@@ -48,17 +51,40 @@ def _format_rank(quant):
     return (FORMAT_ORDER.index(quant) if quant in FORMAT_ORDER else len(FORMAT_ORDER), quant)
 
 
+def several_files(cells):
+    return "file" in cells.columns and cells["file"].nunique() > 1
+
+
+def option_labels(cells):
+    """Per cell, 'key=value,...' of the engine_options keys whose values vary among the cells that record them
+    ('' for a cell without the field, and for all when none varies)."""
+    from analysis.load import parse_key_values
+    if "engine_options" not in cells.columns or not len(cells):
+        return [""] * len(cells)
+    parsed = [parse_key_values(t if isinstance(t, str) else "") for t in cells["engine_options"]]
+    recorded = [p for p in parsed if p]
+    keys = list(dict.fromkeys(k for p in recorded for k in p))
+    varying = [k for k in keys if len({p.get(k, "-") for p in recorded}) > 1]
+    return [",".join(f"{k}={p.get(k, '-')}" for k in varying) if p else "" for p in parsed]
+
+
 def _row_labels(cells):
-    """Row label per cell: format, plus 'TPn' and '[backend]' only where the model needs them to tell rows apart."""
+    """Row label per cell: format, plus 'TPn', '[backend]' and '(file label)' only where the model needs them to
+    tell rows apart."""
     several_tp = cells["tp_size"].nunique() > 1
     several_backends = cells["backend"].nunique() > 1
+    files = several_files(cells)
     labels = []
-    for _, c in cells.iterrows():
+    for (_, c), options in zip(cells.iterrows(), option_labels(cells)):
         label = c["quant"]
         if several_tp:
             label += f" TP{int(c['tp_size'])}"
         if several_backends:
             label += f" [{c['backend']}]"
+        if options:
+            label += f" {{{options}}}"
+        if files:
+            label += f" ({c['file_label']})"
         labels.append(label)
     return labels
 
@@ -67,8 +93,10 @@ def _grid(cells, render, notes):
     """Rows x input-length grid; render(cell, notes) gives the text of one cell. Several cells in one slot
     (several files, or a resumed run) are all shown, separated by <br>."""
     cells = cells.assign(row_label=_row_labels(cells))
-    cells = cells.assign(_order=[_format_rank(q) + (t, b) for q, t, b in
-                                 zip(cells["quant"], cells["tp_size"], cells["backend"])])
+    file_order = list(dict.fromkeys(cells["file"])) if "file" in cells.columns else []
+    cells = cells.assign(_order=[_format_rank(q) + (t, b, file_order.index(f) if f in file_order else 0) for q, t, b, f
+                                 in zip(cells["quant"], cells["tp_size"], cells["backend"],
+                                        cells["file"] if "file" in cells.columns else [""] * len(cells))])
     lengths = sorted(cells["context_len"].unique())
     rows = []
     for label in sorted(cells["row_label"].unique(), key=lambda l: cells[cells["row_label"] == l]["_order"].min()):
@@ -87,12 +115,26 @@ def _with_note(text, reason, notes, where):
 
 
 def _where(c):
-    return f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])} [{c['backend']}]"
+    where = f"{c['quant']} TP{int(c['tp_size'])} input {int(c['context_len'])} [{c['backend']}]"
+    if c.get("option_label", ""):
+        where += f" {{{c['option_label']}}}"
+    return where + (f" ({c['file_label']})" if c.get("several_files", False) else "")
+
+
+def is_noisy(c):
+    """The file's own noise mark (noisy = 1); files without the field have none."""
+    value = c.get("noisy", 0)
+    return bool(value) and value == value  # NaN (a file without the field among files with it) is not noisy
 
 
 def render_speed(c, notes):
     status = report_status(c)
     if status == "VALID":
+        if is_noisy(c):
+            cv = c.get("speed_cv", math.nan)
+            spread = f"speed varies {100 * cv:.1f}% (std / mean) over the runs" if cv == cv else "noisy"
+            return _with_note(fmt_speed(c) + " NOISY", f"NOISY: {spread}; the number is kept, compare it with care",
+                              notes, _where(c))
         return fmt_speed(c)
     if c["status"] == "VALID":  # valid in the file, refused by the roofline
         return _with_note("INVALID (roofline)", c["roofline_note"], notes, _where(c))
@@ -108,10 +150,10 @@ def render_floor(c, notes):
     return f"{c['pct_of_floor']:.1f}%{flag} (floor {c['floor_tok_s']:.1f})"
 
 
-def header_md(results):
-    """The settings, commit and devices of one file."""
+def header_md(results, label=None):
+    """The settings, commit and devices of one file (label: its name in a report of several files)."""
     m = results.meta
-    lines = [f"### {results.path}", ""]
+    lines = [f"### {label}: {results.path}" if label and label != results.path else f"### {results.path}", ""]
     lines.append(f"- qwenbench {m['version'] or '?'}, commit `{m['build_commit'] or '?'}`, "
                  f"{m['build_type'] or '?'} build, schema {m['schema_version']}")
     if m["build_type"] and m["build_type"].lower() == "debug":
@@ -170,7 +212,10 @@ def latency_renderer(runs):
 def model_section(model, cells, ratios, published, runs=None):
     """Markdown lines for one model (cells: all cells of the model, qwenbench and peers; runs: runs.csv rows)."""
     lines = [f"## {model}", ""]
-    ours = cells[is_qwenbench(cells)]
+    mine = is_qwenbench(cells)
+    cells = cells.assign(several_files=several_files(cells[mine]), option_label="")
+    cells.loc[mine, "option_label"] = option_labels(cells[mine])
+    ours = cells[mine]
     notes = []
     if len(ours):
         lines.append("Speed: `tok/s ± std (GPUs) / GiB` (generated tokens / total time incl. prefill, mean ± "

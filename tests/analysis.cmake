@@ -1,11 +1,14 @@
-# analysis.cmake - the Python report (analysis/): synthetic files, malformed inputs, the roofline, a real CPU run.
+# analysis.cmake - the Python report (analysis/): synthetic files, malformed inputs, the roofline, a real CPU run,
+# the run comparison (compare) and the one-line message under a python3 without the packages (deps).
 # Needs Debian's python3-h5py, python3-pandas, python3-numpy, python3-matplotlib under /usr/bin/python3.
 set(QB_ANALYSIS_PYTHON /usr/bin/python3)
 set(QB_ANALYSIS_ENV "MPLBACKEND=Agg;MPLCONFIGDIR=${CMAKE_BINARY_DIR}/mplconfig;PYTHONDONTWRITEBYTECODE=1")
-foreach(name report errors roofline peer_json)
+foreach(name report errors roofline peer_json compare deps)
   add_test(NAME analysis_${name} COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test_analysis_${name}.py)
   set_tests_properties(analysis_${name} PROPERTIES ENVIRONMENT "${QB_ANALYSIS_ENV}" TIMEOUT 300)
 endforeach()
+# the report test writes a dozen reports with plots: about 90 s on an idle machine
+set_tests_properties(analysis_report PROPERTIES TIMEOUT 600)
 # A real results file from the CPU backend; exit 77 = skipped while the qwenbench binary is missing.
 add_test(NAME analysis_cpu_run COMMAND ${QB_ANALYSIS_PYTHON} ${QB_TEST_DIR}/test_analysis_cpu_run.py
          $<TARGET_FILE:qwenbench>)

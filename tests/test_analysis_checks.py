@@ -17,7 +17,7 @@ ROOT = os.path.dirname(HERE)
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 PRINT_TOLERANCE = 0.005 + 1e-9
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SPEED_RE = re.compile(r"^([0-9.]+) ± ([0-9.]+) \((\d+)\) / ([0-9.]+)$")
+SPEED_RE = re.compile(r"^([0-9.]+) ± ([0-9.]+) \((\d+)\) / ([0-9.]+)( NOISY \[\d+\])?$")
 
 
 def run_report(args, env_extra=None):
@@ -105,20 +105,26 @@ def table_with_caption(tables, prefix):
     raise AssertionError(f"no table captioned '{prefix}...' (captions: {[t[0] for t in tables]})")
 
 
-def row_label(cell, cells_of_model):
-    """The report's row label rule: format, plus TPn / [backend] only when the model has several."""
+def row_label(cell, cells_of_model, file_label=None):
+    """The report's row label rule: format, plus TPn / [backend] only when the model has several, plus
+    (file label) when the model has cells from several files (file_label given)."""
     label = cell["quant"]
     if len({c["tp_size"] for c in cells_of_model}) > 1:
         label += f" TP{cell['tp_size']}"
     if len({c["backend"] for c in cells_of_model}) > 1:
         label += f" [{cell['backend']}]"
+    if file_label:
+        label += f" ({file_label})"
     return label
 
 
-def check_speed_table(tc, h5_path, report_dir, section, model, roofline_invalid=()):
+def check_speed_table(tc, h5_path, report_dir, section, model, roofline_invalid=(), file_label=None,
+                      cells_of_model=None):
     """Every qwenbench (cpu/cuda) cell of `model` in the file appears in the speed table with the file's numbers
-    (or its status).
-    roofline_invalid: (quant, tp, context) of VALID cells expected as 'INVALID (roofline)'. Returns the count."""
+    (or its status); a VALID cell the file marks noisy ends with 'NOISY [n]', no other cell does.
+    roofline_invalid: (quant, tp, context) of VALID cells expected as 'INVALID (roofline)'.
+    file_label / cells_of_model: for a section with cells of several files, the file's label in the row labels
+    and the cells of all the files (for the TPn / [backend] rule). Returns the count."""
     with open(os.path.join(report_dir, "report.md"), encoding="utf-8") as f:
         md = f.read()
     table = grid(table_with_caption(markdown_tables(md, section), "Speed:"))
@@ -126,7 +132,7 @@ def check_speed_table(tc, h5_path, report_dir, section, model, roofline_invalid=
     tc.assertTrue(cells, f"{h5_path} has no cell of model {model}")
     checked = 0
     for c in cells:
-        key = (row_label(c, cells), c["context_len"])
+        key = (row_label(c, cells_of_model or cells, file_label), c["context_len"])
         tc.assertIn(key, table, f"speed table lacks row/column {key}; has {sorted(table)}")
         text = table[key]
         where = f"{key}: '{text}'"
@@ -144,6 +150,7 @@ def check_speed_table(tc, h5_path, report_dir, section, model, roofline_invalid=
                                    f"{where}: {name} {got} != file {want!r} (tolerance {PRINT_TOLERANCE}: "
                                    "two printed decimals)")
             tc.assertEqual(int(m.group(3)), c["n_ranks"], f"{where}: GPUs != file n_ranks")
+            tc.assertEqual(bool(m.group(5)), bool(c.get("noisy", 0)), f"{where}: NOISY mark != file's noisy field")
         checked += 1
     return checked
 

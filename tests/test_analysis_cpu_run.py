@@ -3,7 +3,9 @@
     /usr/bin/python3 tests/test_analysis_cpu_run.py PATH/TO/qwenbench
 
 Runs `qwenbench --backend cpu --model qwen2.5-tiny --context-lengths 1,16 --generate-length 8 --repetitions 2`,
-then the report, and checks the tables and CSVs equal the file and the plots are non-empty PNGs.
+then the report, and checks the tables and CSVs equal the file and the plots are non-empty PNGs; then a second
+run (input 1 only) and `python3 -m analysis.compare` of the two real files: the matched cell's ratio and
+verdict, the unmatched one listed.
 Exit 77 (ctest: skipped) with a message when the qwenbench binary is missing (not built yet).
 """
 import os
@@ -50,6 +52,28 @@ class ReportOnCpuRun(unittest.TestCase):
         self.assertTrue((cells["bytes_per_token"] > 0).all(), "tiny model shapes come from configs/models")
         if cells["bandwidth_gbps"].notna().all() and (cells["bandwidth_gbps"] > 0).all():
             self.assertTrue(cells["floor_tok_s"].notna().all())
+
+    def test_compare_two_real_files(self):
+        second = os.path.join(self.tmp.name, "cpu-second.h5")
+        run = subprocess.run([QWENBENCH, "--backend", "cpu", "--model", "qwen2.5-tiny", "--threads", "1",
+                              "--context-lengths", "1", "--generate-length", "8", "--repetitions", "2",
+                              "--out", second], capture_output=True, text=True, timeout=600)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        env = dict(os.environ, PYTHONPATH=checks.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run([checks.PYTHON, "-m", "analysis.compare", self.h5, second], cwd=checks.ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        a = next(c for c in checks.read_cells(self.h5) if c["context_len"] == 1)
+        b = checks.read_cells(second)[0]
+        row = next(line for line in proc.stdout.splitlines() if line.startswith("qwen2.5-tiny "))
+        fields = row.split()
+        self.assertEqual(fields[1:5], ["bf16", "1", "1", "8"], row)
+        rest = [f for f in fields[[i for i, f in enumerate(fields) if f == "(2)"][1] + 1:] if f != "NOISY"]
+        ratio, verdict = float(rest[0]), rest[1]  # after B's "mean ± std (2)"
+        self.assertLessEqual(abs(ratio - b["speed_mean"] / a["speed_mean"]), 0.0005 + 1e-9, row)
+        self.assertIn(verdict, ("faster", "slower", "same"), row)
+        self.assertIn("A only: qwen2.5-tiny bf16 TP1 input 16 gen 8 [cpu]", proc.stdout)
+        self.assertIn("(1 matched cells)", proc.stdout)
 
     def test_plots(self):
         for name in ("speed_qwen2.5-tiny.png", "step_latency_qwen2.5-tiny.png"):

@@ -1,8 +1,9 @@
 """test_analysis_report.py - the report command on synthetic results files (no C writer needed).
 
 Checks that the tables and CSVs carry the file's numbers, that non-VALID cells show their status, that a cell
-faster than its bandwidth floor is marked INVALID, that the peer ratio and the published (other card) table
-are right, and that the plots are non-empty PNGs.
+faster than its bandwidth floor is marked INVALID, that a cell the file marks noisy is marked NOISY with its
+spread, that the peer ratio and the published (other card) table are right, that a report of several files
+labels each file (headers, row labels) and keeps one plot line per file, and that the plots are non-empty PNGs.
 Run: /usr/bin/python3 tests/test_analysis_report.py   (exit status 0 = pass)
 """
 import json
@@ -224,6 +225,146 @@ class ReportOnSyntheticFile(unittest.TestCase):
         cells = pd.read_csv(os.path.join(out, "cells.csv"))
         bf16 = cells[(cells["quant"] == "bf16") & (cells["tp_size"] == 1) & (cells["context_len"] == 1)].iloc[0]
         self.assertAlmostEqual(bf16["floor_tok_s"], 424.2, delta=0.2)
+
+    def test_noisy_and_invalid_marks(self):
+        """A VALID cell with noisy = 1 keeps its number, marked NOISY with a note giving its spread; INVALID cells
+        (in the file, or above the floor) show INVALID with their reason; no other cell is marked."""
+        cells = synth.default_cells()
+        noisy = next(c for c in cells if c["quant"] == "bf16" and c["tp_size"] == 2 and c["context_len"] == 6144)
+        noisy.update(noisy=1, jitter=0.25)
+        h5 = os.path.join(self.tmp.name, "noisy.h5")
+        synth.write(h5, cells=cells)
+        out = os.path.join(self.tmp.name, "report-noisy")
+        proc = checks.run_report([h5, "--out", out, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        checks.check_speed_table(self, h5, out, "qwen2.5-7b", "qwen2.5-7b", roofline_invalid={("awq", 1, 6144)})
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        table = checks.grid(checks.table_with_caption(checks.markdown_tables(md, "qwen2.5-7b"), "Speed:"))
+        text = table[("bf16 TP2", 6144)]
+        self.assertRegex(text, r" NOISY \[\d+\]$")
+        note = int(text.rsplit("[", 1)[1].rstrip("]"))
+        row = next(c for c in checks.read_cells(h5) if c["quant"] == "bf16" and c["tp_size"] == 2
+                   and c["context_len"] == 6144)
+        self.assertIn(f"\n{note}. bf16 TP2 input 6144 [cuda]: NOISY: speed varies {100 * row['speed_cv']:.1f}%", md)
+        self.assertEqual(sum("NOISY [" in t for t in table.values()), 1, table)
+        invalid = table[("gptq-int8 TP1", 1)]
+        self.assertRegex(invalid, r"^INVALID \[\d+\]$")
+        note = invalid.split("[")[1].rstrip("]")
+        self.assertIn(f"\n{note}. gptq-int8 TP1 input 1 [cuda]: generated tokens differ", md)
+
+    def test_several_files_labelled(self):
+        """Two files of the same model: each header and each row names its file; two files of one base name get
+        '#n name'."""
+        second = os.path.join(self.tmp.name, "second.h5")
+        cells = synth.default_cells()
+        for c in cells:
+            c["step_s"] *= 0.9
+        synth.write(second, cells=cells)
+        out = os.path.join(self.tmp.name, "report-several")
+        proc = checks.run_report([self.h5, second, "--out", out, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        self.assertIn(f"### synth.h5: {self.h5}\n", md)
+        self.assertIn(f"### second.h5: {second}\n", md)
+        both = checks.read_cells(self.h5) + checks.read_cells(second)
+        for path, label in ((self.h5, "synth.h5"), (second, "second.h5")):
+            n = checks.check_speed_table(self, path, out, "qwen2.5-7b", "qwen2.5-7b",
+                                         roofline_invalid={("awq", 1, 6144)}, file_label=label, cells_of_model=both)
+            self.assertEqual(n, len(cells))
+        self.assertIn("gptq-int8 TP1 input 1 [cuda] (second.h5): generated tokens differ", md)
+        # the same base name in two directories
+        other_dir = os.path.join(self.tmp.name, "again")
+        os.makedirs(other_dir, exist_ok=True)
+        twin = os.path.join(other_dir, "synth.h5")
+        synth.write(twin, cells=[synth.cell(context_len=1)])
+        out2 = os.path.join(self.tmp.name, "report-twins")
+        proc = checks.run_report([self.h5, twin, "--out", out2, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out2, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        self.assertIn(f"### #1 synth.h5: {self.h5}\n", md)
+        self.assertIn(f"### #2 synth.h5: {twin}\n", md)
+        table = checks.grid(checks.table_with_caption(checks.markdown_tables(md, "qwen2.5-7b"), "Speed:"))
+        self.assertIn(("bf16 TP1 (#2 synth.h5)", 1), table)
+        self.assertIn(("bf16 TP1 (#1 synth.h5)", 1), table)
+
+    def test_plots_keep_one_line_per_file(self):
+        """In a report of two files, every plotted line holds the cells of one file (labelled with it): the
+        speed plot has a line per format, TP size and file, each with one point per input length."""
+        second = os.path.join(self.tmp.name, "plots-second.h5")
+        cells = synth.default_cells()
+        for c in cells:
+            c["step_s"] *= 0.8
+        synth.write(second, cells=cells)
+        drawn = self.plot_lines([self.h5, second], "report-plots")
+        speed = dict(drawn["speed_qwen2.5-7b.png"])
+        # VALID cells of the synthetic grid: bf16 and gptq-int4 at TP1/TP2, inputs 1 and 6144 (awq 6144 is
+        # INVALID by the roofline, gptq-int8 and awq 1 are not VALID)
+        want = {f"{q} TP{tp} ({f})": [1, 6144] for q in ("bf16", "gptq-int4") for tp in (1, 2)
+                for f in ("synth.h5", "plots-second.h5")}
+        self.assertEqual({k: sorted(v) for k, v in speed.items()}, want)
+        tp = dict(drawn["tp_scaling_qwen2.5-7b.png"])
+        self.assertEqual({k: sorted(v) for k, v in tp.items()},
+                         {f"{q} input {n} ({f})": [1, 2] for q in ("bf16", "gptq-int4") for n in (1, 6144)
+                          for f in ("synth.h5", "plots-second.h5")})
+        steps = [label for label, _ in drawn["step_latency_qwen2.5-7b.png"]]
+        self.assertIn("bf16 TP1 input 1 (synth.h5)", steps)
+        self.assertIn("bf16 TP1 input 1 (plots-second.h5)", steps)
+        floor = [label for label, _ in drawn["floor_share.png"]]
+        self.assertIn("qwen2.5-7b bf16 TP1 in 1 (plots-second.h5)", floor)
+
+    def test_option_sweep_rows(self):
+        """Cells of one file that differ only in engine_options (a sweep over options) get a row and a plot line
+        each, labelled with the option keys that vary."""
+        fused, unfused = "allreduce=auto;decode_fusion=auto", "allreduce=auto;decode_fusion=none"
+        cells = [synth.cell(context_len=n, step_s=s, engine_options=o, engine_choices="gemv=rows")
+                 for n in (1, 6144) for o, s in ((fused, 0.010), (unfused, 0.012))]
+        h5 = os.path.join(self.tmp.name, "options.h5")
+        synth.write(h5, cells=cells)
+        out = os.path.join(self.tmp.name, "report-options")
+        proc = checks.run_report([h5, "--out", out, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            table = checks.grid(checks.table_with_caption(checks.markdown_tables(f.read(), "qwen2.5-7b"), "Speed:"))
+        self.assertEqual(sorted({label for label, _ in table}), ["bf16 {decode_fusion=auto}",
+                                                                  "bf16 {decode_fusion=none}"])
+        for c in checks.read_cells(h5):
+            text = table[("bf16 {" + c["engine_options"].split(";")[1] + "}", c["context_len"])]
+            self.assertLessEqual(abs(float(text.split(" ± ")[0]) - c["speed_mean"]), checks.PRINT_TOLERANCE, text)
+        speed = dict(self.plot_lines([h5], "report-options-plots")["speed_qwen2.5-7b.png"])
+        self.assertEqual({k: sorted(v) for k, v in speed.items()},
+                         {"bf16 TP1 ({decode_fusion=auto})": [1, 6144], "bf16 TP1 ({decode_fusion=none})": [1, 6144]})
+
+    def plot_lines(self, paths, out_name):
+        """{png name: [(label, x values)]} of the report's plots of `paths` (bar plots: their tick labels)."""
+        if checks.ROOT not in sys.path:
+            sys.path.insert(0, checks.ROOT)
+        from analysis import plots, report
+        from analysis.load import load_results
+        drawn = {}
+        real_save = plots._save
+
+        def spy(fig, out_dir, name):
+            ax = fig.axes[0]  # errorbar lines are containers; plot lines are lines; bars have tick labels
+            lines = [(c.get_label(), list(c.lines[0].get_xdata())) for c in ax.containers if hasattr(c, "has_xerr")]
+            lines += [(line.get_label(), list(line.get_xdata())) for line in ax.get_lines()
+                      if not line.get_label().startswith("_")]
+            drawn[name] = lines or [(t.get_text(), None) for t in ax.get_yticklabels()]
+            return real_save(fig, out_dir, name)
+        old_env = os.environ.get("QWENBENCH_CONFIG_DIR")
+        os.environ["QWENBENCH_CONFIG_DIR"] = self.env["QWENBENCH_CONFIG_DIR"]
+        plots._save = spy
+        try:
+            report.write_report([load_results(p) for p in paths], [], os.path.join(self.tmp.name, out_name), None)
+        finally:
+            plots._save = real_save
+            if old_env is None:
+                os.environ.pop("QWENBENCH_CONFIG_DIR", None)
+            else:
+                os.environ["QWENBENCH_CONFIG_DIR"] = old_env
+        return drawn
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ CELL_DTYPE = np.dtype(
     + [("warmup_total_s", "<f8"), ("speed_cv", "<f8"), ("noisy", "<i4"), ("implied_bandwidth_gbps", "<f8"),
        ("copy_bandwidth_gbps", "<f8"), ("checks", "S512"), ("peak_mem_total_bytes", "<f8"), ("peak_mem_total_gib", "<f8"),
        ("weights_bytes_rank0", "<f8"), ("kv_bytes_rank0", "<f8"), ("n_runs", "<i4"), ("first_run", "<i8")])
+# The fields a newer writer adds to /cells (docs/RESULTS.md); written only when a cell description sets them.
+ENGINE_FIELDS = [("engine_options", "S256"), ("engine_choices", "S512")]
 RANK_MEMORY_DTYPE = np.dtype([("cell", "<i4"), ("rank", "<i4"), ("peak_bytes", "<f8")])
 RUN_DTYPE = np.dtype([("cell", "<i4"), ("repetition", "<i4"), ("n_prompt", "<i4"), ("n_gen", "<i4"),
                       ("total_s", "<f8"), ("prefill_s", "<f8"), ("decode_s", "<f8"), ("tok_per_s", "<f8"),
@@ -49,11 +51,14 @@ def stats(x):
 
 
 def cell(model="qwen2.5-7b", quant="bf16", backend="cuda", context_len=1, gen_len=16, tp_size=1, step_s=0.01,
-         prefill_s=0.02, repetitions=3, status="VALID", reason="", gib=15.5, jitter=0.03):
-    """A cell description: its runs are made from step_s (per-step time) with a per-repetition jitter."""
+         prefill_s=0.02, repetitions=3, status="VALID", reason="", gib=15.5, jitter=0.03, noisy=0,
+         engine_options=None, engine_choices=None):
+    """A cell description: its runs are made from step_s (per-step time) with a per-repetition jitter.
+    noisy: the file's noisy flag (speed_cv is computed); engine_options / engine_choices: the recorded strings
+    (the fields are written when any cell of the file sets one)."""
     return dict(model=model, quant=quant, backend=backend, context_len=context_len, gen_len=gen_len, tp_size=tp_size,
                 step_s=step_s, prefill_s=prefill_s, repetitions=repetitions, status=status, reason=reason, gib=gib,
-                jitter=jitter)
+                jitter=jitter, noisy=noisy, engine_options=engine_options, engine_choices=engine_choices)
 
 
 def default_cells():
@@ -77,11 +82,17 @@ def default_cells():
 def build(cells):
     """The datasets' arrays for a list of cell descriptions."""
     rng = np.random.default_rng(1234)
+    with_engine = any(c.get("engine_options") is not None or c.get("engine_choices") is not None for c in cells)
+    dtype = np.dtype(CELL_DTYPE.descr + ENGINE_FIELDS) if with_engine else CELL_DTYPE
     cell_rows, run_rows, mem_rows, steps, tokens = [], [], [], [], []
     for ci, c in enumerate(cells):
-        row = np.zeros((), dtype=CELL_DTYPE)
+        row = np.zeros((), dtype=dtype)
         for k in ("model", "quant", "backend", "status", "reason"):
             row[k] = c[k].encode()
+        if with_engine:
+            row["engine_options"] = (c.get("engine_options") or "").encode()
+            row["engine_choices"] = (c.get("engine_choices") or "").encode()
+        row["noisy"] = c.get("noisy", 0)
         row["prompt_rule"] = b"random"
         for k in ("context_len", "gen_len", "tp_size", "repetitions"):
             row[k] = c[k]
@@ -108,6 +119,7 @@ def build(cells):
                 for suffix, v in zip(("mean", "std", "min", "max"), stats(runs[field])):
                     row[f"{prefix}_{suffix}"] = v
             row["warmup_total_s"] = float(runs["total_s"][0]) * 1.3
+            row["speed_cv"] = row["speed_std"] / row["speed_mean"]
         total_bytes = c["gib"] * 2 ** 30
         row["peak_mem_total_bytes"], row["peak_mem_total_gib"] = total_bytes, c["gib"]
         row["weights_bytes_rank0"] = total_bytes / c["tp_size"] * 0.9
@@ -116,7 +128,7 @@ def build(cells):
         cell_rows.append(row)
         for rank in range(c["tp_size"]):
             mem_rows.append((ci, rank, total_bytes / c["tp_size"]))
-    return {"cells": np.array(cell_rows, dtype=CELL_DTYPE), "runs": np.array(run_rows, dtype=RUN_DTYPE),
+    return {"cells": np.array(cell_rows, dtype=dtype), "runs": np.array(run_rows, dtype=RUN_DTYPE),
             "rank_memory": np.array(mem_rows, dtype=RANK_MEMORY_DTYPE),
             "step_latency_s": np.concatenate(steps) if steps else np.zeros(0),
             "generated_tokens": np.concatenate(tokens) if tokens else np.zeros(0, dtype=np.int32)}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_launch_scripts.sh - the launch scripts without a cluster: shell syntax, the mpirun wrapper's command
 # (rank count from nvidia-smi / CUDA_VISIBLE_DEVICES / --np, root and oversubscribe flags, NCCL_NVLS_ENABLE,
-# arguments passed through unchanged), and the two sbatch scripts' common bodies kept identical.
+# arguments passed through unchanged, --np as the total with --hostfile), and the two sbatch scripts' common
+# bodies kept identical, with their site placeholders (account, partition, module load) and --cpus-per-task.
 # Usage: tests/slurm/test_launch_scripts.sh SOURCE_DIR
 set -uo pipefail
 SRC=$(realpath "${1:-$(dirname "$0")/../..}")
@@ -17,9 +18,19 @@ one=$SRC/launch/slurm/qwenbench-1node.sbatch multi=$SRC/launch/slurm/qwenbench-m
 [[ -n $(body "$one") ]] || fail "$one: no '# ---- common body' marker"
 diff <(body "$one") <(body "$multi") >/dev/null || fail "the common bodies of $one and $multi differ"
 for f in "$one" "$multi"; do
-    for directive in '--signal=B:USR1@300' '--gpu-bind=none' '--ntasks-per-node=' '--gpus-per-node='; do
+    for directive in '--signal=B:USR1@300' '--gpu-bind=none' '--ntasks-per-node=' '--gpus-per-node=' \
+                     '--cpus-per-task='; do
         grep -q "^#SBATCH $directive" "$f" || fail "$f: no '#SBATCH $directive'"
     done
+    # site settings: placeholders Slurm ignores (##SBATCH) until a site fills them in
+    for placeholder in '##SBATCH --account=' '##SBATCH --partition='; do
+        grep -q "^$placeholder" "$f" || fail "$f: no '$placeholder' placeholder"
+    done
+    grep -qE '^# *module load ' "$f" || fail "$f: no commented 'module load' placeholder"
+    # Slurm reads #SBATCH lines only up to the first command: every directive must precede it
+    first_cmd=$(grep -nvE '^(#|[[:space:]]*$)' "$f" | head -1 | cut -d: -f1)
+    last_directive=$(grep -n '^#SBATCH' "$f" | tail -1 | cut -d: -f1)
+    (( last_directive < first_cmd )) || fail "$f: an #SBATCH line after the first command (line $first_cmd)"
 done
 
 # dry_run ARGS... -> the printed command line
@@ -65,6 +76,31 @@ expect "a user's NCCL_NVLS_ENABLE is kept" "$line" '^\+ NCCL_NVLS_ENABLE=1 '
 expect "NCCL_* exported" "$line" '-x NCCL_DEBUG'
 line=$(dry_run --np $((cores + 1)))
 expect "more ranks than cores" "$line" '--oversubscribe'
+
+# --hostfile: --np is the total (as mpirun -np), spread evenly over the file's hosts
+hostfile=$fake/hosts
+printf '# two nodes\nnode-a slots=4\n\n  node-b slots=4 # second\nnode-a\n' >"$hostfile"
+line=$(dry_run --hostfile "$hostfile" --np 8 --sweep s.json)
+expect "--np 8 over 2 hosts" "$line" "-np 8 --bind-to none --hostfile $hostfile --map-by ppr:4:node "
+expect "no oversubscribe with a hostfile" "$line" '--oversubscribe' absent
+line=$(dry_run --hostfile="$hostfile" --np=2)
+expect "--np 2 over 2 hosts: 1 each" "$line" "-np 2 .*--map-by ppr:1:node "
+line=$(PATH=$fake:$PATH dry_run --hostfile "$hostfile")
+expect "no --np: this node's 4 GPUs x 2 hosts" "$line" "-np 8 .*--map-by ppr:4:node "
+msg=$("$WRAP" --dry-run --bin /bin/true --hostfile "$hostfile" --np 3 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 ]] || fail "--np 3 over 2 hosts should exit 2, not $rc"
+expect "--np not a multiple of the hosts" "$msg" '^qwenbench-mpirun: --np 3: not a multiple of the 2 hosts in .*total'
+[[ $(wc -l <<<"$msg") == 1 ]] || fail "--np 3 over 2 hosts: not one line: $msg"
+msg=$("$WRAP" --dry-run --bin /bin/true --hostfile "$hostfile" --np 10 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 ]] || fail "--np 10 over 2 hosts of 4 slots should exit 2, not $rc"
+expect "more ranks per host than its slots" "$msg" 'puts 5 ranks on each, but node-(a|b) has slots=4$'
+"$WRAP" --dry-run --bin /bin/true --hostfile "$fake/none" >/dev/null 2>&1; rc=$?
+[[ $rc == 2 ]] || fail "a missing hostfile should exit 2, not $rc"
+printf '# nothing\n\n' >"$fake/empty-hosts"
+msg=$("$WRAP" --dry-run --bin /bin/true --hostfile "$fake/empty-hosts" 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 ]] || fail "a hostfile without hosts should exit 2, not $rc"
+expect "a hostfile without hosts" "$msg" 'names no host'
+"$WRAP" --help | grep -q 'TOTAL number of ranks' || fail "--help does not say that --np is the total"
 
 "$WRAP" --np 0 --dry-run >/dev/null 2>&1; [[ $? == 2 ]] || fail "--np 0 should exit 2"
 "$WRAP" --bind sideways --dry-run >/dev/null 2>&1; [[ $? == 2 ]] || fail "--bind sideways should exit 2"

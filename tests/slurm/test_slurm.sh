@@ -67,7 +67,8 @@ chmod 755 "$W"
 submit() {
     local name=$1 launcher=$2 fault=$3
     shift 3
-    sbatch --parsable --requeue --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --time=10 \
+    sbatch --parsable --requeue --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1 \
+        --time=10 \
         --chdir="$W" --output="$W/$name.out" \
         --export="ALL,QB_BIN=$BIN,QB_LAUNCHER=$launcher,QWENBENCH_TEST_FAULT=$fault" \
         "$SCRIPT" --backend cpu --threads 1 "$@"
