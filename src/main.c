@@ -18,6 +18,7 @@
 #include "dist/dist.h"
 #include "engine/backend.h"
 #include "engine/shard_plan.h"
+#include "io/printable.h"
 #include "results/results_file.h"
 #include "results/tokens_cmd.h"
 #include "util/error.h"
@@ -88,7 +89,7 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
         bool ckpt;
         char dir[QB_PATH_MAX], label[64];
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0)
-            return qb_error_prefix("--model %s", cells[i].model);
+            return qb_error_prefix("--model %s", cells[i].model), qb_error_make_printable(); /* a path: escaped */
         if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0) return -1; /* names --quant itself */
         if ((o->tp > 0 || !planned) && qb_shard_plan_check(&cfg, tp) != 0)
             return qb_error_prefix("--tp %d with %s", tp, cfg.name);
@@ -151,10 +152,12 @@ int main(int argc, char **argv) {
         goto usage_error;
     }
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes};
-    if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
+    if (qb_run_cells(&runner, cells, n_cells, &status) != 0 && qb_error_make_printable())
+        QB_FATAL(&d, qb_last_error());
     goto done;
 
 usage_error:
+    qb_error_make_printable(); /* messages quote paths and sweep files: escaped (io/printable.h) */
     if (root) fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());
     status = 2;
 done:

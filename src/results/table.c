@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+#include "io/printable.h"
+
+#define QB_TABLE_TEXT_MAX 2048
+
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 void qb_table_print_header(FILE *f) {
@@ -18,8 +22,10 @@ void qb_table_print_header(FILE *f) {
             "-----------------", "---------------", "------------------", "-------", "------");
 }
 
-/* Copy text into out with the characters that would break a markdown row ('|', newlines) made harmless. */
-static void table_safe(char *out, size_t size, const char *text) {
+/* Copy text into out escaped (io/printable.h: controls, bidi overrides) with '|' made harmless for markdown. */
+static void table_safe(char *out, size_t size, const char *raw) {
+    char text[QB_TABLE_TEXT_MAX];
+    qb_printable(raw, text, sizeof text);
     size_t o = 0;
     for (const char *p = text; *p && o + 2 < size; p++) {
         if (*p == '|') {
