@@ -4,7 +4,9 @@
 #include <stdio.h>
 
 #include "nonfinite.cuh"
+extern "C" {
 #include "util/error.h"
+}
 
 template <typename T>
 __global__ void qb_first_nonfinite_kernel(const T *data, size_t n, uint32_t exp_mask, unsigned long long *first) {
