@@ -52,7 +52,8 @@ static void find_cache_blobs(qb_model_dir *d) {
                  lstat(blobs, &st) != 0 ? "missing" : S_ISLNK(st.st_mode) ? "a symlink (refused)" : "not a directory");
         return;
     }
-    if (strlen(blobs) < sizeof d->blobs) snprintf(d->blobs, sizeof d->blobs, "%s", blobs);
+    size_t n = strlen(blobs);
+    if (n < sizeof d->blobs) memcpy(d->blobs, blobs, n + 1);
 }
 
 static int init_impl(const char *dir, qb_model_dir *out) {

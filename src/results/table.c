@@ -22,18 +22,18 @@ void qb_table_print_header(FILE *f) {
             "-----------------", "---------------", "------------------", "-------", "------");
 }
 
-/* Copy text into out escaped (io/printable.h: controls, bidi overrides) with '|' made harmless for markdown. */
+/* Copy text into out made harmless for a markdown row: newlines and tabs as spaces, '|' as "\\|", every other
+ * control or bidi character escaped by io/printable.h. */
 static void table_safe(char *out, size_t size, const char *raw) {
-    char text[QB_TABLE_TEXT_MAX];
-    qb_printable(raw, text, sizeof text);
+    char spaced[QB_TABLE_TEXT_MAX], text[QB_TABLE_TEXT_MAX];
+    snprintf(spaced, sizeof spaced, "%s", raw);
+    for (char *p = spaced; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+    qb_printable(spaced, text, sizeof text);
     size_t o = 0;
     for (const char *p = text; *p && o + 2 < size; p++) {
-        if (*p == '|') {
-            out[o++] = '\\';
-            out[o++] = '|';
-        } else {
-            out[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-        }
+        if (*p == '|') out[o++] = '\\';
+        out[o++] = *p;
     }
     out[o] = '\0';
 }
