@@ -3,6 +3,8 @@
  *
  * Presets are <dir>/<name>.json with dir = $QWENBENCH_CONFIG_DIR, else QB_SOURCE_DIR "/configs/models".
  * A preset name is restricted to [A-Za-z0-9._-] (no path separators), so it cannot name a file elsewhere.
+ * Config files are read under the model directory's containment rule (io/model_dir.h), like the weights; a
+ * checkpoint's name (its directory's base name) is stored escaped (io/printable.h), as it comes from a path.
  */
 #include "config/model_config.h"
 

@@ -3,7 +3,8 @@
  * Every tensor the model needs must be present with the exact shape the config gives; lm_head.weight may be
  * absent when tie_word_embeddings (then lm_head aliases the embedding rows). Tensors the model does not use
  * are an error (a checkpoint of another architecture or a truncated config), except lm_head.weight in a tied
- * model, which transformers ignores too.
+ * model, which transformers ignores too. The loaded weights are then checked for NaN / Inf
+ * (weights_finite.c), naming the tensor.
  */
 #include "engine/weights.h"
 
