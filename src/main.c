@@ -99,11 +99,15 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
     return 0;
 }
 
+/* The command line as stored in the results file, each argument escaped (paths may hold control or bidi
+ * characters: io/printable.h). */
 static void join_argv(int argc, char **argv, char *out, size_t cap) {
     size_t k = 0;
     out[0] = '\0';
-    for (int i = 0; i < argc && k + 1 < cap; i++)
-        k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? " " : "", argv[i]);
+    for (int i = 0; i < argc && k + 1 < cap; i++) {
+        char arg[1024];
+        k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? " " : "", qb_printable(argv[i], arg, sizeof arg));
+    }
 }
 
 int main(int argc, char **argv) {

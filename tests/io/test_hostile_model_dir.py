@@ -2,8 +2,8 @@
 """test_hostile_model_dir.py - the qwenbench binary on hostile model directories (issue 20 items 8 and 11).
 
 Escaping: a checkpoint directory whose name holds ESC sequences and bidi overrides (U+202E, U+2066) runs; the
-table, the progress lines, `qwenbench tokens`, the stored model name and the one-line errors carry no raw
-control or bidi character (they are escaped by src/io/printable.h).
+table, the progress lines, `qwenbench tokens`, the results file (model name, settings, command line) and the
+one-line errors carry no raw control or bidi character (they are escaped by src/io/printable.h).
 Non-finite numbers: a NaN in the embedding makes the cell FAILED naming the tensor; weights whose product
 overflows make the logits non-finite and the cell INVALID (the untimed logits check), on the CPU backend.
 
@@ -64,6 +64,11 @@ class HostileModelDir(unittest.TestCase):
         self.assert_no_raw(p.stderr, "the progress lines")
         self.assertIn(b"\\x1b[2J\\u{202e}evil", p.stdout)
         self.assertIn(b"# cell 1/1 m\\x1b]0;pwn", p.stderr)
+        with open(out, "rb") as f:  # the stored model name, settings and command line
+            stored = f.read()
+        self.assertNotIn(b"\x1b]0;pwn", stored)
+        self.assertNotIn("\u202eevil".encode(), stored)
+        self.assertIn(b"\\x1b]0;pwn", stored)
         t = run("tokens", out)
         self.assertEqual(t.returncode, 0, t.stderr)
         self.assert_no_raw(t.stdout + t.stderr, "qwenbench tokens")
