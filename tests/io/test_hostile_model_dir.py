@@ -74,6 +74,25 @@ class HostileModelDir(unittest.TestCase):
         self.assert_no_raw(t.stdout + t.stderr, "qwenbench tokens")
         self.assertIn(b"\\u{202e}evil", t.stdout)
 
+    def test_tokens_escapes_a_foreign_file(self):
+        """A results file written elsewhere (or by an older version) with a raw name: `tokens` escapes it."""
+        try:
+            import h5py
+        except ImportError:
+            self.skipTest("h5py is not installed")
+        d = write_model(self.root, "plain")
+        out = os.path.join(self.root, "r.h5")
+        p = run("--model", d, *RUN, "--out", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with h5py.File(out, "r+") as f:
+            cells = f["cells"][...]
+            cells["model"][0] = EVIL.encode()
+            f["cells"][...] = cells
+        t = run("tokens", out)
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assert_no_raw(t.stdout + t.stderr, "qwenbench tokens of a foreign file")
+        self.assertIn(b"# cell 0: m\\x1b]0;pwn\\x07\\x1b[2J\\u{202e}evil", t.stdout)
+
     def test_errors_escaped(self):
         d = os.path.join(self.root, EVIL)
         os.makedirs(d)
