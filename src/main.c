@@ -23,6 +23,7 @@
 #include "dist/dist.h"
 #include "engine/backend.h"
 #include "engine/shard_plan.h"
+#include "io/printable.h"
 #include "results/results_file.h"
 #include "results/tokens_cmd.h"
 #include "util/error.h"
@@ -93,7 +94,7 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
         bool ckpt;
         char dir[QB_PATH_MAX], label[64];
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0)
-            return qb_error_prefix("--model %s", cells[i].model);
+            return qb_error_prefix("--model %s", cells[i].model), qb_error_make_printable(); /* a path: escaped */
         if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0) return -1; /* names --quant itself */
         if ((o->tp > 0 || !planned) && qb_shard_plan_check(&cfg, tp) != 0)
             return qb_error_prefix("--tp %d with %s", tp, cfg.name);
@@ -137,11 +138,15 @@ static int ranks_agree(const qb_options *o, qb_dist *d, const char *backend_name
     return every_rank_passed(d, same);
 }
 
+/* The command line as stored in the results file, each argument escaped (paths may hold control or bidi
+ * characters: io/printable.h). */
 static void join_argv(int argc, char **argv, char *out, size_t cap) {
     size_t k = 0;
     out[0] = '\0';
-    for (int i = 0; i < argc && k + 1 < cap; i++)
-        k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? " " : "", argv[i]);
+    for (int i = 0; i < argc && k + 1 < cap; i++) {
+        char arg[1024];
+        k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? " " : "", qb_printable(argv[i], arg, sizeof arg));
+    }
 }
 
 int main(int argc, char **argv) {
@@ -193,7 +198,8 @@ int main(int argc, char **argv) {
     if (!every_rank_passed(&d, !root || !o.out[0] || qb_results_check_target(o.out, o.overwrite, o.resume) == 0))
         goto refused;
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get()};
-    if (qb_run_cells(&runner, cells, n_cells, &status) != 0) QB_FATAL(&d, qb_last_error());
+    if (qb_run_cells(&runner, cells, n_cells, &status) != 0 && qb_error_make_printable())
+        QB_FATAL(&d, qb_last_error());
     goto done;
 
 refused: /* every rank's message is printed by rank 0 already */

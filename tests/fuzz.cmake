@@ -9,7 +9,8 @@ if(QB_FUZZ)
   set(QB_FUZZ_SOURCES_safetensors ${CMAKE_SOURCE_DIR}/src/io/safetensors.c ${CMAKE_SOURCE_DIR}/src/io/printable.c
       ${CMAKE_SOURCE_DIR}/src/util/error.c)
   set(QB_FUZZ_SOURCES_config ${CMAKE_SOURCE_DIR}/src/config/model_config.c ${CMAKE_SOURCE_DIR}/src/config/model_config_resolve.c
-      ${CMAKE_SOURCE_DIR}/src/io/small_file.c ${CMAKE_SOURCE_DIR}/src/io/printable.c ${CMAKE_SOURCE_DIR}/src/engine/shard_plan.c
+      ${CMAKE_SOURCE_DIR}/src/io/small_file.c ${CMAKE_SOURCE_DIR}/src/io/model_dir.c ${CMAKE_SOURCE_DIR}/src/io/printable.c
+      ${CMAKE_SOURCE_DIR}/src/engine/shard_plan.c
       ${CMAKE_SOURCE_DIR}/src/util/error.c)
   foreach(target safetensors config)
     add_executable(fuzz_${target} ${QB_TEST_DIR}/fuzz/fuzz_${target}.c ${QB_FUZZ_SOURCES_${target}})

@@ -10,6 +10,9 @@ add_test(NAME io_model_config COMMAND test_model_config ${CMAKE_SOURCE_DIR} ${QB
 qb_add_c_test(test_shard_plan ${QB_TEST_DIR}/io/test_shard_plan.c)
 add_test(NAME io_shard_plan COMMAND test_shard_plan ${CMAKE_SOURCE_DIR})
 
+qb_add_c_test(test_printable ${QB_TEST_DIR}/io/test_printable.c)
+add_test(NAME io_printable COMMAND test_printable)
+
 qb_add_c_test(test_safetensors ${QB_TEST_DIR}/io/test_safetensors.c)
 add_test(NAME io_safetensors COMMAND test_safetensors ${QB_IO_SCRATCH}/safetensors)
 
@@ -33,5 +36,12 @@ if(Python3_Interpreter_FOUND)
   set_tests_properties(io_bad_corpus_generate PROPERTIES FIXTURES_SETUP qb_bad_corpus)
   qb_add_c_test(test_bad_checkpoints ${QB_TEST_DIR}/io/test_bad_checkpoints.c)
   add_test(NAME io_bad_checkpoints COMMAND test_bad_checkpoints ${CMAKE_CURRENT_BINARY_DIR}/bad_corpus)
-  set_tests_properties(io_bad_checkpoints PROPERTIES FIXTURES_REQUIRED qb_bad_corpus)
+  set_tests_properties(io_bad_checkpoints PROPERTIES FIXTURES_REQUIRED qb_bad_corpus TIMEOUT 300)
 endif()
+
+# Hostile model directories through the binary (issue 20 items 8, 11): names with control and bidi characters
+# escaped in the table, progress, errors and `tokens`; NaN weights FAILED naming the tensor; overflowing
+# logits INVALID.
+find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+add_test(NAME io_hostile_model_dir COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/io/test_hostile_model_dir.py $<TARGET_FILE:qwenbench>)
+set_tests_properties(io_hostile_model_dir PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 300)

@@ -8,7 +8,9 @@ under OUTDIR, plus OUTDIR/cases.tsv: one line per case, "KIND<TAB>PATH<TAB>EXPEC
   st      open PATH as one safetensors file
   dir     resolve PATH as a model directory (config.json), plan TP 1, load its weights
   config  parse PATH as a config.json
-and EXPECTED is a substring the one-line error must contain ("OK" for the controls that must load).
+and EXPECTED is a substring the one-line error must contain ("OK" for the controls that must load). An optional
+fourth column FORBIDDEN is text the message must not contain (bytes of a file outside the model directory).
+Every message must also be free of raw control and bidirectional-override characters.
 tests/io/test_bad_checkpoints.c runs every case. Only the Python standard library is used; nothing here is
 committed as a binary, the corpus is regenerated in the build tree by ctest.
 """
@@ -110,6 +112,9 @@ class Corpus:
         with open(p, "wb") as f:
             f.write(blob if isinstance(blob, bytes) else blob.encode())
         return p
+
+    def add(self, kind, path, expected, forbidden=None):
+        self.cases.append((kind, path, expected) + ((forbidden,) if forbidden else ()))
 
     def st(self, name, blob, expected):
         self.cases.append(("st", self.write(f"st/{name}.safetensors", blob), expected))
@@ -338,6 +343,130 @@ def directory_cases(c, out):
     os.symlink(outside, os.path.join(d, "model.safetensors"))
 
 
+def containment_cases(c, out):
+    """Issue 20 item 3: every file of a model directory (config.json, quantize_config.json, the index, shards)
+    is read only beneath the directory; symlinks out are refused even when the outside file is valid, and an
+    invalid outside file's bytes are never echoed. Regular files only: a FIFO never blocks."""
+    full = tiny_tensors()
+    first, second = full[:7], full[7:]
+    two = {"model-00001-of-00002.safetensors": first, "model-00002-of-00002.safetensors": second}
+    secret = "SECRET-not-json-4242"
+    outside_cfg = c.write("outside/config.json", json.dumps(TINY))
+    outside_bad = c.write("outside/secret.txt", secret + "\n")
+    outside_q = c.write("outside/quantize_config.json", json.dumps({"bits": 4, "group_size": 32}))
+
+    def relink(d, name, target):
+        p = os.path.join(d, name)
+        if os.path.lexists(p):
+            os.remove(p)
+        os.symlink(target, p)
+
+    d = c.model_dir("config_symlink_out_valid", "config.json: resolves to")
+    relink(d, "config.json", outside_cfg)
+    d = c.model_dir("config_symlink_out_invalid", "outside the model directory")
+    relink(d, "config.json", os.path.relpath(outside_bad, d))
+    c.cases[-1] = c.cases[-1] + (secret[:6],)
+    d = c.model_dir("config_symlink_dir_out", "outside the model directory")
+    os.remove(os.path.join(d, "config.json"))
+    os.symlink(os.path.dirname(outside_cfg), os.path.join(d, "sub"))
+    relink(d, "config.json", "sub/config.json")
+    d = c.model_dir("quantize_config_symlink_out", "quantize_config.json: resolves to")
+    relink(d, "quantize_config.json", outside_q)
+    d = c.model_dir("quantize_config_symlink_out_invalid", "outside the model directory")
+    relink(d, "quantize_config.json", outside_bad)
+    c.cases[-1] = c.cases[-1] + (secret[:6],)
+    outside_index = c.write("outside/model.safetensors.index.json", json.dumps(
+        {"weight_map": {t[0]: f for f, ts in two.items() for t in ts}}))
+    d = c.model_dir("index_file_symlink_out", "model.safetensors.index.json: resolves to", shards=two)
+    relink(d, "model.safetensors.index.json", outside_index)
+    d = c.model_dir("index_file_symlink_out_invalid", "outside the model directory", shards=two)
+    relink(d, "model.safetensors.index.json", outside_bad)
+    c.cases[-1] = c.cases[-1] + (secret[:6],)
+    # FIFOs: opened non-blocking and refused as not regular (a blocking open would hang the test)
+    for name, kw in [("config.json", {}), ("quantize_config.json", {}), ("model.safetensors", {}),
+                     ("model.safetensors.index.json", {"shards": two})]:
+        d = c.model_dir("fifo_" + name.replace(".", "_"), name + ": not a regular file", **kw)
+        p = os.path.join(d, name)
+        if os.path.lexists(p):
+            os.remove(p)
+        os.mkfifo(p)
+    # a symlink inside the directory stays fine for every kind
+    d = c.model_dir("config_symlink_inside", "OK")
+    os.rename(os.path.join(d, "config.json"), os.path.join(d, "real-config.json"))
+    os.symlink("real-config.json", os.path.join(d, "config.json"))
+
+
+def hf_cache_cases(c, out):
+    """Issue 20 item 4: the Hugging Face cache exception covers exactly the real layout:
+    models--NAME/snapshots/REV/FILE -> ../../blobs/HASH with blobs a real directory."""
+    files = {"config.json": json.dumps(TINY).encode(), "model.safetensors": st_file(tiny_tensors())}
+
+    def cache(name, repo="models--org--tiny", blobs_link=None, links=None):
+        root = os.path.join(out, "hf", name, repo)
+        snap = os.path.join(root, "snapshots", "0123abcd")
+        os.makedirs(snap, exist_ok=True)
+        if blobs_link is None:
+            os.makedirs(os.path.join(root, "blobs"), exist_ok=True)
+        else:
+            os.symlink(blobs_link, os.path.join(root, "blobs"))
+        for i, (fname, blob) in enumerate(files.items()):
+            target = (links or {}).get(fname)
+            if target == "":  # a regular file in the snapshot itself
+                with open(os.path.join(snap, fname), "wb") as f:
+                    f.write(blob)
+                continue
+            if target is None:
+                h = "%040x" % (i + 1)
+                with open(os.path.join(root, "blobs", h), "wb") as f:
+                    f.write(blob)
+                target = os.path.join("..", "..", "blobs", h)
+            os.symlink(target, os.path.join(snap, fname))
+        return snap
+
+    c.add("dir", cache("real_layout"), "OK")
+    # blobs -> / : the snapshot links ../../blobs/<absolute path of any file>
+    secret = c.write("hf/outside/secret.bin", b"SECRET!!" + b"x" * 64)
+    outside_st = c.write("hf/outside/model.safetensors", files["model.safetensors"])
+    rel_secret = os.path.join("..", "..", "blobs", secret.lstrip("/"))
+    rel_st = os.path.join("..", "..", "blobs", outside_st.lstrip("/"))
+    snap = cache("blobs_to_root_valid", blobs_link="/", links={"config.json": "", "model.safetensors": rel_st})
+    c.add("dir", snap, "model.safetensors: resolves to")
+    snap = cache("blobs_to_root_secret", blobs_link="/", links={"config.json": "", "model.safetensors": rel_secret})
+    # the old message printed the first 8 bytes as the header length (2387281934192690515 for "SECRET!!")
+    c.add("dir", snap, "the cache's blobs is a symlink (refused)", str(struct.unpack("<Q", b"SECRET!!")[0]))
+    # a real blobs directory, but the snapshot links outside the cache
+    snap = cache("link_outside_cache", links={"model.safetensors": outside_st})
+    c.add("dir", snap, "outside the model directory")
+    # not the cache layout (no models-- prefix): no exception
+    snap = cache("not_models_prefix", repo="datasets--org--tiny")
+    c.add("dir", snap, "outside the model directory")
+    # a blob in a subdirectory of blobs/ is not the layout either
+    snap = cache("blob_in_subdir", links={"model.safetensors": "../../blobs/sub/x"})
+    os.makedirs(os.path.join(os.path.dirname(os.path.dirname(snap)), "blobs", "sub"), exist_ok=True)
+    with open(os.path.join(os.path.dirname(os.path.dirname(snap)), "blobs", "sub", "x"), "wb") as f:
+        f.write(files["model.safetensors"])
+    c.add("dir", snap, "outside the model directory")
+
+
+def escaping_and_finite_cases(c):
+    """Issue 20 items 8 and 11: names with control and bidi characters are escaped in every message;
+    non-finite weights are refused naming the tensor."""
+    full = tiny_tensors()
+    c.model_dir("tensor_name_bidi", "\\u{202e}",
+                tensors=full + [("model.layers.0.evil\u202e\u2066gpj.exe\x1b[31m", "BF16", [2])])
+    c.model_dir("nan_in_embedding", "model.embed_tokens.weight: element [3, 5] of this rank's slice is not finite",
+                tensors=[(n, d, s, (struct.pack("<H", 0x3c00) * (3 * 8 + 5) + struct.pack("<H", 0x7fc0) +
+                                    struct.pack("<H", 0x3c00) * (16 * 8 - 3 * 8 - 6))
+                          if n == "model.embed_tokens.weight" else None) for n, d, s in full])
+    c.model_dir("inf_in_down_proj", "model.layers.0.mlp.down_proj.weight: element [0, 0] of this rank's slice is not",
+                tensors=[(n, d, s, struct.pack("<H", 0xff80) + struct.pack("<H", 0x3c00) * (8 * 16 - 1)
+                          if n.endswith("down_proj.weight") else None) for n, d, s in full])
+    c.model_dir("f32_overflow_in_lm_head", "lm_head.weight: element [0, 1] of this rank's slice is not finite",
+                tensors=[(n, "F32" if n == "lm_head.weight" else d, s,
+                          struct.pack("<f", 1.0) + struct.pack("<f", float("inf")) + struct.pack("<f", 1.0) * 126
+                          if n == "lm_head.weight" else None) for n, d, s in full])
+
+
 def config_cases(c):
     def cfg(**kw):
         d = dict(TINY)
@@ -413,10 +542,13 @@ def main():
     c = Corpus(out)
     safetensors_cases(c)
     directory_cases(c, out)
+    containment_cases(c, out)
+    hf_cache_cases(c, out)
+    escaping_and_finite_cases(c)
     config_cases(c)
-    with open(os.path.join(out, "cases.tsv"), "w") as f:
-        for kind, path, expected in c.cases:
-            f.write(f"{kind}\t{path}\t{expected}\n")
+    with open(os.path.join(out, "cases.tsv"), "w", encoding="utf-8") as f:
+        for case in c.cases:
+            f.write("\t".join(case) + "\n")
     print(f"{len(c.cases)} cases in {out}")
 
 

@@ -14,6 +14,7 @@
 #include "bench/run_meta.h"
 #include "engine/shard_plan.h"
 #include "results/table.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 static volatile sig_atomic_t g_stop_requested;
@@ -121,12 +122,16 @@ static void progress_line(const qb_runner *r, int done_now, int total, double t_
     if (r->dist->world_rank != 0) return;
     double el = now_s() - t_start;
     double eta = done_now > 0 ? el / done_now * (total - done_now) : 0.0;
+    char model[sizeof c->model * 4], quant[sizeof c->quant * 4], reason[sizeof c->reason * 2];
+    qb_printable(c->model, model, sizeof model); /* names from paths and files: escaped (io/printable.h) */
+    qb_printable(c->quant, quant, sizeof quant);
+    qb_printable(c->reason, reason, sizeof reason);
     if (c->status == QB_CELL_VALID)
         fprintf(stderr, "# cell %d/%d %s %s input %d: %.2f tok/s (elapsed %.0f s, about %.0f s left)\n", done_now,
-                total, c->model, c->quant, c->context_len, c->speed.mean, el, eta);
+                total, model, quant, c->context_len, c->speed.mean, el, eta);
     else
-        fprintf(stderr, "# cell %d/%d %s %s input %d: %s: %s (elapsed %.0f s)\n", done_now, total, c->model,
-                c->quant, c->context_len, qb_cell_status_name(c->status), c->reason, el);
+        fprintf(stderr, "# cell %d/%d %s %s input %d: %s: %s (elapsed %.0f s)\n", done_now, total, model,
+                quant, c->context_len, qb_cell_status_name(c->status), reason, el);
     fflush(stderr);
 }
 

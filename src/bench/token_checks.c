@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/weights.h"
 #include "util/error.h"
 
 #define QB_TOP_K 5
@@ -167,8 +168,26 @@ out:
     return rc;
 }
 
+/* The logits of the first generated step must all be finite: non-finite numbers (weights of huge values
+ * that overflow, or an engine bug) would make argmax pick token 0 forever, repeatably. Untimed. */
+static int finite_logits_check(qb_cell_group *g, const int32_t *prompt, int n_prompt, qb_cell_record *c) {
+    float *a = malloc(sizeof *a * (size_t)g->cfg.vocab_size);
+    if (!a) return qb_errorf("out of memory for the logits check");
+    int rc = g->backend->prefill_logits(g->backend, prompt, n_prompt, a);
+    long long bad = rc == 0 ? qb_first_nonfinite_f32(a, (size_t)g->cfg.vocab_size) : -1;
+    if (rc == 0 && bad < 0) qb_cell_note(c, "logits of step 0 finite");
+    if (bad >= 0 && c->status == QB_CELL_VALID) {
+        c->status = QB_CELL_INVALID;
+        snprintf(c->reason, sizeof c->reason, "non-finite logits at step 0: logit %lld is %g (NaN/Inf from the "
+                 "weights or the engine)", bad, (double)a[bad]);
+    }
+    free(a);
+    return rc;
+}
+
 int qb_token_checks(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
                     const int32_t *tokens, int n_gen, qb_cell_record *c) {
+    QB_TRY(finite_logits_check(g, prompt, n_prompt, c));
     if (r->opt->check_steps > 0) QB_TRY(reference_check(r, g, prompt, n_prompt, tokens, n_gen, c));
     if (r->opt->expect_tokens[0]) QB_TRY(expect_check(r, g, prompt, n_prompt, tokens, n_gen, c));
     return 0;

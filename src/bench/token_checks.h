@@ -8,6 +8,9 @@
  * the steps equal before the first difference are recorded; at the difference, the other engine's token must be
  * in our top 5. Either failure makes the cell INVALID with the step and the tokens.
  *
+ * Always: the logits of step 0 (the prompt's prefill, untimed) must be finite, else the cell is INVALID naming
+ * the logit.
+ *
  * Expected-tokens file: {"engine": "...", "cells": [{"model": "qwen2.5-0.5b", "context_len": 1,
  *                        "tokens": [ids...]}, ...]} (model may be "" to match any).
  */

@@ -3,6 +3,8 @@
  *
  * Presets are <dir>/<name>.json with dir = $QWENBENCH_CONFIG_DIR, else QB_SOURCE_DIR "/configs/models".
  * A preset name is restricted to [A-Za-z0-9._-] (no path separators), so it cannot name a file elsewhere.
+ * Config files are read under the model directory's containment rule (io/model_dir.h), like the weights; a
+ * checkpoint's name (its directory's base name) is stored escaped (io/printable.h), as it comes from a path.
  */
 #include "config/model_config.h"
 
@@ -15,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "config/model_config_internal.h"
-#include "io/small_file.h"
+#include "io/model_dir.h"
 #include "io/printable.h"
 #include "engine/weights_quant.h"
 #include "util/error.h"
@@ -62,19 +64,14 @@ int qb_model_config_apply_quant(qb_model_config *c, qb_quant q, bool is_checkpoi
 }
 
 /* quantize_config.json beside config.json (older AutoGPTQ repos), used when config.json has no
- * quantization_config. */
-static int load_quantize_config(const char *config_path, qb_model_config *c) {
-    char path[4096];
-    const char *slash = strrchr(config_path, '/');
-    int dir_len = slash ? (int)(slash - config_path) : 0;
-    int n = slash ? snprintf(path, sizeof path, "%.*s/quantize_config.json", dir_len, config_path)
-                  : snprintf(path, sizeof path, "quantize_config.json");
-    if (n < 0 || (size_t)n >= sizeof path) return qb_errorf("%s: path too long", config_path);
-    struct stat st;
-    if (stat(path, &st) != 0) return 0; /* absent: plain checkpoint */
+ * quantization_config; read under the directory's containment rule like every model file. */
+static int load_quantize_config(const qb_model_dir *md, qb_model_config *c) {
+    if (!qb_model_dir_has(md, "quantize_config.json")) return 0; /* absent: plain checkpoint */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/quantize_config.json", md->shown);
     char *buf;
     size_t len;
-    QB_TRY(qb_read_small_file(path, QB_MAX_CONFIG_BYTES, &buf, &len));
+    QB_TRY(qb_model_dir_read_small(md, "quantize_config.json", "config", QB_MAX_CONFIG_BYTES, &buf, &len));
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
@@ -85,15 +82,33 @@ static int load_quantize_config(const char *config_path, qb_model_config *c) {
     return qb_model_config_validate(c, path);
 }
 
-static int load_file_impl(const char *path, qb_model_config *out) {
+/* The config file `file` of directory md (and quantize_config.json beside it). */
+static int load_from_dir(const qb_model_dir *md, const char *file, qb_model_config *out) {
     char *buf;
     size_t len;
-    QB_TRY(qb_read_small_file(path, QB_MAX_CONFIG_BYTES, &buf, &len));
-    int rc = qb_model_config_parse(buf, len, path, out);
+    char origin[PATH_MAX + 160];
+    snprintf(origin, sizeof origin, "%s/%s", md->shown, file);
+    QB_TRY(qb_model_dir_read_small(md, file, "config", QB_MAX_CONFIG_BYTES, &buf, &len));
+    int rc = qb_model_config_parse(buf, len, origin, out);
     free(buf);
     if (rc != 0) return -1;
-    if (out->quant == QB_QUANT_BF16) QB_TRY(load_quantize_config(path, out));
+    if (out->quant == QB_QUANT_BF16) QB_TRY(load_quantize_config(md, out));
     return 0;
+}
+
+static int load_file_impl(const char *path, qb_model_config *out) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    const char *file = slash ? slash + 1 : path;
+    if (strlen(path) >= sizeof dir || strlen(file) > 128) return qb_errorf("%s: path too long", path);
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat st;
+    if (stat(path, &st) != 0) return qb_errorf("%s: cannot open: %s", path, strerror(errno));
+    qb_model_dir md;
+    QB_TRY(qb_model_dir_init(dir, &md));
+    return load_from_dir(&md, file, out);
 }
 
 static bool is_directory(const char *p) {
@@ -147,11 +162,10 @@ static int resolve_impl(const char *model, qb_model_config *out, bool *is_checkp
     if (!model || !*model) return qb_errorf("--model: empty (a preset name or a checkpoint directory)");
     if (dir_out && dir_cap) dir_out[0] = '\0';
     if (is_directory(model)) {
-        int n = snprintf(path, sizeof path, "%s/config.json", model);
-        if (n < 0 || (size_t)n >= sizeof path) return qb_errorf("%s: path too long", model);
-        struct stat st;
-        if (stat(path, &st) != 0) return qb_errorf("%s: no config.json in this directory", model);
-        QB_TRY(qb_model_config_load_file(path, out));
+        qb_model_dir md;
+        QB_TRY(qb_model_dir_init(model, &md));
+        if (!qb_model_dir_has(&md, "config.json")) return qb_errorf("%s: no config.json in this directory", model);
+        QB_TRY(load_from_dir(&md, "config.json", out));
         /* a quantized release may pad intermediate_size beyond config.json (72B: 29696): the shapes decide */
         QB_TRY(qb_quant_checkpoint_intermediate(model, out));
         /* name = base name of the directory, trailing slashes ignored */
@@ -159,7 +173,9 @@ static int resolve_impl(const char *model, qb_model_config *out, bool *is_checkp
         while (len > 1 && model[len - 1] == '/') len--;
         size_t start = len;
         while (start > 0 && model[start - 1] != '/') start--;
-        snprintf(out->name, sizeof out->name, "%.*s", (int)(len - start), model + start);
+        char base[sizeof out->name];
+        snprintf(base, sizeof base, "%.*s", (int)(len - start), model + start);
+        qb_printable(base, out->name, sizeof out->name); /* shown and stored escaped: it comes from a path */
         if (is_checkpoint) *is_checkpoint = true;
         if (dir_out && dir_cap) {
             if (strlen(model) >= dir_cap) return qb_errorf("%s: path too long", model);

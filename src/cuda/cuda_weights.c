@@ -7,6 +7,8 @@
  * rows the same way; random ones made on the device (kernels/random_fill_quant.cuh: the values of
  * qb_linear_random_quant + qb_qmat_from_linear), checkpoint ones repacked on the host and uploaded. Embedding
  * and lm_head stay dense: bf16 for random weights, the checkpoint's dtype (f16 for the releases) otherwise.
+ * After a checkpoint upload every dense matrix, bias and norm on the device is checked for NaN / Inf
+ * (kernels/nonfinite.cuh), naming the tensor; the host loader checked the same values before the copy.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "engine/quant_repack.h"
 #include "engine/random_init.h"
 #include "engine/weights_layout.h"
+#include "nonfinite.cuh"
 #include "random_fill.cuh"
 #include "random_fill_quant.cuh"
 
@@ -168,6 +171,76 @@ static int qb_upload_bias(float *dst, const qb_linear *lin, int n, cudaStream_t 
     return 0;
 }
 
+/* The first non-finite element of one device region, or QB_NONFINITE_NONE. */
+static int qb_region_first_nonfinite(const void *data, size_t n, int elem_bytes, uint32_t mask,
+                                     unsigned long long *d_first, cudaStream_t s, unsigned long long *first) {
+    QB_CUDA_TRY(cudaMemsetAsync(d_first, 0xff, sizeof *d_first, s));
+    QB_TRY(qb_launch_first_nonfinite(data, n, elem_bytes, mask, d_first, (void *)s));
+    QB_CUDA_TRY(cudaMemcpyAsync(first, d_first, sizeof *first, cudaMemcpyDeviceToHost, s));
+    QB_CUDA_TRY(cudaStreamSynchronize(s));
+    return 0;
+}
+
+typedef struct {
+    const char *name; /* tensor name, or a linear's suffix when layer >= 0 */
+    int layer;
+    const void *data;
+    size_t rows, cols;
+    int elem_bytes;
+    uint32_t mask;
+} qb_device_region;
+
+static int qb_check_region(const qb_device_region *r, unsigned long long *d_first, cudaStream_t s) {
+    unsigned long long first = QB_NONFINITE_NONE;
+    QB_TRY(qb_region_first_nonfinite(r->data, r->rows * r->cols, r->elem_bytes, r->mask, d_first, s, &first));
+    if (first == QB_NONFINITE_NONE) return 0;
+    char name[160];
+    if (r->layer >= 0) snprintf(name, sizeof name, "model.layers.%d.%s", r->layer, r->name);
+    else snprintf(name, sizeof name, "%s", r->name);
+    return qb_errorf("cuda: %s: element [%llu, %llu] of this rank's slice is not finite on the device", name,
+                     first / r->cols, first % r->cols);
+}
+
+/* One pass over the uploaded dense weights, biases and norms (quantized matrices hold integers; their
+ * scales were checked on the host). Costs a few milliseconds. */
+static int qb_cuda_weights_check_finite(qb_cuda_engine *e) {
+    size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd, nkv = (size_t)e->hkv * e->hd;
+    uint32_t embed_mask = e->embed_f16 ? QB_F16_EXP_MASK : QB_BF16_EXP_MASK;
+    uint32_t lm_mask = e->lm_head_f16 ? QB_F16_EXP_MASK : QB_BF16_EXP_MASK;
+    unsigned long long *d_first = NULL;
+    QB_CUDA_TRY(cudaMalloc((void **)&d_first, sizeof *d_first));
+    int rc = 0;
+    const qb_device_region top[] = {
+        {"model.embed_tokens.weight", -1, e->embed, (size_t)e->vocab_full, H, 2, embed_mask},
+        {"lm_head.weight", -1, e->cfg.tie_word_embeddings ? NULL : e->lm_head, (size_t)e->vocab_rows, H, 2, lm_mask},
+        {"model.norm.weight", -1, e->final_norm, 1, H, 4, QB_F32_EXP_MASK},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof top / sizeof top[0]; i++)
+        if (top[i].data) rc = qb_check_region(&top[i], d_first, e->stream);
+    for (int l = 0; rc == 0 && l < e->layers; l++) {
+        const qb_cuda_layer *L = &e->layer[l];
+        const int dense = !e->quant_bits;
+        const qb_device_region regions[] = {
+            {"self_attn.q_proj.weight", l, dense ? L->w_qkv : NULL, nq, H, 2, QB_BF16_EXP_MASK},
+            {"self_attn.k_proj.weight", l, dense ? L->w_qkv + nq * H : NULL, nkv, H, 2, QB_BF16_EXP_MASK},
+            {"self_attn.v_proj.weight", l, dense ? L->w_qkv + (nq + nkv) * H : NULL, nkv, H, 2, QB_BF16_EXP_MASK},
+            {"self_attn.o_proj.weight", l, dense ? L->w_o : NULL, H, nq, 2, QB_BF16_EXP_MASK},
+            {"mlp.gate_proj.weight", l, dense ? L->w_gate_up : NULL, I, H, 2, QB_BF16_EXP_MASK},
+            {"mlp.up_proj.weight", l, dense ? L->w_gate_up + I * H : NULL, I, H, 2, QB_BF16_EXP_MASK},
+            {"mlp.down_proj.weight", l, dense ? L->w_down : NULL, H, I, 2, QB_BF16_EXP_MASK},
+            {"self_attn.q_proj.bias", l, L->b_qkv, 1, nq, 4, QB_F32_EXP_MASK},
+            {"self_attn.k_proj.bias", l, L->b_qkv + nq, 1, nkv, 4, QB_F32_EXP_MASK},
+            {"self_attn.v_proj.bias", l, L->b_qkv + nq + nkv, 1, nkv, 4, QB_F32_EXP_MASK},
+            {"input_layernorm.weight", l, L->norm_in, 1, H, 4, QB_F32_EXP_MASK},
+            {"post_attention_layernorm.weight", l, L->norm_post, 1, H, 4, QB_F32_EXP_MASK},
+        };
+        for (size_t i = 0; rc == 0 && i < sizeof regions / sizeof regions[0]; i++)
+            if (regions[i].data) rc = qb_check_region(&regions[i], d_first, e->stream);
+    }
+    cudaFree(d_first);
+    return rc;
+}
+
 int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w) {
     cudaStream_t s = e->stream;
     size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd, nkv = (size_t)e->hkv * e->hd;
@@ -206,5 +279,5 @@ int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w) {
         QB_CUDA_TRY(cudaMemcpyAsync(L->norm_post, src->post_attn_norm, H * sizeof(float), cudaMemcpyHostToDevice, s));
     }
     QB_CUDA_TRY(cudaStreamSynchronize(s));
-    return 0;
+    return qb_cuda_weights_check_finite(e);
 }

@@ -58,6 +58,13 @@ int qb_weights_random(const qb_model_config *c, const qb_shard_plan *p, uint64_t
 /* This rank's slices of a local checkpoint directory (validated against c). */
 int qb_weights_load(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out);
 void qb_weights_free(qb_weights *w);
+/* NaN / Inf anywhere in this rank's loaded weights (dense matrices, quantized scales, biases, norms)? 0 when
+ * all are finite, else -1 with "DIR: TENSOR: element [r, c] of this rank's slice is not finite". The loaders
+ * call it (weights_finite.c); random weights are finite by construction. */
+int qb_weights_check_finite(const char *dir, const qb_weights *w);
+/* Index of the first non-finite value (kernels/nonfinite.cuh's rule), or -1. */
+long long qb_first_nonfinite16(const uint16_t *v, size_t n, uint32_t exp_mask);
+long long qb_first_nonfinite_f32(const float *v, size_t n);
 
 /* Canonical tensor names ("model.layers.3.mlp.up_proj.weight"): the one place they are spelled. */
 void qb_tensor_name(char *buf, size_t cap, int layer, const char *suffix);

@@ -3,7 +3,8 @@
  * Every tensor the model needs must be present with the exact shape the config gives; lm_head.weight may be
  * absent when tie_word_embeddings (then lm_head aliases the embedding rows). Tensors the model does not use
  * are an error (a checkpoint of another architecture or a truncated config), except lm_head.weight in a tied
- * model, which transformers ignores too.
+ * model, which transformers ignores too. The loaded weights are then checked for NaN / Inf
+ * (weights_finite.c), naming the tensor.
  */
 #include "engine/weights.h"
 
@@ -69,6 +70,7 @@ static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_p
     QB_TRY(qb_checkpoint_open(dir, &ck));
     int rc = qb_weights_alloc(c, p, out);
     if (rc == 0) rc = load_all(&ck, c, p, out);
+    if (rc == 0) rc = qb_weights_check_finite(dir, out);
     qb_checkpoint_close(&ck);
     if (rc != 0) qb_weights_free(out);
     return rc;

@@ -334,6 +334,7 @@ static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_p
     QB_TRY(qb_checkpoint_open(dir, &ck));
     int rc = qb_weights_alloc_quant(c, p, out);
     if (rc == 0) rc = load_all(&ck, c, p, out);
+    if (rc == 0) rc = qb_weights_check_finite(dir, out);
     qb_checkpoint_close(&ck);
     if (rc != 0) qb_weights_free(out);
     return rc;

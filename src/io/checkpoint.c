@@ -9,9 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "io/small_file.h"
+#include "io/model_dir.h"
 #include "io/printable.h"
 #include "util/error.h"
 
@@ -19,64 +18,20 @@ static int cmp_entry(const void *a, const void *b) {
     return strcmp(((const qb_ck_entry *)a)->name, ((const qb_ck_entry *)b)->name);
 }
 
-static bool path_is_under(const char *path, const char *root) {
-    size_t n = strlen(root);
-    if (n == 1 && root[0] == '/') return true;
-    return strncmp(path, root, n) == 0 && path[n] == '/';
+/* One model file (index-relative name rel) opened under the directory's containment rule (io/model_dir.h)
+ * and validated as safetensors. */
+static int open_model_file(const qb_model_dir *md, const char *rel, qb_st_file *out) {
+    int fd;
+    char shown[PATH_MAX + 1100];
+    QB_TRY(qb_model_dir_open(md, rel, "shard", &fd));
+    snprintf(shown, sizeof shown, "%s/%s", md->shown, rel);
+    return qb_st_open_fd(fd, shown, out);
 }
 
-/* The roots a model file may resolve into: the directory itself, and for a Hugging Face cache snapshot
- * (<repo>/snapshots/<rev>) the repo's blobs directory. */
-typedef struct {
-    char dir[PATH_MAX];
-    char blobs[PATH_MAX]; /* "" when not a cache snapshot */
-} allowed_roots;
-
-static int make_roots(const char *dir, allowed_roots *r) {
-    if (!realpath(dir, r->dir)) return qb_errorf("%s: cannot resolve the model directory: %s", dir, strerror(errno));
-    r->blobs[0] = '\0';
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", r->dir);
-    char *slash = strrchr(parent, '/');
-    if (!slash || slash == parent) return 0;
-    *slash = '\0';
-    const char *base = strrchr(parent, '/');
-    if (base && strcmp(base + 1, "snapshots") == 0) {
-        char blobs[PATH_MAX + 16];
-        snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(base - parent), parent);
-        if (!realpath(blobs, r->blobs)) r->blobs[0] = '\0';
-    }
-    return 0;
-}
-
-/* A file name from the index: relative, no "..", resolving inside the allowed roots. */
-static int resolve_model_file(const char *dir, const allowed_roots *roots, const char *rel, char *out) {
-    if (!*rel) return qb_errorf("%s: model.safetensors.index.json: empty shard file name", dir);
-    if (rel[0] == '/') return qb_errorf("%s: shard \"%.200s\": absolute paths are not allowed", dir, rel);
-    if (strlen(rel) > 1024) return qb_errorf("%s: shard name of %zu bytes is too long", dir, strlen(rel));
-    for (const char *p = rel; *p;) {
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == 2 && p[0] == '.' && p[1] == '.')
-            return qb_errorf("%s: shard \"%.200s\": \"..\" is not allowed in shard paths", dir, rel);
-        p += len;
-        if (*p == '/') p++;
-    }
-    char joined[PATH_MAX + 1100];
-    snprintf(joined, sizeof joined, "%s/%s", roots->dir, rel);
-    if (!realpath(joined, out)) return qb_errorf("%s/%s: missing shard: %s", dir, rel, strerror(errno));
-    if (!path_is_under(out, roots->dir) && !(roots->blobs[0] && path_is_under(out, roots->blobs)))
-        return qb_errorf("%s/%s: resolves to %s, outside the model directory", dir, rel, out);
-    return 0;
-}
-
-static int open_single(const char *dir, const allowed_roots *roots, qb_checkpoint *ck) {
-    char real[PATH_MAX], shown[PATH_MAX + 32];
-    QB_TRY(resolve_model_file(dir, roots, "model.safetensors", real));
-    snprintf(shown, sizeof shown, "%s/model.safetensors", dir);
+static int open_single(const char *dir, const qb_model_dir *md, qb_checkpoint *ck) {
     ck->files = calloc(1, sizeof *ck->files);
     if (!ck->files) return qb_errorf("%s: out of memory", dir);
-    QB_TRY(qb_st_open_named(real, shown, &ck->files[0]));
+    QB_TRY(open_model_file(md, "model.safetensors", &ck->files[0]));
     ck->n_files = 1;
     const qb_st_file *f = &ck->files[0];
     ck->entries = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *ck->entries);
@@ -102,14 +57,14 @@ static int cmp_map(const void *a, const void *b) {
 static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Index + shards. All work is on validated, bounded data: the index is at most QB_CK_MAX_INDEX_BYTES. */
-static int open_sharded(const char *dir, const char *index_path, const allowed_roots *roots, qb_checkpoint *ck) {
+static int open_sharded(const qb_model_dir *md, const char *index_path, qb_checkpoint *ck) {
     char *text = NULL;
     size_t len;
     json_t *root = NULL;
     map_item *map = NULL;
     const char **shards = NULL;
     int rc = -1;
-    QB_TRY(qb_read_small_file(index_path, QB_CK_MAX_INDEX_BYTES, &text, &len));
+    QB_TRY(qb_model_dir_read_small(md, "model.safetensors.index.json", "index", QB_CK_MAX_INDEX_BYTES, &text, &len));
     json_error_t jerr;
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
@@ -176,10 +131,7 @@ static int open_sharded(const char *dir, const char *index_path, const allowed_r
         goto done;
     }
     for (size_t s = 0; s < n_shards; s++) {
-        char real[PATH_MAX], shown[PATH_MAX + 1100];
-        if (resolve_model_file(dir, roots, shards[s], real) != 0) goto done;
-        snprintf(shown, sizeof shown, "%s/%s", dir, shards[s]);
-        if (qb_st_open_named(real, shown, &ck->files[s]) != 0) goto done;
+        if (open_model_file(md, shards[s], &ck->files[s]) != 0) goto done;
         ck->n_files = s + 1;
     }
     qsort(map, n, sizeof *map, cmp_map);
@@ -231,17 +183,15 @@ static int open_impl(const char *dir, qb_checkpoint *out) {
     memset(out, 0, sizeof *out);
     if (strlen(dir) >= sizeof out->dir - 64) return qb_errorf("%s: path too long", dir);
     snprintf(out->dir, sizeof out->dir, "%s", dir);
-    allowed_roots roots;
-    QB_TRY(make_roots(dir, &roots));
-    char index_path[PATH_MAX + 64], single_path[PATH_MAX + 64];
+    qb_model_dir md;
+    QB_TRY(qb_model_dir_init(dir, &md));
+    char index_path[PATH_MAX + 64];
     snprintf(index_path, sizeof index_path, "%s/model.safetensors.index.json", dir);
-    snprintf(single_path, sizeof single_path, "%s/model.safetensors", dir);
-    struct stat st;
     int rc;
-    if (lstat(index_path, &st) == 0) {
-        rc = open_sharded(dir, index_path, &roots, out);
-    } else if (lstat(single_path, &st) == 0) {
-        rc = open_single(dir, &roots, out);
+    if (qb_model_dir_has(&md, "model.safetensors.index.json")) {
+        rc = open_sharded(&md, index_path, out);
+    } else if (qb_model_dir_has(&md, "model.safetensors")) {
+        rc = open_single(dir, &md, out);
     } else {
         return qb_errorf("%s: no model.safetensors or model.safetensors.index.json in this directory", dir);
     }

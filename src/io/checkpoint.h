@@ -1,10 +1,10 @@
 /* checkpoint.h - a Hugging Face model directory's tensors: model.safetensors, or
  * model.safetensors.index.json plus its shards, validated as a whole, read by slices.
  *
- * Opening checks the index (shard paths stay inside the directory: no "..", no absolute path, no symlink
- * leading out, resolved with realpath; every shard exists and is a valid safetensors file; every mapped
- * tensor is in its shard; no tensor is in two shards or missing from the index). One exception for the
- * Hugging Face cache layout: files of <repo>/snapshots/<rev>/ may be symlinks into <repo>/blobs/.
+ * Every file (the index, model.safetensors, the shards) is opened under the directory's one containment
+ * rule (io/model_dir.h: relative, no "..", resolved beneath the directory, regular files only; the Hugging
+ * Face cache exception is there). Opening checks the index (every shard exists and is a valid safetensors
+ * file; every mapped tensor is in its shard; no tensor is in two shards or missing from the index).
  *
  * Readers take the full shape the caller expects (from the config) and refuse any other shape or an
  * unsupported dtype with "FILE: TENSOR: shape [384, 128] but config says [4864, 896]". Matrices come out as

@@ -257,10 +257,11 @@ static int parse_impl(const void *buf, size_t len, const char *origin, qb_st_fil
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | b[i];
     if (n > QB_ST_MAX_HEADER)
-        return qb_errorf("%s: header length %llu is above the limit %u", origin, (unsigned long long)n, QB_ST_MAX_HEADER);
+        return qb_errorf("%s: header length (the first 8 bytes) is above the limit %u: not a safetensors file", origin,
+                         QB_ST_MAX_HEADER); /* the value itself is not shown: it would echo 8 bytes of any file */
     if (n > len - 8)
-        return qb_errorf("%s: header length %llu runs past the end of the file (%zu bytes)", origin,
-                         (unsigned long long)n, len);
+        return qb_errorf("%s: header length (the first 8 bytes) runs past the end of the file (%zu bytes)", origin,
+                         len);
     out->data = b + 8 + n;
     out->data_size = len - 8 - n;
     if (parse_header((const char *)b + 8, (size_t)n, out) != 0) {
@@ -272,10 +273,17 @@ static int parse_impl(const void *buf, size_t len, const char *origin, qb_st_fil
 
 int qb_st_open(const char *path, qb_st_file *out) { return qb_st_open_named(path, path, out); }
 
+static int open_fd_impl(int fd, const char *origin, qb_st_file *out);
+
 static int open_named_impl(const char *path, const char *origin, qb_st_file *out) {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return qb_errorf("%s: cannot open: %s", origin, strerror(errno));
+    return open_fd_impl(fd, origin, out);
+}
+
+static int open_fd_impl(int fd, const char *origin, qb_st_file *out) {
+    memset(out, 0, sizeof *out);
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -337,5 +345,10 @@ int qb_st_parse(const void *buf, size_t len, const char *origin, qb_st_file *out
 
 int qb_st_open_named(const char *path, const char *origin, qb_st_file *out) {
     if (open_named_impl(path, origin, out) != 0) return qb_error_make_printable();
+    return 0;
+}
+
+int qb_st_open_fd(int fd, const char *origin, qb_st_file *out) {
+    if (open_fd_impl(fd, origin, out) != 0) return qb_error_make_printable();
     return 0;
 }

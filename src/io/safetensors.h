@@ -50,6 +50,8 @@ typedef struct {
 int qb_st_open(const char *path, qb_st_file *out);
 /* The same, naming the file `origin` in messages (e.g. the path as the user gave it, not its realpath). */
 int qb_st_open_named(const char *path, const char *origin, qb_st_file *out);
+/* The same from an open descriptor of a regular file (closed here in every case). */
+int qb_st_open_fd(int fd, const char *origin, qb_st_file *out);
 /* Validate a whole file image held in memory (the buffer must outlive *out). origin names it. */
 int qb_st_parse(const void *buf, size_t len, const char *origin, qb_st_file *out);
 void qb_st_close(qb_st_file *f);

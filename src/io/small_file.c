@@ -15,6 +15,12 @@ int qb_read_small_file(const char *path, size_t max_bytes, char **buf, size_t *l
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return qb_errorf("%s: cannot open: %s", path, strerror(errno));
+    return qb_read_small_fd(fd, path, max_bytes, buf, len);
+}
+
+int qb_read_small_fd(int fd, const char *path, size_t max_bytes, char **buf, size_t *len) {
+    *buf = NULL;
+    *len = 0;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;

@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+#include "io/printable.h"
+
+#define QB_TABLE_TEXT_MAX 2048
+
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 void qb_table_print_header(FILE *f) {
@@ -18,16 +22,18 @@ void qb_table_print_header(FILE *f) {
             "-----------------", "---------------", "------------------", "-------", "------");
 }
 
-/* Copy text into out with the characters that would break a markdown row ('|', newlines) made harmless. */
-static void table_safe(char *out, size_t size, const char *text) {
+/* Copy text into out made harmless for a markdown row: newlines and tabs as spaces, '|' as "\\|", every other
+ * control or bidi character escaped by io/printable.h. */
+static void table_safe(char *out, size_t size, const char *raw) {
+    char spaced[QB_TABLE_TEXT_MAX], text[QB_TABLE_TEXT_MAX];
+    snprintf(spaced, sizeof spaced, "%s", raw);
+    for (char *p = spaced; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+    qb_printable(spaced, text, sizeof text);
     size_t o = 0;
     for (const char *p = text; *p && o + 2 < size; p++) {
-        if (*p == '|') {
-            out[o++] = '\\';
-            out[o++] = '|';
-        } else {
-            out[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-        }
+        if (*p == '|') out[o++] = '\\';
+        out[o++] = *p;
     }
     out[o] = '\0';
 }

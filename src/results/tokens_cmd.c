@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/printable.h"
 #include "results/results_file.h"
 #include "util/error.h"
 
@@ -34,6 +35,7 @@ int qb_tokens_command(int argc, char **argv) {
     qb_cell_record *cells = NULL;
     int n = 0;
     if (qb_results_read(path, &meta, &cells, &n) != 0) {
+        qb_error_make_printable();
         fprintf(stderr, "qwenbench tokens: error: %s\n", qb_last_error());
         return 1;
     }
@@ -45,8 +47,12 @@ int qb_tokens_command(int argc, char **argv) {
     for (int i = 0; i < n && status == 0; i++) {
         if (only >= 0 && i != only) continue;
         const qb_cell_record *c = &cells[i];
-        printf("# cell %d: %s %s input %d, prompt %s seed %llu, status %s\n", i, c->model, c->quant, c->context_len,
-               c->prompt_rule, (unsigned long long)c->seed, qb_cell_status_name(c->status));
+        char model[sizeof c->model * 4], quant[sizeof c->quant * 4], rule[sizeof c->prompt_rule * 4];
+        qb_printable(c->model, model, sizeof model); /* the file may be old or foreign: escape (io/printable.h) */
+        qb_printable(c->quant, quant, sizeof quant);
+        qb_printable(c->prompt_rule, rule, sizeof rule);
+        printf("# cell %d: %s %s input %d, prompt %s seed %llu, status %s\n", i, model, quant, c->context_len, rule,
+               (unsigned long long)c->seed, qb_cell_status_name(c->status));
         for (int r = 0; r < c->n_runs; r++) {
             printf("run %d:", c->runs[r].repetition);
             for (int t = 0; t < c->runs[r].n_gen; t++) printf(" %d", (int)c->runs[r].tokens[t]);

@@ -1,6 +1,7 @@
 /* test_bad_checkpoints.c - run every case of the hostile-input corpus (tests/make_bad_checkpoints.py):
  * each must fail with exit status -1 and a one-line message containing its expected text (controls must
- * load), and each must finish in bounded time.
+ * load), must not contain the case's forbidden text (bytes of a file outside the model directory) nor any
+ * raw control or bidirectional-override character (io/printable.h), and each must finish in bounded time.
  * Usage: test_bad_checkpoints <corpus dir>   (reads <corpus dir>/cases.tsv) */
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "config/model_config.h"
 #include "engine/shard_plan.h"
 #include "engine/weights.h"
+#include "io/printable.h"
 #include "io/safetensors.h"
 #include "util/error.h"
 
@@ -58,6 +60,7 @@ int main(int argc, char **argv) {
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         char *kind = strtok(line, "\t"), *path = strtok(NULL, "\t"), *want = strtok(NULL, "\t");
+        char *forbidden = strtok(NULL, "\t");
         if (!kind || !path || !want) continue;
         n++;
         qb_error_clear();
@@ -74,6 +77,8 @@ int main(int argc, char **argv) {
         if (strcmp(want, "OK") == 0) ok = rc == 0;
         else ok = rc == -1 && strstr(msg, want) != NULL && strchr(msg, '\n') == NULL && msg[0] != '\0';
         if (secs > CASE_SECONDS_MAX) ok = false;
+        if (rc != 0 && !qb_is_printable(msg)) ok = false;
+        if (rc != 0 && forbidden && strstr(msg, forbidden)) ok = false;
         if (!ok) {
             failures++;
             fprintf(stderr, "FAILED %s (%s, %.2f s): expected %s%s%s, got rc %d: %s\n", base, kind, secs,
