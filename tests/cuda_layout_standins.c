@@ -33,6 +33,7 @@
 #include "util/error.h"
 
 #include "cuda_layout_standins.h"
+#include "nonfinite.cuh"
 
 /* ---- host stand-ins for the CUDA runtime and the fill kernels used by cuda_memory.c / cuda_weights.c ---- */
 
@@ -348,4 +349,18 @@ int calls_of(const char *name, const qb_call **out, int cap) {
             n++;
         }
     return n;
+}
+
+/* The non-finite weight check after upload (kernels/nonfinite.cuh), on host memory here. */
+int qb_launch_first_nonfinite(const void *data, size_t n, int elem_bytes, uint32_t exp_mask,
+                              unsigned long long *d_first, void *stream) {
+    (void)stream;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = elem_bytes == 2 ? ((const uint16_t *)data)[i] : ((const uint32_t *)data)[i];
+        if (qb_bits_nonfinite(bits, exp_mask)) {
+            if (i < *d_first) *d_first = i;
+            break;
+        }
+    }
+    return 0;
 }

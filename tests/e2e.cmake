@@ -8,3 +8,5 @@ target_link_libraries(qwenbench-testhooks PRIVATE ${QB_ENGINE_LIBS})
 add_test(NAME e2e_cpu COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_e2e.py $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE}
          $<TARGET_FILE:qwenbench-testhooks>)
 set_tests_properties(e2e_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)
+add_test(NAME engine_options COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_engine_options.py $<TARGET_FILE:qwenbench>)
+set_tests_properties(engine_options PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 300)

@@ -159,4 +159,7 @@ def peer_cells():
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: test_analysis_synth.py OUT.h5")
-    write(sys.argv[1])
+    # the whole documented schema, the engine's option and choice strings included (the C reader needs them)
+    write(sys.argv[1], cells=[dict(c, engine_options="allreduce=auto;tp_exchange=auto;allreduce_norm=auto;"
+                                   "decode_fusion=auto;quant_layout=auto;attn_prefill=auto;pdl=auto",
+                                   engine_choices="engine=cpu-reference") for c in default_cells()])

@@ -340,7 +340,7 @@ void qb_options_print_help(FILE *f) {
                "cells; a sweep file takes them as keys with a string or a list; the choices made are recorded per cell):\n");
     for (int i = 0; i < QB_EOPT_COUNT; i++) {
         const qb_engine_option_desc *e = &qb_engine_option_table[i];
-        char lhs[64], allowed[128];
+        char lhs[160], allowed[128];
         qb_engine_option_allowed(i, "|", allowed, sizeof allowed);
         snprintf(lhs, sizeof lhs, "--%s %s", e->flag, allowed);
         fprintf(f, "  %-28s %s [default: auto]\n", lhs, e->help);
