@@ -296,8 +296,9 @@ extern "C" int qb_launch_attention_decode_combine(const float *part_o, const flo
                                                   const int *pos, int hq, int hd, uint16_t *out, cudaStream_t stream) {
     if (n_splits < 1 || chunk < 1 || hq < 1)
         return qb_errorf("attention_decode combine: n_splits %d chunk %d hq %d must be positive", n_splits, chunk, hq);
-    if (hd == 128) return qb_launch_decode_combine_hd<128>(part_o, part_ml, n_splits, chunk, pos, hq, (qb_bf16 *)out, stream);
-    if (hd == 64) return qb_launch_decode_combine_hd<64>(part_o, part_ml, n_splits, chunk, pos, hq, (qb_bf16 *)out, stream);
+    qb_bf16 *o = (qb_bf16 *)out;
+    if (hd == 128) return qb_launch_decode_combine_hd<128>(part_o, part_ml, n_splits, chunk, pos, hq, o, stream);
+    if (hd == 64) return qb_launch_decode_combine_hd<64>(part_o, part_ml, n_splits, chunk, pos, hq, o, stream);
     return qb_errorf("attention_decode combine: head_dim %d unsupported (64 or 128)", hd);
 }
 

@@ -513,7 +513,8 @@ int main(int argc, char **argv) {
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("# %s, %d SMs; split kernels:", prop.name, prop.multiProcessorCount);
-    for (int vi = 0; vi < N_VARIANTS; vi++) printf(" %s%s", VARIANTS[vi].name, vi == VARIANT_MMA ? " (product)" : " (lab)");
+    for (int vi = 0; vi < N_VARIANTS; vi++)
+        printf(" %s%s", VARIANTS[vi].name, vi == VARIANT_MMA ? " (product)" : " (lab)");
     printf("\n");
     int ok = 1;
     if (check) ok = run_check(quick);

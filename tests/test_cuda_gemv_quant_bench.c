@@ -398,8 +398,8 @@ int main(int argc, char **argv) {
     double copy_gbps = timing ? qb_bench_copy_gbps(g_s, 5) : 0;
     printf("gemv_quant bench on %s (%d SMs); copy bandwidth %.0f GB/s (read + write); old = CUDA-core rows/warp 2, "
            "new = qb_launch_gemv_quant (its choice named), reg = best register-pipelined tensor-core variant (W warps per tile, "
-           "U unroll, g guarded), async (lab) = best cp.async tensor-core variant (W warps, D stages), BEST = fastest of "
-           "all\n",
+           "U unroll, g guarded), async (lab) = best cp.async tensor-core variant (W warps, D stages), "
+           "BEST = fastest of all\n",
            prop.name, prop.multiProcessorCount, copy_gbps);
     for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++) {
         double bf16_time = 0;

@@ -185,22 +185,23 @@ qb_attn_prefill_old_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf
 
 template <int HD>
 static int qb_attn_prefill_old_launch(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
-                                  int n, int start, int hq, int hkv, uint16_t *out, cudaStream_t stream) {
+                                      int n, int start, int hq, int hkv, uint16_t *out, cudaStream_t stream) {
+    const char *what = "attention_prefill (old, lab)";
     size_t smem = 2 * (size_t)QB_AP_BN * (HD + 8) * sizeof(qb_bf16);
     static int attr_set = 0;
     if (!attr_set) {
-        cudaError_t e = cudaFuncSetAttribute(qb_attn_prefill_old_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)smem);
-        if (e != cudaSuccess) return qb_errorf("attention_prefill (old, lab): shared memory %zu B: %s", smem, cudaGetErrorString(e));
+        cudaError_t e = cudaFuncSetAttribute(qb_attn_prefill_old_kernel<HD>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return qb_errorf("%s: shared memory %zu B: %s", what, smem, cudaGetErrorString(e));
         attr_set = 1;
     }
     int g = hq / hkv;
     long rows = (long)n * g;
     dim3 grid(qb_ceil_div(rows, QB_AP_BM), hkv);
     float scale_log2 = (float)(1.0 / sqrt((double)HD) * 1.4426950408889634);
-    QB_LAUNCH("attention_prefill (old, lab)", qb_attn_prefill_old_kernel<HD>, grid, dim3(QB_AP_WARPS * 32), smem, stream,
-              (const qb_bf16 *)q, (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq, hkv,
-              scale_log2, (qb_bf16 *)out);
+    QB_LAUNCH(what, qb_attn_prefill_old_kernel<HD>, grid, dim3(QB_AP_WARPS * 32), smem, stream, (const qb_bf16 *)q,
+              (const qb_bf16 *)k_cache, (const qb_bf16 *)v_cache, max_seq, n, start, hq, hkv, scale_log2,
+              (qb_bf16 *)out);
     return 0;
 }
 
