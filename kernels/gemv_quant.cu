@@ -16,8 +16,6 @@
  */
 #include <cuda_fp16.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "common.cuh"
 #include "gemv_quant.cuh"
