@@ -4,9 +4,8 @@
  * Block (split s, kv head h) reads keys [s*chunk, (s+1)*chunk) of head h ONCE for all the query heads of its
  * group, keeping an online softmax; a second kernel merges the splits. The grid covers len_cap keys (a graph
  * replays it unchanged as the context grows); splits past the context (*pos + 1) return at once.
- * Two split kernels: "mma" (default: tensor cores, per-warp online softmax, no block barrier per tile) and
- * "old" (CUDA cores, 64-key tiles shared by 8 warps); QB_ATTN_DECODE=old in the environment (read once)
- * selects the old one for qb_launch_attention_decode.
+ * The split kernel runs on the tensor cores (per-warp online softmax, no block barrier per tile); the first, CUDA-core
+ * split kernel lost (2.3-4.7x slower, docs/PERFORMANCE.md) and lives in the kernel lab (dev/cuda/).
  * chunk: multiple of 64; the host picks it by context length (smaller chunks -> more blocks).
  * Workspace: part_o of qb_attention_decode_workspace_floats() floats, part_ml of hq * ceil(max_seq/64) * 2.
  */
@@ -23,16 +22,10 @@ int qb_launch_attention_decode(const uint16_t *q, const uint16_t *k_cache, const
                                int len_cap, const int *pos, int hq, int hkv, int hd, int chunk, float *part_o, float *part_ml,
                                uint16_t *out, cudaStream_t stream);
 
-/* The same with the split kernel named (tests, benchmarks): QB_ATTN_DECODE_DEFAULT follows the environment. */
-#define QB_ATTN_DECODE_DEFAULT 0
-#define QB_ATTN_DECODE_OLD 1
-#define QB_ATTN_DECODE_MMA 2
-int qb_launch_attention_decode_variant(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache,
-                                       int max_seq, int len_cap, const int *pos, int hq, int hkv, int hd, int chunk,
-                                       float *part_o, float *part_ml, uint16_t *out, int variant,
-                                       cudaStream_t stream);
-/* "old" or "mma": what the variant (DEFAULT: the environment's choice) runs. */
-const char *qb_attention_decode_variant_name(int variant);
+/* The merge alone: the splits' partial (o, m, l) of part_o / part_ml (n_splits splits of chunk keys, the layout the
+ * split kernel writes) into out (hq, hd) bf16. For split kernels outside this file (the kernel lab's). */
+int qb_launch_attention_decode_combine(const float *part_o, const float *part_ml, int n_splits, int chunk,
+                                       const int *pos, int hq, int hd, uint16_t *out, cudaStream_t stream);
 #ifdef __cplusplus
 }
 #endif

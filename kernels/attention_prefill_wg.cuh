@@ -1,6 +1,7 @@
 /* attention_prefill_wg.cuh - internal to attention_prefill.cu: the Hopper wgmma prefill attention kernel
  * (attention_prefill_wg.cu), same arguments and checks as qb_launch_attention_prefill (done by the caller);
- * pipelined 0: the wg kernel, 1: the wgp kernel (S one tile ahead).
+ * pipelined 0: the wg kernel (head_dim 64 only; refused at 128, where it is wrong), 1: the wgp kernel (S one tile
+ * ahead; head_dim 64 and 128).
  */
 #ifndef QB_KERNELS_ATTENTION_PREFILL_WG_CUH
 #define QB_KERNELS_ATTENTION_PREFILL_WG_CUH

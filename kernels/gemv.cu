@@ -240,14 +240,6 @@ extern "C" void qb_gemv_fused_tuning(int k_split, int blocks_per_sm) {
     g_fused_blocks_per_sm = blocks_per_sm;
 }
 
-/* Measurement knobs for whole-engine runs, read once: QB_GEMV_FUSED_KSPLIT (1, 2, 4, 8) and
- * QB_GEMV_FUSED_BLOCKS_PER_SM (1 .. 16); qb_gemv_fused_tuning overrides them. */
-static int qb_fused_env(const char *name, int lo, int hi) {
-    const char *v = getenv(name);
-    int n = v ? atoi(v) : 0;
-    return n >= lo && n <= hi ? n : 0;
-}
-
 template <int P, int KS, int XM, int EPI>
 static cudaError_t qb_fused_go(const qb_fused_params &p, int grid, size_t smem, cudaStream_t s) {
     return qb_launch_kernel(qb_gemv_fused_kernel<P, KS, XM, EPI>, dim3(grid), dim3(QB_FG_THREADS), smem, s, p);
@@ -277,13 +269,7 @@ static int qb_fused_launch(int epi, int rows_per_unit, qb_fused_params &p, const
     int xm = qb_fused_set_input(p, in, epi, k, what);
     if (xm < 0) return -1;
     int sms = qb_device_sm_count();
-    static int env_ks = -1, env_bps = -1;
-    if (env_ks < 0) {
-        env_ks = qb_fused_env("QB_GEMV_FUSED_KSPLIT", 1, 8);
-        env_bps = qb_fused_env("QB_GEMV_FUSED_BLOCKS_PER_SM", 1, 16);
-    }
-    int ks = g_fused_k_split ? g_fused_k_split : env_ks;
-    int bps = g_fused_blocks_per_sm ? g_fused_blocks_per_sm : env_bps;
+    int ks = g_fused_k_split, bps = g_fused_blocks_per_sm; /* 0: by the conditions above */
     if (ks != 1 && ks != 2 && ks != 4 && ks != 8) {
         ks = 1;
         while (ks < 8 && (long)p.n_units * ks < 2L * sms * QB_FG_WARPS && p.k8 >= 64 * ks) ks *= 2;

@@ -61,7 +61,7 @@ int qb_launch_gemv_qkv_rope(const uint16_t *w, int k, const qb_gemv_input *in, c
 int qb_launch_gemv_gate_up_silu(const uint16_t *w, int inter, int k, const qb_gemv_input *in, uint16_t *act,
                                 cudaStream_t stream);
 /* Benchmarks and tests: force the K split (1, 2, 4 or 8 warps per row; 0 = by shape) and the grid cap (blocks per
- * SM; 0 = default 2). Whole-engine runs: QB_GEMV_FUSED_KSPLIT / QB_GEMV_FUSED_BLOCKS_PER_SM in the environment. */
+ * SM; 0 = default 2), for every later fused launch of the process. */
 void qb_gemv_fused_tuning(int k_split, int blocks_per_sm);
 #ifdef __cplusplus
 }

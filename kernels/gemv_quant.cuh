@@ -12,10 +12,9 @@
  * spelled out at qb_gemv_quant_pick in gemv_quant.cu): 4 bits with K and group_size multiples of 128 (all Qwen2.5
  * GPTQ-Int4 and AWQ releases): the tensor-core kernel, 8 warps per tile, unroll 2, guarded when that needs fewer
  * waves of blocks; 8 bits: the CUDA-core kernel with 2 rows per warp unless N < 32 x SMs, then the tensor-core
- * kernel with 16 warps per tile, unroll 4; other shapes: the CUDA-core kernel. QB_GEMV_QUANT in the environment
- * (read once): "old" = the CUDA-core kernel for everything, "tc" = the tensor-core kernel with warps per tile by
- * shape for 4 and 8 bits, "prev" = the dispatch before the rule (tc by shape for 4 bits, CUDA cores for 8),
- * "async" = the cp.async tensor-core kernel (8 warps, 4 stages) for 4 bits.
+ * kernel with 16 warps per tile, unroll 4; other shapes: the CUDA-core kernel. No other choice is taken: the
+ * variants that lost (the CUDA-core kernel for every shape, the tensor-core kernel with warps per tile by shape, the
+ * cp.async tensor-core kernel) live in the kernel lab (dev/cuda/), which times them against this rule.
  * _variant forces the CUDA-core kernel with 1, 2 or 4 rows per warp (tests, benchmarks).
  * All return 0, or -1 with a qb_errorf message.
  */
@@ -33,26 +32,17 @@ int qb_launch_gemv_quant_variant(const uint32_t *qweight, const uint32_t *sz, co
                                  int bits, int group_size, uint16_t *y_bf16, float *y_f32, int rows_per_warp,
                                  cudaStream_t stream);
 /* Tensor-core GEMV (mma.sync bf16 x bf16, fp32 sums; q - zero exact in bf16, exact products like the CUDA-core
- * kernel, the scale applied once per 128 (4 bits) or 64 (8 bits) values): warps_per_tile 0 = by shape, or
- * 1, 2, 4, 8, 16 warps splitting K of each tile of 16 rows. Refuses what qb_gemv_quant_tc_supported does not hold
- * (4 bits: K and group_size multiples of 128; 8 bits: of 64). */
+ * kernel, the scale applied once per 128 (4 bits) or 64 (8 bits) values) with its tuning named: warps_per_tile 1, 2,
+ * 4, 8, 16 warps splitting K of each tile of 16 rows; unroll = the number of steps (16 rows x 16 bytes per lane: 128
+ * values at 4 bits, 64 at 8) each warp loads ahead, 2 or 4; guarded 1 = a branch skips steps past the end (fewer
+ * registers; 0 computes them on zeros so the steps' mma chains interleave). Combinations: (2, 0), (2, 1), (4, 0).
+ * Refuses what qb_gemv_quant_tc_supported does not hold (4 bits: K and group_size multiples of 128; 8 bits: of 64). */
 int qb_gemv_quant_tc_supported(int bits, int k, int group_size);
-int qb_launch_gemv_quant_tc(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k, int bits,
-                            int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile, cudaStream_t stream);
-/* The same with the number of steps (16 rows x 16 bytes per lane: 128 values at 4 bits, 64 at 8) each warp loads
- * ahead, unroll 2 (the default) or 4, and guarded 1 = a branch skips steps past the end (fewer registers; the
- * default 0 computes them on zeros so the steps' mma chains interleave). Combinations: (2, 0), (2, 1), (4, 0). */
 int qb_launch_gemv_quant_tc_tuned(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
                                   int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps_per_tile,
                                   int unroll, int guarded, cudaStream_t stream);
-/* The tensor-core kernel with the weights and scale | zero entries copied to shared memory by cp.async, a ring of
- * `stages` steps per warp (stages - 1 steps in flight while one is computed). (warps, stages) one of (4, 4) (4, 8)
- * (8, 2) (8, 3) (8, 4) (16, 2). Same results as qb_launch_gemv_quant_tc (same steps, same summation order). */
-int qb_launch_gemv_quant_tc_async(const uint32_t *qweight, const uint32_t *sz, const uint16_t *x, int n, int k,
-                                  int bits, int group_size, uint16_t *y_bf16, float *y_f32, int warps, int stages,
-                                  cudaStream_t stream);
-/* Names in `name` the kernel qb_launch_gemv_quant runs for this shape (QB_GEMV_QUANT included), e.g. "tc W8 U2g"
- * or "old rows/warp 2" (benchmarks, logs). Returns 0. */
+/* Names in `name` the kernel qb_launch_gemv_quant runs for this shape (the rule), e.g. "tc W8 U2g" or
+ * "cuda-core rows/warp 2" (benchmarks, logs). Returns 0. */
 int qb_gemv_quant_default_choice(int n, int k, int bits, int group_size, char *name, size_t name_len);
 /* w_out [N][K] bf16 bits = bf16(scale * (q - zero)) (round to nearest even; exact fp32 product first). */
 int qb_launch_dequant_quant_bf16(const uint32_t *qweight, const uint32_t *sz, int n, int k, int bits, int group_size,

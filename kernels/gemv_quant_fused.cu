@@ -9,10 +9,10 @@
  * of gemv_fused_common.cuh.
  * Weights, row layout: lane 4g + t reads 16 bytes of row a and of row b per step (16 pieces of 64 bytes per warp);
  * tiled layout (quant_tile.cuh): the same values stored so that a warp's step is 1 KiB contiguous.
- * Each warp streams its steps through a ring of D stages in shared memory filled by cp.async (the
- * async kernel of gemv_quant.cu), and the ring runs over the concatenation of the warp's steps of all its block's
- * tiles: the first steps of the next tile load while the last ones of the current tile are summed, so the stream
- * never restarts between tiles. The first D - 1 stages are issued before the PDL wait (constant data).
+ * Each warp streams its steps through a ring of D stages in shared memory filled by cp.async (as the kernel
+ * lab's dev/cuda/gemv_quant_tc_async.cu), and the ring runs over the concatenation of the warp's steps of all its
+ * block's tiles: the first steps of the next tile load while the last ones of the current tile are summed, so the
+ * stream never restarts between tiles. The first D - 1 stages are issued before the PDL wait (constant data).
  * Input: x (global, bf16) or the RMSNorm of the fp32 residual made once per block into shared memory (the
  * prologue of gemv_fused_common.cuh; this is why the grid is capped at the resident blocks: the prologue reads
  * 8 k bytes per block).

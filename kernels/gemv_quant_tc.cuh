@@ -50,7 +50,7 @@ __device__ __forceinline__ void qb_dequant_piece(uint4 w, uint32_t s_z, qb_bf16 
 template <int XS>
 __device__ __forceinline__ uint4 qb_q_ldx(const uint4 *p) { return XS ? *p : __ldg(p); }
 
-/* ---- Tensor-core GEMV: the default for 4 bits (K, group_size multiples of 128); 8 bits with QB_GEMV_QUANT=tc ----
+/* ---- Tensor-core GEMV: the default for 4 bits (K, group_size multiples of 128); 8 bits at small N (the rule) ----
  * (described for 4 bits; the 8-bit step is described at qb_q8_tc_step)
  *
  * Why: the CUDA-core kernel of gemv_quant.cu spends ~4 instructions per 4-bit weight (byte permute, subtract,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite, as CI runs it (bash .ci/run installs the packages, then calls this).
-#   1. Release build (with the CUDA engine when nvcc and NCCL are found) and every ctest test: GPU tests
-#      report "skipped: no GPU" on a machine without one.
+#   1. Release build (with the CUDA engine when nvcc and NCCL are found; then also the kernel lab of dev/) and every
+#      ctest test: GPU tests, and the lab's checks (label "lab"), report "skipped: no GPU" on a machine without one.
 #   2. The CPU suite again under AddressSanitizer + UndefinedBehaviorSanitizer (Debug, CPU-only build).
 #   3. The libFuzzer targets for the safetensors and config.json parsers, for a bounded time, with clang.
 # QB_TEST_QUICK=1 skips steps 2 and 3.
@@ -13,6 +13,7 @@ echo "# 1/3 build and test (Release)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-test -j"$jobs"
 ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 900
+if [ -d build-test/dev ]; then echo "# kernel lab (dev/) built; its checks ran above: ctest -L lab"; fi
 
 if [ "${QB_TEST_QUICK:-0}" = "1" ]; then exit 0; fi
 

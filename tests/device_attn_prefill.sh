@@ -1,10 +1,11 @@
 #!/bin/bash
 # device_attn_prefill.sh - what one call on the GPU machine runs for the prefill attention kernels (not a ctest
-# test; run from the repository root): builds test_cuda_attn_prefill; runs its correctness check (each kernel
-# variant vs the CPU reference) and micro-benchmark for old vs fa2 (the default) in one process; the same for old
-# vs the experimental wgmma kernels (wg, wgp) in a second process; then PyTorch's scaled_dot_product_attention at
-# the same shapes as the peer figure (if torch imports).
-# Exit 0: all correct; 1: old or fa2 failed (or the build); 3: only wg or wgp failed.
+# test; run from the repository root): builds test_cuda_attn_prefill (the product's kernels) and the kernel lab's
+# dev_attention_prefill (dev/: plus the lab's old kernel and wg at head_dim 128); runs the product's correctness
+# check (each kernel vs the CPU reference) and micro-benchmark for fa2, wg (head_dim 64) and wgp in one process;
+# the lab's fa2 vs old in a second, the lab's known-wrong wg128 (check only, reported, not counted) in a third;
+# then PyTorch's scaled_dot_product_attention at the same shapes as the peer figure (if torch imports).
+# Exit 0: the product's kernels correct; 1: one of them failed (or the build); 3: only the lab's old kernel failed.
 # Logs: $OUT/attn_prefill.log (test program), $OUT/attn_prefill_torch.log (peer). Summary on stdout.
 set -o pipefail
 OUT=${OUT:-$PWD/out}
@@ -19,7 +20,7 @@ if [ ! -f build-gpu/CMakeCache.txt ]; then
 else
   cmake -S . -B build-gpu > "$OUT/attn_prefill.log" 2>&1 || { tail -20 "$OUT/attn_prefill.log"; exit 1; }
 fi
-cmake --build build-gpu -j16 --target test_cuda_attn_prefill >> "$OUT/attn_prefill.log" 2>&1 ||
+cmake --build build-gpu -j16 --target test_cuda_attn_prefill dev_attention_prefill >> "$OUT/attn_prefill.log" 2>&1 ||
   { tail -30 "$OUT/attn_prefill.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s"
 
@@ -27,18 +28,24 @@ summary() { # log max_lines: the passing check lines counted, everything else as
   echo "check: $(grep -c '^check .* ok$' "$1") check groups ok"
   grep -v '^$' "$1" | grep -v '^check .* ok$' | head -"$2"
 }
-# 1: the fallback (old) and the default (fa2): correctness, then speed. Decides the exit status.
-timeout 60 build-gpu/tests/test_cuda_attn_prefill --check --bench --variants old,fa2 > /tmp/attn_prefill_run.log 2>&1
+# 1: the product's kernels (fa2, wg at head_dim 64, wgp): correctness, then speed. Decides the exit status.
+timeout 60 build-gpu/tests/test_cuda_attn_prefill --check --bench --variants fa2,wg,wgp > /tmp/attn_prefill_run.log 2>&1
 rc=$?
 cat /tmp/attn_prefill_run.log >> "$OUT/attn_prefill.log"
 summary /tmp/attn_prefill_run.log 22
-echo "# test_cuda_attn_prefill old,fa2 rc=$rc at $(( $(date +%s) - T0 )) s"
-# 2: the experimental wgmma kernels (wg, wgp) in their own process (a crash there cannot hide the results above).
-timeout 40 build-gpu/tests/test_cuda_attn_prefill --check --bench --variants old,wg,wgp > /tmp/attn_prefill_wg.log 2>&1
-rc_wg=$?
-{ echo "==== variants old,wg,wgp"; cat /tmp/attn_prefill_wg.log; } >> "$OUT/attn_prefill.log"
-summary /tmp/attn_prefill_wg.log 20
-echo "# test_cuda_attn_prefill old,wg,wgp rc=$rc_wg at $(( $(date +%s) - T0 )) s"
+echo "# test_cuda_attn_prefill fa2,wg,wgp rc=$rc at $(( $(date +%s) - T0 )) s"
+# 2: the lab's first kernel (old) against fa2, in its own process (a crash there cannot hide the results above).
+timeout 40 build-gpu/dev/dev_attention_prefill --check --bench --variants fa2,old > /tmp/attn_prefill_lab.log 2>&1
+rc_lab=$?
+{ echo "==== lab: variants fa2,old"; cat /tmp/attn_prefill_lab.log; } >> "$OUT/attn_prefill.log"
+summary /tmp/attn_prefill_lab.log 20
+echo "# dev_attention_prefill fa2,old rc=$rc_lab at $(( $(date +%s) - T0 )) s"
+# 3: the lab's known-wrong wg at head_dim 128: its check result is reported, never counted.
+timeout 20 build-gpu/dev/dev_attention_prefill --check --variants wg128 > /tmp/attn_prefill_wg128.log 2>&1
+rc_wg128=$?
+{ echo "==== lab: wg128 (known wrong)"; cat /tmp/attn_prefill_wg128.log; } >> "$OUT/attn_prefill.log"
+n_fail=$(grep -c '^FAIL' /tmp/attn_prefill_wg128.log)
+echo "# dev_attention_prefill wg128 (known wrong) rc=$rc_wg128 at $(( $(date +%s) - T0 )) s: $n_fail FAIL lines"
 
 if python3 -c "import torch" 2>/dev/null; then
   timeout 30 python3 - > "$OUT/attn_prefill_torch.log" 2>&1 <<'EOF'
@@ -84,7 +91,7 @@ EOF
 else
   echo "# torch not importable: no peer figure"
 fi
-# exit: 0 all passed; 1 the default or fallback kernel failed; 3 only an experimental wgmma kernel (wg, wgp) failed
+# exit: 0 the product's kernels passed; 1 one of them failed; 3 only the lab's old kernel failed
 [ $rc -ne 0 ] && exit 1
-[ $rc_wg -ne 0 ] && exit 3
+[ $rc_lab -ne 0 ] && exit 3
 exit 0

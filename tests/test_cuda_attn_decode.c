@@ -1,5 +1,7 @@
-/* test_cuda_attn_decode.c - the split-KV decode attention (kernels/attention_decode.cuh): both split kernels
- * ("mma", the default, and "old") against the CPU reference (engine/cpu_ops.h), then timed old vs new.
+/* test_cuda_attn_decode.c - the split-KV decode attention (kernels/attention_decode.cuh): the split kernels against
+ * the CPU reference (engine/cpu_ops.h), then timed. Built twice: the product test (test_cuda_attn_decode: the
+ * product's tensor-core kernel "mma") and, with QB_LAB defined, the kernel lab's harness (dev/CMakeLists.txt:
+ * dev_attention_decode), which adds the first, CUDA-core split kernel "old" of dev/cuda/attention_decode_old.cu.
  *   --check  correctness: head shapes of 0.5B (14,2,64), 7B (28,4,128), 14B/32B (40,8,128), 72B (64,8,128) and
  *            their TP2/TP4 slices (hq/tp, hkv/tp; 0.5B has no TP4: 2 kv heads), contexts 1 .. 131072, max_seq
  *            beyond the context, queries alternately mild and peaked (|q| <= 2 or 6). Each case
@@ -12,11 +14,12 @@
  *            outputs at context 131072). A failure prints DIAG lines (see diagnose()). hkv=8 shapes at 131072
  *            print their old / mma pass counts.
  *            Tolerance: relative L2 error 1e-2 (bf16 output rounding ~2e-3, the mma kernel's bf16 P ~2e-3).
- *   --bench  KV-cache read bandwidth, old vs mma in the same process, contexts 1024 .. 131072: each number is
- *            the median of 7 replays of a CUDA graph of >= 32 launches (split + combine) reading >= 512 MiB of
- *            caches in turn so the L2 never serves them. Also the mma kernel at every chunk (to tune the policy).
+ *   --bench  KV-cache read bandwidth, contexts 1024 .. 131072: each number is the median of 7 replays of a CUDA
+ *            graph of >= 32 launches (split + combine) reading >= 512 MiB of caches in turn so the L2 never serves
+ *            them: the mma kernel at every chunk (to tune the policy); in the lab also old vs mma in one process.
  *   --quick  fewer contexts and shapes (a smoke test).
- * No flag: --check. Prints "skipped: no GPU" and exits 77 where no GPU is visible; non-zero on any failure.
+ * No flag: --check. Prints "skipped: no GPU" and exits 77 (product test) or 0 (lab) where no GPU is visible;
+ * non-zero on any failure.
  */
 #include "test_cuda_bench.h"
 #include "test_cuda_util.h"
@@ -24,6 +27,26 @@
 #include "attention_decode.cuh"
 #include "cuda/cuda_engine.h"
 #include "engine/cpu_ops.h"
+#ifdef QB_LAB
+#include "lab_kernels.h"
+#endif
+
+typedef int (*decode_launch_fn)(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                                int len_cap, const int *pos, int hq, int hkv, int hd, int chunk, float *part_o,
+                                float *part_ml, uint16_t *out, cudaStream_t stream);
+/* The split kernels of this build: the product's first (the reference of the bench's speed-ups). */
+static const struct {
+    const char *name;
+    decode_launch_fn launch;
+} VARIANTS[] = {
+    {"mma", qb_launch_attention_decode},
+#ifdef QB_LAB
+    {"old", qb_lab_attention_decode_old},
+#endif
+};
+#define N_VARIANTS ((int)(sizeof VARIANTS / sizeof VARIANTS[0]))
+#define VARIANT_MMA 0
+#define VARIANT_OLD 1 /* lab only */
 
 typedef struct {
     const char *name;
@@ -55,7 +78,7 @@ static int engine_chunk(const head_shape *s, int context) {
     return qb_cuda_decode_chunk_for(&e, context);
 }
 
-/* The policy before the mma kernel (>= 2 x 132 blocks): the old kernel's baseline in the benchmark. */
+/* The policy before the mma kernel (>= 2 x 132 blocks): the old kernel's baseline in the lab's benchmark. */
 static int chunk_for_blocks(const head_shape *s, int context, int want_blocks) {
     int chunk = 64;
     for (int i = 1; i < N_CHUNKS; i++) {
@@ -102,8 +125,8 @@ static int launch_and_read(check_case *c, int variant, int chunk, int len_cap, c
     CK(cudaMemsetAsync(c->d_po, 0xff, c->po_bytes, g_stream));
     CK(cudaMemsetAsync(c->d_pml, 0xff, c->pml_bytes, g_stream));
     CK(cudaMemsetAsync(c->d_o, 0xff, c->o_bytes, g_stream));
-    if (qb_launch_attention_decode_variant(c->d_q, c->d_k, c->d_v, c->max_seq, len_cap, c->d_pos, s->hq, s->hkv, s->hd,
-                                           chunk, c->d_po, c->d_pml, c->d_o, variant, g_stream) != 0) {
+    if (VARIANTS[variant].launch(c->d_q, c->d_k, c->d_v, c->max_seq, len_cap, c->d_pos, s->hq, s->hkv, s->hd, chunk,
+                                 c->d_po, c->d_pml, c->d_o, g_stream) != 0) {
         printf("FAIL %s: %s\n", what, qb_last_error());
         return -1;
     }
@@ -256,7 +279,7 @@ static int run_one(check_case *c, int variant, int chunk, int len_cap) {
     const head_shape *s = c->s;
     char what[224];
     snprintf(what, sizeof what, "attention_decode[%s] %s hq=%d hkv=%d hd=%d context=%d max_seq=%d chunk=%d len_cap=%d",
-             qb_attention_decode_variant_name(variant), s->name, s->hq, s->hkv, s->hd, c->context, c->max_seq, chunk,
+             VARIANTS[variant].name, s->name, s->hq, s->hkv, s->hd, c->context, c->max_seq, chunk,
              len_cap);
     if (launch_and_read(c, variant, chunk, len_cap, what) != 0) {
         g_failures++;
@@ -325,10 +348,10 @@ static int check_shape_context(const head_shape *s, int context, float q_scale) 
     free(q);
 
     int chunk = engine_chunk(s, T), cap = engine_len_cap(s, T, c.max_seq), runs = 0;
-    static const int variants[2] = {QB_ATTN_DECODE_MMA, QB_ATTN_DECODE_OLD};
-    int passed[2] = {0, 0}, tried[2] = {0, 0};
-    for (int vi = 0; vi < 2; vi++) {
-        int v = variants[vi];
+    int passed[N_VARIANTS], tried[N_VARIANTS];
+    for (int v = 0; v < N_VARIANTS; v++) {
+        int vi = v;
+        passed[vi] = tried[vi] = 0;
         passed[vi] += run_one(&c, v, chunk, cap);
         passed[vi] += run_one(&c, v, chunk, c.max_seq);
         tried[vi] += 2;
@@ -339,10 +362,12 @@ static int check_shape_context(const head_shape *s, int context, float q_scale) 
             tried[vi]++;
         }
     }
-    runs = tried[0] + tried[1];
-    if (T >= 131072 && hkv == 8) /* the shapes that failed at 074ce18 (a harness race, see launch_and_read) */
-        printf("# check %s hq=%d hkv=%d context %d (engine chunk %d, len_cap %d): mma %d/%d ok, old %d/%d ok\n",
-               s->name, hq, hkv, T, chunk, cap, passed[0], tried[0], passed[1], tried[1]);
+    for (int vi = 0; vi < N_VARIANTS; vi++) runs += tried[vi];
+    if (T >= 131072 && hkv == 8) { /* the shapes that failed at 074ce18 (a harness race, see launch_and_read) */
+        printf("# check %s hq=%d hkv=%d context %d (engine chunk %d, len_cap %d):", s->name, hq, hkv, T, chunk, cap);
+        for (int vi = 0; vi < N_VARIANTS; vi++) printf(" %s %d/%d ok", VARIANTS[vi].name, passed[vi], tried[vi]);
+        printf("\n");
+    }
     cudaFree(c.d_k); cudaFree(c.d_v); cudaFree(c.d_q); cudaFree(c.d_o); cudaFree(c.d_po); cudaFree(c.d_pml);
     cudaFree(c.d_pos);
     free(c.ref); free(c.got); free(c.ob);
@@ -381,8 +406,8 @@ typedef struct {
 static int bench_launch(void *ctx, int i) {
     const bench_ctx *b = ctx;
     uint16_t *k = b->pool + (size_t)(i % b->layers) * b->layer_elems, *v = k + b->layer_elems / 2;
-    return qb_launch_attention_decode_variant(b->q, k, v, b->max_seq, b->max_seq, b->pos, b->hq, b->hkv, b->hd,
-                                              b->chunk, b->po, b->pml, b->o, b->variant, g_stream);
+    return VARIANTS[b->variant].launch(b->q, k, v, b->max_seq, b->max_seq, b->pos, b->hq, b->hkv, b->hd, b->chunk,
+                                       b->po, b->pml, b->o, g_stream);
 }
 
 static double time_graph(bench_ctx *b) {
@@ -419,18 +444,21 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
         double kv_bytes = (double)layer_bytes;
         int chunk = engine_chunk(s, ctx);
         double t_chunk[N_CHUNKS];
-        b.variant = QB_ATTN_DECODE_MMA;
+        b.variant = VARIANT_MMA;
         for (int i = 0; i < N_CHUNKS; i++) {
             b.chunk = 64 << i;
             t_chunk[i] = time_graph(&b);
         }
-        b.variant = QB_ATTN_DECODE_OLD;
-        b.chunk = chunk_for_blocks(s, ctx, 2 * 132);
-        double t_old = time_graph(&b);
         double t_new = t_chunk[__builtin_ctz((unsigned)chunk) - 6];
-        printf("%-11s ctx %6d | old c%-4d %7.1f us %5.0f GB/s | mma c%-4d %7.1f us %5.0f GB/s x%4.1f | by chunk",
-               s->name, ctx, b.chunk, t_old * 1e6, kv_bytes / t_old / 1e9, chunk, t_new * 1e6,
-               kv_bytes / t_new / 1e9, t_old / t_new);
+        printf("%-11s ctx %6d |", s->name, ctx);
+        if (N_VARIANTS > VARIANT_OLD) { /* the lab: the old kernel at its own chunk policy */
+            b.variant = VARIANT_OLD;
+            b.chunk = chunk_for_blocks(s, ctx, 2 * 132);
+            double t_old = time_graph(&b);
+            printf(" old c%-4d %7.1f us %5.0f GB/s | x%4.1f |", b.chunk, t_old * 1e6, kv_bytes / t_old / 1e9,
+                   t_old / t_new);
+        }
+        printf(" mma c%-4d %7.1f us %5.0f GB/s | by chunk", chunk, t_new * 1e6, kv_bytes / t_new / 1e9);
         int best = 0;
         for (int i = 0; i < N_CHUNKS; i++) {
             printf(" %d:%.0f", 64 << i, kv_bytes / t_chunk[i] / 1e9);
@@ -477,12 +505,17 @@ int main(int argc, char **argv) {
         }
     }
     if (!check && !bench) check = 1;
+#ifdef QB_LAB
+    qb_lab_skip_without_gpu();
+#endif
     qb_test_skip_without_gpu();
     CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
-    printf("# %s, %d SMs; default split kernel: %s (QB_ATTN_DECODE=old selects the old one)\n", prop.name,
-           prop.multiProcessorCount, qb_attention_decode_variant_name(QB_ATTN_DECODE_DEFAULT));
+    printf("# %s, %d SMs; split kernels:", prop.name, prop.multiProcessorCount);
+    for (int vi = 0; vi < N_VARIANTS; vi++)
+        printf(" %s%s", VARIANTS[vi].name, vi == VARIANT_MMA ? " (product)" : " (lab)");
+    printf("\n");
     int ok = 1;
     if (check) ok = run_check(quick);
     if (bench) run_bench(quick);

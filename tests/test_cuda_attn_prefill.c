@@ -1,5 +1,10 @@
 /* test_cuda_attn_prefill.c - the prefill attention kernels (kernels/attention_prefill.cuh): correctness against
  * the CPU reference (engine/cpu_ops.h) and a micro-benchmark, every kernel variant in the same process.
+ * Built twice: the product test (test_cuda_attn_prefill: fa2, wg at head_dim 64, wgp) and, with QB_LAB defined,
+ * the kernel lab's harness (dev/CMakeLists.txt: dev_attention_prefill, adding the lab's variants old and wg128 of
+ * dev/cuda/; wg128 is known wrong and runs only when named).
+ *   CPU-only (before the GPU checks, also without a GPU): the automatic rule qb_attention_prefill_auto_variant and
+ *     the refusals (wg at head_dim 128, an unknown variant) of qb_launch_attention_prefill_variant.
  *   check: Qwen2.5 head shapes (0.5B 14/2/64, 1.5B 12/2/128, 7B 28/4/128, 72B 64/8/128 and tensor-parallel
  *     slices, plus multi-head 4/4/64) at n = 1 .. 300 with start 0 and > 0, and longer chunks (n up to 4096,
  *     start up to 126976) where the CPU checks a subsample of query rows. Per variant it fails on a relative L2
@@ -9,21 +14,61 @@
  *   bench: causal TFLOP/s (4 * hd * hq * visible keys summed over rows) of each variant at n = 4096, 8192,
  *     16384, 32768 (start 0) and n = 4096 at start 126976 (the last 4096-row chunk of a 131072-token prompt),
  *     median of 5 replays of a CUDA graph, buffers rotating over >= 512 MiB; then each variant's output is
- *     compared with the old kernel's on sampled rows (same tolerances).
- * Usage: test_cuda_attn_prefill [--check] [--bench] [--variants old,fa2,wg,wgp]
- *   neither --check nor --bench: both; variants default old,fa2 (the first is the bench's reference and
- *   speed-up base). Exits 77 without a GPU, 1 on a failure.
+ *     compared with the first variant's on sampled rows (same tolerances).
+ *   A variant runs only at the head dims it takes (wg: 64, wg128: 128); the others are skipped for it.
+ * Usage: test_cuda_attn_prefill [--check] [--bench] [--variants fa2,wg,wgp]
+ *        dev_attention_prefill  [--check] [--bench] [--variants fa2,old,wg,wgp,wg128]
+ *   neither --check nor --bench: both; variants default fa2 (+ wg, wgp on Hopper) in the product test, fa2,old in
+ *   the lab (the first is the bench's reference and speed-up base). Without a GPU: exits 77 (product test) or 0
+ *   (lab), printing "skipped: no GPU"; 1 on a failure.
  */
 #include "test_cuda_bench.h"
 #include "test_cuda_util.h"
 
 #include "attention_prefill.cuh"
 #include "engine/cpu_ops.h"
+#ifdef QB_LAB
+#include "lab_kernels.h"
+#endif
+
+typedef int (*prefill_launch_fn)(const uint16_t *q, const uint16_t *k_cache, const uint16_t *v_cache, int max_seq,
+                                 int n, int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream);
+
+#define PRODUCT_VARIANT(NAME, ID)                                                                                  \
+    static int launch_##NAME(const uint16_t *q, const uint16_t *k, const uint16_t *v, int max_seq, int n,          \
+                             int start, int hq, int hkv, int hd, uint16_t *out, cudaStream_t stream) {             \
+        return qb_launch_attention_prefill_variant(q, k, v, max_seq, n, start, hq, hkv, hd, out, ID, stream);      \
+    }
+PRODUCT_VARIANT(fa2, QB_ATTN_PREFILL_FA2)
+PRODUCT_VARIANT(wg, QB_ATTN_PREFILL_WG)
+PRODUCT_VARIANT(wgp, QB_ATTN_PREFILL_WGP)
+
+/* Every variant this build knows: name, launcher, head dims it takes (bit 0: 64, bit 1: 128). wg, wgp and wg128
+ * need an sm_90 GPU (their launchers refuse others). */
+typedef struct {
+    const char *name;
+    prefill_launch_fn launch;
+    int hd_mask;
+} prefill_variant;
+#define HD64 1
+#define HD128 2
+static const prefill_variant KNOWN[] = {
+    {"fa2", launch_fa2, HD64 | HD128},
+    {"wg", launch_wg, HD64},
+    {"wgp", launch_wgp, HD64 | HD128},
+#ifdef QB_LAB
+    {"old", qb_lab_attention_prefill_old, HD64 | HD128},
+    {"wg128", qb_lab_attention_prefill_wg128, HD128}, /* known wrong: errors up to 0.95 relative */
+#endif
+};
+#define N_KNOWN ((int)(sizeof KNOWN / sizeof KNOWN[0]))
 
 #define MAX_VARIANTS 5
-static int g_n_variants = 2; /* the variants under test, from --variants (default old,fa2) */
-static int g_variants[MAX_VARIANTS] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2};
-static const char *g_variant_names[MAX_VARIANTS] = {"old", "fa2"};
+static int g_n_variants = 0; /* the variants under test (indices into KNOWN), from --variants or the default */
+static int g_variants[MAX_VARIANTS];
+static const char *g_variant_names[MAX_VARIANTS];
+
+static int variant_takes(int vi, int hd) { return (KNOWN[g_variants[vi]].hd_mask & (hd == 64 ? HD64 : HD128)) != 0; }
 #define TOL_ALL 2e-2
 #define TOL_ROW 4e-2
 #define NAN_BF16 0xFFFFu
@@ -132,9 +177,9 @@ static void check_case(const head_shape *s, int n, int start, int max_rows) {
     uint16_t *d_k = dev_upload(kc, cache_n * 2), *d_v = dev_upload(vc, cache_n * 2), *d_q = dev_upload(q, qn * 2);
     uint16_t *d_o = dev_alloc_guarded(qn * 2);
     for (int vi = 0; vi < g_n_variants; vi++) {
+        if (!variant_takes(vi, hd)) continue;
         CK(cudaMemset(d_o, 0xFF, qn * 2)); /* NaN: a row the kernel never writes fails the check */
-        LAUNCH(qb_launch_attention_prefill_variant(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, g_variants[vi],
-                                                   0));
+        LAUNCH(KNOWN[g_variants[vi]].launch(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, 0));
         CK(cudaMemcpy(ob, d_o, qn * 2, cudaMemcpyDeviceToHost));
         int ok = dev_guard_ok(d_o, qn * 2, what);
         for (size_t i = 0; i < qn && ok; i++)
@@ -189,8 +234,8 @@ typedef struct {
 static int bench_launch(void *ctx, int i) {
     const bench_ctx *c = ctx;
     int j = i % c->copies;
-    return qb_launch_attention_prefill_variant(c->q[j], c->k[j], c->v[j], c->max_seq, c->n, c->start, c->hq, c->hkv,
-                                               c->hd, c->o[j], c->variant, g_s);
+    return KNOWN[c->variant].launch(c->q[j], c->k[j], c->v[j], c->max_seq, c->n, c->start, c->hq, c->hkv, c->hd,
+                                    c->o[j], g_s);
 }
 
 /* Median seconds per launch over ROUNDS replays of a graph of reps launches, after one eager launch (as before:
@@ -225,7 +270,7 @@ static uint16_t *dev_random(size_t count, float scale) {
     return d;
 }
 
-/* Compare variant vi's output (copy 0) with the old kernel's (ref_out) on 48 sampled tokens. */
+/* Compare variant vi's output (copy 0) with the first variant's (ref_out) on 48 sampled tokens. */
 static int bench_cross_check(const char *what, const bench_ctx *c, const uint16_t *ref_out, int vi) {
     int rows = 48, hq = c->hq, hd = c->hd;
     size_t row_n = (size_t)hq * hd;
@@ -273,25 +318,30 @@ static void bench_shape(const head_shape *s) {
         if (reps < 2) reps = 2;
         if (reps > 64) reps = 64;
         printf("%-8s %2d/%d/%3d n=%5d start=%6d |", s->name, c.hq, c.hkv, c.hd, c.n, c.start);
-        double t_old = 0;
+        double t_ref = 0;
+        int ref_vi = -1; /* the first variant that takes this head_dim: the reference and speed-up base */
         for (int vi = 0; vi < g_n_variants; vi++) {
+            if (!variant_takes(vi, c.hd)) {
+                printf(" %s n/a at hd %d |", g_variant_names[vi], c.hd);
+                continue;
+            }
             c.variant = g_variants[vi];
             double t = time_graph(&c, reps);
-            if (vi == 0) {
-                t_old = t;
+            if (ref_vi < 0) {
+                ref_vi = vi;
+                t_ref = t;
                 CK(cudaMemcpy(ref_out, c.o[0], qn * 2, cudaMemcpyDeviceToDevice));
                 CK(cudaMemset(c.o[0], 0xFF, qn * 2));
-            } else {
-                CK(cudaMemset(c.o[0], 0xFF, qn * 2));
-                if (bench_launch(&c, 0) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
-                CK(cudaStreamSynchronize(g_s));
-                char what[96];
-                snprintf(what, sizeof what, "bench %s n=%d start=%d vs %s", s->name, c.n, c.start, g_variant_names[0]);
-                if (!bench_cross_check(what, &c, ref_out, vi)) g_failures++;
+                printf(" %s %8.3f ms %4.0f TF/s |", g_variant_names[vi], t * 1e3, flops / t / 1e12);
+                continue;
             }
-            printf(" %s %8.3f ms %4.0f TF/s%s", g_variant_names[vi], t * 1e3, flops / t / 1e12,
-                   vi > 0 ? "" : " |");
-            if (vi > 0) printf(" x%.2f |", t_old / t);
+            CK(cudaMemset(c.o[0], 0xFF, qn * 2));
+            if (bench_launch(&c, 0) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
+            CK(cudaStreamSynchronize(g_s));
+            char what[96];
+            snprintf(what, sizeof what, "bench %s n=%d start=%d vs %s", s->name, c.n, c.start, g_variant_names[ref_vi]);
+            if (!bench_cross_check(what, &c, ref_out, vi)) g_failures++;
+            printf(" %s %8.3f ms %4.0f TF/s x%.2f |", g_variant_names[vi], t * 1e3, flops / t / 1e12, t_ref / t);
         }
         printf("\n");
         fflush(stdout);
@@ -305,7 +355,8 @@ static void run_bench(void) {
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("bench on %s (%d SMs): causal TFLOP/s = 4*hd*hq*(visible keys summed over rows) / time; xN = speed-up "
-           "over %s\n", prop.name, prop.multiProcessorCount, g_variant_names[0]);
+           "over the first variant that takes the head_dim (%s)\n", prop.name, prop.multiProcessorCount,
+           g_variant_names[0]);
     CK(cudaStreamCreate(&g_s));
     bench_shape(&SHAPES[3]); /* 7B */
     bench_shape(&SHAPES[0]); /* 0.5B */
@@ -313,28 +364,70 @@ static void run_bench(void) {
     CK(cudaStreamDestroy(g_s));
 }
 
-/* "old,fa2,wg" -> g_variants; 0, or -1 with a message naming the bad entry. */
+/* "fa2,wg" -> g_variants; 0, or -1 with a message naming the bad entry. */
 static int parse_variants(const char *list) {
-    static const char *names[4] = {"old", "fa2", "wg", "wgp"};
-    static const int ids[4] = {QB_ATTN_PREFILL_OLD, QB_ATTN_PREFILL_FA2, QB_ATTN_PREFILL_WG, QB_ATTN_PREFILL_WGP};
     g_n_variants = 0;
     const char *p = list;
     while (*p) {
         size_t len = strcspn(p, ",");
         int found = -1;
-        for (int k = 0; k < 4; k++)
-            if (strlen(names[k]) == len && strncmp(p, names[k], len) == 0) found = k;
+        for (int k = 0; k < N_KNOWN; k++)
+            if (strlen(KNOWN[k].name) == len && strncmp(p, KNOWN[k].name, len) == 0) found = k;
         if (found < 0 || g_n_variants == MAX_VARIANTS) {
-            fprintf(stderr, "--variants: unknown or too many entries in '%s' (old, fa2, wg, wgp)\n", list);
+            fprintf(stderr, "--variants: unknown or too many entries in '%s' (known:", list);
+            for (int k = 0; k < N_KNOWN; k++) fprintf(stderr, " %s", KNOWN[k].name);
+            fprintf(stderr, ")\n");
             return -1;
         }
-        g_variants[g_n_variants] = ids[found];
-        g_variant_names[g_n_variants++] = names[found];
+        g_variants[g_n_variants] = found;
+        g_variant_names[g_n_variants++] = KNOWN[found].name;
         p += len;
         if (*p == ',') p++;
     }
     if (g_n_variants == 0) { fprintf(stderr, "--variants: empty list\n"); return -1; }
     return 0;
+}
+
+/* Without --variants: the product's kernels this device runs (fa2; wg, wgp on Hopper), or the lab's comparison. */
+static void default_variants(void) {
+#ifdef QB_LAB
+    (void)parse_variants("fa2,old");
+#else
+    struct cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    (void)parse_variants(prop.major == 9 ? "fa2,wg,wgp" : "fa2");
+#endif
+}
+
+/* The host side of the product's choice, no GPU needed: the automatic rule and the refusals. Failures counted. */
+static void check_rule_and_refusals(void) {
+    static const struct { int hd, cc, want; } rule[] = {
+        {64, 9, QB_ATTN_PREFILL_WG}, {128, 9, QB_ATTN_PREFILL_WGP}, {64, 8, QB_ATTN_PREFILL_FA2},
+        {128, 8, QB_ATTN_PREFILL_FA2}, {128, 10, QB_ATTN_PREFILL_FA2}, {64, 0, QB_ATTN_PREFILL_FA2},
+    };
+    for (size_t i = 0; i < sizeof rule / sizeof rule[0]; i++) {
+        int got = qb_attention_prefill_auto_variant(rule[i].hd, rule[i].cc);
+        if (got != rule[i].want) {
+            printf("FAIL auto rule: head_dim %d compute capability %d -> variant %d, want %d\n", rule[i].hd,
+                   rule[i].cc, got, rule[i].want);
+            g_failures++;
+        }
+    }
+    /* refused before any device work: no pointers needed */
+    static const struct { int hd, variant; const char *what; } refused[] = {
+        {128, QB_ATTN_PREFILL_WG, "wg at head_dim 128"}, {64, 1, "variant 1 (the old kernel, now in the lab)"},
+        {64, 99, "variant 99"}, {96, QB_ATTN_PREFILL_FA2, "head_dim 96"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int rc = qb_launch_attention_prefill_variant(NULL, NULL, NULL, 64, 8, 0, 14, 2, refused[i].hd, NULL,
+                                                     refused[i].variant, 0);
+        if (rc != -1 || !*qb_last_error()) {
+            printf("FAIL refusal: %s was accepted (rc %d)\n", refused[i].what, rc);
+            g_failures++;
+        } else {
+            printf("refused as expected: %s: %s\n", refused[i].what, qb_last_error());
+        }
+    }
 }
 
 int main(int argc, char **argv) {
@@ -345,13 +438,22 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--variants") == 0 && i + 1 < argc) {
             if (parse_variants(argv[++i]) != 0) return 2;
         } else {
-            fprintf(stderr, "usage: %s [--check] [--bench] [--variants old,fa2,wg,wgp]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--check] [--bench] [--variants name,...]\n", argv[0]);
             return 2;
         }
     }
     if (!check && !bench) check = bench = 1;
     (void)check_close; /* test_cuda_util.h's metric; this test uses its own per-row one */
+    check_rule_and_refusals();
+    if (g_failures) {
+        printf("FAILED: %d host-side check(s)\n", g_failures);
+        return 1;
+    }
+#ifdef QB_LAB
+    qb_lab_skip_without_gpu();
+#endif
     qb_test_skip_without_gpu();
+    if (g_n_variants == 0) default_variants();
     if (check) run_checks();
     if (bench) run_bench();
     if (g_failures) {

@@ -1,14 +1,19 @@
-/* test_cuda_gemv_quant_bench.c - the quantized decode GEMV (kernels/gemv_quant.cuh): the 4-bit tensor-core kernel
- * and the CUDA-core ("old") kernel against a double-precision reference, then old vs new speed, on the Qwen2.5
+/* test_cuda_gemv_quant_bench.c - the quantized decode GEMV (kernels/gemv_quant.cuh): the tensor-core kernel and
+ * the CUDA-core ("old") kernel against a double-precision reference, then old vs new speed, on the Qwen2.5
  * 7B shapes and the 72B shapes of a TP2 shard, for GPTQ-Int4, AWQ and GPTQ-Int8 (repacked layout of
  * engine/quant_repack.h, made directly here: random words, random scales and zero points).
+ * Built twice: the product test (test_cuda_gemv_quant_bench: the kernels the product holds) and, with QB_LAB
+ * defined, the kernel lab's harness (dev/CMakeLists.txt: dev_gemv_quant), which adds the lab's variants of
+ * dev/cuda/: the tensor-core kernel with warps per tile by shape ("tc", formerly QB_GEMV_QUANT=tc) and the cp.async
+ * tensor-core kernel ("async").
  *
  *   test_cuda_gemv_quant_bench [--check-only]     exits 77 without a GPU, 1 on any failed check
+ *   dev_gemv_quant [--check-only]                 the same, but exits 0 without a GPU
  *
- * Checks, every shape, format and kernel (old rows/warp 2, the dispatch qb_launch_gemv_quant, the register-
- * pipelined tensor-core kernel with warps per tile by shape and forced to 1, 2, 4, 8, 16, loading 2 or 4 steps
- * ahead, and with 2 also the per-step branch "g", and the cp.async tensor-core kernel with (warps, stages) (4, 4)
- * (4, 8) (8, 2) (8, 3) (8, 4) (16, 2)):
+ * Checks, every shape, format and kernel (old = the CUDA-core kernel at rows/warp 2, the dispatch
+ * qb_launch_gemv_quant, the register-pipelined tensor-core kernel with 1, 2, 4, 8, 16 warps per tile, loading 2 or 4
+ * steps ahead, and with 2 also the per-step branch "g"; in the lab also that kernel with warps per tile by shape and
+ * the cp.async tensor-core kernel with (warps, stages) (4, 4) (4, 8) (8, 2) (8, 3) (8, 4) (16, 2)):
  *   fp32 output vs the double sum of scale * (q - zero) * x: relative L2 error <= 1e-5 (both kernels sum exact
  *     products in fp32; only the order and the point where the scale is applied differ), every value finite
  *     (the output is filled with NaN before each launch, so a row never written fails);
@@ -21,8 +26,8 @@
  * totalling >= 512 MiB (the 50 MB L2 never serves them), median of 7 replays. GB/s counts the bytes read
  * (packed weights + scales/zeros + x); % is of the measured device-to-device copy bandwidth (read + write).
  * Columns: old (CUDA-core, rows/warp 2), new (the dispatch, with the kernel it chose), reg (fastest register-
- * pipelined tensor-core variant), async (fastest cp.async variant), BEST (fastest of all of these, for 8 bits also
- * the tensor-core kernel by shape = QB_GEMV_QUANT=tc), bf16 (qb_launch_gemv on the same shape). AWQ: old and new
+ * pipelined tensor-core variant), async (lab: fastest cp.async variant), BEST (fastest of all of these, in the lab
+ * for 8 bits also the tensor-core kernel by shape), bf16 (qb_launch_gemv on the same shape). AWQ: old and new
  * only (same kernels and speed as GPTQ-Int4). Summary per format: the dispatch's choice per 7B linear and the four
  * 7B linears summed over 28 layers ("7B linears per token") for the default, old, best of all, bf16.
  */
@@ -36,6 +41,9 @@
 #include "engine/quant_pack.h"
 #include "gemv.cuh"
 #include "gemv_quant.cuh"
+#ifdef QB_LAB
+#include "lab_kernels.h"
+#endif
 
 #define REPS 64
 #define ROUNDS 7
@@ -68,10 +76,13 @@ static const format k_formats[] = {{"gptq-int4", 4, 1, 16}, {"awq", 4, 0, 15}, {
  * 2000 + 100 D + W: the cp.async tensor-core kernel, W warps per tile, a ring of D stages per warp */
 #define SEL_DISPATCH 0
 #define SEL_OLD -1
-#define SEL_TC_AUTO 1000 /* tensor-core kernel, warps per tile by shape */
-#define SEL_ASYNC0 2000
-static const int k_tc_warps[] = {1,   2,   4,   8,   16,  201, 202, 204, 208, 216, 401, 402, 404, 408, 416,
-                                 2404, 2804, 2208, 2308, 2408, 2216};
+#define SEL_TC_AUTO 1000 /* lab: tensor-core kernel, warps per tile by shape */
+#define SEL_ASYNC0 2000  /* lab */
+static const int k_tc_warps[] = {1, 2, 4, 8, 16, 201, 202, 204, 208, 216, 401, 402, 404, 408, 416,
+#ifdef QB_LAB
+                                 2404, 2804, 2208, 2308, 2408, 2216
+#endif
+};
 #define SEL_IS_ASYNC(sel) ((sel) >= SEL_ASYNC0)
 #define SEL_ASYNC_STAGES(sel) ((sel) / 100 - 20)
 
@@ -98,9 +109,11 @@ static int launch_sel(int sel, const uint32_t *qw, const uint32_t *sz, const uin
                       int group, uint16_t *yb, float *yf) {
     if (sel == SEL_OLD) return qb_launch_gemv_quant_variant(qw, sz, x, n, k, bits, group, yb, yf, 2, g_s);
     if (sel == SEL_DISPATCH) return qb_launch_gemv_quant(qw, sz, x, n, k, bits, group, yb, yf, g_s);
-    if (sel == SEL_TC_AUTO) return qb_launch_gemv_quant_tc(qw, sz, x, n, k, bits, group, yb, yf, 0, g_s);
+#ifdef QB_LAB
+    if (sel == SEL_TC_AUTO) return qb_lab_gemv_quant_tc_by_shape(qw, sz, x, n, k, bits, group, yb, yf, g_s);
     if (SEL_IS_ASYNC(sel))
-        return qb_launch_gemv_quant_tc_async(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, SEL_ASYNC_STAGES(sel), g_s);
+        return qb_lab_gemv_quant_tc_async(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, SEL_ASYNC_STAGES(sel), g_s);
+#endif
     return qb_launch_gemv_quant_tc_tuned(qw, sz, x, n, k, bits, group, yb, yf, sel % 100, sel / 100 == 4 ? 4 : 2,
                                          sel / 100 == 2, g_s);
 }
@@ -275,7 +288,9 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
     ok &= check_kernel(SEL_DISPATCH, what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
     int tc = qb_gemv_quant_tc_supported(bits, k, group);
     if (tc) {
+#ifdef QB_LAB
         ok &= check_kernel(SEL_TC_AUTO, what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
+#endif
         for (size_t w = 0; w < sizeof k_tc_warps / sizeof *k_tc_warps; w++)
             ok &= check_kernel(k_tc_warps[w], what, d_qw, d_sz, d_x, n, k, bits, group, ref, ref_f, d_y, d_yb, got, got_b);
     } else {
@@ -307,12 +322,15 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
         int s_best = SEL_DISPATCH, s_reg = 0, s_async = 0;
         if (t_old < t_best) t_best = t_old, s_best = SEL_OLD;
         if (tc && fi != 1) {
-            t_reg = t_async = 1e30;
-            if (bits == 8) { /* QB_GEMV_QUANT=tc for 8 bits */
+            t_reg = 1e30;
+#ifdef QB_LAB
+            t_async = 1e30;
+            if (bits == 8) { /* the lab's tensor-core kernel by shape (formerly QB_GEMV_QUANT=tc) for 8 bits */
                 c.sel = SEL_TC_AUTO;
                 double t = time_graph(&c, 0);
                 if (t < t_best) t_best = t, s_best = SEL_TC_AUTO;
             }
+#endif
             for (size_t w = 0; w < sizeof k_tc_warps / sizeof *k_tc_warps; w++) {
                 c.sel = k_tc_warps[w];
                 double t = time_graph(&c, 0);
@@ -324,8 +342,10 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
             char l1[24], l2[24];
             sel_label(s_reg, l1, sizeof l1);
             sel_label(s_async, l2, sizeof l2);
-            snprintf(cols, sizeof cols, " | reg %-7s %5.1f %3.0f%% | async %-6s %5.1f %3.0f%%", l1, t_reg * 1e6,
-                     PCT(t_reg), l2, t_async * 1e6, PCT(t_async));
+            size_t used = (size_t)snprintf(cols, sizeof cols, " | reg %-7s %5.1f %3.0f%%", l1, t_reg * 1e6, PCT(t_reg));
+            if (t_async > 0) /* the lab only */
+                snprintf(cols + used, sizeof cols - used, " | async %-6s %5.1f %3.0f%%", l2, t_async * 1e6,
+                         PCT(t_async));
         }
         sel_label(s_best, lab, sizeof lab);
         if (*bf16_time <= 0) *bf16_time = time_bf16(n, k, d_x, d_yb);
@@ -368,6 +388,9 @@ static void run_case(const shape *sh, int fi, int timing, double copy_gbps, doub
 
 int main(int argc, char **argv) {
     int timing = !(argc > 1 && strcmp(argv[1], "--check-only") == 0);
+#ifdef QB_LAB
+    qb_lab_skip_without_gpu();
+#endif
     qb_test_skip_without_gpu();
     CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
     struct cudaDeviceProp prop;
@@ -375,7 +398,8 @@ int main(int argc, char **argv) {
     double copy_gbps = timing ? qb_bench_copy_gbps(g_s, 5) : 0;
     printf("gemv_quant bench on %s (%d SMs); copy bandwidth %.0f GB/s (read + write); old = CUDA-core rows/warp 2, "
            "new = qb_launch_gemv_quant (its choice named), reg = best register-pipelined tensor-core variant (W warps per tile, "
-           "U unroll, g guarded), async = best cp.async tensor-core variant (W warps, D stages), BEST = fastest of all\n",
+           "U unroll, g guarded), async (lab) = best cp.async tensor-core variant (W warps, D stages), "
+           "BEST = fastest of all\n",
            prop.name, prop.multiProcessorCount, copy_gbps);
     for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++) {
         double bf16_time = 0;
@@ -391,8 +415,8 @@ int main(int argc, char **argv) {
                    "best of all %.3f",
                    k_formats[f].name, 28 * g_sum_new[f] * 1e3, g_sum_new[f] > 0 ? g_sum_bf16 / g_sum_new[f] : 0,
                    g_sum_new[f] > 0 ? g_sum_old[f] / g_sum_new[f] : 0, 28 * g_sum_old[f] * 1e3, 28 * g_sum_best[f] * 1e3);
-            if (g_sum_reg[f] > 0)
-                printf(" | best reg-tc %.3f | best async %.3f", 28 * g_sum_reg[f] * 1e3, 28 * g_sum_async[f] * 1e3);
+            if (g_sum_reg[f] > 0) printf(" | best reg-tc %.3f", 28 * g_sum_reg[f] * 1e3);
+            if (g_sum_async[f] > 0) printf(" | best async (lab) %.3f", 28 * g_sum_async[f] * 1e3);
             printf(" | bf16 %.3f ms\n", 28 * g_sum_bf16 * 1e3);
         }
     }
