@@ -145,6 +145,7 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
             plots.step_latency(title, mine, runs, by_file, out_dir, stem)
         lines += [f"![{name}]({name})" for name in model_figs] + ([""] if model_figs else [])
         figures += model_figs
+    lines += tables.choices_section(cells)
     floor_figs = plots.floor_share(cells, out_dir)
     if floor_figs:
         lines += ["## Share of the bandwidth floor", ""] + [f"![{n}]({n})" for n in floor_figs] + [""]

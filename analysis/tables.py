@@ -281,3 +281,22 @@ def published_table(pub):
               "vLLM memory/length settings; 062/NS = vLLM 0.6.2, other sampling; auto_gptq==0.6.0 = older AutoGPTQ)",
               ""] if notes else []
     return lines + _table(["engine format"] + [str(n) for n in lengths], rows) + [""] + legend
+
+
+def choices_section(cells):
+    """'## Engine choices': per cell what the engine asked for (options that are not auto) and what ran
+    (engine_choices, docs/RESULTS.md), so two runs that differ in speed show why. Empty when no file records them."""
+    if "engine_choices" not in cells.columns or not len(cells):
+        return []
+    rows = []
+    for _, c in cells.iterrows():
+        choices = c["engine_choices"] if isinstance(c["engine_choices"], str) else ""
+        options = c.get("engine_options") if isinstance(c.get("engine_options"), str) else ""
+        asked = ";".join(kv for kv in options.split(";") if kv and not kv.endswith("=auto")) or "auto"
+        where = f"{c['model']} {c['quant']} input {int(c['context_len'])} TP{int(c['tp_size'])}"
+        if several_files(cells):
+            where += f" ({c['file_label']})"
+        rows.append([_md_escape(where), _md_escape(asked), _md_escape(choices.replace(";", "; ") or "not recorded")])
+    return ["## Engine choices", "", "Options not left to `auto`, and what the engine chose (`engine_choices`).", ""] + \
+        _table(["cell", "options", "choices"], rows) + [""]
+

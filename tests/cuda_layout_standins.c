@@ -364,3 +364,7 @@ int qb_launch_first_nonfinite(const void *data, size_t n, int elem_bytes, uint32
     }
     return 0;
 }
+int qb_attention_prefill_auto_variant(int hd, int cc_major) { /* the rule of attention_prefill.cu */
+    if (cc_major != 9) return QB_ATTN_PREFILL_FA2;
+    return hd == 64 ? QB_ATTN_PREFILL_WG : QB_ATTN_PREFILL_WGP;
+}

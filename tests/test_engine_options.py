@@ -79,6 +79,17 @@ class Lists(unittest.TestCase):
                 self.assertTrue(field(c, "engine_choices").startswith("engine=cpu-reference"), field(c, "engine_choices"))
             self.assertEqual([c[3] for c in settings["cells"]], opts)
             self.assertNotIn("test_hooks", settings)
+            # the report shows what each cell asked for and what ran
+            src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            rep = os.path.join(d, "report")
+            p = subprocess.run(["/usr/bin/python3", "-m", "analysis.report", out, "--out", rep], cwd=src,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(rep, "report.md"), encoding="utf-8") as f:
+                text = f.read()
+            self.assertIn("## Engine choices", text)
+            self.assertIn("decode_fusion=none; pdl=off".replace("; ", ";"), text)
+            self.assertIn("engine=cpu-reference", text)
 
     def test_sweep_list_and_resume(self):
         with tempfile.TemporaryDirectory() as d:

@@ -80,8 +80,8 @@ int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o) {
     return dim <= 2048;
 }
 
-/* Prefill attention. auto: on Hopper (compute capability 9) wg at head_dim 64 and wgp at 128 (wg is wrong at 128;
- * wgp is faster than fa2 at both); fa2 on other GPUs. PERFORMANCE.md, "Prefill attention". */
+/* Prefill attention. auto: the kernel's own rule, qb_attention_prefill_auto_variant (kernels/attention_prefill.cu:
+ * on Hopper wg at head_dim 64, wgp at 128; fa2 on other GPUs). PERFORMANCE.md, "Prefill attention". */
 int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant) {
     switch (o->v[QB_EOPT_ATTN_PREFILL]) {
     case QB_ATTN_PREFILL_OPT_FA2: *variant = QB_ATTN_PREFILL_FA2; return 0;
@@ -90,7 +90,7 @@ int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *
         if (head_dim != 64) return qb_errorf("--attn-prefill wg: head_dim %d unsupported (64 only; wgp or fa2)", head_dim);
         *variant = QB_ATTN_PREFILL_WG;
         break;
-    default: *variant = cc_major != 9 ? QB_ATTN_PREFILL_FA2 : head_dim == 64 ? QB_ATTN_PREFILL_WG : QB_ATTN_PREFILL_WGP;
+    default: *variant = qb_attention_prefill_auto_variant(head_dim, cc_major);
     }
     if (*variant != QB_ATTN_PREFILL_FA2 && cc_major != 9)
         return qb_errorf("--attn-prefill %s: needs a Hopper GPU (compute capability 9, this one has %d)",
