@@ -172,15 +172,13 @@ class InputFiles(unittest.TestCase):
             ("[1, 2", "line 1"),
         ]
         with tempfile.TemporaryDirectory() as d:
-            for text, expected in cases:
+            for i, (text, expected) in enumerate(cases):
                 with self.subTest(expected=expected):
-                    path = os.path.join(d, "peer.json")
-                    if os.path.exists(path):
-                        os.unlink(path)
+                    path = os.path.join(d, f"peer{i}.json")
                     if text is not None:
                         with open(path, "w") as f:
                             f.write(text)
-                    out = os.path.join(d, "r.h5")
+                    out = os.path.join(d, f"r{i}.h5")
                     p, _ = self.quick(*TINY, "--expect-tokens", path, "--out", out)
                     one_error_line(self, p, "--expect-tokens", expected)
                     self.assertFalse(os.path.exists(out), "no cell may run")

@@ -130,7 +130,7 @@ static void test_defaults(void) {
 static void expect_error(const char *json, const char *frag1, const char *frag2) {
     qb_sweep s;
     if (qb_sweep_parse(json, "bad.json", &s) == 0) {
-        fprintf(stderr, "FAIL accepted a bad sweep (expected \"%s\"): %s\n", frag2, json);
+        fprintf(stderr, "FAIL accepted a bad sweep (expected \"%s\"): %.200s\n", frag2, json);
         g_failures++;
         qb_sweep_free(&s);
         return;
