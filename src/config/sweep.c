@@ -193,27 +193,15 @@ static int count_cells(json_t *entries, const char *origin, int *n_cells) {
     return 0;
 }
 
-/* The model names, each stored once; cells point into it. */
-static int keep_model_name(qb_sweep *s, const char *name, size_t cap, const char *origin, char **kept) {
-    char *copy = strdup(name);
-    if (!copy) return qb_errorf("%s: out of memory expanding the sweep", origin);
-    if ((size_t)s->n_model_names == cap) { /* cannot happen: cap = the number of model strings of the file */
-        free(copy);
-        return qb_errorf("%s: internal error: more model names than counted", origin);
-    }
-    s->model_names[s->n_model_names++] = copy;
-    *kept = copy;
-    return 0;
-}
-
 /* Append entry i's cross product (already checked and counted) in model, quant, length order. */
-static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s, size_t names_cap) {
+static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s) {
     json_t *models = json_object_get(entry, "models"), *quants = json_object_get(entry, "quants");
     json_t *lengths = json_object_get(entry, "context_lengths"), *m, *q, *l;
     size_t a, b, c;
     json_array_foreach(models, a, m) {
-        char *model = NULL;
-        QB_TRY(keep_model_name(s, json_string_value(m), names_cap, origin, &model));
+        char *model = strdup(json_string_value(m)); /* stored once; its cells point to it */
+        if (!model) return qb_errorf("%s: out of memory expanding the sweep", origin);
+        s->model_names[s->n_model_names++] = model; /* parse_root made one slot per model string */
         json_array_foreach(quants, b, q) {
             qb_quant quant;
             (void)qb_quant_parse(json_string_value(q), &quant); /* checked in check_entry */
@@ -287,7 +275,7 @@ static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
     s->cells = malloc(sizeof *s->cells * (size_t)n_cells);
     s->model_names = malloc(sizeof *s->model_names * names);
     if (!s->cells || !s->model_names) return qb_errorf("%s: out of memory expanding the sweep", origin);
-    json_array_foreach(entries, i, entry) QB_TRY(expand_entry(entry, origin, (int)i, s, names));
+    json_array_foreach(entries, i, entry) QB_TRY(expand_entry(entry, origin, (int)i, s));
     return check_duplicates(s, origin);
 }
 
