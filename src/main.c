@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/expected_tokens.h"
 #include "bench/export_cmd.h"
 #include "bench/rank_agreement.h"
 #include "bench/rope_policy.h"

@@ -35,7 +35,7 @@ static int parse_cell(json_t *cell, size_t i, const char *origin, qb_expected_ce
             char got[64];
             if (json_is_integer(t)) snprintf(got, sizeof got, "%lld", (long long)json_integer_value(t));
             else if (json_is_real(t)) snprintf(got, sizeof got, "%g", json_real_value(t));
-            else snprintf(got, sizeof got, "a %s", json_is_string(t) ? "string" : json_is_null(t) ? "null" : "non-number");
+            else snprintf(got, sizeof got, "%s", json_is_string(t) ? "a string" : json_is_null(t) ? "null" : "no number");
             return qb_errorf("--expect-tokens: %s: cells[%zu].tokens[%zu]: must be an integer token id in [0, %d], "
                              "got %s", origin, i, k, INT32_MAX, got);
         }
@@ -50,7 +50,9 @@ static int parse_root(json_t *root, const char *origin, qb_expected_tokens *out)
     json_t *engine = json_object_get(root, "engine"), *cells = json_object_get(root, "cells"), *cell;
     if (engine && !json_is_null(engine) && !json_is_string(engine))
         return qb_errorf("--expect-tokens: %s: engine: must be a string", origin);
-    snprintf(out->engine, sizeof out->engine, "%s", json_is_string(engine) ? json_string_value(engine) : "another engine");
+    /* the name goes into the results file's notes: control characters escaped, as in error messages */
+    qb_printable(json_is_string(engine) ? json_string_value(engine) : "another engine", out->engine,
+                 sizeof out->engine);
     if (!json_is_array(cells)) return qb_errorf("--expect-tokens: %s: cells: must be an array", origin);
     out->cells = calloc(json_array_size(cells) ? json_array_size(cells) : 1, sizeof *out->cells);
     if (!out->cells) return qb_errorf("--expect-tokens: %s: out of memory", origin);

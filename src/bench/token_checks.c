@@ -99,7 +99,8 @@ out:
 static int expect_check(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
                         const int32_t *tokens, int n_gen, qb_cell_record *c) {
     char note[320];
-    if (!r->expected) return qb_errorf("--expect-tokens %s: the file was not read before the first cell", r->opt->expect_tokens);
+    if (!r->expected)
+        return qb_errorf("--expect-tokens %s: the file was not read before the first cell", r->opt->expect_tokens);
     const char *engine = r->expected->engine;
     const qb_expected_cell *e = qb_expected_tokens_find(r->expected, c->model, n_prompt);
     if (!e) {

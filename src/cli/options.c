@@ -135,7 +135,8 @@ static int set_noisy(qb_options *o, const char *f, const char *v) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (!starts_numeric(v, false) || errno || end == v || *end || !(x > 0) || x > 10) return qb_errorf("--%s: '%s' is not a fraction in (0, 10]", f, v);
+    if (!starts_numeric(v, false) || errno || end == v || *end || !(x > 0) || x > 10)
+        return qb_errorf("--%s: '%s' is not a fraction in (0, 10]", f, v);
     o->noisy_threshold = x;
     return 0;
 }
@@ -241,21 +242,23 @@ static const qb_flag FLAGS[] = {
      "directory; presets get random weights of the exact shapes", set_model, fmt_model},
     {"quant", "FORMAT", "bf16 | gptq-int8 | gptq-int4 | awq (presets get random weights in that format; a checkpoint runs in "
      "its own format when --quant is not given, and a --quant that contradicts it is refused)", set_quant, fmt_quant},
-    {"context-lengths", "LIST", "comma-separated input lengths in tokens, each in [1, " QB_LIMIT_STR(QB_LIMIT_CONTEXT_LEN)
-     "], at most " QB_LIMIT_STR(QB_MAX_CONTEXTS),
-     set_context_lengths, fmt_lengths},
+    {"context-lengths", "LIST", "comma-separated input lengths in tokens, each in [1, "
+     QB_LIMIT_STR(QB_LIMIT_CONTEXT_LEN) "], at most " QB_LIMIT_STR(QB_MAX_CONTEXTS), set_context_lengths, fmt_lengths},
     {"generate-length", "N", "tokens generated per run, exactly (end-of-sequence never stops a run), in [1, "
      QB_LIMIT_STR(QB_LIMIT_GENERATE_LEN) "]",
      set_generate_length, fmt_gen},
-    {"repetitions", "N", "timed runs per cell (every one is kept), in [1, " QB_LIMIT_STR(QB_LIMIT_REPETITIONS) "]", set_repetitions, fmt_reps},
-    {"warmup", "N", "untimed runs before the timed ones, in [0, " QB_LIMIT_STR(QB_LIMIT_WARMUP) "]", set_warmup, fmt_warmup},
+    {"repetitions", "N", "timed runs per cell (every one is kept), in [1, " QB_LIMIT_STR(QB_LIMIT_REPETITIONS) "]",
+     set_repetitions, fmt_reps},
+    {"warmup", "N", "untimed runs before the timed ones, in [0, " QB_LIMIT_STR(QB_LIMIT_WARMUP) "]", set_warmup,
+     fmt_warmup},
     {"backend", "auto|cpu|cuda", "engine; auto = cuda when a GPU is usable, else the CPU reference (it says which)",
      set_backend, fmt_backend},
     {"prompt", "random|repeat:ID", "random token ids in [0, 151643) from --seed, or one id repeated", set_prompt,
      fmt_prompt},
     {"out", "PATH", "HDF5 results file, rewritten atomically after every cell", set_out, fmt_out},
     {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
-    {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the number of ranks; the others wait); "
+    {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
+     "number of ranks; the others wait); "
      "without it the CPU engine uses every rank and the CUDA engine the fewest GPUs that hold each cell",
      set_tp, fmt_tp},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "
@@ -272,8 +275,8 @@ static const qb_flag FLAGS[] = {
     {"check", "none|reference[:N]", "after the timed runs, compare the first N (16) generated tokens with the CPU "
      "reference engine on the same weights (equal, or each in the other's top 5 at the first difference)",
      set_check, fmt_check},
-    {"expect-tokens", "FILE", "compare the generated tokens with another engine's (JSON, see docs/RESULTS.md; a regular file of "
-     "at most " QB_LIMIT_STR(QB_LIMIT_EXPECT_TOKENS_FILE_BYTES) " bytes, read and checked before the first cell)",
+    {"expect-tokens", "FILE", "compare the generated tokens with another engine's (JSON, see docs/RESULTS.md; a "
+     "regular file of at most " QB_LIMIT_STR(QB_LIMIT_EXPECT_TOKENS_FILE_BYTES) " bytes, read and checked before the first cell)",
      set_expect, NULL},
     {"rope-scaling", "auto|none|yarn:F", "auto: YaRN factor 4 (original 32768) for a 7B-72B cell whose input + "
      "generated tokens exceed max_position_embeddings, refused for 0.5B-3B; none: never; yarn:F: always",
