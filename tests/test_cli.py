@@ -78,6 +78,11 @@ class Errors(unittest.TestCase):
         (["--repetitions", "1001"], "--repetitions: 1001 is out of range [1, 1000]"),
         (["--warmup", "101"], "--warmup: 101 is out of range [0, 100]"),
         (["--tp", "1025"], "--tp: 1025 is out of range [0, 1024]"),
+        # the cell limit holds for the engine options' cross product too (6 lengths x 1944 combinations)
+        (["--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "1,2,3,4,5,6",
+          "--allreduce", "auto,nccl,ipc-oneshot", "--tp-exchange", "auto,on,off", "--allreduce-norm",
+          "auto,fused,two-step", "--decode-fusion", "auto,epilogues,none", "--quant-layout", "auto,rows",
+          "--attn-prefill", "auto,fa2,wg,wgp", "--pdl", "auto,on,off"], "is more than 10000"),
     ]
 
     def test_each_error_is_one_line_exit_2(self):
