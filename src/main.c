@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/expected_tokens.h"
 #include "bench/export_cmd.h"
 #include "bench/rank_agreement.h"
 #include "bench/rope_policy.h"
@@ -166,6 +167,7 @@ int main(int argc, char **argv) {
     static qb_options o;
     qb_cell_spec *cells = NULL;
     int n_cells = 0;
+    static qb_expected_tokens expected;
 
     /* Every check below runs on every rank; a rank that fails alone is named by rank 0 and all exit 2. */
     if (!every_rank_passed(&d, qb_options_parse(argc, argv, &o) == 0)) goto refused;
@@ -186,6 +188,8 @@ int main(int argc, char **argv) {
 
     size_t gpu_bytes = 0;
     int planned_ok = qb_sweep_cells(&o, &cells, &n_cells) == 0;
+    /* Every rank reads the --expect-tokens file now, so that a missing, blocking or malformed one costs no cell. */
+    if (planned_ok && o.expect_tokens[0]) planned_ok = qb_expected_tokens_load(o.expect_tokens, &expected) == 0;
 #ifdef QB_HAVE_CUDA
     if (planned_ok && !strcmp(backend_name, "cuda") && qb_cuda_device_memory(d.local_rank, &gpu_bytes) != 0)
         planned_ok = 0;
@@ -197,7 +201,8 @@ int main(int argc, char **argv) {
     if (!ranks_agree(&o, &d, backend_name, cells, n_cells)) goto refused;
     if (!every_rank_passed(&d, !root || !o.out[0] || qb_results_check_target(o.out, o.overwrite, o.resume) == 0))
         goto refused;
-    qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get()};
+    qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get(),
+                        o.expect_tokens[0] ? &expected : NULL};
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0 && qb_error_make_printable())
         QB_FATAL(&d, qb_last_error());
     goto done;
@@ -206,6 +211,7 @@ refused: /* every rank's message is printed by rank 0 already */
     status = 2;
 done:
     free(cells);
+    qb_expected_tokens_free(&expected);
     qb_dist_finalize(&d);
     return status;
 }

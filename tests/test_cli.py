@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""test_cli.py - qwenbench's command line: --help from the flag table, one-line errors with exit 2.
+"""test_cli.py - qwenbench's command line: --help from the flag table, one-line errors with exit 2; user-given
+input files (--sweep, --expect-tokens) read and checked before the first cell, FIFOs refused without waiting;
+export-weights --shards never writes an empty shard.
 
 Run by ctest: /usr/bin/python3 tests/test_cli.py PATH/TO/qwenbench
 """
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 QB = None
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+TINY = ["--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "4", "--generate-length", "2",
+        "--repetitions", "1", "--warmup", "0"]
 
 
 def run(*args, **kw):
@@ -51,6 +58,31 @@ class Errors(unittest.TestCase):
         (["--rope-scaling", "bogus"], "--rope-scaling: 'bogus' is not auto, none or yarn:F"),
         (["--backend", "cpu", "--model", "qwen2.5-0.5b", "--context-lengths", "40000", "--generate-length", "4"],
          "not published with YaRN"),
+        # issue 20 item 10: parsing holes
+        (["--seed", " -1"], "--seed: ' -1' is not an integer in [0, 2^64 - 1]"),
+        (["--seed", "-1"], "--seed: '-1' is not an integer"),
+        (["--seed", "+1"], "--seed: '+1' is not an integer"),
+        (["--seed", "18446744073709551616"], "--seed"),
+        (["--context-lengths", "1,,2"], "--context-lengths: '1,,2': empty item 2"),
+        (["--context-lengths", "1,"], "empty item 2"),
+        (["--context-lengths", ",1"], "empty item 1"),
+        (["--context-lengths", ""], "--context-lengths: empty list"),
+        (["--context-lengths", " 4"], "--context-lengths: ' 4' is not an integer"),
+        (["--deadline", "1e-9"], "--deadline: '1e-9' is not a number of seconds in [1, 1e+06]"),
+        (["--deadline", "0.5"], "--deadline: '0.5' is not a number of seconds in [1,"),
+        (["--deadline", "nan"], "--deadline"),
+        (["--deadline", "1e7"], "--deadline"),
+        # the limits the sweep files share (config/limits.h)
+        (["--context-lengths", "1048577"], "--context-lengths: 1048577 is out of range [1, 1048576]"),
+        (["--generate-length", "1048577"], "--generate-length: 1048577 is out of range [1, 1048576]"),
+        (["--repetitions", "1001"], "--repetitions: 1001 is out of range [1, 1000]"),
+        (["--warmup", "101"], "--warmup: 101 is out of range [0, 100]"),
+        (["--tp", "1025"], "--tp: 1025 is out of range [0, 1024]"),
+        # the cell limit holds for the engine options' cross product too (6 lengths x 1944 combinations)
+        (["--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "1,2,3,4,5,6",
+          "--allreduce", "auto,nccl,ipc-oneshot", "--tp-exchange", "auto,on,off", "--allreduce-norm",
+          "auto,fused,two-step", "--decode-fusion", "auto,epilogues,none", "--quant-layout", "auto,rows",
+          "--attn-prefill", "auto,fa2,wg,wgp", "--pdl", "auto,on,off"], "is more than 10000"),
     ]
 
     def test_each_error_is_one_line_exit_2(self):
@@ -82,6 +114,154 @@ class Errors(unittest.TestCase):
                     "--out", os.path.join(blocker, "r.h5"))
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("qwenbench: error:", p.stderr)
+
+    def test_help_states_the_limits(self):
+        p = run("--help")
+        for text in ["each in [1, 1048576], at most 32", "in [1, 1048576]", "in [1, 1000]", "in [0, 100]",
+                     "at most 10000 cells", "at most 1048576 bytes", "at most 67108864 bytes", "in [1, 1e6]",
+                     "in [0, 2^64 - 1]"]:
+            self.assertIn(text, p.stdout)
+
+    def test_deadline_bounds_accepted(self):
+        for v in ["1", "1e6"]:
+            p = run("--deadline", v, "--help")
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+
+def one_error_line(test, p, *fragments):
+    test.assertEqual(p.returncode, 2, f"rc {p.returncode}\n{p.stderr}")
+    lines = [l for l in p.stderr.splitlines() if not l.startswith("#")]
+    test.assertEqual(len(lines), 1, p.stderr)
+    test.assertIn("qwenbench: error:", lines[0])
+    for f in fragments:
+        test.assertIn(f, lines[0])
+
+
+class InputFiles(unittest.TestCase):
+    """--sweep and --expect-tokens: regular files only, read and checked before the first cell (issue 20 item 9)."""
+
+    def quick(self, *args, limit=20):
+        t0 = time.time()
+        p = subprocess.run([QB, *args], capture_output=True, text=True, timeout=limit)  # a hang fails the test
+        return p, time.time() - t0
+
+    def test_fifo_sweep_is_refused_at_once(self):
+        with tempfile.TemporaryDirectory() as d:
+            fifo = os.path.join(d, "sweep.json")
+            os.mkfifo(fifo)
+            p, took = self.quick("--backend", "cpu", "--sweep", fifo)
+            one_error_line(self, p, fifo, "not a regular file")
+            self.assertLess(took, 15)
+
+    def test_fifo_expect_tokens_is_refused_at_once(self):
+        with tempfile.TemporaryDirectory() as d:
+            fifo = os.path.join(d, "peer.json")
+            os.mkfifo(fifo)
+            out = os.path.join(d, "r.h5")
+            p, took = self.quick(*TINY, "--expect-tokens", fifo, "--out", out)
+            one_error_line(self, p, "--expect-tokens", fifo, "not a regular file")
+            self.assertFalse(os.path.exists(out), "no cell may run")
+
+    def test_bad_expect_tokens_files_exit_2_before_any_cell(self):
+        cases = [
+            (None, "cannot open"),
+            ("{\"cells\": [{\"model\": \"\", \"context_len\": 4, \"tokens\": [1, 2.5]}]}",
+             "cells[0].tokens[1]: must be an integer token id"),
+            ("{\"cells\": [{\"context_len\": 4, \"tokens\": [1, \"7\"]}]}", "cells[0].tokens[1]"),
+            ("{\"cells\": [{\"context_len\": 4, \"tokens\": [-1]}]}", "cells[0].tokens[0]"),
+            ("{\"cells\": [{\"context_len\": 4, \"tokens\": [1]}, {\"context_len\": \"4\", \"tokens\": []}]}",
+             "cells[1].context_len"),
+            ("{\"cells\": [{\"context_len\": 4}]}", "cells[0].tokens: must be an array"),
+            ("{\"engine\": \"x\"}", "cells: must be an array"),
+            ("{\"cells\": [], \"cells\": []}", "duplicate"),
+            ("[1, 2", "line 1"),
+        ]
+        with tempfile.TemporaryDirectory() as d:
+            for i, (text, expected) in enumerate(cases):
+                with self.subTest(expected=expected):
+                    path = os.path.join(d, f"peer{i}.json")
+                    if text is not None:
+                        with open(path, "w") as f:
+                            f.write(text)
+                    out = os.path.join(d, f"r{i}.h5")
+                    p, _ = self.quick(*TINY, "--expect-tokens", path, "--out", out)
+                    one_error_line(self, p, "--expect-tokens", expected)
+                    self.assertFalse(os.path.exists(out), "no cell may run")
+
+    def test_good_expect_tokens_file_is_used(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "peer.json")
+            with open(path, "w") as f:
+                json.dump({"engine": "peer", "meta": {"x": 1},
+                           "cells": [{"model": "other", "context_len": 4, "tokens": [1, 2], "speed_mean": 1.5}]}, f)
+            p, _ = self.quick(*TINY, "--expect-tokens", path, limit=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_sweep_over_the_cell_limit_is_refused_quickly(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "big.json")
+            with open(path, "w") as f:
+                json.dump({"entries": [{"models": ["qwen2.5-tiny"], "quants": ["bf16"],
+                                        "context_lengths": list(range(1, 100001))}]}, f)
+            p, took = self.quick("--backend", "cpu", "--sweep", path)
+            one_error_line(self, p, "entries[0]", "more than 10000 cells")
+            self.assertLess(took, 10)
+
+    def test_sweep_settings_have_the_flags_limits(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.json")
+            for field, value in [("generate_length", 1 << 24), ("repetitions", 1 << 20), ("warmup", 1 << 20)]:
+                with self.subTest(field=field):
+                    with open(path, "w") as f:
+                        json.dump({field: value, "entries": [{"models": ["qwen2.5-tiny"], "quants": ["bf16"],
+                                                              "context_lengths": [4]}]}, f)
+                    p, _ = self.quick("--backend", "cpu", "--sweep", path)
+                    one_error_line(self, p, field, "out of range")
+
+
+class ModelConfig(unittest.TestCase):
+    def test_rope_scaling_without_type_is_refused(self):
+        with open(os.path.join(FIXTURES, "yarn", "config.json")) as f:
+            cfg = json.load(f)
+        with tempfile.TemporaryDirectory() as d:
+            for scaling in [{"factor": 4.0, "original_max_position_embeddings": 32}, {}]:
+                with self.subTest(scaling=scaling):
+                    cfg["rope_scaling"] = scaling
+                    with open(os.path.join(d, "config.json"), "w") as f:
+                        json.dump(cfg, f)
+                    p = run("--backend", "cpu", "--model", d, "--context-lengths", "4", "--generate-length", "2")
+                    one_error_line(self, p, "rope_scaling", "\"type\"")
+
+
+class ExportShards(unittest.TestCase):
+    def export(self, out, shards):
+        return subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny", "--out", out, "--shards", str(shards)],
+                              capture_output=True, text=True, timeout=120)
+
+    def test_too_many_shards_are_refused_and_none_is_empty(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "ck")
+            p = self.export(out, 1000)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("--shards 1000: more than the", p.stderr)
+            self.assertIn("a shard would be empty", p.stderr)
+            self.assertFalse(os.path.exists(out) and os.listdir(out), "nothing written")
+            n_tensors = int(p.stderr.split("more than the ")[1].split()[0])
+            # with n - 1 shards, the old even split (ceil) left about half of them empty
+            for shards in [n_tensors - 1, n_tensors]:
+                with self.subTest(shards=shards):
+                    ck = os.path.join(d, f"ck{shards}")
+                    p = self.export(ck, shards)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    with open(os.path.join(ck, "model.safetensors.index.json")) as f:
+                        used = set(json.load(f)["weight_map"].values())
+                    files = {n for n in os.listdir(ck) if n.endswith(".safetensors")}
+                    self.assertEqual(len(files), shards)
+                    self.assertEqual(used, files, "every shard holds a tensor")
+            p = subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny", "--out", out, "--seed", " -1"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--seed", p.stderr)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,20 @@
 /* test_sweep.c - the sweep-config loader: the shipped sweeps expand to the expected grids in file order,
- * and every malformed file is refused with one line naming the file and the field.
+ * and every malformed file is refused with one line naming the file and the field; the limits (config/limits.h,
+ * the same as the command line's), the cell limit checked before expansion, a fast duplicate check, and files
+ * that are not regular files (a FIFO must be refused at once, not waited on).
  *
  * Run: test_sweep <source dir>   (ctest passes it; the shipped files are read from <source>/configs/sweeps)
  */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "config/limits.h"
 #include "config/sweep.h"
 #include "util/error.h"
 
@@ -121,7 +130,7 @@ static void test_defaults(void) {
 static void expect_error(const char *json, const char *frag1, const char *frag2) {
     qb_sweep s;
     if (qb_sweep_parse(json, "bad.json", &s) == 0) {
-        fprintf(stderr, "FAIL accepted a bad sweep (expected \"%s\"): %s\n", frag2, json);
+        fprintf(stderr, "FAIL accepted a bad sweep (expected \"%s\"): %.200s\n", frag2, json);
         g_failures++;
         qb_sweep_free(&s);
         return;
@@ -175,12 +184,169 @@ static void test_errors(void) {
           "missing file: \"%s\"", qb_last_error());
 }
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* {"entries": [{"models": [models], "quants": ["bf16"], "context_lengths": [first, first + 1, ...]}]}: n lengths. */
+static char *lengths_sweep(const char *models, int first, int n) {
+    size_t cap = 128 + strlen(models) + (size_t)n * 12;
+    char *json = malloc(cap);
+    if (!json) return NULL;
+    size_t k = (size_t)snprintf(json, cap, "{\"entries\": [{\"models\": [%s], \"quants\": [\"bf16\"], "
+                                "\"context_lengths\": [", models);
+    for (int i = 0; i < n; i++) k += (size_t)snprintf(json + k, cap - k, "%s%d", i ? "," : "", first + i);
+    snprintf(json + k, cap - k, "]}]}");
+    return json;
+}
+
+static void expect_ok(const char *json, int n_cells) {
+    qb_sweep s;
+    if (qb_sweep_parse(json, "ok.json", &s) != 0) {
+        fprintf(stderr, "FAIL refused a sweep within the limits: %s\n", qb_last_error());
+        g_failures++;
+        return;
+    }
+    CHECK(s.n_cells == n_cells, "n_cells %d, expected %d", s.n_cells, n_cells);
+    qb_sweep_free(&s);
+}
+
+/* The settings have the command line's ranges (config/limits.h), not wider ones. */
+static void test_setting_limits(void) {
+    expect_ok("{\"entries\": [" ENTRY "], \"generate_length\": 1048576, \"repetitions\": 1000, \"warmup\": 100,"
+              " \"tp\": 1024}", 1);
+    expect_error("{\"entries\": [" ENTRY "], \"generate_length\": 1048577}", "generate_length", "[1, 1048576]");
+    expect_error("{\"entries\": [" ENTRY "], \"generate_length\": 16777216}", "generate_length", "out of range");
+    expect_error("{\"entries\": [" ENTRY "], \"repetitions\": 1001}", "repetitions", "[1, 1000]");
+    expect_error("{\"entries\": [" ENTRY "], \"warmup\": 101}", "warmup", "[0, 100]");
+    expect_error("{\"entries\": [" ENTRY "], \"tp\": 1025}", "tp", "[1, 1024]");
+    expect_ok("{\"entries\": [{\"models\": [\"m\"], \"quants\": [\"bf16\"], \"context_lengths\": [1048576]}]}", 1);
+    expect_error("{\"entries\": [{\"models\": [\"m\"], \"quants\": [\"bf16\"], \"context_lengths\": [1048577]}]}",
+                 "entries[0].context_lengths[0]", "[1, 1048576]");
+    char *long_name = malloc(QB_LIMIT_MODEL_NAME_LEN + 64);
+    memset(long_name, 'x', QB_LIMIT_MODEL_NAME_LEN + 1);
+    long_name[QB_LIMIT_MODEL_NAME_LEN + 1] = '\0';
+    char *json = malloc(QB_LIMIT_MODEL_NAME_LEN + 256);
+    snprintf(json, QB_LIMIT_MODEL_NAME_LEN + 256, "{\"entries\": [{\"models\": [\"%s\"], \"quants\": [\"bf16\"], "
+             "\"context_lengths\": [1]}]}", long_name);
+    expect_error(json, "entries[0].models[0]", "longer than 4095");
+    free(json);
+    free(long_name);
+}
+
+/* At most QB_LIMIT_SWEEP_CELLS cells, counted from the array sizes before anything is expanded. */
+static void test_cell_limit(void) {
+    char *json = lengths_sweep("\"m\"", 1, QB_LIMIT_SWEEP_CELLS);
+    double t0 = now_s();
+    if (json) expect_ok(json, QB_LIMIT_SWEEP_CELLS);
+    double took = now_s() - t0;
+    CHECK(took < 2.0, "a %d-cell sweep took %.2f s to load (duplicate check not n log n?)", QB_LIMIT_SWEEP_CELLS, took);
+    free(json);
+    json = lengths_sweep("\"m\", \"n\"", 1, QB_LIMIT_SWEEP_CELLS / 2 + 1); /* 2 x 5001 */
+    if (json) expect_error(json, "entries[0]", "more than 10000 cells");
+    free(json);
+    /* summed over the entries: 6000 + 6000, refused at the second entry */
+    json = lengths_sweep("\"m\"", 1, 6000);
+    if (json) {
+        size_t n = strlen(json);
+        char *two = malloc(2 * n + 8);
+        memcpy(two, json, n - 2); /* up to the end of the first entry's object: "...]}" */
+        snprintf(two + n - 2, n + 10, ", %s", strstr(json, "{\"models\""));
+        expect_error(two, "entries[1]", "more than 10000 cells");
+        free(two);
+    }
+    free(json);
+    /* issue 20: 10^5 input lengths took 3.4 s and 590 MB before any check; now a quick clear refusal */
+    json = lengths_sweep("\"m\"", 1, 100000);
+    t0 = now_s();
+    if (json) expect_error(json, "entries[0]", "more than 10000 cells");
+    took = now_s() - t0;
+    CHECK(took < 2.0, "a 10^5-length list took %.2f s to refuse", took);
+    free(json);
+}
+
+/* The duplicate named is the first repeat in file order, with the entry of its first listing. */
+static void test_duplicates(void) {
+    expect_error("{\"entries\": [{\"models\": [\"m\"], \"quants\": [\"bf16\"], \"context_lengths\": [1, 2, 3]},"
+                 " {\"models\": [\"n\"], \"quants\": [\"bf16\"], \"context_lengths\": [2]},"
+                 " {\"models\": [\"m\"], \"quants\": [\"awq\", \"bf16\"], \"context_lengths\": [9, 3, 2]}]}",
+                 "entries[2]", "cell (m, bf16, 3) is already listed in entries[0]");
+    expect_error("{\"entries\": [{\"models\": [\"a\\nb\"], \"quants\": [\"bf16\"], \"context_lengths\": [1, 1]}]}",
+                 "a\\nb", "already listed"); /* the model name is escaped: the message stays one line */
+    char *json = lengths_sweep("\"m\"", 1, QB_LIMIT_SWEEP_CELLS);
+    if (json) {
+        char *last = strrchr(json, ',');
+        memcpy(last + 1, "1    ", 5); /* the last length becomes 1, repeating the first cell */
+        expect_error(json, "entries[0]", "cell (m, bf16, 1) is already listed in entries[0]");
+    }
+    free(json);
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "FAIL test_sweep: loading a sweep blocked (FIFO waited on?)\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(1);
+}
+
+/* A FIFO, a directory and an oversized file are refused at once with one line; a FIFO is never waited on. */
+static void test_files(void) {
+    char dir[] = "/tmp/test_sweep_XXXXXX", path[256];
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "FAIL mkdtemp\n");
+        g_failures++;
+        return;
+    }
+    qb_sweep s;
+    signal(SIGALRM, on_alarm);
+    alarm(10);
+    snprintf(path, sizeof path, "%s/fifo.json", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
+    CHECK(qb_sweep_load(path, &s) == -1 && strstr(qb_last_error(), "not a regular file"), "FIFO: \"%s\"",
+          qb_last_error());
+    unlink(path);
+    CHECK(qb_sweep_load(dir, &s) == -1 && strstr(qb_last_error(), "not a regular file"), "directory: \"%s\"",
+          qb_last_error());
+    alarm(0);
+    snprintf(path, sizeof path, "%s/big.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("{\"entries\": [" ENTRY "], \"description\": \"", f);
+        for (int i = 0; i < QB_LIMIT_SWEEP_FILE_BYTES; i += 8) fputs("padding.", f);
+        fputs("\"}", f);
+        fclose(f);
+        CHECK(qb_sweep_load(path, &s) == -1 && strstr(qb_last_error(), "larger than the limit"), "big: \"%s\"",
+              qb_last_error());
+    }
+    unlink(path);
+    snprintf(path, sizeof path, "%s/ok.json", dir);
+    f = fopen(path, "w");
+    if (f) {
+        fputs("{\"entries\": [" ENTRY "]}", f);
+        fclose(f);
+        if (qb_sweep_load(path, &s) == 0) {
+            CHECK(s.n_cells == 1 && strcmp(s.name, "ok") == 0, "ok.json: %d cells, name %s", s.n_cells, s.name);
+            qb_sweep_free(&s);
+        } else {
+            CHECK(0, "ok.json refused: %s", qb_last_error());
+        }
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv) {
     const char *src = argc > 1 ? argv[1] : QB_SOURCE_DIR;
     test_report(src);
     test_quick_and_tiny(src);
     test_defaults();
     test_errors();
+    test_setting_limits();
+    test_cell_limit();
+    test_duplicates();
+    test_files();
     if (g_failures) {
         fprintf(stderr, "test_sweep: %d failure(s)\n", g_failures);
         return 1;

@@ -1,6 +1,7 @@
 /* export_cmd.c - export random weights as a checkpoint (see export_cmd.h). */
 #include "bench/export_cmd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@ static int usage(const char *msg) {
 static const char *const usage_text =
     "usage: qwenbench export-weights --model PRESET --out DIR [--seed N] [--shards N]\n"
     "Writes the preset's random weights (the ones `qwenbench --model PRESET --seed N` runs) as a Hugging Face\n"
-    "checkpoint: DIR/config.json and bf16 safetensors in N shards (default 1) with an index when N > 1.\n"
+    "checkpoint: DIR/config.json and bf16 safetensors in N shards (default 1; at most 1000 and at most the number\n"
+    "of tensors, so that no shard is empty) with an index when N > 1.\n"
     "DIR and missing parent directories are created. transformers (AutoModelForCausalLM.from_pretrained(DIR))\n"
     "and qwenbench (--model DIR) then run the very same model.\n";
 
@@ -61,10 +63,13 @@ int qb_export_weights_command(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && v) {
             errno = 0;
             seed = strtoull(argv[++i], &end, 10);
-            if (errno || *end || argv[i][0] == '-') return usage("--seed: not a non-negative integer");
+            if (!isdigit((unsigned char)argv[i][0]) || errno || *end)
+                return usage("--seed: not an integer in [0, 2^64 - 1]");
         } else if (!strcmp(a, "--shards") && v) {
+            errno = 0;
             shards = strtol(argv[++i], &end, 10);
-            if (*end || shards < 1 || shards > 1000) return usage("--shards: not an integer in [1, 1000]");
+            if (!isdigit((unsigned char)argv[i][0]) || errno || *end || shards < 1 || shards > 1000)
+                return usage("--shards: not an integer in [1, 1000]");
         } else {
             char msg[256];
             snprintf(msg, sizeof msg, "unexpected argument '%s'", a);
@@ -82,6 +87,13 @@ int qb_export_weights_command(int argc, char **argv) {
     if (ckpt) {
         qb_errorf("--model %s is a checkpoint directory: export-weights writes a preset's random weights", model);
         goto fail;
+    }
+    size_t n_tensors = qb_weights_export_tensor_count(&cfg);
+    if ((size_t)shards > n_tensors) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "--shards %ld: more than the %zu tensors of %s (a shard would be empty)", shards,
+                 n_tensors, cfg.name);
+        return usage(msg);
     }
     if (make_dirs(out) != 0) goto fail;
     if (qb_shard_plan_make(&cfg, 1, 0, &plan) != 0 || qb_weights_random(&cfg, &plan, seed, &w) != 0 ||

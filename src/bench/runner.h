@@ -11,6 +11,7 @@
 #define QB_BENCH_RUNNER_H
 
 #include "bench/test_hooks.h"
+#include "bench/expected_tokens.h"
 #include "cli/options.h"
 #include "dist/dist.h"
 #include "engine/backend.h"
@@ -31,6 +32,7 @@ typedef struct {
     const char *command_line;
     size_t gpu_bytes;               /* CUDA: memory of one GPU, for the planner; 0 on the CPU */
     const qb_test_hooks *hooks;     /* NULL except in the test build (bench/test_hooks.h) */
+    const qb_expected_tokens *expected; /* the --expect-tokens file, read before the first cell; NULL: none */
 } qb_runner;
 
 /* Exit status per options.c's --help: 0 all VALID, 1 some cell not VALID, 3 stopped by a signal.

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/limits.h"
 #include "config/model_config.h"
 #include "config/sweep.h"
 #include "util/error.h"
@@ -16,7 +17,9 @@
 static int cross_options(const qb_cell_spec *base, int n, const qb_engine_option_lists *lists, qb_cell_spec **cells,
                          int *n_cells) {
     int combos = qb_engine_option_combinations(lists);
-    if (n > 0 && combos > (1 << 30) / n) return qb_errorf("too many cells: %d x %d option combinations", n, combos);
+    if (n > 0 && combos > QB_LIMIT_SWEEP_CELLS / n) /* checked before anything is allocated */
+        return qb_errorf("too many cells: %d x %d engine-option combinations is more than %d", n, combos,
+                         QB_LIMIT_SWEEP_CELLS);
     qb_cell_spec *c = calloc((size_t)(n * combos > 0 ? n * combos : 1), sizeof *c);
     if (!c) return qb_errorf("out of memory");
     int k = 0;

@@ -1,7 +1,6 @@
 /* token_checks.c - reference-engine and expected-token checks (see token_checks.h). */
 #include "bench/token_checks.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,55 +96,24 @@ out:
     return rc;
 }
 
-/* The expected tokens for this cell from the --expect-tokens file, or NULL (n = 0). */
-static int32_t *expected_for(const char *path, const char *model, int context_len, int *n, char *engine, size_t cap) {
-    *n = 0;
-    json_error_t err;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!root) {
-        qb_errorf("--expect-tokens %s: line %d: %s", path, err.line, err.text);
-        return NULL;
-    }
-    int32_t *out = NULL;
-    json_t *cells = json_object_get(root, "cells");
-    const char *eng = json_string_value(json_object_get(root, "engine"));
-    snprintf(engine, cap, "%s", eng ? eng : "another engine");
-    size_t i;
-    json_t *cell;
-    json_array_foreach(cells, i, cell) {
-        const char *m = json_string_value(json_object_get(cell, "model"));
-        json_t *ctx = json_object_get(cell, "context_len"), *toks = json_object_get(cell, "tokens");
-        if (!json_is_integer(ctx) || json_integer_value(ctx) != context_len || !json_is_array(toks)) continue;
-        if (m && m[0] && strcmp(m, model) != 0) continue;
-        size_t len = json_array_size(toks);
-        out = malloc(sizeof *out * (len ? len : 1));
-        if (!out) break;
-        for (size_t k = 0; k < len; k++) out[k] = (int32_t)json_integer_value(json_array_get(toks, k));
-        *n = (int)len;
-        break;
-    }
-    json_decref(root);
-    return out;
-}
-
 static int expect_check(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
                         const int32_t *tokens, int n_gen, qb_cell_record *c) {
-    char engine[128], note[320];
-    int n_exp = 0;
-    qb_error_clear();
-    int32_t *exp = expected_for(r->opt->expect_tokens, c->model, n_prompt, &n_exp, engine, sizeof engine);
-    if (!exp) {
-        if (qb_last_error()[0]) return -1;
+    char note[320];
+    if (!r->expected)
+        return qb_errorf("--expect-tokens %s: the file was not read before the first cell", r->opt->expect_tokens);
+    const char *engine = r->expected->engine;
+    const qb_expected_cell *e = qb_expected_tokens_find(r->expected, c->model, n_prompt);
+    if (!e) {
         snprintf(note, sizeof note, "expect-tokens: no entry for %s input %d", c->model, n_prompt);
         qb_cell_note(c, note);
         return 0;
     }
-    int n = n_exp < n_gen ? n_exp : n_gen;
+    const int32_t *exp = e->tokens;
+    int n = e->n_tokens < n_gen ? e->n_tokens : n_gen;
     int s = first_difference(tokens, exp, n);
     if (s == n) {
         snprintf(note, sizeof note, "expect-tokens (%s): %d/%d steps equal", engine, n, n);
         qb_cell_note(c, note);
-        free(exp);
         return 0;
     }
     float *a = malloc(sizeof *a * (size_t)g->cfg.vocab_size);
@@ -164,7 +132,6 @@ static int expect_check(const qb_runner *r, qb_cell_group *g, const int32_t *pro
     rc = 0;
 out:
     free(a);
-    free(exp);
     return rc;
 }
 

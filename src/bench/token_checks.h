@@ -11,8 +11,8 @@
  * Always: the logits of step 0 (the prompt's prefill, untimed) must be finite, else the cell is INVALID naming
  * the logit.
  *
- * Expected-tokens file: {"engine": "...", "cells": [{"model": "qwen2.5-0.5b", "context_len": 1,
- *                        "tokens": [ids...]}, ...]} (model may be "" to match any).
+ * The expected-tokens file (format: bench/expected_tokens.h) is read and checked before the first cell
+ * (qb_runner.expected); a cell it has no entry for gets a note.
  */
 #ifndef QB_BENCH_TOKEN_CHECKS_H
 #define QB_BENCH_TOKEN_CHECKS_H

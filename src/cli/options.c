@@ -6,12 +6,14 @@
  */
 #include "cli/options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/rope_policy.h"
+#include "config/limits.h"
 #include "util/error.h"
 
 #define QB_DEFAULT_MODEL "qwen2.5-7b"
@@ -37,11 +39,18 @@ void qb_options_defaults(qb_options *o) {
     qb_engine_option_lists_default(&o->engine);
 }
 
+/* Does s start like a number? strtol/strtoull/strtod would skip blanks and take a sign, so ' -1' would pass
+ * the "not negative" test of an unsigned flag and come out as 2^64 - 1. */
+static bool starts_numeric(const char *s, bool sign_ok) {
+    if (sign_ok && s[0] == '-') s++;
+    return isdigit((unsigned char)s[0]) || (s[0] == '.' && isdigit((unsigned char)s[1]));
+}
+
 static int parse_int(const char *flag, const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0')
+    if (!starts_numeric(s, true) || errno || end == s || *end != '\0')
         return qb_errorf("--%s: '%s' is not an integer", flag, s);
     if (v < lo || v > hi) return qb_errorf("--%s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
     *out = v;
@@ -66,19 +75,23 @@ static int set_quant(qb_options *o, const char *f, const char *v) {
     return 0;
 }
 
+/* Comma-separated lengths; every item must be a number ("1,,2", "1," and ",1" are refused, not skipped). */
 static int set_context_lengths(qb_options *o, const char *f, const char *v) {
     char buf[1024];
     if (strlen(v) >= sizeof buf) return qb_errorf("--%s: list too long", f);
+    if (v[0] == '\0') return qb_errorf("--%s: empty list", f);
     strcpy(buf, v);
     int n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *item = buf, *next; item; item = next) {
+        char *comma = strchr(item, ',');
+        next = comma ? comma + 1 : NULL;
+        if (comma) *comma = '\0';
+        if (item[0] == '\0') return qb_errorf("--%s: '%s': empty item %d (expected N,N,...)", f, v, n + 1);
         if (n == QB_MAX_CONTEXTS) return qb_errorf("--%s: at most %d lengths", f, QB_MAX_CONTEXTS);
         long x = 0;
-        QB_TRY(parse_int(f, tok, 1, 1 << 20, &x));
+        QB_TRY(parse_int(f, item, 1, QB_LIMIT_CONTEXT_LEN, &x));
         o->context_lengths[n++] = (int)x;
     }
-    if (n == 0) return qb_errorf("--%s: empty list", f);
     o->n_context_lengths = n;
     return 0;
 }
@@ -90,17 +103,18 @@ static int set_context_lengths(qb_options *o, const char *f, const char *v) {
         o->field = (int)x;                                                   \
         return 0;                                                            \
     }
-INT_SETTER(set_generate_length, generate_length, 1, 1 << 20)
-INT_SETTER(set_repetitions, repetitions, 1, 1000)
-INT_SETTER(set_warmup, warmup, 0, 100)
-INT_SETTER(set_tp, tp, 0, QB_MAX_TP)
+INT_SETTER(set_generate_length, generate_length, 1, QB_LIMIT_GENERATE_LEN)
+INT_SETTER(set_repetitions, repetitions, 1, QB_LIMIT_REPETITIONS)
+INT_SETTER(set_warmup, warmup, 0, QB_LIMIT_WARMUP)
+INT_SETTER(set_tp, tp, 0, QB_LIMIT_TP)
 INT_SETTER(set_threads, threads, 0, 4096)
 
 static int set_seed(qb_options *o, const char *f, const char *v) {
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-') return qb_errorf("--%s: '%s' is not a non-negative integer", f, v);
+    if (!starts_numeric(v, false) || errno || end == v || *end)
+        return qb_errorf("--%s: '%s' is not an integer in [0, 2^64 - 1]", f, v);
     o->seed = x;
     return 0;
 }
@@ -109,7 +123,10 @@ static int set_deadline(qb_options *o, const char *f, const char *v) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x > 0) || x > 1e6) return qb_errorf("--%s: '%s' is not a number of seconds in (0, 1e6]", f, v);
+    if (!starts_numeric(v, false) || errno || end == v || *end || !(x >= QB_LIMIT_DEADLINE_MIN_S) ||
+        x > QB_LIMIT_DEADLINE_MAX_S)
+        return qb_errorf("--%s: '%s' is not a number of seconds in [%g, %g]", f, v, (double)QB_LIMIT_DEADLINE_MIN_S,
+                         QB_LIMIT_DEADLINE_MAX_S);
     o->deadline_s = x;
     return 0;
 }
@@ -118,7 +135,8 @@ static int set_noisy(qb_options *o, const char *f, const char *v) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x > 0) || x > 10) return qb_errorf("--%s: '%s' is not a fraction in (0, 10]", f, v);
+    if (!starts_numeric(v, false) || errno || end == v || *end || !(x > 0) || x > 10)
+        return qb_errorf("--%s: '%s' is not a fraction in (0, 10]", f, v);
     o->noisy_threshold = x;
     return 0;
 }
@@ -224,32 +242,41 @@ static const qb_flag FLAGS[] = {
      "directory; presets get random weights of the exact shapes", set_model, fmt_model},
     {"quant", "FORMAT", "bf16 | gptq-int8 | gptq-int4 | awq (presets get random weights in that format; a checkpoint runs in "
      "its own format when --quant is not given, and a --quant that contradicts it is refused)", set_quant, fmt_quant},
-    {"context-lengths", "LIST", "comma-separated input lengths in tokens", set_context_lengths, fmt_lengths},
-    {"generate-length", "N", "tokens generated per run, exactly (end-of-sequence never stops a run)",
+    {"context-lengths", "LIST", "comma-separated input lengths in tokens, each in [1, "
+     QB_LIMIT_STR(QB_LIMIT_CONTEXT_LEN) "], at most " QB_LIMIT_STR(QB_MAX_CONTEXTS), set_context_lengths, fmt_lengths},
+    {"generate-length", "N", "tokens generated per run, exactly (end-of-sequence never stops a run), in [1, "
+     QB_LIMIT_STR(QB_LIMIT_GENERATE_LEN) "]",
      set_generate_length, fmt_gen},
-    {"repetitions", "N", "timed runs per cell (every one is kept)", set_repetitions, fmt_reps},
-    {"warmup", "N", "untimed runs before the timed ones", set_warmup, fmt_warmup},
+    {"repetitions", "N", "timed runs per cell (every one is kept), in [1, " QB_LIMIT_STR(QB_LIMIT_REPETITIONS) "]",
+     set_repetitions, fmt_reps},
+    {"warmup", "N", "untimed runs before the timed ones, in [0, " QB_LIMIT_STR(QB_LIMIT_WARMUP) "]", set_warmup,
+     fmt_warmup},
     {"backend", "auto|cpu|cuda", "engine; auto = cuda when a GPU is usable, else the CPU reference (it says which)",
      set_backend, fmt_backend},
     {"prompt", "random|repeat:ID", "random token ids in [0, 151643) from --seed, or one id repeated", set_prompt,
      fmt_prompt},
     {"out", "PATH", "HDF5 results file, rewritten atomically after every cell", set_out, fmt_out},
-    {"seed", "N", "seed of the random prompt and the random weights", set_seed, fmt_seed},
-    {"tp", "N", "tensor-parallel size for every cell (it must divide the number of ranks; the others wait); "
+    {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
+    {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
+     "number of ranks; the others wait); "
      "without it the CPU engine uses every rank and the CUDA engine the fewest GPUs that hold each cell",
      set_tp, fmt_tp},
-    {"sweep", "FILE", "sweep config (configs/sweeps/*.json); flags given on the command line override it",
+    {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "
+     QB_LIMIT_STR(QB_LIMIT_SWEEP_FILE_BYTES) " bytes, at most " QB_LIMIT_STR(QB_LIMIT_SWEEP_CELLS) " cells, settings "
+     "within the flags' ranges); flags given on the command line override it",
      set_sweep, fmt_sweep},
     {"resume", NULL, "complete the results file: run only its missing cells (same settings required); a file "
      "that does not exist yet is started",
      set_resume, NULL},
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
-    {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank)",
+    {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank), in ["
+     QB_LIMIT_STR(QB_LIMIT_DEADLINE_MIN_S) ", " QB_LIMIT_STR(QB_LIMIT_DEADLINE_MAX_S) "]",
      set_deadline, fmt_deadline},
     {"check", "none|reference[:N]", "after the timed runs, compare the first N (16) generated tokens with the CPU "
      "reference engine on the same weights (equal, or each in the other's top 5 at the first difference)",
      set_check, fmt_check},
-    {"expect-tokens", "FILE", "compare the generated tokens with another engine's (JSON, see docs/RESULTS.md)",
+    {"expect-tokens", "FILE", "compare the generated tokens with another engine's (JSON, see docs/RESULTS.md; a "
+     "regular file of at most " QB_LIMIT_STR(QB_LIMIT_EXPECT_TOKENS_FILE_BYTES) " bytes, read and checked before the first cell)",
      set_expect, NULL},
     {"rope-scaling", "auto|none|yarn:F", "auto: YaRN factor 4 (original 32768) for a 7B-72B cell whose input + "
      "generated tokens exceed max_position_embeddings, refused for 0.5B-3B; none: never; yarn:F: always",

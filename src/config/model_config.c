@@ -108,6 +108,11 @@ static int parse_rope(const json_t *r, const char *field, const char *origin, qb
     QB_TRY(get_str(r, "rope_type", origin, prefix, &type));
     QB_TRY(get_str(r, "type", origin, prefix, &type2));
     if (!type) type = type2;
+    /* A rope_scaling without a type asks for scaling without saying which: refuse it rather than run unscaled.
+     * (A rope_parameters without one is read as plain RoPE with its rope_theta, as before.) */
+    if (!type && strcmp(field, "rope_scaling") == 0)
+        return qb_errorf("%s: rope_scaling: no \"type\" (or \"rope_type\"): say \"default\" or \"yarn\", or set "
+                         "rope_scaling to null", origin);
     bool has_theta = false;
     QB_TRY(get_num(r, "rope_theta", false, 1.0, 1e12, origin, prefix, &c->rope_theta, &has_theta));
     if (!type || strcmp(type, "default") == 0) {

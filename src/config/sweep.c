@@ -2,9 +2,13 @@
 #include "config/sweep.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/limits.h"
+#include "io/printable.h"
+#include "io/small_file.h"
 #include "util/error.h"
 
 static const char *const k_top_keys[] = {"name", "description", "generate_length", "repetitions",
@@ -61,7 +65,7 @@ static int get_tp(json_t *obj, const char *origin, qb_sweep *s) {
     if (!json_is_integer(v)) return qb_errorf("%s: tp: must be \"auto\" or a positive integer", origin);
     int tp;
     bool has;
-    QB_TRY(get_int(obj, "tp", 1, 1 << 20, origin, &tp, &has));
+    QB_TRY(get_int(obj, "tp", 1, QB_LIMIT_TP, origin, &tp, &has));
     s->tp = tp;
     s->has_tp = true;
     return 0;
@@ -140,6 +144,9 @@ static int check_entry(json_t *entry, const char *origin, int i) {
     json_array_foreach(models, j, v) {
         if (!json_is_string(v) || json_string_length(v) == 0)
             return qb_errorf("%s: entries[%d].models[%zu]: must be a non-empty string", origin, i, j);
+        if (json_string_length(v) > QB_LIMIT_MODEL_NAME_LEN || strlen(json_string_value(v)) != json_string_length(v))
+            return qb_errorf("%s: entries[%d].models[%zu]: longer than %d characters or holds a NUL", origin, i, j,
+                             QB_LIMIT_MODEL_NAME_LEN);
     }
     json_array_foreach(quants, j, v) {
         qb_quant q;
@@ -159,50 +166,88 @@ static int check_entry(json_t *entry, const char *origin, int i) {
         if (!json_is_integer(v))
             return qb_errorf("%s: entries[%d].context_lengths[%zu]: must be an integer", origin, i, j);
         long long x = json_integer_value(v);
-        if (x < 1 || x > QB_SWEEP_MAX_CONTEXT)
+        if (x < 1 || x > QB_LIMIT_CONTEXT_LEN)
             return qb_errorf("%s: entries[%d].context_lengths[%zu]: %lld is out of range [1, %d]", origin, i,
-                             j, x, QB_SWEEP_MAX_CONTEXT);
+                             j, x, QB_LIMIT_CONTEXT_LEN);
     }
     return 0;
 }
 
-static int find_cell(const qb_sweep *s, const char *model, qb_quant q, int len) {
-    for (int c = 0; c < s->n_cells; c++)
-        if (s->cells[c].quant == q && s->cells[c].context_len == len && strcmp(s->cells[c].model, model) == 0)
-            return c;
-    return -1;
+/* Number of cells of all entries (already checked), refused above QB_LIMIT_SWEEP_CELLS before anything is
+ * expanded. Each factor is compared with the limit first, so the products cannot overflow. */
+static int count_cells(json_t *entries, const char *origin, int *n_cells) {
+    unsigned long long total = 0;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry) {
+        unsigned long long m = json_array_size(json_object_get(entry, "models"));
+        unsigned long long q = json_array_size(json_object_get(entry, "quants"));
+        unsigned long long l = json_array_size(json_object_get(entry, "context_lengths"));
+        bool over = m > QB_LIMIT_SWEEP_CELLS || q > QB_LIMIT_SWEEP_CELLS || l > QB_LIMIT_SWEEP_CELLS;
+        if (!over) total += m * q * l;
+        if (over || total > QB_LIMIT_SWEEP_CELLS)
+            return qb_errorf("%s: entries[%zu]: the sweep has more than %d cells (models x quants x context_lengths, "
+                             "summed over the entries); split it into several sweeps", origin, i, QB_LIMIT_SWEEP_CELLS);
+    }
+    *n_cells = (int)total;
+    return 0;
 }
 
-/* Append entry i's cross product (already checked) in model, quant, length order. */
-static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s, int *cap) {
+/* Append entry i's cross product (already checked and counted) in model, quant, length order. */
+static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s) {
     json_t *models = json_object_get(entry, "models"), *quants = json_object_get(entry, "quants");
     json_t *lengths = json_object_get(entry, "context_lengths"), *m, *q, *l;
     size_t a, b, c;
     json_array_foreach(models, a, m) {
+        char *model = strdup(json_string_value(m)); /* stored once; its cells point to it */
+        if (!model) return qb_errorf("%s: out of memory expanding the sweep", origin);
+        s->model_names[s->n_model_names++] = model; /* parse_root made one slot per model string */
         json_array_foreach(quants, b, q) {
-            json_array_foreach(lengths, c, l) {
-                const char *model = json_string_value(m);
-                qb_quant quant;
-                (void)qb_quant_parse(json_string_value(q), &quant); /* checked in check_entry */
-                int len = (int)json_integer_value(l);
-                int dup = find_cell(s, model, quant, len);
-                if (dup >= 0)
-                    return qb_errorf("%s: entries[%d]: cell (%s, %s, %d) is already listed in entries[%d]",
-                                     origin, i, model, qb_quant_name(quant), len, s->cells[dup].entry);
-                if (s->n_cells == *cap) {
-                    int ncap = *cap ? 2 * *cap : 16;
-                    qb_sweep_cell *grown = realloc(s->cells, (size_t)ncap * sizeof *grown);
-                    if (!grown) return qb_errorf("%s: out of memory expanding the sweep", origin);
-                    s->cells = grown;
-                    *cap = ncap;
-                }
-                char *copy = strdup(model);
-                if (!copy) return qb_errorf("%s: out of memory expanding the sweep", origin);
-                s->cells[s->n_cells++] = (qb_sweep_cell){copy, quant, len, i};
-            }
+            qb_quant quant;
+            (void)qb_quant_parse(json_string_value(q), &quant); /* checked in check_entry */
+            json_array_foreach(lengths, c, l)
+                s->cells[s->n_cells++] = (qb_sweep_cell){model, quant, (int)json_integer_value(l), i};
         }
     }
     return 0;
+}
+
+/* Order of the duplicate check: model, quant, length, then position in the file. */
+static int compare_cells(const void *x, const void *y) {
+    const qb_sweep_cell *a = *(const qb_sweep_cell *const *)x, *b = *(const qb_sweep_cell *const *)y;
+    int r = strcmp(a->model, b->model);
+    if (r) return r;
+    if (a->quant != b->quant) return a->quant < b->quant ? -1 : 1;
+    if (a->context_len != b->context_len) return a->context_len < b->context_len ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+static bool same_cell(const qb_sweep_cell *a, const qb_sweep_cell *b) {
+    return a->quant == b->quant && a->context_len == b->context_len && strcmp(a->model, b->model) == 0;
+}
+
+/* Refuse a (model, quant, length) listed twice, naming the first repeat in file order: sort, then compare
+ * neighbours (n log n; a 10^4-cell sweep takes milliseconds). */
+static int check_duplicates(const qb_sweep *s, const char *origin) {
+    const qb_sweep_cell **sorted = malloc(sizeof *sorted * (size_t)(s->n_cells ? s->n_cells : 1));
+    if (!sorted) return qb_errorf("%s: out of memory checking the sweep for duplicates", origin);
+    for (int c = 0; c < s->n_cells; c++) sorted[c] = &s->cells[c];
+    qsort(sorted, (size_t)s->n_cells, sizeof *sorted, compare_cells);
+    const qb_sweep_cell *repeat = NULL, *first = NULL, *run_start = sorted[0];
+    for (int k = 1; k < s->n_cells; k++) {
+        if (!same_cell(sorted[k], sorted[k - 1])) {
+            run_start = sorted[k];
+            continue;
+        }
+        if (!repeat || sorted[k] < repeat) {
+            repeat = sorted[k];
+            first = run_start;
+        }
+    }
+    free(sorted);
+    if (!repeat) return 0;
+    return qb_errorf("%s: entries[%d]: cell (%s, %s, %d) is already listed in entries[%d]", origin, repeat->entry,
+                     repeat->model, qb_quant_name(repeat->quant), repeat->context_len, first->entry);
 }
 
 static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
@@ -211,9 +256,10 @@ static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
     QB_TRY(get_name(root, origin, s));
     json_t *desc = json_object_get(root, "description");
     if (desc && !json_is_string(desc)) return qb_errorf("%s: description: must be a string", origin);
-    QB_TRY(get_int(root, "generate_length", 1, 1 << 24, origin, &s->generate_length, &s->has_generate_length));
-    QB_TRY(get_int(root, "repetitions", 1, 1 << 20, origin, &s->repetitions, &s->has_repetitions));
-    QB_TRY(get_int(root, "warmup", 0, 1 << 20, origin, &s->warmup, &s->has_warmup));
+    QB_TRY(get_int(root, "generate_length", 1, QB_LIMIT_GENERATE_LEN, origin, &s->generate_length,
+                   &s->has_generate_length));
+    QB_TRY(get_int(root, "repetitions", 1, QB_LIMIT_REPETITIONS, origin, &s->repetitions, &s->has_repetitions));
+    QB_TRY(get_int(root, "warmup", 0, QB_LIMIT_WARMUP, origin, &s->warmup, &s->has_warmup));
     QB_TRY(get_tp(root, origin, s));
     QB_TRY(get_engine_options(root, origin, s));
 
@@ -221,42 +267,57 @@ static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
     if (!entries) return qb_errorf("%s: entries: missing", origin);
     if (!json_is_array(entries) || json_array_size(entries) == 0)
         return qb_errorf("%s: entries: must be a non-empty array", origin);
-    size_t i;
-    int cap = 0;
+    size_t i, names = 0;
     json_array_foreach(entries, i, entry) QB_TRY(check_entry(entry, origin, (int)i));
-    json_array_foreach(entries, i, entry) QB_TRY(expand_entry(entry, origin, (int)i, s, &cap));
-    return 0;
+    int n_cells = 0;
+    QB_TRY(count_cells(entries, origin, &n_cells));
+    json_array_foreach(entries, i, entry) names += json_array_size(json_object_get(entry, "models"));
+    s->cells = malloc(sizeof *s->cells * (size_t)n_cells);
+    s->model_names = malloc(sizeof *s->model_names * names);
+    if (!s->cells || !s->model_names) return qb_errorf("%s: out of memory expanding the sweep", origin);
+    json_array_foreach(entries, i, entry) QB_TRY(expand_entry(entry, origin, (int)i, s));
+    return check_duplicates(s, origin);
 }
 
 static int finish(json_t *root, const char *origin, qb_sweep *out) {
     memset(out, 0, sizeof *out);
     int rc = parse_root(root, origin, out);
     json_decref(root);
-    if (rc != 0) qb_sweep_free(out);
+    if (rc != 0) {
+        qb_sweep_free(out);
+        qb_error_make_printable(); /* the message may quote the file's own strings */
+    }
     return rc;
 }
 
-int qb_sweep_parse(const char *json, const char *origin, qb_sweep *out) {
+static int parse_buffer(const char *json, size_t len, const char *origin, qb_sweep *out) {
     json_error_t err;
     memset(out, 0, sizeof *out);
-    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &err);
-    if (!root) return qb_errorf("%s: line %d column %d: %s", origin, err.line, err.column, err.text);
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        qb_errorf("%s: line %d column %d: %s", origin, err.line, err.column, err.text);
+        return qb_error_make_printable();
+    }
     return finish(root, origin, out);
 }
 
+int qb_sweep_parse(const char *json, const char *origin, qb_sweep *out) {
+    return parse_buffer(json, strlen(json), origin, out);
+}
+
 int qb_sweep_load(const char *path, qb_sweep *out) {
-    json_error_t err;
+    char *text = NULL;
+    size_t len = 0;
     memset(out, 0, sizeof *out);
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!root) {
-        if (err.line < 0) return qb_errorf("%s: %s", path, err.text); /* could not open or read */
-        return qb_errorf("%s: line %d column %d: %s", path, err.line, err.column, err.text);
-    }
-    return finish(root, path, out);
+    if (qb_read_small_file(path, QB_LIMIT_SWEEP_FILE_BYTES, &text, &len) != 0) return qb_error_make_printable();
+    int rc = parse_buffer(text, len, path, out);
+    free(text);
+    return rc;
 }
 
 void qb_sweep_free(qb_sweep *s) {
-    for (int i = 0; i < s->n_cells; i++) free(s->cells[i].model);
+    for (int i = 0; i < s->n_model_names; i++) free(s->model_names[i]);
+    free(s->model_names);
     free(s->cells);
     memset(s, 0, sizeof *s);
 }

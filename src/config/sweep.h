@@ -5,22 +5,27 @@
  *   {
  *     "name": "qwen2.5-quick",              optional; default: the file name without ".json"
  *     "description": "free text",           optional; ignored
- *     "generate_length": 2048,              optional; tokens generated per run (>= 1)
- *     "repetitions": 3,                     optional; timed runs per cell (>= 1)
- *     "warmup": 1,                          optional; untimed runs per cell (>= 0)
- *     "tp": "auto" | N,                     optional; tensor-parallel size: N >= 1, or "auto" (= --tp 0)
+ *     "generate_length": 2048,              optional; tokens generated per run, [1, 1048576]
+ *     "repetitions": 3,                     optional; timed runs per cell, [1, 1000]
+ *     "warmup": 1,                          optional; untimed runs per cell, [0, 100]
+ *     "tp": "auto" | N,                     optional; tensor-parallel size: N in [1, 1024], or "auto" (= --tp 0)
  *     "allreduce": "nccl" | ["auto", ...],  optional, any engine option by its sweep key (engine/engine_options.h:
  *                                           allreduce, tp_exchange, allreduce_norm, decode_fusion, quant_layout,
  *                                           attn_prefill, pdl): one value or a list; every combination of the
  *                                           lists runs as its own cells (model and format outermost, then the
  *                                           options, input length innermost)
  *     "entries": [                          required, non-empty
- *       {"models": ["qwen2.5-7b", ...],     preset names or checkpoint directories, non-empty
+ *       {"models": ["qwen2.5-7b", ...],     preset names or checkpoint directories (<= 4095 bytes), non-empty
  *        "quants": ["bf16", "gptq-int4"],   names accepted by qb_quant_parse, non-empty
- *        "context_lengths": [1, 6144]},     input lengths in tokens (>= 1), non-empty
+ *        "context_lengths": [1, 6144]},     input lengths in tokens, [1, 1048576], non-empty
  *       ...
  *     ]
  *   }
+ *
+ * Limits (config/limits.h, the same as the command line's): the settings' ranges above; the file is a regular
+ * file of at most 1 MiB (a FIFO or device is refused, never waited on); a sweep has at most 10000 cells, all
+ * entries together, counted from the array sizes before anything is expanded (and, crossed with the engine
+ * options' combinations, again at most 10000: bench/sweep_cells.c).
  *
  * Semantics:
  * - Each entry is the cross product models x quants x context_lengths. The cells are listed in file order:
@@ -46,10 +51,9 @@
 
 #define QB_SWEEP_NAME_MAX 128
 #define QB_SWEEP_TP_AUTO 0           /* "tp": "auto": the same meaning as --tp 0 */
-#define QB_SWEEP_MAX_CONTEXT (1 << 24)
 
 typedef struct {
-    char *model;                     /* preset name or checkpoint directory (owned) */
+    const char *model;               /* preset name or checkpoint directory (points into model_names) */
     qb_quant quant;
     int context_len;                 /* input length in tokens */
     int entry;                       /* index of the entry it came from, for messages */
@@ -67,6 +71,8 @@ typedef struct {
     /* the expanded grid, in run order */
     qb_sweep_cell *cells;
     int n_cells;
+    char **model_names;              /* owned: each entry's model strings, stored once for all their cells */
+    int n_model_names;
 } qb_sweep;
 
 /* Load and validate a sweep file, expanding its entries into cells. 0 ok (free with qb_sweep_free);

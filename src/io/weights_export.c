@@ -93,6 +93,19 @@ static int collect(const qb_weights *w, tensor_list *l) {
     return 0;
 }
 
+size_t qb_weights_export_tensor_count(const qb_model_config *c) {
+    qb_shard_plan whole;
+    memset(&whole, 0, sizeof whole); /* only has_bias of the slices is used */
+    size_t per_layer = 2; /* the two norms */
+    for (int k = 0; k < QB_NUM_LINEAR; k++) {
+        qb_slice s;
+        qb_linear_slice(c, &whole, k, &s);
+        per_layer += s.has_bias ? 2 : 1;
+    }
+    return 1 + (size_t)c->num_layers * per_layer + 1 + (c->tie_word_embeddings ? 0 : 1); /* embed, norm, head */
+}
+
+/* n_shards <= l->n: shard s gets l->n / n_shards tensors, one more for the first l->n % n_shards, so none is empty. */
 static int write_shards(const char *dir, const tensor_list *l, int n_shards) {
     char path[4200], file[64];
     if (n_shards <= 1) {
@@ -103,10 +116,10 @@ static int write_shards(const char *dir, const tensor_list *l, int n_shards) {
     if (!index || !map) return qb_errorf("export: out of memory");
     json_object_set_new(index, "metadata", json_pack("{s:I}", "total_size", (json_int_t)0));
     json_object_set_new(index, "weight_map", map);
-    size_t per = (l->n + (size_t)n_shards - 1) / (size_t)n_shards, first = 0;
+    size_t base = l->n / (size_t)n_shards, extra = l->n % (size_t)n_shards, first = 0;
     int rc = 0;
     for (int s = 0; s < n_shards && rc == 0; s++) {
-        size_t count = first < l->n ? (l->n - first < per ? l->n - first : per) : 0;
+        size_t count = base + ((size_t)s < extra ? 1 : 0);
         snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, n_shards);
         snprintf(path, sizeof path, "%s/%s", dir, file);
         rc = qb_st_write(path, l->t + first, count, (const char *const[]){"format"}, (const char *const[]){"pt"}, 1);
@@ -127,6 +140,10 @@ int qb_weights_export(const char *dir, const qb_weights *w, int n_shards) {
     QB_TRY(qb_model_config_write_json(&w->cfg, path));
     tensor_list l = {0};
     int rc = collect(w, &l);
+    if (rc == 0 && l.n != qb_weights_export_tensor_count(&w->cfg))
+        rc = qb_errorf("export: internal error: %zu tensors, counted %zu", l.n, qb_weights_export_tensor_count(&w->cfg));
+    if (rc == 0 && (size_t)n_shards > l.n)
+        rc = qb_errorf("export: %d shards for %zu tensors: a shard would be empty", n_shards, l.n);
     if (rc == 0) rc = write_shards(dir, &l, n_shards);
     list_free(&l);
     return rc;

@@ -10,8 +10,10 @@
 
 #include "engine/weights.h"
 
-/* dir must exist. 0 ok, -1 with a message. */
+/* dir must exist; 1 <= n_shards <= the number of tensors (no shard is empty). 0 ok, -1 with a message. */
 int qb_weights_export(const char *dir, const qb_weights *w, int n_shards);
+/* The number of tensors qb_weights_export writes for config c (the most shards it accepts). */
+size_t qb_weights_export_tensor_count(const qb_model_config *c);
 /* config.json of c (the Qwen2 fields qb_model_config_parse reads back to the same config). */
 int qb_model_config_write_json(const qb_model_config *c, const char *path);
 
