@@ -1,14 +1,16 @@
 /* results_file.h - the one HDF5 results file of a run: written by rank 0, always complete on disk.
  *
- * Every write rewrites the whole file from the in-memory records into "<path>.tmp.<pid>" in the same
- * directory, fsyncs it, renames it over <path> and fsyncs the directory, so a kill at any moment leaves the
- * previous complete file. The schema (flat 1-D compound datasets so that
+ * Every write rewrites the whole file from the in-memory records into a new "<path>.tmp.<random>" in the
+ * same directory (created with O_EXCL | O_NOFOLLOW), fsyncs it, renames it over <path> and fsyncs the
+ * directory, so a kill at any moment leaves the previous complete file. <path> must be nothing or a regular
+ * file: a symbolic link, FIFO, device or socket there is refused, --overwrite or not. The schema (flat 1-D compound datasets so that
  * pandas.DataFrame(h5py.File(p)["cells"][()]) works) is documented in docs/RESULTS.md.
  */
 #ifndef QB_RESULTS_RESULTS_FILE_H
 #define QB_RESULTS_RESULTS_FILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "results/record.h"
 
@@ -36,7 +38,16 @@ typedef struct {
 int qb_results_check_target(const char *path, bool overwrite, bool resume);
 /* Atomically (re)write the whole file. On failure the previous file is untouched. */
 int qb_results_write(const char *path, const qb_results_meta *meta, const qb_cell_record *cells, int n_cells);
-/* Read a file back (for --resume and tests). *cells is malloc'ed; free each with qb_cell_free, then free. */
+/* Read a file back (for --resume, `qwenbench tokens` and tests). *cells is malloc'ed; free each with
+ * qb_cell_free, then free. A damaged or hostile file is a one-line error, never a crash or hang: the file
+ * is read whole and first parsed in a child process (results_read.c). */
 int qb_results_read(const char *path, qb_results_meta *meta, qb_cell_record **cells, int *n_cells);
+/* The same on a file image in memory, in this process (no child): for the fuzzer and qb_results_read.
+ * path only names the file in messages. */
+int qb_results_read_image(const void *image, size_t size, const char *path, qb_results_meta *meta,
+                          qb_cell_record **cells, int *n_cells);
+
+#define QB_RESULTS_MAX_BYTES ((long long)1 << 30) /* a larger file is refused unread */
+#define QB_READ_TIMEOUT_S 60                      /* the child parse of qb_results_read, at most */
 
 #endif

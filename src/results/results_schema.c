@@ -79,6 +79,7 @@ const qb_meta_string qb_meta_strings[] = {
     META(nccl_version),   META(mpi_version),    META(hdf5_version), META(settings_json),
 };
 const int qb_n_meta_strings = COUNT(qb_meta_strings);
+_Static_assert(COUNT(qb_meta_strings) <= QB_META_STRINGS_MAX, "raise QB_META_STRINGS_MAX");
 
 hid_t qb_schema_memory_type(const qb_table_schema *t) {
     hid_t compound = H5Tcreate(H5T_COMPOUND, t->row_size);

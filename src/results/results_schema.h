@@ -77,8 +77,29 @@ typedef struct {
     const char *name;
     size_t offset, size;
 } qb_meta_string;
+#define QB_META_STRINGS_MAX 16 /* at least qb_n_meta_strings */
 extern const qb_meta_string qb_meta_strings[];
 extern const int qb_n_meta_strings;
+
+/* Every table of a file, as rows in memory (the writer builds it, the reader fills it). */
+typedef struct {
+    qb_cell_row *cells;
+    qb_run_row *runs;
+    qb_rank_memory_row *memory;
+    double *steps;
+    int32_t *tokens;
+    int64_t n_cells, n_runs, n_memory, n_steps, n_tokens;
+} qb_results_tables;
+
+/* Root attribute holding the content checksum (results_checksum.c); files without it (written by other
+ * tools or by qwenbench before it existed) are read with the structural checks only. */
+#define QB_CHECKSUM_ATTRIBUTE "content_crc64"
+
+/* CRC-64/XZ of the file's content in a fixed byte order, independent of the HDF5 layout: the schema
+ * version, copy_bandwidth_gbps, each meta string as stored (meta_values[i] for qb_meta_strings[i]), then
+ * every table row field by field and the two arrays. Writer and reader compute it from their rows. */
+uint64_t qb_results_checksum(int schema_version, double copy_bandwidth_gbps, const char *const *meta_values,
+                             const qb_results_tables *t);
 
 /* Decode steps stored for a run of n_gen tokens. */
 static inline int64_t qb_run_steps(int n_gen) { return n_gen > 1 ? n_gen - 1 : 0; }
