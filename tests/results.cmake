@@ -44,3 +44,7 @@ if(QB_SYSTEM_PYTHON3)
            COMMAND results_foreign_test ${QB_RESULTS_TEST_DIR}/h5py_written.h5 12 ${QB_RESULTS_TEST_DIR}/foreign)
   set_tests_properties(results_foreign_read PROPERTIES FIXTURES_REQUIRED results_h5py_file)
 endif()
+
+# Hostile output paths (issue 20): links planted at the temporary names, FIFO / device / link targets.
+qb_add_c_test(results_paths_test results_paths_test.c results_sample.c)
+add_test(NAME results_hostile_paths COMMAND results_paths_test ${QB_RESULTS_TEST_DIR}/paths)
