@@ -48,3 +48,11 @@ endif()
 # Hostile output paths (issue 20): links planted at the temporary names, FIFO / device / link targets.
 qb_add_c_test(results_paths_test results_paths_test.c results_sample.c)
 add_test(NAME results_hostile_paths COMMAND results_paths_test ${QB_RESULTS_TEST_DIR}/paths)
+# Damaged files through `qwenbench tokens` and --resume (byte flips, truncations, changed data), and
+# FIFO / link targets through the command line: never a crash, a hang or a replaced special file.
+if(QB_SYSTEM_PYTHON3)
+  add_test(NAME results_damaged_files
+           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/results_damage_test.py $<TARGET_FILE:qwenbench>
+                   ${QB_RESULTS_TEST_DIR}/damage)
+  set_tests_properties(results_damaged_files PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 900)
+endif()

@@ -381,6 +381,11 @@ static int build_image(const qb_results_meta *meta, const rows *r, void **image,
     herr_t closed = H5Fclose(file);
     file = H5I_INVALID_HID;
     if (closed < 0 || !keeper.kept || length <= 0 || (size_t)length > keeper.size) goto done;
+    /* Closing may give back space at the end (the metadata aggregator's unused block): write up to the
+     * end the final superblock records, so that a copy cut short is always noticed by the reader. */
+    uint64_t end;
+    if (qb_hdf5_superblock_end(keeper.kept, (size_t)length, &end) && end > 0 && end < (uint64_t)length)
+        length = (ssize_t)end;
     *image = keeper.kept;
     keeper.kept = NULL;
     *size = (size_t)length;

@@ -109,6 +109,22 @@ hid_t qb_schema_memory_type(const qb_table_schema *t) {
     return compound;
 }
 
+/* The end of the file recorded in a version 2 or 3 superblock at offset 0 with 8-byte addresses (what the
+ * writer makes; HDF5 verified that superblock's checksum when it opened the image): base address + end of
+ * file address. Returns 0 for any other superblock. */
+int qb_hdf5_superblock_end(const void *image, size_t size, uint64_t *end) {
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    const unsigned char *b = image;
+    if (size < 48 || memcmp(b, signature, 8) != 0 || (b[8] != 2 && b[8] != 3) || b[9] != 8) return 0;
+    uint64_t base = 0, eof = 0;
+    for (int i = 7; i >= 0; i--) {
+        base = base << 8 | b[12 + i];
+        eof = eof << 8 | b[28 + i];
+    }
+    *end = base > UINT64_MAX - eof ? UINT64_MAX : base + eof;
+    return 1;
+}
+
 typedef struct {
     char *out;
     size_t size;

@@ -107,6 +107,12 @@ static inline int64_t qb_run_steps(int n_gen) { return n_gen > 1 ? n_gen - 1 : 0
 /* Build the in-memory compound type of a table (close with H5Tclose); H5I_INVALID_HID on failure. */
 hid_t qb_schema_memory_type(const qb_table_schema *t);
 
+/* The end of the file (base + end-of-file address) recorded in the version 2 or 3 superblock at the start
+ * of an image with 8-byte addresses (what the writer makes); 0 when there is no such superblock. The
+ * writer writes exactly that many bytes; the reader refuses a shorter image (HDF5 1.10 does not notice a
+ * file cut short inside unused space at its end). */
+int qb_hdf5_superblock_end(const void *image, size_t size, uint64_t *end);
+
 /* The innermost message of the current HDF5 error stack (where the failure was detected), or "". */
 void qb_hdf5_error_detail(char *out, size_t size);
 
