@@ -42,9 +42,9 @@ int qb_results_write(const char *path, const qb_results_meta *meta, const qb_cel
  * qb_cell_free, then free. A damaged or hostile file is a one-line error, never a crash or hang: the file
  * is read whole and first parsed in a child process (results_read.c). */
 int qb_results_read(const char *path, qb_results_meta *meta, qb_cell_record **cells, int *n_cells);
-/* The same on a file image in memory, in this process (no child): for the fuzzer and qb_results_read.
- * path only names the file in messages. */
-int qb_results_read_image(const void *image, size_t size, const char *path, qb_results_meta *meta,
+/* The same on a file image in memory (path only names it in messages): parsed first in a child process
+ * that may take at most timeout_s seconds, then, if the child accepted it, in this process. */
+int qb_results_read_image(const void *image, size_t size, const char *path, int timeout_s, qb_results_meta *meta,
                           qb_cell_record **cells, int *n_cells);
 
 #define QB_RESULTS_MAX_BYTES ((long long)1 << 30) /* a larger file is refused unread */

@@ -347,8 +347,9 @@ static hid_t open_image(const void *image, size_t size) {
     return file;
 }
 
-int qb_results_read_image(const void *image, size_t size, const char *path, qb_results_meta *meta,
-                          qb_cell_record **cells_out, int *n_cells_out) {
+/* Parse an image into records, in this process: only for an image the guarded child has parsed. */
+static int parse_image(const void *image, size_t size, const char *path, qb_results_meta *meta,
+                       qb_cell_record **cells_out, int *n_cells_out) {
     *cells_out = NULL;
     *n_cells_out = 0;
     qb_hdf5_quiet quiet;
@@ -494,9 +495,8 @@ static int read_guarded(const void *image, size_t size, const char *path, int ti
         close(fds[0]);
         /* A crash here is the file's fault and is reported by the parent in one line: die quietly, without
          * the reports of MPI's or the sanitizers' signal handlers or glibc's heap checks ("free(): invalid
-         * pointer" from libhdf5 on a damaged heap). Our own code's memory errors are found by the fuzzer
-         * (tests/fuzz/fuzz_results.c runs qb_results_read_image in process) and, for every file the child
-         * accepts, by the sanitizers in the parent's own parse. */
+         * pointer" from libhdf5 on a damaged heap). Memory errors of our own code show in the parent's
+         * parse of every file the child accepts (under the sanitizers: the ASan tests, the fuzzer). */
         const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
         for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
         int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -504,7 +504,7 @@ static int read_guarded(const void *image, size_t size, const char *path, int ti
         static qb_results_meta meta;
         qb_cell_record *cells = NULL;
         int n = 0;
-        if (qb_results_read_image(image, size, path, &meta, &cells, &n) == 0) _exit(0);
+        if (parse_image(image, size, path, &meta, &cells, &n) == 0) _exit(0);
         const char *msg = qb_last_error();
         ssize_t ignored = write(fds[1], msg, strlen(msg));
         (void)ignored;
@@ -548,14 +548,23 @@ static int read_guarded(const void *image, size_t size, const char *path, int ti
     return qb_errorf("%s", msg);
 }
 
+int qb_results_read_image(const void *image, size_t size, const char *path, int timeout_s, qb_results_meta *meta,
+                          qb_cell_record **cells_out, int *n_cells_out) {
+    *cells_out = NULL;
+    *n_cells_out = 0;
+    int rc = read_guarded(image, size, path, timeout_s);
+    if (rc == 0) rc = parse_image(image, size, path, meta, cells_out, n_cells_out);
+    if (rc != 0) qb_error_make_printable();
+    return rc;
+}
+
 int qb_results_read(const char *path, qb_results_meta *meta, qb_cell_record **cells_out, int *n_cells_out) {
     *cells_out = NULL;
     *n_cells_out = 0;
     void *image = NULL;
     size_t size = 0;
     int rc = load_file(path, &image, &size);
-    if (rc == 0) rc = read_guarded(image, size, path, QB_READ_TIMEOUT_S);
-    if (rc == 0) rc = qb_results_read_image(image, size, path, meta, cells_out, n_cells_out);
+    if (rc == 0) rc = qb_results_read_image(image, size, path, QB_READ_TIMEOUT_S, meta, cells_out, n_cells_out);
     free(image);
     if (rc != 0) qb_error_make_printable();
     return rc;
