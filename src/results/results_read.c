@@ -442,7 +442,7 @@ static int load_file(const char *path, void **image, size_t *size) {
         close(fd);
         return qb_errorf("%s is %s, not a results file", path,
                          S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file");
+                         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
     }
     if (st.st_size > QB_RESULTS_MAX_BYTES) {
         close(fd);
