@@ -104,6 +104,7 @@ static int read_table(hid_t file, const char *path, const qb_table_schema *t, vo
     }
     for (int i = 0; i < t->n_fields; i++) {
         int index = H5Tget_member_index(file_type, t->fields[i].name);
+        if (index < 0 && t->fields[i].optional) continue; /* stays 0 / "" */
         hid_t member = index < 0 ? H5I_INVALID_HID : H5Tget_member_type(file_type, (unsigned)index);
         int fits = member >= 0 && type_fits(member, t->fields[i].kind);
         if (member >= 0) H5Tclose(member);
@@ -119,7 +120,7 @@ static int read_table(hid_t file, const char *path, const qb_table_schema *t, vo
         qb_errorf("%s: out of memory reading %llu rows of %s", path, (unsigned long long)n, t->name);
         goto done;
     }
-    if ((memory = qb_schema_memory_type(t)) < 0 ||
+    if ((memory = qb_schema_memory_type_for(t, file_type)) < 0 ||
         (n > 0 && H5Dread(dset, memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, *rows) < 0)) {
         malformed(path, t->name, "reading it failed");
         goto done;

@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STR(row, m) {#m, offsetof(row, m), QB_FIELD_STRING, sizeof(((row *)0)->m)}
-#define NUM(row, m, kind) {#m, offsetof(row, m), kind, 0}
+#define STR(row, m) {#m, offsetof(row, m), QB_FIELD_STRING, sizeof(((row *)0)->m), 0}
+#define NUM(row, m, kind) {#m, offsetof(row, m), kind, 0, 0}
+/* Fields analysis/load.py also treats as optional (OPTIONAL_CELL_FIELDS): files from before them stay readable. */
+#define OPT_STR(row, m) {#m, offsetof(row, m), QB_FIELD_STRING, sizeof(((row *)0)->m), 1}
+#define OPT_NUM(row, m, kind) {#m, offsetof(row, m), kind, 0, 1}
 #define STATS(row, p)                                                                   \
     NUM(row, p##_mean, QB_FIELD_F64), NUM(row, p##_std, QB_FIELD_F64), NUM(row, p##_min, QB_FIELD_F64), \
         NUM(row, p##_max, QB_FIELD_F64)
@@ -22,9 +25,9 @@ static const qb_field cell_fields[] = {
     NUM(qb_cell_row, warmup, QB_FIELD_I32),
     NUM(qb_cell_row, seed, QB_FIELD_U64),
     STR(qb_cell_row, prompt_rule),
-    STR(qb_cell_row, rope_scaling),
-    STR(qb_cell_row, engine_options),
-    STR(qb_cell_row, engine_choices),
+    OPT_STR(qb_cell_row, rope_scaling),
+    OPT_STR(qb_cell_row, engine_options),
+    OPT_STR(qb_cell_row, engine_choices),
     STR(qb_cell_row, status),
     STR(qb_cell_row, reason),
     STATS(qb_cell_row, speed),
@@ -32,11 +35,11 @@ static const qb_field cell_fields[] = {
     STATS(qb_cell_row, tpot_s),
     STATS(qb_cell_row, decode_tok_per_s),
     NUM(qb_cell_row, warmup_total_s, QB_FIELD_F64),
-    NUM(qb_cell_row, speed_cv, QB_FIELD_F64),
-    NUM(qb_cell_row, noisy, QB_FIELD_I32),
-    NUM(qb_cell_row, implied_bandwidth_gbps, QB_FIELD_F64),
-    NUM(qb_cell_row, copy_bandwidth_gbps, QB_FIELD_F64),
-    STR(qb_cell_row, checks),
+    OPT_NUM(qb_cell_row, speed_cv, QB_FIELD_F64),
+    OPT_NUM(qb_cell_row, noisy, QB_FIELD_I32),
+    OPT_NUM(qb_cell_row, implied_bandwidth_gbps, QB_FIELD_F64),
+    OPT_NUM(qb_cell_row, copy_bandwidth_gbps, QB_FIELD_F64),
+    OPT_STR(qb_cell_row, checks),
     NUM(qb_cell_row, peak_mem_total_bytes, QB_FIELD_F64),
     NUM(qb_cell_row, peak_mem_total_gib, QB_FIELD_F64),
     NUM(qb_cell_row, weights_bytes_rank0, QB_FIELD_F64),
@@ -81,11 +84,14 @@ const qb_meta_string qb_meta_strings[] = {
 const int qb_n_meta_strings = COUNT(qb_meta_strings);
 _Static_assert(COUNT(qb_meta_strings) <= QB_META_STRINGS_MAX, "raise QB_META_STRINGS_MAX");
 
-hid_t qb_schema_memory_type(const qb_table_schema *t) {
+hid_t qb_schema_memory_type(const qb_table_schema *t) { return qb_schema_memory_type_for(t, H5I_INVALID_HID); }
+
+hid_t qb_schema_memory_type_for(const qb_table_schema *t, hid_t file_type) {
     hid_t compound = H5Tcreate(H5T_COMPOUND, t->row_size);
     if (compound < 0) return H5I_INVALID_HID;
     for (int i = 0; i < t->n_fields; i++) {
         const qb_field *f = &t->fields[i];
+        if (file_type >= 0 && H5Tget_member_index(file_type, f->name) < 0) continue;
         herr_t rc;
         if (f->kind == QB_FIELD_STRING) {
             hid_t s = H5Tcopy(H5T_C_S1);

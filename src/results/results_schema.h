@@ -19,7 +19,8 @@ typedef struct {
     const char *name;
     size_t offset;
     qb_field_kind kind;
-    size_t size; /* bytes of a fixed-length string (NUL included); unused for numbers */
+    size_t size;  /* bytes of a fixed-length string (NUL included); unused for numbers */
+    int optional; /* added after schema version 1 first shipped: a file without it reads as 0 / "" */
 } qb_field;
 
 typedef struct {
@@ -104,8 +105,10 @@ uint64_t qb_results_checksum(int schema_version, double copy_bandwidth_gbps, con
 /* Decode steps stored for a run of n_gen tokens. */
 static inline int64_t qb_run_steps(int n_gen) { return n_gen > 1 ? n_gen - 1 : 0; }
 
-/* Build the in-memory compound type of a table (close with H5Tclose); H5I_INVALID_HID on failure. */
+/* Build the in-memory compound type of a table (close with H5Tclose); H5I_INVALID_HID on failure.
+ * With a file type (not H5I_INVALID_HID), only the fields that type has (the reader's subset). */
 hid_t qb_schema_memory_type(const qb_table_schema *t);
+hid_t qb_schema_memory_type_for(const qb_table_schema *t, hid_t file_type);
 
 /* The end of the file (base + end-of-file address) recorded in the version 2 or 3 superblock at the start
  * of an image with 8-byte addresses (what the writer makes); 0 when there is no such superblock. The
