@@ -134,7 +134,8 @@ static void symlink_race(const char *dir) {
     close(go[1]);
     int status = 0;
     waitpid(child, &status, 0);
-    expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer succeeds with links planted at its old temp names");
+    expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "the writer succeeds with links planted at its old temp names");
     expect(victim_intact(victim), "the file the planted link points at is unchanged");
     struct stat st;
     expect(lstat(absent, &st) != 0, "nothing was created through the dangling planted link");
@@ -165,11 +166,14 @@ static void special_targets(const char *dir) {
         const char *flags = mode == 0 ? "--overwrite" : mode == 1 ? "--resume" : "no flag";
         char what[300];
         snprintf(what, sizeof what, "a FIFO as target is refused (%s)", flags);
-        expect_refusal(qb_results_check_target(fifo, mode == 2 ? false : overwrite, resume), "is a FIFO, not a regular file", what);
+        expect_refusal(qb_results_check_target(fifo, mode == 2 ? false : overwrite, resume),
+                       "is a FIFO, not a regular file", what);
         snprintf(what, sizeof what, "a symbolic link as target is refused (%s)", flags);
-        expect_refusal(qb_results_check_target(link, mode == 2 ? false : overwrite, resume), "is a symbolic link", what);
+        expect_refusal(qb_results_check_target(link, mode == 2 ? false : overwrite, resume), "is a symbolic link",
+                       what);
         snprintf(what, sizeof what, "a dangling symbolic link as target is refused (%s)", flags);
-        expect_refusal(qb_results_check_target(dangling, mode == 2 ? false : overwrite, resume), "is a symbolic link", what);
+        expect_refusal(qb_results_check_target(dangling, mode == 2 ? false : overwrite, resume),
+                       "is a symbolic link", what);
         snprintf(what, sizeof what, "/dev/null as target is refused (%s)", flags);
         expect_refusal(qb_results_check_target("/dev/null", mode == 2 ? false : overwrite, resume),
                        "is a character device, not a regular file", what);
@@ -188,7 +192,8 @@ static void special_targets(const char *dir) {
     remove(late);
     expect(qb_results_check_target(late, true, false) == 0, "a new target passes the check");
     expect(mkfifo(late, 0644) == 0, "mkfifo at the checked target");
-    expect_refusal(write_sample(late, 2, 2), "is a FIFO, not a regular file", "a FIFO appearing after the check is refused at rename");
+    expect_refusal(write_sample(late, 2, 2), "is a FIFO, not a regular file",
+                   "a FIFO appearing after the check is refused at rename");
     expect(lstat(late, &st) == 0 && S_ISFIFO(st.st_mode), "that FIFO is still a FIFO");
     expect(temp_files_in(dir) == 0, "the refused write removed its temporary file");
 

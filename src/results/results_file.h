@@ -3,7 +3,8 @@
  * Every write rewrites the whole file from the in-memory records into a new "<path>.tmp.<random>" in the
  * same directory (created with O_EXCL | O_NOFOLLOW), fsyncs it, renames it over <path> and fsyncs the
  * directory, so a kill at any moment leaves the previous complete file. <path> must be nothing or a regular
- * file: a symbolic link, FIFO, device or socket there is refused, --overwrite or not. The schema (flat 1-D compound datasets so that
+ * file: a symbolic link, FIFO, device or socket there is refused, --overwrite or not.
+ * The schema (flat 1-D compound datasets so that
  * pandas.DataFrame(h5py.File(p)["cells"][()]) works) is documented in docs/RESULTS.md.
  */
 #ifndef QB_RESULTS_RESULTS_FILE_H

@@ -146,7 +146,8 @@ static int read_array(hid_t file, const char *path, const char *name, qb_field_k
     if (dset < 0) return -1;
     int status = -1;
     hid_t type = H5Dget_type(dset);
-    if (type < 0 || !type_fits(type, kind)) malformed(path, name, kind == QB_FIELD_F64 ? "not floating point" : "not integers");
+    if (type < 0 || !type_fits(type, kind))
+        malformed(path, name, kind == QB_FIELD_F64 ? "not floating point" : "not integers");
     else if (!(*data = calloc((size_t)n + 1, element))) qb_errorf("%s: out of memory reading %s", path, name);
     else if (n > 0 && H5Dread(dset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) < 0)
         malformed(path, name, "reading it failed");
@@ -210,7 +211,8 @@ static int read_number_attribute(hid_t file, const char *path, const char *name,
                                  hid_t memory_type, void *out) {
     hid_t attr = open_attribute(file, path, name, cls, cls == H5T_FLOAT ? "a number" : "an integer");
     if (attr < 0) return -1;
-    int status = H5Aread(attr, memory_type, out) < 0 ? qb_errorf("%s: root attribute '%s' cannot be read", path, name) : 0;
+    int status = 0;
+    if (H5Aread(attr, memory_type, out) < 0) status = qb_errorf("%s: root attribute '%s' cannot be read", path, name);
     H5Aclose(attr);
     return status;
 }
