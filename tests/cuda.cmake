@@ -9,6 +9,14 @@ if(QB_HAVE_CUDA)
     qb_add_c_test(test_cuda_engine test_cuda_engine.c)
     add_test(NAME cuda_engine COMMAND test_cuda_engine ${QB_FIXTURE_DIR})
     set_tests_properties(cuda_engine PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+    # The same comparison with engine options (the unfused decode without PDL); the options are parsed before the
+    # GPU check, so a bad one is refused with one line and exit 2 on any machine.
+    add_test(NAME cuda_engine_options COMMAND test_cuda_engine ${QB_FIXTURE_DIR} --decode-fusion none --pdl off)
+    set_tests_properties(cuda_engine_options PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+    add_test(NAME cuda_engine_bad_option COMMAND sh -c "\"$1\" \"$2\" --decode-fusion sometimes; echo \"exit $?\""
+             sh $<TARGET_FILE:test_cuda_engine> ${QB_FIXTURE_DIR})
+    set_tests_properties(cuda_engine_bad_option PROPERTIES
+                         PASS_REGULAR_EXPRESSION "--decode-fusion: unknown value 'sometimes' [^\n]*\nexit 2")
   endif()
 
   # Not a test: the decode GEMV against cuBLAS and the copy bandwidth, for docs/PERFORMANCE.md.
@@ -27,3 +35,9 @@ if(QB_HAVE_CUDA)
            $<TARGET_FILE:qwenbench> ${CMAKE_SOURCE_DIR})
   set_tests_properties(cuda_peer_tokens PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
 endif()
+
+# compare_tokens.py (the generated tokens of two results files, for test_cuda_device.sh's `options` phase) on
+# small files written by the test; runs everywhere.
+find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+add_test(NAME compare_tokens COMMAND ${QB_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_compare_tokens.py)
+set_tests_properties(compare_tokens PROPERTIES TIMEOUT 120)

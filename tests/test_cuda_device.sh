@@ -15,15 +15,31 @@
 #                                           decode GEMVs vs the unfused kernels (all shapes, then --bench), the bf16
 #                                           engine test, then qwenbench 7B at input 1 (2048 generated, 1 repetition)
 #                                           in bf16, gptq-int4, gptq-int8 and awq on the same card
-#                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (QB_DECODE_FUSION=0)
+#                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (--decode-fusion none)
 #                                           with the fused runs' tokens compared to the unfused ones, and Int4
-#                                           fused on the row layout (QB_QUANT_LAYOUT=rows)
+#                                           fused on the row layout (--quant-layout rows)
 #   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, transformers runs the exported
 #                                           checkpoint and writes its tokens, qwenbench runs the same checkpoint
 #                                           with --expect-tokens and the results file records the agreement
+#   bash tests/test_cuda_device.sh build_base  builds the qwenbench of an older commit from the source tree in
+#                                           $QB_BASE_SRC (e.g. `git archive c232971`) into build-base with the
+#                                           flags of build-gpu, and exports QB_BASE_BIN=build-base/qwenbench
+#   bash tests/test_cuda_device.sh options  before/after on the same card: $QB_BASE_BIN (an older build) and
+#                                           build-gpu/qwenbench, both with every default (no engine flags, no QB_*
+#                                           variables: the old binary read its choices from QB_* variables), on 7B
+#                                           BF16 inputs 1 and 30720, 0.5B BF16 input 1, 7B GPTQ-Int4 and GPTQ-Int8
+#                                           input 1; 2048 generated, --repetitions 2 --warmup 1 (about 5.5 min of
+#                                           runs on an H100 from the speeds of docs/PERFORMANCE.md; a pair is not
+#                                           started past $QB_OPTIONS_BUDGET s, default 560, from the call's start).
+#                                           Files $OUT/files/<name>_{base,new}.h5; a table of cell, base tok/s,
+#                                           new tok/s, ratio, tokens equal (tests/compare_tokens.py), then the new
+#                                           files' engine_choices. `build_base options` does both in one call (the
+#                                           two builds take ~3 min with -j16: over ~8 min in all; on a warm
+#                                           machine build_base's build-base stays for the next call).
 # Phases combine: `bash tests/test_cuda_device.sh quant validity` builds once and runs both.
 # Needs jansson headers carried in .carry/jansson (apt-get download libjansson-dev; dpkg -x ... .carry/jansson).
-# If the engine test fails with programmatic dependent launch, the runs continue with QB_CUDA_PDL=0 and say so.
+# If the engine test fails with programmatic dependent launch, the later runs take --pdl off and say so (not the
+# options phase: it compares defaults).
 # Before the call, here: run it from a committed snapshot, so that uncommitted edits never reach a measurement
 # and the results files record the build commit (the device copy has no git history):
 #   rm -rf .snap && mkdir .snap && git archive HEAD | tar -x -C .snap && git rev-parse --short=12 HEAD > .snap/.qb-commit
@@ -59,21 +75,21 @@ phase_quant() {
   grep FAIL "$OUT/files/quant_engine.log" | head -20
   TAILN=30 step fusion_quant 200 ./build-gpu/tests/test_decode_fusion_quant --bench
   grep FAIL "$OUT/files/fusion_quant.log" | head -20
-  TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures; grep FAIL "$OUT/files/engine.log" | head
+  TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures $PDL; grep FAIL "$OUT/files/engine.log" | head
   local q
   for q in gptq-int4 gptq-int8; do # the unfused sequence first: its tokens are what the fused run is compared with
-    QB_DECODE_FUSION=0 TAILN=6 step qb7_${q}_unfused 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b \
-      --quant $q --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
+    TAILN=6 step qb7_${q}_unfused 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL \
+      --decode-fusion none --quant $q --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
       --out "$OUT/files/qb7_${q}_unfused.h5"
     expect_from "$OUT/files/qb7_${q}_unfused.h5" "qwenbench unfused" > "$OUT/files/qb7_${q}_unfused.json"
   done
-  QB_QUANT_LAYOUT=rows TAILN=6 step qb7_gptq-int4_rows 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b \
-    --quant gptq-int4 --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
+  TAILN=6 step qb7_gptq-int4_rows 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL \
+    --quant-layout rows --quant gptq-int4 --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
     --out "$OUT/files/qb7_gptq-int4_rows.h5" # fused GEMVs on the row layout: the tiled layout's gain
   for q in bf16 gptq-int4 gptq-int8 awq; do
     local ex=""
     [ -s "$OUT/files/qb7_${q}_unfused.json" ] && ex="--expect-tokens $OUT/files/qb7_${q}_unfused.json"
-    TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b --quant $q --context-lengths 1 \
+    TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL --quant $q --context-lengths 1 \
       --generate-length 2048 --repetitions 1 --warmup 0 $ex --out "$OUT/files/qb7_$q.h5"
   done
 }
@@ -81,13 +97,15 @@ phase_tests() { # kernel + engine tests, GEMV/attention micro-benchmark
   TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20
   if ! TAILN=4 step engine 200 ./build-gpu/tests/test_cuda_engine tests/fixtures; then
     grep FAIL "$OUT/files/engine.log" | head
-    echo "# engine test failed with PDL on: rerunning with QB_CUDA_PDL=0"
-    export QB_CUDA_PDL=0
-    TAILN=4 step engine_nopdl 200 ./build-gpu/tests/test_cuda_engine tests/fixtures
+    echo "# engine test failed with PDL on: rerunning with --pdl off (and the later runs too)"
+    PDL="--pdl off"
+    QB="$QB $PDL"
+    TAILN=4 step engine_nopdl 200 ./build-gpu/tests/test_cuda_engine tests/fixtures $PDL
   fi
   TAILN=3 step fusion 200 ./build-gpu/tests/test_decode_fusion --quick; grep FAIL "$OUT/files/fusion.log" | head
   TAILN=40 step gemv_bench 120 ./build-gpu/tests/test_cuda_gemv_bench
 }
+PDL="" # "--pdl off" once the engine test failed with programmatic dependent launch (phase_tests)
 QB="./build-gpu/qwenbench --backend cuda --generate-length 2048 --warmup 0"
 phase_check() {
   phase_tests
@@ -120,16 +138,110 @@ phase_validity() { # issue 12: transformers runs the exported checkpoint; qwenbe
     TAILN=3 step export_$m 240 ./build-gpu/qwenbench export-weights --model $m --out $dir || continue
     TAILN=6 step peer_$m 240 python3 tests/peer_transformers.py --model $dir --context-lengths 1,37 \
       --generate-length 32 --repetitions 1 --mode eager --out "$OUT/files/peer_$m.json"
-    TAILN=12 step expect_$m 120 ./build-gpu/qwenbench --backend cuda --model $dir --context-lengths 1,37 \
+    TAILN=12 step expect_$m 120 ./build-gpu/qwenbench --backend cuda $PDL --model $dir --context-lengths 1,37 \
       --generate-length 2048 --repetitions 1 --warmup 0 --expect-tokens "$OUT/files/peer_$m.json" \
       --out "$OUT/files/expect_$m.h5"
     ./build-gpu/qwenbench tokens "$OUT/files/expect_$m.h5" 2>&1 | head -20
     rm -rf "$dir"
   done
 }
+phase_build_base() { # the older commit's qwenbench from $QB_BASE_SRC into build-base, with build-gpu's flags
+  if [ -z "${QB_BASE_SRC:-}" ] || [ ! -f "$QB_BASE_SRC/CMakeLists.txt" ]; then
+    echo "# build_base: QB_BASE_SRC='${QB_BASE_SRC:-}' is not a source tree (mkdir DIR && git archive COMMIT | tar -x -C DIR)"
+    return 1
+  fi
+  local s=$(date +%s)
+  cmake -S "$QB_BASE_SRC" -B build-base -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+    -DJANSSON_ROOT=$PWD/.carry/jansson > "$OUT/files/build_base.log" 2>&1 &&
+  cmake --build build-base -j16 --target qwenbench >> "$OUT/files/build_base.log" 2>&1 ||
+    { echo "# build_base failed:"; tail -30 "$OUT/files/build_base.log"; return 1; }
+  export QB_BASE_BIN=$PWD/build-base/qwenbench
+  echo "# build_base $(( $(date +%s) - s )) s: QB_BASE_BIN=$QB_BASE_BIN" \
+    "(commit $(cat "$QB_BASE_SRC/.qb-commit" 2>/dev/null || echo "unrecorded: put it in \$QB_BASE_SRC/.qb-commit"))"
+}
+# The options phase's cells: file name, model, quant, inputs, time limit of one binary's run (s). The limits are
+# about twice the run's time on an H100 (docs/PERFORMANCE.md speeds, 3 runs of 2048 tokens each, plus loading).
+OPTIONS_CELLS=(
+  "qb7_bf16 qwen2.5-7b bf16 1,30720 170"
+  "qb05_bf16 qwen2.5-0.5b bf16 1 60"
+  "qb7_gptq-int4 qwen2.5-7b gptq-int4 1 90"
+  "qb7_gptq-int8 qwen2.5-7b gptq-int8 1 100"
+)
+phase_options() { # before/after on the same card: $QB_BASE_BIN vs build-gpu/qwenbench, both with every default
+  if [ -z "${QB_BASE_BIN:-}" ] || [ ! -x "$QB_BASE_BIN" ]; then
+    echo "# options: QB_BASE_BIN='${QB_BASE_BIN:-}' is not an executable qwenbench (phase build_base makes one)"
+    return 1
+  fi
+  # defaults as defaults: no engine flag for the new binary, and no QB_* variable for either (the old one read
+  # its engine choices from QB_* variables)
+  local clean=(env) v
+  for v in $(compgen -e); do [[ $v == QB_* ]] && clean+=(-u "$v"); done
+  local budget=${QB_OPTIONS_BUDGET:-560} spec name model quant inputs lim side bin names=()
+  for spec in "${OPTIONS_CELLS[@]}"; do
+    read -r name model quant inputs lim <<< "$spec"
+    if [ $(( $(date +%s) - T0 + 2 * lim )) -gt "$budget" ]; then
+      echo "# options $name: not run ($(( budget - ($(date +%s) - T0) )) s of QB_OPTIONS_BUDGET=$budget left)"
+      continue
+    fi
+    names+=("$name")
+    for side in base new; do # the old binary first, then the new one, cell by cell: the same card and warmth
+      bin=$QB_BASE_BIN; [ $side = new ] && bin=./build-gpu/qwenbench
+      rm -f "$OUT/files/${name}_$side.h5"
+      TAILN=3 step ${name}_$side $lim "${clean[@]}" "$bin" --backend cuda --model $model --quant $quant \
+        --context-lengths $inputs --generate-length 2048 --repetitions 2 --warmup 1 --out "$OUT/files/${name}_$side.h5"
+    done
+  done
+  python3 - "$(dirname "${BASH_SOURCE[0]}")" "$OUT/files" "${names[@]}" <<'PY'
+import math, os, sys
+sys.path.insert(0, sys.argv[1])
+import h5py
+from compare_tokens import compare
+
+def text(v):
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+def cells(path):  # label -> cell row (None when the file is missing or unreadable)
+    try:
+        with h5py.File(path, "r") as f:
+            rows = f["cells"][()]
+    except Exception:
+        return None
+    return {f"{text(r['model'])} {text(r['quant'])} input {int(r['context_len'])}": r for r in rows}
+
+def speed(r):
+    if r is None: return "not run"
+    if text(r["status"]) != "OK": return text(r["status"])
+    return f"{r['speed_mean']:.2f} ± {r['speed_std']:.2f}"
+
+d, names = sys.argv[2], sys.argv[3:]
+print("| cell | base tok/s | new tok/s | new/base | tokens equal |")
+print("|---|---|---|---|---|")
+for name in names:
+    b, n = f"{d}/{name}_base.h5", f"{d}/{name}_new.h5"
+    cb, cn = cells(b), cells(n)
+    if cb is None or cn is None:
+        print(f"| {name} | {'unreadable' if cb is None else 'ok'} | {'unreadable' if cn is None else 'ok'} | | |")
+        continue
+    try:
+        verdicts = dict(compare(b, n))
+    except Exception as e:
+        verdicts = {}
+    for label in sorted(set(cb) | set(cn), key=lambda k: (k.split()[0], int(k.split()[-1]))):
+        rb, rn = cb.get(label), cn.get(label)
+        ratio = ""
+        if rb is not None and rn is not None and rb["speed_mean"] > 0 and math.isfinite(rn["speed_mean"]):
+            ratio = f"{rn['speed_mean'] / rb['speed_mean']:.3f}"
+        print(f"| {label} | {speed(rb)} | {speed(rn)} | {ratio} | {verdicts.get(label, 'not compared')} |")
+print("\n# the new files' engine_choices:")
+for name in names:
+    for label, r in (cells(f"{d}/{name}_new.h5") or {}).items():
+        print(f"{label}: {text(r['engine_choices'])}")
+PY
+}
 for mode in "${@:-check}"; do
   case $mode in
     quant) phase_quant ;;
+    build_base|options) phase_$mode || failed=1 ;;
     validity) phase_validity ;;
     tests|check|bench|long|peer) phase_$mode ;;
     *) echo "unknown phase $mode"; exit 2 ;;
@@ -137,3 +249,4 @@ for mode in "${@:-check}"; do
 done
 tar -C "$OUT" -czf "$OUT/files.tgz" files && rm -rf "$OUT/files"
 echo "# total $(( $(date +%s) - T0 )) s"
+exit ${failed:-0}

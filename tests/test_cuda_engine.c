@@ -1,6 +1,9 @@
 /* test_cuda_engine.c - the CUDA engine end to end against the CPU engine (the fp32 reference).
  *
- *   test_cuda_engine <fixtures dir>
+ *   test_cuda_engine <fixtures dir> [--<engine option> <value>]...
+ * Engine options (engine/engine_options.h: --decode-fusion none, --pdl off, ...) set every CUDA backend's
+ * qb_backend_params.engine, so that the GPU-machine scripts can run the comparison in each mode; one value each
+ * (a list would be several engines). Bad options: one line, exit 2.
  * Cases: each golden fixture checkpoint (weights uploaded from safetensors), and random weights of the real
  * Qwen2.5-0.5B and 1.5B shapes (made on the GPU; equal to the CPU's only if random_fill matches random_init.h).
  * For each: the last-position logits of a prompt (relative L2 error <= 3e-2: the CUDA engine keeps bf16
@@ -19,6 +22,7 @@
 #include "config/model_config.h"
 #include "dist/dist.h"
 #include "engine/backend.h"
+#include "engine/engine_options.h"
 #include "engine/shard_plan.h"
 #include "util/error.h"
 
@@ -33,6 +37,7 @@
 #define TOPK 5
 
 static int g_failures;
+static qb_engine_options g_options; /* every CUDA backend's engine options (all "auto" by default) */
 
 static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_model_config *cfg, int n_prompt) {
     double tol = strcmp(name, "yarn") == 0 ? LOGIT_TOL_SHARP : LOGIT_TOL;
@@ -103,7 +108,8 @@ static void run_case(qb_dist *d, const char *name, const char *config_path, cons
     int max_prompt = 0;
     for (int i = 0; i < np; i++) max_prompt = prompts[i] > max_prompt ? prompts[i] : max_prompt;
     qb_backend_params p = {.cfg = &cfg, .plan = &plan, .dist = d, .checkpoint_dir = ckpt, .weight_seed = 7,
-                           .max_seq_len = max_prompt + 2 * N_GEN, .max_prompt_len = max_prompt + N_GEN};
+                           .max_seq_len = max_prompt + 2 * N_GEN, .max_prompt_len = max_prompt + N_GEN,
+                           .engine = g_options};
     qb_backend *cpu = NULL, *gpu = NULL;
     if (qb_cpu_backend_create(&p, &cpu) || qb_cuda_backend_create(&p, &gpu)) {
         printf("FAIL %s: %s\n", name, qb_last_error());
@@ -123,16 +129,38 @@ static void run_case(qb_dist *d, const char *name, const char *config_path, cons
     if (gpu) gpu->destroy(gpu);
 }
 
+/* argv[2..]: "--<flag> <value>" pairs of engine/engine_options.h into g_options; 0, or -1 with the error set. */
+static int parse_engine_options(int argc, char **argv) {
+    qb_engine_option_lists lists;
+    qb_engine_option_lists_default(&lists);
+    for (int i = 2; i < argc; i += 2) {
+        int id = strncmp(argv[i], "--", 2) == 0 ? qb_engine_option_by_flag(argv[i] + 2) : -1;
+        if (id < 0) return qb_errorf("unknown option '%s' (engine options only: --decode-fusion none, ...)", argv[i]);
+        if (i + 1 >= argc) return qb_errorf("%s needs a value", argv[i]);
+        QB_TRY(qb_engine_option_parse_list(id, argv[i + 1], argv[i], &lists));
+    }
+    if (qb_engine_option_combinations(&lists) != 1) return qb_errorf("one value per engine option (a list given)");
+    qb_engine_option_combination(&lists, 0, &g_options);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "usage: test_cuda_engine <fixtures dir> [--<engine option> <value>]...\n");
+        return 2;
+    }
+    if (parse_engine_options(argc, argv) != 0) {
+        fprintf(stderr, "test_cuda_engine: %s\n", qb_last_error());
+        return 2;
+    }
     char why[256];
     if (!qb_cuda_available(why, sizeof why)) {
         printf("skipped: no GPU (%s)\n", why);
         return 77;
     }
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_cuda_engine <fixtures dir>\n");
-        return 2;
-    }
+    char described[512];
+    qb_engine_options_format(&g_options, described, sizeof described);
+    printf("engine options: %s\n", described);
     qb_dist d;
     if (qb_dist_init(&argc, &argv, 600.0, &d) != 0) {
         fprintf(stderr, "test_cuda_engine: %s\n", qb_last_error());
