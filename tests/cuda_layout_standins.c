@@ -205,7 +205,7 @@ int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t 
     (void)x; (void)stream;
     return record("gemv", w, y_bf16 ? (const void *)y_bf16 : (const void *)y_f32, 1, n, k);
 }
-/* The fused decode GEMVs: this test runs the unfused sequence (QB_DECODE_FUSION=0, set in main), whose calls
+/* The fused decode GEMVs: this test runs the unfused sequence (--decode-fusion none, set_fusion), whose calls
  * name each linear; a call of these shows up as an unexpected kernel. */
 int qb_launch_gemv_fused_store(const uint16_t *w, int n, int k, const qb_gemv_input *in, uint16_t *y,
                                cudaStream_t stream) {

@@ -1,5 +1,5 @@
 /* nccl_host_test.c - the parts of src/cuda/nccl_comm.h that need no GPU: implementation names and
- * $QB_ALLREDUCE, and the NCCL library's version string. Runs anywhere the CUDA engine is built.
+ * the --allreduce choice, and the NCCL library's version string. Runs anywhere the CUDA engine is built.
  */
 #include <stdio.h>
 #include <stdlib.h>

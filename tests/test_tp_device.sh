@@ -2,25 +2,28 @@
 # test_tp_device.sh - what one call on a multi-GPU machine (2 or 4 GPUs) runs for tensor parallelism (not a ctest
 # test; the device tool runs it from the repository root, carrying .carry/jansson for the jansson headers).
 #   bash tests/test_tp_device.sh PHASE...      phases run in order after one build; default: allreduce tp7 faults big
-#   allreduce  all-reduce latency at 2-16 KB for nccl, nccl-symmetric, ipc-oneshot on 2 GPUs and on all GPUs
+#   allreduce  all-reduce latency at 2-16 KB for nccl and ipc-oneshot on 2 GPUs and on all GPUs (NCCL's symmetric
+#              windows: dev/comm, the lab)
 #   tp7        7B BF16 input 1 (2048 generated): TP1 tokens, then TP2 (and TP4 on 4 GPUs) with each all-reduce
 #              implementation; generated tokens compared with TP1
 #   faults     qwenbench itself on 2 GPUs: one rank killed in its second cell, then one rank hung (the NCCL
 #              watchdog); the job must end non-zero, quickly, with the first cell kept in the results file
 #   big        32B BF16 at TP2 (inputs 1, 30720) and TP4 (input 1); 72B BF16 at TP4 (inputs 1, 6144, 30720)
 #   quant      quantized fixture checkpoints at TP2 (--check reference), 7B GPTQ-Int4 at TP1 and TP2 (tokens
-#              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1, and 72B GPTQ-Int4 unfused (QB_DECODE_FUSION=0)
+#              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1, and 72B GPTQ-Int4 unfused (--decode-fusion none)
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 #   formats    7B in bf16, gptq-int4, gptq-int8 and awq on one GPU, input 1
 #   xchg       the decode's residual exchange (kernels/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
 #              checkpoint at TP2 (--check reference), then 7B BF16 (tokens vs TP1), 32B BF16 and 72B GPTQ-Int4 at
-#              TP2, input 1, each with the exchange and without (QB_TP_EXCHANGE=0)
+#              TP2, input 1, each with the exchange and without (--tp-exchange on / off)
 #   x4         4 GPUs: 7B BF16 TP4 with and without the exchange (tokens vs TP1), 72B BF16 TP4 input 1
 #   slices     7B and 32B with half the heads, intermediate size and vocabulary on one GPU: TP2 without communication
 # Everything goes to $OUT/tp.log (a one-line summary of every results file included); results files to $OUT/h5.tgz.
 # $QB_TP_BUDGET (seconds, default 570) stops starting new steps once the call's time is nearly spent.
-# $TP7_IMPLS (default "nccl nccl-symmetric ipc-oneshot"; NAME+2step also sets QB_ALLREDUCE_NORM=2step) and
-# $BIG_INPUTS (default 1,30720) narrow tp7 and big; $BIG_2STEP=1 adds 32B TP2 input 1 with QB_ALLREDUCE_NORM=2step.
+# $TP7_IMPLS (default "nccl ipc-oneshot", values of --allreduce; NAME+2step runs it with --allreduce-norm two-step,
+# the others with fused) and $BIG_INPUTS (default 1,30720) narrow tp7 and big; $BIG_2STEP=1 adds 32B TP2 input 1
+# with --allreduce-norm two-step. The engine's choices are flags; the fault steps run the test build
+# build-gpu/tests/qwenbench-testhooks, the only one that reads QWENBENCH_TEST_FAULT.
 # Before the call, here: run it from a committed snapshot, so that uncommitted edits never reach a measurement
 # and the results files record the build commit (the device copy has no git history):
 #   rm -rf .snap && mkdir .snap && git archive HEAD | tar -x -C .snap && git rev-parse --short=12 HEAD > .snap/.qb-commit
@@ -39,7 +42,7 @@ nvidia-smi topo -m
 date -u
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
   > "$OUT/build.log" 2>&1 &&
-cmake --build build-gpu -j32 --target qwenbench bench_allreduce test_tp_exchange >> "$OUT/build.log" 2>&1 ||
+cmake --build build-gpu -j32 --target qwenbench qwenbench-testhooks bench_allreduce test_tp_exchange >> "$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s, $NGPU GPUs"
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
@@ -52,8 +55,9 @@ step() { # name timeout command...: skipped when the call's budget cannot cover 
   echo "### $name rc=$rc (at $(( $(date +%s) - T0 )) s)"
   return $rc
 }
-MPI="mpirun --bind-to none -np" # one node: the ranks inherit the environment (QB_ALLREDUCE, QWENBENCH_TEST_FAULT)
+MPI="mpirun --bind-to none -np" # one node: the ranks inherit the environment (QWENBENCH_TEST_FAULT)
 QB=./build-gpu/qwenbench
+QB_HOOKS=./build-gpu/tests/qwenbench-testhooks # the test build (tests/e2e.cmake): fault injection
 R="--backend cuda --generate-length 2048 --repetitions 1 --warmup 0"
 . "$(dirname "${BASH_SOURCE[0]}")/device_lib.sh" # expect_from
 compare_tokens() { # two results files: how many generated tokens of the first cell agree
@@ -79,6 +83,7 @@ for p in sys.argv[1:]:
               f"{d('reason')[:120]} | {d('checks')[:300]}")
 PY
 }
+onoff() { [ "$1" = 1 ] && echo on || echo off; } # 1 / 0 (the steps' and files' names) -> --tp-exchange value
 phase_allreduce() {
   step allreduce_2 100 $MPI 2 ./build-gpu/tests/bench_allreduce
   [ "$NGPU" -ge 4 ] && step allreduce_$NGPU 120 $MPI "$NGPU" ./build-gpu/tests/bench_allreduce
@@ -92,13 +97,13 @@ tp1_7b_reference() { # 7B BF16 TP1 input 1 once per call: the tokens TP2/TP4 rec
 phase_tp7() {
   tp1_7b_reference
   local n impl
-  QB_DECODE_FUSION=0 step tp2_7b_unfused 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
+  step tp2_7b_unfused 60 $MPI 2 $QB $R --decode-fusion none --model qwen2.5-7b --tp 2 --context-lengths 1 \
     --out "$H5/tp2_7b_unfused.h5" && summary "$H5/tp2_7b_unfused.h5"
   for n in 2 4; do
     [ "$NGPU" -ge $n ] || continue
-    for impl in ${TP7_IMPLS:-nccl nccl-symmetric ipc-oneshot}; do # NAME+2step: QB_ALLREDUCE_NORM=2step
-      local norm=fused; [ "${impl%+2step}" != "$impl" ] && norm=2step
-      QB_ALLREDUCE=${impl%+2step} QB_ALLREDUCE_NORM=$norm step tp${n}_7b_$impl 60 $MPI $n $QB $R --model qwen2.5-7b \
+    for impl in ${TP7_IMPLS:-nccl ipc-oneshot}; do # NAME+2step: --allreduce-norm two-step
+      local norm=fused; [ "${impl%+2step}" != "$impl" ] && norm=two-step
+      step tp${n}_7b_$impl 60 $MPI $n $QB $R --allreduce ${impl%+2step} --allreduce-norm $norm --model qwen2.5-7b \
         --tp $n --context-lengths 1 --expect-tokens "$H5/tp1_7b.json" --out "$H5/tp${n}_7b.h5" --overwrite &&
         summary "$H5/tp${n}_7b.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/tp${n}_7b.h5"
     done
@@ -107,18 +112,18 @@ phase_tp7() {
 phase_faults() {
   local f=$OUT/fault.h5
   rm -f "$f"
-  QWENBENCH_TEST_FAULT=kill:1:1 step kill_rank 90 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
+  QWENBENCH_TEST_FAULT=kill:1:1 step kill_rank 90 $MPI 2 $QB_HOOKS $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
     --generate-length 256 --deadline 20 --out "$f"
   echo "# killed rank: exit above must be non-zero; cells kept:"; summary "$f"
   rm -f "$f"
-  QWENBENCH_TEST_FAULT=hang:1:1 step hang_rank 120 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
+  QWENBENCH_TEST_FAULT=hang:1:1 step hang_rank 120 $MPI 2 $QB_HOOKS $R --model qwen2.5-7b --tp 2 --context-lengths 1,6 \
     --generate-length 256 --deadline 20 --out "$f"
   echo "# hung rank: exit above must be non-zero; cells kept:"; summary "$f"
   rm -f "$f"
 }
 phase_big() {
   step tp2_32b 200 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths ${BIG_INPUTS:-1,30720} --out "$H5/big.h5"
-  [ -n "$BIG_2STEP" ] && QB_ALLREDUCE_NORM=2step step tp2_32b_2step 90 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 \
+  [ -n "$BIG_2STEP" ] && step tp2_32b_2step 90 $MPI 2 $QB $R --allreduce-norm two-step --model qwen2.5-32b --tp 2 \
     --context-lengths 1 --out "$H5/big_2step.h5" && summary "$H5/big_2step.h5"
   [ "$NGPU" -ge 4 ] || { summary "$H5/big.h5"; return 0; }
   step tp4_32b 90 $MPI 4 $QB $R --model qwen2.5-32b --tp 4 --context-lengths 1 --out "$H5/tp4_32b.h5"
@@ -143,7 +148,7 @@ phase_quant() {
   summary "$H5/q7_tp1.h5" "$H5/q7_tp2.h5"
   step tp2_72b_int4 150 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 --out "$H5/q72.h5"
   step tp2_72b_awq 150 $MPI 2 $QB $Q --quant awq --model qwen2.5-72b --tp 2 --out "$H5/q72awq.h5"
-  QB_DECODE_FUSION=0 step tp2_72b_int4_unfused 150 $MPI 2 $QB $Q --quant gptq-int4 --model qwen2.5-72b --tp 2 \
+  step tp2_72b_int4_unfused 150 $MPI 2 $QB $Q --decode-fusion none --quant gptq-int4 --model qwen2.5-72b --tp 2 \
     --out "$H5/q72_unfused.h5"
   summary "$H5/q72.h5" "$H5/q72awq.h5" "$H5/q72_unfused.h5"
 }
@@ -168,15 +173,15 @@ phase_xchg() {
   tp1_7b_reference
   local x
   for x in 1 0; do
-    QB_TP_EXCHANGE=$x step tp2_7b_xchg$x 60 $MPI 2 $QB $R --model qwen2.5-7b --tp 2 --context-lengths 1 \
+    step tp2_7b_xchg$x 60 $MPI 2 $QB $R --tp-exchange $(onoff $x) --model qwen2.5-7b --tp 2 --context-lengths 1 \
       --expect-tokens "$H5/tp1_7b.json" --out "$H5/x7_$x.h5" && compare_tokens "$H5/tp1_7b.h5" "$H5/x7_$x.h5"
   done
   for x in 1 0; do
-    QB_TP_EXCHANGE=$x step tp2_32b_xchg$x 90 $MPI 2 $QB $R --model qwen2.5-32b --tp 2 --context-lengths 1 \
+    step tp2_32b_xchg$x 90 $MPI 2 $QB $R --tp-exchange $(onoff $x) --model qwen2.5-32b --tp 2 --context-lengths 1 \
       --out "$H5/x32_$x.h5"
   done
   for x in 1 0; do
-    QB_TP_EXCHANGE=$x step tp2_72b_int4_xchg$x 150 $MPI 2 $QB $R --quant gptq-int4 --model qwen2.5-72b --tp 2 \
+    step tp2_72b_int4_xchg$x 150 $MPI 2 $QB $R --tp-exchange $(onoff $x) --quant gptq-int4 --model qwen2.5-72b --tp 2 \
       --context-lengths 1 --out "$H5/x72q_$x.h5"
   done
   summary "$H5"/tp1_7b.h5 "$H5"/x7_*.h5 "$H5"/x32_*.h5 "$H5"/x72q_*.h5
@@ -185,7 +190,7 @@ phase_x4() { # 4 GPUs: 7B BF16 TP4 with the exchange forced on and off (tokens v
   tp1_7b_reference
   local x
   for x in 1 0; do
-    QB_TP_EXCHANGE=$x step tp4_7b_xchg$x 60 $MPI 4 $QB $R --model qwen2.5-7b --tp 4 --context-lengths 1 \
+    step tp4_7b_xchg$x 60 $MPI 4 $QB $R --tp-exchange $(onoff $x) --model qwen2.5-7b --tp 4 --context-lengths 1 \
       --expect-tokens "$H5/tp1_7b.json" --out "$H5/x4_7_$x.h5"
   done
   step tp4_72b 150 $MPI 4 $QB $R --model qwen2.5-72b --tp 4 --context-lengths 1 --out "$H5/x4_72.h5"
