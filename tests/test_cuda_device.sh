@@ -22,8 +22,9 @@
 #                                           checkpoint and writes its tokens, qwenbench runs the same checkpoint
 #                                           with --expect-tokens and the results file records the agreement
 #   bash tests/test_cuda_device.sh build_base  builds the qwenbench of an older commit from the source tree in
-#                                           $QB_BASE_SRC (e.g. `git archive c232971`) into build-base with the
-#                                           flags of build-gpu, and exports QB_BASE_BIN=build-base/qwenbench
+#                                           $QB_BASE_SRC (e.g. `git archive c232971`, its commit in
+#                                           $QB_BASE_SRC/.qb-commit) into build-base ($QB_BASE_BUILD if set) with
+#                                           the flags of build-gpu, and exports QB_BASE_BIN=build-base/qwenbench
 #   bash tests/test_cuda_device.sh options  before/after on the same card: $QB_BASE_BIN (an older build) and
 #                                           build-gpu/qwenbench, both with every default (no engine flags, no QB_*
 #                                           variables: the old binary read its choices from QB_* variables), on 7B
@@ -75,7 +76,8 @@ phase_quant() {
   grep FAIL "$OUT/files/quant_engine.log" | head -20
   TAILN=30 step fusion_quant 200 ./build-gpu/tests/test_decode_fusion_quant --bench
   grep FAIL "$OUT/files/fusion_quant.log" | head -20
-  TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures $PDL; grep FAIL "$OUT/files/engine.log" | head
+  TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures $PDL
+  grep FAIL "$OUT/files/engine.log" | head
   local q
   for q in gptq-int4 gptq-int8; do # the unfused sequence first: its tokens are what the fused run is compared with
     TAILN=6 step qb7_${q}_unfused 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL \
@@ -147,15 +149,16 @@ phase_validity() { # issue 12: transformers runs the exported checkpoint; qwenbe
 }
 phase_build_base() { # the older commit's qwenbench from $QB_BASE_SRC into build-base, with build-gpu's flags
   if [ -z "${QB_BASE_SRC:-}" ] || [ ! -f "$QB_BASE_SRC/CMakeLists.txt" ]; then
-    echo "# build_base: QB_BASE_SRC='${QB_BASE_SRC:-}' is not a source tree (mkdir DIR && git archive COMMIT | tar -x -C DIR)"
+    echo "# build_base: QB_BASE_SRC='${QB_BASE_SRC:-}' is not a source tree" \
+      "(mkdir DIR && git archive COMMIT | tar -x -C DIR)"
     return 1
   fi
-  local s=$(date +%s)
-  cmake -S "$QB_BASE_SRC" -B build-base -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+  local s=$(date +%s) dir=${QB_BASE_BUILD:-build-base}
+  cmake -S "$QB_BASE_SRC" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
     -DJANSSON_ROOT=$PWD/.carry/jansson > "$OUT/files/build_base.log" 2>&1 &&
-  cmake --build build-base -j16 --target qwenbench >> "$OUT/files/build_base.log" 2>&1 ||
+  cmake --build "$dir" -j16 --target qwenbench >> "$OUT/files/build_base.log" 2>&1 ||
     { echo "# build_base failed:"; tail -30 "$OUT/files/build_base.log"; return 1; }
-  export QB_BASE_BIN=$PWD/build-base/qwenbench
+  export QB_BASE_BIN=$(cd "$dir" && pwd)/qwenbench
   echo "# build_base $(( $(date +%s) - s )) s: QB_BASE_BIN=$QB_BASE_BIN" \
     "(commit $(cat "$QB_BASE_SRC/.qb-commit" 2>/dev/null || echo "unrecorded: put it in \$QB_BASE_SRC/.qb-commit"))"
 }
@@ -180,7 +183,8 @@ phase_options() { # before/after on the same card: $QB_BASE_BIN vs build-gpu/qwe
   for spec in "${OPTIONS_CELLS[@]}"; do
     read -r name model quant inputs lim <<< "$spec"
     if [ $(( $(date +%s) - T0 + 2 * lim )) -gt "$budget" ]; then
-      echo "# options $name: not run ($(( budget - ($(date +%s) - T0) )) s of QB_OPTIONS_BUDGET=$budget left)"
+      echo "# options $name: not run (needs up to $(( 2 * lim )) s;" \
+        "$(( budget - ($(date +%s) - T0) )) s of QB_OPTIONS_BUDGET=$budget left)"
       continue
     fi
     names+=("$name")
