@@ -13,6 +13,7 @@
 #include "bench/rope_policy.h"
 #include "bench/run_meta.h"
 #include "engine/shard_plan.h"
+#include "results/cell_writers.h"
 #include "results/table.h"
 #include "io/printable.h"
 #include "util/error.h"
@@ -160,6 +161,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     qb_dist *d = r->dist;
     const qb_options *o = r->opt;
     const bool root = d->world_rank == 0;
+    FILE *notes = o->output_format == QB_OUTPUT_MD ? stdout : stderr; /* csv/json/jsonl: only data on stdout */
     int rc = -1;
     recorder rec;
     memset(&rec, 0, sizeof rec);
@@ -187,7 +189,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         names[i] = cfgs[i].name;
         if (plan_tp(r, &cfgs[i], cells[i].context_len, &tps[i], no_fit[i], sizeof no_fit[i]) != 0) goto out;
         if (root && strstr(rope_labels[i], "auto"))
-            printf("# %s input %d: input + %d generated tokens exceed %d positions: YaRN factor %g applied\n",
+            fprintf(notes, "# %s input %d: input + %d generated tokens exceed %d positions: YaRN factor %g applied\n",
                    cfgs[i].name, cells[i].context_len, o->generate_length, cfgs[i].rope_original_max_pos,
                    cfgs[i].rope_factor);
     }
@@ -266,11 +268,16 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         i = j;
     }
     if (root) {
-        printf("# qwenbench %s (%s), backend %s, %d rank(s), tp %s\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
+        fprintf(notes, "# qwenbench %s (%s), backend %s, %d rank(s), tp %s\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
                d->world_size, o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)" : "all ranks");
-        qb_table_print(stdout, rec.cells, rec.n);
-        if (o->out[0]) printf("# results: %s\n", o->out);
-        if (stopped) printf("# stopped early by a signal: run again with --resume to complete %s\n", o->out[0] ? o->out : "the sweep");
+        fflush(notes);
+        if (qb_cells_write(stdout, o->output_format, rec.cells, rec.n) != 0) { /* the file is complete: say, exit 1 */
+            fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());
+            any_bad = 1;
+        }
+        if (o->out[0]) fprintf(notes, "# results: %s\n", o->out);
+        if (stopped) fprintf(notes, "# stopped early by a signal: run again with --resume to complete %s\n", o->out[0] ? o->out : "the sweep");
+        fflush(notes);
         fflush(stdout);
     }
     int bad_anywhere = any_bad;

@@ -186,6 +186,11 @@ static int set_prompt(qb_options *o, const char *f, const char *v) {
     return qb_errorf("--%s: '%s' is neither 'random' nor 'repeat:ID'", f, v);
 }
 
+static int set_output_format(qb_options *o, const char *f, const char *v) {
+    if (qb_output_format_parse(v, &o->output_format) != 0) return qb_error_prefix("--%s", f);
+    return 0;
+}
+
 static int set_resume(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->resume = true; return 0; }
 static int set_overwrite(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->overwrite = true; return 0; }
 static int set_help(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->show_help = true; return 0; }
@@ -211,6 +216,9 @@ static void fmt_prompt(const qb_options *o, char *b, size_t n) {
     else snprintf(b, n, "random");
 }
 static void fmt_out(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->out[0] ? o->out : "(none)"); }
+static void fmt_output_format(const qb_options *o, char *b, size_t n) {
+    snprintf(b, n, "%s", qb_output_format_name(o->output_format));
+}
 static void fmt_seed(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%llu", (unsigned long long)o->seed); }
 static void fmt_tp(const qb_options *o, char *b, size_t n) {
     if (o->tp) snprintf(b, n, "%d", o->tp);
@@ -256,6 +264,9 @@ static const qb_flag FLAGS[] = {
     {"prompt", "random|repeat:ID", "random token ids in [0, 151643) from --seed, or one id repeated", set_prompt,
      fmt_prompt},
     {"out", "PATH", "HDF5 results file, rewritten atomically after every cell", set_out, fmt_out},
+    {"output-format", "md|csv|json|jsonl", "(-o) the cells on stdout: md the table; csv, json, jsonl the fields "
+     "of the results file's /cells, one row/object per cell, and nothing else on stdout (notes go to stderr; "
+     "docs/RESULTS.md)", set_output_format, fmt_output_format},
     {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
     {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
      "number of ranks; the others wait); "
@@ -297,7 +308,7 @@ bool qb_options_given(const qb_options *o, const char *long_name) {
 int qb_options_parse(int argc, char **argv, qb_options *o) {
     qb_options_defaults(o);
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
+        const char *arg = !strcmp(argv[i], "-o") ? "--output-format" : argv[i]; /* llama-bench's -o */
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
             return qb_errorf("unexpected argument '%s' (flags are --name VALUE or --name=VALUE; see --help)", arg);
         const char *name = arg + 2;
@@ -346,6 +357,8 @@ void qb_options_print_help(FILE *f) {
             "qwenbench %s - batch-1 speed benchmark for Qwen2.5 (tokens/s, time to first token, memory)\n\n"
             "usage: [mpirun -np N] qwenbench [flags]\n"
             "       qwenbench tokens FILE.h5 [--cell N]   print prompt rule and generated tokens of a results file\n"
+            "       qwenbench export FILE.h5 [--format csv|json|jsonl|md] [--out PATH] [--overwrite]\n"
+            "                                    a results file's cells as -o prints them (default csv)\n"
             "       qwenbench export-weights --model PRESET --out DIR [--seed N] [--shards N]\n"
             "                                    write a preset's random weights as a Hugging Face checkpoint\n\n"
             "One MPI rank per GPU; ranks split the model tensor-parallel. Each cell (model, format, input length)\n"

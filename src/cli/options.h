@@ -12,6 +12,7 @@
 
 #include "config/model_config.h"
 #include "engine/engine_options.h"
+#include "results/cell_writers.h"
 
 #define QB_MAX_CONTEXTS 32
 #define QB_PATH_MAX 4096
@@ -32,6 +33,7 @@ typedef struct {
     qb_prompt_mode prompt_mode;
     int32_t prompt_repeat_id;
     char out[QB_PATH_MAX];              /* results file ("" = none) */
+    qb_output_format output_format;     /* -o: the cells on stdout as md (table), csv, json or jsonl */
     uint64_t seed;                      /* prompt and random-weight seed */
     int tp;                             /* 0 = all ranks */
     bool resume, overwrite;

@@ -479,3 +479,13 @@ int qb_results_write(const char *path, const qb_results_meta *meta, const qb_cel
     close(dirfd);
     return rc;
 }
+
+int qb_results_cell_rows(const char *what, const qb_cell_record *cells, int n_cells, qb_cell_row **cell_rows) {
+    rows r;
+    *cell_rows = NULL;
+    QB_TRY(build_rows(what, cells, n_cells, &r));
+    *cell_rows = r.cells;
+    r.cells = NULL;
+    free_rows(&r);
+    return 0;
+}

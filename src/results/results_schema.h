@@ -102,6 +102,10 @@ typedef struct {
 uint64_t qb_results_checksum(int schema_version, double copy_bandwidth_gbps, const char *const *meta_values,
                              const qb_results_tables *t);
 
+/* The /cells rows of records exactly as qb_results_write stores them (first_run counted over these cells).
+ * *rows is calloc'ed (free it); -1 with a message naming what (e.g. "stdout") on failure. */
+int qb_results_cell_rows(const char *what, const qb_cell_record *cells, int n_cells, qb_cell_row **rows);
+
 /* Decode steps stored for a run of n_gen tokens. */
 static inline int64_t qb_run_steps(int n_gen) { return n_gen > 1 ? n_gen - 1 : 0; }
 
