@@ -128,6 +128,33 @@ class Formats(unittest.TestCase):
         self.assertIn("results file being exported", itself.stderr)
         self.assertEqual(file_cells(path)[1][0]["model"], "qwen2.5-tiny", "the results file is untouched")
 
+    def test_odd_strings_and_non_finite_numbers(self):
+        path = os.path.join(self.tmp.name, "odd.h5")
+        shutil.copy(self.runs["csv"][0], path)
+        reason = 'line\nbreak, "quoted"\x1b[31m \u202e bidi, caf\u00e9'
+        with h5py.File(path, "r+") as f:
+            cells = f["cells"][()]
+            cells[0]["reason"] = reason.encode()
+            cells[0]["speed_std"] = float("nan")
+            cells[1]["speed_max"] = float("inf")
+            f["cells"][...] = cells
+        shown = 'line\\nbreak, "quoted"\\x1b[31m \\u{202e} bidi, caf\u00e9'  # as io/printable.h writes it
+        c = qb("export", path, "--format", "csv")
+        self.assertEqual(c.returncode, 0, c.stderr)
+        self.assertEqual(len(c.stdout.splitlines()), 3, "no raw line break inside a field")
+        self.assertNotIn("\x1b", c.stdout)
+        rows = list(csv.DictReader(io.StringIO(c.stdout, newline="")))
+        self.assertEqual(rows[0]["reason"], shown)
+        self.assertEqual(rows[0]["speed_std"], "nan")
+        self.assertEqual(rows[1]["speed_max"], "inf")
+        j = qb("export", path, "--format", "json")
+        self.assertEqual(j.returncode, 0, j.stderr)
+        self.assertNotIn("NaN", j.stdout)
+        objs = json.loads(j.stdout)
+        self.assertEqual(objs[0]["reason"], shown)
+        self.assertIsNone(objs[0]["speed_std"])
+        self.assertIsNone(objs[1]["speed_max"])
+
 
 class Refusals(unittest.TestCase):
     def test_unknown_format_exits_2_with_the_allowed_values(self):
