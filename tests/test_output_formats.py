@@ -138,6 +138,8 @@ class Formats(unittest.TestCase):
             cells[0]["speed_std"] = float("nan")
             cells[1]["speed_max"] = float("inf")
             f["cells"][...] = cells
+            if "content_crc64" in f.attrs:  # hand-edited: no longer qwenbench's content, read as a foreign file
+                del f.attrs["content_crc64"]
         shown = 'line\\nbreak, "quoted"\\x1b[31m \\u{202e} bidi, caf\u00e9'  # as io/printable.h writes it
         c = qb("export", path, "--format", "csv")
         self.assertEqual(c.returncode, 0, c.stderr)
