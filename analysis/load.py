@@ -7,7 +7,9 @@
 
 Optional /cells fields (later writers) are read when present: the per-cell bandwidths and noise (speed_cv,
 noisy), checks, rope_scaling, and the engine's options as asked (engine_options) and as resolved
-(engine_choices), both "key=value;key=value" strings; parse them with parse_key_values().
+(engine_choices), both "key=value;key=value" strings; parse them with parse_key_values(); the energy and
+clocks of the timed runs (energy_source, joules_per_token, power_mean_w, ..., throttled; NaN / -1 when not
+measured).
 
 Every problem with the file (missing, not HDF5, a missing or malformed dataset or field, an offset that points
 outside its dataset) raises ResultsError with one line naming the file and the dataset/field at fault.
@@ -36,7 +38,10 @@ CELL_FIELDS = (
 # Optional /cells fields read when present (a later writer may record the bandwidth each cell was checked with).
 OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps", "f"), ("speed_cv", "f"),
                         ("noisy", "i"), ("checks", "S"), ("rope_scaling", "S"), ("engine_options", "S"),
-                        ("engine_choices", "S")]
+                        ("engine_choices", "S"), ("energy_source", "S"), ("energy_j", "f"),
+                        ("joules_per_token", "f"), ("power_mean_w", "f"), ("power_peak_w", "f"),
+                        ("sm_clock_mhz", "f"), ("mem_clock_mhz", "f"), ("temperature_max_c", "f"),
+                        ("throttled", "i"), ("throttle_reasons", "i")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),

@@ -8,6 +8,10 @@ bandwidth floor is shown as INVALID (roofline) the same way. A VALID cell the fi
 speed's coefficient of variation above the run's --noisy-threshold) keeps its number, followed by NOISY and a
 note with the spread. When a model has cells from several files, each row label ends with `(file name)`; when
 its cells asked for different engine options (a sweep over them), with `{key=value,...}` of the keys that vary.
+Energy table (only when some cell of the model recorded energy: files without the fields, or runs without
+NVML, have none): `tok/s / J/token (W)` per cell, J/token = joules of the cell's GPUs per generated token
+(mean over the repetitions), W = their mean draw; a cell whose GPUs throttled (throttled = 1) is followed by
+THROTTLED and a note; a cell without a measurement shows n/a.
 """
 import json
 import math
@@ -195,6 +199,33 @@ def describe_devices(devices_json):
         return devices_json
 
 
+def has_energy(cells):
+    """Whether any cell recorded a finite J/token (older files have no such field)."""
+    return "joules_per_token" in cells.columns and bool(cells["joules_per_token"].apply(_finite).any())
+
+
+def _finite(x):
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def render_energy(c, notes):
+    if c["status"] != "VALID" or not _finite(c.get("joules_per_token")):
+        return "n/a" if c["status"] == "VALID" else c["status"]
+    text = f"{c['speed_mean']:.2f} / {c['joules_per_token']:.3f}"
+    if _finite(c.get("power_mean_w")):
+        text += f" ({c['power_mean_w']:.0f} W)"
+    throttled = c.get("throttled", 0)
+    if _finite(throttled) and int(throttled) == 1:
+        reasons = c.get("throttle_reasons", 0)
+        bits = int(reasons) if _finite(reasons) else 0
+        return _with_note(text + " THROTTLED", f"THROTTLED: the GPU slowed its clocks during the runs (NVML reasons "
+                          f"0x{bits:x}); the number is kept, compare it with care", notes, _where(c))
+    return text
+
+
 def latency_renderer(runs):
     """Cell text `TTFT ms / TPOT ms (drift %)`: drift = last tenth of the decode steps over the first tenth,
     averaged over the repetitions."""
@@ -227,6 +258,11 @@ def model_section(model, cells, ratios, published, runs=None):
                          "GPU); above 100 % the cell is INVALID")
             lines.append("")
             lines += _grid(ours, render_floor, notes) + [""]
+        if has_energy(ours):
+            lines.append("Energy: `tok/s / J/token (W)` (joules of the cell's GPUs per generated token from NVML, "
+                         "mean over the repetitions; W = their mean draw during the runs)")
+            lines.append("")
+            lines += _grid(ours, render_energy, notes) + [""]
         if runs is not None and "step_drift_pct" in runs.columns:
             lines.append("Latency: `TTFT ms / TPOT ms (drift %)` (means over the repetitions; drift = mean decode "
                          "step of the last tenth of the steps vs the first tenth)")

@@ -24,6 +24,13 @@ a top-level "engine": the file is also qwenbench's --expect-tokens input (the re
 tokens must agree, or at the first difference qwenbench's token must be in transformers' top 5 (exit 1 if not).
 --save-checkpoint DIR: write the model as a Hugging Face checkpoint and exit (tests/test_cuda_peer_tokens.sh
 uses it so that both engines read the same safetensors).
+--teacher-forced FILE (qwenbench results .h5, or a tokens JSON {"cells": [{"context_len": N, "tokens": [...]}]}
+as --expect-tokens reads): for each context length, qwenbench's generated tokens are fed as the continuation
+(one forward pass over prompt + those tokens, the peer's logits at every step) and each cell records
+"teacher_forced": {"top1_rate": share of steps where qwenbench's token is the peer's top 1, "top5_all": every
+one in the peer's top 5, "first_outside_top5": the first step where not (null if none), "steps": n}. The free-
+running comparison says nothing after the first near-tie; this one checks every step. qwenbench's
+--expect-tokens records it in the cell's checks (not a verdict). --repetitions 0 skips the timed runs.
 """
 import argparse
 import json
@@ -166,6 +173,49 @@ def stats(xs):
     return mean, std, min(xs), max(xs)
 
 
+def teacher_forced_summary(top5_per_step, forced):
+    """The teacher-forced comparison from the peer's top 5 at each step (top 1 first; step s is the prediction
+    of forced[s]) and qwenbench's tokens; plain lists, no torch."""
+    n = min(len(top5_per_step), len(forced))
+    top1 = sum(1 for s in range(n) if int(top5_per_step[s][0]) == int(forced[s]))
+    outside = [s for s in range(n) if int(forced[s]) not in [int(t) for t in top5_per_step[s][:5]]]
+    return {"top1_rate": top1 / n if n else 0.0, "top5_all": not outside,
+            "first_outside_top5": outside[0] if outside else None, "steps": n}
+
+
+def top5_of_logits(logits_rows):
+    """Top 5 token ids (best first) of each row of a 2-D array-like of logits (numpy; the tests' stand-in)."""
+    import numpy as np
+    rows = np.asarray(logits_rows, dtype=np.float64)
+    return [list(map(int, np.argsort(-row, kind="stable")[:5])) for row in rows]
+
+
+def teacher_forced_top5(model, prompt, forced, torch, chunk=256):
+    """One forward pass over prompt + forced[:-1]; the top 5 of the logits that predict each forced token.
+    The LM head runs on chunks of steps so that all positions' logits are never held at once."""
+    ids = torch.tensor([list(prompt) + list(forced[:-1])], dtype=torch.int64, device="cuda")
+    with torch.no_grad():
+        hidden = model.model(input_ids=ids).last_hidden_state[0, len(prompt) - 1:]
+        out = []
+        for start in range(0, hidden.shape[0], chunk):
+            logits = model.lm_head(hidden[start:start + chunk]).float()
+            out += logits.topk(5, dim=-1).indices.tolist()
+    return out
+
+
+def forced_tokens_from(path, context_len):
+    """qwenbench's generated tokens for an input length: from a results file (qwenbench_tokens) or a tokens JSON
+    ({"cells": [{"context_len": N, "tokens": [...]}, ...]}, the --expect-tokens format)."""
+    if path.endswith((".h5", ".hdf5")):
+        return qwenbench_tokens(path, context_len)
+    with open(path) as f:
+        doc = json.load(f)
+    for c in doc.get("cells", []):
+        if int(c.get("context_len", -1)) == context_len:
+            return [int(t) for t in c["tokens"]]
+    return None
+
+
 def qwenbench_tokens(path, context_len):
     import h5py
     import pandas
@@ -192,6 +242,8 @@ def main():
     ap.add_argument("--compare-tokens", default="", help="qwenbench results file (.h5) to check the first tokens against")
     ap.add_argument("--save-checkpoint", default="", help="write the model (safetensors + config.json) to this "
                     "directory and exit: qwenbench then loads the very same weights with --model DIR")
+    ap.add_argument("--teacher-forced", default="", help="qwenbench results (.h5) or tokens JSON: feed its generated "
+                    "tokens and record, per step, whether each is in the peer's top 5 (and the top-1 agreement)")
     args = ap.parse_args()
 
     import torch
@@ -229,11 +281,11 @@ def main():
             print(f"# {model_name} {args.mode} input {n}: {len(tokens) / total:.2f} tok/s, total {total:.2f} s, "
                   f"ttft {ttft * 1e3:.1f} ms, peak {peak / 2**30:.2f} GiB", flush=True)
         check_tokens, check_top5 = check_run(model, ids, torch)
-        if check_tokens != runs[0]["tokens_head"]:
+        if runs and check_tokens != runs[0]["tokens_head"]:
             print(f"# note: the untimed check run's tokens differ from the timed run's (mode {args.mode})")
-        sp = stats([r["tok_per_s"] for r in runs])
-        tt = stats([r["prefill_s"] for r in runs])
-        peak = max(r["peak_bytes"] for r in runs)
+        sp = stats([r["tok_per_s"] for r in runs]) if runs else (None,) * 4
+        tt = stats([r["prefill_s"] for r in runs]) if runs else (None,) * 4
+        peak = max(r["peak_bytes"] for r in runs) if runs else 0
         cell = {"model": model_name, "quant": "bf16", "backend": "transformers-" + args.mode, "context_len": n,
                 "gen_len": args.generate_length, "tp_size": 1, "n_ranks": 1, "repetitions": args.repetitions,
                 "warmup": 1 if warm is not None else 0, "warmup_total_s": warm or 0.0, "seed": args.seed,
@@ -242,6 +294,17 @@ def main():
                 "ttft_s_mean": tt[0], "ttft_s_std": tt[1], "ttft_s_min": tt[2], "ttft_s_max": tt[3],
                 "peak_mem_total_bytes": float(peak), "peak_mem_total_gib": peak / 2**30, "runs": runs,
                 "first_tokens": check_tokens, "first_top5": check_top5, "tokens": check_tokens}
+        if args.teacher_forced:
+            forced = forced_tokens_from(args.teacher_forced, n)
+            if forced:
+                prompt = prompt_tokens(args.seed, n, vocab)
+                tf = teacher_forced_summary(teacher_forced_top5(model, prompt, forced, torch), forced)
+                cell["teacher_forced"] = tf
+                print(f"# teacher-forced input {n}: top-1 agreement {100 * tf['top1_rate']:.1f} % over {tf['steps']} "
+                      "steps, " + ("every token in the top 5" if tf["top5_all"] else
+                                   f"step {tf['first_outside_top5']} outside the top 5"), flush=True)
+            else:
+                print(f"# teacher-forced input {n}: no qwenbench tokens for this length in {args.teacher_forced}")
         if args.compare_tokens:
             theirs = qwenbench_tokens(args.compare_tokens, n)
             if theirs is not None:

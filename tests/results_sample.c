@@ -75,6 +75,19 @@ qb_cell_record *qb_sample_cells(int n, int variant) {
         }
         c->weights_bytes_rank0 = 987654321.0 + i;
         c->kv_bytes_rank0 = 12345678.0 + variant;
+        /* energy: measured (cell 3 throttled by the SW power cap) or unavailable (NaN, -1) */
+        int measured = i % 2 == 0 || i == 3;
+        snprintf(c->energy_source, sizeof c->energy_source, "%s",
+                 measured ? "nvml energy counter" : "unavailable: cannot load libnvidia-ml.so.1");
+        c->energy_j = measured ? 123.25 + i : NAN;
+        c->joules_per_token = measured ? (123.25 + i) / c->gen_len : NAN;
+        c->power_mean_w = measured ? 301.5 : NAN;
+        c->power_peak_w = measured ? 350.0 + variant : NAN;
+        c->sm_clock_mhz = measured ? 1980.0 - i : NAN;
+        c->mem_clock_mhz = measured ? 2619.0 : NAN;
+        c->temperature_max_c = measured ? 60.0 + i : NAN;
+        c->throttled = measured ? i == 3 : -1;
+        c->throttle_reasons = measured ? (i == 3 ? 0x5 : 0x1) : -1;
     }
     return cells;
 }
@@ -162,6 +175,16 @@ int qb_sample_compare_cells(const qb_cell_record *want, int n_want, const qb_cel
         SAME_NUM(w, a->peak_mem_total, b->peak_mem_total);
         SAME_NUM(w, a->weights_bytes_rank0, b->weights_bytes_rank0);
         SAME_NUM(w, a->kv_bytes_rank0, b->kv_bytes_rank0);
+        SAME_STR(w, a->energy_source, b->energy_source);
+        SAME_NUM(w, a->energy_j, b->energy_j);
+        SAME_NUM(w, a->joules_per_token, b->joules_per_token);
+        SAME_NUM(w, a->power_mean_w, b->power_mean_w);
+        SAME_NUM(w, a->power_peak_w, b->power_peak_w);
+        SAME_NUM(w, a->sm_clock_mhz, b->sm_clock_mhz);
+        SAME_NUM(w, a->mem_clock_mhz, b->mem_clock_mhz);
+        SAME_NUM(w, a->temperature_max_c, b->temperature_max_c);
+        SAME_NUM(w, a->throttled, b->throttled);
+        SAME_NUM(w, a->throttle_reasons, b->throttle_reasons);
         for (int k = 0; k < a->n_ranks && a->peak_mem_rank && b->peak_mem_rank; k++)
             SAME_NUM(w, a->peak_mem_rank[k], b->peak_mem_rank[k]);
         if (!a->peak_mem_rank != !b->peak_mem_rank && a->n_ranks > 0) diff(w, "peak_mem_rank present in one only");

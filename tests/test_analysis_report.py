@@ -253,6 +253,41 @@ class ReportOnSyntheticFile(unittest.TestCase):
         note = invalid.split("[")[1].rstrip("]")
         self.assertIn(f"\n{note}. gptq-int8 TP1 input 1 [cuda]: generated tokens differ", md)
 
+    def test_energy_beside_speed(self):
+        """Cells with NVML energy: an Energy table `tok/s / J/token (W)`, the throttled cell marked THROTTLED with a
+        note, a cell without a measurement n/a; a file without the energy fields (the class's file) has no such
+        table."""
+        cells = synth.default_cells()
+        for c in cells:
+            if c["status"] == "VALID":
+                c["energy"] = {"energy_source": "nvml energy counter", "energy_j": 4.8, "joules_per_token": 0.3,
+                               "power_mean_w": 301.0, "power_peak_w": 340.0, "sm_clock_mhz": 1980.0,
+                               "mem_clock_mhz": 2619.0, "temperature_max_c": 61.0, "throttled": 0,
+                               "throttle_reasons": 1}
+        throttled = next(c for c in cells if c["quant"] == "bf16" and c["tp_size"] == 1 and c["context_len"] == 6144)
+        throttled["energy"] = dict(throttled["energy"], throttled=1, throttle_reasons=5, joules_per_token=0.35)
+        unmeasured = next(c for c in cells if c["quant"] == "gptq-int4" and c["tp_size"] == 1 and c["context_len"] == 1)
+        unmeasured["energy"] = synth.UNAVAILABLE_ENERGY
+        h5 = os.path.join(self.tmp.name, "energy.h5")
+        synth.write(h5, cells=cells)
+        out = os.path.join(self.tmp.name, "report-energy")
+        proc = checks.run_report([h5, "--out", out, "--published", "none"], self.env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        table = checks.grid(checks.table_with_caption(checks.markdown_tables(md, "qwen2.5-7b"), "Energy:"))
+        rows = {(c["quant"], c["tp_size"], c["context_len"]): c for c in checks.read_cells(h5)}
+        plain = rows[("bf16", 1, 1)]
+        self.assertEqual(table[("bf16 TP1", 1)], f"{plain['speed_mean']:.2f} / 0.300 (301 W)")
+        text = table[("bf16 TP1", 6144)]
+        self.assertRegex(text, r"^[0-9.]+ / 0\.350 \(301 W\) THROTTLED \[\d+\]$")
+        note = text.rsplit("[", 1)[1].rstrip("]")
+        self.assertIn(f"\n{note}. bf16 TP1 input 6144 [cuda]: THROTTLED: the GPU slowed its clocks during the runs "
+                      "(NVML reasons 0x5)", md)
+        self.assertEqual(table[("gptq-int4 TP1", 1)], "n/a")
+        self.assertEqual(sum("THROTTLED" in t for t in table.values()), 1, table)
+        self.assertNotIn("Energy:", self.md)
+
     def test_several_files_labelled(self):
         """Two files of the same model: each header and each row names its file; two files of one base name get
         '#n name'."""

@@ -23,6 +23,14 @@ CELL_DTYPE = np.dtype(
        ("weights_bytes_rank0", "<f8"), ("kv_bytes_rank0", "<f8"), ("n_runs", "<i4"), ("first_run", "<i8")])
 # The fields a newer writer adds to /cells (docs/RESULTS.md); written only when a cell description sets them.
 ENGINE_FIELDS = [("engine_options", "S256"), ("engine_choices", "S512")]
+# The energy fields (docs/RESULTS.md); written only when a cell description sets energy (a dict of them).
+ENERGY_FIELDS = [("energy_source", "S96"), ("energy_j", "<f8"), ("joules_per_token", "<f8"),
+                 ("power_mean_w", "<f8"), ("power_peak_w", "<f8"), ("sm_clock_mhz", "<f8"), ("mem_clock_mhz", "<f8"),
+                 ("temperature_max_c", "<f8"), ("throttled", "<i4"), ("throttle_reasons", "<i8")]
+UNAVAILABLE_ENERGY = {"energy_source": "unavailable: no GPU", "energy_j": float("nan"),
+                      "joules_per_token": float("nan"), "power_mean_w": float("nan"), "power_peak_w": float("nan"),
+                      "sm_clock_mhz": float("nan"), "mem_clock_mhz": float("nan"),
+                      "temperature_max_c": float("nan"), "throttled": -1, "throttle_reasons": -1}
 RANK_MEMORY_DTYPE = np.dtype([("cell", "<i4"), ("rank", "<i4"), ("peak_bytes", "<f8")])
 RUN_DTYPE = np.dtype([("cell", "<i4"), ("repetition", "<i4"), ("n_prompt", "<i4"), ("n_gen", "<i4"),
                       ("total_s", "<f8"), ("prefill_s", "<f8"), ("decode_s", "<f8"), ("tok_per_s", "<f8"),
@@ -52,13 +60,14 @@ def stats(x):
 
 def cell(model="qwen2.5-7b", quant="bf16", backend="cuda", context_len=1, gen_len=16, tp_size=1, step_s=0.01,
          prefill_s=0.02, repetitions=3, status="VALID", reason="", gib=15.5, jitter=0.03, noisy=0,
-         engine_options=None, engine_choices=None):
+         engine_options=None, engine_choices=None, energy=None):
     """A cell description: its runs are made from step_s (per-step time) with a per-repetition jitter.
     noisy: the file's noisy flag (speed_cv is computed); engine_options / engine_choices: the recorded strings
     (the fields are written when any cell of the file sets one)."""
     return dict(model=model, quant=quant, backend=backend, context_len=context_len, gen_len=gen_len, tp_size=tp_size,
                 step_s=step_s, prefill_s=prefill_s, repetitions=repetitions, status=status, reason=reason, gib=gib,
-                jitter=jitter, noisy=noisy, engine_options=engine_options, engine_choices=engine_choices)
+                jitter=jitter, noisy=noisy, engine_options=engine_options, engine_choices=engine_choices,
+                energy=energy)
 
 
 def default_cells():
@@ -84,6 +93,9 @@ def build(cells):
     rng = np.random.default_rng(1234)
     with_engine = any(c.get("engine_options") is not None or c.get("engine_choices") is not None for c in cells)
     dtype = np.dtype(CELL_DTYPE.descr + ENGINE_FIELDS) if with_engine else CELL_DTYPE
+    with_energy = any(c.get("energy") is not None for c in cells)
+    if with_energy:
+        dtype = np.dtype(dtype.descr + ENERGY_FIELDS)
     cell_rows, run_rows, mem_rows, steps, tokens = [], [], [], [], []
     for ci, c in enumerate(cells):
         row = np.zeros((), dtype=dtype)
@@ -93,6 +105,9 @@ def build(cells):
             row["engine_options"] = (c.get("engine_options") or "").encode()
             row["engine_choices"] = (c.get("engine_choices") or "").encode()
         row["noisy"] = c.get("noisy", 0)
+        if with_energy:
+            for k, v in dict(UNAVAILABLE_ENERGY, **(c.get("energy") or {})).items():
+                row[k] = v.encode() if isinstance(v, str) else v
         row["prompt_rule"] = b"random"
         for k in ("context_len", "gen_len", "tp_size", "repetitions"):
             row[k] = c[k]
@@ -162,4 +177,5 @@ if __name__ == "__main__":
     # the whole documented schema, the engine's option and choice strings included (the C reader needs them)
     write(sys.argv[1], cells=[dict(c, engine_options="allreduce=auto;tp_exchange=auto;allreduce_norm=auto;"
                                    "decode_fusion=auto;quant_layout=auto;attn_prefill=auto;pdl=auto",
-                                   engine_choices="engine=cpu-reference") for c in default_cells()])
+                                   engine_choices="engine=cpu-reference", energy=UNAVAILABLE_ENERGY)
+                         for c in default_cells()])

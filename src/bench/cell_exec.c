@@ -129,9 +129,41 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
 }
 
 void qb_cell_group_close(qb_cell_group *g) {
+    qb_energy_meter_close(g->energy);
     if (g->backend) g->backend->destroy(g->backend);
     free(g->ranks);
     memset(g, 0, sizeof *g);
+}
+
+/* The cell's energy fields (NaN / -1 and "unavailable: why" when not measured) and, when measured, a note. */
+static void record_energy(qb_cell_record *c, const qb_energy_cell *e) {
+    copy_str(c->energy_source, sizeof c->energy_source,
+             !e->available ? e->why : e->from_counter ? "nvml energy counter" : "nvml power samples");
+    c->energy_j = e->energy_j;
+    c->joules_per_token = e->joules_per_token;
+    c->power_mean_w = e->power_mean_w;
+    c->power_peak_w = e->power_peak_w;
+    c->sm_clock_mhz = e->sm_clock_mhz;
+    c->mem_clock_mhz = e->mem_clock_mhz;
+    c->temperature_max_c = e->temperature_max_c;
+    c->throttled = e->throttled;
+    c->throttle_reasons = e->available ? (int64_t)e->reasons_seen : -1;
+    if (!e->available) return;
+    char reasons[96], note[256];
+    qb_throttle_reasons_text(e->reasons_seen, reasons, sizeof reasons);
+    snprintf(note, sizeof note, "energy %.3f J/token, %.0f W mean, SM %.0f MHz%s%s%s", e->joules_per_token,
+             e->power_mean_w, e->sm_clock_mhz, e->throttled ? " THROTTLED (" : "", reasons, e->throttled ? ")" : "");
+    qb_cell_note(c, note);
+}
+
+/* Rank 0: the cell's energy from the active ranks' totals. */
+static void combine_energy(const qb_cell_group *g, int active, qb_cell_record *c) {
+    const qb_energy_totals **gpus = calloc((size_t)(active > 0 ? active : 1), sizeof *gpus);
+    qb_energy_cell e;
+    for (int i = 0; gpus && i < active; i++) gpus[i] = &g->ranks[i].energy;
+    qb_energy_cell_combine(gpus, gpus ? active : 0, c->n_runs, c->n_runs > 0 ? c->runs[0].n_gen : 0, &e);
+    free(gpus);
+    record_energy(c, &e);
 }
 
 void qb_cell_init(const qb_runner *r, const qb_model_config *cfg, const qb_cell_spec *spec, qb_cell_record *c) {
@@ -151,6 +183,10 @@ void qb_cell_init(const qb_runner *r, const qb_model_config *cfg, const qb_cell_
     else copy_str(c->prompt_rule, sizeof c->prompt_rule, "random");
     qb_engine_options_format(&spec->engine, c->engine_options, sizeof c->engine_options);
     c->status = QB_CELL_VALID;
+    qb_energy_cell none;
+    qb_energy_cell_combine(NULL, 0, 0, 0, &none);
+    copy_str(none.why, sizeof none.why, "unavailable: not measured"); /* until the runs say otherwise */
+    record_energy(c, &none);
 }
 
 void qb_cell_set_failure(qb_cell_record *c, qb_cell_status s, const char *reason) {
@@ -200,6 +236,8 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     const int n_prompt = spec->context_len, n_gen = o->generate_length;
     qb_rank_summary mine;
     summary_base(r, b, &mine);
+    qb_energy_totals_init(&mine.energy);
+    if (!g->energy) g->energy = qb_energy_meter_open(NULL, b->device_uuid, QB_ENERGY_INTERVAL_MS);
 
     int32_t *prompt = malloc(sizeof *prompt * (size_t)n_prompt);
     int32_t *reference = malloc(sizeof *reference * (size_t)n_gen);
@@ -235,9 +273,14 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
         if (!run->step_s || !run->tokens) { ok = 0; qb_errorf("out of memory for run records"); break; }
         if (qb_dist_barrier(r->dist) != 0) return -1;
         qb_gen_timing t = {0, run->step_s};
+        qb_energy_window energy = {0};
+        if (g->energy && qb_energy_meter_start(g->energy) != 0) qb_error_clear();
         double t0 = now_s();
         ok = b->generate(b, prompt, n_prompt, n_gen, run->tokens, &t) == 0;
         double t1 = now_s();
+        if (g->energy) qb_energy_meter_stop(g->energy, &energy);
+        qb_energy_totals_add(&mine.energy, &energy,
+                             g->energy ? qb_energy_meter_unavailable(g->energy) : "unavailable: out of memory");
         run->total_s = t1 - t0;
         run->prefill_s = t.prefill_s;
         qb_run_finish(run);
@@ -288,6 +331,7 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     c->weights_bytes_rank0 = g->ranks[0].weights_bytes;
     c->kv_bytes_rank0 = g->ranks[0].kv_bytes;
     qb_cell_summarize(c);
+    combine_energy(g, active, c);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef QB_BENCH_CELL_EXEC_H
 #define QB_BENCH_CELL_EXEC_H
 
+#include "bench/energy.h"
 #include "bench/runner.h"
 
 /* What each rank reports to rank 0 after a cell (fixed size, gathered with MPI). */
@@ -16,6 +17,7 @@ typedef struct {
     int32_t rank;
     double peak_bytes, weights_bytes, kv_bytes;
     uint64_t token_digest;   /* over every timed run's tokens: ranks must agree */
+    qb_energy_totals energy; /* this rank's GPU over the timed runs (bench/energy.h) */
     char host[64];
     char device[128];
     char uuid[64];
@@ -33,6 +35,7 @@ typedef struct {
     qb_rank_summary *ranks;  /* rank 0: [world_size], refreshed after each cell */
     int n_ranks;
     int idle;                /* this rank is outside the TP group that runs the cells (tp < world size) */
+    qb_energy_meter *energy; /* this rank's GPU, opened at the group's first cell */
 } qb_cell_group;
 
 /* Create the group's backend on every rank. 0: created; 1: not created (failure fields set, same on every

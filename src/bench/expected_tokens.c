@@ -11,6 +11,37 @@
 #include "io/small_file.h"
 #include "util/error.h"
 
+/* The optional "teacher_forced" object of a cell (see expected_tokens.h). */
+static int parse_teacher_forced(json_t *tf, size_t i, const char *origin, qb_expected_cell *out) {
+    out->first_outside_top5 = -1;
+    out->teacher_forced_steps = -1;
+    if (!tf || json_is_null(tf)) return 0;
+    if (!json_is_object(tf)) return qb_errorf("--expect-tokens: %s: cells[%zu].teacher_forced: must be an object", origin, i);
+    json_t *rate = json_object_get(tf, "top1_rate"), *all = json_object_get(tf, "top5_all");
+    json_t *first = json_object_get(tf, "first_outside_top5"), *steps = json_object_get(tf, "steps");
+    if (!json_is_number(rate) || !(json_number_value(rate) >= 0.0 && json_number_value(rate) <= 1.0))
+        return qb_errorf("--expect-tokens: %s: cells[%zu].teacher_forced.top1_rate: must be a number in [0, 1]", origin, i);
+    if (!json_is_boolean(all))
+        return qb_errorf("--expect-tokens: %s: cells[%zu].teacher_forced.top5_all: must be true or false", origin, i);
+    if (first && !json_is_null(first) &&
+        (!json_is_integer(first) || json_integer_value(first) < 0 || json_integer_value(first) > QB_LIMIT_GENERATE_LEN))
+        return qb_errorf("--expect-tokens: %s: cells[%zu].teacher_forced.first_outside_top5: must be null or a step "
+                         "in [0, %d]", origin, i, QB_LIMIT_GENERATE_LEN);
+    if (json_is_true(all) != (!first || json_is_null(first)))
+        return qb_errorf("--expect-tokens: %s: cells[%zu].teacher_forced: first_outside_top5 must be null exactly when "
+                         "top5_all is true", origin, i);
+    if (steps && (!json_is_integer(steps) || json_integer_value(steps) < 0 ||
+                  json_integer_value(steps) > QB_LIMIT_GENERATE_LEN))
+        return qb_errorf("--expect-tokens: %s: cells[%zu].teacher_forced.steps: must be an integer in [0, %d]", origin,
+                         i, QB_LIMIT_GENERATE_LEN);
+    out->has_teacher_forced = 1;
+    out->top1_rate = json_number_value(rate);
+    out->top5_all = json_is_true(all);
+    if (json_is_integer(first)) out->first_outside_top5 = (int)json_integer_value(first);
+    if (steps) out->teacher_forced_steps = (int)json_integer_value(steps);
+    return 0;
+}
+
 static int parse_cell(json_t *cell, size_t i, const char *origin, qb_expected_cell *out) {
     if (!json_is_object(cell)) return qb_errorf("--expect-tokens: %s: cells[%zu]: must be an object", origin, i);
     json_t *model = json_object_get(cell, "model"), *ctx = json_object_get(cell, "context_len");
@@ -42,7 +73,7 @@ static int parse_cell(json_t *cell, size_t i, const char *origin, qb_expected_ce
         out->tokens[k] = (int32_t)json_integer_value(t);
     }
     out->n_tokens = (int)n;
-    return 0;
+    return parse_teacher_forced(json_object_get(cell, "teacher_forced"), i, origin, out);
 }
 
 static int parse_root(json_t *root, const char *origin, qb_expected_tokens *out) {

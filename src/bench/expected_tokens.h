@@ -7,6 +7,10 @@
  * must be a regular file (a FIFO or device is refused at once, never waited on) of at most
  * QB_LIMIT_EXPECT_TOKENS_FILE_BYTES. Every error is one line naming the file and the field, e.g.
  * "--expect-tokens peer.json: cells[2].tokens[7]: must be an integer token id, got 3.5".
+ * A cell may carry the peer's teacher-forced comparison (tests/peer_transformers.py --teacher-forced: the peer
+ * fed qwenbench's generated tokens and looked at its own logits at every step):
+ * "teacher_forced": {"top1_rate": number in [0, 1], "top5_all": bool, "first_outside_top5": step >= 0 or null,
+ * "steps": optional integer >= 0}; first_outside_top5 must be null exactly when top5_all is true.
  */
 #ifndef QB_BENCH_EXPECTED_TOKENS_H
 #define QB_BENCH_EXPECTED_TOKENS_H
@@ -19,6 +23,12 @@ typedef struct {
     int context_len;
     int32_t *tokens;
     int n_tokens;
+    /* the peer's teacher-forced comparison, when the file has one */
+    int has_teacher_forced;
+    double top1_rate;         /* share of steps where qwenbench's token is the peer's top 1 */
+    int top5_all;             /* every qwenbench token in the peer's top 5 */
+    int first_outside_top5;   /* the first step where it is not, -1 when none */
+    int teacher_forced_steps; /* steps compared, -1 when the file does not say */
 } qb_expected_cell;
 
 typedef struct {

@@ -96,6 +96,21 @@ out:
     return rc;
 }
 
+/* The peer's teacher-forced comparison, as the file gives it: recorded in the checks, never a verdict (the
+ * free-running comparison below alone decides validity). */
+static void teacher_forced_note(qb_cell_record *c, const qb_expected_cell *e, const char *engine) {
+    if (!e->has_teacher_forced) return;
+    char steps[48] = "", note[320];
+    if (e->teacher_forced_steps >= 0) snprintf(steps, sizeof steps, " over %d steps", e->teacher_forced_steps);
+    if (e->top5_all)
+        snprintf(note, sizeof note, "peer teacher-forced (%s)%s: top-1 agreement %.1f %%, every token in the peer's "
+                 "top 5", engine, steps, 100.0 * e->top1_rate);
+    else
+        snprintf(note, sizeof note, "peer teacher-forced (%s)%s: top-1 agreement %.1f %%, step %d outside the peer's "
+                 "top 5", engine, steps, 100.0 * e->top1_rate, e->first_outside_top5);
+    qb_cell_note(c, note);
+}
+
 static int expect_check(const qb_runner *r, qb_cell_group *g, const int32_t *prompt, int n_prompt,
                         const int32_t *tokens, int n_gen, qb_cell_record *c) {
     char note[320];
@@ -108,6 +123,7 @@ static int expect_check(const qb_runner *r, qb_cell_group *g, const int32_t *pro
         qb_cell_note(c, note);
         return 0;
     }
+    teacher_forced_note(c, e, engine);
     const int32_t *exp = e->tokens;
     int n = e->n_tokens < n_gen ? e->n_tokens : n_gen;
     int s = first_difference(tokens, exp, n);

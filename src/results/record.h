@@ -73,6 +73,17 @@ typedef struct {
     double peak_mem_total;    /* sum over ranks of peak allocated */
     double *peak_mem_rank;    /* [n_ranks] (owned) */
     double weights_bytes_rank0, kv_bytes_rank0;
+    /* energy and clocks of the timed runs, from NVML (bench/energy.h). Not measured (no NVML, no GPU, a failed
+     * cell): energy_source says "unavailable: why", the numbers are NaN, throttled and throttle_reasons -1. */
+    char energy_source[96];   /* "nvml energy counter", "nvml power samples" or "unavailable: ..." */
+    double energy_j;          /* per run: sum over the cell's GPUs, mean over the repetitions */
+    double joules_per_token;  /* energy_j / generated tokens */
+    double power_mean_w;      /* sum over the GPUs of each one's mean draw during the runs */
+    double power_peak_w;      /* sum over the GPUs of each one's highest sample */
+    double sm_clock_mhz, mem_clock_mhz; /* mean over the samples of every GPU */
+    double temperature_max_c; /* highest GPU temperature sampled */
+    int32_t throttled;        /* 1: a throttling reason was seen (SW power cap, HW slowdown, thermal); 0 none */
+    int64_t throttle_reasons; /* NVML clocks-event reason bits seen on any GPU (OR) */
     /* runs */
     qb_run_record *runs;      /* [n_runs] (owned) */
     int n_runs;

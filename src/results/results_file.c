@@ -204,6 +204,16 @@ static int build_rows(const char *path, const qb_cell_record *cells, int n_cells
         row->peak_mem_total_gib = c->peak_mem_total / (1024.0 * 1024.0 * 1024.0);
         row->weights_bytes_rank0 = c->weights_bytes_rank0;
         row->kv_bytes_rank0 = c->kv_bytes_rank0;
+        copy_string(row->energy_source, sizeof row->energy_source, c->energy_source);
+        row->energy_j = c->energy_j;
+        row->joules_per_token = c->joules_per_token;
+        row->power_mean_w = c->power_mean_w;
+        row->power_peak_w = c->power_peak_w;
+        row->sm_clock_mhz = c->sm_clock_mhz;
+        row->mem_clock_mhz = c->mem_clock_mhz;
+        row->temperature_max_c = c->temperature_max_c;
+        row->throttled = c->throttled;
+        row->throttle_reasons = c->throttle_reasons;
         row->n_runs = c->n_runs;
         row->first_run = run_at;
         for (int k = 0; c->peak_mem_rank && k < c->n_ranks; k++)

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -303,6 +304,24 @@ static int to_records(const char *path, const qb_results_tables *t, qb_cell_reco
         c->peak_mem_total = row->peak_mem_total_bytes;
         c->weights_bytes_rank0 = row->weights_bytes_rank0;
         c->kv_bytes_rank0 = row->kv_bytes_rank0;
+        snprintf(c->energy_source, sizeof c->energy_source, "%.*s", (int)sizeof row->energy_source - 1,
+                 row->energy_source);
+        c->energy_j = row->energy_j;
+        c->joules_per_token = row->joules_per_token;
+        c->power_mean_w = row->power_mean_w;
+        c->power_peak_w = row->power_peak_w;
+        c->sm_clock_mhz = row->sm_clock_mhz;
+        c->mem_clock_mhz = row->mem_clock_mhz;
+        c->temperature_max_c = row->temperature_max_c;
+        c->throttled = row->throttled;
+        c->throttle_reasons = row->throttle_reasons;
+        if (!row->energy_source[0]) { /* a file from before the energy fields: not measured, not 0 J */
+            snprintf(c->energy_source, sizeof c->energy_source, "unavailable: not recorded");
+            c->energy_j = c->joules_per_token = c->power_mean_w = c->power_peak_w = NAN;
+            c->sm_clock_mhz = c->mem_clock_mhz = c->temperature_max_c = NAN;
+            c->throttled = -1;
+            c->throttle_reasons = -1;
+        }
         if (row->n_ranks < 0 || row->n_ranks > QB_MAX_RANKS) return malformed(path, "/cells", "n_ranks out of range");
         if (!inside(row->first_run, row->n_runs, t->n_runs))
             return malformed(path, "/cells", "first_run/n_runs outside /runs");

@@ -55,6 +55,10 @@ typedef struct {
     char checks[512];
     double peak_mem_total_bytes, peak_mem_total_gib;
     double weights_bytes_rank0, kv_bytes_rank0;
+    char energy_source[96];
+    double energy_j, joules_per_token, power_mean_w, power_peak_w, sm_clock_mhz, mem_clock_mhz, temperature_max_c;
+    int32_t throttled;
+    int64_t throttle_reasons;
     int32_t n_runs;
     int64_t first_run; /* row of /runs holding this cell's first run */
 } qb_cell_row;

@@ -58,8 +58,9 @@ void qb_table_print_row(FILE *f, const qb_cell_record *c) {
     snprintf(tpot, sizeof tpot, "%.3f ± %.3f", c->tpot_s.mean * 1e3, c->tpot_s.stddev * 1e3);
     snprintf(decode, sizeof decode, "%.2f ± %.2f", c->decode_tok_per_s.mean, c->decode_tok_per_s.stddev);
     /* '±' is two bytes but one column: pad by hand so the columns line up in a terminal */
-    fprintf(f, "%*s | %*s | %*s | %*s | %7.2f | %s%s |\n", 19, speed, 18, ttft, 16, tpot, 19, decode,
-            c->peak_mem_total / GIB, qb_cell_status_name(c->status), c->noisy ? " NOISY" : "");
+    fprintf(f, "%*s | %*s | %*s | %*s | %7.2f | %s%s%s |\n", 19, speed, 18, ttft, 16, tpot, 19, decode,
+            c->peak_mem_total / GIB, qb_cell_status_name(c->status), c->noisy ? " NOISY" : "",
+            c->throttled == 1 ? " THROTTLED" : "");
 }
 
 void qb_table_print(FILE *f, const qb_cell_record *cells, int n_cells) {
