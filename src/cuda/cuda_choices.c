@@ -21,7 +21,7 @@
 
 /* Named condition: 4 bits, and the fused quantized kernels take every layer linear (tensor-core step: K and group
  * size multiples of 128; the normalised input needs H <= 8192). 8 bits stay on the unfused GEMV (its CUDA-core
- * kernel beat the tensor-core step on gate|up). PERFORMANCE.md, "Quantized decode: fused kernels and the tiled
+ * kernel beat the tensor-core step on gate|up). PERFORMANCE.md, "Fused decode and the tiled 4-bit
  * layout". */
 int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
     int nq = e->hq * e->hd;
@@ -31,8 +31,8 @@ int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
 }
 
 /* 4-bit layout: tiled where the fused kernels take every linear and every shape tiles, unless --quant-layout rows
- * or --decode-fusion none (the unfused GEMVs read rows). PERFORMANCE.md, "Quantized decode: fused kernels and the
- * tiled layout". */
+ * or --decode-fusion none (the unfused GEMVs read rows). PERFORMANCE.md, "Fused decode and the tiled 4-bit
+ * layout". */
 int qb_choose_quant_tiled(const qb_cuda_engine *e, const qb_engine_options *o) {
     if (o->v[QB_EOPT_QUANT_LAYOUT] == QB_LAYOUT_OPT_ROWS || o->v[QB_EOPT_DECODE_FUSION] == QB_FUSION_OPT_NONE)
         return 0;
@@ -45,7 +45,8 @@ int qb_choose_quant_tiled(const qb_cuda_engine *e, const qb_engine_options *o) {
  * into the fp32 residual) at one GPU with hidden size <= 8192 (each block's prologue re-reads the 8 H bytes of
  * residual and norm weight); the epilogue fusions at tensor parallel (the all-reduce comes before the residual add)
  * and above 8192; quantized linears that the fused kernels cannot take run unfused. Tiled weights are read by the
- * fused kernels only, so they never run unfused. PERFORMANCE.md, "Decode fusion". */
+ * fused kernels only, so they never run unfused. PERFORMANCE.md, "What changed since the first measurement"
+ * (Decode fusion). */
 int qb_choose_decode_fusion(const qb_cuda_engine *e, int tp, const qb_engine_options *o) {
     int opt = o->v[QB_EOPT_DECODE_FUSION];
     if (e->quant_tiled) return opt == QB_FUSION_OPT_EPILOGUES || tp > 1 || e->H > 8192 ? QB_FUSE_EPILOGUES
@@ -56,7 +57,7 @@ int qb_choose_decode_fusion(const qb_cuda_engine *e, int tp, const qb_engine_opt
 }
 
 /* All-reduce implementation. auto: the own one-shot kernel over CUDA IPC (qb_nccl_create falls back to NCCL across
- * nodes or beyond QB_AR_MAX_RANKS ranks). PERFORMANCE.md, "Tensor parallel: all-reduce". */
+ * nodes or beyond QB_AR_MAX_RANKS ranks). PERFORMANCE.md, "End to end, 7B input 1, by implementation". */
 qb_allreduce_impl qb_choose_allreduce(const qb_engine_options *o) {
     return o->v[QB_EOPT_ALLREDUCE] == QB_ALLREDUCE_OPT_NCCL ? QB_AR_NCCL : QB_AR_IPC_ONESHOT;
 }
@@ -64,7 +65,8 @@ qb_allreduce_impl qb_choose_allreduce(const qb_engine_options *o) {
 /* Residual exchange in tensor-parallel decode. auto: tiled 4-bit weights, and bf16 linears except at TP2 above
  * hidden size 4096 (half-width GEMVs that large gain less from fewer kernels than the exchange costs); quantized
  * row-layout linears decode unfused at TP and keep the all-reduce. on: wherever it can run (the NCCL context opens
- * it only for ipc-oneshot on one node). PERFORMANCE.md, "Tensor parallel: the residual exchange". */
+ * it only for ipc-oneshot on one node). PERFORMANCE.md, "The residual exchange: tensor-parallel decode
+ * without all-reduce kernels". */
 int qb_choose_tp_exchange(const qb_cuda_engine *e, int tp, const qb_engine_options *o) {
     int opt = o->v[QB_EOPT_TP_EXCHANGE];
     if (tp < 2 || opt == QB_ONOFF_OFF) return 0;
@@ -73,7 +75,7 @@ int qb_choose_tp_exchange(const qb_cuda_engine *e, int tp, const qb_engine_optio
 }
 
 /* All-reduce + add + RMSNorm where the exchange is off. auto: one kernel up to hidden size 2048, else the
- * all-reduce then add_rmsnorm. PERFORMANCE.md, "Tensor parallel: all-reduce + add + RMSNorm". */
+ * all-reduce then add_rmsnorm. PERFORMANCE.md, "2 x H200 (this session's 2-GPU machines)". */
 int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o) {
     int opt = o->v[QB_EOPT_ALLREDUCE_NORM];
     if (opt != QB_EOPT_AUTO) return opt == QB_AR_NORM_OPT_FUSED;
@@ -81,7 +83,8 @@ int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o) {
 }
 
 /* Prefill attention. auto: the kernel's own rule, qb_attention_prefill_auto_variant (kernels/attention_prefill.cu:
- * on Hopper wg at head_dim 64, wgp at 128; fa2 on other GPUs). PERFORMANCE.md, "Prefill attention". */
+ * on Hopper wg at head_dim 64, wgp at 128; fa2 on other GPUs). PERFORMANCE.md, "What changed since the first
+ * measurement" (Prefill attention). */
 int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant) {
     switch (o->v[QB_EOPT_ATTN_PREFILL]) {
     case QB_ATTN_PREFILL_OPT_FA2: *variant = QB_ATTN_PREFILL_FA2; return 0;
@@ -99,7 +102,7 @@ int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *
 }
 
 /* Programmatic dependent launch. auto: on (every kernel's prologue overlaps the previous one's tail).
- * PERFORMANCE.md, "Decode fusion" (the PDL rows). */
+ * PERFORMANCE.md, "What changed since the first measurement". */
 int qb_choose_pdl(const qb_engine_options *o) { return o->v[QB_EOPT_PDL] != QB_ONOFF_OFF; }
 
 int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_engine_options *o) {
