@@ -90,7 +90,8 @@ int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *
     case QB_ATTN_PREFILL_OPT_FA2: *variant = QB_ATTN_PREFILL_FA2; return 0;
     case QB_ATTN_PREFILL_OPT_WGP: *variant = QB_ATTN_PREFILL_WGP; break;
     case QB_ATTN_PREFILL_OPT_WG:
-        if (head_dim != 64) return qb_errorf("--attn-prefill wg: head_dim %d unsupported (64 only; wgp or fa2)", head_dim);
+        if (head_dim != 64)
+            return qb_errorf("--attn-prefill wg: head_dim %d unsupported (64 only; wgp or fa2)", head_dim);
         *variant = QB_ATTN_PREFILL_WG;
         break;
     default: *variant = qb_attention_prefill_auto_variant(head_dim, cc_major);
