@@ -214,7 +214,7 @@ def cells(path):  # label -> cell row (None when the file is missing or unreadab
 
 def speed(r):
     if r is None: return "not run"
-    if text(r["status"]) != "OK": return text(r["status"])
+    if text(r["status"]) != "VALID": return text(r["status"])
     return f"{r['speed_mean']:.2f} ± {r['speed_std']:.2f}"
 
 d, names = sys.argv[2], sys.argv[3:]
