@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/cpu_estimate.h"
 #include "bench/expected_tokens.h"
 #include "bench/export_cmd.h"
 #include "bench/rank_agreement.h"
+#include "bench/resume_check.h"
 #include "bench/rope_policy.h"
 #include "bench/runner.h"
 #include "bench/sweep_cells.h"
@@ -30,7 +32,8 @@
 #include "results/tokens_cmd.h"
 #include "util/error.h"
 
-/* The CPU fallback's short job, used when no GPU is usable and the user left these flags unset. */
+/* The CPU fallback's short job, used when no GPU is usable and the user left these flags unset (and by
+ * --backend cpu without --model). */
 static void apply_cpu_defaults(qb_options *o, int verbose) {
     char said[256] = "";
     if (!qb_options_given(o, "model") && !o->sweep[0]) {
@@ -52,8 +55,23 @@ static void apply_cpu_defaults(qb_options *o, int verbose) {
         strcat(said, " 2 repetitions;");
     }
     if (verbose && said[0])
-        fprintf(stderr, "# no GPU: the CPU reference engine runs a short job instead of the default:%s "
-                        "give the flags to choose otherwise\n", said);
+        fprintf(stderr, "# %s: the CPU reference engine runs a short job instead of the default:%s "
+                        "give the flags to choose otherwise\n",
+                o->backend == QB_BACKEND_CPU ? "--backend cpu without --model" : "no GPU", said);
+}
+
+/* Rank 0, just before the first cell: what a CPU run will cost when that is minutes (bench/cpu_estimate.h), and
+ * that nothing is saved without --out. */
+static void say_before_running(const qb_options *o, const char *backend_name, const qb_cell_spec *cells, int n) {
+    double weight_bytes = 0.0;
+    double s = !strcmp(backend_name, "cpu") ? qb_cpu_estimate_s(o, cells, n, &weight_bytes) : -1.0;
+    if (s > QB_CPU_WARN_S)
+        fprintf(stderr, "# estimated %.0f minutes on the CPU: %d cell(s) x %d runs x %d generated tokens, each token "
+                        "reading up to %.1f GB of weights (rough bound at %.0f GB/s and %.0f GFLOP/s); fewer models, "
+                        "lengths, tokens or repetitions shorten it\n", s / 60.0, n, o->warmup + o->repetitions,
+                o->generate_length, weight_bytes / 1e9, QB_CPU_BYTES_PER_S / 1e9, QB_CPU_FLOPS / 1e9);
+    if (!o->out[0]) fprintf(stderr, "# no --out: the results are printed only, nothing is saved\n");
+    fflush(stderr);
 }
 
 /* Pick the engine. All ranks must agree; returns -1 with a message if the requested one is unusable. */
@@ -102,6 +120,9 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
             return qb_error_prefix("--tp %d with %s", tp, cfg.name);
         if (qb_rope_policy_apply(&rope, &cfg, cells[i].context_len, o->generate_length, label, sizeof label) != 0)
             return qb_error_prefix("--rope-scaling %s", o->rope_scaling);
+        if (o->prompt_mode == QB_PROMPT_REPEAT && o->prompt_repeat_id >= cfg.vocab_size)
+            return qb_errorf("--prompt repeat:%d: token id outside the vocabulary of %s (ids 0 to %d)",
+                             (int)o->prompt_repeat_id, cfg.name, cfg.vocab_size - 1);
     }
     return 0;
 }
@@ -185,7 +206,9 @@ int main(int argc, char **argv) {
     qb_backend_create_fn create = qb_cpu_backend_create;
     const char *backend_name = "cpu";
     if (!every_rank_passed(&d, choose_backend(&o, &d, &create, &backend_name) == 0)) goto refused;
-    if (!strcmp(backend_name, "cpu") && o.backend == QB_BACKEND_AUTO) apply_cpu_defaults(&o, root);
+    if (!strcmp(backend_name, "cpu") &&
+        (o.backend == QB_BACKEND_AUTO || (o.backend == QB_BACKEND_CPU && !qb_options_given(&o, "model"))))
+        apply_cpu_defaults(&o, root);
     if (strstr(QB_BUILD_TYPE, "Debug") && root) fprintf(stderr, "# warning: debug build: numbers are not representative\n");
 
     size_t gpu_bytes = 0;
@@ -205,6 +228,9 @@ int main(int argc, char **argv) {
         goto refused;
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get(),
                         o.expect_tokens[0] ? &expected : NULL};
+    /* rank 0 reads the file to complete; a foreign one or other settings: one line, exit 2, before any cell */
+    if (!every_rank_passed(&d, !root || !o.resume || qb_resume_check(&runner, cells, n_cells) == 0)) goto refused;
+    if (root) say_before_running(&o, backend_name, cells, n_cells);
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0 && qb_error_make_printable())
         QB_FATAL(&d, qb_last_error());
     goto done;

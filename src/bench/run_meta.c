@@ -166,3 +166,9 @@ double qb_host_copy_bandwidth_gbps(void) {
     free(b);
     return best;
 }
+
+/* The settings JSON alone, without the collective part of qb_run_meta_init (bench/resume_check.c). */
+int qb_run_meta_settings_json(const qb_runner *r, const qb_cell_spec *cells, const char **names, int n_cells,
+                              char *out, size_t cap) {
+    return settings_json(r, cells, names, n_cells, out, cap);
+}

@@ -9,6 +9,9 @@
 /* Collective (every rank calls it): gathers host names; fills rank 0's meta. */
 int qb_run_meta_init(const qb_runner *r, const qb_cell_spec *cells, const char **names, int n_cells,
                      qb_results_meta *meta);
+/* Any rank, no communication: the settings JSON alone (what --resume compares; bench/resume_check.h). */
+int qb_run_meta_settings_json(const qb_runner *r, const qb_cell_spec *cells, const char **names, int n_cells,
+                              char *out, size_t cap);
 /* Rank 0: device names/UUIDs and versions from the group's summaries/backend (first call wins). */
 void qb_run_meta_add_devices(qb_results_meta *meta, const qb_cell_group *g);
 void qb_run_meta_stamp_end(qb_results_meta *meta);

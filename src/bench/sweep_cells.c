@@ -80,25 +80,41 @@ static int from_sweep_file(qb_options *o, qb_cell_spec **base, int *n_base) {
     return 0;
 }
 
+/* --model and --quant are comma-separated lists: models x formats x input lengths, model outermost. */
 static int from_flags(const qb_options *o, qb_cell_spec **base, int *n_base) {
-    /* Without --quant a checkpoint runs in its own format (a GPTQ directory needs no --quant gptq-int4); a
-     * model that does not resolve is reported later, with the other checks of the plan. */
-    qb_quant quant = o->quant;
-    if (!qb_options_given(o, "quant")) {
-        qb_model_config cfg;
-        bool ckpt = false;
-        if (qb_model_config_resolve(o->model, &cfg, &ckpt, NULL, 0) == 0 && ckpt) quant = cfg.quant;
-        qb_error_clear();
-    }
-    qb_cell_spec *c = calloc((size_t)o->n_context_lengths, sizeof *c);
+    int n_models = qb_options_model_item(o, 0, NULL, 0);
+    long n = (long)n_models * o->n_quants * o->n_context_lengths;
+    if (n > QB_LIMIT_SWEEP_CELLS) /* checked before anything is allocated */
+        return qb_errorf("too many cells: %d models x %d formats x %d input lengths is more than %d", n_models,
+                         o->n_quants, o->n_context_lengths, QB_LIMIT_SWEEP_CELLS);
+    qb_cell_spec *c = calloc((size_t)n, sizeof *c);
     if (!c) return qb_errorf("out of memory");
-    for (int i = 0; i < o->n_context_lengths; i++) {
-        snprintf(c[i].model, sizeof c[i].model, "%s", o->model);
-        c[i].quant = quant;
-        c[i].context_len = o->context_lengths[i];
+    int k = 0;
+    for (int m = 0; m < n_models; m++) {
+        char model[sizeof c->model];
+        if (qb_options_model_item(o, m, model, sizeof model) < 0) {
+            free(c);
+            return qb_errorf("--model: item %d is longer than %zu characters", m + 1, sizeof model - 1);
+        }
+        for (int q = 0; q < o->n_quants; q++) {
+            /* Without --quant a checkpoint runs in its own format (a GPTQ directory needs no --quant gptq-int4); a
+             * model that does not resolve is reported later, with the other checks of the plan. */
+            qb_quant quant = o->quants[q];
+            if (!qb_options_given(o, "quant")) {
+                qb_model_config cfg;
+                bool ckpt = false;
+                if (qb_model_config_resolve(model, &cfg, &ckpt, NULL, 0) == 0 && ckpt) quant = cfg.quant;
+                qb_error_clear();
+            }
+            for (int i = 0; i < o->n_context_lengths; i++, k++) {
+                snprintf(c[k].model, sizeof c[k].model, "%s", model);
+                c[k].quant = quant;
+                c[k].context_len = o->context_lengths[i];
+            }
+        }
     }
     *base = c;
-    *n_base = o->n_context_lengths;
+    *n_base = k;
     return 0;
 }
 

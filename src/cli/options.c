@@ -11,9 +11,12 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bench/rope_policy.h"
+#include "cli/flag_suggest.h"
 #include "config/limits.h"
+#include "io/printable.h"
 #include "util/error.h"
 
 #define QB_DEFAULT_MODEL "qwen2.5-7b"
@@ -22,6 +25,8 @@ void qb_options_defaults(qb_options *o) {
     memset(o, 0, sizeof *o);
     snprintf(o->model, sizeof o->model, "%s", QB_DEFAULT_MODEL);
     o->quant = QB_QUANT_BF16;
+    o->quants[0] = QB_QUANT_BF16;
+    o->n_quants = 1;
     static const int lengths[] = {1, 6144, 14336, 30720};
     o->n_context_lengths = 4;
     memcpy(o->context_lengths, lengths, sizeof lengths);
@@ -65,13 +70,87 @@ static int set_string(const char *flag, const char *v, char *dst, size_t cap) {
 }
 
 /* ---- setters: one per flag ---- */
-static int set_model(qb_options *o, const char *f, const char *v) { return set_string(f, v, o->model, sizeof o->model); }
-static int set_out(qb_options *o, const char *f, const char *v) { return set_string(f, v, o->out, sizeof o->out); }
+/* Item i of a comma-separated list: its start and length. Returns the number of items. */
+static int list_item(const char *list, int i, const char **start, size_t *len) {
+    int n = 0;
+    for (const char *p = list;; n++) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == i) { *start = p; *len = l; }
+        if (!comma) return n + 1;
+        p = comma + 1;
+    }
+}
+
+int qb_options_model_item(const qb_options *o, int i, char *out, size_t cap) {
+    const char *start = NULL;
+    size_t len = 0;
+    int n = list_item(o->model, i, &start, &len);
+    if (start && out) {
+        if (len >= cap) return -1;
+        memcpy(out, start, len);
+        out[len] = '\0';
+    }
+    return n;
+}
+
+/* A comma-separated list of models: no empty item, none twice (a cell must be unique for --resume). */
+static int set_model(qb_options *o, const char *f, const char *v) {
+    QB_TRY(set_string(f, v, o->model, sizeof o->model));
+    int n = qb_options_model_item(o, 0, NULL, 0);
+    for (int i = 0; i < n; i++) {
+        const char *a = NULL, *b = NULL;
+        size_t la = 0, lb = 0;
+        list_item(o->model, i, &a, &la);
+        if (la == 0)
+            return qb_errorf("--%s: empty item %d (a list is NAME,NAME,...; a path holding a comma needs a sweep file: "
+                             "docs/SWEEPS.md)", f, i + 1);
+        for (int k = 0; k < i; k++) {
+            list_item(o->model, k, &b, &lb);
+            if (la == lb && !memcmp(a, b, la)) return qb_errorf("--%s: item %d repeats item %d", f, i + 1, k + 1);
+        }
+    }
+    return 0;
+}
+
+/* The results file is HDF5: a path ending in .h5 or .hdf5 (stdout cannot take it). */
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcasecmp(s + n - k, suffix);
+}
+static int set_out(qb_options *o, const char *f, const char *v) {
+    if (!strcmp(v, "-"))
+        return qb_errorf("--%s -: the results file is HDF5 and cannot go to stdout; give a path ending in .h5 or .hdf5", f);
+    QB_TRY(set_string(f, v, o->out, sizeof o->out));
+    if (!ends_with(v, ".h5") && !ends_with(v, ".hdf5")) {
+        char shown[256];
+        o->out[0] = '\0';
+        return qb_errorf("--%s %s: the results file is HDF5: its name must end in .h5 or .hdf5", f,
+                         qb_printable(v, shown, sizeof shown));
+    }
+    return 0;
+}
 static int set_sweep(qb_options *o, const char *f, const char *v) { return set_string(f, v, o->sweep, sizeof o->sweep); }
 
+/* A comma-separated list of formats, each once. */
 static int set_quant(qb_options *o, const char *f, const char *v) {
-    if (qb_quant_parse(v, &o->quant) != 0)
-        return qb_errorf("--%s: unknown format '%s' (bf16, gptq-int8, gptq-int4, awq)", f, v);
+    char item[32];
+    const char *start;
+    size_t len;
+    int n = list_item(v, 0, &start, &len);
+    for (int i = 0; i < n; i++) {
+        list_item(v, i, &start, &len);
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), start);
+        qb_quant q;
+        if (len == 0) return qb_errorf("--%s: '%s': empty item %d (expected FORMAT,FORMAT,...)", f, v, i + 1);
+        if (len >= sizeof item || qb_quant_parse(item, &q) != 0)
+            return qb_errorf("--%s: unknown format '%.*s' (bf16, gptq-int8, gptq-int4, awq)", f, (int)len, start);
+        for (int k = 0; k < i; k++)
+            if (o->quants[k] == q) return qb_errorf("--%s: '%s' is listed twice", f, item);
+        o->quants[i] = q;
+    }
+    o->n_quants = n;
+    o->quant = o->quants[0];
     return 0;
 }
 
@@ -198,7 +277,12 @@ static int set_version(qb_options *o, const char *f, const char *v) { (void)f; (
 
 /* ---- default formatters for --help ---- */
 static void fmt_model(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", o->model); }
-static void fmt_quant(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%s", qb_quant_name(o->quant)); }
+static void fmt_quant(const qb_options *o, char *b, size_t n) {
+    size_t k = 0;
+    b[0] = '\0';
+    for (int i = 0; i < o->n_quants && k < n; i++)
+        k += (size_t)snprintf(b + k, n - k, "%s%s", i ? "," : "", qb_quant_name(o->quants[i]));
+}
 static void fmt_lengths(const qb_options *o, char *b, size_t n) {
     size_t k = 0;
     b[0] = '\0';
@@ -246,10 +330,12 @@ typedef struct {
 } qb_flag;
 
 static const qb_flag FLAGS[] = {
-    {"model", "NAME|DIR", "preset (qwen2.5-0.5b ... qwen2.5-72b, qwen2.5-tiny) or a local Hugging Face checkpoint "
-     "directory; presets get random weights of the exact shapes", set_model, fmt_model},
-    {"quant", "FORMAT", "bf16 | gptq-int8 | gptq-int4 | awq (presets get random weights in that format; a checkpoint runs in "
-     "its own format when --quant is not given, and a --quant that contradicts it is refused)", set_quant, fmt_quant},
+    {"model", "LIST", "comma-separated presets (qwen2.5-0.5b ... qwen2.5-72b, qwen2.5-tiny) or local Hugging Face "
+     "checkpoint directories (a path holding a comma: use a sweep file, docs/SWEEPS.md); presets get random weights "
+     "of the exact shapes", set_model, fmt_model},
+    {"quant", "LIST", "comma-separated formats: bf16 | gptq-int8 | gptq-int4 | awq (presets get random weights in that "
+     "format; a checkpoint runs in its own format when --quant is not given, and a --quant that contradicts it is "
+     "refused); the cells are models x formats x engine options x input lengths", set_quant, fmt_quant},
     {"context-lengths", "LIST", "comma-separated input lengths in tokens, each in [1, "
      QB_LIMIT_STR(QB_LIMIT_CONTEXT_LEN) "], at most " QB_LIMIT_STR(QB_MAX_CONTEXTS), set_context_lengths, fmt_lengths},
     {"generate-length", "N", "tokens generated per run, exactly (end-of-sequence never stops a run), in [1, "
@@ -263,8 +349,9 @@ static const qb_flag FLAGS[] = {
      set_backend, fmt_backend},
     {"prompt", "random|repeat:ID", "random token ids in [0, 151643) from --seed, or one id repeated", set_prompt,
      fmt_prompt},
-    {"out", "PATH", "HDF5 results file, rewritten atomically after every cell", set_out, fmt_out},
-    {"output-format", "md|csv|json|jsonl", "(-o) the cells on stdout: md the table; csv, json, jsonl the fields "
+    {"out", "PATH", "HDF5 results file (.h5 or .hdf5), rewritten atomically after every cell; without it nothing is "
+     "saved", set_out, fmt_out},
+    {"output-format", "md|csv|json|jsonl", "the cells on stdout: md the table; csv, json, jsonl the fields "
      "of the results file's /cells, one row/object per cell, and nothing else on stdout (notes go to stderr; "
      "docs/RESULTS.md)", set_output_format, fmt_output_format},
     {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
@@ -299,6 +386,41 @@ static const qb_flag FLAGS[] = {
 };
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof FLAGS[0]))
 
+/* Short forms, as llama-bench users type them: "-m NAME" is "--model NAME". */
+static const struct {
+    char letter;
+    const char *name; /* long name in FLAGS */
+} SHORT_FLAGS[] = {
+    {'m', "model"},
+    {'p', "context-lengths"},
+    {'n', "generate-length"},
+    {'r', "repetitions"},
+    {'h', "help"},
+    {'o', "output-format"},
+};
+#define N_SHORT_FLAGS ((int)(sizeof SHORT_FLAGS / sizeof SHORT_FLAGS[0]))
+
+static char short_form_of(const char *name) {
+    for (int i = 0; i < N_SHORT_FLAGS; i++)
+        if (!strcmp(SHORT_FLAGS[i].name, name)) return SHORT_FLAGS[i].letter;
+    return 0;
+}
+
+/* "unknown flag '--modle' (did you mean --model?)": the closest of the flags and the engine options. */
+static int unknown_flag(const char *name, size_t len) {
+    const char *names[N_FLAGS + QB_EOPT_COUNT];
+    int n = 0;
+    for (int i = 0; i < N_FLAGS; i++) names[n++] = FLAGS[i].name;
+    for (int i = 0; i < QB_EOPT_COUNT; i++) names[n++] = qb_engine_option_table[i].flag;
+    const char *near = qb_flag_suggest(name, len, names, n);
+    char shown[256];
+    char typed[128];
+    snprintf(typed, sizeof typed, "%.*s", (int)(len < sizeof typed ? len : sizeof typed - 1), name);
+    qb_printable(typed, shown, sizeof shown);
+    if (near) return qb_errorf("unknown flag '--%s' (did you mean --%s?)", shown, near);
+    return qb_errorf("unknown flag '--%s' (see --help)", shown);
+}
+
 bool qb_options_given(const qb_options *o, const char *long_name) {
     for (int i = 0; i < N_FLAGS; i++)
         if (!strcmp(FLAGS[i].name, long_name)) return (o->given >> i) & 1ull;
@@ -308,11 +430,27 @@ bool qb_options_given(const qb_options *o, const char *long_name) {
 int qb_options_parse(int argc, char **argv, qb_options *o) {
     qb_options_defaults(o);
     for (int i = 1; i < argc; i++) {
-        const char *arg = !strcmp(argv[i], "-o") ? "--output-format" : argv[i]; /* llama-bench's -o */
-        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
-            return qb_errorf("unexpected argument '%s' (flags are --name VALUE or --name=VALUE; see --help)", arg);
+        const char *arg = argv[i];
         const char *name = arg + 2;
-        const char *eq = strchr(name, '=');
+        const char *eq = NULL;
+        if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0') { /* a short form: -m NAME */
+            name = NULL;
+            for (int k = 0; k < N_SHORT_FLAGS && arg[2] == '\0'; k++)
+                if (SHORT_FLAGS[k].letter == arg[1]) name = SHORT_FLAGS[k].name;
+            if (!name) {
+                char shown[64];
+                char forms[4 * N_SHORT_FLAGS + 1] = "";
+                for (int k = 0; k < N_SHORT_FLAGS; k++)
+                    snprintf(forms + strlen(forms), sizeof forms - strlen(forms), "%s-%c", k ? " " : "",
+                             SHORT_FLAGS[k].letter);
+                return qb_errorf("unknown flag '%s' (short forms: %s; see --help)", qb_printable(arg, shown, sizeof shown),
+                                 forms);
+            }
+        } else if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            return qb_errorf("unexpected argument '%s' (flags are --name VALUE or --name=VALUE; see --help)", arg);
+        } else {
+            eq = strchr(name, '=');
+        }
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         const qb_flag *flag = NULL;
         int index = -1;
@@ -325,7 +463,7 @@ int qb_options_parse(int argc, char **argv, qb_options *o) {
             char fname[64];
             snprintf(fname, sizeof fname, "%.*s", (int)(name_len < sizeof fname ? name_len : sizeof fname - 1), name);
             int eopt = name_len < sizeof fname ? qb_engine_option_by_flag(fname) : -1;
-            if (eopt < 0) return qb_errorf("unknown flag '--%.*s' (see --help)", (int)name_len, name);
+            if (eopt < 0) return unknown_flag(name, name_len);
             const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
             char where[80];
             snprintf(where, sizeof where, "--%s", fname);
@@ -366,8 +504,9 @@ void qb_options_print_help(FILE *f) {
             "speed = generated tokens / wall time of the whole generation (prefill included).\n\nflags:\n",
             QB_VERSION);
     for (int i = 0; i < N_FLAGS; i++) {
-        char lhs[64], def[256];
-        snprintf(lhs, sizeof lhs, "--%s%s%s", FLAGS[i].name, FLAGS[i].value ? " " : "",
+        char lhs[64], def[256], short_form[8] = "";
+        if (short_form_of(FLAGS[i].name)) snprintf(short_form, sizeof short_form, "-%c, ", short_form_of(FLAGS[i].name));
+        snprintf(lhs, sizeof lhs, "%s--%s%s%s", short_form, FLAGS[i].name, FLAGS[i].value ? " " : "",
                  FLAGS[i].value ? FLAGS[i].value : "");
         fprintf(f, "  %-28s %s", lhs, FLAGS[i].help);
         if (FLAGS[i].fmt_default) {
@@ -385,9 +524,12 @@ void qb_options_print_help(FILE *f) {
         snprintf(lhs, sizeof lhs, "--%s %s", e->flag, allowed);
         fprintf(f, "  %-28s %s [default: auto]\n", lhs, e->help);
     }
-    fprintf(f, "\nWithout a usable GPU, --backend auto falls back to the CPU reference engine; if --model,\n"
-               "--context-lengths, --generate-length and --repetitions were not given it then runs a short job on\n"
-               "qwen2.5-0.5b shapes (inputs 1,32; 16 tokens; 2 repetitions) and says so.\n"
+    fprintf(f, "\nOn the CPU reference engine (--backend cpu, or --backend auto without a usable GPU), the flags among\n"
+               "--model, --context-lengths, --generate-length and --repetitions not given (and no --sweep) take a short\n"
+               "job's values: qwen2.5-0.5b shapes, inputs 1,32, 16 tokens, 2 repetitions (it says so). A CPU run\n"
+               "estimated to take more than 3 minutes says so before it starts.\n"
+               "Short forms: -m --model, -p --context-lengths, -n --generate-length, -r --repetitions, -o\n"
+               "--output-format, -h --help.\n"
                "Exit status: 0 all cells ran; 1 a cell failed or was invalid, or a fatal error; 2 bad command line;\n"
                "3 stopped early by a signal (complete it with --resume).\n");
 }

@@ -22,8 +22,11 @@ typedef enum { QB_BACKEND_AUTO = 0, QB_BACKEND_CPU, QB_BACKEND_CUDA } qb_backend
 typedef enum { QB_PROMPT_RANDOM = 0, QB_PROMPT_REPEAT } qb_prompt_mode;
 
 typedef struct {
-    char model[QB_PATH_MAX];            /* preset name or checkpoint directory */
-    qb_quant quant;
+    char model[QB_PATH_MAX];            /* preset name or checkpoint directory, or a comma-separated list of them
+                                           (split by qb_options_model_item; a path holding a comma needs a sweep file) */
+    qb_quant quant;                     /* the first of quants */
+    qb_quant quants[QB_QUANT_COUNT];    /* --quant as a list (each format once); n_quants >= 1 */
+    int n_quants;
     int context_lengths[QB_MAX_CONTEXTS];
     int n_context_lengths;
     int generate_length;
@@ -52,6 +55,10 @@ typedef struct {
 
 /* Was the flag named long_name (without dashes, e.g. "model") given on the command line? */
 bool qb_options_given(const qb_options *o, const char *long_name);
+
+/* The models of --model, a comma-separated list: item i (0-based) copied into out. Returns the number of items;
+ * -1 when out is too small. qb_options_parse has already refused empty items and repeats. */
+int qb_options_model_item(const qb_options *o, int i, char *out, size_t cap);
 
 /* Defaults (the struct --help prints from). */
 void qb_options_defaults(qb_options *o);
