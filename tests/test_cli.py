@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """test_cli.py - qwenbench's command line: --help from the flag table, one-line errors with exit 2; user-given
 input files (--sweep, --expect-tokens) read and checked before the first cell, FIFOs refused without waiting;
-export-weights --shards never writes an empty shard.
+export-weights --shards never writes an empty shard. Issue 21: list-valued --model/--quant, defaults that cannot
+trap (short CPU job, time estimate, no-out notice, --out .h5 only), errors up front (repeat:ID, --resume settings),
+did-you-mean and short forms.
 
-Run by ctest: /usr/bin/python3 tests/test_cli.py PATH/TO/qwenbench
+Run by ctest: /usr/bin/python3 tests/test_cli.py PATH/TO/qwenbench            (cli: all but CpuJobs)
+              /usr/bin/python3 tests/test_cli.py PATH/TO/qwenbench CpuJobs    (cli_cpu_jobs)
 """
 import json
 import os
@@ -14,13 +17,14 @@ import time
 import unittest
 
 QB = None
+RUN_CPU_JOBS = False  # set when the command line names CpuJobs
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TINY = ["--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "4", "--generate-length", "2",
         "--repetitions", "1", "--warmup", "0"]
 
 
-def run(*args, **kw):
-    return subprocess.run([QB, *args], capture_output=True, text=True, timeout=120, **kw)
+def run(*args, timeout=120, **kw):
+    return subprocess.run([QB, *args], capture_output=True, text=True, timeout=timeout, **kw)
 
 
 class Help(unittest.TestCase):
@@ -233,6 +237,183 @@ class ModelConfig(unittest.TestCase):
                     one_error_line(self, p, "rope_scaling", "\"type\"")
 
 
+def cell_list(path):
+    import h5py  # Debian python3-h5py
+    with h5py.File(path, "r") as f:
+        cells = f["cells"][()]
+    text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+    return [(text(c["model"]), text(c["quant"]), int(c["context_len"])) for c in cells]
+
+
+class CpuJobs(unittest.TestCase):
+    """The tests that run qwen2.5-0.5b cells (half a minute each on 2 cores): ctest runs them as cli_cpu_jobs
+    (test_cli.py BIN CpuJobs), apart from the quick ones."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not RUN_CPU_JOBS:
+            raise unittest.SkipTest("run by ctest cli_cpu_jobs: test_cli.py BIN CpuJobs")
+
+    def test_model_and_quant_lists_cross(self):
+        """Issue 21 item 2: --model and --quant take lists; the cells are their product, model outermost."""
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.h5")
+            p = run("--backend", "cpu", "--model", "qwen2.5-tiny,qwen2.5-0.5b", "--quant", "bf16,gptq-int8",
+                    "--context-lengths", "1,2", "--generate-length", "1", "--repetitions", "1", "--warmup", "0",
+                    "--out", out, timeout=900)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            expected = [(m, q, n) for m in ["qwen2.5-tiny", "qwen2.5-0.5b"] for q in ["bf16", "gptq-int8"]
+                        for n in [1, 2]]
+            self.assertEqual(cell_list(out), expected)
+
+    def test_backend_cpu_without_model_runs_the_short_job(self):
+        """Issue 21 item 4: the short CPU job's model and inputs (a shorter generation, to keep CI quick)."""
+        p = run("--backend", "cpu", "--generate-length", "2", "--repetitions", "1", "--warmup", "0", timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        said = [l for l in p.stderr.splitlines() if "without --model" in l]
+        self.assertEqual(len(said), 1, p.stderr)
+        self.assertIn("# --backend cpu without --model: the CPU reference engine runs a short job", said[0])
+        self.assertIn("model qwen2.5-0.5b (random weights); inputs 1,32;", said[0])
+        rows = [l for l in p.stdout.splitlines() if l.startswith("| qwen2.5-0.5b")]
+        self.assertEqual(len(rows), 2, p.stdout)  # inputs 1 and 32
+        self.assertNotIn("estimated", p.stderr)  # the short job takes seconds
+
+
+class Sweeps(unittest.TestCase):
+    """Issue 21 item 2: --model and --quant take lists."""
+
+    def test_bad_lists_are_one_line(self):
+        for args, expected in [
+            (["--model", "qwen2.5-tiny,,qwen2.5-0.5b"], "--model: empty item 2"),
+            (["--model", "qwen2.5-tiny,"], "--model: empty item 2"),
+            (["--model", "qwen2.5-tiny,qwen2.5-tiny"], "--model: item 2 repeats item 1"),
+            (["--quant", "bf16,bf16"], "--quant: 'bf16' is listed twice"),
+            (["--quant", "bf16,int3"], "--quant: unknown format 'int3'"),
+            (["--quant", "bf16,"], "--quant: 'bf16,': empty item 2"),
+            (["--backend", "cpu", "--model", "qwen2.5-tiny,qwen2.5-999b", "--context-lengths", "4"], "qwen2.5-999b"),
+        ]:
+            with self.subTest(args=args):
+                one_error_line(self, run(*args), expected)
+
+    def test_help_shows_lists_and_sweep_doc(self):
+        p = run("--help")
+        self.assertIn("-m, --model LIST", p.stdout)
+        self.assertIn("--quant LIST", p.stdout)
+        self.assertIn("docs/SWEEPS.md", p.stdout)
+
+
+class Defaults(unittest.TestCase):
+    """Issue 21 item 4: defaults that cannot trap."""
+
+    def test_big_cpu_run_says_its_time_before_starting(self):
+        t0 = time.time()
+        proc = subprocess.Popen([QB, "--backend", "cpu", "--model", "qwen2.5-7b"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            first = proc.stderr.readline()
+            self.assertRegex(first, r"^# estimated \d+ minutes on the CPU: ")
+            second = proc.stderr.readline()
+            self.assertIn("# no --out: the results are printed only, nothing is saved", second)
+            self.assertLess(time.time() - t0, 30, "said before anything ran")
+        finally:
+            proc.kill()
+            proc.communicate()
+
+    def test_small_run_says_nothing_is_saved_without_out(self):
+        p = run(*TINY)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("# no --out: the results are printed only, nothing is saved", p.stderr)
+        self.assertNotIn("estimated", p.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            p = run(*TINY, "--out", os.path.join(d, "r.hdf5"))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn("nothing is saved", p.stderr)
+
+    def test_out_must_be_hdf5(self):
+        with tempfile.TemporaryDirectory() as d:
+            for value, expected in [("-", "--out -: the results file is HDF5 and cannot go to stdout"),
+                                    (os.path.join(d, "x.txt"), "its name must end in .h5 or .hdf5"),
+                                    (os.path.join(d, "x"), "its name must end in .h5 or .hdf5")]:
+                with self.subTest(out=value):
+                    one_error_line(self, run(*TINY, "--out", value), expected)
+            self.assertEqual(os.listdir(d), [])
+
+
+class UpFront(unittest.TestCase):
+    """Issue 21 item 5: errors before the first cell, exit 2, one line; did-you-mean; short forms."""
+
+    def test_repeat_id_outside_the_vocabulary(self):
+        # qwen2.5-tiny has 1024 tokens: the check names the cell's model, before any cell ran
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.h5")
+            p = run("--backend", "cpu", "--model", "qwen2.5-tiny", "--context-lengths", "4", "--prompt",
+                    "repeat:1024", "--out", out)
+            one_error_line(self, p, "--prompt repeat:1024: token id outside the vocabulary of qwen2.5-tiny",
+                           "ids 0 to 1023")
+            self.assertNotIn("# cell", p.stderr)
+            self.assertFalse(os.path.exists(out), "no cell may run")
+            p = run(*TINY, "--prompt", "repeat:1023")
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_resume_with_other_settings_names_the_setting(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.h5")
+            p = run(*TINY, "--out", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(out, "rb") as f:
+                before = f.read()
+            args = [a if a != "2" else "3" for a in TINY]  # --generate-length 3
+            p = run(*args, "--out", out, "--resume")
+            one_error_line(self, p, f"--resume: {out} was made with other settings: generate_length 2 there, 3 now")
+            self.assertNotIn("MPI_ABORT", p.stderr + p.stdout)
+            p = run(*TINY, "--context-lengths", "5", "--out", out, "--resume")
+            one_error_line(self, p, "was made with other settings: cells[0] ")
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(), before, "the file is untouched")
+            p = run(*TINY, "--out", out, "--resume")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("1 of 1 cells already in", p.stderr)
+
+    def test_resume_of_a_foreign_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.h5")
+            with open(out, "w") as f:
+                f.write("not hdf5")
+            p = run(*TINY, "--out", out, "--resume")
+            one_error_line(self, p, f"--resume: {out} is not a qwenbench results file")
+            self.assertNotIn("MPI_ABORT", p.stderr + p.stdout)
+
+    def test_unknown_flags_suggest_the_closest(self):
+        for flag, expected in [("--modle", "unknown flag '--modle' (did you mean --model?)"),
+                               ("--generate-lenght", "(did you mean --generate-length?)"),
+                               ("--repetition", "(did you mean --repetitions?)"),
+                               ("--alreduce", "(did you mean --allreduce?)"),
+                               ("--decode-fusoin", "(did you mean --decode-fusion?)"),
+                               ("--zzzzzz", "unknown flag '--zzzzzz' (see --help)"),
+                               ("-x", "unknown flag '-x'")]:
+            with self.subTest(flag=flag):
+                one_error_line(self, run(flag, "1"), expected)
+
+    def test_short_forms(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.h5")
+            p = run("--backend", "cpu", "-m", "qwen2.5-tiny", "-p", "3,4", "-n", "2", "-r", "2", "--warmup", "0",
+                    "--out", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(cell_list(out), [("qwen2.5-tiny", "bf16", 3), ("qwen2.5-tiny", "bf16", 4)])
+            import h5py
+            with h5py.File(out, "r") as f:
+                settings = json.loads(f.attrs["settings_json"])
+            self.assertEqual((settings["generate_length"], settings["repetitions"]), (2, 2))
+        one_error_line(self, run("-n", "0"), "--generate-length: 0 is out of range")
+        one_error_line(self, run("-m"), "--model: missing value")
+        p = run("-h")
+        self.assertEqual(p.returncode, 0)
+        for form in ["-m, --model", "-p, --context-lengths", "-n, --generate-length", "-r, --repetitions",
+                     "-h, --help"]:
+            self.assertIn(form, p.stdout)
+
+
 class ExportShards(unittest.TestCase):
     def export(self, out, shards):
         return subprocess.run([QB, "export-weights", "--model", "qwen2.5-tiny", "--out", out, "--shards", str(shards)],
@@ -266,4 +447,5 @@ class ExportShards(unittest.TestCase):
 
 if __name__ == "__main__":
     QB = os.path.abspath(sys.argv.pop(1))
+    RUN_CPU_JOBS = any(a.startswith("CpuJobs") for a in sys.argv[1:])
     unittest.main(verbosity=2)
