@@ -380,7 +380,7 @@ class UpFront(unittest.TestCase):
             with open(out, "w") as f:
                 f.write("not hdf5")
             p = run(*TINY, "--out", out, "--resume")
-            one_error_line(self, p, f"--resume: {out} is not a qwenbench results file")
+            one_error_line(self, p, f"--resume: {out} is not a readable qwenbench results file")
             self.assertNotIn("MPI_ABORT", p.stderr + p.stdout)
 
     def test_unknown_flags_suggest_the_closest(self):

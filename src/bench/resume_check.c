@@ -96,7 +96,7 @@ int qb_resume_check(const qb_runner *r, const qb_cell_spec *cells, int n_cells) 
     qb_cell_record *old_cells = NULL;
     int n_old = 0;
     if (qb_results_read(path, &old, &old_cells, &n_old) != 0)
-        return qb_error_prefix("--resume: %s is not a qwenbench results file", path), qb_error_make_printable();
+        return qb_error_prefix("--resume: %s is not a readable qwenbench results file", path), qb_error_make_printable();
     for (int i = 0; i < n_old; i++) qb_cell_free(&old_cells[i]);
     free(old_cells);
 
