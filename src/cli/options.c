@@ -524,10 +524,10 @@ void qb_options_print_help(FILE *f) {
         snprintf(lhs, sizeof lhs, "--%s %s", e->flag, allowed);
         fprintf(f, "  %-28s %s [default: auto]\n", lhs, e->help);
     }
-    fprintf(f, "\nOn the CPU reference engine (--backend cpu, or --backend auto without a usable GPU), the flags among\n"
-               "--model, --context-lengths, --generate-length and --repetitions not given (and no --sweep) take a short\n"
-               "job's values: qwen2.5-0.5b shapes, inputs 1,32, 16 tokens, 2 repetitions (it says so). A CPU run\n"
-               "estimated to take more than 3 minutes says so before it starts.\n"
+    fprintf(f, "\nWith --backend auto and no usable GPU, or --backend cpu without --model, the CPU reference engine runs\n"
+               "a short job instead of the GPU grid: those of --model, --context-lengths, --generate-length and\n"
+               "--repetitions not given (and no --sweep) take qwen2.5-0.5b shapes, inputs 1,32, 16 tokens and 2\n"
+               "repetitions (it says so). A CPU run estimated to take more than 3 minutes says so before it starts.\n"
                "Short forms: -m --model, -p --context-lengths, -n --generate-length, -r --repetitions, -o\n"
                "--output-format, -h --help.\n"
                "Exit status: 0 all cells ran; 1 a cell failed or was invalid, or a fatal error; 2 bad command line;\n"
