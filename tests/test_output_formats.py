@@ -199,8 +199,12 @@ class Escaping(unittest.TestCase):
             model = os.path.join(d, 'a,b "q" \\ c')
             shutil.copytree(fixture, model)
             path = os.path.join(d, "r.h5")
-            p = qb("--backend", "cpu", "--model", model, "--context-lengths", "4", "--generate-length", "3",
-                   "--repetitions", "1", "-o", "csv", "--out", path)
+            # --model splits at commas (a list): a path holding one goes through a sweep file (docs/SWEEPS.md)
+            sweep = os.path.join(d, "sweep.json")
+            with open(sweep, "w") as f:
+                json.dump({"generate_length": 3, "repetitions": 1,
+                           "entries": [{"models": [model], "quants": ["bf16"], "context_lengths": [4]}]}, f)
+            p = qb("--backend", "cpu", "--sweep", sweep, "-o", "csv", "--out", path)
             self.assertEqual(p.returncode, 0, p.stderr)
             _, want = file_cells(path)
             rows = list(csv.DictReader(io.StringIO(p.stdout, newline="")))
