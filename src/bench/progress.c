@@ -163,6 +163,7 @@ void qb_progress_run(qb_progress_phase phase, int k, int n, int n_gen) {
     g.run_n = n;
     g.n_gen = n_gen;
     g.run_id++;
+    pthread_cond_signal(&g_wake); /* drawn now, before the run's clock starts: even a short run shows */
     pthread_mutex_unlock(&g_lock);
 }
 
