@@ -143,11 +143,14 @@ class Signals(unittest.TestCase):
         return [*TINY, "--context-lengths", self.CELLS, "--generate-length", "4", "--repetitions", "1",
                 "--out", path, *more]
 
-    def signal_after_first_cell(self, path, sigs, tty, *more):
-        p, reader, master = start(self.args(path, *more), tty, QWENBENCH_TEST_CELL_DELAY="1")
+    def signal_after_first_cell(self, path, sigs, tty, *more, delay=1):
+        p, reader, master = start(self.args(path, *more), tty, QWENBENCH_TEST_CELL_DELAY=str(delay))
         self.assertTrue(reader.wait_for("tok/s (elapsed", 60), reader.text)  # cell 1 done, cell 2 in its delay
         end = time.monotonic() + 30
         while not os.path.exists(path) and time.monotonic() < end:  # and written
+            reader.pump(0.05)
+        settle = time.monotonic() + 0.3 * delay  # the write returned (directory fsync'ed): cell 2 in its delay
+        while time.monotonic() < settle:
             reader.pump(0.05)
         sent = time.monotonic()
         p.send_signal(sigs[0])
@@ -195,7 +198,7 @@ class Signals(unittest.TestCase):
     def check_second_signal_exits_at_once(self, sig, status):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "r.h5")
-            p, reader, master, _ = self.signal_after_first_cell(path, [sig, sig], True)
+            p, reader, master, _ = self.signal_after_first_cell(path, [sig, sig], True, delay=2)
             second = time.monotonic()
             while p.poll() is None and time.monotonic() - second < 5:
                 reader.pump(0.05)
