@@ -14,3 +14,7 @@ add_test(NAME e2e_cpu COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_e2e.py $<TARGET_
 set_tests_properties(e2e_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)
 add_test(NAME engine_options COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_engine_options.py $<TARGET_FILE:qwenbench>)
 set_tests_properties(engine_options PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 300)
+# The live progress line on a pty, and the first / second Ctrl-C or SIGTERM (bench/progress.h, bench/stop_signals.h).
+add_test(NAME progress_signals COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/test_progress_signals.py
+         $<TARGET_FILE:qwenbench-testhooks>)
+set_tests_properties(progress_signals PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 600)

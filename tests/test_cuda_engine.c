@@ -46,7 +46,7 @@ static int compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb_
     float *lc = malloc((size_t)V * 4), *lg = malloc((size_t)V * 4);
     int32_t tc[N_GEN], tg[N_GEN], tg2[N_GEN];
     double steps[N_GEN];
-    qb_gen_timing timing = {0, steps};
+    qb_gen_timing timing = {0, steps, NULL};
     qb_prompt_fill(prompt, n_prompt, 0, 0, 1, V);
     if (cpu->prefill_logits(cpu, prompt, n_prompt, lc) || gpu->prefill_logits(gpu, prompt, n_prompt, lg) ||
         cpu->generate(cpu, prompt, n_prompt, N_GEN, tc, &timing) || gpu->generate(gpu, prompt, n_prompt, N_GEN, tg, &timing) ||

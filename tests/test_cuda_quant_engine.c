@@ -65,7 +65,7 @@ static void compare(const char *name, qb_backend *cpu, qb_backend *gpu, const qb
     float *lc = malloc((size_t)V * 4), *lg = malloc((size_t)V * 4);
     int32_t tc[N_GEN], tg[N_GEN], tg2[N_GEN];
     double steps[N_GEN];
-    qb_gen_timing timing = {0, steps};
+    qb_gen_timing timing = {0, steps, NULL};
     if (!prompt || !lc || !lg) {
         printf("FAIL %s: out of host memory\n", name);
         g_failures++;

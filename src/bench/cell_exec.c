@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/progress.h"
 #include "bench/prompt.h"
 #include "bench/rank_agreement.h"
 #include "bench/roofline.h"
@@ -110,7 +111,9 @@ int qb_cell_group_open(const qb_runner *r, const char *model, const qb_model_con
         qb_copy_str(g->checkpoint_dir, sizeof g->checkpoint_dir, is_ckpt ? dir : "");
         g->params = p;
         g->params.checkpoint_dir = NULL; /* points into g->checkpoint_dir when used */
+        qb_progress_loading(qb_decode_weight_bytes(&g->cfg, &g->plan));
         ok = r->create(&p, &g->backend) == 0;
+        qb_progress_phase_set(QB_PROGRESS_IDLE);
     }
     if (!ok) {
         mine.ok = 0;
@@ -255,7 +258,8 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     /* Warm-up: untimed; the first one's time is kept apart, and its tokens are the check run's. */
     int have_reference = 0;
     for (int w = 0; ok && w < o->warmup; w++) {
-        qb_gen_timing t = {0, scratch_steps};
+        qb_gen_timing t = {0, scratch_steps, qb_progress_step_counter()};
+        qb_progress_run(QB_PROGRESS_WARMUP, w + 1, o->warmup, n_gen);
         double t0 = now_s();
         ok = b->generate(b, prompt, n_prompt, n_gen, reference, &t) == 0;
         if (w == 0) c->warmup_total_s = now_s() - t0;
@@ -271,8 +275,9 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
         run->tokens = calloc((size_t)n_gen, sizeof *run->tokens);
         c->n_runs = rep + 1;
         if (!run->step_s || !run->tokens) { ok = 0; qb_errorf("out of memory for run records"); break; }
+        qb_progress_run(QB_PROGRESS_TIMED, rep + 1, o->repetitions, n_gen);
         if (qb_dist_barrier(r->dist) != 0) return -1;
-        qb_gen_timing t = {0, run->step_s};
+        qb_gen_timing t = {0, run->step_s, qb_progress_step_counter()};
         qb_energy_window energy = {0};
         if (g->energy && qb_energy_meter_start(g->energy) != 0) qb_error_clear();
         double t0 = now_s();
@@ -291,6 +296,7 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     if (ok && c->n_runs > 0) {
         if (c->status == QB_CELL_VALID) qb_cell_note(c, "same tokens in every run and the check run");
         const int32_t *check_run = have_reference ? reference : c->runs[0].tokens;
+        qb_progress_phase_set(QB_PROGRESS_CHECKS);
         ok = qb_token_checks(r, g, prompt, n_prompt, check_run, n_gen, c) == 0;
     }
     if (ok) {

@@ -1,6 +1,7 @@
 /* runner.c - runs a list of cells on every rank; rank 0 records and writes (see runner.h). */
 #include "bench/runner.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,29 +11,17 @@
 
 #include "bench/cell_exec.h"
 #include "bench/planner.h"
+#include "bench/progress.h"
 #include "bench/rope_policy.h"
 #include "bench/run_meta.h"
+#include "bench/stop_signals.h"
 #include "engine/shard_plan.h"
 #include "results/cell_writers.h"
 #include "results/table.h"
 #include "io/printable.h"
 #include "util/error.h"
 
-static volatile sig_atomic_t g_stop_requested;
-
-static void on_stop_signal(int sig) {
-    (void)sig;
-    g_stop_requested = 1;
-}
-
-void qb_runner_install_signal_handlers(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+void qb_runner_install_signal_handlers(void) { qb_stop_signals_install(); }
 
 /* Test build only (bench/test_hooks.h): a delay before each cell, and a rank that dies (SIGKILL) or hangs when it
  * reaches its fault_cell-th cell (0-based, counted in this process), so the tests can show that a dead or hung
@@ -43,7 +32,7 @@ static void maybe_inject_fault(const qb_runner *r, int cell_number) {
     if (h->cell_delay_s > 0) {
         double s = h->cell_delay_s;
         struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-        nanosleep(&ts, NULL);
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {} /* a stop signal does not cut the cell short */
     }
     if (!h->fault_kind[0] || h->fault_rank != r->dist->world_rank || h->fault_cell != cell_number) return;
     fprintf(stderr, "# test fault: rank %d %s at cell %d\n", h->fault_rank, h->fault_kind, h->fault_cell);
@@ -82,7 +71,10 @@ static int recorder_append(recorder *rec, qb_cell_record *c) {
 static int recorder_flush(const qb_runner *r, recorder *rec) {
     if (!r->opt->out[0]) return 0;
     qb_run_meta_stamp_end(&rec->meta);
-    return qb_results_write(r->opt->out, &rec->meta, rec->cells, rec->n);
+    qb_stop_signals_writing(1); /* a second stop signal now exits once the write is done: no temporary file left */
+    int rc = qb_results_write(r->opt->out, &rec->meta, rec->cells, rec->n);
+    qb_stop_signals_writing(0);
+    return rc;
 }
 
 static bool same_cell(const qb_cell_record *c, const char *model, const qb_cell_spec *spec, int tp) {
@@ -127,6 +119,7 @@ static void progress_line(const qb_runner *r, int done_now, int total, double t_
     qb_printable(c->model, model, sizeof model); /* names from paths and files: escaped (io/printable.h) */
     qb_printable(c->quant, quant, sizeof quant);
     qb_printable(c->reason, reason, sizeof reason);
+    qb_progress_hold(); /* the live line (bench/progress.h) makes way */
     if (c->status == QB_CELL_VALID)
         fprintf(stderr, "# cell %d/%d %s %s input %d: %.2f tok/s (elapsed %.0f s, about %.0f s left)\n", done_now,
                 total, model, quant, c->context_len, c->speed.mean, el, eta);
@@ -134,6 +127,17 @@ static void progress_line(const qb_runner *r, int done_now, int total, double t_
         fprintf(stderr, "# cell %d/%d %s %s input %d: %s: %s (elapsed %.0f s)\n", done_now, total, model,
                 quant, c->context_len, qb_cell_status_name(c->status), reason, el);
     fflush(stderr);
+    qb_progress_release();
+    qb_progress_phase_set(QB_PROGRESS_RECORDING);
+}
+
+/* Rank 0's live line: which cell runs now (k of the cells to run). */
+static void progress_cell(const qb_runner *r, int number, int total, const char *model, const qb_cell_spec *spec) {
+    if (r->dist->world_rank != 0) return;
+    char shown[512], label[640];
+    qb_printable(model, shown, sizeof shown);
+    snprintf(label, sizeof label, "%s %s input %d", shown, qb_quant_name(spec->quant), spec->context_len);
+    qb_progress_cell(number, total, label);
 }
 
 /* The tensor-parallel size of every cell, the same on every rank: --tp N as given; else, on CUDA, the fewest
@@ -212,6 +216,8 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
 
     int any_bad = 0, finished = 0, stopped = 0, executed = 0;
     double t_start = now_s();
+    qb_stop_signals_arm(root);
+    qb_progress_start(root && isatty(STDERR_FILENO));
     for (int i = 0; i < n_cells && !stopped;) {
         int j = i + 1; /* group: same model, format, position scaling and TP size */
         while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant &&
@@ -222,6 +228,11 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         for (int k = i; k < j; k++)
             if (!done[k] && cells[k].context_len > max_ctx) max_ctx = cells[k].context_len;
         if (max_ctx == 0) { i = j; continue; }
+        int go_on; /* a stop asked for after the last cell: before loading the next group's weights */
+        if (qb_dist_all_ok(d, !qb_stop_requested(), &go_on) != 0) goto out;
+        if (!go_on) { stopped = 1; break; }
+        for (int k = i; k < j; k++)
+            if (!done[k]) { progress_cell(r, finished + 1, todo, names[k], &cells[k]); break; }
 
         qb_cell_group group;
         int created;
@@ -237,8 +248,9 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         for (int k = i; k < j && !stopped; k++) {
             if (done[k]) continue;
             int go;
-            if (qb_dist_all_ok(d, !g_stop_requested, &go) != 0) goto out;
+            if (qb_dist_all_ok(d, !qb_stop_requested(), &go) != 0) goto out;
             if (!go) { stopped = 1; break; }
+            progress_cell(r, finished + 1, todo, names[k], &cells[k]);
             maybe_inject_fault(r, executed++);
             qb_cell_record cell;
             qb_cell_init(r, &cfgs[k], &cells[k], &cell);
@@ -267,6 +279,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         qb_cell_group_close(&group);
         i = j;
     }
+    qb_progress_stop();
     if (root) {
         fprintf(notes, "# qwenbench %s (%s), backend %s, %d rank(s), tp %s\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
                d->world_size, o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)" : "all ranks");
@@ -276,7 +289,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             any_bad = 1;
         }
         if (o->out[0]) fprintf(notes, "# results: %s\n", o->out);
-        if (stopped) fprintf(notes, "# stopped early by a signal: run again with --resume to complete %s\n", o->out[0] ? o->out : "the sweep");
+        if (stopped) qb_stop_print_resume(notes, r->command_line, o->out, d->world_size);
         fflush(notes);
         fflush(stdout);
     }
@@ -285,6 +298,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     *exit_status = stopped ? 3 : bad_anywhere ? 1 : 0;
     rc = 0;
 out:
+    qb_progress_stop();
     free(rope_labels);
     free(no_fit);
     free(tps);

@@ -65,7 +65,7 @@ static int reference_check(const qb_runner *r, qb_cell_group *g, const int32_t *
     int rc = -1;
     if (!ref_tokens || !a || !b) { qb_errorf("out of memory for the reference check"); goto out; }
     if (qb_cpu_backend_create(&p, &ref) != 0) { qb_error_prefix("reference check"); goto out; }
-    qb_gen_timing t = {0, NULL};
+    qb_gen_timing t = {0, NULL, NULL};
     if (ref->generate(ref, prompt, n_prompt, steps, ref_tokens, &t) != 0) goto out;
     int s = first_difference(tokens, ref_tokens, steps);
     if (s == steps) {

@@ -42,6 +42,9 @@ typedef struct {
 typedef struct {
     double prefill_s;   /* prompt processed and first token chosen (time to first token) */
     double *step_s;     /* caller-provided [n_gen-1]: each later decode step */
+    volatile int *progress_step; /* optional (NULL: none): the engine stores the count of tokens generated so
+                                  * far after the prefill and after each decode step (one int store, nothing
+                                  * else, inside the timed region); bench/progress.h reads it from its thread */
 } qb_gen_timing;
 
 typedef struct qb_backend qb_backend;

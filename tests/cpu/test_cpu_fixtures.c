@@ -106,7 +106,7 @@ static int run_case(qb_backend *b, qb_backend *b_other_threads, const qb_model_c
             fail("FAIL %s: got %.9g want %.9g (tol %g: threads split outputs only)\n", what, logits2[i], logits[i], 0);
         }
     }
-    qb_gen_timing timing = {0, step_s};
+    qb_gen_timing timing = {0, step_s, NULL};
     if (b->generate(b, prompt, n, n_gen, got_tokens, &timing) != 0) {
         fprintf(stderr, "generate: %s\n", qb_last_error());
         rc = -1;

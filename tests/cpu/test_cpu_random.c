@@ -51,7 +51,7 @@ static int run_tp(qb_dist *d, const qb_model_config *cfg, int tp, const int32_t 
     QB_TRY(qb_cpu_backend_create(&params, &b));
     int rc = b->prefill_logits(b, prompt, N_PROMPT, r->logits);
     double steps[N_GEN];
-    qb_gen_timing timing = {0, steps};
+    qb_gen_timing timing = {0, steps, NULL};
     if (rc == 0) rc = b->generate(b, prompt, N_PROMPT, N_GEN, r->tokens, &timing);
     if (rc == 0) rc = b->generate(b, prompt, N_PROMPT, N_GEN, r->tokens_again, NULL);
     if (rc == 0) {
