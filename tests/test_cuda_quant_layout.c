@@ -560,6 +560,7 @@ static void check_exchange_rule(void) {
             e.H = cases[i].H;
             e.quant_bits = cases[i].bits;
             e.quant_tiled = cases[i].tiled;
+            e.fusion = QB_FUSE_EPILOGUES; /* the exchange runs in the fused decode only */
             int want = cases[i].tp < 2 ? 0 : force < 0 ? cases[i].want : force;
             int got = qb_choose_tp_exchange(&e, cases[i].tp, &o);
             if (got != want) {

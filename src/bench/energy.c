@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,8 +167,12 @@ int qb_energy_meter_start(qb_energy_meter *m) {
     memset(&m->w, 0, sizeof m->w);
     m->stop = 0;
     m->t_start = monotonic_s();
-    if (pthread_create(&m->thread, NULL, sampler, m) != 0)
-        return qb_errorf("energy meter: cannot start the sampling thread");
+    sigset_t all, old; /* the sampler never takes a signal: the main thread handles them (bench/stop_signals.h) */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int created = pthread_create(&m->thread, NULL, sampler, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (created != 0) return qb_errorf("energy meter: cannot start the sampling thread");
     m->running = 1;
     pthread_mutex_lock(&m->lock);
     m->counter_ok = m->api.total_energy && m->api.total_energy(m->device, &m->counter_start_mj) == NVML_SUCCESS;

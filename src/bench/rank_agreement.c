@@ -88,9 +88,12 @@ void qb_fingerprint_add_config(qb_fingerprint *f, const qb_model_config *c) {
     add(f, "config", "quantization_config.sym", QB_FP_BOOL, c->sym);
 }
 
-void qb_fingerprint_add_cell(qb_fingerprint *f, qb_quant quant, int context_len) {
+void qb_fingerprint_add_cell(qb_fingerprint *f, qb_quant quant, int context_len, const qb_engine_options *engine) {
     add(f, "options", "--quant", QB_FP_QUANT, (uint64_t)quant);
     add_int(f, "options", "input length (--context-lengths)", context_len);
+    for (int id = 0; id < QB_EOPT_COUNT; id++) /* ranks that choose other kernels would wait on each other */
+        add(f, "options", qb_engine_option_table[id].flag, QB_FP_TEXT,
+            text_digest(qb_engine_option_value_name(id, engine->v[id])));
 }
 
 int qb_fingerprint_add_tensors(qb_fingerprint *f, const char *dir) {
@@ -183,8 +186,11 @@ static int name_tensor_difference(qb_dist *d, const char *checkpoint_dir, int ra
     size_t len = 0;
     char *list = d->world_rank == 0 && rank0_has && checkpoint_dir ? tensor_lines(checkpoint_dir, &len) : NULL;
     uint64_t length = list ? (uint64_t)len : 0;
-    int rc = qb_dist_bcast(d, &length, sizeof length, 0);
-    if (rc == 0 && d->world_rank != 0 && !(list = malloc((size_t)length + 1))) rc = qb_errorf("out of memory");
+    int rc = qb_dist_bcast(d, &length, sizeof length, 0), have = 1;
+    if (rc == 0 && d->world_rank != 0) have = (list = malloc((size_t)length + 1)) != NULL;
+    if (rc == 0) rc = qb_dist_all_ok(d, have, &have); /* every rank takes the second broadcast, or none */
+    if (rc == 0 && !have) rc = qb_errorf("out of memory for rank 0's tensor list (%llu bytes)",
+                                         (unsigned long long)length);
     if (rc == 0 && length) rc = qb_dist_bcast(d, list, (size_t)length, 0);
     if (rc == 0 && verdict == 2 && length) {
         list[length] = '\0';
@@ -281,7 +287,7 @@ int qb_ranks_compare_cells(qb_dist *d, const qb_cell_spec *cells, int n_cells, i
         bool ckpt;
         char dir[QB_PATH_MAX];
         qb_fingerprint_init(&mine[i]);
-        qb_fingerprint_add_cell(&mine[i], cells[i].quant, cells[i].context_len);
+        qb_fingerprint_add_cell(&mine[i], cells[i].quant, cells[i].context_len, &cells[i].engine);
         /* already validated on every rank; should the config have changed since, there is nothing to compare */
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0 ||
             qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0)

@@ -52,7 +52,7 @@ void qb_fingerprint_add_options(qb_fingerprint *f, const qb_options *o, const ch
 /* Every field of a resolved config (names as in config.json). */
 void qb_fingerprint_add_config(qb_fingerprint *f, const qb_model_config *c);
 /* One cell of the sweep: its format and input length. */
-void qb_fingerprint_add_cell(qb_fingerprint *f, qb_quant quant, int context_len);
+void qb_fingerprint_add_cell(qb_fingerprint *f, qb_quant quant, int context_len, const qb_engine_options *engine);
 /* The tensor headers of the checkpoint in dir (opened, not read); -1 if it cannot be opened. */
 int qb_fingerprint_add_tensors(qb_fingerprint *f, const char *dir);
 

@@ -321,6 +321,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
             QB_TRY(qb_nccl_tp_exchange_open(e->nc, e->H, 2 * e->layers, &e->xchg));
             e->xchg_on = e->xchg.points > 0;
         }
+        QB_TRY(qb_cuda_choices_check_tp(e, p->plan->tp_size, qb_nccl_impl(e->nc)));
         QB_CUDA_TRY(cudaMalloc((void **)&e->local_best, sizeof *e->local_best));
         QB_CUDA_TRY(cudaMalloc((void **)&e->argmax_key, sizeof *e->argmax_key));
         e->logits_host = malloc(sizeof *e->logits_host * (size_t)e->vocab_rows);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "attention_prefill.cuh"
+#include "cuda/allreduce_ipc.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
 #include "gemv_quant.cuh"
@@ -65,11 +66,12 @@ qb_allreduce_impl qb_choose_allreduce(const qb_engine_options *o) {
 /* Residual exchange in tensor-parallel decode. auto: tiled 4-bit weights, and bf16 linears except at TP2 above
  * hidden size 4096 (half-width GEMVs that large gain less from fewer kernels than the exchange costs); quantized
  * row-layout linears decode unfused at TP and keep the all-reduce. on: wherever it can run (the NCCL context opens
- * it only for ipc-oneshot on one node). PERFORMANCE.md, "The residual exchange: tensor-parallel decode
+ * it only for ipc-oneshot on one node). Only the fused decode runs the exchange: none with --decode-fusion none
+ * (call after e->fusion is chosen). PERFORMANCE.md, "The residual exchange: tensor-parallel decode
  * without all-reduce kernels". */
 int qb_choose_tp_exchange(const qb_cuda_engine *e, int tp, const qb_engine_options *o) {
     int opt = o->v[QB_EOPT_TP_EXCHANGE];
-    if (tp < 2 || opt == QB_ONOFF_OFF) return 0;
+    if (tp < 2 || opt == QB_ONOFF_OFF || e->fusion == QB_FUSE_NONE) return 0;
     if (opt == QB_ONOFF_ON) return 1;
     return e->quant_tiled || (!e->quant_bits && (e->H <= 4096 || tp >= 4));
 }
@@ -112,7 +114,32 @@ int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_en
     e->fusion = qb_choose_decode_fusion(e, tp, o);
     e->ar_norm_one_kernel = qb_choose_allreduce_norm_one_kernel(e->H, o);
     e->pdl = qb_choose_pdl(o);
+    /* a forced fusion that this cell cannot run is refused, never measured as something else */
+    int fusion = o->v[QB_EOPT_DECODE_FUSION];
+    if ((fusion == QB_FUSION_OPT_EPILOGUES && e->fusion != QB_FUSE_EPILOGUES) ||
+        (fusion == QB_FUSION_OPT_NONE && e->fusion != QB_FUSE_NONE))
+        return qb_errorf("--decode-fusion %s: not possible for this cell (%s%s; it would run %s)",
+                         qb_engine_option_value_name(QB_EOPT_DECODE_FUSION, fusion),
+                         e->quant_bits ? "quantized linears the fused kernels cannot take" : "bf16",
+                         tp > 1 ? " at tensor parallel" : "",
+                         e->fusion == QB_FUSE_NONE ? "none" : e->fusion == QB_FUSE_EPILOGUES ? "epilogues" : "residual");
     return qb_choose_attn_prefill(e->hd, cc_major, o, &e->attn_prefill);
+}
+
+int qb_cuda_choices_check_tp(const qb_cuda_engine *e, int tp, qb_allreduce_impl impl) {
+    const qb_engine_options *o = &e->opt;
+    if (tp < 2) return 0; /* the tensor-parallel options have nothing to act on at one GPU (tp_reduce=none) */
+    if (o->v[QB_EOPT_ALLREDUCE] == QB_ALLREDUCE_OPT_IPC_ONESHOT && impl != QB_AR_IPC_ONESHOT)
+        return qb_errorf("--allreduce ipc-oneshot: not possible here (the ranks span nodes or exceed %d)",
+                         QB_AR_MAX_RANKS);
+    if (o->v[QB_EOPT_TP_EXCHANGE] == QB_ONOFF_ON && !e->xchg_on)
+        return qb_errorf("--tp-exchange on: not possible here (it needs --allreduce ipc-oneshot on one node and "
+                         "bf16 or tiled 4-bit linears)");
+    if (o->v[QB_EOPT_ALLREDUCE_NORM] == QB_AR_NORM_OPT_FUSED && !e->xchg_on &&
+        (impl != QB_AR_IPC_ONESHOT || e->H > QB_IPC_NORM_MAX_DIM))
+        return qb_errorf("--allreduce-norm fused: not possible here (it needs ipc-oneshot and hidden size <= %d)",
+                         QB_IPC_NORM_MAX_DIM);
+    return 0;
 }
 
 /* The kernel a decode linear of n rows x k runs (the dispatch of cuda_forward.c, in words). */

@@ -150,6 +150,9 @@ int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o);
 int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant);
 int qb_choose_pdl(const qb_engine_options *o);
 int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_engine_options *o);
+/* After the NCCL context and the exchange are open: a forced tensor-parallel option this job cannot honour
+ * (impl: the all-reduce the context runs) is an error naming it. */
+int qb_cuda_choices_check_tp(const qb_cuda_engine *e, int tp, qb_allreduce_impl impl);
 /* "qkv=...;o=...;...": what runs for a cell of context_len input tokens (the cell's engine_choices). */
 void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap);
 

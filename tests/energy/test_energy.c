@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     qb_energy_window w;
     one_window(m, 200, &w);
     CHECK(w.available && w.from_counter, "counter window: available %d from_counter %d", w.available, w.from_counter);
-    CHECK(near(w.energy_j / w.seconds, 300.0, 0.02), "counter: %.3f J over %.3f s, want 300 W", w.energy_j, w.seconds);
+    CHECK(near(w.energy_j / w.seconds, 300.0, 0.10), "counter: %.3f J over %.3f s, want 300 W", w.energy_j, w.seconds);
     CHECK(w.n_samples >= 5, "only %d samples in 200 ms at 20 ms", w.n_samples);
     CHECK(near(w.power_sum_w / w.n_samples, 300.0, 1e-9) && near(w.power_peak_w, 300.0, 1e-9), "power mean/peak");
     CHECK(near(w.sm_clock_sum_mhz / w.n_samples, 1980, 1e-9) && near(w.mem_clock_sum_mhz / w.n_samples, 2619, 1e-9),
