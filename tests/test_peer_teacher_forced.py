@@ -123,7 +123,7 @@ class QwenbenchSide(unittest.TestCase):
             with self.subTest(want=want):
                 p, out = self.run_with(f"bad{i}", self.ours, tf)
                 self.assertEqual(p.returncode, 2, p.stderr)
-                lines = p.stderr.strip().splitlines()
+                lines = [l for l in p.stderr.strip().splitlines() if not l.startswith("#")]  # notes aside
                 self.assertEqual(len(lines), 1, p.stderr)
                 self.assertIn("--expect-tokens", lines[0])
                 self.assertIn(want, lines[0])
