@@ -18,9 +18,11 @@
 #                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (--decode-fusion none)
 #                                           with the fused runs' tokens compared to the unfused ones, and Int4
 #                                           fused on the row layout (--quant-layout rows)
-#   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, transformers runs the exported
-#                                           checkpoint and writes its tokens, qwenbench runs the same checkpoint
-#                                           with --expect-tokens and the results file records the agreement
+#   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, qwenbench runs the exported
+#                                           checkpoint (2048 generated), transformers runs it too, free-running and
+#                                           teacher-forced on qwenbench's tokens (every step's top 5), and writes
+#                                           its tokens; qwenbench runs again with --expect-tokens and the results
+#                                           file records both agreements in its checks
 #   bash tests/test_cuda_device.sh build_base  builds the qwenbench of an older commit from the source tree in
 #                                           $QB_BASE_SRC (e.g. `git archive c232971`, its commit in
 #                                           $QB_BASE_SRC/.qb-commit) into build-base ($QB_BASE_BUILD if set) with
@@ -138,8 +140,12 @@ phase_validity() { # issue 12: transformers runs the exported checkpoint; qwenbe
   for m in qwen2.5-0.5b qwen2.5-7b; do
     dir=build-gpu/export/$m
     TAILN=3 step export_$m 240 ./build-gpu/qwenbench export-weights --model $m --out $dir || continue
-    TAILN=6 step peer_$m 240 python3 tests/peer_transformers.py --model $dir --context-lengths 1,37 \
-      --generate-length 32 --repetitions 1 --mode eager --out "$OUT/files/peer_$m.json"
+    # qwenbench first, so that the peer can be fed its 2048 tokens (teacher-forced: every step checked)
+    TAILN=3 step qb_$m 120 ./build-gpu/qwenbench --backend cuda $PDL --model $dir --context-lengths 1,37 \
+      --generate-length 2048 --repetitions 1 --warmup 0 --out "$OUT/files/qb_$m.h5"
+    TAILN=8 step peer_$m 240 python3 tests/peer_transformers.py --model $dir --context-lengths 1,37 \
+      --generate-length 32 --repetitions 1 --mode eager --teacher-forced "$OUT/files/qb_$m.h5" \
+      --out "$OUT/files/peer_$m.json"
     TAILN=12 step expect_$m 120 ./build-gpu/qwenbench --backend cuda $PDL --model $dir --context-lengths 1,37 \
       --generate-length 2048 --repetitions 1 --warmup 0 --expect-tokens "$OUT/files/peer_$m.json" \
       --out "$OUT/files/expect_$m.h5"

@@ -15,8 +15,10 @@
 #include "attention_prefill.cuh"
 #include "embedding.cuh"
 #include "engine/cpu_ops.h"
+#include "engine/weights.h"
 #include "gemm.cuh"
 #include "gemv.cuh"
+#include "nonfinite.cuh"
 #include "qkv_rope.cuh"
 #include "random_fill.cuh"
 #include "silu_mul.cuh"
@@ -306,6 +308,48 @@ static void test_random_fill(void) {
     cudaFree(d); cudaFree(dn); free(h);
 }
 
+/* The device's first non-finite index against the host pass (engine/weights_finite.c) on a real tensor size
+ * (7B's embedding when not quick: 545 M bf16 values), clean and with NaN / Inf / f16 Inf planted; f32 too. */
+static void test_nonfinite(size_t n, int quick_f32) {
+    uint16_t *h = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(0x3c00u + (i * 2654435761u >> 20) % 0x300u); /* finite */
+    void *d = dev_upload(h, n * 2);
+    unsigned long long *d_first, first;
+    CK(cudaMalloc((void **)&d_first, sizeof first));
+    const size_t plant[] = {n - 1, n / 2 + 3, 4097, 0};
+    const uint16_t bits[] = {0x7f80u, 0xffc1u, 0x7fffu, 0xff80u};
+    for (int k = -1; k < 4; k++) {
+        if (k >= 0) { h[plant[k]] = bits[k]; CK(cudaMemcpy((uint16_t *)d + plant[k], &bits[k], 2, cudaMemcpyHostToDevice)); }
+        first = QB_NONFINITE_NONE;
+        CK(cudaMemcpy(d_first, &first, sizeof first, cudaMemcpyHostToDevice));
+        LAUNCH(qb_launch_first_nonfinite(d, n, 2, QB_BF16_EXP_MASK, d_first, 0));
+        CK(cudaMemcpy(&first, d_first, sizeof first, cudaMemcpyDeviceToHost));
+        long long ref = qb_first_nonfinite16(h, n, QB_BF16_EXP_MASK);
+        if ((ref < 0 && first != QB_NONFINITE_NONE) || (ref >= 0 && first != (unsigned long long)ref)) {
+            printf("FAIL nonfinite bf16 n=%zu plant %d: device %llu, host %lld\n", n, k, first, ref);
+            g_failures++;
+        }
+    }
+    cudaFree(d);
+    free(h);
+    size_t nf = quick_f32 ? 1000003 : 50000017;
+    float *f = malloc(nf * 4);
+    for (size_t i = 0; i < nf; i++) f[i] = (float)(i % 1000) * 1e-3f - 0.5f;
+    f[nf - 5] = 1e38f * 10.f; /* overflows to Inf */
+    f[nf / 3] = nanf("");
+    void *df = dev_upload(f, nf * 4);
+    first = QB_NONFINITE_NONE;
+    CK(cudaMemcpy(d_first, &first, sizeof first, cudaMemcpyHostToDevice));
+    LAUNCH(qb_launch_first_nonfinite(df, nf, 4, QB_F32_EXP_MASK, d_first, 0));
+    CK(cudaMemcpy(&first, d_first, sizeof first, cudaMemcpyDeviceToHost));
+    long long ref = qb_first_nonfinite_f32(f, nf);
+    if (ref != (long long)(nf / 3) || first != (unsigned long long)ref) {
+        printf("FAIL nonfinite f32 n=%zu: device %llu, host %lld\n", nf, first, ref);
+        g_failures++;
+    }
+    cudaFree(df); cudaFree(d_first); free(f);
+}
+
 int main(int argc, char **argv) {
     qb_test_skip_without_gpu();
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -318,6 +362,8 @@ int main(int argc, char **argv) {
     test_random_fill();
     test_argmax(152064);
     test_argmax(7);
+    test_nonfinite(quick ? 3000017 : (size_t)152064 * 3584, quick);
+    printf("ok nonfinite\n");
     for (int i = 0; i < N_SHAPES; i++) {
         const shape *s = &SHAPES[i];
         test_add_rmsnorm(s->H, 3, 1);
