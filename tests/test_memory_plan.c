@@ -97,7 +97,9 @@ static void oracle_regions(const qb_cuda_engine *e, int tp, size_t out[3]) {
     take(&ws, seq * 4);
     take(&ws, C * 4);
     take(&ws, e->gemm_workspace_bytes);
-    if (bits && C > 1) take(&ws, qb_cuda_largest_linear(e) * 2);
+    size_t largest = 0;
+    for (int i = 0; i < 4; i++) largest = n[i] * k[i] > largest ? n[i] * k[i] : largest;
+    if (bits && C > 1) take(&ws, largest * 2);
     out[0] = w.used;
     out[1] = kv.used;
     out[2] = ws.used;
@@ -327,7 +329,7 @@ static void check_cell(const qb_model_config *c, int tp, int context, int gen) {
         check_plan(rank_label, c, &s, &p, context + gen, chunk, chunk == 1);
 #ifdef QB_HAVE_CUDA
         check_engine(rank_label, c, &s, context + gen, context, 1, ranks[i] == 0 ? &planner_plan : NULL);
-        char off_label[260];
+        char off_label[300];
         snprintf(off_label, sizeof off_label, "%s (tiling and exchange off)", rank_label);
         check_engine(off_label, c, &s, context + gen, context, 0, NULL);
 #endif

@@ -44,12 +44,7 @@ void qb_cuda_engine_shapes(qb_cuda_engine *e, const qb_model_config *c, const qb
 }
 
 /* Elements of the layer's largest linear (the quantized prefill's dequantization scratch). */
-size_t qb_cuda_largest_linear(const qb_cuda_engine *e) {
-    size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd;
-    size_t sizes[4] = {(size_t)e->n_qkv * H, H * nq, 2 * I * H, H * I}, best = 0;
-    for (int i = 0; i < 4; i++) best = sizes[i] > best ? sizes[i] : best;
-    return best;
-}
+size_t qb_cuda_largest_linear(const qb_cuda_engine *e) { return qb_memory_plan_largest_linear(&e->cfg, &e->plan); }
 
 /* The plan's inputs from the engine's shapes and resolved choices (the NCCL context is open before the plan). */
 static void qb_cuda_plan_input(const qb_cuda_engine *e, qb_memory_plan_input *in) {

@@ -63,7 +63,7 @@ static void add_weights(qb_memory_plan *p, const qb_model_config *c, const qb_sh
     add(p, QB_MEM_NORM_POST, "layer post-attention norm", QB_MEM_REGION_WEIGHTS, 1, H * F32_BYTES);
 }
 
-static size_t largest_linear_values(const qb_model_config *c, const qb_shard_plan *s) {
+size_t qb_memory_plan_largest_linear(const qb_model_config *c, const qb_shard_plan *s) {
     size_t H = (size_t)c->hidden_size, I = (size_t)s->inter_size, nq = (size_t)s->q_heads * c->head_dim;
     size_t n_qkv = nq + 2 * (size_t)s->kv_heads * c->head_dim;
     size_t sizes[4] = {n_qkv * H, H * nq, 2 * I * H, H * I}, best = 0;
@@ -98,7 +98,8 @@ static void add_workspace(qb_memory_plan *p, const qb_model_config *c, const qb_
     add(p, QB_MEM_PROMPT, "prompt chunk ids", W, 0, C * sizeof(int));
     add(p, QB_MEM_GEMM_WORKSPACE, "GEMM (cuBLASLt) workspace", W, 0, in->gemm_workspace_bytes);
     if (q.bits && C > 1)
-        add(p, QB_MEM_WDQ, "prefill dequantized linear (bf16)", W, 0, largest_linear_values(c, s) * BF16_BYTES);
+        add(p, QB_MEM_WDQ, "prefill dequantized linear (bf16)", W, 0,
+            qb_memory_plan_largest_linear(c, s) * BF16_BYTES);
 }
 
 static void add_nccl(qb_memory_plan *p, const qb_model_config *c, const qb_shard_plan *s,
@@ -136,7 +137,7 @@ static void add_tile_scratch(qb_memory_plan *p, const qb_model_config *c, const 
         size_t bytes = align_up(n[i] * k[i] * (size_t)q.bits / 8) + sz_bytes(q, n[i], k[i]);
         need = bytes > need ? bytes : need;
     }
-    int wdq_holds = qb_memory_plan_find(p, QB_MEM_WDQ) && largest_linear_values(c, s) * BF16_BYTES >= need;
+    int wdq_holds = qb_memory_plan_bytes(p, QB_MEM_WDQ) >= need;
     int kv_holds = p->region_bytes[QB_MEM_REGION_KV] >= need;
     if (!wdq_holds && !kv_holds)
         add(p, QB_MEM_TILE_SCRATCH, "tiling scratch (while loading)", QB_MEM_REGION_TEMPORARY, 0, need);

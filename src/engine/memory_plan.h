@@ -103,6 +103,9 @@ typedef struct {
 /* Prefill rows of the workspace for a longest prompt of max_prompt_len (<= 0 counts as 1). */
 int qb_memory_plan_chunk_rows(int max_prompt_len);
 
+/* Values of the rank's largest layer linear (the quantized prefill's bf16 dequantization scratch holds one). */
+size_t qb_memory_plan_largest_linear(const qb_model_config *c, const qb_shard_plan *shard);
+
 /* Build the plan of rank shard->tp_rank. -1 with one line when the lengths or the quantization are out of range. */
 int qb_memory_plan_make(const qb_model_config *c, const qb_shard_plan *shard, const qb_memory_plan_input *in,
                         qb_memory_plan *out);
