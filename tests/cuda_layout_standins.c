@@ -57,8 +57,11 @@ cudaError_t cudaFree(void *p) {
     if (!g_mallocs_fake) free(p);
     return cudaSuccess;
 }
+size_t g_free_bytes;
+
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
-    *free_bytes = *total = (size_t)1 << 40;
+    *total = (size_t)1 << 40;
+    *free_bytes = g_free_bytes ? g_free_bytes : *total;
     return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t s) {

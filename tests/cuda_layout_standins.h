@@ -29,6 +29,8 @@ extern int g_n_calls; /* calls made since the caller last set it to 0 (may excee
 extern size_t g_mallocs[QB_MALLOCS_CAP];
 extern int g_n_mallocs;
 extern int g_mallocs_fake;
+/* What cudaMemGetInfo reports free (0: all of its 1 TiB). */
+extern size_t g_free_bytes;
 
 /* The calls of kernel `name` in the recorded trace, in order (at most cap kept in out); returns how many. */
 int calls_of(const char *name, const qb_call **out, int cap);

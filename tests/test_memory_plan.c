@@ -11,7 +11,9 @@
  *     temporary scratch or nothing;
  *   - the byte amounts are today's: the regions equal a reference of the engine's layout before the plan (the
  *     sequence of 256-byte-aligned tensors it took, written out here as the oracle);
- *   - the planner's numbers are the plan's (rank 0 at the planner's largest choices: same entries, same total).
+ *   - the planner's numbers are the plan's (rank 0 at the planner's largest choices: same entries, same total);
+ *   - the engine refuses ("does not fit") a plan one byte larger than the free memory, counting the TP delta and
+ *     the tiling scratch it allocates after its regions, before any cudaMalloc.
  * Without CUDA (the CPU-only build) the engine checks are left out: the plan and the planner only.
  * Run: ctest -R memory_plan (or build/tests/test_memory_plan).
  */
@@ -287,6 +289,51 @@ static void check_engine(const char *label, const qb_model_config *c, const qb_s
     }
 }
 
+/* The engine refuses a plan larger than the free memory before allocating anything, counting what it allocates
+ * after its regions (TP delta, tiling scratch): one byte short is "does not fit", the exact amount fits. */
+static void check_refusal(const char *model, qb_quant quant, int tp, int context, int gen, qb_mem_id later_id) {
+    char label[160];
+    snprintf(label, sizeof label, "refusal %s %s tp%d context %d + %d", model, qb_quant_name(quant), tp, context, gen);
+    qb_model_config c;
+    bool is_ckpt = false;
+    char dir[1024];
+    qb_shard_plan s;
+    CHECK(qb_model_config_resolve(model, &c, &is_ckpt, dir, sizeof dir) == 0 &&
+              qb_model_config_apply_quant(&c, quant, false) == 0 && qb_shard_plan_make(&c, tp, 0, &s) == 0,
+          "%s", qb_last_error());
+    for (int short_by = 1; short_by >= 0; short_by--) {
+        qb_cuda_engine *e = calloc(1, sizeof *e);
+        CHECK(e != NULL, "out of memory");
+        qb_cuda_engine_shapes(e, &c, &s, context + gen, context);
+        e->layer = calloc((size_t)e->layers, sizeof *e->layer);
+        e->quant_tiled = e->quant_bits == 4;
+        if (tp > 1) e->nc = (struct qb_nccl *)(uintptr_t)0x10;
+        qb_memory_plan p;
+        qb_memory_plan_input in = {.max_seq_len = context + gen, .max_prompt_len = context,
+                                   .quant_tiled = e->quant_tiled, .ipc_oneshot = tp > 1};
+        int rc = qb_memory_plan_make(&c, &s, &in, &p);
+        size_t later = qb_memory_plan_bytes(&p, later_id);
+        g_mallocs_fake = 1;
+        g_n_mallocs = 0;
+        g_free_bytes = p.region_bytes[0] + p.region_bytes[1] + p.region_bytes[2] + later - (size_t)short_by;
+        if (rc == 0 && e->layer) rc = qb_cuda_memory_plan(e);
+        int n_mallocs = g_n_mallocs;
+        qb_cuda_memory_free(e);
+        g_mallocs_fake = 0;
+        g_free_bytes = 0;
+        free(e->layer);
+        free(e);
+        const char *msg = qb_last_error();
+        CHECK(later > 0, "the plan has no entry %d to allocate later", (int)later_id);
+        if (short_by) {
+            CHECK(rc == -1 && strncmp(msg, "does not fit:", 13) == 0 && strstr(msg, "TP delta and tiling scratch") &&
+                      n_mallocs == 0,
+                  "one byte short: rc %d, %d cudaMalloc calls, '%s'", rc, n_mallocs, msg);
+        } else {
+            CHECK(rc == 0, "the exact amount free: %s", msg);
+        }
+    }
+}
 #endif
 
 /* ---- the sweep ---- */
@@ -366,6 +413,10 @@ int main(void) {
     const char *against = "(CPU-only build: without the engine's allocations)";
 #endif
     printf("memory plan: %d rank plans checked %s, %d illegal tp skipped\n", g_cases, against, g_skipped);
+#ifdef QB_HAVE_CUDA
+    check_refusal("qwen2.5-72b", QB_QUANT_BF16, 8, 129024, 2048, QB_MEM_TP_DELTA);
+    check_refusal("qwen2.5-7b", QB_QUANT_GPTQ_INT4, 1, 1, 8, QB_MEM_TILE_SCRATCH);
+#endif
     if (g_cases < 300) {
         printf("FAIL: only %d rank plans checked\n", g_cases);
         g_failures++;

@@ -131,11 +131,14 @@ int qb_cuda_memory_plan(qb_cuda_engine *e) {
         e->region_bytes[r] = e->mem.region_bytes[r];
         need += e->region_bytes[r];
     }
-    if (need > free0)
+    /* allocated after the regions: the TP delta (cuda_backend.c) and the tiling scratch (cuda_quant_tiles.c) */
+    size_t later = qb_memory_plan_bytes(&e->mem, QB_MEM_TP_DELTA) + qb_memory_plan_bytes(&e->mem, QB_MEM_TILE_SCRATCH);
+    if (need + later > free0)
         return qb_errorf("does not fit: the CUDA engine's plan needs %.2f GiB (weights %.2f, KV cache %.2f, "
-                         "workspace %.2f) but the device has %.2f GiB free",
-                         need / 1073741824.0, e->region_bytes[0] / 1073741824.0, e->region_bytes[1] / 1073741824.0,
-                         e->region_bytes[2] / 1073741824.0, free0 / 1073741824.0);
+                         "workspace %.2f, TP delta and tiling scratch %.2f) but the device has %.2f GiB free",
+                         (need + later) / 1073741824.0, e->region_bytes[0] / 1073741824.0,
+                         e->region_bytes[1] / 1073741824.0, e->region_bytes[2] / 1073741824.0,
+                         later / 1073741824.0, free0 / 1073741824.0);
     for (int r = 0; r < 3; r++) {
         cudaError_t err = cudaMalloc(&e->region[r], e->region_bytes[r]);
         if (err != cudaSuccess)
