@@ -15,8 +15,9 @@
  *   workspace  one prefill chunk of min(max_prompt_len, QB_MEMORY_PLAN_PREFILL_CHUNK) rows of activations, logits,
  *              decode-attention partials, RoPE tables, token buffers, the GEMM (cuBLASLt) workspace and, for
  *              quantized prefill of more than one row, the bf16 dequantization scratch of the largest linear.
- *   nccl       tensor parallel only, allocated by the NCCL context: the reduction buffer of the delta, the
- *              argmax scratch, the one-shot all-reduce's IPC region and the decode exchange's IPC region.
+ *   nccl       tensor parallel only, beside the regions: the all-reduced delta (the NCCL context's reduction
+ *              buffer), the argmax scratch (cuda_backend.c), the IPC regions of the one-shot all-reduce and of
+ *              the decode's residual exchange (allreduce_ipc_setup.c, nccl_comm.c).
  *   temporary  the tiling scratch of the packed linears when neither the dequantization scratch nor the KV cache
  *              can hold the largest one (cuda_quant_tiles.c); held while the weights are in place.
  *   declared   what qwenbench does not allocate itself, as declared figures: the CUDA context, loaded kernels,
