@@ -1,7 +1,9 @@
-/* cuda_layout_standins.c - host stand-ins for test_cuda_quant_layout.c (see cuda_layout_standins.h): the CUDA
- * runtime calls and fill kernels of cuda_memory.c / cuda_weights.c on host memory, and recording stand-ins for the
- * kernels cuda_forward.c and cuda_quant_tiles.c launch.
+/* cuda_layout_standins.c - host stand-ins for test_cuda_quant_layout.c and test_memory_plan.c (see
+ * cuda_layout_standins.h): the CUDA runtime calls and fill kernels of cuda_memory.c / cuda_weights.c on host memory
+ * (cudaMalloc's sizes recorded; with g_mallocs_fake, no memory at all), and recording stand-ins for the kernels
+ * cuda_forward.c and cuda_quant_tiles.c launch.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +39,41 @@
 
 /* ---- host stand-ins for the CUDA runtime and the fill kernels used by cuda_memory.c / cuda_weights.c ---- */
 
+size_t g_mallocs[QB_MALLOCS_CAP];
+int g_n_mallocs;
+int g_mallocs_fake;
+
 cudaError_t cudaMalloc(void **p, size_t n) {
+    if (g_n_mallocs < QB_MALLOCS_CAP) g_mallocs[g_n_mallocs] = n;
+    g_n_mallocs++;
+    if (g_mallocs_fake) { /* distinct addresses 16 TiB apart, never dereferenced */
+        *p = (void *)((uintptr_t)g_n_mallocs << 44);
+        return cudaSuccess;
+    }
     *p = calloc(1, n ? n : 1);
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 cudaError_t cudaFree(void *p) {
-    free(p);
+    if (!g_mallocs_fake) free(p);
     return cudaSuccess;
 }
+size_t g_free_bytes;
+
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
-    *free_bytes = *total = (size_t)1 << 40;
+    *total = (size_t)1 << 40;
+    *free_bytes = g_free_bytes ? g_free_bytes : *total;
     return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t s) {
     (void)s;
+    if (g_mallocs_fake) return cudaSuccess;
     memset(p, value, n);
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind, cudaStream_t s) {
     (void)kind;
     (void)s;
+    if (g_mallocs_fake) return cudaSuccess;
     memcpy(dst, src, n);
     return cudaSuccess;
 }
@@ -293,6 +310,7 @@ int qb_launch_quant_tile(const uint32_t *qw_rows, const uint32_t *sz_rows, int n
     (void)stream;
     int steps = k / (512 / bits), groups = k / group_size;
     if (!qb_quant_tile_supported(kind, n, hd, inter)) return qb_errorf("quant_tile stand-in: kind %d n %d", kind, n);
+    if (g_mallocs_fake) return record("quant_tile", qw_rows, qw_tiles, 0, n, k);
     for (long d = 0; d < (long)n * steps * 4; d++) {
         long per_tile = (long)steps * 64;
         int tile = (int)(d / per_tile), rem = (int)(d % per_tile), step = rem / 64, q = rem % 64;

@@ -1,9 +1,12 @@
-/* cuda_layout_standins.h - what test_cuda_quant_layout.c's checks see of cuda_layout_standins.c: the host
- * stand-ins for the CUDA runtime and kernels that cuda_memory.c, cuda_weights.c, cuda_quant_tiles.c and
- * cuda_forward.c call, the kernel launches recorded in order (g_calls), and a lookup in that trace.
+/* cuda_layout_standins.h - what test_cuda_quant_layout.c's and test_memory_plan.c's checks see of
+ * cuda_layout_standins.c: the host stand-ins for the CUDA runtime and kernels that cuda_memory.c, cuda_weights.c,
+ * cuda_quant_tiles.c and cuda_forward.c call, the kernel launches recorded in order (g_calls), a lookup in that
+ * trace, and cudaMalloc's requests (g_mallocs).
  */
 #ifndef QB_TEST_CUDA_LAYOUT_STANDINS_H
 #define QB_TEST_CUDA_LAYOUT_STANDINS_H
+
+#include <stddef.h>
 
 #define QB_CALLS_CAP 8192
 
@@ -18,6 +21,16 @@ typedef struct {
 } qb_call;
 extern qb_call g_calls[QB_CALLS_CAP];
 extern int g_n_calls; /* calls made since the caller last set it to 0 (may exceed QB_CALLS_CAP: only those kept) */
+
+/* cudaMalloc's requested sizes in order, counted since the caller last set g_n_mallocs to 0 (the first
+ * QB_MALLOCS_CAP kept). With g_mallocs_fake set nothing is allocated: cudaMalloc hands out distinct fake addresses
+ * and cudaFree, the memsets, the copies and the tiling stand-in touch no memory (plans of any size, no GPU). */
+#define QB_MALLOCS_CAP 64
+extern size_t g_mallocs[QB_MALLOCS_CAP];
+extern int g_n_mallocs;
+extern int g_mallocs_fake;
+/* What cudaMemGetInfo reports free (0: all of its 1 TiB). */
+extern size_t g_free_bytes;
 
 /* The calls of kernel `name` in the recorded trace, in order (at most cap kept in out); returns how many. */
 int calls_of(const char *name, const qb_call **out, int cap);

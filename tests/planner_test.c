@@ -8,7 +8,7 @@
  *        one A100 80GB there too), TP2 from 63488 (TP1 would need 79.5 GiB) on H100.
  *   72B  bf16: weights 135.43 GiB at TP1, 68.88 at TP2 (the embedding table is replicated) -> on H200 TP2
  *        (TP1 needs 137.6 GiB > 135.6 usable); on H100 TP2 at input 1 (71.7 GiB) but TP4 at 30720
- *        (TP2 needs 77.05 GiB > 76.82 usable).
+ *        (TP2 needs 77.10 GiB > 76.82 usable).
  * Run: ctest -R planner (or build/tests/planner_test).
  */
 #include <stdbool.h>

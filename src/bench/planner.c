@@ -1,10 +1,12 @@
-/* planner.c - per-rank GPU memory of a cell and the fewest GPUs that fit (see planner.h for every assumption).
+/* planner.c - per-rank GPU memory of a cell and the fewest GPUs that fit: the sums of the engine's own memory plan
+ * (engine/memory_plan.h) at the engine's largest choices (see planner.h).
  */
 #include "bench/planner.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/memory_plan.h"
 #include "engine/shard_plan.h"
 #include "util/error.h"
 
@@ -13,79 +15,39 @@
 
 static const int CANDIDATE_TP[QB_PLAN_MAX_CANDIDATES] = {1, 2, 4, 8};
 
-static int is_quantized(const qb_model_config *c) { return c->quant != QB_QUANT_BF16 && c->quant_bits > 0; }
-
-/* A K x N matrix (K inputs, N outputs) as the engine holds it: bf16, or the CUDA engine's repacked quantized
- * layout (engine/quant_repack.h: packed weights, and one u32 f16 scale | zero point per group and row). */
-static size_t linear_bytes(const qb_model_config *c, size_t k, size_t n) {
-    if (!is_quantized(c)) return k * n * 2;
-    size_t bits = (size_t)c->quant_bits, g = c->group_size > 0 ? (size_t)c->group_size : 128;
-    size_t groups = (k + g - 1) / g;
-    size_t packed = k * n * bits / 8;         /* qweight */
-    size_t scale_zero = groups * n * 4;       /* sz */
-    return packed + scale_zero;
+/* The engine's choices that change its memory, taken at their largest, since the planner runs before they are
+ * resolved (src/cuda/cuda_choices.c): the tiled quantized layout (may need a tiling scratch; only ever 4 bits with
+ * hidden size <= 8192), the one-shot IPC all-reduce (up to QB_AR_MAX_RANKS = 8 ranks) and the decode's residual
+ * exchange (hidden sizes up to 8192, multiples of 8). */
+static void worst_case_choices(const qb_model_config *c, int tp, qb_memory_plan_input *in) {
+    in->quant_tiled = c->quant != QB_QUANT_BF16 && c->quant_bits == 4 && c->hidden_size <= 8192;
+    in->ipc_oneshot = tp > 1 && tp <= 8;
+    in->tp_exchange = in->ipc_oneshot && c->hidden_size <= 8192 && c->hidden_size % 8 == 0;
 }
 
-static size_t weight_bytes(const qb_model_config *c, const qb_shard_plan *p) {
-    size_t H = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
-    size_t nq = (size_t)p->q_heads * hd, nkv = (size_t)p->kv_heads * hd, inter = (size_t)p->inter_size;
-    size_t n_qkv = nq + 2 * nkv;
-    size_t per_layer = linear_bytes(c, H, n_qkv) + n_qkv * 4   /* q|k|v and their fp32 bias */
-                       + linear_bytes(c, nq, H)                /* o_proj (row-parallel) */
-                       + linear_bytes(c, H, 2 * inter)         /* gate|up (column-parallel) */
-                       + linear_bytes(c, inter, H)             /* down_proj (row-parallel) */
-                       + 2 * H * 4;                            /* two RMSNorm weights, fp32 */
-    size_t table = 2; /* bf16, or fp16 in the quantized releases */
-    size_t embed = (size_t)c->vocab_size * H * table;          /* replicated on every rank */
-    size_t lm_head = c->tie_word_embeddings ? 0 : (size_t)p->vocab_size * H * table;
-    return (size_t)c->num_layers * per_layer + embed + lm_head + H * 4;
-}
-
-static size_t kv_bytes(const qb_model_config *c, const qb_shard_plan *p, size_t positions) {
-    return 2 * (size_t)c->num_layers * (size_t)p->kv_heads * (size_t)c->head_dim * positions * 2;
-}
-
-static size_t workspace_bytes(const qb_model_config *c, const qb_shard_plan *p, size_t context, size_t positions) {
-    size_t H = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
-    size_t nq = (size_t)p->q_heads * hd, nkv = (size_t)p->kv_heads * hd, inter = (size_t)p->inter_size;
-    size_t rows = context < QB_PLAN_PREFILL_CHUNK ? context : QB_PLAN_PREFILL_CHUNK;
-    if (rows < 1) rows = 1;
-    size_t n_qkv = nq + 2 * nkv, big = n_qkv > 2 * inter ? n_qkv : 2 * inter;
-    size_t splits = (positions + 63) / 64;
-    size_t chunk = rows * H * 4          /* fp32 residual */
-                   + 2 * rows * H * 2    /* normed input, delta */
-                   + rows * big * 2      /* q|k|v or gate|up */
-                   + 2 * rows * nq * 2   /* q, attention output */
-                   + rows * inter * 2    /* activation */
-                   + rows * 4;           /* prompt ids */
-    if (is_quantized(c) && rows > 1) {   /* prefill: one layer linear dequantized to bf16 for the GEMM */
-        size_t largest = n_qkv * H;
-        if (nq * H > largest) largest = nq * H;
-        if (2 * inter * H > largest) largest = 2 * inter * H;
-        chunk += largest * 2;
-    }
-    size_t decode = (size_t)p->vocab_size * 4                 /* logits */
-                    + (size_t)p->q_heads * splits * hd * 4    /* attention partial outputs */
-                    + (size_t)p->q_heads * splits * 2 * 4     /* partial max / sum */
-                    + 2 * positions * (hd / 2) * 4            /* cos, sin */
-                    + positions * 4 + 64;                     /* generated tokens, state */
-    return chunk + decode;
-}
-
-int qb_plan_rank_memory(const qb_model_config *c, int tp, int context_len, int gen_len, qb_rank_memory *out) {
+int qb_plan_rank_plan(const qb_model_config *c, int tp, int context_len, int gen_len, qb_memory_plan *out) {
     memset(out, 0, sizeof *out);
     if (context_len < 1 || gen_len < 0 || (long long)context_len + gen_len > MAX_POSITIONS)
         return qb_errorf("memory plan: context %d + generate %d: expected context >= 1, generate >= 0, sum <= %d",
                          context_len, gen_len, MAX_POSITIONS);
     qb_shard_plan p;
     QB_TRY(qb_shard_plan_make(c, tp, 0, &p));
-    size_t positions = (size_t)context_len + (size_t)gen_len;
+    qb_memory_plan_input in = {.max_seq_len = context_len + gen_len, .max_prompt_len = context_len,
+                               .gemm_workspace_bytes = QB_MEMORY_PLAN_GEMM_WORKSPACE_BYTES};
+    worst_case_choices(c, tp, &in);
+    return qb_memory_plan_make(c, &p, &in, out);
+}
+
+int qb_plan_rank_memory(const qb_model_config *c, int tp, int context_len, int gen_len, qb_rank_memory *out) {
+    memset(out, 0, sizeof *out);
+    qb_memory_plan plan;
+    QB_TRY(qb_plan_rank_plan(c, tp, context_len, gen_len, &plan));
     out->tp = tp;
-    out->weights_bytes = weight_bytes(c, &p);
-    out->kv_cache_bytes = kv_bytes(c, &p, positions);
-    out->workspace_bytes = workspace_bytes(c, &p, (size_t)context_len, positions);
-    out->overhead_bytes = QB_PLAN_OVERHEAD_BYTES + (tp > 1 ? QB_PLAN_NCCL_BYTES : 0);
-    out->total_bytes = out->weights_bytes + out->kv_cache_bytes + out->workspace_bytes + out->overhead_bytes;
+    out->weights_bytes = plan.region_bytes[QB_MEM_REGION_WEIGHTS];
+    out->kv_cache_bytes = plan.region_bytes[QB_MEM_REGION_KV];
+    out->workspace_bytes = plan.region_bytes[QB_MEM_REGION_WORKSPACE] + plan.region_bytes[QB_MEM_REGION_TEMPORARY];
+    out->overhead_bytes = plan.region_bytes[QB_MEM_REGION_NCCL] + plan.region_bytes[QB_MEM_REGION_DECLARED];
+    out->total_bytes = plan.total_bytes;
     return 0;
 }
 

@@ -1,25 +1,20 @@
 /* planner.h - how much GPU memory one tensor-parallel rank needs for a cell, and the fewest GPUs that fit.
  *
- * Pure arithmetic on the model config (no GPU needed), following the CUDA engine's memory plan
- * (src/cuda/cuda_memory.c), per rank at tensor-parallel size tp:
- *   weights    the rank's shard (engine/shard_plan.h): q/k/v rows of its heads, o_proj columns, gate/up rows and
- *              down columns of its slice of the intermediate size, its lm_head vocabulary rows; the embedding
- *              table is REPLICATED (every rank holds all vocab_size rows); biases and norms in fp32 (as the
- *              engine keeps them). BF16 matrices 2 bytes a value; GPTQ/AWQ matrices as the CUDA engine repacks
- *              them (engine/quant_repack.h: bits/8 a value + one u32 fp16 scale | zero point per group of
- *              group_size and output row), their embedding and lm_head fp16.
- *   kv_cache   K and V in bf16 for context_len + gen_len positions, every layer, the rank's kv heads (one when
- *              there are fewer kv heads than ranks: replicated).
- *   workspace  the engine's activations for ONE prefill chunk of min(context_len, QB_PLAN_PREFILL_CHUNK) rows
- *              (chunked prefill: the prompt is processed 4096 rows at a time, so the workspace does not grow with
- *              the context): fp32 residual, bf16 normed input, delta, qkv|gate-up buffer, q, attention output,
- *              activation (quantized models with more than one row: + the layer's largest linear dequantized
- *              to bf16 for the prefill GEMM); plus fp32 logits of its vocabulary rows, decode-attention partials (splits of 64
- *              positions, the worst case), RoPE tables and token buffers.
- *   overhead   fixed: QB_PLAN_OVERHEAD_BYTES (CUDA context and loaded kernels, cuBLAS/cuBLASLt handles and
- *              workspace, CUDA graphs) + QB_PLAN_NCCL_BYTES when tp > 1 (NCCL channel buffers, reduction
- *              buffers, the IPC regions of the one-shot all-reduce and of the decode's residual exchange: the
- *              latter 2 x layers x ranks x 4 x hidden size, 42 MB for 72B at TP8).
+ * No GPU needed: the numbers are the sums of the CUDA engine's own memory plan (engine/memory_plan.h, the list the
+ * engine allocates from) for rank 0 (the largest vocabulary chunk) at max_seq_len = context_len + gen_len and a
+ * longest prefill of context_len rows, with the engine's choices that change memory taken at their largest (the
+ * tiled quantized layout, the one-shot IPC all-reduce, the decode's residual exchange):
+ *   weights    the plan's weights region: the rank's shard (engine/shard_plan.h), the embedding table REPLICATED,
+ *              biases and norms fp32, BF16 matrices 2 bytes a value, GPTQ/AWQ matrices repacked (bits/8 a value +
+ *              one u32 scale | zero point per group and output row), 256-byte aligned tensors.
+ *   kv_cache   the plan's KV region: K and V in bf16, every layer, the rank's kv heads.
+ *   workspace  the plan's workspace region (one prefill chunk of min(context_len, QB_PLAN_PREFILL_CHUNK) rows of
+ *              activations, logits, decode-attention partials, RoPE tables, token buffers, the 32 MiB GEMM
+ *              workspace, the quantized prefill's dequantization scratch) + the temporary tiling scratch if any.
+ *   overhead   the plan's NCCL-context entries (tp > 1: the all-reduced delta, the IPC regions of the one-shot
+ *              all-reduce and of the decode's residual exchange) + its declared entries: QB_PLAN_OVERHEAD_BYTES
+ *              (CUDA context and loaded kernels, cuBLAS/cuBLASLt handles, CUDA graphs) and QB_PLAN_NCCL_BYTES when
+ *              tp > 1 (NCCL's channel buffers).
  * A cell fits at tp when total <= QB_PLAN_USABLE_FRACTION x the GPU's memory (the rest: allocator granularity,
  * driver reservations, fragmentation). GPU memory = what cudaMemGetInfo reports as total.
  */
@@ -29,10 +24,11 @@
 #include <stddef.h>
 
 #include "config/model_config.h"
+#include "engine/memory_plan.h"
 
-#define QB_PLAN_PREFILL_CHUNK 4096
-#define QB_PLAN_OVERHEAD_BYTES ((size_t)1536 << 20) /* 1.5 GiB */
-#define QB_PLAN_NCCL_BYTES ((size_t)1024 << 20)     /* 1 GiB, only when tp > 1 */
+#define QB_PLAN_PREFILL_CHUNK QB_MEMORY_PLAN_PREFILL_CHUNK
+#define QB_PLAN_OVERHEAD_BYTES QB_MEMORY_PLAN_RUNTIME_BYTES /* 1.5 GiB */
+#define QB_PLAN_NCCL_BYTES QB_MEMORY_PLAN_NCCL_BYTES         /* 1 GiB, only when tp > 1 */
 #define QB_PLAN_USABLE_FRACTION 0.97
 #define QB_PLAN_MAX_CANDIDATES 4                    /* tp 1, 2, 4, 8 */
 
@@ -45,6 +41,8 @@ typedef struct {
 /* Memory one rank needs (the rank holding the most: rank 0, with the largest vocabulary chunk).
  * -1 if tp is not legal for the model (qb_shard_plan_check's message) or the lengths are out of range. */
 int qb_plan_rank_memory(const qb_model_config *c, int tp, int context_len, int gen_len, qb_rank_memory *out);
+/* The memory plan behind it (every named entry). Same errors. */
+int qb_plan_rank_plan(const qb_model_config *c, int tp, int context_len, int gen_len, qb_memory_plan *out);
 
 typedef struct {
     int context_len, gen_len;

@@ -19,8 +19,6 @@
 #include "gemv_quant_fused.cuh"
 #include "util/error.h"
 
-#define QB_GEMM_WORKSPACE_BYTES (32u << 20)
-
 int qb_cuda_available(char *why, size_t cap) {
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
@@ -310,7 +308,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     QB_TRY(qb_cuda_choices_resolve(e, p->plan->tp_size, prop.major, &p->engine));
     qb_pdl_set_enabled(e->pdl);
     e->test_corrupt_argmax = p->test_corrupt_argmax;
-    e->gemm_workspace_bytes = QB_GEMM_WORKSPACE_BYTES;
+    e->gemm_workspace_bytes = QB_MEMORY_PLAN_GEMM_WORKSPACE_BYTES;
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
     if (!e->layer) return qb_errorf("cuda: out of host memory");
     QB_CUDA_TRY(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
@@ -329,9 +327,9 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
     }
     QB_TRY(qb_cuda_memory_plan(e));
     if (e->nc) { /* the all-reduced o_proj/down_proj output, in the NCCL context's own (registered) memory */
-        size_t count = (size_t)e->chunk_rows * e->H;
-        QB_TRY(qb_nccl_alloc_bf16(e->nc, count, (void **)&e->delta));
-        e->peak_bytes += count * 2;
+        size_t bytes = qb_memory_plan_bytes(&e->mem, QB_MEM_TP_DELTA);
+        QB_TRY(qb_nccl_alloc_bf16(e->nc, bytes / 2, (void **)&e->delta));
+        e->peak_bytes += bytes;
     }
     QB_TRY(qb_gemm_create(e->gemm_workspace, e->gemm_workspace_bytes, &e->gemm));
     QB_TRY(qb_cuda_upload_rope(e));

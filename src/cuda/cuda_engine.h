@@ -22,6 +22,7 @@
 #include "cuda/nccl_comm.h"
 #include "engine/backend.h"
 #include "engine/engine_options.h"
+#include "engine/memory_plan.h"
 #include "engine/shard_plan.h"
 #include "engine/weights.h"
 #include "gemm.cuh"
@@ -77,7 +78,8 @@ typedef struct {
     int test_corrupt_argmax; /* test build only (backend.h): report (token + 1) % vocab from the second token on */
     cudaStream_t stream;
 
-    /* memory regions and accounting */
+    /* memory regions and accounting: the plan (engine/memory_plan.h) they are allocated from */
+    qb_memory_plan mem;
     void *region[3];
     size_t region_bytes[3]; /* weights, kv cache, workspace */
     size_t peak_bytes, device_delta, device_total;
@@ -122,8 +124,8 @@ typedef struct {
     int n_events;
 } qb_cuda_engine;
 
-/* cuda_memory.c: the engine's sizes from the config and this rank's shard plan (no CUDA call); plan, allocate
- * and lay out the three regions. */
+/* cuda_memory.c: the engine's sizes from the config and this rank's shard plan (no CUDA call); make the memory
+ * plan (e->mem, after the choices and the NCCL context), allocate its three regions and lay them out. */
 void qb_cuda_engine_shapes(qb_cuda_engine *e, const qb_model_config *c, const qb_shard_plan *plan, int max_seq_len,
                            int max_prompt_len);
 int qb_cuda_memory_plan(qb_cuda_engine *e);
