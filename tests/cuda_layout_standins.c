@@ -332,9 +332,10 @@ int qb_gemv_quant_default_choice(int n, int k, int bits, int group_size, char *n
     snprintf(name, name_len, "stand-in");
     return 0;
 }
+int standin_nccl_impl = QB_AR_IPC_ONESHOT;
 qb_allreduce_impl qb_nccl_impl(const qb_nccl *c) {
     (void)c;
-    return QB_AR_IPC_ONESHOT;
+    return (qb_allreduce_impl)standin_nccl_impl;
 }
 int qb_launch_embedding(const uint16_t *table, int vocab, int hidden, const int32_t *tokens, int n, float *out,
                         cudaStream_t stream) {

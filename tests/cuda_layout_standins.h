@@ -36,6 +36,9 @@ extern size_t g_free_bytes;
 /* The calls of kernel `name` in the recorded trace, in order (at most cap kept in out); returns how many. */
 int calls_of(const char *name, const qb_call **out, int cap);
 
+/* What qb_nccl_impl says the stand-in NCCL context runs (QB_AR_IPC_ONESHOT unless set). */
+extern int standin_nccl_impl;
+
 /* The launch trace as text: while trace_on is set, every recorded launch (and the forward pass's host-to-device
  * copies and state writes) appends one line with all its arguments; a pointer is written as the named buffer that
  * holds it plus the byte offset ("k_cache+4096"), "null", or "unknown" (a pointer into no named buffer). */

@@ -10,7 +10,8 @@
  * resolved by the choice functions as at engine creation (cc 9, a Hopper GPU); a combination the engine refuses
  * is recorded with its error line, the others run a prefill (with the head), and two decode steps at two
  * attention split sizes. Identical traces (of the prefill, of the decode steps) are written once and each
- * combination names the two it gave.
+ * combination names the two it gave and a third: the engine_choices string the cell records
+ * (qb_cuda_choices_describe).
  *
  * Usage: test_cuda_launch_trace <fixtures dir> <golden dir> [--update]   (--update rewrites the golden files)
  */
@@ -136,6 +137,7 @@ static int resolve(qb_cuda_engine *e, int tp, const qb_engine_options *o) {
     if (qb_cuda_choices_resolve(e, tp, 9, o) != 0) return -1;
     if (tp > 1) {
         qb_allreduce_impl impl = qb_choose_allreduce(o);
+        standin_nccl_impl = impl;
         e->xchg_on = qb_choose_tp_exchange(e, tp, o) && impl == QB_AR_IPC_ONESHOT;
         if (qb_cuda_choices_check_tp(e, tp, impl) != 0) return -1;
     }
@@ -258,7 +260,7 @@ static void trace_engine(const char *name, const qb_model_config *c, int tp, int
         int combos = qb_engine_option_combinations(lists);
         for (int i = 0; i < combos; i++) {
             qb_engine_options o;
-            char opts[512], line[1024];
+            char opts[512], line[1536];
             qb_engine_option_combination(lists, i, &o);
             format_options(&o, opts, sizeof opts);
             if (resolve(e, tp, &o) != 0) {
@@ -280,7 +282,13 @@ static void trace_engine(const char *name, const qb_model_config *c, int tp, int
             if (rc != 0) snprintf(line, sizeof line, "%s -> forward failed: %s", opts, qb_last_error());
             else if (prefill_idx < 0 || decode_idx < 0)
                 snprintf(line, sizeof line, "%s -> more than %d distinct traces", opts, MAX_TRACES);
-            else snprintf(line, sizeof line, "%s -> traces %d, %d", opts, prefill_idx, decode_idx);
+            else {
+                char choices[600];
+                int n = snprintf(choices, sizeof choices, "# engine_choices\n");
+                qb_cuda_choices_describe(e, max_prompt, choices + n, sizeof choices - (size_t)n);
+                snprintf(line, sizeof line, "%s -> traces %d, %d, %d", opts, prefill_idx, decode_idx,
+                         trace_index(&f, choices));
+            }
             add_combo(&f, line);
         }
         finish_file(name, &f);
