@@ -141,6 +141,7 @@ static int resolve(qb_cuda_engine *e, int tp, const qb_engine_options *o) {
         e->xchg_on = qb_choose_tp_exchange(e, tp, o) && impl == QB_AR_IPC_ONESHOT;
         if (qb_cuda_choices_check_tp(e, tp, impl) != 0) return -1;
     }
+    qb_cuda_decode_plan_build(e); /* as qb_cuda_setup, once the weights are in */
     return 0;
 }
 

@@ -344,6 +344,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
         QB_TRY(qb_cuda_weights_random(e, p->weight_seed));
     }
     QB_TRY(qb_cuda_quant_tile_weights(e)); /* packed linears into the fused kernels' tiles (when they apply) */
+    qb_cuda_decode_plan_build(e); /* what each decode token runs, from the choices above (cuda_decode_plan.c) */
     qb_cuda_levels_init(e);
     QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
     size_t free1 = 0;
