@@ -280,6 +280,14 @@ static void trace_engine(const char *name, const qb_model_config *c, int tp, int
                 prefill_idx = trace_index(&f, text);
             }
             free(text);
+            char plan[4096]; /* --explain's text: every step named */
+            qb_cuda_decode_plan_describe(e, max_prompt, plan, sizeof plan);
+            if (!strstr(plan, "decode (one token)") || strchr(plan, '?')) {
+                printf("FAIL %s %s: the plan in words: %s\n", name, opts, plan);
+                g_failures++;
+            } else if (i == 0) { /* all options auto: what --explain prints, for the log */
+                printf("# %s, all options auto:\n%s\n", name, plan);
+            }
             if (rc != 0) snprintf(line, sizeof line, "%s -> forward failed: %s", opts, qb_last_error());
             else if (prefill_idx < 0 || decode_idx < 0)
                 snprintf(line, sizeof line, "%s -> more than %d distinct traces", opts, MAX_TRACES);

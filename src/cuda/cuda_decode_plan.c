@@ -176,10 +176,12 @@ void qb_cuda_decode_plan_describe(const qb_cuda_engine *e, int context_len, char
     PUT("  tp_reduce: %s\n", reduce);
     static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
     int ap = e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? e->attn_prefill : 0;
-    PUT("prefill (chunks of %d rows): add_rmsnorm, %s, qkv_rope, attention %s, o_proj, %sadd_rmsnorm, gate|up, "
-        "silu_mul, down_proj%s; head add_rmsnorm of the last row\n",
-        e->chunk_rows, e->quant_bits ? "dequantize + gemm" : "gemm", prefill_names[ap], e->nc ? "all-reduce, " : "",
-        e->nc ? ", all-reduce" : "");
+    const char *prefill_linear = e->chunk_rows > 1 ? (e->quant_bits ? "dequantize+gemm" : "gemm")
+                                 : !e->quant_bits ? "gemv" : e->quant_tiled ? "gemv-quant-fused-tiled" : "gemv-quant";
+    PUT("prefill (chunks of %d rows), each layer: add+rmsnorm, qkv=%s, qkv_rope, attention=%s, o=%s, %sadd+rmsnorm, "
+        "gate_up=%s, silu_mul, down=%s%s; head: add+rmsnorm of the last row, as decode's\n",
+        e->chunk_rows, prefill_linear, prefill_names[ap], prefill_linear, e->nc ? "all-reduce, " : "",
+        prefill_linear, prefill_linear, e->nc ? ", all-reduce" : "");
     PUT("pdl=%s graphs=on", e->pdl ? "on" : "off");
 #undef PUT
 }
