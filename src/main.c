@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
                         o.expect_tokens[0] ? &expected : NULL};
     /* rank 0 reads the file to complete; a foreign one or other settings: one line, exit 2, before any cell */
     if (!every_rank_passed(&d, !root || !o.resume || qb_resume_check(&runner, cells, n_cells) == 0)) goto refused;
-    if (root) say_before_running(&o, backend_name, cells, n_cells);
+    if (root && !o.explain) say_before_running(&o, backend_name, cells, n_cells);
     if (qb_run_cells(&runner, cells, n_cells, &status) != 0 && qb_error_make_printable())
         QB_FATAL(&d, qb_last_error());
     goto done;

@@ -1,7 +1,8 @@
-/* cuda_layout_standins.h - what test_cuda_quant_layout.c's and test_memory_plan.c's checks see of
- * cuda_layout_standins.c: the host stand-ins for the CUDA runtime and kernels that cuda_memory.c, cuda_weights.c,
- * cuda_quant_tiles.c and cuda_forward.c call, the kernel launches recorded in order (g_calls), a lookup in that
- * trace, and cudaMalloc's requests (g_mallocs).
+/* cuda_layout_standins.h - what test_cuda_quant_layout.c's, test_memory_plan.c's and test_cuda_launch_trace.c's
+ * checks see of cuda_layout_standins.c: the host stand-ins for the CUDA runtime and kernels that cuda_memory.c,
+ * cuda_weights.c, cuda_quant_tiles.c and cuda_forward.c call, the kernel launches recorded in order (g_calls), a
+ * lookup in that trace, cudaMalloc's requests (g_mallocs), and the launch trace as text (every argument of every
+ * launch, pointers named by buffer + byte offset).
  */
 #ifndef QB_TEST_CUDA_LAYOUT_STANDINS_H
 #define QB_TEST_CUDA_LAYOUT_STANDINS_H
@@ -34,5 +35,18 @@ extern size_t g_free_bytes;
 
 /* The calls of kernel `name` in the recorded trace, in order (at most cap kept in out); returns how many. */
 int calls_of(const char *name, const qb_call **out, int cap);
+
+/* What qb_nccl_impl says the stand-in NCCL context runs (QB_AR_IPC_ONESHOT unless set). */
+extern int standin_nccl_impl;
+
+/* The launch trace as text: while trace_on is set, every recorded launch (and the forward pass's host-to-device
+ * copies and state writes) appends one line with all its arguments; a pointer is written as the named buffer that
+ * holds it plus the byte offset ("k_cache+4096"), "null", or "unknown" (a pointer into no named buffer). */
+extern int trace_on;
+void trace_clear(void);                                          /* empties the text and forgets every name */
+void trace_name(const char *name, const void *base, size_t bytes); /* bytes 0: up to the next named base */
+void trace_span(const void *base, size_t bytes); /* a region that open-ended names (bytes 0) do not run past */
+const char *trace_text(void);                                    /* the lines so far */
+void trace_note(const char *fmt, ...);                           /* a line of the caller's own */
 
 #endif

@@ -22,7 +22,8 @@ if(QB_HAVE_CUDA)
   add_executable(test_cuda_quant_layout test_cuda_quant_layout.c cuda_layout_standins.c
                  ${CMAKE_SOURCE_DIR}/src/cuda/cuda_memory.c
                  ${CMAKE_SOURCE_DIR}/src/cuda/cuda_weights.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_forward.c
-                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_quant_tiles.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_choices.c)
+                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_quant_tiles.c ${CMAKE_SOURCE_DIR}/src/cuda/cuda_choices.c
+                 ${CMAKE_SOURCE_DIR}/src/cuda/cuda_decode_plan.c)
   target_include_directories(test_cuda_quant_layout PRIVATE ${QB_TEST_DIR} ${CUDAToolkit_INCLUDE_DIRS}
                              ${NCCL_INCLUDE_DIR})
   target_link_libraries(test_cuda_quant_layout PRIVATE qwenbench_core)

@@ -117,6 +117,7 @@ static void layer_linears(const qb_cuda_engine *e, int l, int quant, const void 
 static void set_fusion(qb_cuda_engine *e, int on) {
     qb_engine_options automatic = {{0}};
     e->fusion = on ? qb_choose_decode_fusion(e, e->nc ? 2 : 1, &automatic) : QB_FUSE_NONE;
+    qb_cuda_decode_plan_build(e); /* the plan of these choices (as qb_cuda_setup builds it) */
 }
 
 /* One decode step and one prefill of `rows` rows through cuda_forward.c; the kernels each must call. */
@@ -155,6 +156,7 @@ static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
     int quant = e->quant_bits != 0, L4 = 4 * e->layers;
     const char *lin_kernel = quant ? "gemv_quant" : "gemv";
     const qb_call *c[256], *other[8], *heads[256];
+    qb_cuda_decode_plan_build(e); /* this engine's choices and tables */
     g_n_calls = 0;
     if (qb_cuda_decode_step(e, 64, e->max_seq) != 0) {
         printf("FAIL %s: decode step: %s\n", label, qb_last_error());

@@ -161,6 +161,29 @@ static int plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int 
     return 0;
 }
 
+/* --explain, rank 0: each cell of the group [i, j) with its engine's plan (or why there is no engine). Returns
+ * 1 when the group has no engine. */
+static int explain_group(const qb_runner *r, const qb_cell_group *g, int created, const qb_cell_spec *cells, int i,
+                         int j, const char **names, const int *tps, char (*no_fit)[512]) {
+    static char plan[8192];
+    for (int k = i; k < j; k++) {
+        char engine[512];
+        qb_engine_options_format(&cells[k].engine, engine, sizeof engine);
+        printf("## %s %s input %d tp %d (%s)\n", names[k], qb_quant_name(cells[k].quant), cells[k].context_len,
+               tps[k], engine);
+        if (created != 0 || !g->backend) {
+            printf("no engine: %s\n\n", tps[k] == 0 ? no_fit[k] : g->failure);
+            continue;
+        }
+        plan[0] = '\0';
+        if (g->backend->explain) g->backend->explain(g->backend, cells[k].context_len, plan, sizeof plan);
+        else if (g->backend->choices) g->backend->choices(g->backend, cells[k].context_len, plan, sizeof plan);
+        printf("engine %s: %s\n\n", r->backend_name, plan);
+    }
+    fflush(stdout);
+    return created != 0 || !g->backend;
+}
+
 int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status) {
     qb_dist *d = r->dist;
     const qb_options *o = r->opt;
@@ -245,6 +268,12 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             created = qb_cell_group_open(r, cells[i].model, &cfgs[i], &cells[i].engine, max_ctx, &group);
             if (created < 0) goto out;
         }
+        if (o->explain) { /* the plan of each cell's engine, no run */
+            if (root && explain_group(r, &group, created, cells, i, j, names, tps, no_fit)) any_bad = 1;
+            qb_cell_group_close(&group);
+            i = j;
+            continue;
+        }
         for (int k = i; k < j && !stopped; k++) {
             if (done[k]) continue;
             int go;
@@ -280,7 +309,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
         i = j;
     }
     qb_progress_stop();
-    if (root) {
+    if (root && !o->explain) {
         fprintf(notes, "# qwenbench %s (%s), backend %s, %d rank(s), tp %s\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
                d->world_size, o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)" : "all ranks");
         fflush(notes);

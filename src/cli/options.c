@@ -272,6 +272,7 @@ static int set_output_format(qb_options *o, const char *f, const char *v) {
 
 static int set_resume(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->resume = true; return 0; }
 static int set_overwrite(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->overwrite = true; return 0; }
+static int set_explain(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->explain = true; return 0; }
 static int set_help(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->show_help = true; return 0; }
 static int set_version(qb_options *o, const char *f, const char *v) { (void)f; (void)v; o->show_version = true; return 0; }
 
@@ -381,6 +382,9 @@ static const qb_flag FLAGS[] = {
      set_rope_scaling, fmt_rope},
     {"noisy-threshold", "CV", "flag a cell NOISY when stddev/mean of its speed exceeds this", set_noisy, fmt_noisy},
     {"threads", "N", "CPU backend worker threads per rank", set_threads, fmt_threads},
+    {"explain", NULL, "create each cell's engine, print its plan (which kernel runs each linear, what is fused "
+     "into it, where the tensor-parallel reduction goes, the head) and exit without timing or writing results",
+     set_explain, NULL},
     {"help", NULL, "print this help and exit", set_help, NULL},
     {"version", NULL, "print version and build commit and exit", set_version, NULL},
 };

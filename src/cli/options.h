@@ -50,6 +50,7 @@ typedef struct {
     qb_engine_option_lists engine;      /* engine options: the values each one crosses (engine/engine_options.h) */
     unsigned engine_given;              /* bit id set: engine option id was given on the command line */
     bool show_help, show_version;
+    bool explain;                       /* --explain: print each cell's engine plan, run nothing */
     unsigned long long given;           /* bit i set: flag i of the table was given on the command line */
 } qb_options;
 

@@ -203,6 +203,15 @@ static void qb_cuda_choices(qb_backend *b, int context_len, char *out, size_t ca
     qb_cuda_choices_describe(b->impl, context_len, out, cap);
 }
 
+static void qb_cuda_explain(qb_backend *b, int context_len, char *out, size_t cap) {
+    qb_cuda_decode_plan_describe(b->impl, context_len, out, cap);
+    size_t len = strlen(out);
+    if (len + 1 < cap) {
+        int n = snprintf(out + len, cap - len, "\nengine_choices: ");
+        if (n > 0 && len + (size_t)n < cap) qb_cuda_choices_describe(b->impl, context_len, out + len + n, cap - len - n);
+    }
+}
+
 /* Copy bandwidth of the device: a 256 MiB device-to-device copy (5x the L2), bytes read + written per second,
  * median of 9 timed copies after 2 warm-ups. Temporary buffers, outside the engine's plan. 0 on failure. */
 static double qb_cuda_copy_bandwidth(qb_backend *b) {
@@ -344,6 +353,7 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
         QB_TRY(qb_cuda_weights_random(e, p->weight_seed));
     }
     QB_TRY(qb_cuda_quant_tile_weights(e)); /* packed linears into the fused kernels' tiles (when they apply) */
+    qb_cuda_decode_plan_build(e); /* what each decode token runs, from the choices above (cuda_decode_plan.c) */
     qb_cuda_levels_init(e);
     QB_CUDA_TRY(cudaStreamSynchronize(e->stream));
     size_t free1 = 0;
@@ -368,6 +378,7 @@ int qb_cuda_backend_create(const qb_backend_params *p, qb_backend **out) {
     b->destroy = qb_cuda_destroy;
     b->copy_bandwidth_gbps = qb_cuda_copy_bandwidth;
     b->choices = qb_cuda_choices;
+    b->explain = qb_cuda_explain;
     b->impl = e;
     qb_cuda_versions(b);
     if (qb_cuda_setup(e, p, b) != 0) {

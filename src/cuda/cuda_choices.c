@@ -5,7 +5,8 @@
  * function; the measurement behind each rule is the section of docs/PERFORMANCE.md named in its comment. A forced
  * value that cannot run for this cell is an error naming the option, so the cell is FAILED rather than measuring
  * something else. qb_cuda_choices_resolve applies them all when the engine is created; qb_cuda_choices_describe
- * writes what was chosen into the cell's engine_choices (docs/RESULTS.md). Launch shapes inside one kernel family
+ * writes what was chosen into the cell's engine_choices (docs/RESULTS.md), the kernel of each linear read from the
+ * decode plan (cuda_decode_plan.c) that these choices build. Launch shapes inside one kernel family
  * (split K, warps per tile) stay with the kernel's launcher (e.g. qb_gemv_quant_pick in kernels/gemv_quant.cu);
  * which kernel family runs is decided here only.
  */
@@ -104,6 +105,11 @@ int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *
     return 0;
 }
 
+/* A decode linear whose bf16 output is stored as is (o_proj / down_proj of the fused decode): the split-K fused
+ * kernel of gemv.cuh where N is small (below 2112 rows), else qb_launch_gemv, tuned for the large shapes.
+ * PERFORMANCE.md, "Decode fusion". */
+int qb_choose_decode_store_fused(int n) { return n < 2112; }
+
 /* Programmatic dependent launch. auto: on (every kernel's prologue overlaps the previous one's tail).
  * PERFORMANCE.md, "What changed since the first measurement". */
 int qb_choose_pdl(const qb_engine_options *o) { return o->v[QB_EOPT_PDL] != QB_ONOFF_OFF; }
@@ -142,21 +148,17 @@ int qb_cuda_choices_check_tp(const qb_cuda_engine *e, int tp, qb_allreduce_impl 
     return 0;
 }
 
-/* The kernel a decode linear of n rows x k runs (the dispatch of cuda_forward.c, in words). */
-static void linear_kernel(const qb_cuda_engine *e, int n, int k, int fused_role, char *out, size_t cap) {
-    if (e->quant_bits) {
-        if (e->quant_tiled || (e->fusion != QB_FUSE_NONE && qb_cuda_quant_fusable(e))) {
-            snprintf(out, cap, "gemv-quant-fused%s", e->quant_tiled ? "-tiled" : "");
-            return;
-        }
+/* The kernel a decode linear of n rows x k runs, from the decode plan (cuda_decode_plan.c), in words. */
+static void linear_kernel(const qb_cuda_engine *e, const qb_linear_step *s, int n, int k, char *out, size_t cap) {
+    if (s->kernel == QB_LK_GEMV_QUANT_FUSED) {
+        snprintf(out, cap, "gemv-quant-fused%s", e->quant_tiled ? "-tiled" : "");
+    } else if (s->kernel == QB_LK_GEMV_QUANT) {
         char name[48];
         qb_gemv_quant_default_choice(n, k, e->quant_bits, e->group_size, name, sizeof name);
         snprintf(out, cap, "gemv-quant(%s)", name);
-        return;
+    } else {
+        snprintf(out, cap, "%s", qb_linear_kernel_name(s->kernel));
     }
-    if (e->fusion == QB_FUSE_NONE) snprintf(out, cap, "gemv");
-    else if (fused_role || n < 2112) snprintf(out, cap, "gemv-fused");
-    else snprintf(out, cap, "gemv");
 }
 
 void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap) {
@@ -164,10 +166,11 @@ void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *ou
     static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
     char qkv[64], o_proj[64], gate_up[64], down[64];
     int nq = e->hq * e->hd;
-    linear_kernel(e, e->n_qkv, e->H, 1, qkv, sizeof qkv);
-    linear_kernel(e, e->H, nq, e->fusion == QB_FUSE_RESIDUAL || e->xchg_on, o_proj, sizeof o_proj);
-    linear_kernel(e, 2 * e->I, e->H, 1, gate_up, sizeof gate_up);
-    linear_kernel(e, e->H, e->I, e->fusion == QB_FUSE_RESIDUAL || e->xchg_on, down, sizeof down);
+    const qb_linear_step *lin = qb_decode_plan_layer(&e->decode_plan, 0)->linear;
+    linear_kernel(e, &lin[QB_PLAN_QKV], e->n_qkv, e->H, qkv, sizeof qkv);
+    linear_kernel(e, &lin[QB_PLAN_O], e->H, nq, o_proj, sizeof o_proj);
+    linear_kernel(e, &lin[QB_PLAN_GATE_UP], 2 * e->I, e->H, gate_up, sizeof gate_up);
+    linear_kernel(e, &lin[QB_PLAN_DOWN], e->H, e->I, down, sizeof down);
     const char *reduce = !e->nc ? "none" : e->xchg_on ? "exchange"
                          : qb_nccl_impl(e->nc) == QB_AR_IPC_ONESHOT
                              ? (e->ar_norm_one_kernel ? "ipc-oneshot+norm" : "ipc-oneshot")

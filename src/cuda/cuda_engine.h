@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/model_config.h"
+#include "cuda/cuda_decode_plan.h"
 #include "cuda/nccl_comm.h"
 #include "engine/backend.h"
 #include "engine/engine_options.h"
@@ -75,6 +76,7 @@ typedef struct {
     int pdl;                         /* programmatic dependent launch */
     int embed_f16, lm_head_f16;      /* checkpoint tables stored as f16 (GPTQ / AWQ releases) */
     float eps;
+    qb_decode_plan decode_plan;      /* what a decode token runs, from the choices above (cuda_decode_plan.c) */
     int test_corrupt_argmax; /* test build only (backend.h): report (token + 1) % vocab from the second token on */
     cudaStream_t stream;
 
@@ -151,17 +153,25 @@ int qb_choose_tp_exchange(const qb_cuda_engine *e, int tp, const qb_engine_optio
 int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o);
 int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant);
 int qb_choose_pdl(const qb_engine_options *o);
+int qb_choose_decode_store_fused(int n); /* bf16 decode store of n rows: 1 fused split-K kernel, 0 qb_launch_gemv */
 int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_engine_options *o);
 /* After the NCCL context and the exchange are open: a forced tensor-parallel option this job cannot honour
  * (impl: the all-reduce the context runs) is an error naming it. */
 int qb_cuda_choices_check_tp(const qb_cuda_engine *e, int tp, qb_allreduce_impl impl);
-/* "qkv=...;o=...;...": what runs for a cell of context_len input tokens (the cell's engine_choices). */
+/* "qkv=...;o=...;...": what runs for a cell of context_len input tokens (the cell's engine_choices; needs the decode
+ * plan built). */
 void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap);
+
+/* cuda_decode_plan.c: the decode plan from the resolved choices (call once the engine's choices, TP context,
+ * exchange and weights are settled: after qb_cuda_quant_tile_weights), and in words: one line per step
+ * (qwenbench --explain). */
+void qb_cuda_decode_plan_build(qb_cuda_engine *e);
+void qb_cuda_decode_plan_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap);
 
 /* kernels/pdl.cu: the process's programmatic-dependent-launch switch, set from e->pdl before the engine launches. */
 void qb_pdl_set_enabled(int on);
 
-/* cuda_forward.c: the forward passes (launches only, on e->stream). */
+/* cuda_forward.c: the forward passes (launches only, on e->stream), carrying out e->decode_plan (built first). */
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap);
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len);

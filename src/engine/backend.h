@@ -65,6 +65,9 @@ struct qb_backend {
     /* What the engine resolved its options to for a cell of context_len input tokens: "key=value;..." (the
      * kernel of each linear family, attention, TP reduction, fusion, layout, PDL, chunk sizes; docs/RESULTS.md). */
     void (*choices)(qb_backend *b, int context_len, char *out, size_t cap);
+    /* Optional (NULL: choices is printed): the engine's plan for a cell of context_len input tokens in words, a
+     * few lines (qwenbench --explain). */
+    void (*explain)(qb_backend *b, int context_len, char *out, size_t cap);
     /* Optional (NULL if absent): measured copy bandwidth of this rank's device in GB/s (bytes read + written
      * per second of a large device-to-device copy), the denominator of the bandwidth floor. */
     double (*copy_bandwidth_gbps)(qb_backend *b);

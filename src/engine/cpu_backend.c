@@ -180,6 +180,21 @@ static void cpu_choices(qb_backend *b, int context_len, char *out, size_t cap) {
              e->threads);
 }
 
+/* The reference engine's one loop (cpu_forward.c), for prefill and decode alike. */
+static void cpu_explain(qb_backend *b, int context_len, char *out, size_t cap) {
+    (void)context_len;
+    const qb_cpu_engine *e = b->impl;
+    const char *reduce = e->plan.tp_size > 1 ? " -> all-reduce (MPI)" : "";
+    snprintf(out, cap,
+             "prefill and decode (cpu-reference, fp32, %d threads): embedding -> rmsnorm\n"
+             "  each layer: q, k, v %s (+bias) -> rope -> attention -> o_proj%s -> add+rmsnorm -> gate, up %s -> "
+             "silu*up -> down_proj%s -> add+rmsnorm (next layer's input norm, or the final norm)\n"
+             "  head: lm_head of the last row -> argmax%s",
+             e->threads, e->cfg.quant == QB_QUANT_BF16 ? "(bf16 weights)" : "(dequantized)", reduce,
+             e->cfg.quant == QB_QUANT_BF16 ? "(bf16 weights)" : "(dequantized)", reduce,
+             e->plan.tp_size > 1 ? " over this rank's vocabulary rows, the best over the TP group (MPI)" : "");
+}
+
 int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
     *out = NULL;
     if (!p->cfg || !p->plan || !p->dist) return qb_errorf("cpu backend: cfg, plan and dist are required");
@@ -222,6 +237,7 @@ int qb_cpu_backend_create(const qb_backend_params *p, qb_backend **out) {
     b->memory = cpu_memory;
     b->destroy = cpu_destroy;
     b->choices = cpu_choices;
+    b->explain = cpu_explain;
     *out = b;
     return 0;
 }
