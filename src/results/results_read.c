@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
