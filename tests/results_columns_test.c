@@ -59,7 +59,11 @@ static size_t field_bytes(const qb_field *f) {
 }
 
 static char kind_letter(qb_field_kind k) {
-    return k == QB_FIELD_STRING ? 'S' : k == QB_FIELD_I32 ? 'i' : k == QB_FIELD_I64 ? 'l' : k == QB_FIELD_U64 ? 'u' : 'd';
+    return k == QB_FIELD_STRING ? 'S'
+           : k == QB_FIELD_I32  ? 'i'
+           : k == QB_FIELD_I64  ? 'l'
+           : k == QB_FIELD_U64  ? 'u'
+                                : 'd';
 }
 
 static int is_shipped(const char *name) {

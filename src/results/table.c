@@ -29,7 +29,8 @@ static void table_safe(char *out, size_t size, const char *raw) {
 typedef void (*column_text)(const qb_cell_record *c, char *out, size_t size);
 
 /* A string member made safe, in at most twice its size (what the table always allowed it). */
-#define SAFE_MEMBER(out, size, member) table_safe(out, (size) < sizeof(member) * 2 ? (size) : sizeof(member) * 2, member)
+#define SAFE_MEMBER(out, size, member) \
+    table_safe(out, (size) < sizeof(member) * 2 ? (size) : sizeof(member) * 2, member)
 static void model_text(const qb_cell_record *c, char *out, size_t size) { SAFE_MEMBER(out, size, c->model); }
 static void quant_text(const qb_cell_record *c, char *out, size_t size) { SAFE_MEMBER(out, size, c->quant); }
 static void backend_text(const qb_cell_record *c, char *out, size_t size) { SAFE_MEMBER(out, size, c->backend); }
