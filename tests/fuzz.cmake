@@ -13,6 +13,7 @@ if(QB_FUZZ)
       ${CMAKE_SOURCE_DIR}/src/engine/shard_plan.c
       ${CMAKE_SOURCE_DIR}/src/util/error.c)
   set(QB_FUZZ_SOURCES_results ${CMAKE_SOURCE_DIR}/src/results/results_read.c ${CMAKE_SOURCE_DIR}/src/results/results_schema.c
+      ${CMAKE_SOURCE_DIR}/src/results/cell_columns.c
       ${CMAKE_SOURCE_DIR}/src/results/results_checksum.c ${CMAKE_SOURCE_DIR}/src/results/record.c
       ${CMAKE_SOURCE_DIR}/src/io/printable.c ${CMAKE_SOURCE_DIR}/src/util/error.c)
   foreach(target safetensors config results)

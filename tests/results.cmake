@@ -32,6 +32,11 @@ set_tests_properties(results_kill_during_write PROPERTIES TIMEOUT 120)
 qb_add_c_test(results_table_test results_table_test.c results_sample.c)
 add_test(NAME results_table COMMAND results_table_test)
 
+# The column list (src/results/cell_columns.h) against the /cells compound: shipped fields kept, offsets and
+# sizes consistent with the HDF5 types, every column survives record -> row -> record.
+qb_add_c_test(results_columns_test results_columns_test.c)
+add_test(NAME results_columns COMMAND results_columns_test)
+
 # A file written by h5py from the documented schema (tests/test_analysis_synth.py, 12 cells) reads in C and
 # rewrites to the same records: the C side and the documented layout agree.
 if(QB_SYSTEM_PYTHON3)

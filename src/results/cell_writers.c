@@ -1,4 +1,5 @@
-/* cell_writers.c - cells as md, csv, json or jsonl, driven by the /cells schema table (see cell_writers.h). */
+/* cell_writers.c - cells as md, csv, json or jsonl, driven by the /cells field table of the column list
+ * (cell_columns.h; see cell_writers.h). */
 #include "results/cell_writers.h"
 
 #include <errno.h>

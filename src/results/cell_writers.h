@@ -1,7 +1,7 @@
 /* cell_writers.h - the cells of a run or a results file on a stream: md (the table), csv, json or jsonl.
  *
  * csv, json and jsonl write one row / object per cell with the fields of /cells in the results file, in the
- * schema's order and under its names (results_schema.c, qb_cells_schema: a new column is one entry there).
+ * schema's order and under its names (the column list cell_columns.h: a new column is one line there).
  * Rows come from the same conversion the HDF5 writer uses, so a run's -o output and `qwenbench export` of its
  * file are byte for byte the same. Numbers are numbers (doubles in their shortest round-trip form, always
  * with a '.' or an exponent; json writes a non-finite double as null); strings are escaped for the format

@@ -125,14 +125,6 @@ int qb_results_check_target(const char *path, bool overwrite, bool resume) {
 
 /* ---- building the rows ---- */
 
-/* Reads at most size - 1 bytes of src: record fields are the same size as row fields and may lack a NUL. */
-static void copy_string(char *dst, size_t size, const char *src) {
-    snprintf(dst, size, "%.*s", (int)(size - 1), src ? src : "");
-}
-
-#define FILL_STATS(row, p, s) \
-    (row)->p##_mean = (s).mean, (row)->p##_std = (s).stddev, (row)->p##_min = (s).min, (row)->p##_max = (s).max
-
 typedef qb_results_tables rows;
 
 static void free_rows(rows *r) {
@@ -173,49 +165,7 @@ static int build_rows(const char *path, const qb_cell_record *cells, int n_cells
     int64_t run_at = 0, memory_at = 0, step_at = 0, token_at = 0;
     for (int i = 0; i < n_cells; i++) {
         const qb_cell_record *c = &cells[i];
-        qb_cell_row *row = &r->cells[i];
-        copy_string(row->model, sizeof row->model, c->model);
-        copy_string(row->quant, sizeof row->quant, c->quant);
-        copy_string(row->backend, sizeof row->backend, c->backend);
-        row->context_len = c->context_len;
-        row->gen_len = c->gen_len;
-        row->tp_size = c->tp_size;
-        row->n_ranks = c->n_ranks;
-        row->repetitions = c->repetitions;
-        row->warmup = c->warmup;
-        row->seed = c->seed;
-        copy_string(row->prompt_rule, sizeof row->prompt_rule, c->prompt_rule);
-        copy_string(row->rope_scaling, sizeof row->rope_scaling, c->rope_scaling);
-        copy_string(row->engine_options, sizeof row->engine_options, c->engine_options);
-        copy_string(row->engine_choices, sizeof row->engine_choices, c->engine_choices);
-        copy_string(row->status, sizeof row->status, qb_cell_status_name(c->status));
-        copy_string(row->reason, sizeof row->reason, c->reason);
-        FILL_STATS(row, speed, c->speed);
-        FILL_STATS(row, ttft_s, c->ttft_s);
-        FILL_STATS(row, tpot_s, c->tpot_s);
-        FILL_STATS(row, decode_tok_per_s, c->decode_tok_per_s);
-        row->warmup_total_s = c->warmup_total_s;
-        row->speed_cv = c->speed_cv;
-        row->noisy = c->noisy;
-        row->implied_bandwidth_gbps = c->implied_bandwidth_gbps;
-        row->copy_bandwidth_gbps = c->copy_bandwidth_gbps;
-        copy_string(row->checks, sizeof row->checks, c->checks);
-        row->peak_mem_total_bytes = c->peak_mem_total;
-        row->peak_mem_total_gib = c->peak_mem_total / (1024.0 * 1024.0 * 1024.0);
-        row->weights_bytes_rank0 = c->weights_bytes_rank0;
-        row->kv_bytes_rank0 = c->kv_bytes_rank0;
-        copy_string(row->energy_source, sizeof row->energy_source, c->energy_source);
-        row->energy_j = c->energy_j;
-        row->joules_per_token = c->joules_per_token;
-        row->power_mean_w = c->power_mean_w;
-        row->power_peak_w = c->power_peak_w;
-        row->sm_clock_mhz = c->sm_clock_mhz;
-        row->mem_clock_mhz = c->mem_clock_mhz;
-        row->temperature_max_c = c->temperature_max_c;
-        row->throttled = c->throttled;
-        row->throttle_reasons = c->throttle_reasons;
-        row->n_runs = c->n_runs;
-        row->first_run = run_at;
+        qb_cell_to_row(c, run_at, &r->cells[i]);
         for (int k = 0; c->peak_mem_rank && k < c->n_ranks; k++)
             r->memory[memory_at++] = (qb_rank_memory_row){i, k, c->peak_mem_rank[k]};
         for (int j = 0; j < c->n_runs; j++) {

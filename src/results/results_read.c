@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -92,8 +91,10 @@ fail:
 /* Rows of a table or elements of an array allowed in memory. */
 #define QB_RESULTS_MAX_ROW_BYTES ((hsize_t)1 << 30)
 
-/* Read a whole compound table into *rows (calloc'ed, at least one row so it is never NULL). */
-static int read_table(hid_t file, const char *path, const qb_table_schema *t, void **rows, int64_t *n_out) {
+/* Read a whole compound table into *rows (calloc'ed, at least one row so it is never NULL); present[k] (unless
+ * NULL): whether the file has field k (an optional one may be missing). */
+static int read_table(hid_t file, const char *path, const qb_table_schema *t, void **rows, int64_t *n_out,
+                      unsigned char *present) {
     hid_t dset = H5I_INVALID_HID, file_type = H5I_INVALID_HID, memory = H5I_INVALID_HID;
     int status = -1;
     hsize_t n = 0;
@@ -105,6 +106,7 @@ static int read_table(hid_t file, const char *path, const qb_table_schema *t, vo
     }
     for (int i = 0; i < t->n_fields; i++) {
         int index = H5Tget_member_index(file_type, t->fields[i].name);
+        if (present) present[i] = index >= 0;
         if (index < 0 && t->fields[i].optional) continue; /* stays 0 / "" */
         hid_t member = index < 0 ? H5I_INVALID_HID : H5Tget_member_type(file_type, (unsigned)index);
         int fits = member >= 0 && type_fits(member, t->fields[i].kind);
@@ -250,18 +252,6 @@ static int read_meta(hid_t file, const char *path, qb_results_meta *meta, stored
     return 0;
 }
 
-static int status_from_name(const char *name, qb_cell_status *out) {
-    for (int s = QB_CELL_VALID; s <= QB_CELL_FAILED; s++)
-        if (strcmp(name, qb_cell_status_name((qb_cell_status)s)) == 0) {
-            *out = (qb_cell_status)s;
-            return 0;
-        }
-    return -1;
-}
-
-#define TAKE_STATS(c, p, row) \
-    (c)->p = (qb_stats){(row)->p##_mean, (row)->p##_std, (row)->p##_min, (row)->p##_max}
-
 /* [offset, offset + count) inside [0, size), without overflow (all three may come from the file). */
 static int inside(int64_t offset, int64_t count, int64_t size) {
     return offset >= 0 && count >= 0 && offset <= size && count <= size - offset;
@@ -272,56 +262,10 @@ static int to_records(const char *path, const qb_results_tables *t, qb_cell_reco
     for (int64_t i = 0; i < t->n_cells; i++) {
         const qb_cell_row *row = &t->cells[i];
         qb_cell_record *c = &cells[i];
-        snprintf(c->model, sizeof c->model, "%.*s", (int)sizeof row->model - 1, row->model);
-        snprintf(c->quant, sizeof c->quant, "%.*s", (int)sizeof row->quant - 1, row->quant);
-        snprintf(c->backend, sizeof c->backend, "%.*s", (int)sizeof row->backend - 1, row->backend);
-        c->context_len = row->context_len;
-        c->gen_len = row->gen_len;
-        c->tp_size = row->tp_size;
-        c->n_ranks = row->n_ranks;
-        c->repetitions = row->repetitions;
-        c->warmup = row->warmup;
-        c->seed = row->seed;
-        snprintf(c->prompt_rule, sizeof c->prompt_rule, "%.*s", (int)sizeof row->prompt_rule - 1, row->prompt_rule);
-        snprintf(c->rope_scaling, sizeof c->rope_scaling, "%.*s", (int)sizeof row->rope_scaling - 1, row->rope_scaling);
-        snprintf(c->engine_options, sizeof c->engine_options, "%.*s", (int)sizeof row->engine_options - 1,
-                 row->engine_options);
-        snprintf(c->engine_choices, sizeof c->engine_choices, "%.*s", (int)sizeof row->engine_choices - 1,
-                 row->engine_choices);
-        snprintf(c->reason, sizeof c->reason, "%.*s", (int)sizeof row->reason - 1, row->reason);
-        if (status_from_name(row->status, &c->status) != 0)
+        int known_status = qb_cell_from_row(row, t->cell_fields_present, c);
+        c->n_runs = 0; /* counts the runs attached below (qb_cell_free walks them) */
+        if (known_status != 0)
             return malformed(path, "/cells", "a status is not VALID, INVALID, DOES_NOT_FIT or FAILED");
-        TAKE_STATS(c, speed, row);
-        TAKE_STATS(c, ttft_s, row);
-        TAKE_STATS(c, tpot_s, row);
-        TAKE_STATS(c, decode_tok_per_s, row);
-        c->warmup_total_s = row->warmup_total_s;
-        c->speed_cv = row->speed_cv;
-        c->noisy = row->noisy;
-        c->implied_bandwidth_gbps = row->implied_bandwidth_gbps;
-        c->copy_bandwidth_gbps = row->copy_bandwidth_gbps;
-        snprintf(c->checks, sizeof c->checks, "%.*s", (int)sizeof row->checks - 1, row->checks);
-        c->peak_mem_total = row->peak_mem_total_bytes;
-        c->weights_bytes_rank0 = row->weights_bytes_rank0;
-        c->kv_bytes_rank0 = row->kv_bytes_rank0;
-        snprintf(c->energy_source, sizeof c->energy_source, "%.*s", (int)sizeof row->energy_source - 1,
-                 row->energy_source);
-        c->energy_j = row->energy_j;
-        c->joules_per_token = row->joules_per_token;
-        c->power_mean_w = row->power_mean_w;
-        c->power_peak_w = row->power_peak_w;
-        c->sm_clock_mhz = row->sm_clock_mhz;
-        c->mem_clock_mhz = row->mem_clock_mhz;
-        c->temperature_max_c = row->temperature_max_c;
-        c->throttled = row->throttled;
-        c->throttle_reasons = row->throttle_reasons;
-        if (!row->energy_source[0]) { /* a file from before the energy fields: not measured, not 0 J */
-            snprintf(c->energy_source, sizeof c->energy_source, "unavailable: not recorded");
-            c->energy_j = c->joules_per_token = c->power_mean_w = c->power_peak_w = NAN;
-            c->sm_clock_mhz = c->mem_clock_mhz = c->temperature_max_c = NAN;
-            c->throttled = -1;
-            c->throttle_reasons = -1;
-        }
         if (row->n_ranks < 0 || row->n_ranks > QB_MAX_RANKS) return malformed(path, "/cells", "n_ranks out of range");
         if (!inside(row->first_run, row->n_runs, t->n_runs))
             return malformed(path, "/cells", "first_run/n_runs outside /runs");
@@ -397,11 +341,11 @@ static int parse_image(const void *image, size_t size, const char *path, qb_resu
     }
     void *p;
     if (read_meta(file, path, meta, &stored) != 0) goto done;
-    if (read_table(file, path, &qb_cells_schema, &p, &t.n_cells) != 0) goto done;
+    if (read_table(file, path, &qb_cells_schema, &p, &t.n_cells, t.cell_fields_present) != 0) goto done;
     t.cells = p;
-    if (read_table(file, path, &qb_runs_schema, &p, &t.n_runs) != 0) goto done;
+    if (read_table(file, path, &qb_runs_schema, &p, &t.n_runs, NULL) != 0) goto done;
     t.runs = p;
-    if (read_table(file, path, &qb_rank_memory_schema, &p, &t.n_memory) != 0) goto done;
+    if (read_table(file, path, &qb_rank_memory_schema, &p, &t.n_memory, NULL) != 0) goto done;
     t.memory = p;
     if (read_array(file, path, "/step_latency_s", QB_FIELD_F64, H5T_NATIVE_DOUBLE, sizeof(double), &p, &t.n_steps) != 0)
         goto done;

@@ -1,62 +1,11 @@
-/* results_schema.c - field tables and HDF5 types of the results file (see results_schema.h). */
+/* results_schema.c - the /runs and /rank_memory field tables, the root attributes and the HDF5 types of the
+ * results file (see results_schema.h; /cells comes from the column list: cell_columns.c). */
 #include "results/results_schema.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define STR(row, m) {#m, offsetof(row, m), QB_FIELD_STRING, sizeof(((row *)0)->m), 0}
-#define NUM(row, m, kind) {#m, offsetof(row, m), kind, 0, 0}
-/* Fields analysis/load.py also treats as optional (OPTIONAL_CELL_FIELDS): files from before them stay readable. */
-#define OPT_STR(row, m) {#m, offsetof(row, m), QB_FIELD_STRING, sizeof(((row *)0)->m), 1}
-#define OPT_NUM(row, m, kind) {#m, offsetof(row, m), kind, 0, 1}
-#define STATS(row, p)                                                                   \
-    NUM(row, p##_mean, QB_FIELD_F64), NUM(row, p##_std, QB_FIELD_F64), NUM(row, p##_min, QB_FIELD_F64), \
-        NUM(row, p##_max, QB_FIELD_F64)
-
-static const qb_field cell_fields[] = {
-    STR(qb_cell_row, model),
-    STR(qb_cell_row, quant),
-    STR(qb_cell_row, backend),
-    NUM(qb_cell_row, context_len, QB_FIELD_I32),
-    NUM(qb_cell_row, gen_len, QB_FIELD_I32),
-    NUM(qb_cell_row, tp_size, QB_FIELD_I32),
-    NUM(qb_cell_row, n_ranks, QB_FIELD_I32),
-    NUM(qb_cell_row, repetitions, QB_FIELD_I32),
-    NUM(qb_cell_row, warmup, QB_FIELD_I32),
-    NUM(qb_cell_row, seed, QB_FIELD_U64),
-    STR(qb_cell_row, prompt_rule),
-    OPT_STR(qb_cell_row, rope_scaling),
-    OPT_STR(qb_cell_row, engine_options),
-    OPT_STR(qb_cell_row, engine_choices),
-    STR(qb_cell_row, status),
-    STR(qb_cell_row, reason),
-    STATS(qb_cell_row, speed),
-    STATS(qb_cell_row, ttft_s),
-    STATS(qb_cell_row, tpot_s),
-    STATS(qb_cell_row, decode_tok_per_s),
-    NUM(qb_cell_row, warmup_total_s, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, speed_cv, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, noisy, QB_FIELD_I32),
-    OPT_NUM(qb_cell_row, implied_bandwidth_gbps, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, copy_bandwidth_gbps, QB_FIELD_F64),
-    OPT_STR(qb_cell_row, checks),
-    NUM(qb_cell_row, peak_mem_total_bytes, QB_FIELD_F64),
-    NUM(qb_cell_row, peak_mem_total_gib, QB_FIELD_F64),
-    NUM(qb_cell_row, weights_bytes_rank0, QB_FIELD_F64),
-    NUM(qb_cell_row, kv_bytes_rank0, QB_FIELD_F64),
-    OPT_STR(qb_cell_row, energy_source),
-    OPT_NUM(qb_cell_row, energy_j, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, joules_per_token, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, power_mean_w, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, power_peak_w, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, sm_clock_mhz, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, mem_clock_mhz, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, temperature_max_c, QB_FIELD_F64),
-    OPT_NUM(qb_cell_row, throttled, QB_FIELD_I32),
-    OPT_NUM(qb_cell_row, throttle_reasons, QB_FIELD_I64),
-    NUM(qb_cell_row, n_runs, QB_FIELD_I32),
-    NUM(qb_cell_row, first_run, QB_FIELD_I64),
-};
+#define NUM(row, m, kind) {#m, offsetof(row, m), kind, 0, 0, 0, QB_SOURCE_NONE, 0}
 
 static const qb_field run_fields[] = {
     NUM(qb_run_row, cell, QB_FIELD_I32),
@@ -80,7 +29,6 @@ static const qb_field rank_memory_fields[] = {
 };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-const qb_table_schema qb_cells_schema = {"/cells", cell_fields, COUNT(cell_fields), sizeof(qb_cell_row)};
 const qb_table_schema qb_runs_schema = {"/runs", run_fields, COUNT(run_fields), sizeof(qb_run_row)};
 const qb_table_schema qb_rank_memory_schema = {"/rank_memory", rank_memory_fields, COUNT(rank_memory_fields),
                                                sizeof(qb_rank_memory_row)};

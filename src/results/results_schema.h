@@ -2,7 +2,8 @@
  *
  * Each flat compound dataset (/cells, /runs, /rank_memory) is described by a row struct and a table of its
  * fields (name, offset, kind). The writer builds its HDF5 types from the table, the reader checks a file's
- * types against it and converts by field name. docs/RESULTS.md documents the same layout for readers.
+ * types against it and converts by field name. /cells, its row and its table come from the column list
+ * (cell_columns.h, cell_columns.c). docs/RESULTS.md documents the same layout for readers.
  */
 #ifndef QB_RESULTS_RESULTS_SCHEMA_H
 #define QB_RESULTS_RESULTS_SCHEMA_H
@@ -15,13 +16,26 @@
 
 typedef enum { QB_FIELD_STRING, QB_FIELD_I32, QB_FIELD_I64, QB_FIELD_U64, QB_FIELD_F64 } qb_field_kind;
 
+/* Where a /cells field's value comes from in the record (cell_columns.h); the other tables' fields: NONE. */
+typedef enum {
+    QB_SOURCE_NONE = 0,    /* not in the record (/runs, /rank_memory; first_run: the writer counts it) */
+    QB_SOURCE_MEMBER,      /* the record member at record_offset, same kind and size */
+    QB_SOURCE_STATUS_NAME, /* the qb_cell_status at record_offset, stored as its name */
+    QB_SOURCE_GIB,         /* the double (bytes) at record_offset, in GiB; not read back */
+} qb_field_source;
+
 typedef struct {
     const char *name;
-    size_t offset;
+    size_t offset;         /* in the row */
     qb_field_kind kind;
-    size_t size;  /* bytes of a fixed-length string (NUL included); unused for numbers */
-    int optional; /* added after schema version 1 first shipped: a file without it reads as 0 / "" */
+    size_t size;           /* bytes of a fixed-length string (NUL included); unused for numbers */
+    int optional;          /* added after schema version 1 first shipped: a file without it reads as 0 / "" */
+    int not_measured;      /* OPT_NA (cell_columns.h): "not measured" reads as NaN / -1 / "unavailable: ..." */
+    qb_field_source source;
+    size_t record_offset;  /* in qb_cell_record (source MEMBER, STATUS_NAME, GIB) */
 } qb_field;
+
+#define QB_TABLE_FIELDS_MAX 128 /* at least the fields of any table */
 
 typedef struct {
     const char *name; /* "/cells" */
@@ -30,37 +44,21 @@ typedef struct {
     size_t row_size;
 } qb_table_schema;
 
-#define QB_STATS_FIELDS(prefix) double prefix##_mean, prefix##_std, prefix##_min, prefix##_max
+/* A /cells row: the fields of cell_columns.h in their file order. */
+#define QB_ROW_MEMBER_STR(name, arg) char name[arg];
+#define QB_ROW_MEMBER_I32(name, arg) int32_t name;
+#define QB_ROW_MEMBER_I64(name, arg) int64_t name;
+#define QB_ROW_MEMBER_U64(name, arg) uint64_t name;
+#define QB_ROW_MEMBER_F64(name, arg) double name;
+#define QB_ROW_MEMBER_STATS(name, arg) double name##_mean, name##_std, name##_min, name##_max;
+#define QB_ROW_MEMBER_STATUS(name, arg) char name[arg];
+#define QB_ROW_MEMBER_F64_OF(name, arg) double name;
+#define QB_ROW_MEMBER_GIB_OF(name, arg) double name;
+#define QB_ROW_MEMBER_RUN_ROW(name, arg) int64_t name;
+#define QB_ROW_MEMBER(kind, name, arg, flags) QB_ROW_MEMBER_##kind(name, arg)
 
 typedef struct {
-    char model[128];
-    char quant[16];
-    char backend[16];
-    int32_t context_len, gen_len, tp_size, n_ranks, repetitions, warmup;
-    uint64_t seed;
-    char prompt_rule[64];
-    char rope_scaling[32];
-    char engine_options[256];
-    char engine_choices[512];
-    char status[16];
-    char reason[512];
-    QB_STATS_FIELDS(speed);
-    QB_STATS_FIELDS(ttft_s);
-    QB_STATS_FIELDS(tpot_s);
-    QB_STATS_FIELDS(decode_tok_per_s);
-    double warmup_total_s;
-    double speed_cv;
-    int32_t noisy;
-    double implied_bandwidth_gbps, copy_bandwidth_gbps;
-    char checks[512];
-    double peak_mem_total_bytes, peak_mem_total_gib;
-    double weights_bytes_rank0, kv_bytes_rank0;
-    char energy_source[96];
-    double energy_j, joules_per_token, power_mean_w, power_peak_w, sm_clock_mhz, mem_clock_mhz, temperature_max_c;
-    int32_t throttled;
-    int64_t throttle_reasons;
-    int32_t n_runs;
-    int64_t first_run; /* row of /runs holding this cell's first run */
+    QB_CELL_COLUMNS(QB_ROW_MEMBER)
 } qb_cell_row;
 
 typedef struct {
@@ -94,6 +92,7 @@ typedef struct {
     double *steps;
     int32_t *tokens;
     int64_t n_cells, n_runs, n_memory, n_steps, n_tokens;
+    unsigned char cell_fields_present[QB_TABLE_FIELDS_MAX]; /* reader: the file has field k of qb_cells_schema */
 } qb_results_tables;
 
 /* Root attribute holding the content checksum (results_checksum.c); files without it (written by other
@@ -105,6 +104,14 @@ typedef struct {
  * every table row field by field and the two arrays. Writer and reader compute it from their rows. */
 uint64_t qb_results_checksum(int schema_version, double copy_bandwidth_gbps, const char *const *meta_values,
                              const qb_results_tables *t);
+
+/* The /cells row of one record, for the cell whose first run is row first_run of /runs (cell_columns.c).
+ * A string is cut to its field's size - 1 bytes. */
+void qb_cell_to_row(const qb_cell_record *c, int64_t first_run, qb_cell_row *row);
+/* The record's columns from a row read from a file; present[k]: whether the file has field k of qb_cells_schema
+ * (NULL: all of them). n_runs is the row's count. The record's runs and peak_mem_rank are not touched.
+ * -1 when the status is not the name of one (VALID, INVALID, DOES_NOT_FIT, FAILED). */
+int qb_cell_from_row(const qb_cell_row *row, const unsigned char *present, qb_cell_record *c);
 
 /* The /cells rows of records exactly as qb_results_write stores them (first_run counted over these cells).
  * *rows is calloc'ed (free it); -1 with a message naming what (e.g. "stdout") on failure. */

@@ -4,7 +4,8 @@
  * Numbers are "mean ± stddev" over the timed repetitions; a cell whose status is not VALID shows "-" in
  * every measured column and "STATUS: reason" in the status column, never a number. Every line that is not
  * part of the table begins with '#', so the output pastes into markdown and greps cleanly.
- * The table is printed from the same records the HDF5 file is written from (record.h).
+ * The table is printed from the same records the HDF5 file is written from (record.h). Its columns are one
+ * list in table.c: a column of its own here is one entry there.
  */
 #ifndef QB_RESULTS_TABLE_H
 #define QB_RESULTS_TABLE_H
