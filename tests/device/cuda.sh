@@ -1,16 +1,16 @@
 #!/bin/bash
-# test_cuda_device.sh - what one call on the GPU machine runs for the CUDA engine (not a ctest test; the device
+# tests/device/cuda.sh - what one call on the GPU machine runs for the CUDA engine (not a ctest test; the device
 # tool runs it from the repository root). Logs and results under $OUT (default ./out).
-#   bash tests/test_cuda_device.sh tests    build, kernel + engine tests, GEMV/attention micro-benchmark
-#   bash tests/test_cuda_device.sh check    tests, then short qwenbench runs
-#   bash tests/test_cuda_device.sh bench    the benchmark of docs/PERFORMANCE.md: qwenbench 0.5B and 7B BF16 at
+#   bash tests/device/cuda.sh tests    build, kernel + engine tests, GEMV/attention micro-benchmark
+#   bash tests/device/cuda.sh check    tests, then short qwenbench runs
+#   bash tests/device/cuda.sh bench    the benchmark of docs/PERFORMANCE.md: qwenbench 0.5B and 7B BF16 at
 #                                           inputs 1, 6144, 30720 (2048 generated, 3 repetitions, no warm-up as in
 #                                           the seed protocol)
-#   bash tests/test_cuda_device.sh peer     the transformers peer (compile mode on every bench cell, then eager at
+#   bash tests/device/cuda.sh peer     the transformers peer (compile mode on every bench cell, then eager at
 #                                           input 1) as far as the call's time allows; tokens checked against the
 #                                           bench files when they are there
-#   bash tests/test_cuda_device.sh long     7B BF16 at inputs 63488 and 129024 (issue 8)
-#   bash tests/test_cuda_device.sh quant    build, the quantized engine test (random GPTQ-Int4/Int8/AWQ weights and the
+#   bash tests/device/cuda.sh long     7B BF16 at inputs 63488 and 129024 (issue 8)
+#   bash tests/device/cuda.sh quant    build, the quantized engine test (random GPTQ-Int4/Int8/AWQ weights and the
 #                                           quantized fixture checkpoints vs the CPU engine), the fused quantized
 #                                           decode GEMVs vs the unfused kernels (all shapes, then --bench), the bf16
 #                                           engine test, then qwenbench 7B at input 1 (2048 generated, 1 repetition)
@@ -18,16 +18,16 @@
 #                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (--decode-fusion none)
 #                                           with the fused runs' tokens compared to the unfused ones, and Int4
 #                                           fused on the row layout (--quant-layout rows)
-#   bash tests/test_cuda_device.sh validity build, then for 0.5B and 7B: export-weights, qwenbench runs the exported
+#   bash tests/device/cuda.sh validity build, then for 0.5B and 7B: export-weights, qwenbench runs the exported
 #                                           checkpoint (2048 generated), transformers runs it too, free-running and
 #                                           teacher-forced on qwenbench's tokens (every step's top 5), and writes
 #                                           its tokens; qwenbench runs again with --expect-tokens and the results
 #                                           file records both agreements in its checks
-#   bash tests/test_cuda_device.sh build_base  builds the qwenbench of an older commit from the source tree in
+#   bash tests/device/cuda.sh build_base  builds the qwenbench of an older commit from the source tree in
 #                                           $QB_BASE_SRC (e.g. `git archive c232971`, its commit in
 #                                           $QB_BASE_SRC/.qb-commit) into build-base ($QB_BASE_BUILD if set) with
 #                                           the flags of build-gpu, and exports QB_BASE_BIN=build-base/qwenbench
-#   bash tests/test_cuda_device.sh options  before/after on the same card: $QB_BASE_BIN (an older build) and
+#   bash tests/device/cuda.sh options  before/after on the same card: $QB_BASE_BIN (an older build) and
 #                                           build-gpu/qwenbench, both with every default (no engine flags, no QB_*
 #                                           variables: the old binary read its choices from QB_* variables), on 7B
 #                                           BF16 inputs 1 and 30720, 0.5B BF16 input 1, 7B GPTQ-Int4 and GPTQ-Int8
@@ -39,7 +39,7 @@
 #                                           files' engine_choices. `build_base options` does both in one call (the
 #                                           two builds take ~3 min with -j16: over ~8 min in all; on a warm
 #                                           machine build_base's build-base stays for the next call).
-# Phases combine: `bash tests/test_cuda_device.sh quant validity` builds once and runs both.
+# Phases combine: `bash tests/device/cuda.sh quant validity` builds once and runs both.
 # Needs jansson headers carried in .carry/jansson (apt-get download libjansson-dev; dpkg -x ... .carry/jansson).
 # If the engine test fails with programmatic dependent launch, the later runs take --pdl off and say so (not the
 # options phase: it compares defaults).
@@ -60,7 +60,7 @@ cmake --build build-gpu -j16 --target qwenbench test_cuda_kernels test_cuda_engi
   test_decode_fusion test_decode_fusion_quant \
   >> "$OUT/files/build.log" 2>&1 || { tail -30 "$OUT/files/build.log"; exit 1; }
 echo "# build $(( $(date +%s) - T0 )) s"
-. "$(dirname "${BASH_SOURCE[0]}")/device_lib.sh" # expect_from
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # expect_from
 step() { # name timeout command...
   local name=$1 lim=$2; shift 2
   local s=$(date +%s)
@@ -201,7 +201,7 @@ phase_options() { # before/after on the same card: $QB_BASE_BIN vs build-gpu/qwe
         --context-lengths $inputs --generate-length 2048 --repetitions 2 --warmup 1 --out "$OUT/files/${name}_$side.h5"
     done
   done
-  python3 - "$(dirname "${BASH_SOURCE[0]}")" "$OUT/files" "${names[@]}" <<'PY'
+  python3 - "$(dirname "${BASH_SOURCE[0]}")/.." "$OUT/files" "${names[@]}" <<'PY'
 import math, os, sys
 sys.path.insert(0, sys.argv[1])
 import h5py

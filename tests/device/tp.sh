@@ -1,7 +1,7 @@
 #!/bin/bash
-# test_tp_device.sh - what one call on a multi-GPU machine (2 or 4 GPUs) runs for tensor parallelism (not a ctest
+# tests/device/tp.sh - what one call on a multi-GPU machine (2 or 4 GPUs) runs for tensor parallelism (not a ctest
 # test; the device tool runs it from the repository root, carrying .carry/jansson for the jansson headers).
-#   bash tests/test_tp_device.sh PHASE...      phases run in order after one build; default: allreduce tp7 faults big
+#   bash tests/device/tp.sh PHASE...      phases run in order after one build; default: allreduce tp7 faults big
 #   allreduce  all-reduce latency at 2-16 KB for nccl and ipc-oneshot on 2 GPUs and on all GPUs (NCCL's symmetric
 #              windows: dev/comm, the lab)
 #   tp7        7B BF16 input 1 (2048 generated): TP1 tokens, then TP2 (and TP4 on 4 GPUs) with each all-reduce
@@ -13,7 +13,7 @@
 #              compared), 72B GPTQ-Int4 and AWQ at TP2, input 1, and 72B GPTQ-Int4 unfused (--decode-fusion none)
 #   long       32B BF16 and 72B GPTQ-Int4 at TP2, inputs 63488 and 129024 (issue 8)
 #   formats    7B in bf16, gptq-int4, gptq-int8 and awq on one GPU, input 1
-#   xchg       the decode's residual exchange (kernels/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
+#   xchg       the decode's residual exchange (kernels/comm/tp_exchange.cuh): its kernel test on one GPU, the bf16 fixture
 #              checkpoint at TP2 (--check reference), then 7B BF16 (tokens vs TP1), 32B BF16 and 72B GPTQ-Int4 at
 #              TP2, input 1, each with the exchange and without (--tp-exchange on / off)
 #   x4         4 GPUs: 7B BF16 TP4 with and without the exchange (tokens vs TP1), 72B BF16 TP4 input 1
@@ -59,7 +59,7 @@ MPI="mpirun --bind-to none -np" # one node: the ranks inherit the environment (Q
 QB=./build-gpu/qwenbench
 QB_HOOKS=./build-gpu/tests/qwenbench-testhooks # the test build (tests/e2e.cmake): fault injection
 R="--backend cuda --generate-length 2048 --repetitions 1 --warmup 0"
-. "$(dirname "${BASH_SOURCE[0]}")/device_lib.sh" # expect_from
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # expect_from
 compare_tokens() { # two results files: how many generated tokens of the first cell agree
   python3 - "$@" <<'PY'
 import sys, h5py
