@@ -5,7 +5,7 @@
  * The collectives live in dist_collectives.c, the watchdog in watchdog.c.
  * Started without mpirun, Open MPI makes a world of one (singleton), and everything works the same.
  */
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dist/mpi_check.h"
-#include "dist/watchdog.h"
+#include "comm/mpi_check.h"
+#include "comm/watchdog.h"
 #include "util/error.h"
 
 static int find_local_rank(qb_dist *d) {

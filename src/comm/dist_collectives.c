@@ -7,13 +7,13 @@
  * larger value wins, equal values -> smaller index, NaN loses to every number. It is commutative and
  * associative, so every rank of the group computes the same winner whatever the reduction tree.
  */
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 
-#include "dist/mpi_check.h"
+#include "comm/mpi_check.h"
 #include "util/error.h"
 
 #define QB_MPI_CHUNK ((size_t)1 << 30)

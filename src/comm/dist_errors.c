@@ -6,7 +6,7 @@
  * all take the same branch, and rank 0 holds every failing rank's message. Ranks that fail with the same
  * message share one line, so 512 ranks with one bad flag print one line, not 512.
  */
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 #include <stdbool.h>
 #include <stdio.h>

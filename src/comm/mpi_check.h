@@ -1,4 +1,4 @@
-/* mpi_check.h - internal to src/dist: turn an MPI return code into the one-line error of util/error.h.
+/* mpi_check.h - internal to src/comm: turn an MPI return code into the one-line error of util/error.h.
  *
  * The communicators made in dist.c use MPI_ERRORS_RETURN, so MPI errors come back as codes and travel up as
  * -1 (the caller ends the job through qb_dist_fatal), instead of MPI's default silent abort.

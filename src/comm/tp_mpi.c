@@ -1,5 +1,5 @@
 /* tp_mpi.c - watched MPI steps over the tensor-parallel group (see tp_mpi.h). */
-#include "cuda/tp_mpi.h"
+#include "comm/tp_mpi.h"
 
 #include <limits.h>
 #include <mpi.h>

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 /* Every rank learns whether every rank's ok was true. When not: -1 on every rank; a rank that failed keeps
  * its own message (prefixed with what), the others record "what: failed on TP rank R". */

@@ -11,7 +11,7 @@
  * runs anyway; dist.c notes the granted level on stderr in that case.
  * The state is one static struct: there is one watchdog per process, as there is one MPI world.
  */
-#include "dist/watchdog.h"
+#include "comm/watchdog.h"
 
 #include <pthread.h>
 #include <stdbool.h>

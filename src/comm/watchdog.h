@@ -1,4 +1,4 @@
-/* watchdog.h - internal to src/dist: the per-process watchdog thread behind qb_watchdog_arm/disarm (dist.h).
+/* watchdog.h - internal to src/comm: the per-process watchdog thread behind qb_watchdog_arm/disarm (dist.h).
  *
  * One thread per rank, started by qb_dist_init and stopped by qb_dist_finalize. While an operation is armed
  * for longer than the deadline it prints
@@ -8,7 +8,7 @@
 #ifndef QB_DIST_WATCHDOG_H
 #define QB_DIST_WATCHDOG_H
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 /* Start the thread; copies rank and host. The deadline is read from d->deadline_s at every arm, so the
  * caller may set it (from --deadline) after qb_dist_init; deadline_s <= 0 leaves operations unwatched. */

@@ -27,7 +27,7 @@
 #include "attention_prefill.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "dense_f16.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"

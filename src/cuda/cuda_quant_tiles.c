@@ -1,4 +1,4 @@
-/* cuda_quant_tiles.c - the tiled layout of the CUDA engine's packed linears (kernels/quant_tile.cuh): when it
+/* cuda_quant_tiles.c - the tiled layout of the CUDA engine's packed linears (kernels/linear/quant_tile.cuh): when it
  * applies, and the re-layout of every layer linear once its weights are on the device (random or uploaded, both
  * made in the row layout of engine/quant_repack.h).
  * Why: the fused decode GEMVs read a warp's step as 1 KiB contiguous from the tiled layout instead of 16 pieces of

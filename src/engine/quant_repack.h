@@ -1,4 +1,4 @@
-/* quant_repack.h - the one quantized layout the CUDA decode kernels read (kernels/gemv_quant.cuh), made at
+/* quant_repack.h - the one quantized layout the CUDA decode kernels read (kernels/linear/gemv_quant.cuh), made at
  * load time from a GPTQ or AWQ linear.
  *
  * Why one layout of our own: both checkpoint layouts put consecutive OUTPUT columns next to each other

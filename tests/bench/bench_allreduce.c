@@ -1,4 +1,4 @@
-/* bench_allreduce.c - latency of the decode-path bf16 all-reduce (src/cuda/nccl_comm.h), per implementation,
+/* bench_allreduce.c - latency of the decode-path bf16 all-reduce (src/comm/cuda/nccl_comm.h), per implementation,
  * inside a CUDA graph, on 2 (or more) GPUs.
  *
  * Run it (from the repository root, on a machine with >= 2 GPUs; the two OMPI_ variables are for root):
@@ -35,13 +35,13 @@
 #include <unistd.h>
 
 #include "add_rmsnorm.cuh"
-#include "cuda/nccl_comm.h"
-#include "dist/dist.h"
+#include "comm/cuda/nccl_comm.h"
+#include "comm/dist.h"
 #include "util/error.h"
 
 #define MAX_SIZES 16
 #define WARMUP_LAUNCHES 3
-#define MAX_NORM_DIM 8192 /* kernels/add_rmsnorm.cu's limit, the hidden size of 72B */
+#define MAX_NORM_DIM 8192 /* kernels/norm/add_rmsnorm.cu's limit, the hidden size of 72B */
 
 typedef struct {
     int only_impl;  /* -1: all */

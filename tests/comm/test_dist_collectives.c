@@ -1,6 +1,6 @@
-/* dist_collectives_test.c - the bring-up and the watched collectives of src/dist, at any number of ranks.
+/* test_dist_collectives.c - the bring-up and the watched collectives of src/comm, at any number of ranks.
  *
- * Run: mpirun -np N dist_collectives_test   (N = 1, 2, 4 in CTest; also started without mpirun)
+ * Run: mpirun -np N test_dist_collectives   (N = 1, 2, 4 in CTest; also started without mpirun)
  * Checks local rank/size (every rank of a CTest job is on one host), TP groups for every divisor of the
  * world and the refusal of a non-divisor, exact float sums (small integers: no rounding, tolerance 0),
  * argmax with ties (smallest index wins) and NaN (loses), gather, bcast from two roots, all_ok, and that a
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "util/error.h"
 
 static int g_failures;

@@ -1,6 +1,6 @@
-/* dist_errors_test.c - every rank's error gathered to rank 0, and ranks comparing what they will run.
+/* test_dist_errors.c - every rank's error gathered to rank 0, and ranks comparing what they will run.
  *
- * Run: mpirun -np N dist_errors_test   (N = 1, 2, 4 in CTest)
+ * Run: mpirun -np N test_dist_errors   (N = 1, 2, 4 in CTest)
  * Checks the report's format (one line per distinct message, ranks as ranges, hosts named, control
  * characters escaped, long messages cut, the message alone in a world of one); that qb_dist_gather_errors
  * gives every rank the same verdict and rank 0 every failing rank's message (the last rank failing alone,
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "bench/rank_agreement.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "util/error.h"
 
 static int g_failures;

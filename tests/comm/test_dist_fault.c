@@ -1,6 +1,6 @@
-/* dist_fault_test.c - a peer that hangs or dies must not leave the others waiting (run by dist_fault_check.py).
+/* test_dist_fault.c - a peer that hangs or dies must not leave the others waiting (run by dist_fault_check.py).
  *
- * Usage: mpirun -np N dist_fault_test hang|die DEADLINE_S
+ * Usage: mpirun -np N test_dist_fault hang|die DEADLINE_S
  *   hang: rank 1 sleeps 120 s before the barrier; the others' watchdog must abort the job after DEADLINE_S.
  *   die:  rank 1 kills itself with SIGKILL before the barrier; mpirun must end the job by itself.
  * Reaching the end is the failure: it prints "UNEXPECTED: barrier completed" and exits 0, which the wrapper
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "util/error.h"
 
 int main(int argc, char **argv) {

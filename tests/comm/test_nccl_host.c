@@ -1,4 +1,4 @@
-/* nccl_host_test.c - the parts of src/cuda/nccl_comm.h that need no GPU: implementation names and
+/* test_nccl_host.c - the parts of src/comm/cuda/nccl_comm.h that need no GPU: implementation names and
  * the --allreduce choice, and the NCCL library's version string. Runs anywhere the CUDA engine is built.
  */
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "util/error.h"
 
 static int failures = 0;
@@ -47,6 +47,6 @@ int main(void) {
           "NCCL version '%s': want 2.27 or later", version);
     printf("NCCL %s\n", version);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    else printf("nccl_host_test: all checks passed\n");
+    else printf("test_nccl_host: all checks passed\n");
     return failures ? 1 : 0;
 }

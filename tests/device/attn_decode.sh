@@ -1,5 +1,5 @@
 #!/bin/bash
-# device_attn_decode.sh - one GPU-machine call for the split-KV decode attention (kernels/attention_decode.cu):
+# tests/device/attn_decode.sh - one GPU-machine call for the split-KV decode attention (kernels/attention/attention_decode.cu):
 # builds the kernel lab's dev_attention_decode (dev/: the product's mma split kernel plus the lab's old one),
 # checks both split kernels against the CPU reference on every Qwen2.5 head shape and TP slice at contexts
 # 1 .. 131072 (NaN and sentinel checks), then times old vs mma (KV GB/s, same process) at contexts 1024 .. 131072 (every shape's bench ends at 131072).

@@ -1,5 +1,5 @@
 #!/bin/bash
-# device_attn_prefill.sh - what one call on the GPU machine runs for the prefill attention kernels (not a ctest
+# tests/device/attn_prefill.sh - what one call on the GPU machine runs for the prefill attention kernels (not a ctest
 # test; run from the repository root): builds test_cuda_attn_prefill (the product's kernels) and the kernel lab's
 # dev_attention_prefill (dev/: plus the lab's old kernel and wg at head_dim 128); runs the product's correctness
 # check (each kernel vs the CPU reference) and micro-benchmark for fa2, wg (head_dim 64) and wgp in one process;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/device_decode_fusion.sh - the decode fusion (--decode-fusion, kernels/gemv.cu + src/cuda/cuda_forward.c)
+# tests/device/decode_fusion.sh - the decode fusion (--decode-fusion, kernels/linear/gemv.cu + src/cuda/cuda_forward.c)
 # on the GPU machine, run from the repository root with build-gpu configured as in tests/GPU_RULES:
 #   1. builds qwenbench, test_cuda_engine and test_decode_fusion;
 #   2. test_decode_fusion --bench: every fused kernel vs the CPU reference on the seven Qwen2.5 sizes, TP slices and

@@ -1,5 +1,5 @@
 #!/bin/bash
-# device_gemv_quant.sh - one GPU-machine call for the quantized decode GEMV (kernels/gemv_quant.cu): builds the
+# tests/device/gemv_quant.sh - one GPU-machine call for the quantized decode GEMV (kernels/linear/gemv_quant.cu): builds the
 # kernel lab's dev_gemv_quant (dev/), which checks the dispatch (the measured rule), the CUDA-core kernel ("old"),
 # every register-pipelined tensor-core variant (W warps per tile, U unroll, g guarded), and the lab's variants: the
 # tensor-core kernel with warps by shape and every cp.async tensor-core variant (W warps, D stages) against a double

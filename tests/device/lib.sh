@@ -1,5 +1,5 @@
-# device_lib.sh - shell functions shared by the GPU-machine scripts (tests/test_cuda_device.sh,
-# tests/test_tp_device.sh); sourced, not run.
+# tests/device/lib.sh - shell functions shared by the GPU-machine scripts (tests/device/cuda.sh,
+# tests/device/tp.sh); sourced, not run.
 expect_from() { # results file, engine name -> --expect-tokens JSON of its cells' first run's generated tokens
   python3 - "$@" <<'PY'
 import sys, json, h5py

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "common.cuh" /* qb_select_ptr; qb_pdl_enabled (kernels/pdl.cu: the engine's one PDL switch) */
-#include "cuda/allreduce_ipc.h"
+#include "comm/cuda/allreduce_ipc.h"
 
 namespace {
 
@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
 
 // Decode-path fusion, one row: delta summed over the ranks (rounded to bf16, as the unfused all-reduce leaves
 // it), residual += that sum, out = RMSNorm(residual) * w. One block; the element-to-thread mapping, the order
-// of the sum of squares and the rounding follow kernels/add_rmsnorm.cu, so the result is the one of the
+// of the sum of squares and the rounding follow kernels/norm/add_rmsnorm.cu, so the result is the one of the
 // unfused all-reduce + qb_launch_add_rmsnorm. Uses block slot 0 of the barrier and advances the call counter.
 template <int NR>
 __global__ void __launch_bounds__(QB_IPC_NORM_THREADS)

@@ -24,7 +24,7 @@
 #include <stddef.h>
 
 #ifndef __cplusplus
-#include "dist/dist.h" /* C only: dist.h uses _Noreturn; the kernel file needs just the struct and the launch */
+#include "comm/dist.h" /* C only: dist.h uses _Noreturn; the kernel file needs just the struct and the launch */
 #endif
 
 #ifdef __cplusplus
@@ -58,7 +58,7 @@ typedef struct {
  * timeout_s: how long the kernel waits for a peer before flagging an error. */
 int qb_ipc_peers_open(qb_dist *d, size_t slot_bytes, double timeout_s, qb_ipc_peers *out);
 /* The same with the region filled with the byte `fill` instead of zeros (the decode's residual exchange,
- * kernels/tp_exchange.cuh, uses the two staging halves as its points, filled with its sentinel). */
+ * kernels/comm/tp_exchange.cuh, uses the two staging halves as its points, filled with its sentinel). */
 int qb_ipc_peers_open_filled(qb_dist *d, size_t slot_bytes, int fill, double timeout_s, qb_ipc_peers *out);
 /* collective: unmap peers, barrier, free (no barrier and no free when aborted != 0). */
 void qb_ipc_peers_close(qb_dist *d, qb_ipc_peers *p, int aborted);

@@ -5,12 +5,12 @@
  * device -> allgather the cudaIpcMemHandle_t (64 bytes) over MPI -> cudaIpcOpenMemHandle every peer's ->
  * agree that every rank succeeded -> barrier (nobody signals a peer whose flags are not yet zero).
  */
-#include "cuda/allreduce_ipc.h"
+#include "comm/cuda/allreduce_ipc.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "cuda/tp_mpi.h"
+#include "comm/tp_mpi.h"
 #include "util/error.h"
 
 static int cuda_fail(const char *what, cudaError_t e) {

@@ -3,7 +3,7 @@
  * The one-GPU-per-rank check lives in nccl_gpu_check.c and the hang watchdog in nccl_wait.c; the one-shot
  * IPC kernel in allreduce_ipc.cu with its setup in allreduce_ipc_setup.c.
  */
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "add_rmsnorm.cuh"
-#include "cuda/allreduce_ipc.h"
-#include "cuda/nccl_internal.h"
-#include "cuda/tp_mpi.h"
+#include "comm/cuda/allreduce_ipc.h"
+#include "comm/cuda/nccl_internal.h"
+#include "comm/tp_mpi.h"
 #include "util/error.h"
 
 static const char *const IMPL_NAMES[QB_AR_COUNT] = {"nccl", "ipc-oneshot"};

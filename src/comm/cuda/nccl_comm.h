@@ -27,7 +27,7 @@
  *   per layer, after o_proj and after down_proj (prefill rows = chunk, decode rows = 1):
  *     qb_allreduce_add_rmsnorm_bf16(nc, delta, resid, norm_w, rows, H, eps, xn, stream);
  *   or, for decode, no reduction call at all: qb_nccl_tp_exchange_open(nc, H, 2 * layers, &x) once, and the
- *   row-parallel GEMVs push into x's points for the next GEMV to sum (kernels/tp_exchange.cuh);
+ *   row-parallel GEMVs push into x's points for the next GEMV to sum (kernels/comm/tp_exchange.cuh);
  *   greedy token: qb_allreduce_max_u64(nc, key, 1, stream) on the packed (logit, index) key;
  *   waiting: qb_nccl_wait(nc, stream, 0, "decode step") instead of cudaStreamSynchronize; -1 -> QB_FATAL;
  *   qb_nccl_destroy(nc)                                        (collective).
@@ -39,7 +39,7 @@
 #include <nccl.h>
 #include <stddef.h>
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "tp_exchange.cuh"
 
 typedef enum {
@@ -83,7 +83,7 @@ int qb_allreduce_sum_bf16(qb_nccl *c, void *buf, size_t count, cudaStream_t stre
 /* The decode-path step after o_proj and down_proj, fused where the implementation can: delta (bf16 rows x dim,
  * this rank's partial output) is summed over the TP group, then per row residual (fp32) += the sum (rounded to
  * bf16) and out (bf16) = residual * rsqrt(mean(residual^2) + eps) * w (fp32 [dim]) - the same numbers as
- * qb_allreduce_sum_bf16 followed by qb_launch_add_rmsnorm (kernels/add_rmsnorm.cuh). one_kernel (the engine's
+ * qb_allreduce_sum_bf16 followed by qb_launch_add_rmsnorm (kernels/norm/add_rmsnorm.cuh). one_kernel (the engine's
  * choice, src/cuda/cuda_choices.c) with ipc-oneshot, one row and dim <= QB_IPC_NORM_MAX_DIM: one kernel (delta is
  * left unchanged); otherwise the two steps (delta then holds the sum).
  * CUDA-graph capturable; tp_size 1: just the add + RMSNorm. */
@@ -101,7 +101,7 @@ int qb_allreduce_max_u64(qb_nccl *c, void *buf, size_t count, cudaStream_t strea
  * "qwenbench: rank R on HOST: OPERATION: reason", the same message recorded, and -1. */
 int qb_nccl_wait(qb_nccl *c, cudaStream_t stream, double deadline_s, const char *operation);
 
-/* Collective: the decode step's residual exchange (kernels/tp_exchange.cuh: the row-parallel GEMVs push their
+/* Collective: the decode step's residual exchange (kernels/comm/tp_exchange.cuh: the row-parallel GEMVs push their
  * partial sums into every rank's memory, the next GEMV sums them; no all-reduce kernel) with `points` points of
  * dim fp32 values per rank, freed with the context. 0 with *out filled (out->points > 0) where it can exist
  * (ipc-oneshot with more than one rank, on one node; dim a multiple of 8 up to QB_TPX_MAX_DIM), 0 with

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda/nccl_internal.h"
-#include "cuda/tp_mpi.h"
+#include "comm/cuda/nccl_internal.h"
+#include "comm/tp_mpi.h"
 #include "util/error.h"
 
 typedef struct {

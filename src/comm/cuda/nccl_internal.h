@@ -3,8 +3,8 @@
 #ifndef QB_CUDA_NCCL_INTERNAL_H
 #define QB_CUDA_NCCL_INTERNAL_H
 
-#include "cuda/allreduce_ipc.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/allreduce_ipc.h"
+#include "comm/cuda/nccl_comm.h"
 
 typedef struct {
     void *ptr;   /* cudaMalloc */
@@ -19,7 +19,7 @@ struct qb_nccl {
     int device;
     qb_ipc_peers ipc;    /* QB_AR_IPC_ONESHOT with more than one rank */
     int ipc_open;
-    qb_ipc_peers xchg;   /* the decode step's residual exchange (kernels/tp_exchange.cuh), opened with ipc */
+    qb_ipc_peers xchg;   /* the decode step's residual exchange (kernels/comm/tp_exchange.cuh), opened with ipc */
     int xchg_open;
     qb_ar_buffer *buffers;
     int n_buffers, cap_buffers;

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "cuda/nccl_internal.h"
+#include "comm/cuda/nccl_internal.h"
 #include "util/error.h"
 
 #define SPIN_SECONDS 0.5
