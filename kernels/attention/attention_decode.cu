@@ -1,6 +1,7 @@
 /* attention_decode.cu - split-KV decode attention (see attention_decode.cuh): the merge of the splits, the
- * tensor-core split kernel, the launchers. (The first, CUDA-core split kernel lost 2.3-4.7x and lives in the kernel
- * lab, dev/cuda/attention_decode_old.cu, which reuses the merge through qb_launch_attention_decode_combine.)
+ * tensor-core split kernel, the launchers. (The first, CUDA-core split kernel lost on every measured shape,
+ * docs/PERFORMANCE.md, "Decode attention", and lives in the kernel lab, dev/cuda/attention_decode_old.cu, which
+ * reuses the merge through qb_launch_attention_decode_combine.)
  */
 #include <math.h>
 

@@ -5,7 +5,8 @@
  * group, keeping an online softmax; a second kernel merges the splits. The grid covers len_cap keys (a graph
  * replays it unchanged as the context grows); splits past the context (*pos + 1) return at once.
  * The split kernel runs on the tensor cores (per-warp online softmax, no block barrier per tile); the first, CUDA-core
- * split kernel lost (2.3-4.7x slower, docs/PERFORMANCE.md) and lives in the kernel lab (dev/cuda/).
+ * split kernel lost (slower on every measured shape: docs/PERFORMANCE.md, "Decode attention") and lives in the
+ * kernel lab (dev/cuda/).
  * chunk: multiple of 64; the host picks it by context length (smaller chunks -> more blocks).
  * Workspace: part_o of qb_attention_decode_workspace_floats() floats, part_ml of hq * ceil(max_seq/64) * 2.
  */

@@ -267,9 +267,9 @@ static int qb_attn_prefill_fa2_launch(const uint16_t *q, const uint16_t *k_cache
 
 /* ---- dispatch ------------------------------------------------------------------------------------------ */
 
-/* The automatic rule: what measured fastest among the kernels that pass every check (H100, tests/
- * tests/device/attn_prefill.sh, docs/PERFORMANCE.md): on Hopper (compute capability 9) wg for head_dim 64 and wgp for
- * head_dim 128 (wg is wrong at 128, and wgp is faster than fa2 at both), fa2 on other GPUs. */
+/* The automatic rule: what measured fastest among the kernels that pass every check (H100,
+ * tests/device/attn_prefill.sh; docs/PERFORMANCE.md, "Prefill attention"): on Hopper (compute capability 9) wg for
+ * head_dim 64 and wgp for head_dim 128 (wg is wrong at 128, and wgp is faster than fa2 at both), fa2 on other GPUs. */
 extern "C" int qb_attention_prefill_auto_variant(int hd, int cc_major) {
     if (cc_major != 9) return QB_ATTN_PREFILL_FA2;
     return hd == 64 ? QB_ATTN_PREFILL_WG : QB_ATTN_PREFILL_WGP;

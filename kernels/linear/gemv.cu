@@ -100,13 +100,12 @@ extern "C" int qb_launch_gemv_variant(const uint16_t *w, const uint16_t *x, int 
     return 0;
 }
 
-/* Named conditions, from test_cuda_gemv_bench on H100 (2026-11-25, PDL on, inside CUDA graphs, median of 7):
- *   many rows (N >= 8192: the grid at one row per warp already fills the chip): 1 row per warp
- *     (7B gate_up 88.2 us = 103% of copy bandwidth vs 89.1 at 2 rows; lm_head 105%; 72B/8 down 22.2 vs 23.1 us);
+/* Named conditions, each the fastest on the H100 for its shapes (timings of test_cuda_gemv_bench: docs/PERFORMANCE.md,
+ * "Measurements behind the rules in the code", "bf16 decode GEMV: rows per warp"):
+ *   many rows (N >= 8192): the grid at one row per warp already fills the chip, so 1 row per warp;
  *   mid-size N with long rows (N >= 2112, i.e. >= one 4-warp block per SM at 4 rows): 4 rows per warp when
- *     K >= 8192 (7B down 46.6 us = 97% vs 53.3 at 1 row), 2 rows when K >= 2048 (7B qkv 12.4 vs 13.1 us,
- *     o_proj 10.1 vs 11.5 us): more bytes in flight per warp where the grid alone leaves the chip half empty;
- *   small N (the 0.5B shapes): 1 row per warp (fewer blocks than SMs otherwise; down 5.8 vs 6.3 us).
+ *     K >= 8192, 2 rows when K >= 2048: more bytes in flight per warp where the grid alone leaves the chip half empty;
+ *   small N (the 0.5B shapes): 1 row per warp (fewer blocks than SMs otherwise).
  * cuBLAS (cublasGemmEx, n = 1) was slower on every shape measured. */
 extern "C" int qb_launch_gemv(const uint16_t *w, const uint16_t *x, int n, int k, uint16_t *y_bf16, float *y_f32,
                               cudaStream_t stream) {
@@ -331,8 +330,8 @@ extern "C" int qb_launch_gemv_resid_add(const uint16_t *w, int n, int k, const q
     return qb_fused_launch_rows(QB_FE_RESID, p, w, n, k, in, stream, "gemv_resid_add");
 }
 
-/* Measured against the row-per-warp kernel above (qb_launch_gemv's shape rule) for the pushes with N >= 2112, on
- * 2 x H200, TP2 input 1: 7B 402.16 (fused) vs 352.09 tok/s, 32B 96.14 vs 95.91. */
+/* The pushes run the fused kernel rather than the row-per-warp one above (qb_launch_gemv's shape rule): faster end to
+ * end at TP2 on 7B and 32B (docs/PERFORMANCE.md, "The residual exchange", the pushes' row of its table). */
 extern "C" int qb_launch_gemv_tp_push(const uint16_t *w, int n, int k, const qb_gemv_input *in,
                                       const qb_tp_exchange *tp, int point, cudaStream_t stream) {
     qb_fused_params p = {};

@@ -354,16 +354,17 @@ static int qb_gq_q4_w8_blocks_per_sm(int guarded, cudaStream_t stream) {
     return blocks[guarded];
 }
 
-/* The default kernel for a shape, by named conditions (from the H100 measurements of commit c3ef84d on the 7B and
- * 72B-TP2 linears, where these choices were the fastest of all variants or within noise of it):
+/* The default kernel for a shape, by named conditions: on the H100's 7B and 72B-TP2 linears these choices were the
+ * fastest of all variants or within noise of it (timings: docs/PERFORMANCE.md, "Measurements behind the rules in the
+ * code", "Quantized decode GEMV: kernel and launch shape"):
  *  4 bits (tensor-core kernel, K and group_size multiples of 128): 8 warps per 16-row tile (fastest on every timed
  *    shape; halved while a warp would get no step of 128 k). Unroll 2, guarded (80 registers, 3 blocks per SM)
- *    when that takes fewer waves of blocks than unguarded (100 registers, 2 blocks per SM) - 7B qkv 288 tiles:
- *    1 wave vs 2, 5.8 vs 7.6 us; gate_up: 6 vs 9 waves, 31.7 vs 43 us - else unguarded, whose interleaved steps
- *    are faster at equal waves (7B o_proj / down, 72B-TP2 o_proj / down).
- *  8 bits: the CUDA-core kernel (2 rows per warp: N / 2 warps, 59-98 % of the copy bandwidth) unless it has fewer
- *    than 16 warps per SM (N < 32 x SMs), then the tensor-core kernel with 16 warps per tile, unroll 4 (7B o_proj
- *    7.5 vs 9.1 us, 7B down 33.6 vs 38.3 us).
+ *    when that takes fewer waves of blocks than unguarded (100 registers, 2 blocks per SM) - fewer waves win
+ *    (7B qkv, gate_up) - else unguarded, whose interleaved steps are faster at equal waves (7B o_proj / down,
+ *    72B-TP2 o_proj / down).
+ *  8 bits: the CUDA-core kernel (2 rows per warp: N / 2 warps) unless it has fewer than 16 warps per SM
+ *    (N < 32 x SMs: too few bytes in flight), then the tensor-core kernel with 16 warps per tile, unroll 4
+ *    (7B o_proj, 7B down).
  * Writes warps / unroll / guarded of the tensor-core kernel and returns 1, or returns 0 for the CUDA-core kernel. */
 static int qb_gemv_quant_pick(int n, int k, int bits, int group_size, cudaStream_t stream, int *warps, int *unroll,
                               int *guarded) {

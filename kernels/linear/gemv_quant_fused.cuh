@@ -3,7 +3,8 @@
  * Same inputs (qb_gemv_input), same outputs and the same arithmetic around the product as the bf16 ones, so the
  * quantized decode runs the 6 kernels a layer of the bf16 one (cuda_forward.c); the product is the tensor-core
  * step of gemv_quant_tc.cuh (exact q - zero, fp32 sums), fed by a cp.async ring. The weights may be in the row
- * layout or the tiled one (quant_tile.cuh: 1 KiB contiguous per warp and step, measured 5-28 % faster).
+ * layout or the tiled one (quant_tile.cuh: 1 KiB contiguous per warp and step, faster on every timed shape:
+ * docs/PERFORMANCE.md, "Fused decode and the tiled 4-bit layout").
  * Requirements: qb_gemv_quant_tc_supported(bits, k, group_size); the normalised input needs k <= 8192; RoPE needs
  * an even hd. All return 0, or -1 with a qb_errorf message.
  */
