@@ -1,4 +1,4 @@
-/* nccl_internal.h - internal to the nccl_* files of src/cuda: the context behind qb_nccl (nccl_comm.h) and
+/* nccl_internal.h - internal to the nccl_* files of src/comm/cuda: the context behind qb_nccl (nccl_comm.h) and
  * the error helpers they share. */
 #ifndef QB_CUDA_NCCL_INTERNAL_H
 #define QB_CUDA_NCCL_INTERNAL_H
