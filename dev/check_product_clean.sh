@@ -17,8 +17,8 @@ if [ -n "$found" ]; then
   echo "$found"
   rc=1
 fi
-for f in attention_prefill.cu attention_prefill_wg.cu attention_prefill_wg_kernels.cuh attention_prefill_mma.cuh \
-         attention_decode.cu gemv_quant.cu gemv.cu; do
+for f in attention/attention_prefill.cu attention/attention_prefill_wg.cu attention/attention_prefill_wg_kernels.cuh \
+         attention/attention_prefill_mma.cuh attention/attention_decode.cu linear/gemv_quant.cu linear/gemv.cu; do
   if grep -n 'getenv' "$kdir/$f"; then
     echo "FAIL: $kdir/$f reads the environment (getenv)"
     rc=1

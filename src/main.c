@@ -23,7 +23,7 @@
 #include "bench/sweep_cells.h"
 #include "bench/test_hooks.h"
 #include "cli/options.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "engine/backend.h"
 #include "engine/shard_plan.h"
 #include "io/printable.h"

@@ -7,7 +7,7 @@ Cells are matched by (model, quant, context_len, tp_size); each cell's runs are 
 (greedy decoding: every run of a cell gives the same tokens). Prints one line per cell of BASE:
 "<model> <quant> input <n>: equal", or "... first difference at step S (run R): base T, new U", or "... missing
 in NEW". Exit 0 when every cell is equal, 1 when one differs or is missing, 2 when a file cannot be read.
-Used by tests/test_cuda_device.sh's `options` phase (the before/after comparison of two builds); it reads only
+Used by tests/device/cuda.sh's `options` phase (the before/after comparison of two builds); it reads only
 the fields both the old and the new results layout have.
 """
 import sys

@@ -36,7 +36,7 @@ if(QB_HAVE_CUDA)
   set_tests_properties(cuda_peer_tokens PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
 endif()
 
-# compare_tokens.py (the generated tokens of two results files, for test_cuda_device.sh's `options` phase) on
+# compare_tokens.py (the generated tokens of two results files, for tests/device/cuda.sh's `options` phase) on
 # small files written by the test; runs everywhere.
 find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 add_test(NAME compare_tokens COMMAND ${QB_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_compare_tokens.py)

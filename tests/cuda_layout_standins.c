@@ -17,7 +17,7 @@
 #include "attention_decode.cuh"
 #include "attention_prefill.cuh"
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "dense_f16.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"
@@ -226,7 +226,7 @@ int qb_launch_random_fill_norm_f32(float *dst, long n, uint64_t seed, uint64_t t
     (void)dst; (void)n; (void)seed; (void)tensor_id; (void)stream;
     return 0;
 }
-/* the loops of kernels/random_fill_quant.cu, one iteration per thread there */
+/* the loops of kernels/weights/random_fill_quant.cu, one iteration per thread there */
 int qb_launch_random_fill_qmat(uint32_t *qweight, uint32_t *sz, int n, int k, int bits, int group_size, int awq,
                                long n_full, long row0, long col0, uint64_t seed, uint64_t qweight_id,
                                uint64_t qzeros_id, uint64_t scales_id, cudaStream_t stream) {
@@ -542,7 +542,7 @@ int calls_of(const char *name, const qb_call **out, int cap) {
     return n;
 }
 
-/* The non-finite weight check after upload (kernels/nonfinite.cuh), on host memory here. */
+/* The non-finite weight check after upload (kernels/weights/nonfinite.cuh), on host memory here. */
 int qb_launch_first_nonfinite(const void *data, size_t n, int elem_bytes, uint32_t exp_mask,
                               unsigned long long *d_first, void *stream) {
     (void)stream;

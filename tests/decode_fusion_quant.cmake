@@ -1,6 +1,6 @@
-# tests/decode_fusion_quant.cmake - the fused decode GEMVs on quantized weights (kernels/gemv_quant_fused.cu)
+# tests/decode_fusion_quant.cmake - the fused decode GEMVs on quantized weights (kernels/linear/gemv_quant_fused.cu)
 # against the unfused quantized kernels (built only with CUDA; exits 77 without a GPU). `--quick`: the small
-# shapes with every stage count and the 7B one; tests/device_decode_fusion.sh runs every shape and --bench.
+# shapes with every stage count and the 7B one; tests/device/decode_fusion.sh runs every shape and --bench.
 if(QB_HAVE_CUDA)
   qb_add_c_test(test_decode_fusion_quant test_decode_fusion_quant.c)
   add_test(NAME decode_fusion_quant COMMAND test_decode_fusion_quant --quick)

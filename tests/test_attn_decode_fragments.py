@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_attn_decode_fragments.py - a numpy model of the per-lane data movement of the tensor-core decode attention
-split kernel (qb_attn_decode_mma_kernel in kernels/attention_decode.cu), run on the CPU.
+split kernel (qb_attn_decode_mma_kernel in kernels/attention/attention_decode.cu), run on the CPU.
 
 The kernel feeds mma.sync m16n8k16 fragments straight from 16-byte global loads, permutes dimensions and keys
 inside each mma, transposes P through shared memory and pairs V rows with byte permutes. A mistake in any of

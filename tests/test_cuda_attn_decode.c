@@ -1,4 +1,4 @@
-/* test_cuda_attn_decode.c - the split-KV decode attention (kernels/attention_decode.cuh): the split kernels against
+/* test_cuda_attn_decode.c - the split-KV decode attention (kernels/attention/attention_decode.cuh): the split kernels against
  * the CPU reference (engine/cpu_ops.h), then timed. Built twice: the product test (test_cuda_attn_decode: the
  * product's tensor-core kernel "mma") and, with QB_LAB defined, the kernel lab's harness (dev/CMakeLists.txt:
  * dev_attention_decode), which adds the first, CUDA-core split kernel "old" of dev/cuda/attention_decode_old.cu.

@@ -1,4 +1,4 @@
-/* test_cuda_attn_prefill.c - the prefill attention kernels (kernels/attention_prefill.cuh): correctness against
+/* test_cuda_attn_prefill.c - the prefill attention kernels (kernels/attention/attention_prefill.cuh): correctness against
  * the CPU reference (engine/cpu_ops.h) and a micro-benchmark, every kernel variant in the same process.
  * Built twice: the product test (test_cuda_attn_prefill: fa2, wg at head_dim 64, wgp) and, with QB_LAB defined,
  * the kernel lab's harness (dev/CMakeLists.txt: dev_attention_prefill, adding the lab's variants old and wg128 of

@@ -1,4 +1,4 @@
-/* test_cuda_gemv_quant_bench.c - the quantized decode GEMV (kernels/gemv_quant.cuh): the tensor-core kernel and
+/* test_cuda_gemv_quant_bench.c - the quantized decode GEMV (kernels/linear/gemv_quant.cuh): the tensor-core kernel and
  * the CUDA-core ("old") kernel against a double-precision reference, then old vs new speed, on the Qwen2.5
  * 7B shapes and the 72B shapes of a TP2 shard, for GPTQ-Int4, AWQ and GPTQ-Int8 (repacked layout of
  * engine/quant_repack.h, made directly here: random words, random scales and zero points).

@@ -21,7 +21,7 @@
 
 #include "config/model_config.h"
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "engine/engine_options.h"
 #include "engine/shard_plan.h"
 #include "util/error.h"

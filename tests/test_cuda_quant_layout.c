@@ -1,7 +1,7 @@
 /* test_cuda_quant_layout.c - the CUDA engine's host side for quantized weights, without a GPU: the memory plan
  * and both weight paths of src/cuda/cuda_memory.c and cuda_weights.c run against host memory (cuda_layout_standins.c
  * replaces the few CUDA runtime calls they make with host versions, and the random quantized fill with a host copy
- * of kernels/random_fill_quant.cu's loops). Checked, for GPTQ-Int4, GPTQ-Int8 and AWQ at TP1 and on both ranks of TP2:
+ * of kernels/weights/random_fill_quant.cu's loops). Checked, for GPTQ-Int4, GPTQ-Int8 and AWQ at TP1 and on both ranks of TP2:
  *   - random weights: each linear's rows in the fused device matrices (q|k|v, gate|up) equal
  *     qb_qmat_from_linear of the CPU engine's random linear (qb_weights_random): ids, slices and row offsets;
  *   - checkpoint path: qb_cuda_weights_upload of those CPU weights gives the same bytes;
@@ -16,7 +16,7 @@
  *     each row-parallel linear with the right next norm weight, no other norm kernel, the argmax max-reduced;
  *   - the tiled layout of 4-bit linears (src/cuda/cuda_quant_tiles.c): chosen for these shapes, and the load-time
  *     pass (with a host version of the tiling kernel) leaves every linear's words and scale | zero entries where
- *     kernels/quant_tile.cuh says, with the KV cache zeroed again when it served as the scratch.
+ *     kernels/linear/quant_tile.cuh says, with the KV cache zeroed again when it served as the scratch.
  * The GPU kernels themselves are checked against the CPU reference by test_cuda_quant / test_cuda_quant_engine.
  */
 #include <stdio.h>
@@ -31,7 +31,7 @@
 #include "attention_decode.cuh"
 #include "attention_prefill.cuh"
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "dense_f16.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"
@@ -371,7 +371,7 @@ static int check_tp_decode(const char *label, qb_cuda_engine *e) {
     return ok;
 }
 
-/* A tensor-parallel decode step with the residual exchange (kernels/tp_exchange.cuh; xchg_on, stand-in context):
+/* A tensor-parallel decode step with the residual exchange (kernels/comm/tp_exchange.cuh; xchg_on, stand-in context):
  * no all-reduce and no norm kernel in the layers; layer l's o_proj and down_proj push into points 2l and 2l + 1;
  * gate|up normalises resid + point 2l into resid_alt, the next q|k|v resid_alt + point 2l + 1 into resid (layer 0's
  * q|k|v the embedding in resid, no exchange); the head sums the last point onto resid_alt with the final norm into

@@ -1,4 +1,4 @@
-/* test_decode_fusion.c - the fused decode GEMVs of kernels/gemv.cu (used by cuda_forward.c under --decode-fusion)
+/* test_decode_fusion.c - the fused decode GEMVs of kernels/linear/gemv.cu (used by cuda_forward.c under --decode-fusion)
  * against the CPU reference (engine/cpu_ops.h), and a micro-benchmark of one decoder layer's kernels, unfused vs
  * fused.
  * Correctness, on the seven Qwen2.5 sizes (configs/models, at TP1), tensor-parallel slices and awkward sizes:

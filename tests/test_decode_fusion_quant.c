@@ -1,4 +1,4 @@
-/* test_decode_fusion_quant.c - the fused decode GEMVs on GPTQ / AWQ weights (kernels/gemv_quant_fused.cuh, used by
+/* test_decode_fusion_quant.c - the fused decode GEMVs on GPTQ / AWQ weights (kernels/linear/gemv_quant_fused.cuh, used by
  * cuda_forward.c for quantized models) against the unfused kernel sequence they replace, which the other quantized
  * tests check against the CPU reference:
  *   q|k|v + bias + RoPE + KV append  vs  add_rmsnorm, gemv_quant, qkv_rope (input x or the normalised residual);

@@ -1,4 +1,4 @@
-// test_fused_launch_args.cu - the host side shared by the fused GEMV launchers (kernels/gemv_fused_common.cuh):
+// test_fused_launch_args.cu - the host side shared by the fused GEMV launchers (kernels/linear/gemv_fused_common.cuh):
 // qb_fused_set_input (input mode, its checks and the parameter fields), qb_fused_set_rope and qb_fused_set_push.
 // Host code only: runs without a GPU (CI). The kernels that read these fields are tested on the GPU by
 // test_decode_fusion, test_decode_fusion_quant and test_tp_exchange.

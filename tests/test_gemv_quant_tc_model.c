@@ -1,4 +1,4 @@
-/* test_gemv_quant_tc_model.c - a host model of the 4-bit tensor-core GEMV of kernels/gemv_quant.cu
+/* test_gemv_quant_tc_model.c - a host model of the 4-bit tensor-core GEMV of kernels/linear/gemv_quant.cu
  * (qb_gemv_q4_tc_kernel), run without a GPU: every lane's bit operations (lop3, bf16x2 FMA, byte permutes) as
  * the kernel writes them, the mma.sync.m16n8k16 operands placed into the 16 x 16 A and 16 x 8 B matrices by the
  * PTX ISA's fragment rules ("Matrix Fragments for mma.m16n8k16 with floating point type") and multiplied in

@@ -1,4 +1,4 @@
-/* test_tp_exchange.c - the tensor-parallel residual exchange of the decode step (kernels/tp_exchange.cuh) on one
+/* test_tp_exchange.c - the tensor-parallel residual exchange of the decode step (kernels/comm/tp_exchange.cuh) on one
  * GPU: R "ranks" are R regions on the same device (filled with the sentinel), every rank's base[] pointing at all
  * of them, and each step is launched rank after rank on one stream (all producers, then all consumers), so the
  * protocol - pushes into every rank's slot, the consumers' waits for every word, the sums in rank order, the

@@ -1,4 +1,4 @@
-# tests/tp_exchange.cmake - the tensor-parallel residual exchange of the decode step (kernels/tp_exchange.cuh) with
+# tests/tp_exchange.cmake - the tensor-parallel residual exchange of the decode step (kernels/comm/tp_exchange.cuh) with
 # 2 and 4 ranks simulated on one GPU, against the CPU reference (built only with CUDA; exits 77 without a GPU).
 # `--quick`: the 0.5B and 7B TP2 slices; the device scripts run every shape.
 if(QB_HAVE_CUDA)

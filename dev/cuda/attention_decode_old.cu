@@ -1,5 +1,5 @@
 /* attention_decode_old.cu - kernel lab: the first split-KV decode attention kernel ("old", CUDA cores), moved out
- * of the product (kernels/attention_decode.cu) because the tensor-core split kernel reads the KV cache 2.3-4.7x
+ * of the product (kernels/attention/attention_decode.cu) because the tensor-core split kernel reads the KV cache 2.3-4.7x
  * faster (docs/PERFORMANCE.md). Block (split s, kv head h) of 8 warps reads keys [s*chunk, (s+1)*chunk) of head h
  * in 64-key tiles for all the query heads of its group:
  *   phase 1: 8 lanes per key, each lane hd/8 dims, scores for all g heads of the group (3 shuffles per head);

@@ -1,9 +1,9 @@
 /* attention_prefill_old.cu - kernel lab: the first prefill attention kernel ("old"), moved out of the product
- * (kernels/attention_prefill.cu) because fa2 and the wgmma kernels beat it at every measured shape
+ * (kernels/attention/attention_prefill.cu) because fa2 and the wgmma kernels beat it at every measured shape
  * (docs/PERFORMANCE.md: 183-236 TFLOP/s vs fa2 234-306, wgp 391-452 on the H100).
  * Block of 4 warps, 64 query rows (16 per warp) of one kv head's group, 64-key K/V tiles single-buffered in shared
  * memory (cp.async, then wait: loads do not overlap the math); Q fragments straight from global memory; softmax
- * in log2 units; mma.sync m16n8k16 bf16 -> fp32 (the helpers of kernels/attention_prefill_mma.cuh).
+ * in log2 units; mma.sync m16n8k16 bf16 -> fp32 (the helpers of kernels/attention/attention_prefill_mma.cuh).
  * Launcher: qb_lab_attention_prefill_old (lab_kernels.h), arguments as qb_launch_attention_prefill.
  */
 #include <math.h>

@@ -1,7 +1,7 @@
 /* attention_prefill_wg128.cu - kernel lab: the Hopper wgmma "wg" prefill attention kernel at head_dim 128, moved
  * out of the product because it is wrong there (relative errors up to 0.95 against the CPU reference,
  * docs/PERFORMANCE.md); the product keeps wg at head_dim 64 and runs wgp (S one tile ahead) at 128.
- * The device code is the product's (kernels/attention_prefill_wg_kernels.cuh); only this instantiation is the
+ * The device code is the product's (kernels/attention/attention_prefill_wg_kernels.cuh); only this instantiation is the
  * lab's. Launcher: qb_lab_attention_prefill_wg128 (lab_kernels.h), arguments as qb_launch_attention_prefill;
  * needs an sm_90 GPU.
  */

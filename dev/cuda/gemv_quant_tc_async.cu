@@ -2,7 +2,7 @@
  * QB_GEMV_QUANT=async, qb_launch_gemv_quant_tc_async), moved out of the product: it won most shapes of the kernel
  * micro-benchmark (docs/PERFORMANCE.md: 4-bit 7B down 17.2 vs 19.5 us) but never ran inside the engine, so no
  * measurement there says where it should be picked. To return it needs an option, a rule and an engine measurement
- * (dev/README.md). The step arithmetic is the product's (kernels/gemv_quant_tc.cuh); only the pipeline is the lab's.
+ * (dev/README.md). The step arithmetic is the product's (kernels/linear/gemv_quant_tc.cuh); only the pipeline is the lab's.
  * Launcher: qb_lab_gemv_quant_tc_async (lab_kernels.h).
  *
  * The pipeline:

@@ -1,6 +1,6 @@
 /* gemv_quant_tc_by_shape.c - kernel lab: the product's tensor-core quantized GEMV with warps per 16-row tile chosen
  * by shape (formerly QB_GEMV_QUANT=tc for 4 and 8 bits, and "prev" = this for 4 bits with CUDA cores for 8), moved
- * out of the product: the measured rule (qb_gemv_quant_pick in kernels/gemv_quant.cu) beats it (8 warps for 4 bits;
+ * out of the product: the measured rule (qb_gemv_quant_pick in kernels/linear/gemv_quant.cu) beats it (8 warps for 4 bits;
  * the CUDA-core kernel or 16 warps unroll 4 for 8 bits). Launcher: qb_lab_gemv_quant_tc_by_shape (lab_kernels.h).
  */
 #include "gemv_quant.cuh"

@@ -13,7 +13,7 @@
 #include "bench/test_hooks.h"
 #include "bench/expected_tokens.h"
 #include "cli/options.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "engine/backend.h"
 #include "results/results_file.h"
 

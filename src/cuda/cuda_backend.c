@@ -14,7 +14,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "engine/rope.h"
 #include "gemv_quant_fused.cuh"
 #include "util/error.h"

@@ -7,14 +7,14 @@
  * something else. qb_cuda_choices_resolve applies them all when the engine is created; qb_cuda_choices_describe
  * writes what was chosen into the cell's engine_choices (docs/RESULTS.md), the kernel of each linear read from the
  * decode plan (cuda_decode_plan.c) that these choices build. Launch shapes inside one kernel family
- * (split K, warps per tile) stay with the kernel's launcher (e.g. qb_gemv_quant_pick in kernels/gemv_quant.cu);
+ * (split K, warps per tile) stay with the kernel's launcher (e.g. qb_gemv_quant_pick in kernels/linear/gemv_quant.cu);
  * which kernel family runs is decided here only.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "attention_prefill.cuh"
-#include "cuda/allreduce_ipc.h"
+#include "comm/cuda/allreduce_ipc.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
 #include "gemv_quant.cuh"
@@ -85,7 +85,7 @@ int qb_choose_allreduce_norm_one_kernel(int dim, const qb_engine_options *o) {
     return dim <= 2048;
 }
 
-/* Prefill attention. auto: the kernel's own rule, qb_attention_prefill_auto_variant (kernels/attention_prefill.cu:
+/* Prefill attention. auto: the kernel's own rule, qb_attention_prefill_auto_variant (kernels/attention/attention_prefill.cu:
  * on Hopper wg at head_dim 64, wgp at 128; fa2 on other GPUs). PERFORMANCE.md, "What changed since the first
  * measurement" (Prefill attention). */
 int qb_choose_attn_prefill(int head_dim, int cc_major, const qb_engine_options *o, int *variant) {

@@ -20,7 +20,7 @@
 
 #include "config/model_config.h"
 #include "cuda/cuda_decode_plan.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "engine/backend.h"
 #include "engine/engine_options.h"
 #include "engine/memory_plan.h"
@@ -36,7 +36,7 @@
 enum { QB_FUSE_NONE = 0, QB_FUSE_EPILOGUES = 1, QB_FUSE_RESIDUAL = 2 };
 
 /* One layer linear in the repacked quantized layout (NULL pointers for bf16 models); with quant_tiled set, in the
- * tiled layout of kernels/quant_tile.cuh (kind: how its rows pair into tiles). */
+ * tiled layout of kernels/linear/quant_tile.cuh (kind: how its rows pair into tiles). */
 typedef struct {
     uint32_t *qweight; /* [N][K * bits / 32] */
     uint32_t *sz;      /* [N][K / group]: f16 scale | zero << 16 */
@@ -117,7 +117,7 @@ typedef struct {
     qb_cuda_graph_level levels[QB_CUDA_DECODE_LEVELS];
     qb_dist *dist;                /* the rank's distributed context (TP group) */
     struct qb_nccl *nc;           /* tensor parallel (tp_size > 1): all-reduce over the TP group; NULL at TP1 */
-    qb_tp_exchange xchg;          /* TP decode's residual exchange (kernels/tp_exchange.cuh) when xchg_on */
+    qb_tp_exchange xchg;          /* TP decode's residual exchange (kernels/comm/tp_exchange.cuh) when xchg_on */
     int xchg_on;
     int32_t *local_best;          /* TP: this shard's argmax (index into its vocabulary rows) */
     uint64_t *argmax_key;         /* TP: packed (logit, global index), max-reduced over the group */

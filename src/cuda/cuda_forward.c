@@ -27,7 +27,7 @@
 #include "attention_prefill.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
-#include "cuda/nccl_comm.h"
+#include "comm/cuda/nccl_comm.h"
 #include "dense_f16.cuh"
 #include "embedding.cuh"
 #include "gemm.cuh"
@@ -261,11 +261,11 @@ int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
 }
 
 /* Named condition for the decode-attention split size: the largest power-of-two multiple of 64 (up to 2048)
- * that still gives splits x kv heads >= 120 blocks. Measured on the H100 (mma kernel, split + merge, KV GB/s by
- * chunk): the best chunk leaves about 128 blocks (one round of the 132 SMs, the merge's partials then are ~1% of
- * the KV bytes), e.g. 7B ctx 4096 -> 128, 16384 -> 512, 32768 -> 1024, 65536 -> 2048; 14B/72B ctx 4096 -> 256;
- * 0.5B ctx 32768 -> 512. 120 rather than 128 so that contexts just under a power of two keep the larger chunk
- * (7B ctx 30720: 1024 at 2300 GB/s vs 512 at 2222; 0.5B ctx 129024: 2048 at 2386 vs 1024 at 2329). Splits
+ * that still gives splits x kv heads >= 120 blocks. Why: on the H100 the best chunk leaves about 128 blocks (one
+ * round of the 132 SMs, the merge's partials then a small share of the KV bytes), e.g. 7B ctx 4096 -> 128,
+ * 16384 -> 512, 32768 -> 1024, 65536 -> 2048; 14B/72B ctx 4096 -> 256; 0.5B ctx 32768 -> 512. 120 rather than
+ * 128 so that contexts just under a power of two keep the larger chunk, which read faster there (timings:
+ * docs/PERFORMANCE.md, "Measurements behind the rules in the code", "Decode attention: split size"). Splits
  * grow with the context, so the chunk never shrinks as it grows: each level serves one band of contexts. */
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len) {
     const int want_blocks = 120;

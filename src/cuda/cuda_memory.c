@@ -118,7 +118,7 @@ int qb_cuda_memory_plan(qb_cuda_engine *e) {
     qb_memory_plan_input in;
     qb_cuda_plan_input(e, &in);
     QB_TRY(qb_memory_plan_make(&e->cfg, &e->plan, &in, &e->mem));
-    /* the decode-attention partials: the plan's count must be the kernel's (kernels/attention_decode.cu) */
+    /* the decode-attention partials: the plan's count must be the kernel's (kernels/attention/attention_decode.cu) */
     size_t part_o = qb_attention_decode_workspace_floats(e->hq, e->hd, e->max_seq) * sizeof(float);
     if (qb_memory_plan_bytes(&e->mem, QB_MEM_PART_O) != part_o)
         return qb_errorf("cuda: the memory plan's decode-attention partials (%zu bytes) differ from the kernel's "

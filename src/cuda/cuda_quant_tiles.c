@@ -1,9 +1,9 @@
-/* cuda_quant_tiles.c - the tiled layout of the CUDA engine's packed linears (kernels/quant_tile.cuh): when it
+/* cuda_quant_tiles.c - the tiled layout of the CUDA engine's packed linears (kernels/linear/quant_tile.cuh): when it
  * applies, and the re-layout of every layer linear once its weights are on the device (random or uploaded, both
  * made in the row layout of engine/quant_repack.h).
  * Why: the fused decode GEMVs read a warp's step as 1 KiB contiguous from the tiled layout instead of 16 pieces of
- * 64 bytes from 16 rows; measured on the H100 (tests/test_decode_fusion_quant --bench, 4 bits): 7B q|k|v 7.33 ->
- * 6.93 us, gate|up 30.47 -> 28.72, o_proj 5.22 -> 4.59, down 22.38 -> 19.86; 72B-TP2 gate|up 67.6 -> 48.4.
+ * 64 bytes from 16 rows, faster on every timed 7B and 72B-TP2 shape (tests/test_decode_fusion_quant --bench;
+ * docs/PERFORMANCE.md, "Measurements behind the rules in the code", "The tiled 4-bit layout").
  * With tiled weights decode always runs the fused kernels (the unfused GEMVs read rows) and prefill dequantizes
  * from tiles. Whether the layout applies is qb_choose_quant_tiled's rule (cuda_choices.c; --quant-layout rows
  * keeps the row layout).

@@ -4,11 +4,11 @@
  * Tensor-parallel slices are taken by row (column-parallel) or column (row-parallel) offsets into the full
  * tensor, following the shard plan.
  * Quantized models: the layer linears in the repacked layout (engine/quant_repack.h), fused by concatenated
- * rows the same way; random ones made on the device (kernels/random_fill_quant.cuh: the values of
+ * rows the same way; random ones made on the device (kernels/weights/random_fill_quant.cuh: the values of
  * qb_linear_random_quant + qb_qmat_from_linear), checkpoint ones repacked on the host and uploaded. Embedding
  * and lm_head stay dense: bf16 for random weights, the checkpoint's dtype (f16 for the releases) otherwise.
  * After a checkpoint upload every dense matrix, bias and norm on the device is checked for NaN / Inf
- * (kernels/nonfinite.cuh), naming the tensor; the host loader checked the same values before the copy.
+ * (kernels/weights/nonfinite.cuh), naming the tensor; the host loader checked the same values before the copy.
  */
 #include <stdio.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "config/model_config.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "engine/shard_plan.h"
 #include "engine/weights.h"
 

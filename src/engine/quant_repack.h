@@ -1,12 +1,13 @@
-/* quant_repack.h - the one quantized layout the CUDA decode kernels read (kernels/gemv_quant.cuh), made at
+/* quant_repack.h - the one quantized layout the CUDA decode kernels read (kernels/linear/gemv_quant.cuh), made at
  * load time from a GPTQ or AWQ linear.
  *
  * Why one layout of our own: both checkpoint layouts put consecutive OUTPUT columns next to each other
  * (GPTQ packs along K but stores [K/pf][N]; AWQ packs along N), so a batch-1 GEMV reading them coalesced must
  * split K over many threads and blocks and reduce across blocks. Transposed to K-contiguous rows, a quantized
  * matrix is read exactly like the bf16 one: one warp streams its rows with 16-byte loads and sums with a warp
- * shuffle, no cross-block reduction, any N fills the GPU (the structure measured at 84-105% of the copy
- * bandwidth for bf16). The repacking is a transpose of 32-bit words for GPTQ and a nibble reorder for AWQ.
+ * shuffle, no cross-block reduction, any N fills the GPU (the structure that reads bf16 weights near the
+ * copy bandwidth: docs/PERFORMANCE.md, "GEMV dispatch"). The repacking is a transpose of 32-bit words for GPTQ and a
+ * nibble reorder for AWQ.
  *
  *   qweight [N][K*bits/32] u32: row n, word w holds k = w*(32/bits) + j at bits [bits*j, +bits), LSB first
  *           (for GPTQ this is exactly the checkpoint's word qweight[w][n]);

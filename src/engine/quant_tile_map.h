@@ -1,6 +1,6 @@
 /* quant_tile_map.h - which 16 rows of a packed quantized linear form one tile of the fused decode GEMVs
- * (kernels/gemv_quant_fused.cuh): the rows an epilogue needs together. Plain C, callable from host and device
- * code; the tiled layout itself (what is stored where) is described in kernels/quant_tile.cuh.
+ * (kernels/linear/gemv_quant_fused.cuh): the rows an epilogue needs together. Plain C, callable from host and device
+ * code; the tiled layout itself (what is stored where) is described in kernels/linear/quant_tile.cuh.
  *   QB_TILE_ROWS  slot j of tile t: row 16 t + j (o_proj, down_proj: store / residual-add epilogues);
  *   QB_TILE_ROPE  slot j < 8: first row of RoPE pair p = 8 t + j (head h = p / (hd/2), i = p % (hd/2): row
  *                 h hd + i), slot j + 8: its partner h hd + i + hd/2 (the fused q|k|v);

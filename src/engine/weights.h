@@ -62,7 +62,7 @@ void qb_weights_free(qb_weights *w);
  * all are finite, else -1 with "DIR: TENSOR: element [r, c] of this rank's slice is not finite". The loaders
  * call it (weights_finite.c); random weights are finite by construction. */
 int qb_weights_check_finite(const char *dir, const qb_weights *w);
-/* Index of the first non-finite value (kernels/nonfinite.cuh's rule), or -1. */
+/* Index of the first non-finite value (kernels/weights/nonfinite.cuh's rule), or -1. */
 long long qb_first_nonfinite16(const uint16_t *v, size_t n, uint32_t exp_mask);
 long long qb_first_nonfinite_f32(const float *v, size_t n);
 

@@ -1,5 +1,5 @@
 /* weights_finite.c - one pass over a rank's loaded weights for NaN / Inf (see weights.h), with the
- * predicate of kernels/nonfinite.cuh. A checkpoint of non-finite numbers would otherwise generate token 0
+ * predicate of kernels/weights/nonfinite.cuh. A checkpoint of non-finite numbers would otherwise generate token 0
  * forever and be recorded VALID. Memory-bound: a block of values is tested branch-free and only a block with
  * a hit is searched for the exact element. */
 #include <stdbool.h>

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "config/model_config.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "engine/backend.h"
 #include "engine/rope.h"
 #include "engine/shard_plan.h"

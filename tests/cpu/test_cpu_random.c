@@ -16,7 +16,7 @@
 
 #include "bench/prompt.h"
 #include "config/model_config.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "engine/backend.h"
 #include "engine/shard_plan.h"
 #include "util/error.h"

@@ -1,4 +1,4 @@
-/* test_printable.c - the one escaper (io/printable.h) and the one non-finite rule (kernels/nonfinite.cuh with
+/* test_printable.c - the one escaper (io/printable.h) and the one non-finite rule (kernels/weights/nonfinite.cuh with
  * its host scan in engine/weights_finite.c), which the CUDA kernel shares, so its logic is tested on the CPU. */
 #include <math.h>
 #include <stdint.h>

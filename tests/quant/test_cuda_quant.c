@@ -1,4 +1,4 @@
-/* test_cuda_quant.c - the quantized decode GEMV and the prefill dequantization (kernels/gemv_quant.cuh) against
+/* test_cuda_quant.c - the quantized decode GEMV and the prefill dequantization (kernels/linear/gemv_quant.cuh) against
  * the CPU reference (engine/cpu_quant_ops.h), on the real Qwen2.5 shapes, for GPTQ-Int4, GPTQ-Int8 and AWQ;
  * then their speed next to the bf16 GEMV of the same shape.
  *

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 
 #include "config/model_config.h"
-#include "dist/dist.h"
+#include "comm/dist.h"
 #include "engine/backend.h"
 #include "engine/cpu_quant_ops.h"
 #include "engine/quant_pack.h"

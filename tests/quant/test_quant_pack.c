@@ -155,7 +155,7 @@ static void test_layouts(void) {
     for (int j = 0; j < 8; j++) CHECK(qb_awq_shift(j) == 4 * reverse[j], "qb_awq_shift(%d) = %d", j, qb_awq_shift(j));
 }
 
-/* ---- a host model of kernels/gemv_quant.cu's arithmetic (the GPU test checks the kernel itself) ---- */
+/* ---- a host model of kernels/linear/gemv_quant.cu's arithmetic (the GPU test checks the kernel itself) ---- */
 
 static uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t sel) { /* PTX prmt, default mode */
     uint64_t both = (uint64_t)y << 32 | x;
