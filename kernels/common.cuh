@@ -62,6 +62,72 @@ __device__ __forceinline__ float qb_warp_sum(float v) {
     return v;
 }
 
+/* The end of a warp-per-rows GEMV: each of the warp's ROWS sums is reduced across the lanes, and lane 0 stores
+ * the rows below n, in fp32 when y_f32 is given, else in bf16. */
+template <int ROWS>
+__device__ __forceinline__ void qb_warp_rows_store(float (&acc)[ROWS], int lane, int row0, int n, qb_bf16 *y_bf16,
+                                                   float *y_f32) {
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
+    if (lane != 0) return;
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) {
+        if (row0 + r < n) {
+            if (y_f32) y_f32[row0 + r] = acc[r];
+            else y_bf16[row0 + r] = __float2bfloat16(acc[r]);
+        }
+    }
+}
+
+/* One batch of a warp-per-rows GEMV's weights: U 16-byte pieces of each of the ROWS rows, 32 pieces apart from
+ * base (the lane's first), streamed past L1; zeros past limit. */
+template <int ROWS, int U>
+__device__ __forceinline__ void qb_rows_load(uint4 (&wv)[ROWS][U], const uint4 *const (&wr)[ROWS], int base,
+                                             int limit) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int p = base + 32 * u;
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) wv[r][u] = p < limit ? qb_load_stream16(wr[r] + p) : make_uint4(0, 0, 0, 0);
+    }
+}
+
+/* Online softmax across the 4 lanes of an mma quad, for its two rows a and b: mx_* are the lane's maxima of the
+ * new scores (raw units). Reduced over the quad they update the running maxima m_*; base_* (scaled, 0 for a row
+ * with nothing visible yet) is what the new scores' exp2 subtracts and alpha_* rescales the old sums. */
+__device__ __forceinline__ void qb_quad_softmax_max(float mx_a, float mx_b, float scale_log2, float &m_a, float &m_b,
+                                                    float &base_a, float &base_b, float &alpha_a, float &alpha_b) {
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+    float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+    base_a = mn_a == -INFINITY ? 0.f : mn_a * scale_log2;
+    base_b = mn_b == -INFINITY ? 0.f : mn_b * scale_log2;
+    alpha_a = exp2f(m_a * scale_log2 - base_a);
+    alpha_b = exp2f(m_b * scale_log2 - base_b);
+    m_a = mn_a;
+    m_b = mn_b;
+}
+
+/* c += A . B, 16 x 16 bf16 by 16 x 8 bf16, fp32 accumulate (one warp's mma.sync) */
+__device__ __forceinline__ void qb_mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                                  uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* The software pipeline's hand-over: the batch loaded ahead (next) becomes the one summed next (cur). */
+template <int ROWS, int U>
+__device__ __forceinline__ void qb_rows_advance(uint4 (&cur)[ROWS][U], const uint4 (&next)[ROWS][U]) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) cur[r][u] = next[r][u];
+}
+
 /* a[i] for a run-time i without copying the array to local memory (the loop leaves only constant indices): the
  * per-rank pointers of the IPC kernels. */
 template <int N>

@@ -75,14 +75,6 @@ qb_attn_decode_combine_kernel(const float *part_o, const float *part_ml, int n_s
  */
 #define QB_ADM_WARPS 4
 
-__device__ __forceinline__ void qb_mma_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                             uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 __device__ __forceinline__ uint32_t qb_word(const uint4 &u, int i) {
     return i == 0 ? u.x : i == 1 ? u.y : i == 2 ? u.z : u.w;
 }
@@ -130,8 +122,8 @@ __device__ __forceinline__ void qb_adm_step(const qb_adm_tile<HD> &t, int base, 
     float sc[4] = {0.f, 0.f, 0.f, 0.f}, sd[4] = {0.f, 0.f, 0.f, 0.f}; /* two chains of dependent mma */
 #pragma unroll
     for (int j = 0; j < KC; j++) {
-        qb_mma_16816(sc, t.k[0][j].x, t.k[1][j].x, t.k[0][j].y, t.k[1][j].y, qf[2 * j][0], qf[2 * j][1]);
-        qb_mma_16816(sd, t.k[0][j].z, t.k[1][j].z, t.k[0][j].w, t.k[1][j].w, qf[2 * j + 1][0],
+        qb_mma_bf16_16816(sc, t.k[0][j].x, t.k[1][j].x, t.k[0][j].y, t.k[1][j].y, qf[2 * j][0], qf[2 * j][1]);
+        qb_mma_bf16_16816(sd, t.k[0][j].z, t.k[1][j].z, t.k[0][j].w, t.k[1][j].w, qf[2 * j + 1][0],
                      qf[2 * j + 1][1]);
     }
     sc[0] += sd[0]; sc[1] += sd[1]; sc[2] += sd[2]; sc[3] += sd[3];
@@ -168,7 +160,7 @@ __device__ __forceinline__ void qb_adm_step(const qb_adm_tile<HD> &t, int base, 
     __syncwarp();
 #pragma unroll
     for (int i = 0; i < MB; i++)
-        qb_mma_16816(acc[i], qb_pair<VC>(t.v[0], t.v[1], i), qb_pair<VC>(t.v[0], t.v[1], MB + i),
+        qb_mma_bf16_16816(acc[i], qb_pair<VC>(t.v[0], t.v[1], i), qb_pair<VC>(t.v[0], t.v[1], MB + i),
                      qb_pair<VC>(t.v[2], t.v[3], i), qb_pair<VC>(t.v[2], t.v[3], MB + i), pb0, pb1);
 }
 

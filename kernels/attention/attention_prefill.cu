@@ -176,16 +176,8 @@ qb_attn_prefill_fa2_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf
             mx_a = fmaxf(mx_a, fmaxf(s[t][0], s[t][1]));
             mx_b = fmaxf(mx_b, fmaxf(s[t][2], s[t][3]));
         }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        float base_a = mn_a == -INFINITY ? 0.f : mn_a * scale_log2; /* a row with nothing visible yet */
-        float base_b = mn_b == -INFINITY ? 0.f : mn_b * scale_log2;
-        float alpha_a = exp2f(m_a * scale_log2 - base_a), alpha_b = exp2f(m_b * scale_log2 - base_b);
-        m_a = mn_a;
-        m_b = mn_b;
+        float base_a, base_b, alpha_a, alpha_b;
+        qb_quad_softmax_max(mx_a, mx_b, scale_log2, m_a, m_b, base_a, base_b, alpha_a, alpha_b);
         float sum_a = 0.f, sum_b = 0.f;
 #pragma unroll
         for (int t = 0; t < ST; t++) {

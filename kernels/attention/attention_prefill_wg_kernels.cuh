@@ -227,17 +227,8 @@ __device__ __forceinline__ void qb_apw_softmax(float *s, int k0, const qb_apw_ro
         mx_a = fmaxf(mx_a, fmaxf(s[4 * t + 0], s[4 * t + 1]));
         mx_b = fmaxf(mx_b, fmaxf(s[4 * t + 2], s[4 * t + 3]));
     }
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-    float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-    float base_a = mn_a == -INFINITY ? 0.f : mn_a * scale_log2; /* a row with nothing visible yet */
-    float base_b = mn_b == -INFINITY ? 0.f : mn_b * scale_log2;
-    alpha_a = exp2f(m_a * scale_log2 - base_a);
-    alpha_b = exp2f(m_b * scale_log2 - base_b);
-    m_a = mn_a;
-    m_b = mn_b;
+    float base_a, base_b;
+    qb_quad_softmax_max(mx_a, mx_b, scale_log2, m_a, m_b, base_a, base_b, alpha_a, alpha_b);
     float sum_a = 0.f, sum_b = 0.f;
 #pragma unroll
     for (int t = 0; t < ST; t++) {
@@ -304,6 +295,52 @@ __device__ __forceinline__ void qb_apw_tiles_landed(void) {
     __syncthreads();
 }
 
+/* The start both kernels share: the shared-memory stages (1024-aligned; K stage s at kv0 + s*TILE, V stage s at
+ * kv0 + (2+s)*TILE, then Q), the PDL hand-over, the block's rows and its KV head's caches, and the loads of Q,
+ * K(0) and V(0) into stage 0 (issued, not committed: the caller may add loads to the group). */
+struct qb_apw_start {
+    uint32_t kv0;
+    qb_bf16 *qs;
+    qb_apw_rows w;
+    const qb_bf16 *kb, *vb;
+};
+
+template <int HD>
+__device__ __forceinline__ qb_apw_start qb_apw_begin(unsigned char *smem, const qb_bf16 *q, const qb_bf16 *k_cache,
+                                                     const qb_bf16 *v_cache, int max_seq, int n, int start, int hq,
+                                                     int hkv, int row_tiles) {
+    constexpr uint32_t TILE = QB_APW_BN * HD * 2; /* bytes of one K or V stage */
+    qb_apw_start b;
+    uint32_t sbase = (uint32_t)__cvta_generic_to_shared(smem);
+    b.kv0 = (sbase + 1023u) & ~1023u;
+    b.qs = (qb_bf16 *)(smem + (b.kv0 - sbase) + 4 * TILE);
+    QB_PDL_WAIT();
+    QB_PDL_TRIGGER();
+    b.w = qb_apw_geometry(n, start, hq, hkv, row_tiles);
+    b.kb = k_cache + (size_t)b.w.kh * max_seq * HD;
+    b.vb = v_cache + (size_t)b.w.kh * max_seq * HD;
+    qb_apw_load_q<HD>(b.qs, q, b.w, hq);
+    qb_apw_load_tile<HD>(b.kv0, b.kb, 0, b.w.kv_end, b.w.tid);            /* K(0) -> K stage 0 */
+    qb_apw_load_tile<HD>(b.kv0 + 2 * TILE, b.vb, 0, b.w.kv_end, b.w.tid); /* V(0) -> V stage 0 */
+    return b;
+}
+
+/* After the first group landed: the Q fragments of the warp's rows, O zero, the running maxima and sums empty. */
+template <int HD>
+__device__ __forceinline__ void qb_apw_first_landed(uint32_t (&qa)[HD / 16][4], const qb_apw_start &b,
+                                                    float (&o)[HD / 8 * 4], float &m_a, float &m_b, float &l_a,
+                                                    float &l_b) {
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    qb_apw_tiles_landed();
+    qb_apw_q_frags<HD>(qa, b.qs, b.w);
+#pragma unroll
+    for (int i = 0; i < HD / 8 * 4; i++) o[i] = 0.f;
+    m_a = -INFINITY; /* m in raw score units */
+    m_b = -INFINITY;
+    l_a = 0.f;
+    l_b = 0.f;
+}
+
 /* wg: per key tile j: S = Q K_j^T, wait, softmax, O += P V_j, wait. Tile j+1 loads meanwhile. */
 template <int HD>
 __global__ void __launch_bounds__(QB_APW_THREADS, 1)
@@ -311,30 +348,15 @@ qb_attn_prefill_wg_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf1
                           int start, int hq, int hkv, int row_tiles, float scale_log2, qb_bf16 *out) {
 #ifdef QB_APW_HAVE_WGMMA
     constexpr int ST = QB_APW_BN / 8, PK = QB_APW_BN / 16, DT = HD / 8;
-    constexpr uint32_t TILE = QB_APW_BN * HD * 2; /* bytes of one K or V stage */
+    constexpr uint32_t TILE = QB_APW_BN * HD * 2;
     extern __shared__ __align__(1024) unsigned char qb_apw_smem[];
-    uint32_t sbase = (uint32_t)__cvta_generic_to_shared(qb_apw_smem);
-    uint32_t kv0 = (sbase + 1023u) & ~1023u; /* K stage s at kv0 + s*TILE, V stage s at kv0 + (2+s)*TILE */
-    qb_bf16 *qs = (qb_bf16 *)(qb_apw_smem + (kv0 - sbase) + 4 * TILE);
-
-    QB_PDL_WAIT();
-    QB_PDL_TRIGGER();
-    qb_apw_rows w = qb_apw_geometry(n, start, hq, hkv, row_tiles);
-    const qb_bf16 *kb = k_cache + (size_t)w.kh * max_seq * HD;
-    const qb_bf16 *vb = v_cache + (size_t)w.kh * max_seq * HD;
-
-    qb_apw_load_q<HD>(qs, q, w, hq);
-    qb_apw_load_tile<HD>(kv0, kb, 0, w.kv_end, w.tid);
-    qb_apw_load_tile<HD>(kv0 + 2 * TILE, vb, 0, w.kv_end, w.tid);
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    qb_apw_tiles_landed();
+    qb_apw_start b = qb_apw_begin<HD>(qb_apw_smem, q, k_cache, v_cache, max_seq, n, start, hq, hkv, row_tiles);
+    const uint32_t kv0 = b.kv0;
+    const qb_apw_rows &w = b.w;
+    const qb_bf16 *kb = b.kb, *vb = b.vb;
     uint32_t qa[HD / 16][4];
-    qb_apw_q_frags<HD>(qa, qs, w);
-
-    float o[DT * 4];
-#pragma unroll
-    for (int i = 0; i < DT * 4; i++) o[i] = 0.f;
-    float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f; /* m in raw score units */
+    float o[DT * 4], m_a, m_b, l_a, l_b;
+    qb_apw_first_landed<HD>(qa, b, o, m_a, m_b, l_a, l_b);
 
     for (int j = 0; j < w.key_tiles; j++) {
         if (j > 0) qb_apw_tiles_landed(); /* tile j visible to all; everyone done with tile j-1's stage */
@@ -380,29 +402,14 @@ qb_attn_prefill_wgp_kernel(const qb_bf16 *q, const qb_bf16 *k_cache, const qb_bf
     constexpr int ST = QB_APW_BN / 8, PK = QB_APW_BN / 16, DT = HD / 8;
     constexpr uint32_t TILE = QB_APW_BN * HD * 2;
     extern __shared__ __align__(1024) unsigned char qb_apw_smem[];
-    uint32_t sbase = (uint32_t)__cvta_generic_to_shared(qb_apw_smem);
-    uint32_t kv0 = (sbase + 1023u) & ~1023u; /* K stage s at kv0 + s*TILE, V stage s at kv0 + (2+s)*TILE */
-    qb_bf16 *qs = (qb_bf16 *)(qb_apw_smem + (kv0 - sbase) + 4 * TILE);
-
-    QB_PDL_WAIT();
-    QB_PDL_TRIGGER();
-    qb_apw_rows w = qb_apw_geometry(n, start, hq, hkv, row_tiles);
-    const qb_bf16 *kb = k_cache + (size_t)w.kh * max_seq * HD;
-    const qb_bf16 *vb = v_cache + (size_t)w.kh * max_seq * HD;
-
-    qb_apw_load_q<HD>(qs, q, w, hq);
-    qb_apw_load_tile<HD>(kv0, kb, 0, w.kv_end, w.tid);            /* K(0) -> K stage 0 */
-    qb_apw_load_tile<HD>(kv0 + 2 * TILE, vb, 0, w.kv_end, w.tid); /* V(0) -> V stage 0 */
+    qb_apw_start b = qb_apw_begin<HD>(qb_apw_smem, q, k_cache, v_cache, max_seq, n, start, hq, hkv, row_tiles);
+    const uint32_t kv0 = b.kv0;
+    const qb_apw_rows &w = b.w;
+    const qb_bf16 *kb = b.kb, *vb = b.vb;
     if (w.key_tiles > 1) qb_apw_load_tile<HD>(kv0 + TILE, kb, QB_APW_BN, w.kv_end, w.tid); /* K(1) -> K stage 1 */
-    asm volatile("cp.async.commit_group;" ::: "memory");
-    qb_apw_tiles_landed();
     uint32_t qa[HD / 16][4];
-    qb_apw_q_frags<HD>(qa, qs, w);
-
-    float o[DT * 4];
-#pragma unroll
-    for (int i = 0; i < DT * 4; i++) o[i] = 0.f;
-    float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;
+    float o[DT * 4], m_a, m_b, l_a, l_b;
+    qb_apw_first_landed<HD>(qa, b, o, m_a, m_b, l_a, l_b);
     float s[ST * 4];
     uint32_t pa[PK][4];
     { /* S(0) and P(0); also in a warpgroup without rows (harmless, and no divergent wgmma) */

@@ -15,17 +15,6 @@
 #define QB_GEMV_UNROLL 4
 
 template <int ROWS>
-__device__ __forceinline__ void qb_gemv_load_w(uint4 (&wv)[ROWS][QB_GEMV_UNROLL], const uint4 *const (&wr)[ROWS],
-                                               int base, int k8) {
-#pragma unroll
-    for (int u = 0; u < QB_GEMV_UNROLL; u++) {
-        int kk = base + 32 * u;
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) wv[r][u] = kk < k8 ? qb_load_stream16(wr[r] + kk) : make_uint4(0, 0, 0, 0);
-    }
-}
-
-template <int ROWS>
 __global__ void __launch_bounds__(QB_GEMV_WARPS * 32)
 qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, int k8, qb_bf16 *y_bf16,
                float *y_f32) {
@@ -36,7 +25,7 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
     for (int r = 0; r < ROWS; r++) wr[r] = w + (size_t)min(row0 + r, n - 1) * k8;
     /* the first weights are constant data: fetch them while the previous kernel finishes (PDL) */
     uint4 wv[ROWS][QB_GEMV_UNROLL];
-    qb_gemv_load_w<ROWS>(wv, wr, lane, k8);
+    qb_rows_load<ROWS, QB_GEMV_UNROLL>(wv, wr, lane, k8);
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
     if (row0 >= n) return;
@@ -51,27 +40,14 @@ qb_gemv_kernel(const uint4 *__restrict__ w, const uint4 *__restrict__ x, int n, 
             xv[u] = kk < k8 ? __ldg(x + kk) : make_uint4(0, 0, 0, 0);
         }
         /* next batch in flight while this one is summed */
-        qb_gemv_load_w<ROWS>(nv, wr, base + 32 * QB_GEMV_UNROLL, k8);
+        qb_rows_load<ROWS, QB_GEMV_UNROLL>(nv, wr, base + 32 * QB_GEMV_UNROLL, k8);
 #pragma unroll
         for (int u = 0; u < QB_GEMV_UNROLL; u++)
 #pragma unroll
             for (int r = 0; r < ROWS; r++) acc[r] += qb_dot8(wv[r][u], xv[u]);
-#pragma unroll
-        for (int u = 0; u < QB_GEMV_UNROLL; u++)
-#pragma unroll
-            for (int r = 0; r < ROWS; r++) wv[r][u] = nv[r][u];
+        qb_rows_advance(wv, nv);
     }
-#pragma unroll
-    for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
-    if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) {
-            if (row0 + r < n) {
-                if (y_f32) y_f32[row0 + r] = acc[r];
-                else y_bf16[row0 + r] = __float2bfloat16(acc[r]);
-            }
-        }
-    }
+    qb_warp_rows_store<ROWS>(acc, lane, row0, n, y_bf16, y_f32);
 }
 
 template <int ROWS>
@@ -204,10 +180,7 @@ __global__ void __launch_bounds__(QB_FG_THREADS, 2) qb_gemv_fused_kernel(qb_fuse
             for (int t = 0; t < QB_FG_UNROLL; t++)
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) acc[r] += qb_dot8(wv[r][t], xv[t]);
-#pragma unroll
-            for (int t = 0; t < QB_FG_UNROLL; t++)
-#pragma unroll
-                for (int r = 0; r < ROWS; r++) wv[r][t] = nv[r][t];
+            qb_rows_advance(wv, nv);
         }
 #pragma unroll
         for (int r = 0; r < ROWS; r++) wr[r] = wn[r];

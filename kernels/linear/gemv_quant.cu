@@ -55,17 +55,6 @@ __device__ __forceinline__ float qb_piece_dot(uint4 w, const float *xf, float zc
     return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
-template <int ROWS>
-__device__ __forceinline__ void qb_qgemv_load(uint4 (&wv)[ROWS][QB_QGEMV_UNROLL], const uint4 *const (&wr)[ROWS],
-                                              int base, int pieces) {
-#pragma unroll
-    for (int u = 0; u < QB_QGEMV_UNROLL; u++) {
-        int p = base + 32 * u;
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) wv[r][u] = p < pieces ? qb_load_stream16(wr[r] + p) : make_uint4(0, 0, 0, 0);
-    }
-}
-
 template <int BITS, int ROWS>
 __global__ void __launch_bounds__(QB_QGEMV_WARPS * 32)
 qb_gemv_quant_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ sz, const uint4 *__restrict__ x,
@@ -82,7 +71,7 @@ qb_gemv_quant_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
         szr[r] = sz + (size_t)row * groups;
     }
     uint4 wv[ROWS][QB_QGEMV_UNROLL];
-    qb_qgemv_load<ROWS>(wv, wr, lane, pieces); /* constant data: before the wait */
+    qb_rows_load<ROWS, QB_QGEMV_UNROLL>(wv, wr, lane, pieces); /* constant data: before the wait */
     QB_PDL_WAIT();
     QB_PDL_TRIGGER();
     if (row0 >= n) return;
@@ -91,7 +80,7 @@ qb_gemv_quant_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
     for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
     for (int base = lane; base < pieces; base += 32 * QB_QGEMV_UNROLL) {
         uint4 nv[ROWS][QB_QGEMV_UNROLL];
-        qb_qgemv_load<ROWS>(nv, wr, base + 32 * QB_QGEMV_UNROLL, pieces);
+        qb_rows_load<ROWS, QB_QGEMV_UNROLL>(nv, wr, base + 32 * QB_QGEMV_UNROLL, pieces);
 #pragma unroll
         for (int u = 0; u < QB_QGEMV_UNROLL; u++) {
             int p = base + 32 * u;
@@ -118,22 +107,9 @@ qb_gemv_quant_kernel(const uint4 *__restrict__ qw, const uint32_t *__restrict__ 
                 }
             }
         }
-#pragma unroll
-        for (int u = 0; u < QB_QGEMV_UNROLL; u++)
-#pragma unroll
-            for (int r = 0; r < ROWS; r++) wv[r][u] = nv[r][u];
+        qb_rows_advance(wv, nv);
     }
-#pragma unroll
-    for (int r = 0; r < ROWS; r++) acc[r] = qb_warp_sum(acc[r]);
-    if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) {
-            if (row0 + r < n) {
-                if (y_f32) y_f32[row0 + r] = acc[r];
-                else y_bf16[row0 + r] = __float2bfloat16(acc[r]);
-            }
-        }
-    }
+    qb_warp_rows_store<ROWS>(acc, lane, row0, n, y_bf16, y_f32);
 }
 
 template <int BITS, int ROWS>

@@ -93,15 +93,6 @@ __device__ __forceinline__ uint32_t qb_bf16x2_fma(uint32_t a, uint32_t b, uint32
     return d;
 }
 
-/* c += A . B, 16 x 16 bf16 by 16 x 8 bf16, fp32 accumulate */
-__device__ __forceinline__ void qb_mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                                  uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 /* bf16 pair (q[m] - zero, q[m + 4] - zero) of a word of 8 nibbles; nz = bf16x2 of -(128 + zero) */
 template <int M>
 __device__ __forceinline__ uint32_t qb_q4_pair(uint32_t word, uint32_t nz) {
