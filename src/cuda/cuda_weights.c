@@ -25,7 +25,14 @@
 
 static uint64_t qb_layer_tensor_id(int layer, const char *suffix) {
     char name[160];
-    snprintf(name, sizeof name, "model.layers.%d.%s", layer, suffix);
+    qb_tensor_name(name, sizeof name, layer, suffix);
+    return qb_tensor_id(name);
+}
+
+/* id of "model.layers.<layer>.<linear which>.<part>" (names from the family and format tables) */
+static uint64_t qb_linear_tensor_id(int layer, int which, const char *part) {
+    char name[160];
+    qb_linear_tensor_name(name, sizeof name, layer, which, part);
     return qb_tensor_id(name);
 }
 
@@ -55,13 +62,10 @@ static int qb_fill_qlinear(qb_cuda_engine *e, int l, int which, uint64_t seed) {
     long row_off = 0;
     const qb_cuda_qmat *m = qb_qmat_place(e, &e->layer[l], which, &row_off);
     long k = (long)sl.n_cols, words = k * e->quant_bits / 32, groups = k / e->group_size;
-    char suffix[96];
+    const qb_weight_format_info *f = qb_format_info(e->cfg.quant);
     uint64_t id[3];
-    static const char *const part[3] = {"qweight", "qzeros", "scales"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(suffix, sizeof suffix, "%s.%s", qb_linear_suffix[which], part[i]);
-        id[i] = qb_layer_tensor_id(l, suffix);
-    }
+    static const int part[3] = {QB_PART_QWEIGHT, QB_PART_QZEROS, QB_PART_SCALES};
+    for (int i = 0; i < 3; i++) id[i] = qb_linear_tensor_id(l, which, f->parts[part[i]]);
     return qb_launch_random_fill_qmat(m->qweight + row_off * words, m->sz + row_off * groups, (int)sl.n_rows, (int)k,
                                       e->quant_bits, e->group_size, e->awq, (long)sl.rows, (long)sl.row0,
                                       (long)sl.col0, seed, id[0], id[1], id[2], e->stream);
@@ -73,46 +77,48 @@ int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed) {
     long nq = (long)e->hq * hd, nkv = (long)e->hkv * hd;
     long nq_full = (long)e->cfg.num_heads * hd, i_full = e->cfg.intermediate_size;
     cudaStream_t s = e->stream;
-    QB_TRY(qb_fill_rows(e->embed, e->vocab_full, H, 0, seed, qb_tensor_id("model.embed_tokens.weight"), s));
+    const qb_model_family *fam = &qb_qwen2_family;
+    const char *W = qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT];
+    QB_TRY(qb_fill_rows(e->embed, e->vocab_full, H, 0, seed, qb_tensor_id(fam->embed), s));
     if (!e->cfg.tie_word_embeddings)
-        QB_TRY(qb_fill_rows(e->lm_head, e->vocab_rows, H, p->vocab_start, seed, qb_tensor_id("lm_head.weight"), s));
-    QB_TRY(qb_launch_random_fill_norm_f32(e->final_norm, H, seed, qb_tensor_id("model.norm.weight"), s));
+        QB_TRY(qb_fill_rows(e->lm_head, e->vocab_rows, H, p->vocab_start, seed, qb_tensor_id(fam->lm_head), s));
+    QB_TRY(qb_launch_random_fill_norm_f32(e->final_norm, H, seed, qb_tensor_id(fam->final_norm), s));
     for (int l = 0; l < e->layers; l++) {
         qb_cuda_layer *L = &e->layer[l];
         long q0 = (long)p->q_head_start * hd, kv0 = (long)p->kv_head_start * hd;
         if (e->quant_bits) { /* packed linears; biases and norms as for bf16 below */
             for (int which = 0; which < QB_NUM_LINEAR; which++) QB_TRY(qb_fill_qlinear(e, l, which, seed));
             QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed,
-                                                  qb_layer_tensor_id(l, "self_attn.q_proj.bias"), s));
+                                                  qb_linear_tensor_id(l, QB_LIN_Q, "bias"), s));
             QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq, nkv, kv0, seed,
-                                                  qb_layer_tensor_id(l, "self_attn.k_proj.bias"), s));
+                                                  qb_linear_tensor_id(l, QB_LIN_K, "bias"), s));
             QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq + nkv, nkv, kv0, seed,
-                                                  qb_layer_tensor_id(l, "self_attn.v_proj.bias"), s));
+                                                  qb_linear_tensor_id(l, QB_LIN_V, "bias"), s));
             QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed,
-                                                  qb_layer_tensor_id(l, "input_layernorm.weight"), s));
+                                                  qb_layer_tensor_id(l, fam->layer_norms[0]), s));
             QB_TRY(qb_launch_random_fill_norm_f32(L->norm_post, H, seed,
-                                                  qb_layer_tensor_id(l, "post_attention_layernorm.weight"), s));
+                                                  qb_layer_tensor_id(l, fam->layer_norms[1]), s));
             continue;
         }
-        QB_TRY(qb_fill_rows(L->w_qkv, nq, H, q0, seed, qb_layer_tensor_id(l, "self_attn.q_proj.weight"), s));
-        QB_TRY(qb_fill_rows(L->w_qkv + nq * H, nkv, H, kv0, seed, qb_layer_tensor_id(l, "self_attn.k_proj.weight"), s));
+        QB_TRY(qb_fill_rows(L->w_qkv, nq, H, q0, seed, qb_linear_tensor_id(l, QB_LIN_Q, W), s));
+        QB_TRY(qb_fill_rows(L->w_qkv + nq * H, nkv, H, kv0, seed, qb_linear_tensor_id(l, QB_LIN_K, W), s));
         QB_TRY(qb_fill_rows(L->w_qkv + (nq + nkv) * H, nkv, H, kv0, seed,
-                            qb_layer_tensor_id(l, "self_attn.v_proj.weight"), s));
-        QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed, qb_layer_tensor_id(l, "self_attn.q_proj.bias"), s));
+                            qb_linear_tensor_id(l, QB_LIN_V, W), s));
+        QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed, qb_linear_tensor_id(l, QB_LIN_Q, "bias"), s));
         QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq, nkv, kv0, seed,
-                                              qb_layer_tensor_id(l, "self_attn.k_proj.bias"), s));
+                                              qb_linear_tensor_id(l, QB_LIN_K, "bias"), s));
         QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq + nkv, nkv, kv0, seed,
-                                              qb_layer_tensor_id(l, "self_attn.v_proj.bias"), s));
+                                              qb_linear_tensor_id(l, QB_LIN_V, "bias"), s));
         QB_TRY(qb_launch_random_fill_bf16(L->w_o, H, nq, 0, q0, nq_full, seed,
-                                          qb_layer_tensor_id(l, "self_attn.o_proj.weight"), s));
-        QB_TRY(qb_fill_rows(L->w_gate_up, I, H, p->inter_start, seed, qb_layer_tensor_id(l, "mlp.gate_proj.weight"), s));
+                                          qb_linear_tensor_id(l, QB_LIN_O, W), s));
+        QB_TRY(qb_fill_rows(L->w_gate_up, I, H, p->inter_start, seed, qb_linear_tensor_id(l, QB_LIN_GATE, W), s));
         QB_TRY(qb_fill_rows(L->w_gate_up + I * H, I, H, p->inter_start, seed,
-                            qb_layer_tensor_id(l, "mlp.up_proj.weight"), s));
+                            qb_linear_tensor_id(l, QB_LIN_UP, W), s));
         QB_TRY(qb_launch_random_fill_bf16(L->w_down, H, I, 0, p->inter_start, i_full, seed,
-                                          qb_layer_tensor_id(l, "mlp.down_proj.weight"), s));
-        QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed, qb_layer_tensor_id(l, "input_layernorm.weight"), s));
+                                          qb_linear_tensor_id(l, QB_LIN_DOWN, W), s));
+        QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed, qb_layer_tensor_id(l, fam->layer_norms[0]), s));
         QB_TRY(qb_launch_random_fill_norm_f32(L->norm_post, H, seed,
-                                              qb_layer_tensor_id(l, "post_attention_layernorm.weight"), s));
+                                              qb_layer_tensor_id(l, fam->layer_norms[1]), s));
     }
     QB_CUDA_TRY(cudaStreamSynchronize(s));
     return 0;
