@@ -8,7 +8,7 @@
 /* Bytes per weight element of a linear layer: the packed values plus, per group, the f16 scale and the zero
  * point the engine keeps beside it (QB_ENGINE_GROUP_BYTES per group in its repacked layout). */
 double qb_decode_weight_bytes(const qb_model_config *c, const qb_shard_plan *p) {
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     const double H = c->hidden_size;
     double per_layer_params = 0, bias_values = 0; /* sums of integers: exact */
     for (int k = 0; k < fam->n_linears; k++) {

@@ -191,11 +191,11 @@ static int parse_object(const json_t *root, const char *origin, qb_model_config 
     if (!json_is_object(root)) return qb_errorf("%s: top level must be a JSON object", origin);
     const char *s = NULL;
     QB_TRY(get_str(root, "model_type", origin, "", &s));
-    if (s && strcmp(s, qb_qwen2_family.model_type) != 0)
-        return qb_errorf("%s: model_type: \"%.40s\" is not supported (%s only)", origin, s, qb_qwen2_family.model_type);
+    const qb_model_family *fam = s ? qb_model_family_by_type(s) : &qb_qwen2_family;
+    if (!fam) return qb_errorf("%s: model_type: \"%.40s\" is not supported (%s only)", origin, s, qb_qwen2_family.model_type);
     QB_TRY(get_str(root, "hidden_act", origin, "", &s));
-    if (s && strcmp(s, qb_qwen2_family.hidden_act) != 0)
-        return qb_errorf("%s: hidden_act: \"%.40s\" is not supported (%s only)", origin, s, qb_qwen2_family.hidden_act);
+    if (s && strcmp(s, fam->hidden_act) != 0)
+        return qb_errorf("%s: hidden_act: \"%.40s\" is not supported (%s only)", origin, s, fam->hidden_act);
     QB_TRY(get_int(root, "vocab_size", true, 1, QB_MAX_VOCAB, origin, "", &c->vocab_size, NULL));
     QB_TRY(get_int(root, "hidden_size", true, 1, QB_MAX_HIDDEN, origin, "", &c->hidden_size, NULL));
     QB_TRY(get_int(root, "intermediate_size", true, 1, QB_MAX_INTERMEDIATE, origin, "", &c->intermediate_size, NULL));

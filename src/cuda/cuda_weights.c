@@ -77,7 +77,7 @@ int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed) {
     long nq = (long)e->hq * hd, nkv = (long)e->hkv * hd;
     long nq_full = (long)e->cfg.num_heads * hd, i_full = e->cfg.intermediate_size;
     cudaStream_t s = e->stream;
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(&e->cfg);
     const char *W = qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT];
     QB_TRY(qb_fill_rows(e->embed, e->vocab_full, H, 0, seed, qb_tensor_id(fam->embed), s));
     if (!e->cfg.tie_word_embeddings)

@@ -36,8 +36,8 @@ int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb
     const size_t H = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
     w->layers = calloc((size_t)c->num_layers, sizeof *w->layers);
     if (!w->layers) return qb_errorf("weights: out of memory for %d layers", c->num_layers);
-    if (!(w->embed = qb_weights_alloc_bytes(w, V * H * 2, qb_qwen2_family.embed))) return -1;
-    if (!(w->final_norm = qb_weights_alloc_bytes(w, H * sizeof(float), qb_qwen2_family.final_norm))) return -1;
+    if (!(w->embed = qb_weights_alloc_bytes(w, V * H * 2, qb_model_family_of(c)->embed))) return -1;
+    if (!(w->final_norm = qb_weights_alloc_bytes(w, H * sizeof(float), qb_model_family_of(c)->final_norm))) return -1;
     qb_linear *lm = &w->lm_head;
     lm->fmt = QB_WFMT_BF16;
     lm->out_features = p->vocab_size;
@@ -46,7 +46,7 @@ int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb
         lm->w = w->embed + (size_t)p->vocab_start * H;
         lm->owns_w = 0;
     } else {
-        if (!(lm->w = qb_weights_alloc_bytes(w, (size_t)p->vocab_size * H * 2, qb_qwen2_family.lm_head))) return -1;
+        if (!(lm->w = qb_weights_alloc_bytes(w, (size_t)p->vocab_size * H * 2, qb_model_family_of(c)->lm_head))) return -1;
         lm->owns_w = 1;
     }
     for (int i = 0; i < c->num_layers; i++) {

@@ -55,7 +55,7 @@ static int check_vec(const char *dir, const char *name, const float *v, long n) 
 int qb_weights_check_finite(const char *dir, const qb_weights *w) {
     const qb_model_config *c = &w->cfg;
     const long H = c->hidden_size;
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     char name[256];
     QB_TRY(check_dense(dir, fam->embed, w->embed, w->embed_fmt, c->vocab_size, H));
     if (w->lm_head.owns_w)

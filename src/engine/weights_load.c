@@ -21,7 +21,7 @@ static int load_layer(qb_checkpoint *ck, const qb_model_config *c, const qb_shar
                       qb_layer_weights *l) {
     char name[256];
     const uint64_t H = (uint64_t)c->hidden_size;
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     float *norms[2] = {l->input_norm, l->post_attn_norm}; /* the family's layer_norms, in order */
     for (int n = 0; n < fam->n_layer_norms; n++) {
         qb_tensor_name(name, sizeof name, i, fam->layer_norms[n]);
@@ -43,7 +43,7 @@ static int load_layer(qb_checkpoint *ck, const qb_model_config *c, const qb_shar
 
 static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     QB_TRY(qb_checkpoint_read_rows_bf16(ck, fam->embed, V, H, 0, V, w->embed));
     QB_TRY(qb_checkpoint_read_vec_f32(ck, fam->final_norm, H, 0, H, w->final_norm));
     qb_ck_entry *lm = qb_checkpoint_find(ck, fam->lm_head);

@@ -290,7 +290,7 @@ static int read_dense_rows(qb_checkpoint *ck, const char *name, uint64_t rows, u
 
 static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     char name[256], prefix[160];
     QB_TRY(read_dense_rows(ck, fam->embed, V, H, 0, V, w->embed, &w->embed_fmt));
     QB_TRY(qb_checkpoint_read_vec_f32(ck, fam->final_norm, H, 0, H, w->final_norm));

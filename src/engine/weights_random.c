@@ -91,7 +91,7 @@ int qb_weights_random(const qb_model_config *c, const qb_shard_plan *p, uint64_t
     }
     const uint64_t H = (uint64_t)c->hidden_size;
     char name[256];
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     fill_block(out->embed, fam->embed, seed, H, 0, (uint64_t)c->vocab_size, 0, H);
     if (!c->tie_word_embeddings)
         fill_block(out->lm_head.w, fam->lm_head, seed, H, (uint64_t)p->vocab_start, (uint64_t)p->vocab_size, 0, H);

@@ -69,7 +69,7 @@ static void list_free(tensor_list *l) {
  * bias), the post-attention norm; final norm; lm_head unless tied. Names from the family table. */
 static int collect(const qb_weights *w, tensor_list *l) {
     const qb_model_config *c = &w->cfg;
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
     char name[256];
     QB_TRY(push(l, fam->embed, 2, V, H, w->embed, NULL));
@@ -100,7 +100,7 @@ static int collect(const qb_weights *w, tensor_list *l) {
 }
 
 size_t qb_weights_export_tensor_count(const qb_model_config *c) {
-    const qb_model_family *fam = &qb_qwen2_family;
+    const qb_model_family *fam = qb_model_family_of(c);
     size_t per_layer = (size_t)fam->n_layer_norms;
     for (int k = 0; k < fam->n_linears; k++) per_layer += fam->linears[k].has_bias ? 2 : 1;
     return 1 + (size_t)c->num_layers * per_layer + 1 + (c->tie_word_embeddings ? 0 : 1); /* embed, norm, head */
@@ -152,8 +152,8 @@ int qb_weights_export(const char *dir, const qb_weights *w, int n_shards) {
 
 int qb_model_config_write_json(const qb_model_config *c, const char *path) {
     json_t *o = json_pack("{s:[s], s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:b, s:s}",
-                          "architectures", qb_qwen2_family.architecture, "model_type", qb_qwen2_family.model_type,
-                          "hidden_act", qb_qwen2_family.hidden_act,
+                          "architectures", qb_model_family_of(c)->architecture, "model_type",
+                          qb_model_family_of(c)->model_type, "hidden_act", qb_model_family_of(c)->hidden_act,
                           "vocab_size", c->vocab_size, "hidden_size", c->hidden_size, "intermediate_size",
                           c->intermediate_size, "num_hidden_layers", c->num_layers, "num_attention_heads",
                           c->num_heads, "num_key_value_heads", c->num_kv_heads, "head_dim", c->head_dim,

@@ -44,6 +44,19 @@ const qb_model_family qb_qwen2_family = {
     .rope = QB_ROPE_KIND_NEOX,
 };
 
+static const qb_model_family *const k_families[] = {&qb_qwen2_family};
+
+const qb_model_family *qb_model_family_by_type(const char *model_type) {
+    for (size_t i = 0; i < sizeof k_families / sizeof *k_families; i++)
+        if (model_type && strcmp(k_families[i]->model_type, model_type) == 0) return k_families[i];
+    return NULL;
+}
+
+const qb_model_family *qb_model_family_of(const qb_model_config *c) {
+    (void)c; /* one family today */
+    return &qb_qwen2_family;
+}
+
 const qb_linear_desc *qb_linear_desc_of(int which) {
     return which >= 0 && which < QB_NUM_LINEAR ? &k_linears[which] : NULL;
 }
@@ -81,7 +94,7 @@ void qb_dim_local(const qb_model_config *c, const qb_shard_plan *p, qb_dim d, ui
 }
 
 void qb_linear_slice(const qb_model_config *c, const qb_shard_plan *p, int which, qb_slice *s) {
-    const qb_linear_desc *d = &k_linears[which];
+    const qb_linear_desc *d = &qb_model_family_of(c)->linears[which];
     memset(s, 0, sizeof *s);
     s->rows = qb_dim_full(c, d->out), s->cols = qb_dim_full(c, d->in);
     s->n_rows = s->rows, s->n_cols = s->cols;

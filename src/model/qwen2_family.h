@@ -67,6 +67,13 @@ typedef struct {
 
 extern const qb_model_family qb_qwen2_family;
 
+/* The family a config.json's model_type names, or NULL. */
+const qb_model_family *qb_model_family_by_type(const char *model_type);
+/* The family of a parsed config: every reader takes its tensors from here (Qwen2 is the only one today; a
+ * second family adds its table, a row in qb_model_family_by_type and a field of qb_model_config set from
+ * model_type, which this returns). */
+const qb_model_family *qb_model_family_of(const qb_model_config *c);
+
 /* "self_attn.q_proj", ..., "mlp.down_proj" (append ".weight" / ".bias" and pass to qb_tensor_name). */
 extern const char *const qb_linear_suffix[QB_NUM_LINEAR];
 /* The row of linear `which` (QB_LIN_*). */
