@@ -80,7 +80,10 @@ char *qb_formats_json(void) {
     json_object_set_new(root, "generated_by", json_string("qwenbench formats --json (src/model/)"));
     json_object_set_new(root, "engine_group_bytes", json_integer(QB_ENGINE_GROUP_BYTES));
     json_object_set_new(root, "formats", formats);
-    json_object_set_new(root, "families", json_pack("{s:o}", "qwen2", family_json(&qb_qwen2_family)));
+    json_t *families = json_object();
+    for (int i = 0; qb_model_family_at(i); i++)
+        json_object_set_new(families, qb_model_family_at(i)->model_type, family_json(qb_model_family_at(i)));
+    json_object_set_new(root, "families", families);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     json_decref(root);
     if (!text) return NULL;

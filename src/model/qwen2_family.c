@@ -46,6 +46,10 @@ const qb_model_family qb_qwen2_family = {
 
 static const qb_model_family *const k_families[] = {&qb_qwen2_family};
 
+const qb_model_family *qb_model_family_at(int i) {
+    return i >= 0 && (size_t)i < sizeof k_families / sizeof *k_families ? k_families[i] : NULL;
+}
+
 const qb_model_family *qb_model_family_by_type(const char *model_type) {
     for (size_t i = 0; i < sizeof k_families / sizeof *k_families; i++)
         if (model_type && strcmp(k_families[i]->model_type, model_type) == 0) return k_families[i];

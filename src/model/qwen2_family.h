@@ -67,6 +67,8 @@ typedef struct {
 
 extern const qb_model_family qb_qwen2_family;
 
+/* Family i of the registry (NULL past the end), for listing (`qwenbench formats --json`). */
+const qb_model_family *qb_model_family_at(int i);
 /* The family a config.json's model_type names, or NULL. */
 const qb_model_family *qb_model_family_by_type(const char *model_type);
 /* The family of a parsed config: every reader takes its tensors from here (Qwen2 is the only one today; a

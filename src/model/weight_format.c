@@ -61,16 +61,20 @@ int qb_quant_from_checkpoint(const char *quant_method, int bits, qb_quant *out) 
 }
 
 const char *qb_quant_bits_list(const char *quant_method) {
+    /* messages name the method as the checkpoint spells it; the list is every bits value of that method, ascending */
     static char list[64];
-    size_t used = 0;
-    /* messages name the method as the checkpoint spells it; the list is every bits value of that method */
-    int n = 0;
-    list[0] = '\0';
+    int bits[QB_QUANT_COUNT], n = 0;
     for (int i = 0; i < QB_QUANT_COUNT; i++) {
         const qb_weight_format_info *f = &k_formats[i];
         if (!f->quant_method || !quant_method || strcasecmp(f->quant_method, quant_method) != 0) continue;
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", n++ ? " or " : "", f->bits);
+        int at = n++;
+        while (at > 0 && bits[at - 1] > f->bits) bits[at] = bits[at - 1], at--;
+        bits[at] = f->bits;
     }
+    size_t used = 0;
+    list[0] = '\0';
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", i ? " or " : "", bits[i]);
     if (n == 1) snprintf(list + used, sizeof list - used, " only");
     return list;
 }

@@ -47,7 +47,7 @@ static void check_format_rows(void) {
     CHECK(qb_quant_parse("gptq-int3", &q) == -1 && strstr(qb_last_error(), "bf16, gptq-int8, gptq-int4, awq"));
     CHECK(qb_quant_from_checkpoint("GPTQ", 4, &q) == 0 && q == QB_QUANT_GPTQ_INT4);
     CHECK(qb_quant_from_checkpoint("gptq", 3, &q) == -1 && qb_quant_from_checkpoint("awq", 8, &q) == -1);
-    CHECK(strcmp(qb_quant_bits_list("gptq"), "8 or 4") == 0 && strcmp(qb_quant_bits_list("awq"), "4 only") == 0);
+    CHECK(strcmp(qb_quant_bits_list("gptq"), "4 or 8") == 0 && strcmp(qb_quant_bits_list("awq"), "4 only") == 0);
     CHECK(qb_format_info(QB_QUANT_COUNT) == NULL && strcmp(qb_quant_name(QB_QUANT_COUNT), "unknown") == 0);
 }
 
