@@ -1,8 +1,8 @@
-/* roofline.c - bytes read per decode token (see roofline.h): the family table's tensors (model/qwen2_family.h)
+/* roofline.c - bytes read per decode token (see roofline.h): the family table's tensors (model/model_family.h)
  * at the format table's bytes per weight (model/weight_format.h). */
 #include "bench/roofline.h"
 
-#include "model/qwen2_family.h"
+#include "model/model_family.h"
 #include "model/weight_format.h"
 
 /* Bytes per weight element of a linear layer: the packed values plus, per group, the f16 scale and the zero

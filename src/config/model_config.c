@@ -19,7 +19,7 @@
 #include <strings.h>
 
 #include "config/model_config_internal.h"
-#include "model/qwen2_family.h"
+#include "model/model_family.h"
 #include "io/printable.h"
 #include "util/error.h"
 

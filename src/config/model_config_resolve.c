@@ -20,7 +20,7 @@
 #include "io/model_dir.h"
 #include "io/printable.h"
 #include "io/checkpoint.h"
-#include "model/qwen2_family.h"
+#include "model/model_family.h"
 #include "util/error.h"
 
 #ifndef QB_SOURCE_DIR

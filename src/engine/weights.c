@@ -1,4 +1,4 @@
-/* weights.c - one rank's weight buffers: allocation of the shapes the family table (model/qwen2_family.h)
+/* weights.c - one rank's weight buffers: allocation of the shapes the family table (model/model_family.h)
  * and a shard plan give, host bytes, freeing. Random filling is in weights_random.c, quantized buffers in
  * weights_quant.c, loading from a checkpoint in weights_load.c; this file depends on none of them.
  */

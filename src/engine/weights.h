@@ -14,7 +14,7 @@
 
 #include "config/model_config.h"
 #include "engine/shard_plan.h"
-#include "model/qwen2_family.h" /* tensor names, qb_tensor_name */
+#include "model/model_family.h" /* tensor names, qb_tensor_name */
 
 typedef enum {
     QB_WFMT_BF16 = 0, /* dense bf16 [N][K] */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "engine/weights.h"
-#include "model/qwen2_family.h" /* QB_LIN_*, qb_linear_suffix, qb_slice, qb_linear_slice */
+#include "model/model_family.h" /* QB_LIN_*, qb_linear_suffix, qb_slice, qb_linear_slice */
 
 /* &l->q ... &l->down by QB_LIN_* index. */
 qb_linear *qb_layer_linear(qb_layer_weights *l, int which);

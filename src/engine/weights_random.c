@@ -1,7 +1,7 @@
 /* weights_random.c - random weights of a rank's exact shapes (weights.h, random_init.h): every value a pure
  * function of seed, tensor name and element index, so any slice equals the slice of the full tensor. BF16
  * configs fill dense matrices here; quantized configs get packed weights from weights_quant.c. Tensor names
- * (and so the seeds hashed from them) come from the family table (model/qwen2_family.h).
+ * (and so the seeds hashed from them) come from the family table (model/model_family.h).
  */
 #include <pthread.h>
 #include <stdbool.h>

@@ -9,7 +9,7 @@
 
 #include "engine/random_init.h"
 #include "engine/weights_layout.h"
-#include "model/qwen2_family.h"
+#include "model/model_family.h"
 #include "model/weight_format.h"
 #include "io/safetensors_write.h"
 #include "util/error.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/qwen2_family.h"
+#include "model/model_family.h"
 #include "model/weight_format.h"
 
 static const char *packing_name(qb_packing p) {

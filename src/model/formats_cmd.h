@@ -1,5 +1,5 @@
 /* formats_cmd.h - `qwenbench formats --json`: the weight-format table (model/weight_format.h) and the Qwen2
- * family's tensor table (model/qwen2_family.h) as JSON, the one source analysis/ reads (configs/formats.json
+ * family's tensor table (model/model_family.h) as JSON, the one source analysis/ reads (configs/formats.json
  * is this output, committed; a test keeps them equal). */
 #ifndef QB_MODEL_FORMATS_CMD_H
 #define QB_MODEL_FORMATS_CMD_H

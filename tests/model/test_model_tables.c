@@ -18,7 +18,7 @@
 #include "io/weights_export.h"
 #include "io_test_util.h"
 #include "model/formats_cmd.h"
-#include "model/qwen2_family.h"
+#include "model/model_family.h"
 #include "model/weight_format.h"
 
 static void check_format_rows(void) {

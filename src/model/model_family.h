@@ -1,4 +1,5 @@
-/* qwen2_family.h - the Qwen2 model family described once: the tensors of one layer and of the whole model,
+/* model_family.h - a model family described once, as data (the Qwen2 table is src/model/qwen2_family.c, the
+ * only family today): the tensors of one layer and of the whole model,
  * their names, their shapes as functions of the config's dimensions, which have a bias, which linear family
  * computes them and how each splits under tensor parallelism; plus embedding, final norm, lm_head (tied or
  * not) and the RoPE kind.
@@ -9,10 +10,10 @@
  * The shard plan (engine/shard_plan.h) says which heads / rows a rank holds; qb_linear_slice turns a table
  * row and a plan into the rank's block. Loaders, random weights, export, memory plans, the roofline and the
  * CUDA upload enumerate tensors from here; tensor names (and so the random-weight seeds hashed from them)
- * are spelled only here and in the format table's suffixes (model/weight_format.h).
+ * are spelled only in the family tables and in the format table's suffixes (model/weight_format.h).
  */
-#ifndef QB_MODEL_QWEN2_FAMILY_H
-#define QB_MODEL_QWEN2_FAMILY_H
+#ifndef QB_MODEL_MODEL_FAMILY_H
+#define QB_MODEL_MODEL_FAMILY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,7 +66,7 @@ typedef struct {
     qb_rope_kind rope;
 } qb_model_family;
 
-extern const qb_model_family qb_qwen2_family;
+extern const qb_model_family qb_qwen2_family; /* qwen2_family.c */
 
 /* Family i of the registry (NULL past the end), for listing (`qwenbench formats --json`). */
 const qb_model_family *qb_model_family_at(int i);
