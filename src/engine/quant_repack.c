@@ -11,8 +11,9 @@
 #include "model/weight_format.h"
 #include "util/error.h"
 
-size_t qb_qmat_qweight_bytes(const qb_qmat *m) { return (size_t)m->n * ((size_t)m->k * m->bits / 32) * 4; }
-size_t qb_qmat_sz_bytes(const qb_qmat *m) { return (size_t)m->n * ((size_t)m->k / m->group_size) * 4; }
+/* the repacked layout's sizes, as the memory plan counts them (model/weight_format.h) */
+size_t qb_qmat_qweight_bytes(const qb_qmat *m) { return qb_engine_qweight_bytes(m->bits, (size_t)m->n, (size_t)m->k); }
+size_t qb_qmat_sz_bytes(const qb_qmat *m) { return qb_engine_sz_bytes((size_t)m->n, (size_t)m->k, (size_t)m->group_size); }
 
 typedef struct {
     const qb_linear *l;

@@ -10,13 +10,13 @@
 
 static const qb_weight_format_info k_formats[QB_QUANT_COUNT] = {
     {QB_QUANT_BF16, "bf16", "BF16", NULL, 16, 0, QB_PACK_DENSE, 1, false, false, false, 0,
-     1, {"weight"}, "gemv (kernels/gemv.cuh, gemm.cuh; engine/cpu_ops.c)"},
+     1, {"weight"}, "gemv (kernels/gemv.cuh, gemm.cuh; CPU engine/cpu_ops.c)"},
     {QB_QUANT_GPTQ_INT8, "gptq-int8", "GPTQ-Int8", "gptq", 8, 128, QB_PACK_GPTQ, 4, true, true, true, 2,
-     4, {"qweight", "qzeros", "scales", "g_idx"}, "gemv_quant (kernels/gemv_quant*.cuh; engine/cpu_quant_ops.c)"},
+     4, {"qweight", "qzeros", "scales", "g_idx"}, "gemv-quant (kernels/gemv_quant*.cuh; CPU engine/cpu_quant_ops.c)"},
     {QB_QUANT_GPTQ_INT4, "gptq-int4", "GPTQ-Int4", "gptq", 4, 128, QB_PACK_GPTQ, 8, true, true, true, 2,
-     4, {"qweight", "qzeros", "scales", "g_idx"}, "gemv_quant (kernels/gemv_quant*.cuh; engine/cpu_quant_ops.c)"},
+     4, {"qweight", "qzeros", "scales", "g_idx"}, "gemv-quant (kernels/gemv_quant*.cuh; CPU engine/cpu_quant_ops.c)"},
     {QB_QUANT_AWQ, "awq", "AWQ", "awq", 4, 128, QB_PACK_AWQ, 8, false, false, false, 2,
-     3, {"qweight", "qzeros", "scales"}, "gemv_quant (kernels/gemv_quant*.cuh; engine/cpu_quant_ops.c)"},
+     3, {"qweight", "qzeros", "scales"}, "gemv-quant (kernels/gemv_quant*.cuh; CPU engine/cpu_quant_ops.c)"},
 };
 
 const qb_weight_format_info *qb_format_info(qb_quant q) {

@@ -52,7 +52,8 @@ typedef struct {
     int scale_bytes;            /* bytes per stored scale (f16: 2; 0 for dense) */
     int n_parts;
     const char *parts[QB_FORMAT_MAX_PARTS]; /* tensor suffixes of one linear: "weight" | "qweight", "qzeros", ... */
-    const char *kernels;        /* the kernel family serving it (kernels/, engine/cpu_*_ops.c) */
+    const char *kernels;        /* the kernel family serving it, as the decode plan names it (cuda_decode_plan.c),
+                                 * with its files */
 } qb_weight_format_info;
 
 /* The row of q, or NULL when q is not a format. */

@@ -113,6 +113,7 @@ static void check_shape(const char *preset, qb_quant q, int tp) {
         CHECK_OK(qb_qmat_from_linear(lin, &m, 1));
         size_t engine = qb_engine_qweight_bytes(f->bits, N, K) + qb_engine_sz_bytes(N, K, g);
         CHECK(engine == qb_qmat_qweight_bytes(&m) + qb_qmat_sz_bytes(&m));
+        CHECK(engine == N * (K * (size_t)f->bits / 32) * 4 + N * (K / g) * 4); /* quant_repack.h's layout */
         CHECK((double)engine == qb_format_engine_bytes_per_weight(q, (int)g) * (double)K * (double)N);
         qb_qmat_free(&m);
     }
