@@ -34,12 +34,13 @@ require(__name__, PROG)  # before pandas: one line and exit 2 when the packages 
 
 import pandas as pd  # noqa: E402
 
+from analysis.formats import PUBLISHED_NAMES  # noqa: E402
 from analysis.roofline import size_label  # noqa: E402
 
 QWENBENCH_BACKENDS = ("cpu", "cuda")
 PUBLISHED_CARD = "A100 80GB"
 DEFAULT_PUBLISHED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "qwen2.5-speed-a100.csv")
-PUBLISHED_QUANTS = {"BF16": "bf16", "GPTQ-Int8": "gptq-int8", "GPTQ-Int4": "gptq-int4", "AWQ": "awq"}
+PUBLISHED_QUANTS = dict(PUBLISHED_NAMES)  # "GPTQ-Int4" -> "gptq-int4" (configs/formats.json)
 PUBLISHED_COLUMNS = ("model", "engine", "quant", "context", "gpus", "tok_s", "mem_gb", "note")
 
 

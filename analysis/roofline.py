@@ -3,7 +3,8 @@
 Per decode token every rank reads its shard of every layer's weights, the lm_head shard and the KV cache of
 its key/value heads up to the current position; the embedding is read one row per token.
     weights: q/k/v/o and gate/up/down shards at the format's bytes per parameter (bf16 2; GPTQ/AWQ: bits/8
-             plus an fp16 scale and a bits-wide zero per group of group_size inputs); biases, norms and the
+             plus an fp16 scale and a bits-wide zero per group of group_size inputs; the format facts come
+             from configs/formats.json, i.e. the C table, via analysis/formats.py); biases, norms and the
              lm_head (never quantized in the Qwen2.5 releases) at 2 bytes.
     KV cache: 2 (K and V) * layers * kv_heads_local * head_dim * 2 bytes * positions, positions = the mean
              context position during decode = context_len + gen_len / 2.
@@ -23,11 +24,13 @@ import math
 import os
 import re
 
+from analysis import formats
+
 KV_CACHE_BYTES = 2      # bf16 K/V cache
-DENSE_BYTES = 2         # bf16 / fp16 tensors: biases, norms, lm_head
-DEFAULT_GROUP_SIZE = 128
+DENSE_BYTES = formats.dense_bytes()  # bf16 / fp16 tensors: biases, norms, lm_head
+DEFAULT_GROUP_SIZE = formats.default_group_size()
 CACHE_RESIDENT_BYTES = 256 * 2 ** 20
-QUANT_BITS = {"bf16": None, "gptq-int8": 8, "gptq-int4": 4, "awq": 4}
+QUANT_BITS = {name: formats.bits(name) for name in formats.FORMAT_ORDER}  # configs/formats.json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(HERE), "configs", "models")
@@ -89,7 +92,7 @@ def bytes_per_param(quant, group_size):
     bits = QUANT_BITS.get(quant)
     if bits is None:
         return float(DENSE_BYTES)
-    return bits / 8 + (DENSE_BYTES + bits / 8) / group_size
+    return bits / 8 + (formats.FORMATS[quant]["scale_bytes"] + bits / 8) / group_size
 
 
 def kv_heads_local(shape, tp):

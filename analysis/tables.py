@@ -17,9 +17,7 @@ import json
 import math
 
 from analysis.compare import PUBLISHED_CARD, is_qwenbench
-
-FORMAT_ORDER = ("bf16", "gptq-int8", "gptq-int4", "awq")
-PUBLISHED_FORMAT_ORDER = ("BF16", "GPTQ-Int8", "GPTQ-Int4", "AWQ")
+from analysis.formats import FORMAT_ORDER, PUBLISHED_FORMAT_ORDER  # noqa: F401 (re-exported: configs/formats.json)
 
 
 def fmt_speed(c):

@@ -27,6 +27,7 @@
 #include "engine/backend.h"
 #include "engine/shard_plan.h"
 #include "io/printable.h"
+#include "model/formats_cmd.h"
 #include "results/export_results_cmd.h"
 #include "results/results_file.h"
 #include "results/tokens_cmd.h"
@@ -176,6 +177,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "tokens")) return qb_tokens_command(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "export")) return qb_export_results_command(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "export-weights")) return qb_export_weights_command(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "formats")) return qb_formats_command(argc - 1, argv + 1);
 
     static char command_line[4096];
     join_argv(argc, argv, command_line, sizeof command_line);

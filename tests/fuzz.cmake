@@ -10,7 +10,8 @@ if(QB_FUZZ)
       ${CMAKE_SOURCE_DIR}/src/util/error.c)
   set(QB_FUZZ_SOURCES_config ${CMAKE_SOURCE_DIR}/src/config/model_config.c ${CMAKE_SOURCE_DIR}/src/config/model_config_resolve.c
       ${CMAKE_SOURCE_DIR}/src/io/small_file.c ${CMAKE_SOURCE_DIR}/src/io/model_dir.c ${CMAKE_SOURCE_DIR}/src/io/printable.c
-      ${CMAKE_SOURCE_DIR}/src/engine/shard_plan.c
+      ${CMAKE_SOURCE_DIR}/src/engine/shard_plan.c ${CMAKE_SOURCE_DIR}/src/model/weight_format.c
+      ${CMAKE_SOURCE_DIR}/src/model/model_family.c ${CMAKE_SOURCE_DIR}/src/model/qwen2_family.c
       ${CMAKE_SOURCE_DIR}/src/util/error.c)
   set(QB_FUZZ_SOURCES_results ${CMAKE_SOURCE_DIR}/src/results/results_read.c ${CMAKE_SOURCE_DIR}/src/results/results_schema.c
       ${CMAKE_SOURCE_DIR}/src/results/cell_columns.c

@@ -144,7 +144,7 @@ static int set_quant(qb_options *o, const char *f, const char *v) {
         qb_quant q;
         if (len == 0) return qb_errorf("--%s: '%s': empty item %d (expected FORMAT,FORMAT,...)", f, v, i + 1);
         if (len >= sizeof item || qb_quant_parse(item, &q) != 0)
-            return qb_errorf("--%s: unknown format '%.*s' (bf16, gptq-int8, gptq-int4, awq)", f, (int)len, start);
+            return qb_errorf("--%s: unknown format '%.*s' (%s)", f, (int)len, start, qb_quant_name_list());
         for (int k = 0; k < i; k++)
             if (o->quants[k] == q) return qb_errorf("--%s: '%s' is listed twice", f, item);
         o->quants[i] = q;

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "config/model_config_internal.h"
+#include "model/model_family.h"
 #include "io/printable.h"
 #include "util/error.h"
 
@@ -153,24 +154,25 @@ int qb_model_config_parse_quant(const json_t *q, const char *origin, const char 
     if (!method) method = "gptq"; /* quantize_config.json of older AutoGPTQ repos has no quant_method */
     if (!has_bits) return qb_errorf("%s: %sbits: missing", origin, p);
     if (!has_group) return qb_errorf("%s: %sgroup_size: missing", origin, p);
+    qb_quant fmt = QB_QUANT_BF16;
+    if (*qb_quant_bits_list(method) && qb_quant_from_checkpoint(method, bits, &fmt) != 0) /* the format table */
+        return qb_errorf("%s: %sbits: %d is not supported for %.40s (%s)", origin, p, bits, method,
+                         qb_quant_bits_list(method));
     if (strcasecmp(method, "gptq") == 0) {
-        if (bits != 4 && bits != 8)
-            return qb_errorf("%s: %sbits: %d is not supported for gptq (4 or 8)", origin, p, bits);
         if (format && strcasecmp(format, "gptq") != 0)
             return qb_errorf("%s: %scheckpoint_format: \"%.40s\" is not supported (gptq only)", origin, p, format);
-        c->quant = bits == 4 ? QB_QUANT_GPTQ_INT4 : QB_QUANT_GPTQ_INT8;
+        c->quant = fmt;
         c->desc_act = false;
         c->sym = true;
         QB_TRY(get_bool(q, "desc_act", origin, p, &c->desc_act));
         QB_TRY(get_bool(q, "sym", origin, p, &c->sym));
     } else if (strcasecmp(method, "awq") == 0) {
-        if (bits != 4) return qb_errorf("%s: %sbits: %d is not supported for awq (4 only)", origin, p, bits);
         if (version && strcasecmp(version, "gemm") != 0)
             return qb_errorf("%s: %sversion: \"%.40s\" is not supported (gemm only)", origin, p, version);
         bool zero_point = true;
         QB_TRY(get_bool(q, "zero_point", origin, p, &zero_point));
         if (!zero_point) return qb_errorf("%s: %szero_point: false is not supported (AutoAWQ GEMM uses zero points)", origin, p);
-        c->quant = QB_QUANT_AWQ;
+        c->quant = fmt;
         c->desc_act = false;
         c->sym = false;
     } else {
@@ -189,11 +191,11 @@ static int parse_object(const json_t *root, const char *origin, qb_model_config 
     if (!json_is_object(root)) return qb_errorf("%s: top level must be a JSON object", origin);
     const char *s = NULL;
     QB_TRY(get_str(root, "model_type", origin, "", &s));
-    if (s && strcmp(s, "qwen2") != 0)
-        return qb_errorf("%s: model_type: \"%.40s\" is not supported (qwen2 only)", origin, s);
+    const qb_model_family *fam = s ? qb_model_family_by_type(s) : &qb_qwen2_family;
+    if (!fam) return qb_errorf("%s: model_type: \"%.40s\" is not supported (%s only)", origin, s, qb_qwen2_family.model_type);
     QB_TRY(get_str(root, "hidden_act", origin, "", &s));
-    if (s && strcmp(s, "silu") != 0)
-        return qb_errorf("%s: hidden_act: \"%.40s\" is not supported (silu only)", origin, s);
+    if (s && strcmp(s, fam->hidden_act) != 0)
+        return qb_errorf("%s: hidden_act: \"%.40s\" is not supported (%s only)", origin, s, fam->hidden_act);
     QB_TRY(get_int(root, "vocab_size", true, 1, QB_MAX_VOCAB, origin, "", &c->vocab_size, NULL));
     QB_TRY(get_int(root, "hidden_size", true, 1, QB_MAX_HIDDEN, origin, "", &c->hidden_size, NULL));
     QB_TRY(get_int(root, "intermediate_size", true, 1, QB_MAX_INTERMEDIATE, origin, "", &c->intermediate_size, NULL));

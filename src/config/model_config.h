@@ -11,13 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum {
-    QB_QUANT_BF16 = 0,
-    QB_QUANT_GPTQ_INT8,
-    QB_QUANT_GPTQ_INT4,
-    QB_QUANT_AWQ,
-    QB_QUANT_COUNT
-} qb_quant;
+#include "model/weight_format.h" /* qb_quant and the format names */
 
 typedef enum { QB_ROPE_DEFAULT = 0, QB_ROPE_YARN } qb_rope_type;
 
@@ -59,10 +53,8 @@ int qb_model_config_resolve(const char *model, qb_model_config *out, bool *is_ch
 /* Check internal consistency (divisibility, limits); called by the parsers, exposed for tests. */
 int qb_model_config_validate(const qb_model_config *c, const char *origin);
 
-const char *qb_quant_name(qb_quant q);                 /* "bf16", "gptq-int8", ... */
-int qb_quant_parse(const char *s, qb_quant *out);       /* inverse; -1 on unknown */
 /* Apply --quant to a resolved config. A preset (c->quant == BF16) becomes the published quantized release's
- * config: bits 8|4, group_size 128, desc_act false, sym true (AWQ: zero points), and the 72B's intermediate
+ * config (the format table's bits, published group size and symmetry; desc_act false), and the 72B's intermediate
  * size padded 29568 -> 29696 as in its GPTQ/AWQ releases. A checkpoint keeps its own quantization, and a
  * different --quant is refused ("--quant gptq-int4: the checkpoint NAME is bf16"). */
 int qb_model_config_apply_quant(qb_model_config *c, qb_quant q, bool is_checkpoint);

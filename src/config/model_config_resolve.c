@@ -1,5 +1,5 @@
 /* model_config_resolve.c - find a model's config: a checkpoint directory or a shipped preset (see
- * model_config.h); quantize_config.json beside config.json; quantization names.
+ * model_config.h); quantize_config.json beside config.json; a quantized checkpoint's padded intermediate size.
  *
  * Presets are <dir>/<name>.json with dir = $QWENBENCH_CONFIG_DIR, else QB_SOURCE_DIR "/configs/models".
  * A preset name is restricted to [A-Za-z0-9._-] (no path separators), so it cannot name a file elsewhere.
@@ -19,29 +19,13 @@
 #include "config/model_config_internal.h"
 #include "io/model_dir.h"
 #include "io/printable.h"
-#include "engine/weights_quant.h"
+#include "io/checkpoint.h"
+#include "model/model_family.h"
 #include "util/error.h"
 
 #ifndef QB_SOURCE_DIR
 #define QB_SOURCE_DIR "."
 #endif
-
-static const char *const k_quant_names[QB_QUANT_COUNT] = {"bf16", "gptq-int8", "gptq-int4", "awq"};
-
-const char *qb_quant_name(qb_quant q) {
-    if ((int)q < 0 || q >= QB_QUANT_COUNT) return "unknown";
-    return k_quant_names[q];
-}
-
-int qb_quant_parse(const char *s, qb_quant *out) {
-    for (int i = 0; i < QB_QUANT_COUNT; i++) {
-        if (s && strcmp(s, k_quant_names[i]) == 0) {
-            *out = (qb_quant)i;
-            return 0;
-        }
-    }
-    return qb_errorf("unknown quantization \"%.60s\" (bf16, gptq-int8, gptq-int4, awq)", s ? s : "");
-}
 
 int qb_model_config_apply_quant(qb_model_config *c, qb_quant q, bool is_checkpoint) {
     if ((int)q < 0 || q >= QB_QUANT_COUNT) return qb_errorf("--quant: unknown quantization %d", (int)q);
@@ -52,15 +36,46 @@ int qb_model_config_apply_quant(qb_model_config *c, qb_quant q, bool is_checkpoi
         return 0;
     }
     if (q == QB_QUANT_BF16) return 0;
+    const qb_weight_format_info *f = qb_format_info(q);
     c->quant = q;
-    c->quant_bits = q == QB_QUANT_GPTQ_INT8 ? 8 : 4;
-    c->group_size = 128;
+    c->quant_bits = f->bits;
+    c->group_size = f->default_group_size;
     c->desc_act = false;
-    c->sym = q != QB_QUANT_AWQ;
+    c->sym = f->symmetric;
     if (c->hidden_size == 8192 && c->intermediate_size == 29568) c->intermediate_size = 29696; /* 72B releases */
     if (qb_model_config_validate(c, c->name) != 0)
         return qb_error_prefix("--quant %s: %s has no such release", qb_quant_name(q), c->name);
     return 0;
+}
+
+/* Quantized checkpoints may pad intermediate_size beyond config.json (the 72B releases: 29696 instead of
+ * 29568, so that row-parallel slices hold whole groups): take it from the shape of layer 0's gate_proj scales.
+ * No-op for bf16 configs; a directory that cannot be opened is left to the weight loader to report. */
+static int checkpoint_intermediate(const char *dir, qb_model_config *c) {
+    if (c->quant == QB_QUANT_BF16 || c->group_size <= 0) return 0;
+    qb_checkpoint ck;
+    if (qb_checkpoint_open(dir, &ck) != 0) { /* not loadable: the loader reports why, when weights are loaded */
+        qb_error_clear();
+        return 0;
+    }
+    int rc = 0;
+    char name[128];
+    qb_linear_tensor_name(name, sizeof name, 0, QB_LIN_GATE, "scales");
+    const qb_ck_entry *e = qb_checkpoint_find(&ck, name);
+    if (e && e->tensor->ndim == 2) {
+        uint64_t I = e->tensor->shape[1];
+        if (I != (uint64_t)c->intermediate_size) {
+            if (I > (uint64_t)c->intermediate_size && I <= (uint64_t)c->intermediate_size + 4096 &&
+                I % (uint64_t)c->group_size == 0)
+                c->intermediate_size = (int)I; /* publisher's padding */
+            else
+                rc = qb_errorf("%s: %s has %llu columns but intermediate_size is %d "
+                               "(only padding up to a multiple of group_size %d is accepted)", dir, name,
+                               (unsigned long long)I, c->intermediate_size, c->group_size);
+        }
+    }
+    qb_checkpoint_close(&ck);
+    return rc == 0 ? 0 : qb_error_make_printable();
 }
 
 /* quantize_config.json beside config.json (older AutoGPTQ repos), used when config.json has no
@@ -167,7 +182,7 @@ static int resolve_impl(const char *model, qb_model_config *out, bool *is_checkp
         if (!qb_model_dir_has(&md, "config.json")) return qb_errorf("%s: no config.json in this directory", model);
         QB_TRY(load_from_dir(&md, "config.json", out));
         /* a quantized release may pad intermediate_size beyond config.json (72B: 29696): the shapes decide */
-        QB_TRY(qb_quant_checkpoint_intermediate(model, out));
+        QB_TRY(checkpoint_intermediate(model, out));
         /* name = base name of the directory, trailing slashes ignored */
         size_t len = strlen(model);
         while (len > 1 && model[len - 1] == '/') len--;

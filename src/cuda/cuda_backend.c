@@ -284,7 +284,8 @@ static int qb_cuda_setup(qb_cuda_engine *e, const qb_backend_params *p, qb_backe
         return qb_errorf("cuda: tensor parallel (tp_size %d) needs the distributed context", p->plan->tp_size);
     if (c->quant != QB_QUANT_BF16) { /* the quantized kernels' requirements (gemv_quant.cuh) */
         int bits = c->quant_bits, g = c->group_size, nq = p->plan->q_heads * c->head_dim, I = p->plan->inter_size;
-        if ((bits != 4 && bits != 8) || (c->quant == QB_QUANT_AWQ && bits != 4))
+        const qb_weight_format_info *f = qb_format_info(c->quant);
+        if (!f || f->bits != bits) /* the format table: each row's kernels serve its bits */
             return qb_errorf("cuda: %s with %d bits unsupported (GPTQ 4 or 8, AWQ 4)", qb_quant_name(c->quant), bits);
         if (g <= 0 || g % (128 / bits) || c->hidden_size % g || nq % g || I % g)
             return qb_errorf("cuda: %s group_size %d must be a multiple of %d dividing hidden_size %d, this rank's "

@@ -25,7 +25,14 @@
 
 static uint64_t qb_layer_tensor_id(int layer, const char *suffix) {
     char name[160];
-    snprintf(name, sizeof name, "model.layers.%d.%s", layer, suffix);
+    qb_tensor_name(name, sizeof name, layer, suffix);
+    return qb_tensor_id(name);
+}
+
+/* id of "model.layers.<layer>.<linear which>.<part>" (names from the family and format tables) */
+static uint64_t qb_linear_tensor_id(int layer, int which, const char *part) {
+    char name[160];
+    qb_linear_tensor_name(name, sizeof name, layer, which, part);
     return qb_tensor_id(name);
 }
 
@@ -55,13 +62,10 @@ static int qb_fill_qlinear(qb_cuda_engine *e, int l, int which, uint64_t seed) {
     long row_off = 0;
     const qb_cuda_qmat *m = qb_qmat_place(e, &e->layer[l], which, &row_off);
     long k = (long)sl.n_cols, words = k * e->quant_bits / 32, groups = k / e->group_size;
-    char suffix[96];
+    const qb_weight_format_info *f = qb_format_info(e->cfg.quant);
     uint64_t id[3];
-    static const char *const part[3] = {"qweight", "qzeros", "scales"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(suffix, sizeof suffix, "%s.%s", qb_linear_suffix[which], part[i]);
-        id[i] = qb_layer_tensor_id(l, suffix);
-    }
+    static const int part[3] = {QB_PART_QWEIGHT, QB_PART_QZEROS, QB_PART_SCALES};
+    for (int i = 0; i < 3; i++) id[i] = qb_linear_tensor_id(l, which, f->parts[part[i]]);
     return qb_launch_random_fill_qmat(m->qweight + row_off * words, m->sz + row_off * groups, (int)sl.n_rows, (int)k,
                                       e->quant_bits, e->group_size, e->awq, (long)sl.rows, (long)sl.row0,
                                       (long)sl.col0, seed, id[0], id[1], id[2], e->stream);
@@ -73,46 +77,48 @@ int qb_cuda_weights_random(qb_cuda_engine *e, uint64_t seed) {
     long nq = (long)e->hq * hd, nkv = (long)e->hkv * hd;
     long nq_full = (long)e->cfg.num_heads * hd, i_full = e->cfg.intermediate_size;
     cudaStream_t s = e->stream;
-    QB_TRY(qb_fill_rows(e->embed, e->vocab_full, H, 0, seed, qb_tensor_id("model.embed_tokens.weight"), s));
+    const qb_model_family *fam = qb_model_family_of(&e->cfg);
+    const char *W = qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT];
+    QB_TRY(qb_fill_rows(e->embed, e->vocab_full, H, 0, seed, qb_tensor_id(fam->embed), s));
     if (!e->cfg.tie_word_embeddings)
-        QB_TRY(qb_fill_rows(e->lm_head, e->vocab_rows, H, p->vocab_start, seed, qb_tensor_id("lm_head.weight"), s));
-    QB_TRY(qb_launch_random_fill_norm_f32(e->final_norm, H, seed, qb_tensor_id("model.norm.weight"), s));
+        QB_TRY(qb_fill_rows(e->lm_head, e->vocab_rows, H, p->vocab_start, seed, qb_tensor_id(fam->lm_head), s));
+    QB_TRY(qb_launch_random_fill_norm_f32(e->final_norm, H, seed, qb_tensor_id(fam->final_norm), s));
     for (int l = 0; l < e->layers; l++) {
         qb_cuda_layer *L = &e->layer[l];
         long q0 = (long)p->q_head_start * hd, kv0 = (long)p->kv_head_start * hd;
         if (e->quant_bits) { /* packed linears; biases and norms as for bf16 below */
             for (int which = 0; which < QB_NUM_LINEAR; which++) QB_TRY(qb_fill_qlinear(e, l, which, seed));
             QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed,
-                                                  qb_layer_tensor_id(l, "self_attn.q_proj.bias"), s));
+                                                  qb_linear_tensor_id(l, QB_LIN_Q, "bias"), s));
             QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq, nkv, kv0, seed,
-                                                  qb_layer_tensor_id(l, "self_attn.k_proj.bias"), s));
+                                                  qb_linear_tensor_id(l, QB_LIN_K, "bias"), s));
             QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq + nkv, nkv, kv0, seed,
-                                                  qb_layer_tensor_id(l, "self_attn.v_proj.bias"), s));
+                                                  qb_linear_tensor_id(l, QB_LIN_V, "bias"), s));
             QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed,
-                                                  qb_layer_tensor_id(l, "input_layernorm.weight"), s));
+                                                  qb_layer_tensor_id(l, fam->layer_norms[0]), s));
             QB_TRY(qb_launch_random_fill_norm_f32(L->norm_post, H, seed,
-                                                  qb_layer_tensor_id(l, "post_attention_layernorm.weight"), s));
+                                                  qb_layer_tensor_id(l, fam->layer_norms[1]), s));
             continue;
         }
-        QB_TRY(qb_fill_rows(L->w_qkv, nq, H, q0, seed, qb_layer_tensor_id(l, "self_attn.q_proj.weight"), s));
-        QB_TRY(qb_fill_rows(L->w_qkv + nq * H, nkv, H, kv0, seed, qb_layer_tensor_id(l, "self_attn.k_proj.weight"), s));
+        QB_TRY(qb_fill_rows(L->w_qkv, nq, H, q0, seed, qb_linear_tensor_id(l, QB_LIN_Q, W), s));
+        QB_TRY(qb_fill_rows(L->w_qkv + nq * H, nkv, H, kv0, seed, qb_linear_tensor_id(l, QB_LIN_K, W), s));
         QB_TRY(qb_fill_rows(L->w_qkv + (nq + nkv) * H, nkv, H, kv0, seed,
-                            qb_layer_tensor_id(l, "self_attn.v_proj.weight"), s));
-        QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed, qb_layer_tensor_id(l, "self_attn.q_proj.bias"), s));
+                            qb_linear_tensor_id(l, QB_LIN_V, W), s));
+        QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv, nq, q0, seed, qb_linear_tensor_id(l, QB_LIN_Q, "bias"), s));
         QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq, nkv, kv0, seed,
-                                              qb_layer_tensor_id(l, "self_attn.k_proj.bias"), s));
+                                              qb_linear_tensor_id(l, QB_LIN_K, "bias"), s));
         QB_TRY(qb_launch_random_fill_bias_f32(L->b_qkv + nq + nkv, nkv, kv0, seed,
-                                              qb_layer_tensor_id(l, "self_attn.v_proj.bias"), s));
+                                              qb_linear_tensor_id(l, QB_LIN_V, "bias"), s));
         QB_TRY(qb_launch_random_fill_bf16(L->w_o, H, nq, 0, q0, nq_full, seed,
-                                          qb_layer_tensor_id(l, "self_attn.o_proj.weight"), s));
-        QB_TRY(qb_fill_rows(L->w_gate_up, I, H, p->inter_start, seed, qb_layer_tensor_id(l, "mlp.gate_proj.weight"), s));
+                                          qb_linear_tensor_id(l, QB_LIN_O, W), s));
+        QB_TRY(qb_fill_rows(L->w_gate_up, I, H, p->inter_start, seed, qb_linear_tensor_id(l, QB_LIN_GATE, W), s));
         QB_TRY(qb_fill_rows(L->w_gate_up + I * H, I, H, p->inter_start, seed,
-                            qb_layer_tensor_id(l, "mlp.up_proj.weight"), s));
+                            qb_linear_tensor_id(l, QB_LIN_UP, W), s));
         QB_TRY(qb_launch_random_fill_bf16(L->w_down, H, I, 0, p->inter_start, i_full, seed,
-                                          qb_layer_tensor_id(l, "mlp.down_proj.weight"), s));
-        QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed, qb_layer_tensor_id(l, "input_layernorm.weight"), s));
+                                          qb_linear_tensor_id(l, QB_LIN_DOWN, W), s));
+        QB_TRY(qb_launch_random_fill_norm_f32(L->norm_in, H, seed, qb_layer_tensor_id(l, fam->layer_norms[0]), s));
         QB_TRY(qb_launch_random_fill_norm_f32(L->norm_post, H, seed,
-                                              qb_layer_tensor_id(l, "post_attention_layernorm.weight"), s));
+                                              qb_layer_tensor_id(l, fam->layer_norms[1]), s));
     }
     QB_CUDA_TRY(cudaStreamSynchronize(s));
     return 0;
@@ -182,8 +188,9 @@ static int qb_region_first_nonfinite(const void *data, size_t n, int elem_bytes,
 }
 
 typedef struct {
-    const char *name; /* tensor name, or a linear's suffix when layer >= 0 */
-    int layer;
+    const char *name; /* tensor name, or its suffix in layer `layer` >= 0; NULL: part `name_part` of linear `which` */
+    int layer, which;
+    const char *name_part;
     const void *data;
     size_t rows, cols;
     int elem_bytes;
@@ -195,8 +202,8 @@ static int qb_check_region(const qb_device_region *r, unsigned long long *d_firs
     QB_TRY(qb_region_first_nonfinite(r->data, r->rows * r->cols, r->elem_bytes, r->mask, d_first, s, &first));
     if (first == QB_NONFINITE_NONE) return 0;
     char name[160];
-    if (r->layer >= 0) snprintf(name, sizeof name, "model.layers.%d.%s", r->layer, r->name);
-    else snprintf(name, sizeof name, "%s", r->name);
+    if (!r->name) qb_linear_tensor_name(name, sizeof name, r->layer, r->which, r->name_part);
+    else qb_tensor_name(name, sizeof name, r->layer, r->name);
     return qb_errorf("cuda: %s: element [%llu, %llu] of this rank's slice is not finite on the device", name,
                      first / r->cols, first % r->cols);
 }
@@ -210,10 +217,13 @@ static int qb_cuda_weights_check_finite(qb_cuda_engine *e) {
     unsigned long long *d_first = NULL;
     QB_CUDA_TRY(cudaMalloc((void **)&d_first, sizeof *d_first));
     int rc = 0;
+    const qb_model_family *fam = qb_model_family_of(&e->cfg);
+    const char *W = qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT];
     const qb_device_region top[] = {
-        {"model.embed_tokens.weight", -1, e->embed, (size_t)e->vocab_full, H, 2, embed_mask},
-        {"lm_head.weight", -1, e->cfg.tie_word_embeddings ? NULL : e->lm_head, (size_t)e->vocab_rows, H, 2, lm_mask},
-        {"model.norm.weight", -1, e->final_norm, 1, H, 4, QB_F32_EXP_MASK},
+        {fam->embed, -1, -1, NULL, e->embed, (size_t)e->vocab_full, H, 2, embed_mask},
+        {fam->lm_head, -1, -1, NULL, e->cfg.tie_word_embeddings ? NULL : e->lm_head, (size_t)e->vocab_rows, H, 2,
+         lm_mask},
+        {fam->final_norm, -1, -1, NULL, e->final_norm, 1, H, 4, QB_F32_EXP_MASK},
     };
     for (size_t i = 0; rc == 0 && i < sizeof top / sizeof top[0]; i++)
         if (top[i].data) rc = qb_check_region(&top[i], d_first, e->stream);
@@ -221,18 +231,18 @@ static int qb_cuda_weights_check_finite(qb_cuda_engine *e) {
         const qb_cuda_layer *L = &e->layer[l];
         const int dense = !e->quant_bits;
         const qb_device_region regions[] = {
-            {"self_attn.q_proj.weight", l, dense ? L->w_qkv : NULL, nq, H, 2, QB_BF16_EXP_MASK},
-            {"self_attn.k_proj.weight", l, dense ? L->w_qkv + nq * H : NULL, nkv, H, 2, QB_BF16_EXP_MASK},
-            {"self_attn.v_proj.weight", l, dense ? L->w_qkv + (nq + nkv) * H : NULL, nkv, H, 2, QB_BF16_EXP_MASK},
-            {"self_attn.o_proj.weight", l, dense ? L->w_o : NULL, H, nq, 2, QB_BF16_EXP_MASK},
-            {"mlp.gate_proj.weight", l, dense ? L->w_gate_up : NULL, I, H, 2, QB_BF16_EXP_MASK},
-            {"mlp.up_proj.weight", l, dense ? L->w_gate_up + I * H : NULL, I, H, 2, QB_BF16_EXP_MASK},
-            {"mlp.down_proj.weight", l, dense ? L->w_down : NULL, H, I, 2, QB_BF16_EXP_MASK},
-            {"self_attn.q_proj.bias", l, L->b_qkv, 1, nq, 4, QB_F32_EXP_MASK},
-            {"self_attn.k_proj.bias", l, L->b_qkv + nq, 1, nkv, 4, QB_F32_EXP_MASK},
-            {"self_attn.v_proj.bias", l, L->b_qkv + nq + nkv, 1, nkv, 4, QB_F32_EXP_MASK},
-            {"input_layernorm.weight", l, L->norm_in, 1, H, 4, QB_F32_EXP_MASK},
-            {"post_attention_layernorm.weight", l, L->norm_post, 1, H, 4, QB_F32_EXP_MASK},
+            {NULL, l, QB_LIN_Q, W, dense ? L->w_qkv : NULL, nq, H, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_K, W, dense ? L->w_qkv + nq * H : NULL, nkv, H, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_V, W, dense ? L->w_qkv + (nq + nkv) * H : NULL, nkv, H, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_O, W, dense ? L->w_o : NULL, H, nq, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_GATE, W, dense ? L->w_gate_up : NULL, I, H, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_UP, W, dense ? L->w_gate_up + I * H : NULL, I, H, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_DOWN, W, dense ? L->w_down : NULL, H, I, 2, QB_BF16_EXP_MASK},
+            {NULL, l, QB_LIN_Q, "bias", L->b_qkv, 1, nq, 4, QB_F32_EXP_MASK},
+            {NULL, l, QB_LIN_K, "bias", L->b_qkv + nq, 1, nkv, 4, QB_F32_EXP_MASK},
+            {NULL, l, QB_LIN_V, "bias", L->b_qkv + nq + nkv, 1, nkv, 4, QB_F32_EXP_MASK},
+            {fam->layer_norms[0], l, -1, NULL, L->norm_in, 1, H, 4, QB_F32_EXP_MASK},
+            {fam->layer_norms[1], l, -1, NULL, L->norm_post, 1, H, 4, QB_F32_EXP_MASK},
         };
         for (size_t i = 0; rc == 0 && i < sizeof regions / sizeof regions[0]; i++)
             if (regions[i].data) rc = qb_check_region(&regions[i], d_first, e->stream);
@@ -245,7 +255,8 @@ int qb_cuda_weights_upload(qb_cuda_engine *e, const qb_weights *w) {
     cudaStream_t s = e->stream;
     size_t H = (size_t)e->H, I = (size_t)e->I, nq = (size_t)e->hq * e->hd, nkv = (size_t)e->hkv * e->hd;
     if ((w->embed_fmt != QB_WFMT_BF16 && w->embed_fmt != QB_WFMT_F16) || !w->embed)
-        return qb_errorf("cuda: model.embed_tokens.weight: format %d, expected bf16 or f16", (int)w->embed_fmt);
+        return qb_errorf("cuda: %s: format %d, expected bf16 or f16", qb_model_family_of(&e->cfg)->embed,
+                         (int)w->embed_fmt);
     e->embed_f16 = w->embed_fmt == QB_WFMT_F16;
     QB_CUDA_TRY(cudaMemcpyAsync(e->embed, w->embed, (size_t)e->vocab_full * H * 2, cudaMemcpyHostToDevice, s));
     e->lm_head_f16 = e->embed_f16; /* tied: the embedding's rows */

@@ -129,8 +129,8 @@ static int check_formats(const qb_weights *w) {
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
             const qb_linear *x = all[i];
             int dense_ok = (x->fmt == QB_WFMT_BF16 || x->fmt == QB_WFMT_F16) && x->w;
-            int quant_ok = (x->fmt == QB_WFMT_GPTQ && x->g_idx && (x->bits == 4 || x->bits == 8)) ||
-                           (x->fmt == QB_WFMT_AWQ && x->bits == 4);
+            int quant_ok = (x->fmt == QB_WFMT_GPTQ && x->g_idx && qb_format_supported(QB_PACK_GPTQ, x->bits)) ||
+                           (x->fmt == QB_WFMT_AWQ && qb_format_supported(QB_PACK_AWQ, x->bits));
             if (!dense_ok && !(quant_ok && x->qweight && x->qzeros && x->scales && x->group_size > 0))
                 return qb_errorf("cpu backend: layer %d linear %zu: format %d is not complete or not supported", l, i,
                                  (int)x->fmt);

@@ -5,11 +5,11 @@
 
 #include <string.h>
 
+#include "model/weight_format.h"
 #include "util/error.h"
 
 #define BF16_BYTES 2
 #define F32_BYTES 4
-#define U32_BYTES 4
 #define MAX_POSITIONS (1 << 24)
 
 static size_t align_up(size_t bytes) {
@@ -32,8 +32,8 @@ typedef struct {
 } quant_shape;
 
 /* A repacked quantized [n][k] linear (engine/quant_repack.h): k * bits / 32 words a row, one sz word per group. */
-static size_t qweight_bytes(quant_shape q, size_t n, size_t k) { return n * (k * (size_t)q.bits / 32) * U32_BYTES; }
-static size_t sz_bytes(quant_shape q, size_t n, size_t k) { return n * (k / (size_t)q.group) * U32_BYTES; }
+static size_t qweight_bytes(quant_shape q, size_t n, size_t k) { return qb_engine_qweight_bytes(q.bits, n, k); }
+static size_t sz_bytes(quant_shape q, size_t n, size_t k) { return qb_engine_sz_bytes(n, k, (size_t)q.group); }
 
 static void add_linear(qb_memory_plan *p, quant_shape q, size_t n, size_t k, qb_mem_id bf16_id, const char *bf16_name,
                        const char *q_weight_name, const char *q_sz_name) {

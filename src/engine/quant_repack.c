@@ -8,10 +8,12 @@
 
 #include "engine/cpu_threads.h"
 #include "engine/quant_pack.h"
+#include "model/weight_format.h"
 #include "util/error.h"
 
-size_t qb_qmat_qweight_bytes(const qb_qmat *m) { return (size_t)m->n * ((size_t)m->k * m->bits / 32) * 4; }
-size_t qb_qmat_sz_bytes(const qb_qmat *m) { return (size_t)m->n * ((size_t)m->k / m->group_size) * 4; }
+/* the repacked layout's sizes, as the memory plan counts them (model/weight_format.h) */
+size_t qb_qmat_qweight_bytes(const qb_qmat *m) { return qb_engine_qweight_bytes(m->bits, (size_t)m->n, (size_t)m->k); }
+size_t qb_qmat_sz_bytes(const qb_qmat *m) { return qb_engine_sz_bytes((size_t)m->n, (size_t)m->k, (size_t)m->group_size); }
 
 typedef struct {
     const qb_linear *l;
@@ -50,8 +52,8 @@ static void repack_rows(void *ctx, int begin, int end) {
 
 int qb_qmat_from_linear(const qb_linear *l, qb_qmat *out, int threads) {
     memset(out, 0, sizeof *out);
-    if ((l->fmt != QB_WFMT_GPTQ && l->fmt != QB_WFMT_AWQ) || (l->bits != 4 && l->bits != 8) ||
-        (l->fmt == QB_WFMT_AWQ && l->bits != 4) || l->group_size <= 0)
+    if ((l->fmt != QB_WFMT_GPTQ && l->fmt != QB_WFMT_AWQ) ||
+        !qb_format_supported(l->fmt == QB_WFMT_AWQ ? QB_PACK_AWQ : QB_PACK_GPTQ, l->bits) || l->group_size <= 0)
         return qb_errorf("quant repack: format %d with %d bits is not GPTQ int4/int8 or AWQ int4", (int)l->fmt, l->bits);
     if (l->in_features % l->group_size || l->group_size % (128 / l->bits) || l->in_features % (128 / l->bits))
         return qb_errorf("quant repack: K %d and group_size %d must be multiples of %d (one 16-byte piece)",

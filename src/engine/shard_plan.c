@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "model/weight_format.h"
 #include "util/error.h"
 
 #define QB_MAX_TP 1024
@@ -35,7 +36,8 @@ int qb_shard_plan_check(const qb_model_config *c, int tp) {
                          chunk);
     if (c->quant != QB_QUANT_BF16) {
         int g = c->group_size;
-        int per_word = c->quant_bits > 0 ? 32 / c->quant_bits : 8;
+        const qb_weight_format_info *f = qb_format_info(c->quant);
+        int per_word = f ? f->values_per_word : 8; /* the format table's packing */
         int o_in = c->num_heads / tp * c->head_dim;
         int down_in = c->intermediate_size / tp;
         int kv_local = c->num_kv_heads >= tp ? c->num_kv_heads / tp : 1;

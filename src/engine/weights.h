@@ -14,6 +14,7 @@
 
 #include "config/model_config.h"
 #include "engine/shard_plan.h"
+#include "model/model_family.h" /* tensor names, qb_tensor_name */
 
 typedef enum {
     QB_WFMT_BF16 = 0, /* dense bf16 [N][K] */
@@ -66,7 +67,5 @@ int qb_weights_check_finite(const char *dir, const qb_weights *w);
 long long qb_first_nonfinite16(const uint16_t *v, size_t n, uint32_t exp_mask);
 long long qb_first_nonfinite_f32(const float *v, size_t n);
 
-/* Canonical tensor names ("model.layers.3.mlp.up_proj.weight"): the one place they are spelled. */
-void qb_tensor_name(char *buf, size_t cap, int layer, const char *suffix);
 
 #endif

@@ -55,32 +55,31 @@ static int check_vec(const char *dir, const char *name, const float *v, long n) 
 int qb_weights_check_finite(const char *dir, const qb_weights *w) {
     const qb_model_config *c = &w->cfg;
     const long H = c->hidden_size;
-    char name[256], suffix[96];
-    QB_TRY(check_dense(dir, "model.embed_tokens.weight", w->embed, w->embed_fmt, c->vocab_size, H));
+    const qb_model_family *fam = qb_model_family_of(c);
+    char name[256];
+    QB_TRY(check_dense(dir, fam->embed, w->embed, w->embed_fmt, c->vocab_size, H));
     if (w->lm_head.owns_w)
-        QB_TRY(check_dense(dir, "lm_head.weight", w->lm_head.w, w->lm_head.fmt, w->lm_head.out_features,
+        QB_TRY(check_dense(dir, fam->lm_head, w->lm_head.w, w->lm_head.fmt, w->lm_head.out_features,
                            w->lm_head.in_features));
-    QB_TRY(check_vec(dir, "model.norm.weight", w->final_norm, H));
+    QB_TRY(check_vec(dir, fam->final_norm, w->final_norm, H));
     for (int l = 0; l < c->num_layers; l++) {
         qb_layer_weights *L = &w->layers[l];
-        qb_tensor_name(name, sizeof name, l, "input_layernorm.weight");
-        QB_TRY(check_vec(dir, name, L->input_norm, H));
-        qb_tensor_name(name, sizeof name, l, "post_attention_layernorm.weight");
-        QB_TRY(check_vec(dir, name, L->post_attn_norm, H));
+        const float *norms[2] = {L->input_norm, L->post_attn_norm}; /* the family's layer_norms, in order */
+        for (int n = 0; n < fam->n_layer_norms; n++) {
+            qb_tensor_name(name, sizeof name, l, fam->layer_norms[n]);
+            QB_TRY(check_vec(dir, name, norms[n], H));
+        }
         for (int k = 0; k < QB_NUM_LINEAR; k++) {
             const qb_linear *lin = qb_layer_linear(L, k);
             if (lin->fmt == QB_WFMT_BF16 || lin->fmt == QB_WFMT_F16) {
-                snprintf(suffix, sizeof suffix, "%s.weight", qb_linear_suffix[k]);
-                qb_tensor_name(name, sizeof name, l, suffix);
+                qb_linear_tensor_name(name, sizeof name, l, k, qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT]);
                 QB_TRY(check_dense(dir, name, lin->w, lin->fmt, lin->out_features, lin->in_features));
             } else if (lin->scales) { /* quantized: the f16 scales [K/group][N] are the only floats */
-                snprintf(suffix, sizeof suffix, "%s.scales", qb_linear_suffix[k]);
-                qb_tensor_name(name, sizeof name, l, suffix);
+                qb_linear_tensor_name(name, sizeof name, l, k, qb_format_info(w->cfg.quant)->parts[QB_PART_SCALES]);
                 QB_TRY(check_dense(dir, name, lin->scales, QB_WFMT_F16, lin->in_features / lin->group_size,
                                    lin->out_features));
             }
-            snprintf(suffix, sizeof suffix, "%s.bias", qb_linear_suffix[k]);
-            qb_tensor_name(name, sizeof name, l, suffix);
+            qb_linear_tensor_name(name, sizeof name, l, k, "bias");
             QB_TRY(check_vec(dir, name, lin->bias, lin->out_features));
         }
     }

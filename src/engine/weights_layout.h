@@ -14,20 +14,8 @@
 #include <stdint.h>
 
 #include "engine/weights.h"
+#include "model/model_family.h" /* QB_LIN_*, qb_linear_suffix, qb_slice, qb_linear_slice */
 
-enum { QB_LIN_Q = 0, QB_LIN_K, QB_LIN_V, QB_LIN_O, QB_LIN_GATE, QB_LIN_UP, QB_LIN_DOWN, QB_NUM_LINEAR };
-
-/* "self_attn.q_proj", ..., "mlp.down_proj" (append ".weight" / ".bias" and pass to qb_tensor_name). */
-extern const char *const qb_linear_suffix[QB_NUM_LINEAR];
-
-typedef struct {
-    uint64_t rows, cols;          /* full tensor shape */
-    uint64_t row0, n_rows;        /* this rank's rows */
-    uint64_t col0, n_cols;        /* this rank's columns */
-    bool has_bias;                /* q, k, v */
-} qb_slice;
-
-void qb_linear_slice(const qb_model_config *c, const qb_shard_plan *p, int which, qb_slice *s);
 /* &l->q ... &l->down by QB_LIN_* index. */
 qb_linear *qb_layer_linear(qb_layer_weights *l, int which);
 

@@ -19,22 +19,22 @@
 
 static int load_layer(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, int i,
                       qb_layer_weights *l) {
-    char name[256], suffix[64];
+    char name[256];
     const uint64_t H = (uint64_t)c->hidden_size;
-    qb_tensor_name(name, sizeof name, i, "input_layernorm.weight");
-    QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->input_norm));
-    qb_tensor_name(name, sizeof name, i, "post_attention_layernorm.weight");
-    QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->post_attn_norm));
+    const qb_model_family *fam = qb_model_family_of(c);
+    float *norms[2] = {l->input_norm, l->post_attn_norm}; /* the family's layer_norms, in order */
+    for (int n = 0; n < fam->n_layer_norms; n++) {
+        qb_tensor_name(name, sizeof name, i, fam->layer_norms[n]);
+        QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, norms[n]));
+    }
     for (int k = 0; k < QB_NUM_LINEAR; k++) {
         qb_slice s;
         qb_linear_slice(c, p, k, &s);
         qb_linear *lin = qb_layer_linear(l, k);
-        snprintf(suffix, sizeof suffix, "%s.weight", qb_linear_suffix[k]);
-        qb_tensor_name(name, sizeof name, i, suffix);
+        qb_linear_tensor_name(name, sizeof name, i, k, qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT]);
         QB_TRY(qb_checkpoint_read_bf16(ck, name, s.rows, s.cols, s.row0, s.n_rows, s.col0, s.n_cols, lin->w));
         if (s.has_bias) {
-            snprintf(suffix, sizeof suffix, "%s.bias", qb_linear_suffix[k]);
-            qb_tensor_name(name, sizeof name, i, suffix);
+            qb_linear_tensor_name(name, sizeof name, i, k, "bias");
             QB_TRY(qb_checkpoint_read_vec_f32(ck, name, s.rows, s.row0, s.n_rows, lin->bias));
         }
     }
@@ -43,13 +43,14 @@ static int load_layer(qb_checkpoint *ck, const qb_model_config *c, const qb_shar
 
 static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
-    QB_TRY(qb_checkpoint_read_rows_bf16(ck, "model.embed_tokens.weight", V, H, 0, V, w->embed));
-    QB_TRY(qb_checkpoint_read_vec_f32(ck, "model.norm.weight", H, 0, H, w->final_norm));
-    qb_ck_entry *lm = qb_checkpoint_find(ck, "lm_head.weight");
+    const qb_model_family *fam = qb_model_family_of(c);
+    QB_TRY(qb_checkpoint_read_rows_bf16(ck, fam->embed, V, H, 0, V, w->embed));
+    QB_TRY(qb_checkpoint_read_vec_f32(ck, fam->final_norm, H, 0, H, w->final_norm));
+    qb_ck_entry *lm = qb_checkpoint_find(ck, fam->lm_head);
     if (!c->tie_word_embeddings) {
         if (!lm)
-            return qb_errorf("%s: tensor \"lm_head.weight\" is missing and tie_word_embeddings is false", ck->dir);
-        QB_TRY(qb_checkpoint_read_rows_bf16(ck, "lm_head.weight", V, H, (uint64_t)p->vocab_start,
+            return qb_errorf("%s: tensor \"%s\" is missing and tie_word_embeddings is false", ck->dir, fam->lm_head);
+        QB_TRY(qb_checkpoint_read_rows_bf16(ck, fam->lm_head, V, H, (uint64_t)p->vocab_start,
                                             (uint64_t)p->vocab_size, w->lm_head.w));
     } else if (lm) {
         lm->used = true; /* tied: transformers ignores a stored lm_head too */

@@ -13,31 +13,23 @@
 #include "engine/cpu_threads.h"
 #include "engine/quant_pack.h"
 #include "engine/random_init.h"
+#include "model/weight_format.h"
 #include "io/checkpoint.h"
 #include "io/printable.h"
 #include "util/error.h"
 
-static int is_awq(const qb_model_config *c) { return c->quant == QB_QUANT_AWQ; }
-static int pack_factor(const qb_model_config *c) { return 32 / c->quant_bits; }
+static const qb_weight_format_info *format_of(const qb_model_config *c) { return qb_format_info(c->quant); }
+static int is_awq(const qb_model_config *c) { return format_of(c)->packing == QB_PACK_AWQ; }
+static int pack_factor(const qb_model_config *c) { return format_of(c)->values_per_word; }
 
-/* Packed sizes of one slice: words of qweight, qzeros and count of scales, g_idx. */
-typedef struct {
-    size_t qweight, qzeros, scales, g_idx;
-} quant_counts;
-
-static quant_counts counts_of(const qb_model_config *c, const qb_slice *s) {
-    size_t K = (size_t)s->n_cols, N = (size_t)s->n_rows, g = (size_t)c->group_size, pf = (size_t)pack_factor(c);
-    quant_counts q;
-    q.qweight = K * N / pf;
-    q.qzeros = K / g * N / pf;
-    q.scales = K / g * N;
-    q.g_idx = is_awq(c) ? 0 : K;
-    return q;
+/* Packed sizes of one slice (the format table's counts): words of qweight, qzeros and count of scales, g_idx. */
+static qb_format_counts counts_of(const qb_model_config *c, const qb_slice *s) {
+    return qb_format_checkpoint_counts(c->quant, (size_t)s->n_cols, (size_t)s->n_rows, (size_t)c->group_size);
 }
 
 size_t qb_linear_quant_bytes(const qb_model_config *c, const qb_slice *s) {
-    quant_counts q = counts_of(c, s);
-    return (q.qweight + q.qzeros + q.g_idx) * 4 + q.scales * 2 + (s->has_bias ? (size_t)s->n_rows * sizeof(float) : 0);
+    return qb_format_host_linear_bytes(c->quant, (size_t)s->n_cols, (size_t)s->n_rows, (size_t)c->group_size) +
+           (s->has_bias ? (size_t)s->n_rows * sizeof(float) : 0);
 }
 
 /* The slice must hold whole packed words along the packed dimensions and whole groups along K. */
@@ -58,7 +50,7 @@ static int check_slice(const qb_model_config *c, const char *prefix, const qb_sl
 static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char *what, qb_weights *w,
                         qb_linear *lin) {
     QB_TRY(check_slice(c, what, s));
-    quant_counts q = counts_of(c, s);
+    qb_format_counts q = counts_of(c, s);
     lin->fmt = is_awq(c) ? QB_WFMT_AWQ : QB_WFMT_GPTQ;
     lin->out_features = (int)s->n_rows;
     lin->in_features = (int)s->n_cols;
@@ -68,7 +60,7 @@ static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char 
     lin->w = NULL;
     if (!(lin->qweight = qb_weights_alloc_bytes(w, q.qweight * 4, what))) return -1;
     if (!(lin->qzeros = qb_weights_alloc_bytes(w, q.qzeros * 4, what))) return -1;
-    if (!(lin->scales = qb_weights_alloc_bytes(w, q.scales * 2, what))) return -1;
+    if (!(lin->scales = qb_weights_alloc_bytes(w, q.scales * (size_t)format_of(c)->scale_bytes, what))) return -1;
     if (q.g_idx && !(lin->g_idx = qb_weights_alloc_bytes(w, q.g_idx * 4, what))) return -1;
     if (s->has_bias && !(lin->bias = qb_weights_alloc_bytes(w, (size_t)s->n_rows * sizeof(float), what))) return -1;
     return 0;
@@ -76,7 +68,8 @@ static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char 
 
 int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     memset(w, 0, sizeof *w);
-    if (c->quant == QB_QUANT_BF16 || (c->quant_bits != 4 && c->quant_bits != 8) || c->group_size <= 0)
+    const qb_weight_format_info *f = qb_format_info(c->quant);
+    if (!f || f->packing == QB_PACK_DENSE || f->bits != c->quant_bits || c->group_size <= 0)
         return qb_errorf("%s: not a quantized config (%s, bits %d, group_size %d)", c->name, qb_quant_name(c->quant),
                          c->quant_bits, c->group_size);
     if (c->desc_act)
@@ -161,16 +154,18 @@ static void random_qweight_rows(void *ctx, int begin, int end) {
 
 void qb_linear_random_quant(qb_linear *lin, const char *prefix, const qb_slice *s, uint64_t seed, int threads) {
     char name[256];
+    const qb_weight_format_info *fmt = qb_format_find(lin->fmt == QB_WFMT_AWQ ? QB_PACK_AWQ : QB_PACK_GPTQ, lin->bits);
+    if (!fmt) return; /* qb_weights_alloc_quant allocates only formats of the table */
     int awq = lin->fmt == QB_WFMT_AWQ, bits = lin->bits, g = lin->group_size;
     int K = lin->in_features, N = lin->out_features, pf = awq ? QB_AWQ_PACK : 32 / bits;
-    snprintf(name, sizeof name, "%s.qweight", prefix);
+    snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_QWEIGHT]);
     random_job job = {lin, s, seed, qb_tensor_id(name), 0, 0};
     int packed_rows = awq ? K : K / pf;
     if ((long long)K * N < (1 << 20)) threads = 1;
     qb_parallel_for(packed_rows, threads, random_qweight_rows, &job);
-    snprintf(name, sizeof name, "%s.qzeros", prefix);
+    snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_QZEROS]);
     job.zeros_id = qb_tensor_id(name);
-    snprintf(name, sizeof name, "%s.scales", prefix);
+    snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_SCALES]);
     job.scales_id = qb_tensor_id(name);
     qb_parallel_for(K / g, threads, random_group_rows, &job);
     if (lin->g_idx)
@@ -227,16 +222,17 @@ static int check_scales(const qb_checkpoint *ck, const char *name, const uint16_
 
 static int load_linear(qb_checkpoint *ck, const qb_model_config *c, const char *prefix, const qb_slice *s,
                        qb_linear *lin) {
+    const qb_weight_format_info *fmt = format_of(c);
     char name[256];
     const uint64_t g = (uint64_t)c->group_size, K = s->cols, N = s->rows;
     const uint64_t groups = K / g, g0 = s->col0 / g, n_groups = s->n_cols / g;
     if (lin->fmt == QB_WFMT_GPTQ) {
         const uint64_t pf = (uint64_t)pack_factor(c);
-        snprintf(name, sizeof name, "%s.qweight", prefix);
+        snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_QWEIGHT]);
         QB_TRY(read_block(ck, name, QB_ST_I32, K / pf, N, s->col0 / pf, s->n_cols / pf, s->row0, s->n_rows, lin->qweight));
-        snprintf(name, sizeof name, "%s.qzeros", prefix);
+        snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_QZEROS]);
         QB_TRY(read_block(ck, name, QB_ST_I32, groups, N / pf, g0, n_groups, s->row0 / pf, s->n_rows / pf, lin->qzeros));
-        snprintf(name, sizeof name, "%s.g_idx", prefix);
+        snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_G_IDX]);
         const qb_ck_entry *e;
         QB_TRY(lookup(ck, name, QB_ST_I32, &K, 1, &e));
         const uint8_t *src = qb_st_bytes(e->file, e->tensor);
@@ -251,14 +247,14 @@ static int load_linear(qb_checkpoint *ck, const qb_model_config *c, const char *
         for (uint64_t k = 0; k < s->n_cols; k++) lin->g_idx[k] = (int32_t)(k / g);
     } else {
         const uint64_t words = N / QB_AWQ_PACK;
-        snprintf(name, sizeof name, "%s.qweight", prefix);
+        snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_QWEIGHT]);
         QB_TRY(read_block(ck, name, QB_ST_I32, K, words, s->col0, s->n_cols, s->row0 / QB_AWQ_PACK,
                           s->n_rows / QB_AWQ_PACK, lin->qweight));
-        snprintf(name, sizeof name, "%s.qzeros", prefix);
+        snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_QZEROS]);
         QB_TRY(read_block(ck, name, QB_ST_I32, groups, words, g0, n_groups, s->row0 / QB_AWQ_PACK,
                           s->n_rows / QB_AWQ_PACK, lin->qzeros));
     }
-    snprintf(name, sizeof name, "%s.scales", prefix);
+    snprintf(name, sizeof name, "%s.%s", prefix, fmt->parts[QB_PART_SCALES]);
     QB_TRY(read_block(ck, name, QB_ST_F16, groups, N, g0, n_groups, s->row0, s->n_rows, lin->scales));
     QB_TRY(check_scales(ck, name, lin->scales, (size_t)(n_groups * s->n_rows)));
     snprintf(name, sizeof name, "%s.bias", prefix);
@@ -294,14 +290,15 @@ static int read_dense_rows(qb_checkpoint *ck, const char *name, uint64_t rows, u
 
 static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
+    const qb_model_family *fam = qb_model_family_of(c);
     char name[256], prefix[160];
-    QB_TRY(read_dense_rows(ck, "model.embed_tokens.weight", V, H, 0, V, w->embed, &w->embed_fmt));
-    QB_TRY(qb_checkpoint_read_vec_f32(ck, "model.norm.weight", H, 0, H, w->final_norm));
-    qb_ck_entry *lm = qb_checkpoint_find(ck, "lm_head.weight");
+    QB_TRY(read_dense_rows(ck, fam->embed, V, H, 0, V, w->embed, &w->embed_fmt));
+    QB_TRY(qb_checkpoint_read_vec_f32(ck, fam->final_norm, H, 0, H, w->final_norm));
+    qb_ck_entry *lm = qb_checkpoint_find(ck, fam->lm_head);
     if (!c->tie_word_embeddings) {
         if (!lm)
-            return qb_errorf("%s: tensor \"lm_head.weight\" is missing and tie_word_embeddings is false", ck->dir);
-        QB_TRY(read_dense_rows(ck, "lm_head.weight", V, H, (uint64_t)p->vocab_start, (uint64_t)p->vocab_size,
+            return qb_errorf("%s: tensor \"%s\" is missing and tie_word_embeddings is false", ck->dir, fam->lm_head);
+        QB_TRY(read_dense_rows(ck, fam->lm_head, V, H, (uint64_t)p->vocab_start, (uint64_t)p->vocab_size,
                                w->lm_head.w, &w->lm_head.fmt));
     } else {
         w->lm_head.fmt = w->embed_fmt;
@@ -309,10 +306,11 @@ static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_
     }
     for (int i = 0; i < c->num_layers; i++) {
         qb_layer_weights *l = &w->layers[i];
-        qb_tensor_name(name, sizeof name, i, "input_layernorm.weight");
-        QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->input_norm));
-        qb_tensor_name(name, sizeof name, i, "post_attention_layernorm.weight");
-        QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, l->post_attn_norm));
+        float *norms[2] = {l->input_norm, l->post_attn_norm}; /* the family's layer_norms, in order */
+        for (int n = 0; n < fam->n_layer_norms; n++) {
+            qb_tensor_name(name, sizeof name, i, fam->layer_norms[n]);
+            QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, norms[n]));
+        }
         for (int k = 0; k < QB_NUM_LINEAR; k++) {
             qb_slice s;
             qb_linear_slice(c, p, k, &s);
@@ -343,29 +341,4 @@ static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_p
 int qb_weights_load_quant(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
     if (load_impl(dir, c, p, out) != 0) return qb_error_make_printable();
     return 0;
-}
-
-int qb_quant_checkpoint_intermediate(const char *dir, qb_model_config *c) {
-    if (c->quant == QB_QUANT_BF16 || c->group_size <= 0) return 0;
-    qb_checkpoint ck;
-    if (qb_checkpoint_open(dir, &ck) != 0) { /* not loadable: the loader reports why, when weights are loaded */
-        qb_error_clear();
-        return 0;
-    }
-    int rc = 0;
-    const qb_ck_entry *e = qb_checkpoint_find(&ck, "model.layers.0.mlp.gate_proj.scales");
-    if (e && e->tensor->ndim == 2) {
-        uint64_t I = e->tensor->shape[1];
-        if (I != (uint64_t)c->intermediate_size) {
-            if (I > (uint64_t)c->intermediate_size && I <= (uint64_t)c->intermediate_size + 4096 &&
-                I % (uint64_t)c->group_size == 0)
-                c->intermediate_size = (int)I; /* publisher's padding */
-            else
-                rc = qb_errorf("%s: model.layers.0.mlp.gate_proj.scales has %llu columns but intermediate_size is %d "
-                               "(only padding up to a multiple of group_size %d is accepted)", dir,
-                               (unsigned long long)I, c->intermediate_size, c->group_size);
-        }
-    }
-    qb_checkpoint_close(&ck);
-    return rc == 0 ? 0 : qb_error_make_printable();
 }

@@ -28,11 +28,6 @@ void qb_linear_random_quant(qb_linear *lin, const char *prefix, const qb_slice *
 /* This rank's slices of a GPTQ or AWQ checkpoint directory (called by qb_weights_load for quantized configs). */
 int qb_weights_load_quant(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out);
 
-/* Quantized checkpoints may pad intermediate_size beyond config.json (the 72B releases: 29696 instead of
- * 29568, so that row-parallel slices hold whole groups): take it from the shape of layer 0's gate_proj scales.
- * No-op for bf16 configs. */
-int qb_quant_checkpoint_intermediate(const char *dir, qb_model_config *c);
-
 /* Packed bytes of one rank's quantized linear (qweight + qzeros + scales + g_idx + bias). */
 size_t qb_linear_quant_bytes(const qb_model_config *c, const qb_slice *s);
 

@@ -9,6 +9,8 @@
 
 #include "engine/random_init.h"
 #include "engine/weights_layout.h"
+#include "model/model_family.h"
+#include "model/weight_format.h"
 #include "io/safetensors_write.h"
 #include "util/error.h"
 
@@ -63,45 +65,44 @@ static void list_free(tensor_list *l) {
     free(l->owned);
 }
 
+/* Tensors in the order of a transformers checkpoint: embedding; per layer the input norm, the linears (weight,
+ * bias), the post-attention norm; final norm; lm_head unless tied. Names from the family table. */
 static int collect(const qb_weights *w, tensor_list *l) {
     const qb_model_config *c = &w->cfg;
+    const qb_model_family *fam = qb_model_family_of(c);
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
-    char name[256], suffix[64];
-    QB_TRY(push(l, "model.embed_tokens.weight", 2, V, H, w->embed, NULL));
+    char name[256];
+    QB_TRY(push(l, fam->embed, 2, V, H, w->embed, NULL));
     for (int i = 0; i < c->num_layers; i++) {
         qb_layer_weights *lw = &w->layers[i];
-        qb_tensor_name(name, sizeof name, i, "input_layernorm.weight");
-        QB_TRY(push_vec(l, name, lw->input_norm, H));
-        for (int k = 0; k < QB_NUM_LINEAR; k++) {
+        const float *norms[2] = {lw->input_norm, lw->post_attn_norm}; /* the family's layer_norms, in order */
+        qb_tensor_name(name, sizeof name, i, fam->layer_norms[0]);
+        QB_TRY(push_vec(l, name, norms[0], H));
+        for (int k = 0; k < fam->n_linears; k++) {
             qb_slice s;
             qb_linear_slice(c, &w->plan, k, &s);
             const qb_linear *lin = qb_layer_linear(lw, k);
-            snprintf(suffix, sizeof suffix, "%s.weight", qb_linear_suffix[k]);
-            qb_tensor_name(name, sizeof name, i, suffix);
+            qb_linear_tensor_name(name, sizeof name, i, k, qb_format_info(QB_QUANT_BF16)->parts[QB_PART_WEIGHT]);
             QB_TRY(push(l, name, 2, s.rows, s.cols, lin->w, NULL));
             if (s.has_bias) {
-                snprintf(suffix, sizeof suffix, "%s.bias", qb_linear_suffix[k]);
-                qb_tensor_name(name, sizeof name, i, suffix);
+                qb_linear_tensor_name(name, sizeof name, i, k, "bias");
                 QB_TRY(push_vec(l, name, lin->bias, s.rows));
             }
         }
-        qb_tensor_name(name, sizeof name, i, "post_attention_layernorm.weight");
-        QB_TRY(push_vec(l, name, lw->post_attn_norm, H));
+        for (int n = 1; n < fam->n_layer_norms; n++) {
+            qb_tensor_name(name, sizeof name, i, fam->layer_norms[n]);
+            QB_TRY(push_vec(l, name, norms[n], H));
+        }
     }
-    QB_TRY(push_vec(l, "model.norm.weight", w->final_norm, H));
-    if (!c->tie_word_embeddings) QB_TRY(push(l, "lm_head.weight", 2, V, H, w->lm_head.w, NULL));
+    QB_TRY(push_vec(l, fam->final_norm, w->final_norm, H));
+    if (!c->tie_word_embeddings) QB_TRY(push(l, fam->lm_head, 2, V, H, w->lm_head.w, NULL));
     return 0;
 }
 
 size_t qb_weights_export_tensor_count(const qb_model_config *c) {
-    qb_shard_plan whole;
-    memset(&whole, 0, sizeof whole); /* only has_bias of the slices is used */
-    size_t per_layer = 2; /* the two norms */
-    for (int k = 0; k < QB_NUM_LINEAR; k++) {
-        qb_slice s;
-        qb_linear_slice(c, &whole, k, &s);
-        per_layer += s.has_bias ? 2 : 1;
-    }
+    const qb_model_family *fam = qb_model_family_of(c);
+    size_t per_layer = (size_t)fam->n_layer_norms;
+    for (int k = 0; k < fam->n_linears; k++) per_layer += fam->linears[k].has_bias ? 2 : 1;
     return 1 + (size_t)c->num_layers * per_layer + 1 + (c->tie_word_embeddings ? 0 : 1); /* embed, norm, head */
 }
 
@@ -151,7 +152,8 @@ int qb_weights_export(const char *dir, const qb_weights *w, int n_shards) {
 
 int qb_model_config_write_json(const qb_model_config *c, const char *path) {
     json_t *o = json_pack("{s:[s], s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:b, s:s}",
-                          "architectures", "Qwen2ForCausalLM", "model_type", "qwen2", "hidden_act", "silu",
+                          "architectures", qb_model_family_of(c)->architecture, "model_type",
+                          qb_model_family_of(c)->model_type, "hidden_act", qb_model_family_of(c)->hidden_act,
                           "vocab_size", c->vocab_size, "hidden_size", c->hidden_size, "intermediate_size",
                           c->intermediate_size, "num_hidden_layers", c->num_layers, "num_attention_heads",
                           c->num_heads, "num_key_value_heads", c->num_kv_heads, "head_dim", c->head_dim,
