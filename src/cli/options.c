@@ -502,7 +502,8 @@ void qb_options_print_help(FILE *f) {
             "       qwenbench export FILE.h5 [--format csv|json|jsonl|md] [--out PATH] [--overwrite]\n"
             "                                    a results file's cells as -o prints them (default csv)\n"
             "       qwenbench export-weights --model PRESET --out DIR [--seed N] [--shards N]\n"
-            "                                    write a preset's random weights as a Hugging Face checkpoint\n\n"
+            "                                    write a preset's random weights as a Hugging Face checkpoint\n"
+            "       qwenbench formats --json         the weight formats (bits, group, packing, names, kernels) as JSON\n\n"
             "One MPI rank per GPU; ranks split the model tensor-parallel. Each cell (model, format, input length)\n"
             "runs --warmup untimed and --repetitions timed generations of exactly --generate-length tokens;\n"
             "speed = generated tokens / wall time of the whole generation (prefill included).\n\nflags:\n",
