@@ -37,7 +37,7 @@ static int gather_summaries(const qb_runner *r, qb_cell_group *g, const qb_rank_
 static void summary_base(const qb_runner *r, const qb_backend *b, qb_rank_summary *s) {
     memset(s, 0, sizeof *s);
     s->ok = 1;
-    s->rank = r->dist->world_rank;
+    s->rank = r->world_ranks ? r->world_ranks[r->dist->world_rank] : r->dist->world_rank; /* packed: world rank */
     copy_str(s->host, sizeof s->host, r->dist->hostname);
     if (b) {
         copy_str(s->device, sizeof s->device, b->device_name);

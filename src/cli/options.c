@@ -293,6 +293,16 @@ static void fmt_lengths(const qb_options *o, char *b, size_t n) {
 static void fmt_gen(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->generate_length); }
 static void fmt_reps(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->repetitions); }
 static void fmt_warmup(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->warmup); }
+static int set_schedule(qb_options *o, const char *f, const char *v) {
+    if (!strcmp(v, "serial")) o->schedule = QB_SCHEDULE_SERIAL;
+    else if (!strcmp(v, "packed")) o->schedule = QB_SCHEDULE_PACKED;
+    else return qb_errorf("--%s: unknown schedule '%s' (serial, packed)", f, v);
+    return 0;
+}
+static void fmt_schedule(const qb_options *o, char *b, size_t n) {
+    snprintf(b, n, "%s", o->schedule == QB_SCHEDULE_PACKED ? "packed" : "serial");
+}
+
 static void fmt_backend(const qb_options *o, char *b, size_t n) {
     snprintf(b, n, "%s", o->backend == QB_BACKEND_CPU ? "cpu" : o->backend == QB_BACKEND_CUDA ? "cuda" : "auto");
 }
@@ -360,6 +370,10 @@ static const qb_flag FLAGS[] = {
      "number of ranks; the others wait); "
      "without it the CPU engine uses every rank and the CUDA engine the fewest GPUs that hold each cell",
      set_tp, fmt_tp},
+    {"schedule", "serial|packed", "serial: one cell at a time, on the first --tp ranks (the others wait); packed: "
+     "cells side by side on disjoint groups of ranks, each group on one host (a group spans hosts only when a cell "
+     "needs more ranks than a host has), dealt largest first, rank 0 writing every finished cell; without --tp the "
+     "CPU engine then gives each cell one rank (docs/SCHEDULING.md)", set_schedule, fmt_schedule},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "
      QB_LIMIT_STR(QB_LIMIT_SWEEP_FILE_BYTES) " bytes, at most " QB_LIMIT_STR(QB_LIMIT_SWEEP_CELLS) " cells, settings "
      "within the flags' ranges); flags given on the command line override it",

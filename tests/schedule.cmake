@@ -1,0 +1,10 @@
+# schedule.cmake - --schedule packed: cells side by side on disjoint groups of ranks (bench/packed_schedule.h).
+#   schedule_units: the carving of ranks into groups per host and a cell's byte image there and back.
+#   packed_cpu:     mpirun -np 4, two groups of 2 and four groups of 1, the same cells and tokens as serial; a killed
+#                   and a hung rank keep the cells received; --resume completes (tests/test_packed.py).
+qb_add_c_test(schedule_units schedule_units_test.c)
+add_test(NAME schedule_units COMMAND schedule_units)
+find_program(QB_PACKED_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+add_test(NAME packed_cpu COMMAND ${QB_PACKED_PYTHON3} ${QB_TEST_DIR}/test_packed.py $<TARGET_FILE:qwenbench>
+         ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks>)
+set_tests_properties(packed_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)
