@@ -229,7 +229,7 @@ int main(int argc, char **argv) {
     if (!every_rank_passed(&d, !root || !o.out[0] || qb_results_check_target(o.out, o.overwrite, o.resume) == 0))
         goto refused;
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get(),
-                        o.expect_tokens[0] ? &expected : NULL, NULL};
+                        o.expect_tokens[0] ? &expected : NULL, NULL, 0.0};
     /* rank 0 reads the file to complete; a foreign one or other settings: one line, exit 2, before any cell */
     if (!every_rank_passed(&d, !root || !o.resume || qb_resume_check(&runner, cells, n_cells) == 0)) goto refused;
     if (root && !o.explain) say_before_running(&o, backend_name, cells, n_cells);

@@ -2,6 +2,7 @@
 #include "bench/runner.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench/cell_exec.h"
+#include "bench/clock_sync.h"
 #include "bench/packed_schedule.h"
 #include "bench/planner.h"
 #include "bench/progress.h"
@@ -229,8 +231,26 @@ static int explain_group(const qb_runner *r, const qb_cell_group *g, int created
     return created != 0 || !g->backend;
 }
 
-int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status) {
+int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n_cells, int *exit_status) {
+    qb_runner timed = *world_runner; /* with this rank's clock offset, measured first */
+    const qb_runner *r = &timed;
     qb_dist *d = r->dist;
+    double clock_rtt_s = 0.0;
+    if (qb_clock_sync(d, &timed.clock_offset_s, &clock_rtt_s) != 0) return -1;
+    double clock_mine[2] = {timed.clock_offset_s, clock_rtt_s}, *clock_all = NULL;
+    if (d->world_rank == 0 && !(clock_all = calloc(2 * (size_t)d->world_size, sizeof *clock_all)))
+        return qb_errorf("out of memory gathering clock offsets");
+    if (qb_dist_gather(d, clock_mine, sizeof clock_mine, clock_all) != 0) { free(clock_all); return -1; }
+    if (clock_all && d->world_size > 1) { /* one line: how far the ranks' clocks are apart, and how well known */
+        double far = 0.0, rtt = 0.0;
+        for (int i = 0; i < d->world_size; i++) {
+            if (fabs(clock_all[2 * i]) > far) far = fabs(clock_all[2 * i]);
+            if (clock_all[2 * i + 1] > rtt) rtt = clock_all[2 * i + 1];
+        }
+        fprintf(stderr, "# clocks: every rank within %.3f ms of rank 0's, known to %.0f us (run times are on rank 0's clock)\n",
+                far * 1e3, rtt * 0.5e6);
+    }
+    free(clock_all);
     const qb_options *o = r->opt;
     const bool root = d->world_rank == 0;
     FILE *notes = o->output_format == QB_OUTPUT_MD ? stdout : stderr; /* csv/json/jsonl: only data on stdout */

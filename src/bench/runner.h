@@ -35,6 +35,8 @@ typedef struct {
     const qb_expected_tokens *expected; /* the --expect-tokens file, read before the first cell; NULL: none */
     const int *world_ranks;         /* packed groups (bench/packed_schedule.h): the world rank of each rank of dist
                                      * (dist is then the group's); NULL: dist is the world */
+    double clock_offset_s;          /* this rank's offset to rank 0's wall clock (bench/clock_sync.h), measured
+                                     * by qb_run_cells at its start */
 } qb_runner;
 
 /* Exit status per options.c's --help: 0 all VALID, 1 some cell not VALID, 3 stopped by a signal.
