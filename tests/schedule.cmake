@@ -8,3 +8,10 @@ find_program(QB_PACKED_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 add_test(NAME packed_cpu COMMAND ${QB_PACKED_PYTHON3} ${QB_TEST_DIR}/test_packed.py $<TARGET_FILE:qwenbench>
          ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks>)
 set_tests_properties(packed_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)
+#   packed_namespace_hosts: two "nodes" as network + UTS namespaces made by the test, ranks launched into them
+#                   through mpirun's rsh agent: groups per host, a group across hosts, a killed node, --resume
+#                   (tests/multihost/test_namespace_hosts.sh; root only, else skipped: exit 77).
+add_test(NAME packed_namespace_hosts COMMAND bash ${QB_TEST_DIR}/multihost/test_namespace_hosts.sh
+         $<TARGET_FILE:qwenbench> $<TARGET_FILE:qwenbench-testhooks> ${CMAKE_SOURCE_DIR})
+set_tests_properties(packed_namespace_hosts PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+                     LABELS "no_sanitize")
