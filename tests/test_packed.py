@@ -137,6 +137,12 @@ class Packed(unittest.TestCase):
         # --deadline 3 with warm-up 1 and 2 repetitions: the dealer gives a cell 3 x (1 + 2 + 3) = 18 s
         self.check_fault_then_resume("hang:3:1", 3, 18 + 40)
 
+    def test_help_names_the_schedules(self):
+        p = subprocess.run([QB, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("--schedule serial|packed", p.stdout)
+        self.assertIn("[default: serial]", p.stdout.split("--schedule")[1].split("\n  -")[0])
+
     def test_bad_schedule_is_refused(self):
         p = qb("--schedule", "sideways", np_=1)
         self.assertEqual(p.returncode, 2)

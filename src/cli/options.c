@@ -367,8 +367,9 @@ static const qb_flag FLAGS[] = {
      "docs/RESULTS.md)", set_output_format, fmt_output_format},
     {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
     {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
-     "number of ranks; the others wait); "
-     "without it the CPU engine uses every rank and the CUDA engine the fewest GPUs that hold each cell",
+     "number of ranks; serial: the others wait, packed: groups of N run cells side by side); "
+     "without it the CPU engine uses every rank (serial) or one per cell (packed), and the CUDA engine the fewest "
+     "GPUs that hold each cell",
      set_tp, fmt_tp},
     {"schedule", "serial|packed", "serial: one cell at a time, on the first --tp ranks (the others wait); packed: "
      "cells side by side on disjoint groups of ranks, each group on one host (a group spans hosts only when a cell "
@@ -383,7 +384,8 @@ static const qb_flag FLAGS[] = {
      set_resume, NULL},
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
     {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank), in ["
-     QB_LIMIT_STR(QB_LIMIT_DEADLINE_MIN_S) ", " QB_LIMIT_STR(QB_LIMIT_DEADLINE_MAX_S) "]",
+     QB_LIMIT_STR(QB_LIMIT_DEADLINE_MIN_S) ", " QB_LIMIT_STR(QB_LIMIT_DEADLINE_MAX_S) "]; packed, a group that "
+     "finishes no cell within SECONDS x (warm-up + repetitions + 3) is taken for hung too",
      set_deadline, fmt_deadline},
     {"check", "none|reference[:N]", "after the timed runs, compare the first N (16) generated tokens with the CPU "
      "reference engine on the same weights (equal, or each in the other's top 5 at the first difference)",
