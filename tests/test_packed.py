@@ -9,6 +9,7 @@ completes the file. Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,29 @@ class Packed(unittest.TestCase):
     def test_hung_rank_ends_job_and_resume_completes(self):
         # --deadline 3 with warm-up 1 and 2 repetitions: the dealer gives a cell 3 x (1 + 2 + 3) = 18 s
         self.check_fault_then_resume("hang:3:1", 3, 18 + 40)
+
+    def test_stop_signal_ends_the_dealing_and_resume_completes(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.h5")
+            args = [*SWEEP, "--tp", "1", "--schedule", "packed", "--out", path]
+            e = dict(os.environ, QWENBENCH_TEST_CELL_DELAY="1")
+            p = subprocess.Popen([MPIRUN, "-np", "4", "--oversubscribe", "--bind-to", "none", QB_HOOKS, *args],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+            t0 = time.time()
+            while not (os.path.exists(path) and len(read(path)[0]) >= 1):
+                self.assertIsNone(p.poll(), "the job ended before its first cell was written")
+                self.assertLess(time.time() - t0, 120, "no cell in the file after 120 s")
+                time.sleep(0.2)
+            p.send_signal(signal.SIGUSR1)  # mpirun forwards it to every rank; rank 0's dealer stops dealing
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 3, err)
+            self.assertIn("--resume", out + err)
+            cells, _ = read(path)
+            self.assertLess(len(cells), 15, "stopped mid-sweep")
+            p = qb(*args, "--resume")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            cells, _ = read(path)
+            self.assertEqual(sorted(cells), sorted(self.serial[1]), "every cell exactly once after --resume")
 
     def test_help_names_the_schedules(self):
         p = subprocess.run([QB, "--help"], capture_output=True, text=True, timeout=60)
