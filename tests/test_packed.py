@@ -33,6 +33,17 @@ def qb(*args, np_=4, timeout=300, env=None):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
 
 
+def placement(path):
+    """[(ranks, hosts, devices, [(start_unix_s, end_unix_s) of each run])] of every cell."""
+    out = []
+    with h5py.File(path, "r") as f:
+        cells, runs = f["cells"][()], f["runs"][()]
+    for i, c in enumerate(cells):
+        out.append((c["ranks"].decode(), c["hosts"].decode(), c["devices"].decode(),
+                    [(float(r["start_unix_s"]), float(r["end_unix_s"])) for r in runs[runs["cell"] == i]]))
+    return out
+
+
 def read(path):
     """{(model, quant, context_len, tp): (status, checks, [tokens of each run])}, the root attributes."""
     out = {}
@@ -71,8 +82,21 @@ class Packed(unittest.TestCase):
 
     def check_packed(self, tp, groups):
         path = os.path.join(self.tmp.name, f"packed{tp}.h5")
+        t0 = time.time()
         p = qb(*SWEEP, "--tp", str(tp), "--schedule", "packed", "--out", path)
+        t1 = time.time()
         self.assertEqual(p.returncode, 0, p.stderr)
+        # where and when each cell ran: its ranks, hosts and devices, and every run's start and end on one clock
+        group_of = {str(r): r // tp for r in range(4)}
+        for ranks, hosts, devices, times in placement(path):
+            members = ranks.split(",")
+            self.assertEqual(len(members), tp, ranks)
+            self.assertEqual(len({group_of[m] for m in members}), 1, f"ranks {ranks} are one group")
+            self.assertEqual(len(hosts.split(",")), tp, hosts)
+            self.assertEqual(devices, ",".join(["cpu"] * tp))
+            self.assertEqual(len(times), 2)
+            for start, end in times:
+                self.assertTrue(t0 - 1 <= start < end <= t1 + 1, (start, end, t0, t1))
         self.assertIn(f"# packed groups: {groups}", p.stdout + p.stderr)
         cells, attrs = read(path)
         self.assertEqual(sorted(cells), sorted(self.serial[tp]), "the same cells as the serial schedule")

@@ -65,7 +65,8 @@ typedef struct {
 } reader;
 
 static int take(reader *r, void *dst, size_t n) {
-    if (n > r->size - r->at) return qb_errorf("a cell image from a group leader ends early (%zu of %zu bytes)", r->at, r->size);
+    if (n > r->size - r->at)
+        return qb_errorf("a cell image from a group leader ends early (%zu of %zu bytes)", r->at, r->size);
     if (n) memcpy(dst, r->p + r->at, n);
     r->at += n;
     return 0;
@@ -125,13 +126,19 @@ int qb_cell_unpack(const void *image, size_t bytes, qb_cell_origin *from, qb_ran
             run->step_s = NULL;
             run->tokens = NULL;
             c->n_runs = i + 1;
-            if (run->n_gen < 0) { qb_errorf("a cell image from a group leader holds a run of %d tokens", run->n_gen); goto fail; }
+            if (run->n_gen < 0) {
+                qb_errorf("a cell image from a group leader holds a run of %d tokens", run->n_gen);
+                goto fail;
+            }
             if (take_array(&r, (void **)&run->step_s, steps_of(run), sizeof *run->step_s) != 0 ||
                 take_array(&r, (void **)&run->tokens, run->n_gen, sizeof *run->tokens) != 0)
                 goto fail;
         }
     }
-    if (r.at != r.size) { qb_errorf("a cell image from a group leader has %zu bytes too many", r.size - r.at); goto fail; }
+    if (r.at != r.size) {
+        qb_errorf("a cell image from a group leader has %zu bytes too many", r.size - r.at);
+        goto fail;
+    }
     return 0;
 fail:
     qb_cell_free(c);

@@ -393,7 +393,10 @@ static int run_phase(const qb_packed_job *job, MPI_Comm sched, const int *host_o
                 dl.units[j - 1] = t;
             }
         free(unit_cost);
-        if (pthread_create(&thread, NULL, dealer_main, &dl) != 0) { qb_errorf("cannot start the dealer thread"); goto out; }
+        if (pthread_create(&thread, NULL, dealer_main, &dl) != 0) {
+            qb_errorf("cannot start the dealer thread");
+            goto out;
+        }
         thread_started = 1;
     }
 

@@ -247,8 +247,8 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
             if (fabs(clock_all[2 * i]) > far) far = fabs(clock_all[2 * i]);
             if (clock_all[2 * i + 1] > rtt) rtt = clock_all[2 * i + 1];
         }
-        fprintf(stderr, "# clocks: every rank within %.3f ms of rank 0's, known to %.0f us (run times are on rank 0's clock)\n",
-                far * 1e3, rtt * 0.5e6);
+        fprintf(stderr, "# clocks: every rank within %.3f ms of rank 0's, known to %.0f us (run times are on rank 0's "
+                        "clock)\n", far * 1e3, rtt * 0.5e6);
     }
     free(clock_all);
     const qb_options *o = r->opt;
@@ -386,7 +386,8 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
     if (root && !o->explain) {
         fprintf(notes, "# qwenbench %s (%s), backend %s, %d rank(s), tp %s, schedule %s\n", QB_VERSION, QB_GIT_COMMIT,
                 r->backend_name, d->world_size,
-                o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)" : packed ? "1 rank per cell" : "all ranks",
+                o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)"
+                : packed ? "1 rank per cell" : "all ranks",
                 packed ? "packed" : "serial");
         if (packed) fprintf(notes, "# packed groups: %s\n", layout);
         fflush(notes);
