@@ -9,7 +9,7 @@
 #ifndef QB_BENCH_CLOCK_SYNC_H
 #define QB_BENCH_CLOCK_SYNC_H
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 /* Collective over the world: *offset_s (0 on rank 0) and the best round trip *rtt_s (0 on rank 0). */
 int qb_clock_sync(qb_dist *d, double *offset_s, double *rtt_s);

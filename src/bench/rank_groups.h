@@ -10,7 +10,7 @@
 #ifndef QB_BENCH_RANK_GROUPS_H
 #define QB_BENCH_RANK_GROUPS_H
 
-#include "dist/dist.h"
+#include "comm/dist.h"
 
 typedef struct {
     int world_size, size;  /* ranks in the job; ranks per group */

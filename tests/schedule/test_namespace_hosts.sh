@@ -13,7 +13,7 @@
 #  3. --tp 1 with every process of qb-node-b killed mid-sweep: the job ends (non-zero) with the cells received
 #     kept (all VALID); --resume across both nodes completes the file, every cell once.
 #
-# Usage: tests/multihost/test_namespace_hosts.sh QWENBENCH QWENBENCH_TESTHOOKS [SOURCE_DIR]   (ctest: schedule.cmake)
+# Usage: tests/schedule/test_namespace_hosts.sh QWENBENCH QWENBENCH_TESTHOOKS [SOURCE_DIR]   (ctest: schedule.cmake)
 # Exit: 0 pass; 1 fail; 77 skip - not root, or namespaces / veth links not permitted here.
 set -uo pipefail
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_packed.py - --schedule packed on the CPU engine: cells side by side on disjoint groups of ranks.
 
-Run by ctest: /usr/bin/python3 tests/test_packed.py PATH/TO/qwenbench PATH/TO/mpirun PATH/TO/qwenbench-testhooks
+Run by ctest: /usr/bin/python3 tests/schedule/test_packed.py PATH/TO/qwenbench PATH/TO/mpirun PATH/TO/qwenbench-testhooks
 Three tiny models (the preset and two fixture checkpoints) x five input lengths under mpirun -np 4: the packed
 schedule with two groups of 2 (--tp 2) and four groups of 1 (--tp 1) gives the same cells, with the same tokens,
 as the serial schedule; a rank killed or hung mid-sweep ends the job with every cell received kept, and --resume
@@ -19,7 +19,7 @@ import unittest
 import h5py
 
 QB = MPIRUN = QB_HOOKS = None
-FIX = os.environ.get("QB_FIXTURE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
+FIX = os.environ.get("QB_FIXTURE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
 MODELS = ",".join(["qwen2.5-tiny", os.path.join(FIX, "gqa_untied"), os.path.join(FIX, "sharded")])
 SWEEP = ["--backend", "cpu", "--model", MODELS, "--threads", "1", "--context-lengths", "1,4,8,12,16",
          "--generate-length", "6", "--repetitions", "2", "--warmup", "1"]

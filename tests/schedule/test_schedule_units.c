@@ -1,4 +1,4 @@
-/* schedule_units_test.c - the packed schedule's pure parts: groups carved per host, and a finished cell as a
+/* test_schedule_units.c - the packed schedule's pure parts: groups carved per host, and a finished cell as a
  * byte image and back (bench/rank_groups.h, bench/cell_transfer.h). No MPI communication. */
 #include <stdio.h>
 #include <stdlib.h>
