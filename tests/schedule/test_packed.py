@@ -186,9 +186,10 @@ class Packed(unittest.TestCase):
             self.assertEqual(sorted(cells), sorted(self.serial[1]), "every cell exactly once after --resume")
 
     def test_a_file_from_before_the_placement_columns_still_reads(self):
-        # written by qwenbench before /cells ranks, hosts, devices and /runs start_unix_s, end_unix_s existed, with
-        # its content checksum: the reader must skip the fields the file lacks, not refuse it
-        old = os.path.join(FIX, "results-before-placement.h5")
+        # tests/schedule/results-before-placement.h5: qwen2.5-tiny on the CPU, one cell, two runs, written by
+        # qwenbench before /cells ranks, hosts, devices and /runs start_unix_s, end_unix_s existed, with its content
+        # checksum: the reader must skip the fields the file lacks, not refuse it
+        old = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-before-placement.h5")
         p = subprocess.run([QB, "export", old, "--format", "csv"], capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         header, row = p.stdout.splitlines()[:2]
