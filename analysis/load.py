@@ -41,11 +41,13 @@ OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps",
                         ("engine_choices", "S"), ("energy_source", "S"), ("energy_j", "f"),
                         ("joules_per_token", "f"), ("power_mean_w", "f"), ("power_peak_w", "f"),
                         ("sm_clock_mhz", "f"), ("mem_clock_mhz", "f"), ("temperature_max_c", "f"),
-                        ("throttled", "i"), ("throttle_reasons", "i")]
+                        ("throttled", "i"), ("throttle_reasons", "i"), ("ranks", "S"), ("hosts", "S"),
+                        ("devices", "S")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),
               ("tpot_s", "f"), ("step_offset", "i"), ("token_offset", "i")]
+OPTIONAL_RUN_FIELDS = [("start_unix_s", "f"), ("end_unix_s", "f")]  # when each run ran (docs/SCHEDULING.md)
 META_STRING_ATTRS = ("version", "build_commit", "build_type", "command_line", "start_time", "end_time", "hosts",
                      "devices_json", "driver_version", "cuda_version", "nccl_version", "mpi_version",
                      "hdf5_version", "settings_json")
@@ -222,7 +224,7 @@ def load_results(path):
     with h5:
         meta = _read_meta(h5, path)
         cells = _read_compound(h5, path, "cells", CELL_FIELDS, OPTIONAL_CELL_FIELDS)
-        runs = _read_compound(h5, path, "runs", RUN_FIELDS)
+        runs = _read_compound(h5, path, "runs", RUN_FIELDS, OPTIONAL_RUN_FIELDS)
         rank_memory = _read_compound(h5, path, "rank_memory", RANK_MEMORY_FIELDS)
         steps = _read_vector(h5, path, "step_latency_s", "f").astype(np.float64)
         tokens = _read_vector(h5, path, "generated_tokens", "i")

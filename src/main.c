@@ -107,7 +107,7 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
         return qb_errorf("--tp %d: larger than the %d rank(s) of this job", o->tp, d->world_size);
     if (o->tp > 0 && d->world_size % o->tp != 0)
         return qb_errorf("--tp %d: the %d ranks of this job do not split into groups of %d", o->tp, d->world_size, o->tp);
-    const int tp = o->tp > 0 ? o->tp : d->world_size;
+    const int tp = o->tp > 0 ? o->tp : o->schedule == QB_SCHEDULE_PACKED ? 1 : d->world_size; /* bench/runner.c */
     qb_rope_policy rope;
     QB_TRY(qb_rope_policy_parse(o->rope_scaling, &rope));
     for (int i = 0; i < n; i++) {
@@ -229,7 +229,7 @@ int main(int argc, char **argv) {
     if (!every_rank_passed(&d, !root || !o.out[0] || qb_results_check_target(o.out, o.overwrite, o.resume) == 0))
         goto refused;
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get(),
-                        o.expect_tokens[0] ? &expected : NULL};
+                        o.expect_tokens[0] ? &expected : NULL, NULL, 0.0};
     /* rank 0 reads the file to complete; a foreign one or other settings: one line, exit 2, before any cell */
     if (!every_rank_passed(&d, !root || !o.resume || qb_resume_check(&runner, cells, n_cells) == 0)) goto refused;
     if (root && !o.explain) say_before_running(&o, backend_name, cells, n_cells);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/clock_sync.h"
 #include "bench/progress.h"
 #include "bench/prompt.h"
 #include "bench/rank_agreement.h"
@@ -37,7 +38,7 @@ static int gather_summaries(const qb_runner *r, qb_cell_group *g, const qb_rank_
 static void summary_base(const qb_runner *r, const qb_backend *b, qb_rank_summary *s) {
     memset(s, 0, sizeof *s);
     s->ok = 1;
-    s->rank = r->dist->world_rank;
+    s->rank = r->world_ranks ? r->world_ranks[r->dist->world_rank] : r->dist->world_rank; /* packed: world rank */
     copy_str(s->host, sizeof s->host, r->dist->hostname);
     if (b) {
         copy_str(s->device, sizeof s->device, b->device_name);
@@ -223,6 +224,25 @@ static void check_run(qb_cell_record *c, const qb_run_record *run, const int32_t
         }
 }
 
+/* Rank 0: where the cell ran, one entry per active rank (ranks 0 .. active-1 of the group's summaries): world
+ * rank, host, device (GPU UUID; "cpu" on the CPU engine, whose devices have none). Entries that do not fit are cut. */
+static void record_placement(const qb_cell_group *g, int active, qb_cell_record *c) {
+    size_t kr = 0, kh = 0, kd = 0;
+    c->ranks[0] = c->hosts[0] = c->devices[0] = '\0';
+    for (int i = 0; i < active && i < g->n_ranks; i++) {
+        const qb_rank_summary *s = &g->ranks[i];
+        char host[sizeof s->host + 1], uuid[sizeof s->uuid + 1];
+        copy_str(host, sizeof host, s->host);
+        copy_str(uuid, sizeof uuid, s->uuid);
+        const char *device = uuid[0] ? uuid : !strncmp(s->device, "cpu", 3) ? "cpu" : "?";
+        const char *comma = i ? "," : "";
+        if (kr < sizeof c->ranks) kr += (size_t)snprintf(c->ranks + kr, sizeof c->ranks - kr, "%s%d", comma, (int)s->rank);
+        if (kh < sizeof c->hosts) kh += (size_t)snprintf(c->hosts + kh, sizeof c->hosts - kh, "%s%s", comma, host);
+        if (kd < sizeof c->devices)
+            kd += (size_t)snprintf(c->devices + kd, sizeof c->devices - kd, "%s%s", comma, device);
+    }
+}
+
 /* A rank outside the running TP group: keeps step with the world's collectives, reports nothing. */
 static int execute_idle(const qb_runner *r, qb_cell_group *g) {
     qb_rank_summary mine;
@@ -280,9 +300,11 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
         qb_gen_timing t = {0, run->step_s, qb_progress_step_counter()};
         qb_energy_window energy = {0};
         if (g->energy && qb_energy_meter_start(g->energy) != 0) qb_error_clear();
-        double t0 = now_s();
+        double wall0 = qb_wall_now() + r->clock_offset_s, t0 = now_s();
         ok = b->generate(b, prompt, n_prompt, n_gen, run->tokens, &t) == 0;
         double t1 = now_s();
+        run->start_unix_s = wall0; /* on rank 0's clock; the duration from the monotonic clock */
+        run->end_unix_s = wall0 + (t1 - t0);
         if (g->energy) qb_energy_meter_stop(g->energy, &energy);
         qb_energy_totals_add(&mine.energy, &energy,
                              g->energy ? qb_energy_meter_unavailable(g->energy) : "unavailable: out of memory");
@@ -317,6 +339,7 @@ int qb_cell_execute(const qb_runner *r, qb_cell_group *g, const qb_cell_spec *sp
     int all_ok;
     QB_TRY(gather_summaries(r, g, &mine, &all_ok));
     if (r->dist->world_rank != 0) return 0;
+    record_placement(g, r->dist->tp_size, c);
     if (!all_ok) {
         char why[512];
         first_failure(r, g, why, sizeof why);

@@ -38,6 +38,8 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
     json_object_set_new(root, "prompt", json_string(prompt));
     json_object_set_new(root, "tp", json_integer(o->tp)); /* 0: planned per cell */
     json_object_set_new(root, "world_size", json_integer(r->dist->world_size));
+    /* named only when packed, so that files of the serial schedule keep the settings they always had */
+    if (o->schedule == QB_SCHEDULE_PACKED) json_object_set_new(root, "schedule", json_string("packed"));
     json_object_set_new(root, "build_commit", json_string(QB_GIT_COMMIT));
     /* Foreign variables that change what NCCL and the CUDA runtime do (qwenbench's own choices are options,
      * recorded per cell): the same build runs other code under them, so they are part of the settings. */
@@ -143,6 +145,39 @@ void qb_run_meta_add_devices(qb_results_meta *meta, const qb_cell_group *g) {
         meta->copy_bandwidth_gbps = g->backend->copy_bandwidth_gbps ? g->backend->copy_bandwidth_gbps(g->backend)
                                                                     : qb_host_copy_bandwidth_gbps();
     }
+}
+
+void qb_run_meta_merge_devices(qb_results_meta *meta, const qb_rank_summary *ranks, int n) {
+    json_t *list = json_loads(meta->devices_json, 0, NULL);
+    if (!json_is_array(list)) {
+        json_decref(list);
+        list = json_array();
+    }
+    int changed = 0;
+    for (int i = 0; list && i < n; i++) {
+        const qb_rank_summary *s = &ranks[i];
+        if (!s->device[0]) continue;
+        size_t at = json_array_size(list), j; /* sorted by rank: insert before the first larger one */
+        json_t *item;
+        int known = 0;
+        json_array_foreach(list, j, item) {
+            json_int_t rank = json_integer_value(json_object_get(item, "rank"));
+            if (rank == s->rank) { known = 1; break; }
+            if (rank > s->rank && at == json_array_size(list)) at = j;
+        }
+        if (known) continue;
+        char host[sizeof s->host + 1], device[sizeof s->device + 1], uuid[sizeof s->uuid + 1];
+        qb_copy_str(host, sizeof host, s->host);
+        qb_copy_str(device, sizeof device, s->device);
+        qb_copy_str(uuid, sizeof uuid, s->uuid);
+        json_array_insert_new(list, at, json_pack("{sissssss}", "rank", s->rank, "host", host, "name", device,
+                                                  "uuid", uuid));
+        changed = 1;
+    }
+    char *txt = changed ? json_dumps(list, JSON_COMPACT) : NULL;
+    if (txt && strlen(txt) < sizeof meta->devices_json) strcpy(meta->devices_json, txt);
+    free(txt);
+    json_decref(list);
 }
 
 double qb_host_copy_bandwidth_gbps(void) {

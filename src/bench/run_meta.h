@@ -14,6 +14,8 @@ int qb_run_meta_settings_json(const qb_runner *r, const qb_cell_spec *cells, con
                               char *out, size_t cap);
 /* Rank 0: device names/UUIDs and versions from the group's summaries/backend (first call wins). */
 void qb_run_meta_add_devices(qb_results_meta *meta, const qb_cell_group *g);
+/* Rank 0, packed schedule: add the devices of n ranks' summaries to the list, each rank once, sorted by rank. */
+void qb_run_meta_merge_devices(qb_results_meta *meta, const qb_rank_summary *ranks, int n);
 void qb_run_meta_stamp_end(qb_results_meta *meta);
 /* Host copy bandwidth in GB/s (bytes read + written per second of a large memcpy). */
 double qb_host_copy_bandwidth_gbps(void);

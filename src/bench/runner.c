@@ -2,6 +2,7 @@
 #include "bench/runner.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "bench/cell_exec.h"
+#include "bench/clock_sync.h"
+#include "bench/packed_schedule.h"
 #include "bench/planner.h"
 #include "bench/progress.h"
 #include "bench/rope_policy.h"
@@ -26,7 +29,7 @@ void qb_runner_install_signal_handlers(void) { qb_stop_signals_install(); }
 /* Test build only (bench/test_hooks.h): a delay before each cell, and a rank that dies (SIGKILL) or hangs when it
  * reaches its fault_cell-th cell (0-based, counted in this process), so the tests can show that a dead or hung
  * rank ends the job with the results so far intact. */
-static void maybe_inject_fault(const qb_runner *r, int cell_number) {
+void qb_runner_inject_fault(const qb_runner *r, int cell_number) {
     const qb_test_hooks *h = r->hooks;
     if (!h) return;
     if (h->cell_delay_s > 0) {
@@ -140,13 +143,57 @@ static void progress_cell(const qb_runner *r, int number, int total, const char 
     qb_progress_cell(number, total, label);
 }
 
+/* Rank 0's side of the packed schedule (bench/packed_schedule.h): every finished cell, on the dealer thread. */
+typedef struct {
+    const qb_runner *r;
+    recorder *rec;
+    int finished, todo, any_bad;
+    double t_start;
+} packed_sink;
+
+static int record_packed(void *ctx, qb_cell_record *c, const qb_cell_origin *from, const qb_rank_summary *ranks) {
+    packed_sink *s = ctx;
+    s->finished++;
+    progress_line(s->r, s->finished, s->todo, s->t_start, c);
+    if (c->status != QB_CELL_VALID) s->any_bad = 1;
+    qb_run_meta_merge_devices(&s->rec->meta, ranks, from->n_ranks);
+    if (s->rec->meta.copy_bandwidth_gbps <= 0 && from->copy_bandwidth_gbps > 0) {
+        qb_results_meta *m = &s->rec->meta;
+        m->copy_bandwidth_gbps = from->copy_bandwidth_gbps;
+        snprintf(m->driver_version, sizeof m->driver_version, "%s", from->driver_version);
+        snprintf(m->cuda_version, sizeof m->cuda_version, "%s", from->runtime_version);
+        snprintf(m->nccl_version, sizeof m->nccl_version, "%s", from->nccl_version);
+    }
+    QB_TRY(recorder_append(s->rec, c));
+    if (recorder_flush(s->r, s->rec) != 0) return qb_error_prefix("writing results");
+    return 0;
+}
+
+/* Rank 0, packed: the cells no TP size fits are recorded at once (nothing to deal). */
+static int record_unplanned(const qb_runner *r, packed_sink *sink, const qb_model_config *cfgs,
+                            const qb_cell_spec *cells, const int *tps, const int *done, char (*no_fit)[512],
+                            char (*rope_labels)[64], int n_cells) {
+    for (int k = 0; k < n_cells; k++) {
+        if (done[k] || tps[k] != 0) continue;
+        qb_cell_record cell;
+        qb_cell_init(r, &cfgs[k], &cells[k], &cell);
+        cell.tp_size = cell.n_ranks = 0;
+        snprintf(cell.rope_scaling, sizeof cell.rope_scaling, "%s", rope_labels[k]);
+        qb_cell_set_failure(&cell, QB_CELL_DOES_NOT_FIT, no_fit[k]);
+        qb_cell_origin none;
+        memset(&none, 0, sizeof none);
+        if (record_packed(sink, &cell, &none, NULL) != 0) return -1;
+    }
+    return 0;
+}
+
 /* The tensor-parallel size of every cell, the same on every rank: --tp N as given; else, on CUDA, the fewest
  * GPUs whose memory holds the cell (bench/planner.h; none: the cell is DOES_NOT_FIT with the numbers); on the
- * CPU, every rank. */
+ * CPU, every rank (serial) or one (packed: as many cells side by side as there are ranks). */
 static int plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap) {
     why[0] = '\0';
     if (r->opt->tp > 0 || r->gpu_bytes == 0) {
-        *tp = r->opt->tp > 0 ? r->opt->tp : r->dist->world_size;
+        *tp = r->opt->tp > 0 ? r->opt->tp : r->opt->schedule == QB_SCHEDULE_PACKED ? 1 : r->dist->world_size;
         return 0;
     }
     qb_plan_request req = {ctx, r->opt->generate_length, r->gpu_bytes, r->dist->world_size, 0};
@@ -184,8 +231,26 @@ static int explain_group(const qb_runner *r, const qb_cell_group *g, int created
     return created != 0 || !g->backend;
 }
 
-int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status) {
+int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n_cells, int *exit_status) {
+    qb_runner timed = *world_runner; /* with this rank's clock offset, measured first */
+    const qb_runner *r = &timed;
     qb_dist *d = r->dist;
+    double clock_rtt_s = 0.0;
+    if (qb_clock_sync(d, &timed.clock_offset_s, &clock_rtt_s) != 0) return -1;
+    double clock_mine[2] = {timed.clock_offset_s, clock_rtt_s}, *clock_all = NULL;
+    if (d->world_rank == 0 && !(clock_all = calloc(2 * (size_t)d->world_size, sizeof *clock_all)))
+        return qb_errorf("out of memory gathering clock offsets");
+    if (qb_dist_gather(d, clock_mine, sizeof clock_mine, clock_all) != 0) { free(clock_all); return -1; }
+    if (clock_all && d->world_size > 1) { /* one line: how far the ranks' clocks are apart, and how well known */
+        double far = 0.0, rtt = 0.0;
+        for (int i = 0; i < d->world_size; i++) {
+            if (fabs(clock_all[2 * i]) > far) far = fabs(clock_all[2 * i]);
+            if (clock_all[2 * i + 1] > rtt) rtt = clock_all[2 * i + 1];
+        }
+        fprintf(stderr, "# clocks: every rank within %.3f ms of rank 0's, known to %.0f us (run times are on rank 0's "
+                        "clock)\n", far * 1e3, rtt * 0.5e6);
+    }
+    free(clock_all);
     const qb_options *o = r->opt;
     const bool root = d->world_rank == 0;
     FILE *notes = o->output_format == QB_OUTPUT_MD ? stdout : stderr; /* csv/json/jsonl: only data on stdout */
@@ -238,10 +303,19 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     if (root && o->resume) fprintf(stderr, "# resume: %d of %d cells already in %s, %d to run\n", n_cells - todo, n_cells, o->out, todo);
 
     int any_bad = 0, finished = 0, stopped = 0, executed = 0;
+    const bool packed = o->schedule == QB_SCHEDULE_PACKED && !o->explain; /* --explain: the plans, one by one */
     double t_start = now_s();
     qb_stop_signals_arm(root);
-    qb_progress_start(root && isatty(STDERR_FILENO));
-    for (int i = 0; i < n_cells && !stopped;) {
+    qb_progress_start(root && isatty(STDERR_FILENO) && !packed); /* one live line says nothing of cells side by side */
+    char layout[2048] = "";
+    if (packed) {
+        packed_sink sink = {r, &rec, 0, todo, 0, t_start};
+        if (root && record_unplanned(r, &sink, cfgs, cells, tps, done, no_fit, rope_labels, n_cells) != 0) goto out;
+        qb_packed_job job = {r, cells, cfgs, tps, done, (const char (*)[64])rope_labels, n_cells, record_packed, &sink};
+        if (qb_run_packed(&job, &stopped, layout, sizeof layout) != 0) goto out;
+        any_bad = sink.any_bad;
+    }
+    for (int i = 0; i < n_cells && !stopped && !packed;) {
         int j = i + 1; /* group: same model, format, position scaling and TP size */
         while (j < n_cells && !strcmp(cells[j].model, cells[i].model) && cells[j].quant == cells[i].quant &&
                cfgs[j].rope_type == cfgs[i].rope_type && cfgs[j].rope_factor == cfgs[i].rope_factor &&
@@ -280,7 +354,7 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
             if (qb_dist_all_ok(d, !qb_stop_requested(), &go) != 0) goto out;
             if (!go) { stopped = 1; break; }
             progress_cell(r, finished + 1, todo, names[k], &cells[k]);
-            maybe_inject_fault(r, executed++);
+            qb_runner_inject_fault(r, executed++);
             qb_cell_record cell;
             qb_cell_init(r, &cfgs[k], &cells[k], &cell);
             cell.tp_size = cell.n_ranks = tps[k];
@@ -310,8 +384,12 @@ int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int
     }
     qb_progress_stop();
     if (root && !o->explain) {
-        fprintf(notes, "# qwenbench %s (%s), backend %s, %d rank(s), tp %s\n", QB_VERSION, QB_GIT_COMMIT, r->backend_name,
-               d->world_size, o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)" : "all ranks");
+        fprintf(notes, "# qwenbench %s (%s), backend %s, %d rank(s), tp %s, schedule %s\n", QB_VERSION, QB_GIT_COMMIT,
+                r->backend_name, d->world_size,
+                o->tp > 0 ? "as given" : r->gpu_bytes ? "planned per cell (fewest GPUs that fit)"
+                : packed ? "1 rank per cell" : "all ranks",
+                packed ? "packed" : "serial");
+        if (packed) fprintf(notes, "# packed groups: %s\n", layout);
         fflush(notes);
         if (qb_cells_write(stdout, o->output_format, rec.cells, rec.n) != 0) { /* the file is complete: say, exit 1 */
             fprintf(stderr, "qwenbench: error: %s\n", qb_last_error());

@@ -33,11 +33,19 @@ typedef struct {
     size_t gpu_bytes;               /* CUDA: memory of one GPU, for the planner; 0 on the CPU */
     const qb_test_hooks *hooks;     /* NULL except in the test build (bench/test_hooks.h) */
     const qb_expected_tokens *expected; /* the --expect-tokens file, read before the first cell; NULL: none */
+    const int *world_ranks;         /* packed groups (bench/packed_schedule.h): the world rank of each rank of dist
+                                     * (dist is then the group's); NULL: dist is the world */
+    double clock_offset_s;          /* this rank's offset to rank 0's wall clock (bench/clock_sync.h), measured
+                                     * by qb_run_cells at its start */
 } qb_runner;
 
 /* Exit status per options.c's --help: 0 all VALID, 1 some cell not VALID, 3 stopped by a signal.
  * Returns -1 on a fatal error (message recorded; main aborts the job). */
 int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status);
+
+/* Test build only (bench/test_hooks.h): the delay before a cell and the fault at this process's cell_number-th
+ * cell (0-based), for r->dist's world rank. Does nothing in the release binary. */
+void qb_runner_inject_fault(const qb_runner *r, int cell_number);
 
 /* Install SIGUSR1/SIGTERM handlers: stop cleanly after the current cell. */
 void qb_runner_install_signal_handlers(void);

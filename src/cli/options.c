@@ -293,6 +293,16 @@ static void fmt_lengths(const qb_options *o, char *b, size_t n) {
 static void fmt_gen(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->generate_length); }
 static void fmt_reps(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->repetitions); }
 static void fmt_warmup(const qb_options *o, char *b, size_t n) { snprintf(b, n, "%d", o->warmup); }
+static int set_schedule(qb_options *o, const char *f, const char *v) {
+    if (!strcmp(v, "serial")) o->schedule = QB_SCHEDULE_SERIAL;
+    else if (!strcmp(v, "packed")) o->schedule = QB_SCHEDULE_PACKED;
+    else return qb_errorf("--%s: unknown schedule '%s' (serial, packed)", f, v);
+    return 0;
+}
+static void fmt_schedule(const qb_options *o, char *b, size_t n) {
+    snprintf(b, n, "%s", o->schedule == QB_SCHEDULE_PACKED ? "packed" : "serial");
+}
+
 static void fmt_backend(const qb_options *o, char *b, size_t n) {
     snprintf(b, n, "%s", o->backend == QB_BACKEND_CPU ? "cpu" : o->backend == QB_BACKEND_CUDA ? "cuda" : "auto");
 }
@@ -357,9 +367,14 @@ static const qb_flag FLAGS[] = {
      "docs/RESULTS.md)", set_output_format, fmt_output_format},
     {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
     {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
-     "number of ranks; the others wait); "
-     "without it the CPU engine uses every rank and the CUDA engine the fewest GPUs that hold each cell",
+     "number of ranks; serial: the others wait, packed: groups of N run cells side by side); "
+     "without it the CPU engine uses every rank (serial) or one per cell (packed), and the CUDA engine the fewest "
+     "GPUs that hold each cell",
      set_tp, fmt_tp},
+    {"schedule", "serial|packed", "serial: one cell at a time, on the first --tp ranks (the others wait); packed: "
+     "cells side by side on disjoint groups of ranks, each group on one host (a group spans hosts only when a cell "
+     "needs more ranks than a host has), dealt largest first, rank 0 writing every finished cell; without --tp the "
+     "CPU engine then gives each cell one rank (docs/SCHEDULING.md)", set_schedule, fmt_schedule},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "
      QB_LIMIT_STR(QB_LIMIT_SWEEP_FILE_BYTES) " bytes, at most " QB_LIMIT_STR(QB_LIMIT_SWEEP_CELLS) " cells, settings "
      "within the flags' ranges); flags given on the command line override it",
@@ -369,7 +384,8 @@ static const qb_flag FLAGS[] = {
      set_resume, NULL},
     {"overwrite", NULL, "replace an existing results file", set_overwrite, NULL},
     {"deadline", "SECONDS", "longest wait in one collective before the job is aborted (dead or hung rank), in ["
-     QB_LIMIT_STR(QB_LIMIT_DEADLINE_MIN_S) ", " QB_LIMIT_STR(QB_LIMIT_DEADLINE_MAX_S) "]",
+     QB_LIMIT_STR(QB_LIMIT_DEADLINE_MIN_S) ", " QB_LIMIT_STR(QB_LIMIT_DEADLINE_MAX_S) "]; packed, a group that "
+     "finishes no cell within SECONDS x (warm-up + repetitions + 3) is taken for hung too",
      set_deadline, fmt_deadline},
     {"check", "none|reference[:N]", "after the timed runs, compare the first N (16) generated tokens with the CPU "
      "reference engine on the same weights (equal, or each in the other's top 5 at the first difference)",

@@ -20,6 +20,7 @@
 
 typedef enum { QB_BACKEND_AUTO = 0, QB_BACKEND_CPU, QB_BACKEND_CUDA } qb_backend_choice;
 typedef enum { QB_PROMPT_RANDOM = 0, QB_PROMPT_REPEAT } qb_prompt_mode;
+typedef enum { QB_SCHEDULE_SERIAL = 0, QB_SCHEDULE_PACKED } qb_schedule; /* bench/packed_schedule.h */
 
 typedef struct {
     char model[QB_PATH_MAX];            /* preset name or checkpoint directory, or a comma-separated list of them
@@ -39,6 +40,8 @@ typedef struct {
     qb_output_format output_format;     /* -o: the cells on stdout as md (table), csv, json or jsonl */
     uint64_t seed;                      /* prompt and random-weight seed */
     int tp;                             /* 0 = all ranks */
+    qb_schedule schedule;               /* serial: one cell at a time on the first TP group; packed: cells side by
+                                           side on disjoint groups of ranks */
     bool resume, overwrite;
     double deadline_s;                  /* watchdog: longest wait in one collective */
     int threads;                        /* CPU backend threads, 0 = all cores */

@@ -80,6 +80,10 @@
     X(I64, throttle_reasons, _, OPT_NA) /* NVML clocks-event reason bits seen on any GPU (OR) */              \
     /* runs */                                                                                                \
     X(I32, n_runs, _, REQ)            /* timed runs recorded (the record's runs[]) */                         \
-    X(RUN_ROW, first_run, _, REQ)
+    X(RUN_ROW, first_run, _, REQ)                                                                             \
+    /* where it ran (packed cells run side by side: docs/SCHEDULING.md); one entry per rank of the cell */       \
+    X(STR, ranks, 256, OPT)           /* world ranks, "2,3" */                                                 \
+    X(STR, hosts, 512, OPT)           /* their hosts, "node-a,node-a" */                                        \
+    X(STR, devices, 512, OPT)         /* their devices: GPU UUIDs, "cpu" on the CPU engine */
 
 #endif

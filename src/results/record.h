@@ -39,6 +39,9 @@ typedef struct {
     double tpot_s;            /* time per output token after the first: decode_s / (n_gen - 1) */
     double *step_s;           /* [n_gen - 1] every decode step (owned) */
     int32_t *tokens;          /* [n_gen] generated ids (owned) */
+    double start_unix_s;      /* when the run started and ended, Unix seconds on rank 0's clock (bench/clock_sync.h):
+                               * which runs of cells side by side overlapped; NaN when not recorded */
+    double end_unix_s;
 } qb_run_record;
 
 #define QB_MAX_RANKS 1024

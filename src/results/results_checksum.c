@@ -59,12 +59,15 @@ static void feed_string(crc64 *c, const char *s, size_t max) {
     feed_bytes(c, s, n);
 }
 
-static void feed_table(crc64 *c, const qb_table_schema *t, const void *rows, int64_t n) {
+/* present (NULL: all): the fields the file has; an optional field added after a file was written is not fed,
+ * so the file's checksum, made without it, still matches. */
+static void feed_table(crc64 *c, const qb_table_schema *t, const void *rows, int64_t n, const unsigned char *present) {
     feed_u64(c, (uint64_t)n);
     for (int64_t i = 0; i < n; i++) {
         const char *row = (const char *)rows + (size_t)i * t->row_size;
         for (int k = 0; k < t->n_fields; k++) {
             const qb_field *f = &t->fields[k];
+            if (present && !present[k]) continue;
             const char *at = row + f->offset;
             int32_t i32;
             uint64_t u64;
@@ -87,9 +90,9 @@ uint64_t qb_results_checksum(int schema_version, double copy_bandwidth_gbps, con
     feed_u32(&c, (uint32_t)schema_version);
     feed_f64(&c, copy_bandwidth_gbps);
     for (int i = 0; i < qb_n_meta_strings; i++) feed_string(&c, meta_values[i], SIZE_MAX);
-    feed_table(&c, &qb_cells_schema, t->cells, t->n_cells);
-    feed_table(&c, &qb_runs_schema, t->runs, t->n_runs);
-    feed_table(&c, &qb_rank_memory_schema, t->memory, t->n_memory);
+    feed_table(&c, &qb_cells_schema, t->cells, t->n_cells, t->fields_known ? t->cell_fields_present : NULL);
+    feed_table(&c, &qb_runs_schema, t->runs, t->n_runs, t->fields_known ? t->run_fields_present : NULL);
+    feed_table(&c, &qb_rank_memory_schema, t->memory, t->n_memory, NULL);
     feed_u64(&c, (uint64_t)t->n_steps);
     for (int64_t i = 0; i < t->n_steps; i++) feed_f64(&c, t->steps[i]);
     feed_u64(&c, (uint64_t)t->n_tokens);

@@ -173,7 +173,7 @@ static int build_rows(const char *path, const qb_cell_record *cells, int n_cells
             int64_t steps = qb_run_steps(run->n_gen);
             r->runs[run_at++] = (qb_run_row){i, run->repetition, run->n_prompt, run->n_gen, run->total_s,
                                              run->prefill_s, run->decode_s, run->tok_per_s, run->decode_tok_per_s,
-                                             run->tpot_s, step_at, token_at};
+                                             run->tpot_s, step_at, token_at, run->start_unix_s, run->end_unix_s};
             if (steps) memcpy(r->steps + step_at, run->step_s, sizeof(double) * (size_t)steps);
             if (run->n_gen) memcpy(r->tokens + token_at, run->tokens, sizeof(int32_t) * (size_t)run->n_gen);
             step_at += steps;

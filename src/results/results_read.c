@@ -23,6 +23,7 @@
 #include <hdf5.h>
 #include <poll.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,9 @@ static int to_records(const char *path, const qb_results_tables *t, qb_cell_reco
                 return malformed(path, "/runs", "token_offset outside /generated_tokens");
             qb_run_record *run = &c->runs[c->n_runs++];
             *run = (qb_run_record){rr->repetition, rr->n_prompt, rr->n_gen, rr->total_s, rr->prefill_s, rr->decode_s,
-                                   rr->tok_per_s, rr->decode_tok_per_s, rr->tpot_s, NULL, NULL};
+                                   rr->tok_per_s, rr->decode_tok_per_s, rr->tpot_s, NULL, NULL,
+                                   t->run_fields_present[QB_RUN_FIELD_START] ? rr->start_unix_s : NAN,
+                                   t->run_fields_present[QB_RUN_FIELD_END] ? rr->end_unix_s : NAN};
             run->step_s = malloc(sizeof(double) * (size_t)(steps + 1));
             run->tokens = malloc(sizeof(int32_t) * ((size_t)rr->n_gen + 1));
             if (!run->step_s || !run->tokens) return qb_errorf("%s: out of memory", path);
@@ -343,7 +346,8 @@ static int parse_image(const void *image, size_t size, const char *path, qb_resu
     if (read_meta(file, path, meta, &stored) != 0) goto done;
     if (read_table(file, path, &qb_cells_schema, &p, &t.n_cells, t.cell_fields_present) != 0) goto done;
     t.cells = p;
-    if (read_table(file, path, &qb_runs_schema, &p, &t.n_runs, NULL) != 0) goto done;
+    if (read_table(file, path, &qb_runs_schema, &p, &t.n_runs, t.run_fields_present) != 0) goto done;
+    t.fields_known = 1; /* both tables' fields known: the checksum skips those a file lacks */
     t.runs = p;
     if (read_table(file, path, &qb_rank_memory_schema, &p, &t.n_memory, NULL) != 0) goto done;
     t.memory = p;

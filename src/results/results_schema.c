@@ -20,6 +20,8 @@ static const qb_field run_fields[] = {
     NUM(qb_run_row, tpot_s, QB_FIELD_F64),
     NUM(qb_run_row, step_offset, QB_FIELD_I64),
     NUM(qb_run_row, token_offset, QB_FIELD_I64),
+    {"start_unix_s", offsetof(qb_run_row, start_unix_s), QB_FIELD_F64, 0, 1, 1, QB_SOURCE_NONE, 0},
+    {"end_unix_s", offsetof(qb_run_row, end_unix_s), QB_FIELD_F64, 0, 1, 1, QB_SOURCE_NONE, 0},
 };
 
 static const qb_field rank_memory_fields[] = {
@@ -29,6 +31,8 @@ static const qb_field rank_memory_fields[] = {
 };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+_Static_assert(COUNT(run_fields) == QB_RUN_FIELD_END + 1 && QB_RUN_FIELD_START + 1 == QB_RUN_FIELD_END,
+               "QB_RUN_FIELD_START/END name the last two /runs fields");
 const qb_table_schema qb_runs_schema = {"/runs", run_fields, COUNT(run_fields), sizeof(qb_run_row)};
 const qb_table_schema qb_rank_memory_schema = {"/rank_memory", rank_memory_fields, COUNT(rank_memory_fields),
                                                sizeof(qb_rank_memory_row)};

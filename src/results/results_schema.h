@@ -71,9 +71,13 @@ typedef struct {
     double total_s, prefill_s, decode_s, tok_per_s, decode_tok_per_s, tpot_s;
     int64_t step_offset;  /* into /step_latency_s: n_gen - 1 values (none when n_gen < 2) */
     int64_t token_offset; /* into /generated_tokens: n_gen values */
+    double start_unix_s, end_unix_s; /* optional (files before them: NaN); last, as added */
 } qb_run_row;
 
 extern const qb_table_schema qb_cells_schema, qb_runs_schema, qb_rank_memory_schema;
+/* The optional /runs fields' indices in qb_runs_schema (the reader asks whether a file has them). */
+#define QB_RUN_FIELD_START 12
+#define QB_RUN_FIELD_END 13
 
 /* Names of the root attributes holding the string fields of qb_results_meta, with their offsets. */
 typedef struct {
@@ -93,6 +97,8 @@ typedef struct {
     int32_t *tokens;
     int64_t n_cells, n_runs, n_memory, n_steps, n_tokens;
     unsigned char cell_fields_present[QB_TABLE_FIELDS_MAX]; /* reader: the file has field k of qb_cells_schema */
+    unsigned char run_fields_present[QB_TABLE_FIELDS_MAX];  /* reader: the file has field k of qb_runs_schema */
+    int fields_known;      /* reader: the two arrays above are filled (the checksum skips fields a file lacks) */
 } qb_results_tables;
 
 /* Root attribute holding the content checksum (results_checksum.c); files without it (written by other

@@ -12,6 +12,8 @@
 #  4. --resume again: the job completes and the file holds every cell exactly once, all VALID.
 #  5. QB_REQUEUE=1: stopped by SIGUSR1 after a cell, the job requeues itself, the requeued run adds --resume
 #     and completes the file.
+#  6. A packed sweep (--schedule packed --tp 1) through launch/slurm/qwenbench-multinode.sbatch (on this one
+#     node): every cell once, VALID, one rank each, and both ranks' groups ran cells (bench/packed_schedule.h).
 #
 # Usage: tests/slurm/test_slurm.sh QWENBENCH_BINARY [SOURCE_DIR]     (as root; ctest runs it, see launch.cmake)
 # Exit: 0 pass; 1 fail; 77 skip - Slurm could not be started here and CI is not set (with CI set, that fails).
@@ -67,11 +69,11 @@ chmod 755 "$W"
 submit() {
     local name=$1 launcher=$2 fault=$3
     shift 3
-    sbatch --parsable --requeue --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1 \
+    sbatch --parsable ${QB_TEST_SBATCH_ARGS:-} --requeue --job-name="qb-test-$name" --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1 \
         --time=10 \
         --chdir="$W" --output="$W/$name.out" \
         --export="ALL,QB_BIN=$BIN,QB_LAUNCHER=$launcher,QWENBENCH_TEST_FAULT=$fault" \
-        "$SCRIPT" --backend cpu --threads 1 "$@"
+        "${QB_TEST_SCRIPT:-$SCRIPT}" --backend cpu --threads 1 "$@"
 }
 
 job_state() { scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
@@ -179,4 +181,19 @@ else
     echo "# NOTE: the sweep finished before the stop took effect (restarts: $restarts): requeue not exercised"
 fi
 $PY "$CHECK" "$out" "$slow" --complete --ranks 2 || fail "requeue: results file check"
+
+# ---- 6. a packed sweep through the multi-node script (one node here) ----
+out=$W/packed.h5
+jid=$(QB_TEST_SCRIPT=$SRC/launch/slurm/qwenbench-multinode.sbatch QB_TEST_SBATCH_ARGS=--nodes=1 \
+      submit packed mpirun "" --sweep "$tiny" --schedule packed --tp 1 --out "$out") || fail "sbatch failed"
+echo "# 6. job $jid: cpu-tiny sweep, --schedule packed --tp 1, qwenbench-multinode.sbatch"
+result=$(wait_job "$jid" packed)
+[[ $result == "COMPLETED 0:0" ]] || fail "packed: job $jid ended $result, expected COMPLETED 0:0"
+grep -q 'packed groups: 2 groups of 1' "$W/packed.out" || fail "packed: the log does not show the two groups"
+$PY "$CHECK" "$out" "$tiny" --complete --ranks 1 || fail "packed: results file check"
+groups=$($PY -c 'import h5py, sys
+c = h5py.File(sys.argv[1], "r")["cells"][()]
+print(len({r["checks"].decode().split("packed: group ")[1].split(",")[0] for r in c}))' "$out") \
+    || fail "packed: reading the groups from the file"
+[[ $groups == 2 ]] || fail "packed: cells ran on $groups group(s), expected both"
 echo "PASS test_slurm"
