@@ -4,9 +4,9 @@
  * decide (format, GPU generation, shapes, TP size) and returns what runs. "auto" follows the rule written in the
  * function; the measurement behind each rule is the section of docs/PERFORMANCE.md named in its comment. A forced
  * value that cannot run for this cell is an error naming the option, so the cell is FAILED rather than measuring
- * something else. qb_cuda_choices_resolve applies them all when the engine is created; qb_cuda_choices_describe
- * writes what was chosen into the cell's engine_choices (docs/RESULTS.md), the kernel of each linear read from the
- * decode plan (cuda_decode_plan.c) that these choices build. Launch shapes inside one kernel family
+ * something else. qb_cuda_choices_resolve applies them all when the engine is created; the decode plan
+ * (cuda_decode_plan.c) is built from them and describes them (qb_cuda_choices_describe, the cell's engine_choices,
+ * docs/RESULTS.md). Launch shapes inside one kernel family
  * (split K, warps per tile) stay with the kernel's launcher (e.g. qb_gemv_quant_pick in kernels/linear/gemv_quant.cu);
  * which kernel family runs is decided here only.
  */
@@ -148,38 +148,21 @@ int qb_cuda_choices_check_tp(const qb_cuda_engine *e, int tp, qb_allreduce_impl 
     return 0;
 }
 
-/* The kernel a decode linear of n rows x k runs, from the decode plan (cuda_decode_plan.c), in words. */
-static void linear_kernel(const qb_cuda_engine *e, const qb_linear_step *s, int n, int k, char *out, size_t cap) {
-    if (s->kernel == QB_LK_GEMV_QUANT_FUSED) {
-        snprintf(out, cap, "gemv-quant-fused%s", e->quant_tiled ? "-tiled" : "");
-    } else if (s->kernel == QB_LK_GEMV_QUANT) {
-        char name[48];
-        qb_gemv_quant_default_choice(n, k, e->quant_bits, e->group_size, name, sizeof name);
-        snprintf(out, cap, "gemv-quant(%s)", name);
-    } else {
-        snprintf(out, cap, "%s", qb_linear_kernel_name(s->kernel));
+/* Named condition for the decode-attention split size: the largest power-of-two multiple of 64 (up to 2048)
+ * that still gives splits x kv heads >= 120 blocks. Why: on the H100 the best chunk leaves about 128 blocks (one
+ * round of the 132 SMs, the merge's partials then a small share of the KV bytes), e.g. 7B ctx 4096 -> 128,
+ * 16384 -> 512, 32768 -> 1024, 65536 -> 2048; 14B/72B ctx 4096 -> 256; 0.5B ctx 32768 -> 512. 120 rather than
+ * 128 so that contexts just under a power of two keep the larger chunk, which read faster there (timings:
+ * docs/PERFORMANCE.md, "Measurements behind the rules in the code", "Decode attention: split size"). Splits
+ * grow with the context, so the chunk never shrinks as it grows: each level serves one band of contexts. */
+int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len) {
+    const int want_blocks = 120;
+    int chunk = 64;
+    for (int lv = 1; lv < QB_CUDA_DECODE_LEVELS; lv++) {
+        int next = chunk * 2;
+        long splits = (context_len + next - 1) / next;
+        if (splits * e->hkv < want_blocks) break;
+        chunk = next;
     }
-}
-
-void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap) {
-    static const char *const fusion_names[] = {"none", "epilogues", "residual"};
-    static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
-    char qkv[64], o_proj[64], gate_up[64], down[64];
-    int nq = e->hq * e->hd;
-    const qb_linear_step *lin = qb_decode_plan_layer(&e->decode_plan, 0)->linear;
-    linear_kernel(e, &lin[QB_PLAN_QKV], e->n_qkv, e->H, qkv, sizeof qkv);
-    linear_kernel(e, &lin[QB_PLAN_O], e->H, nq, o_proj, sizeof o_proj);
-    linear_kernel(e, &lin[QB_PLAN_GATE_UP], 2 * e->I, e->H, gate_up, sizeof gate_up);
-    linear_kernel(e, &lin[QB_PLAN_DOWN], e->H, e->I, down, sizeof down);
-    const char *reduce = !e->nc ? "none" : e->xchg_on ? "exchange"
-                         : qb_nccl_impl(e->nc) == QB_AR_IPC_ONESHOT
-                             ? (e->ar_norm_one_kernel ? "ipc-oneshot+norm" : "ipc-oneshot")
-                             : "nccl";
-    int ap = e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? e->attn_prefill : 0;
-    snprintf(out, cap,
-             "qkv=%s;o=%s;gate_up=%s;down=%s;lm_head=%s;attn_prefill=%s;attn_decode=mma;decode_chunk=%d;"
-             "prefill_chunk=%d;tp_reduce=%s;fusion=%s;layout=%s;pdl=%s;graphs=on",
-             qkv, o_proj, gate_up, down, e->lm_head_f16 ? "gemv-f16" : "gemv", prefill_names[ap],
-             qb_cuda_decode_chunk_for(e, context_len), e->chunk_rows, reduce, fusion_names[e->fusion],
-             !e->quant_bits ? "bf16" : e->quant_tiled ? "tiled" : "rows", e->pdl ? "on" : "off");
+    return chunk;
 }

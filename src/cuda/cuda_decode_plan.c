@@ -9,12 +9,15 @@
  *     weight; with the residual exchange the row-parallel GEMVs push their partial sums instead and the next GEMV
  *     (or the head) sums them in its prologue.
  * This file decides nothing new: every rule here is the dispatch cuda_forward.c had, written once as data.
+ * qb_cuda_choices_describe writes the choices and the plan's kernels as the cell's engine_choices string.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "attention_prefill.cuh"
+#include "comm/cuda/allreduce_ipc.h"
 #include "cuda/cuda_engine.h"
+#include "gemv_quant.cuh"
 
 const char *qb_linear_kernel_name(qb_linear_kernel k) {
     switch (k) {
@@ -184,4 +187,40 @@ void qb_cuda_decode_plan_describe(const qb_cuda_engine *e, int context_len, char
         prefill_linear, prefill_linear, e->nc ? ", all-reduce" : "");
     PUT("pdl=%s graphs=on", e->pdl ? "on" : "off");
 #undef PUT
+}
+
+/* The kernel a decode linear of n rows x k runs, from the plan, in words. */
+static void linear_kernel(const qb_cuda_engine *e, const qb_linear_step *s, int n, int k, char *out, size_t cap) {
+    if (s->kernel == QB_LK_GEMV_QUANT_FUSED) {
+        snprintf(out, cap, "gemv-quant-fused%s", e->quant_tiled ? "-tiled" : "");
+    } else if (s->kernel == QB_LK_GEMV_QUANT) {
+        char name[48];
+        qb_gemv_quant_default_choice(n, k, e->quant_bits, e->group_size, name, sizeof name);
+        snprintf(out, cap, "gemv-quant(%s)", name);
+    } else {
+        snprintf(out, cap, "%s", qb_linear_kernel_name(s->kernel));
+    }
+}
+
+void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap) {
+    static const char *const fusion_names[] = {"none", "epilogues", "residual"};
+    static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
+    char qkv[64], o_proj[64], gate_up[64], down[64];
+    int nq = e->hq * e->hd;
+    const qb_linear_step *lin = qb_decode_plan_layer(&e->decode_plan, 0)->linear;
+    linear_kernel(e, &lin[QB_PLAN_QKV], e->n_qkv, e->H, qkv, sizeof qkv);
+    linear_kernel(e, &lin[QB_PLAN_O], e->H, nq, o_proj, sizeof o_proj);
+    linear_kernel(e, &lin[QB_PLAN_GATE_UP], 2 * e->I, e->H, gate_up, sizeof gate_up);
+    linear_kernel(e, &lin[QB_PLAN_DOWN], e->H, e->I, down, sizeof down);
+    const char *reduce = !e->nc ? "none" : e->xchg_on ? "exchange"
+                         : qb_nccl_impl(e->nc) == QB_AR_IPC_ONESHOT
+                             ? (e->ar_norm_one_kernel ? "ipc-oneshot+norm" : "ipc-oneshot")
+                             : "nccl";
+    int ap = e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? e->attn_prefill : 0;
+    snprintf(out, cap,
+             "qkv=%s;o=%s;gate_up=%s;down=%s;lm_head=%s;attn_prefill=%s;attn_decode=mma;decode_chunk=%d;"
+             "prefill_chunk=%d;tp_reduce=%s;fusion=%s;layout=%s;pdl=%s;graphs=on",
+             qkv, o_proj, gate_up, down, e->lm_head_f16 ? "gemv-f16" : "gemv", prefill_names[ap],
+             qb_cuda_decode_chunk_for(e, context_len), e->chunk_rows, reduce, fusion_names[e->fusion],
+             !e->quant_bits ? "bf16" : e->quant_tiled ? "tiled" : "rows", e->pdl ? "on" : "off");
 }

@@ -174,6 +174,7 @@ void qb_pdl_set_enabled(int on);
 /* cuda_forward.c: the forward passes (launches only, on e->stream), carrying out e->decode_plan (built first). */
 int qb_cuda_prefill(qb_cuda_engine *e, const int32_t *prompt, int n_prompt);
 int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap);
+/* cuda_choices.c: the decode-attention split size for a context (a named rule like the other choices). */
 int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len);
 
 #endif

@@ -259,22 +259,3 @@ int qb_cuda_decode_step(qb_cuda_engine *e, int chunk, int len_cap) {
     }
     return qb_head(e, 1, 1, p->head_norm);
 }
-
-/* Named condition for the decode-attention split size: the largest power-of-two multiple of 64 (up to 2048)
- * that still gives splits x kv heads >= 120 blocks. Why: on the H100 the best chunk leaves about 128 blocks (one
- * round of the 132 SMs, the merge's partials then a small share of the KV bytes), e.g. 7B ctx 4096 -> 128,
- * 16384 -> 512, 32768 -> 1024, 65536 -> 2048; 14B/72B ctx 4096 -> 256; 0.5B ctx 32768 -> 512. 120 rather than
- * 128 so that contexts just under a power of two keep the larger chunk, which read faster there (timings:
- * docs/PERFORMANCE.md, "Measurements behind the rules in the code", "Decode attention: split size"). Splits
- * grow with the context, so the chunk never shrinks as it grows: each level serves one band of contexts. */
-int qb_cuda_decode_chunk_for(const qb_cuda_engine *e, int context_len) {
-    const int want_blocks = 120;
-    int chunk = 64;
-    for (int lv = 1; lv < QB_CUDA_DECODE_LEVELS; lv++) {
-        int next = chunk * 2;
-        long splits = (context_len + next - 1) / next;
-        if (splits * e->hkv < want_blocks) break;
-        chunk = next;
-    }
-    return chunk;
-}

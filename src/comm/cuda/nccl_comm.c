@@ -37,10 +37,6 @@ int qb_nccl_fail(const char *what, ncclResult_t r, ncclComm_t comm) {
                      last ? last : "");
 }
 
-int qb_nccl_cuda_fail(const char *what, cudaError_t e) {
-    return qb_errorf("%s failed: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
-}
-
 /* NVLink multicast (NVLS) stays off: on shared hosts it can put every GPU of the machine out of service. */
 static void keep_nvls_off(const qb_dist *d) {
     const char *v = getenv("NCCL_NVLS_ENABLE");

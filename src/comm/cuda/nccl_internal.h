@@ -28,7 +28,9 @@ struct qb_nccl {
 /* Record "what failed: <NCCL text>: <last NCCL error>" and return -1. */
 int qb_nccl_fail(const char *what, ncclResult_t r, ncclComm_t comm);
 /* Record "what failed: <CUDA text> (<name>)" and return -1. */
-int qb_nccl_cuda_fail(const char *what, cudaError_t e);
+static inline int qb_nccl_cuda_fail(const char *what, cudaError_t e) {
+    return qb_errorf("%s failed: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
 /* ncclCommAbort (in-flight work of the communicator is abandoned) and mark the context aborted. */
 void qb_nccl_abort(qb_nccl *c);
 
