@@ -220,6 +220,24 @@ def most_at_once(times):
     return peak
 
 
+def beside_others_pct(times):
+    """{cell_id: % of the cell's timed-run time during which a run of another group of ranks was in progress}
+    (0: the cell ran alone, 100: beside others throughout; NaN when its runs have no duration)."""
+    spans = list(zip(times["cell_id"], times["where"], times["start_s"], times["end_s"]))
+    busy, beside = {}, {}
+    for cell_id, where, s, e in spans:
+        others = sorted((s2, e2) for _, w2, s2, e2 in spans if w2 != where and e2 > s and s2 < e)
+        covered, reach = 0.0, s
+        for s2, e2 in others:  # the union of the other groups' runs, clipped to [s, e]
+            lo, hi = max(s2, reach), min(e2, e)
+            if hi > lo:
+                covered += hi - lo
+                reach = hi
+        busy[cell_id] = busy.get(cell_id, 0.0) + (e - s)
+        beside[cell_id] = beside.get(cell_id, 0.0) + covered
+    return {k: 100.0 * beside[k] / busy[k] if busy[k] > 0 else float("nan") for k in busy}
+
+
 def timeline(times, out_dir, name, title_suffix=""):
     """Gantt chart of a sweep: one row per group of ranks (where the cells ran), one bar per timed run; each
     cell's bars in one colour, tagged with the cell's number, which the legend below names. times: run_times()

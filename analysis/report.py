@@ -98,13 +98,13 @@ def _model_names(cells):
     return list(dict.fromkeys(cells[is_qwenbench(cells)]["model"])) or list(dict.fromkeys(cells["model"]))
 
 
-def timeline_section(results, cells, runs, labels, out_dir):
+def timeline_section(results, times_by_file, cells, labels, out_dir):
     """The '## Timeline' section: per qwenbench file (each has its own clock) a Gantt chart of its timed runs
     from their start/end times, or a note where the file has none. Returns (markdown lines, figures)."""
     lines, figures = ["## Timeline", ""], []
     for i, r in enumerate(results):
         label = labels.get(r.path, file_labels([r.path])[0]) if labels else file_labels([r.path])[0]
-        times = plots.run_times(cells[cells["file"] == r.path], runs[runs["file"] == r.path])
+        times = times_by_file[r.path]
         if not len(times):
             lines += [f"Not plotted for `{label}`: its runs have no start/end times (a file from before they were "
                       "recorded, or no timed run).", ""]
@@ -113,9 +113,12 @@ def timeline_section(results, cells, runs, labels, out_dir):
         figs = plots.timeline(times, out_dir, name, f" ({label})" if labels else "")
         rows, at_once = times["where"].nunique(), plots.most_at_once(times)
         span = float(times["end_s"].max())
+        beside = cells.loc[cells["file"] == r.path, "beside_others_pct"].dropna()
         lines += [f"`{label}`: {len(times)} timed runs of {times['cell_id'].nunique()} cells on {rows} "
                   f"group{'s' if rows != 1 else ''} of ranks over {span:.3g} s; at most {at_once} "
-                  f"run{'s' if at_once != 1 else ''} at once.", ""]
+                  f"run{'s' if at_once != 1 else ''} at once; {int((beside > 0).sum())} of {len(beside)} cells ran "
+                  f"beside another group's runs (all their timed runs: {int((beside >= 99.5).sum())}; "
+                  "`beside_others_pct` in cells.csv).", ""]
         lines += [f"![{n}]({n})" for n in figs] + [""]
         figures += figs
     return lines, figures
@@ -130,6 +133,10 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
     cells["report_status"] = [tables.report_status(c) for _, c in cells.iterrows()]
     ratios = peer_ratios(cells)
     by_file = {r.path: r for r in all_results}
+    times_by_file = {r.path: plots.run_times(cells[cells["file"] == r.path], runs[runs["file"] == r.path])
+                     for r in results}
+    beside = {k: v for t in times_by_file.values() for k, v in plots.beside_others_pct(t).items()}
+    cells["beside_others_pct"] = [beside.get(k, math.nan) for k in cells["cell_id"]]
 
     written = ["cells.csv", "runs.csv"]
     cells.to_csv(os.path.join(out_dir, "cells.csv"), index=False)
@@ -177,7 +184,7 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
         lines += ["## Share of the bandwidth floor", "", "Not plotted: no cell has a floor (model shapes or copy "
                   "bandwidth missing).", ""]
     figures += floor_figs
-    timeline_lines, timeline_figs = timeline_section(results, cells, runs, labels, out_dir)
+    timeline_lines, timeline_figs = timeline_section(results, times_by_file, cells, labels, out_dir)
     lines += timeline_lines
     figures += timeline_figs
     notes = sorted({n for n in cells["roofline_note"] if n and "floor" not in n})

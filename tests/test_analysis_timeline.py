@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/test_analysis_timeline.py PATH/TO/qwenbench PATH/TO/mpirun    # a real packed sweep
 
 Synthetic: a file whose four cells ran on two groups of ranks at known times gives the timeline's rows, the
-runs' offsets from the first start and the summary line (groups, span, runs at once); a file without the
+runs' offsets from the first start, each cell's share of time beside another group's runs (cells.csv
+beside_others_pct) and the summary line (groups, span, runs at once, cells beside others); a file without the
 per-run times, or with NaN times, gets a note instead of a plot, and the report still succeeds.
 Real: `qwenbench --backend cpu --schedule packed` under mpirun -np 2 (two models: one per group), then the
 report: a timeline with both groups and every timed run. Exit 77 (ctest: skipped) when the binary is missing.
@@ -104,6 +105,8 @@ class SyntheticTimeline(unittest.TestCase):
         want = [s for _, r in PLACED for s in r]
         np.testing.assert_allclose(times[["start_s", "end_s"]].to_numpy(), want, atol=1e-6)
         self.assertEqual(plots.most_at_once(times), 2)
+        beside = plots.beside_others_pct(times)
+        np.testing.assert_allclose([beside[f"0:{k}"] for k in range(4)], [75.0, 75.0, 100.0, 200.0 / 3], atol=1e-9)
 
     def test_report_plots_the_timeline(self):
         path = os.path.join(self.tmp.name, "placed.h5")
@@ -112,8 +115,11 @@ class SyntheticTimeline(unittest.TestCase):
         self.assertIn("timeline.png", proc.stdout)
         checks.check_png(self, os.path.join(out, "timeline.png"))
         section = timeline_section(out)
-        self.assertIn("`placed.h5`: 8 timed runs of 4 cells on 2 groups of ranks over 6 s; at most 2 runs at once.",
-                      section)
+        self.assertIn("`placed.h5`: 8 timed runs of 4 cells on 2 groups of ranks over 6 s; at most 2 runs at once; "
+                      "4 of 4 cells ran beside another group's runs (all their timed runs: 1;", section)
+        import pandas as pd
+        csv = pd.read_csv(os.path.join(out, "cells.csv"), float_precision="round_trip")
+        np.testing.assert_allclose(csv["beside_others_pct"], [75.0, 75.0, 100.0, 200.0 / 3], atol=1e-9)
         self.assertIn("![timeline.png](timeline.png)", section)
 
     def test_runs_one_after_another_are_one_at_once(self):
@@ -127,8 +133,8 @@ class SyntheticTimeline(unittest.TestCase):
             f.create_dataset("runs", data=runs)
         out, _ = self.report("serial", path)
         section = timeline_section(out)
-        self.assertIn("`serial.h5`: 4 timed runs of 2 cells on 1 group of ranks over 4 s; at most 1 run at once.",
-                      section)
+        self.assertIn("`serial.h5`: 4 timed runs of 2 cells on 1 group of ranks over 4 s; at most 1 run at once; "
+                      "0 of 2 cells ran beside another group's runs", section)
         checks.check_png(self, os.path.join(out, "timeline.png"))
 
     def check_note(self, name, path):
@@ -136,6 +142,8 @@ class SyntheticTimeline(unittest.TestCase):
         self.assertIn(f"Not plotted for `{os.path.basename(path)}`: its runs have no start/end times",
                       timeline_section(out))
         self.assertFalse(any(n.startswith("timeline") for n in os.listdir(out)), os.listdir(out))
+        import pandas as pd
+        self.assertTrue(pd.read_csv(os.path.join(out, "cells.csv"))["beside_others_pct"].isna().all())
 
     def test_file_without_run_times_gets_a_note(self):
         path = os.path.join(self.tmp.name, "untimed.h5")
