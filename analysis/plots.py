@@ -212,7 +212,8 @@ def run_times(cells, runs):
 
 def most_at_once(times):
     """The largest number of runs in progress at the same moment (1: the runs never overlapped)."""
-    events = sorted([(s, 1) for s in times["start_s"]] + [(e, -1) for e in times["end_s"]])  # at a tie the end counts first
+    # at a tie the end sorts first: a run that starts as another ends does not overlap it
+    events = sorted([(s, 1) for s in times["start_s"]] + [(e, -1) for e in times["end_s"]])
     now = peak = 0
     for _, step in events:
         now += step
