@@ -2,9 +2,10 @@
 
 Per model: speed against input length per format (error bars = stddev), tensor-parallel scaling when the model
 ran at several TP sizes, and the per-step decode latency over the steps of each cell's first run (where it
-drifts). For all cells: the achieved share of the bandwidth floor. When a model has cells from several files,
-each file keeps its own lines, labelled with the file's name (file_label). Each function returns the file names
-it wrote (relative to the output directory).
+drifts). For all cells: the achieved share of the bandwidth floor. Per file with per-run start/end times: the
+sweep's timeline (a Gantt chart: a row per group of ranks, a bar per timed run). When a model has cells from
+several files, each file keeps its own lines, labelled with the file's name (file_label). Each function returns
+the file names it wrote (relative to the output directory).
 """
 import os
 import re
@@ -18,6 +19,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from analysis.compare import is_qwenbench  # noqa: E402
 from analysis.tables import FORMAT_ORDER, option_labels, report_status  # noqa: E402
@@ -166,3 +168,104 @@ def floor_share(cells, out_dir):
     ax.set_title("Share of the bandwidth floor")
     ax.grid(True, axis="x", alpha=0.3)
     return [_save(fig, out_dir, "floor_share.png")]
+
+
+def _where(c):
+    """A cell's place on the timeline: 'ranks 2,3 on node-a' (+ the GPUs' short UUIDs); '' when not recorded."""
+    ranks = str(c.get("ranks", "") or "")
+    if not ranks:
+        return ""
+    hosts = ",".join(dict.fromkeys(h for h in str(c.get("hosts", "") or "").split(",") if h))
+    devices = [d for d in str(c.get("devices", "") or "").split(",") if d and d != "cpu"]
+    gpus = f" [{','.join(d.replace('GPU-', '')[:8] for d in devices)}]" if devices else ""
+    return f"ranks {ranks}" + (f" on {hosts}" if hosts else "") + gpus
+
+
+def _first_rank(where):
+    m = re.match(r"ranks (\d+)", where)
+    return int(m.group(1)) if m else float("inf")
+
+
+def run_times(cells, runs):
+    """The timed runs that have a start and an end time (docs/SCHEDULING.md), one row each: cell_id, where (the
+    group of ranks that ran it, '' when not recorded), cell (its label), start_s and end_s (seconds since the
+    first run started, rank 0's clock). Empty when the file has no such times (written before they were)."""
+    columns = ["cell_id", "where", "cell", "start_s", "end_s"]
+    if not len(runs) or "start_unix_s" not in runs.columns or "end_unix_s" not in runs.columns:
+        return pd.DataFrame(columns=columns)
+    start = runs["start_unix_s"].to_numpy(dtype=float)
+    end = runs["end_unix_s"].to_numpy(dtype=float)
+    timed = runs[np.isfinite(start) & np.isfinite(end) & (start > 0) & (end >= start)]
+    if not len(timed):
+        return pd.DataFrame(columns=columns)
+    by_id = cells.set_index("cell_id")
+    several_models = by_id.loc[list(dict.fromkeys(timed["cell_id"]))]["model"].nunique() > 1
+    t0 = float(timed["start_unix_s"].min())
+    rows = []
+    for _, r in timed.iterrows():
+        c = by_id.loc[r["cell_id"]]
+        label = (f"{c['model']} " if several_models else "") + \
+            f"{c['quant']} TP{int(c['tp_size'])} in {int(c['context_len'])}"
+        rows.append((r["cell_id"], _where(c), label, float(r["start_unix_s"]) - t0, float(r["end_unix_s"]) - t0))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def most_at_once(times):
+    """The largest number of runs in progress at the same moment (1: the runs never overlapped)."""
+    # at a tie the end sorts first: a run that starts as another ends does not overlap it
+    events = sorted([(s, 1) for s in times["start_s"]] + [(e, -1) for e in times["end_s"]])
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def beside_others_pct(times):
+    """{cell_id: % of the cell's timed-run time during which a run of another group of ranks was in progress}
+    (0: the cell ran alone, 100: beside others throughout; NaN when its runs have no duration)."""
+    spans = list(zip(times["cell_id"], times["where"], times["start_s"], times["end_s"]))
+    busy, beside = {}, {}
+    for cell_id, where, s, e in spans:
+        others = sorted((s2, e2) for _, w2, s2, e2 in spans if w2 != where and e2 > s and s2 < e)
+        covered, reach = 0.0, s
+        for s2, e2 in others:  # the union of the other groups' runs, clipped to [s, e]
+            lo, hi = max(s2, reach), min(e2, e)
+            if hi > lo:
+                covered += hi - lo
+                reach = hi
+        busy[cell_id] = busy.get(cell_id, 0.0) + (e - s)
+        beside[cell_id] = beside.get(cell_id, 0.0) + covered
+    return {k: 100.0 * beside[k] / busy[k] if busy[k] > 0 else float("nan") for k in busy}
+
+
+def timeline(times, out_dir, name, title_suffix=""):
+    """Gantt chart of a sweep: one row per group of ranks (where the cells ran), one bar per timed run; each
+    cell's bars in one colour, tagged with the cell's number, which the legend below names. times: run_times()
+    of one file (its own clock)."""
+    if not len(times):
+        return []
+    rows = sorted(dict.fromkeys(times["where"]), key=lambda w: (_first_rank(w), w))
+    n_cells = times["cell_id"].nunique()
+    legend_cols = 3
+    fig, ax = plt.subplots(figsize=(10, 1.8 + 0.55 * len(rows) + 0.16 * -(-n_cells // legend_cols)))
+    colours = plt.get_cmap("tab20").colors
+    handles = []
+    for k, (cell_id, runs) in enumerate(times.groupby("cell_id", sort=False)):
+        y = rows.index(runs["where"].iloc[0])
+        colour = colours[k % len(colours)]
+        bars = ax.broken_barh([(s, e - s) for s, e in zip(runs["start_s"], runs["end_s"])], (y - 0.38, 0.76),
+                              facecolors=colour, edgecolor="black", linewidth=0.3)
+        bars.set_label(f"{k + 1}: {runs['cell'].iloc[0]}")
+        handles.append(bars)
+        ax.text((runs["start_s"].min() + runs["end_s"].max()) / 2, y - 0.42, str(k + 1), ha="center", va="bottom",
+                fontsize=6, clip_on=True)
+    ax.set_yticks(np.arange(len(rows)))
+    ax.set_yticklabels([w or "where not recorded" for w in rows], fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.6)
+    ax.set_xlabel("seconds since the first timed run started (rank 0's clock; gaps: weight loads, warm-up)")
+    ax.set_title(f"Timeline of the sweep{title_suffix}: a bar per timed run, a row per group of ranks")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(handles=handles, fontsize=6, ncol=legend_cols, loc="upper left", bbox_to_anchor=(0, -0.25 - 0.6 /
+              (len(rows) + 2)), frameon=False)
+    return [_save(fig, out_dir, name)]

@@ -3,9 +3,10 @@
     /usr/bin/python3 -m analysis.report results.h5 [more.h5 ...] --out report/ \
         [--peer transformers.h5|peer.json] [--published analysis/data/qwen2.5-speed-a100.csv] [--bandwidth-gbps X]
 
-Writes into --out: report.md (run headers, per-model tables, comparisons, plots), cells.csv (every cell with its
-roofline columns, the largest rank's peak memory), runs.csv (every timed run, with the median decode step and its
-drift from the first to the last tenth of the steps), peer_ratios.csv (when a peer matched) and the PNG plots.
+Writes into --out: report.md (run headers, per-model tables, comparisons, plots, the sweep's timeline from the
+runs' start/end times), cells.csv (every cell with its roofline columns, the largest rank's peak memory),
+runs.csv (every timed run, with the median decode step and its drift from the first to the last tenth of the
+steps), peer_ratios.csv (when a peer matched) and the PNG plots.
 Any unusable input gives one line on stderr, "qwenbench-report: error: ...", and exit status 1.
 """
 import argparse
@@ -97,6 +98,32 @@ def _model_names(cells):
     return list(dict.fromkeys(cells[is_qwenbench(cells)]["model"])) or list(dict.fromkeys(cells["model"]))
 
 
+def timeline_section(results, times_by_file, cells, labels, out_dir):
+    """The '## Timeline' section: per qwenbench file (each has its own clock) a Gantt chart of its timed runs
+    from their start/end times, or a note where the file has none. Returns (markdown lines, figures)."""
+    lines, figures = ["## Timeline", ""], []
+    for i, r in enumerate(results):
+        label = labels.get(r.path, file_labels([r.path])[0]) if labels else file_labels([r.path])[0]
+        times = times_by_file[r.path]
+        if not len(times):
+            lines += [f"Not plotted for `{label}`: its runs have no start/end times (a file from before they were "
+                      "recorded, or no timed run).", ""]
+            continue
+        name = "timeline.png" if len(results) == 1 else f"timeline_{i + 1}_{plots.slug(label)}.png"
+        figs = plots.timeline(times, out_dir, name, f" ({label})" if labels else "")
+        rows, at_once = times["where"].nunique(), plots.most_at_once(times)
+        span = float(times["end_s"].max())
+        beside = cells.loc[cells["file"] == r.path, "beside_others_pct"].dropna()
+        lines += [f"`{label}`: {len(times)} timed runs of {times['cell_id'].nunique()} cells on {rows} "
+                  f"group{'s' if rows != 1 else ''} of ranks over {span:.3g} s; at most {at_once} "
+                  f"run{'s' if at_once != 1 else ''} at once; {int((beside > 0).sum())} of {len(beside)} cells ran "
+                  f"beside another group's runs (all their timed runs: {int((beside >= 99.5).sum())}; "
+                  "`beside_others_pct` in cells.csv).", ""]
+        lines += [f"![{n}]({n})" for n in figs] + [""]
+        figures += figs
+    return lines, figures
+
+
 def write_report(results, peer_results, out_dir, published, bandwidth_override=None):
     """Build everything into out_dir; returns the list of files written."""
     os.makedirs(out_dir, exist_ok=True)
@@ -106,6 +133,10 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
     cells["report_status"] = [tables.report_status(c) for _, c in cells.iterrows()]
     ratios = peer_ratios(cells)
     by_file = {r.path: r for r in all_results}
+    times_by_file = {r.path: plots.run_times(cells[cells["file"] == r.path], runs[runs["file"] == r.path])
+                     for r in results}
+    beside = {k: v for t in times_by_file.values() for k, v in plots.beside_others_pct(t).items()}
+    cells["beside_others_pct"] = [beside.get(k, math.nan) for k in cells["cell_id"]]
 
     written = ["cells.csv", "runs.csv"]
     cells.to_csv(os.path.join(out_dir, "cells.csv"), index=False)
@@ -153,6 +184,9 @@ def write_report(results, peer_results, out_dir, published, bandwidth_override=N
         lines += ["## Share of the bandwidth floor", "", "Not plotted: no cell has a floor (model shapes or copy "
                   "bandwidth missing).", ""]
     figures += floor_figs
+    timeline_lines, timeline_figs = timeline_section(results, times_by_file, cells, labels, out_dir)
+    lines += timeline_lines
+    figures += timeline_figs
     notes = sorted({n for n in cells["roofline_note"] if n and "floor" not in n})
     if notes:
         lines += ["Roofline not computed for: " + "; ".join(notes), ""]
