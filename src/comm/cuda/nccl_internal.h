@@ -5,6 +5,7 @@
 
 #include "comm/cuda/allreduce_ipc.h"
 #include "comm/cuda/nccl_comm.h"
+#include "util/error.h"
 
 typedef struct {
     void *ptr;   /* cudaMalloc */
