@@ -62,8 +62,8 @@ __device__ __forceinline__ void signal_and_wait_peer(const oneshot_params &p, co
     unsigned int *peer_flag =
         reinterpret_cast<unsigned int *>(rank_base(p, peer) + p.flags_offset) + p.rank * QB_IPC_MAX_BLOCKS + slot;
     store_release_sys(peer_flag, epoch);
-    const unsigned int *mine =
-        reinterpret_cast<const unsigned int *>(my_base + p.flags_offset) + peer * QB_IPC_MAX_BLOCKS + slot;
+    const unsigned int *mine = reinterpret_cast<const unsigned int *>(my_base + p.flags_offset) +
+                               (unsigned int)peer * QB_IPC_MAX_BLOCKS + slot; /* unsigned, as threadIdx.x */
     if (!reached(load_acquire_sys(mine), epoch)) {
         const unsigned long long start = global_timer_ns();
         while (!reached(load_acquire_sys(mine), epoch)) {
