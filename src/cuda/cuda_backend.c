@@ -16,6 +16,7 @@
 #include "cuda/cuda_engine.h"
 #include "comm/cuda/nccl_comm.h"
 #include "engine/rope.h"
+#include "engine/vocab_gather.h"
 #include "gemv_quant_fused.cuh"
 #include "util/error.h"
 
@@ -167,25 +168,7 @@ static int qb_cuda_prefill_logits(qb_backend *b, const int32_t *prompt, int n_pr
     QB_TRY(qb_cuda_wait(e, "prefill logits"));
     if (!e->nc) return 0;
     /* Every rank gets all vocab_size logits: the shards in rank order over the TP group (checks only). */
-    int tp = e->plan.tp_size, rc = 0;
-    int *counts = malloc(sizeof *counts * (size_t)tp), *displs = malloc(sizeof *displs * (size_t)tp);
-    for (int r = 0; counts && displs && r < tp && rc == 0; r++) {
-        qb_shard_plan p;
-        rc = qb_shard_plan_make(&e->cfg, tp, r, &p);
-        counts[r] = p.vocab_size;
-        displs[r] = p.vocab_start;
-    }
-    if (!counts || !displs) rc = qb_errorf("cuda: out of host memory for the logits gather");
-    if (rc == 0) {
-        qb_watchdog_arm(e->dist, "MPI_Allgatherv (prefill logits)");
-        int mrc = MPI_Allgatherv(e->logits_host, e->vocab_rows, MPI_FLOAT, logits_out, counts, displs, MPI_FLOAT,
-                                 e->dist->tp_comm);
-        qb_watchdog_disarm(e->dist);
-        if (mrc != MPI_SUCCESS) rc = qb_errorf("cuda: MPI_Allgatherv of the prefill logits failed (%d)", mrc);
-    }
-    free(counts);
-    free(displs);
-    return rc;
+    return qb_gather_vocab_logits(e->dist, &e->cfg, e->plan.tp_size, e->logits_host, e->vocab_rows, logits_out, "cuda");
 }
 
 static void qb_cuda_memory_stats(qb_backend *b, qb_memory_stats *m) {

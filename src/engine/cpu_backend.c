@@ -12,6 +12,7 @@
 #include "engine/cpu_engine.h"
 #include "engine/cpu_threads.h"
 #include "engine/rope.h"
+#include "engine/vocab_gather.h"
 #include "util/error.h"
 
 static double now_s(void) {
@@ -48,39 +49,12 @@ static int cpu_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int 
     return 0;
 }
 
-/* Every rank receives all vocab_size logits: this rank's rows are gathered in rank order over the TP group. */
-static int gather_vocab(qb_cpu_engine *e, float *logits_out) {
-    int tp = e->plan.tp_size;
-    int *counts = malloc((size_t)tp * sizeof *counts), *displs = malloc((size_t)tp * sizeof *displs);
-    if (!counts || !displs) {
-        free(counts);
-        free(displs);
-        return qb_errorf("cpu backend: out of memory for the logits gather");
-    }
-    int rc = 0;
-    for (int r = 0; r < tp && rc == 0; r++) {
-        qb_shard_plan p;
-        rc = qb_shard_plan_make(&e->cfg, tp, r, &p);
-        counts[r] = p.vocab_size;
-        displs[r] = p.vocab_start;
-    }
-    if (rc == 0) {
-        qb_watchdog_arm(e->dist, "MPI_Allgatherv (prefill logits)");
-        int mrc = MPI_Allgatherv(e->logits, e->plan.vocab_size, MPI_FLOAT, logits_out, counts, displs, MPI_FLOAT,
-                                 e->dist->tp_comm);
-        qb_watchdog_disarm(e->dist);
-        if (mrc != MPI_SUCCESS) rc = qb_errorf("cpu backend: MPI_Allgatherv of the prefill logits failed (%d)", mrc);
-    }
-    free(counts);
-    free(displs);
-    return rc;
-}
-
 static int cpu_prefill_logits(qb_backend *b, const int32_t *prompt, int n_prompt, float *logits_out) {
     qb_cpu_engine *e = b->impl;
     e->seq_len = 0;
     QB_TRY(qb_cpu_forward(e, prompt, n_prompt));
-    return gather_vocab(e, logits_out);
+    return qb_gather_vocab_logits(e->dist, &e->cfg, e->plan.tp_size, e->logits, e->plan.vocab_size, logits_out,
+                                  "cpu backend");
 }
 
 static void cpu_memory(qb_backend *b, qb_memory_stats *m) {

@@ -1,9 +1,10 @@
 /* cpu_ops.c - the plain-C reference of every Qwen2 forward operation (see cpu_ops.h).
  *
- * fp32 arithmetic on bf16 weights, written to mirror transformers' float32 eager forward step by step
- * (RMSNorm: w * (x * rsqrt(mean(x^2) + eps)); RoPE: x*cos + rotate_half(x)*sin; attention: softmax of
- * q.k * hd^-0.5, then the weighted sum of v). Reductions keep 8 fp32 partial sums (pairwise-like accuracy,
- * and the compiler can vectorise them); nothing here depends on the thread count.
+ * fp32 arithmetic on bf16 weights (the matmul also on f16 weights, with the same sums), written to mirror
+ * transformers' float32 eager forward step by step (RMSNorm: w * (x * rsqrt(mean(x^2) + eps)); RoPE:
+ * x*cos + rotate_half(x)*sin; attention: softmax of q.k * hd^-0.5, then the weighted sum of v). Reductions
+ * keep 8 fp32 partial sums (pairwise-like accuracy, and the compiler can vectorise them); nothing here
+ * depends on the thread count.
  */
 #include "engine/cpu_ops.h"
 #include "engine/cpu_dot.h"
@@ -13,17 +14,20 @@
 #include <string.h>
 
 #include "engine/cpu_threads.h"
-#include "engine/random_init.h"
+#include "engine/quant_pack.h"   /* qb_f16_to_float */
+#include "engine/random_init.h" /* qb_bf16_to_float */
 
 
-static float dot_f32_bf16(const float *x, const uint16_t *w, int n) {
+/* qb_dot_f32 with the weights in a 16-bit float format: each converted exactly to fp32, then the same sums in
+ * the same order. Inlined with a constant to_float, so the conversion is inlined too. */
+static inline float dot_f32_16bit(const float *x, const uint16_t *w, int n, float (*to_float)(uint16_t)) {
     float acc[QB_LANES] = {0};
     int k = 0;
     for (; k + QB_LANES <= n; k += QB_LANES)
-        for (int j = 0; j < QB_LANES; j++) acc[j] += x[k + j] * qb_bf16_to_float(w[k + j]);
+        for (int j = 0; j < QB_LANES; j++) acc[j] += x[k + j] * to_float(w[k + j]);
     float sum = 0.0f;
     for (int j = 0; j < QB_LANES; j++) sum += acc[j];
-    for (; k < n; k++) sum += x[k] * qb_bf16_to_float(w[k]);
+    for (; k < n; k++) sum += x[k] * to_float(w[k]);
     return sum;
 }
 
@@ -59,22 +63,34 @@ typedef struct {
 } matmul_job;
 
 /* Output columns [begin, end): each weight row is read once and used for all M input rows. */
-static void matmul_columns(void *ctx, int begin, int end) {
-    const matmul_job *j = ctx;
+static inline void matmul_columns(const matmul_job *j, int begin, int end, float (*to_float)(uint16_t)) {
     for (int n = begin; n < end; n++) {
         const uint16_t *wn = j->w + (size_t)n * j->K;
         float b = j->bias ? j->bias[n] : 0.0f;
         for (int m = 0; m < j->M; m++)
-            j->y[(size_t)m * j->N + n] = dot_f32_bf16(j->x + (size_t)m * j->K, wn, j->K) + b;
+            j->y[(size_t)m * j->N + n] = dot_f32_16bit(j->x + (size_t)m * j->K, wn, j->K, to_float) + b;
     }
+}
+
+static void matmul_columns_bf16(void *ctx, int begin, int end) { matmul_columns(ctx, begin, end, qb_bf16_to_float); }
+static void matmul_columns_f16(void *ctx, int begin, int end) { matmul_columns(ctx, begin, end, qb_f16_to_float); }
+
+static void matmul_16bit(const float *x, const uint16_t *w, const float *bias, int M, int N, int K, float *y,
+                         int threads, qb_range_fn columns) {
+    matmul_job job = {x, w, bias, M, N, K, y};
+    /* below ~64k multiply-adds a thread costs more than it saves */
+    if ((long long)M * N * K < 65536) threads = 1;
+    qb_parallel_for(N, threads, columns, &job);
 }
 
 void qb_ref_matmul_bf16(const float *x, const uint16_t *w, const float *bias, int M, int N, int K, float *y,
                         int threads) {
-    matmul_job job = {x, w, bias, M, N, K, y};
-    /* below ~64k multiply-adds a thread costs more than it saves */
-    if ((long long)M * N * K < 65536) threads = 1;
-    qb_parallel_for(N, threads, matmul_columns, &job);
+    matmul_16bit(x, w, bias, M, N, K, y, threads, matmul_columns_bf16);
+}
+
+void qb_ref_matmul_f16(const float *x, const uint16_t *w, const float *bias, int M, int N, int K, float *y,
+                       int threads) {
+    matmul_16bit(x, w, bias, M, N, K, y, threads, matmul_columns_f16);
 }
 
 void qb_ref_rope(float *x, int n, int heads, int hd, const int32_t *positions, const float *cos_table,

@@ -20,6 +20,9 @@ void qb_ref_add_rmsnorm(float *residual, const float *x, const float *w, int n, 
 /* y (M, N) = x (M, K) . W^T (W (N, K) bf16 bits) + bias (N, or NULL). Threaded over N when threads > 1. */
 void qb_ref_matmul_bf16(const float *x, const uint16_t *w, const float *bias, int M, int N, int K, float *y,
                         int threads);
+/* The same with W (N, K) f16 bits (the non-quantized linears of GPTQ/AWQ checkpoints). */
+void qb_ref_matmul_f16(const float *x, const uint16_t *w, const float *bias, int M, int N, int K, float *y,
+                       int threads);
 
 /* Rotate q (n, heads, hd) in place, NeoX rotate_half form: for i < hd/2,
  * (x[i], x[i+hd/2]) -> (x[i] c - x[i+hd/2] s, x[i+hd/2] c + x[i] s), with c = cos[pos][i], s = sin[pos][i]

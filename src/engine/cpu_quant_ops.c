@@ -1,4 +1,5 @@
-/* cpu_quant_ops.c - reference dequantization and matmuls for GPTQ / AWQ / f16 weights (see cpu_quant_ops.h).
+/* cpu_quant_ops.c - reference dequantization and matmul for GPTQ / AWQ weights, the f16 embedding and the
+ * dispatch of any linear (see cpu_quant_ops.h).
  *
  * The quantized matmul dequantizes blocks of QB_DEQUANT_ROWS output rows x QB_DEQUANT_COLS inputs of W into
  * an fp32 scratch block (reading packed rows of qweight contiguously), then accumulates the same 8-lane dot
@@ -17,17 +18,6 @@
 
 #define QB_DEQUANT_ROWS 16
 #define QB_DEQUANT_COLS 512 /* 16 x 512 floats = 32 KB: the L1 (a multiple of 8: lanes stay aligned) */
-
-static float dot_f32_f16(const float *x, const uint16_t *w, int n) {
-    float acc[QB_LANES] = {0};
-    int k = 0;
-    for (; k + QB_LANES <= n; k += QB_LANES)
-        for (int j = 0; j < QB_LANES; j++) acc[j] += x[k + j] * qb_f16_to_float(w[k + j]);
-    float sum = 0.0f;
-    for (int j = 0; j < QB_LANES; j++) sum += acc[j];
-    for (; k < n; k++) sum += x[k] * qb_f16_to_float(w[k]);
-    return sum;
-}
 
 /* Scales (as float) and true zero points of columns [n0, n1) for group g; n1 - n0 <= QB_DEQUANT_ROWS. */
 static void group_params(const qb_linear *l, int g, int n0, int n1, float *scale, int *zero) {
@@ -192,30 +182,6 @@ void qb_ref_matmul_quant(const float *x, const qb_linear *l, int M, float *y, in
     if ((long long)l->out_features * l->in_features < 65536) threads = 1;
     /* each output row is computed alone, so the split cannot change a result */
     qb_parallel_for(l->out_features, threads, l->in_features % QB_LANES ? quant_rows_any_k : quant_rows, &job);
-}
-
-typedef struct {
-    const float *x;
-    const uint16_t *w;
-    const float *bias;
-    int M, N, K;
-    float *y;
-} f16_job;
-
-static void f16_rows(void *ctx, int begin, int end) {
-    const f16_job *j = ctx;
-    for (int n = begin; n < end; n++) {
-        const uint16_t *wn = j->w + (size_t)n * j->K;
-        float b = j->bias ? j->bias[n] : 0.0f;
-        for (int m = 0; m < j->M; m++) j->y[(size_t)m * j->N + n] = dot_f32_f16(j->x + (size_t)m * j->K, wn, j->K) + b;
-    }
-}
-
-void qb_ref_matmul_f16(const float *x, const uint16_t *w, const float *bias, int M, int N, int K, float *y,
-                       int threads) {
-    f16_job job = {x, w, bias, M, N, K, y};
-    if ((long long)M * N * K < 65536) threads = 1;
-    qb_parallel_for(N, threads, f16_rows, &job);
 }
 
 void qb_ref_linear(const float *x, const qb_linear *l, int M, float *y, int threads) {

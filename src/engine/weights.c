@@ -28,7 +28,8 @@ void *qb_weights_alloc_bytes(qb_weights *w, size_t bytes, const char *what) {
     return ptr;
 }
 
-int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w,
+                            qb_linear_alloc_fn alloc_linear) {
     memset(w, 0, sizeof *w);
     w->cfg = *c;
     w->plan = *p;
@@ -55,29 +56,34 @@ int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb
         if (!(l->post_attn_norm = qb_weights_alloc_bytes(w, H * sizeof(float), "post_attention_layernorm")))
             return -1;
     }
+    for (int i = 0; i < c->num_layers; i++) {
+        for (int k = 0; k < QB_NUM_LINEAR; k++) {
+            qb_slice s;
+            qb_linear_slice(c, p, k, &s);
+            QB_TRY(alloc_linear(c, &s, i, k, w, qb_layer_linear(&w->layers[i], k)));
+        }
+    }
+    return 0;
+}
+
+static int alloc_linear_bf16(const qb_model_config *c, const qb_slice *s, int layer, int which, qb_weights *w,
+                             qb_linear *lin) {
+    (void)c;
+    (void)layer;
+    lin->fmt = QB_WFMT_BF16;
+    lin->out_features = (int)s->n_rows;
+    lin->in_features = (int)s->n_cols;
+    lin->owns_w = 1;
+    if (!(lin->w = qb_weights_alloc_bytes(w, (size_t)(s->n_rows * s->n_cols) * 2, qb_linear_suffix[which])))
+        return -1;
+    if (s->has_bias &&
+        !(lin->bias = qb_weights_alloc_bytes(w, (size_t)s->n_rows * sizeof(float), qb_linear_suffix[which])))
+        return -1;
     return 0;
 }
 
 int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
-    QB_TRY(qb_weights_alloc_common(c, p, w));
-    for (int i = 0; i < c->num_layers; i++) {
-        qb_layer_weights *l = &w->layers[i];
-        for (int k = 0; k < QB_NUM_LINEAR; k++) {
-            qb_slice s;
-            qb_linear_slice(c, p, k, &s);
-            qb_linear *lin = qb_layer_linear(l, k);
-            lin->fmt = QB_WFMT_BF16;
-            lin->out_features = (int)s.n_rows;
-            lin->in_features = (int)s.n_cols;
-            lin->owns_w = 1;
-            if (!(lin->w = qb_weights_alloc_bytes(w, (size_t)(s.n_rows * s.n_cols) * 2, qb_linear_suffix[k])))
-                return -1;
-            if (s.has_bias &&
-                !(lin->bias = qb_weights_alloc_bytes(w, (size_t)s.n_rows * sizeof(float), qb_linear_suffix[k])))
-                return -1;
-        }
-    }
-    return 0;
+    return qb_weights_alloc_common(c, p, w, alloc_linear_bf16);
 }
 
 static void free_linear(qb_linear *l) {

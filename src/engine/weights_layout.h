@@ -22,9 +22,14 @@ qb_linear *qb_layer_linear(qb_layer_weights *l, int which);
 /* Allocate every buffer of this rank's BF16 weights (uninitialised), shapes set; -1 on out of memory
  * (the caller frees with qb_weights_free). */
 int qb_weights_alloc(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w);
+/* Allocates one linear of its format: lin = linear `which` of layer `layer`, s its slice on this rank. */
+typedef int (*qb_linear_alloc_fn)(const qb_model_config *c, const qb_slice *s, int layer, int which, qb_weights *w,
+                                  qb_linear *lin);
 /* What every format shares: config and plan, the layer array, embedding, final norm, lm_head (aliasing the
- * embedding when tied) and the layer norms; the linears are left to the caller. */
-int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w);
+ * embedding when tied) and the layer norms; then every layer's linears, in order, by the format's
+ * alloc_linear. */
+int qb_weights_alloc_common(const qb_model_config *c, const qb_shard_plan *p, qb_weights *w,
+                            qb_linear_alloc_fn alloc_linear);
 /* malloc counted in w->host_bytes; NULL with a message naming what on failure. */
 void *qb_weights_alloc_bytes(qb_weights *w, size_t bytes, const char *what);
 

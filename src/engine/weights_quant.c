@@ -47,8 +47,10 @@ static int check_slice(const qb_model_config *c, const char *prefix, const qb_sl
     return 0;
 }
 
-static int alloc_linear(const qb_model_config *c, const qb_slice *s, const char *what, qb_weights *w,
+static int alloc_linear(const qb_model_config *c, const qb_slice *s, int layer, int which, qb_weights *w,
                         qb_linear *lin) {
+    char what[96];
+    qb_tensor_name(what, sizeof what, layer, qb_linear_suffix[which]);
     QB_TRY(check_slice(c, what, s));
     qb_format_counts q = counts_of(c, s);
     lin->fmt = is_awq(c) ? QB_WFMT_AWQ : QB_WFMT_GPTQ;
@@ -75,18 +77,7 @@ int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_
     if (c->desc_act)
         return qb_errorf("%s: quantization_config.desc_act is true: act-order GPTQ checkpoints are not supported "
                          "(their g_idx permutes the input dimension)", c->name);
-    QB_TRY(qb_weights_alloc_common(c, p, w));
-    for (int i = 0; i < c->num_layers; i++) {
-        qb_layer_weights *l = &w->layers[i];
-        for (int k = 0; k < QB_NUM_LINEAR; k++) {
-            qb_slice s;
-            qb_linear_slice(c, p, k, &s);
-            char what[96];
-            qb_tensor_name(what, sizeof what, i, qb_linear_suffix[k]);
-            QB_TRY(alloc_linear(c, &s, what, w, qb_layer_linear(l, k)));
-        }
-    }
-    return 0;
+    return qb_weights_alloc_common(c, p, w, alloc_linear);
 }
 
 /* ---- random ---- */
@@ -288,10 +279,10 @@ static int read_dense_rows(qb_checkpoint *ck, const char *name, uint64_t rows, u
     return read_block(ck, name, dt, rows, cols, row0, n_rows, 0, cols, dst);
 }
 
-static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
+int qb_weights_read_quant(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w) {
     const uint64_t H = (uint64_t)c->hidden_size, V = (uint64_t)c->vocab_size;
     const qb_model_family *fam = qb_model_family_of(c);
-    char name[256], prefix[160];
+    char prefix[160];
     QB_TRY(read_dense_rows(ck, fam->embed, V, H, 0, V, w->embed, &w->embed_fmt));
     QB_TRY(qb_checkpoint_read_vec_f32(ck, fam->final_norm, H, 0, H, w->final_norm));
     qb_ck_entry *lm = qb_checkpoint_find(ck, fam->lm_head);
@@ -306,11 +297,7 @@ static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_
     }
     for (int i = 0; i < c->num_layers; i++) {
         qb_layer_weights *l = &w->layers[i];
-        float *norms[2] = {l->input_norm, l->post_attn_norm}; /* the family's layer_norms, in order */
-        for (int n = 0; n < fam->n_layer_norms; n++) {
-            qb_tensor_name(name, sizeof name, i, fam->layer_norms[n]);
-            QB_TRY(qb_checkpoint_read_vec_f32(ck, name, H, 0, H, norms[n]));
-        }
+        QB_TRY(qb_weights_read_layer_norms(ck, c, i, l)); /* weights_load.c */
         for (int k = 0; k < QB_NUM_LINEAR; k++) {
             qb_slice s;
             qb_linear_slice(c, p, k, &s);
@@ -318,27 +305,5 @@ static int load_all(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_
             QB_TRY(load_linear(ck, c, prefix, &s, qb_layer_linear(l, k)));
         }
     }
-    const char *extra[1];
-    size_t n_extra = qb_checkpoint_unused(ck, extra, 1);
-    if (n_extra > 0)
-        return qb_errorf("%s: tensor \"%.200s\" is not used by a %d-layer %s Qwen2 model (%zu unused tensors)", ck->dir,
-                         extra[0], c->num_layers, qb_quant_name(c->quant), n_extra);
-    return 0;
-}
-
-static int load_impl(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
-    memset(out, 0, sizeof *out);
-    qb_checkpoint ck;
-    QB_TRY(qb_checkpoint_open(dir, &ck));
-    int rc = qb_weights_alloc_quant(c, p, out);
-    if (rc == 0) rc = load_all(&ck, c, p, out);
-    if (rc == 0) rc = qb_weights_check_finite(dir, out);
-    qb_checkpoint_close(&ck);
-    if (rc != 0) qb_weights_free(out);
-    return rc;
-}
-
-int qb_weights_load_quant(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out) {
-    if (load_impl(dir, c, p, out) != 0) return qb_error_make_printable();
     return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "engine/weights.h"
 #include "engine/weights_layout.h"
+#include "io/checkpoint.h"
 
 /* Allocate every buffer of this rank's quantized weights (uninitialised), shapes set. -1 on out of memory or
  * an illegal slice (the caller frees with qb_weights_free). */
@@ -25,8 +26,12 @@ int qb_weights_alloc_quant(const qb_model_config *c, const qb_shard_plan *p, qb_
 /* Fill one quantized linear with the random rule of quant_pack.h; prefix = "model.layers.3.mlp.up_proj". */
 void qb_linear_random_quant(qb_linear *lin, const char *prefix, const qb_slice *s, uint64_t seed, int threads);
 
-/* This rank's slices of a GPTQ or AWQ checkpoint directory (called by qb_weights_load for quantized configs). */
-int qb_weights_load_quant(const char *dir, const qb_model_config *c, const qb_shard_plan *p, qb_weights *out);
+/* Read this rank's slices of every tensor of a GPTQ or AWQ checkpoint into w (allocated by
+ * qb_weights_alloc_quant), marking them used; qb_weights_load (weights_load.c) opens the checkpoint and does
+ * the checks common to every format (unused tensors, finite values). */
+int qb_weights_read_quant(qb_checkpoint *ck, const qb_model_config *c, const qb_shard_plan *p, qb_weights *w);
+/* Read one layer's norms (the family's layer_norms, float, every format alike); in weights_load.c. */
+int qb_weights_read_layer_norms(qb_checkpoint *ck, const qb_model_config *c, int layer, qb_layer_weights *l);
 
 /* Packed bytes of one rank's quantized linear (qweight + qzeros + scales + g_idx + bias). */
 size_t qb_linear_quant_bytes(const qb_model_config *c, const qb_slice *s);

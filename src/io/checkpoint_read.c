@@ -9,30 +9,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/quant_pack.h" /* qb_f16_to_float */
 #include "engine/random_init.h"
 #include "io/printable.h"
 #include "util/error.h"
-
-/* IEEE half -> float, exact (subnormals, inf, NaN). */
-static float f16_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { /* subnormal: normalise */
-            int e = -1;
-            do { e++; mant <<= 1; } while ((mant & 0x400u) == 0);
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3ffu) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | mant << 13;
-    } else {
-        bits = sign | (exp + 112u) << 23 | mant << 13;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 static float load_float(const uint8_t *p, qb_st_dtype dt) {
     if (dt == QB_ST_BF16) {
@@ -43,7 +23,7 @@ static float load_float(const uint8_t *p, qb_st_dtype dt) {
     if (dt == QB_ST_F16) {
         uint16_t h;
         memcpy(&h, p, 2);
-        return f16_to_float(h);
+        return qb_f16_to_float(h);
     }
     float f;
     memcpy(&f, p, 4);

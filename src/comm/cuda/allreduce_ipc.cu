@@ -54,6 +54,29 @@ __device__ __forceinline__ char *rank_base(const oneshot_params &p, int i) { ret
 // epoch reached, robust to wrap-around of the 32-bit counters (a peer is at most one epoch ahead)
 __device__ __forceinline__ bool reached(unsigned int flag, unsigned int epoch) { return (int)(flag - epoch) >= 0; }
 
+// Barrier half of one peer, run by thread `peer` (!= p.rank): tells rank `peer` that this rank's barrier slot `slot`
+// reached `epoch`, then waits until rank `peer` has told this rank the same. A wait past p.timeout_ns sets *failed
+// (the block's shared flag) and the error flag the host reads, and gives up.
+__device__ __forceinline__ void signal_and_wait_peer(const oneshot_params &p, const char *my_base, int peer, int slot,
+                                                     unsigned int epoch, int *failed) {
+    unsigned int *peer_flag =
+        reinterpret_cast<unsigned int *>(rank_base(p, peer) + p.flags_offset) + p.rank * QB_IPC_MAX_BLOCKS + slot;
+    store_release_sys(peer_flag, epoch);
+    const unsigned int *mine = reinterpret_cast<const unsigned int *>(my_base + p.flags_offset) +
+                               (unsigned int)peer * QB_IPC_MAX_BLOCKS + slot; /* unsigned, as threadIdx.x */
+    if (!reached(load_acquire_sys(mine), epoch)) {
+        const unsigned long long start = global_timer_ns();
+        while (!reached(load_acquire_sys(mine), epoch)) {
+            if (global_timer_ns() - start > p.timeout_ns) {
+                *failed = 1;
+                *reinterpret_cast<volatile int *>(p.error_dev) = 1;
+                __threadfence_system();
+                break;
+            }
+        }
+    }
+}
+
 __device__ __forceinline__ void add_bf16x8(float acc[8], uint4 v) {
     const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&v);
 #pragma unroll
@@ -109,24 +132,8 @@ __global__ void __launch_bounds__(QB_IPC_THREADS) oneshot_kernel(oneshot_params 
     __syncthreads();
 
     // 2. barrier with block b of every peer: thread t < NR talks to rank t
-    if (threadIdx.x < NR && (int)threadIdx.x != p.rank) {
-        unsigned int *peer_flag =
-            reinterpret_cast<unsigned int *>(rank_base(p, (int)threadIdx.x) + p.flags_offset) + p.rank * QB_IPC_MAX_BLOCKS + b;
-        store_release_sys(peer_flag, epoch);
-        const unsigned int *mine =
-            reinterpret_cast<const unsigned int *>(my_base + p.flags_offset) + threadIdx.x * QB_IPC_MAX_BLOCKS + b;
-        if (!reached(load_acquire_sys(mine), epoch)) {
-            const unsigned long long start = global_timer_ns();
-            while (!reached(load_acquire_sys(mine), epoch)) {
-                if (global_timer_ns() - start > p.timeout_ns) {
-                    s_failed = 1;
-                    *reinterpret_cast<volatile int *>(p.error_dev) = 1;
-                    __threadfence_system();
-                    break;
-                }
-            }
-        }
-    }
+    if (threadIdx.x < NR && (int)threadIdx.x != p.rank)
+        signal_and_wait_peer(p, my_base, (int)threadIdx.x, b, epoch, &s_failed);
     __syncthreads();
 
     // 3. sum the slots of every rank, all local now, in rank order (identical on every rank), into the buffer
@@ -193,24 +200,8 @@ oneshot_add_rmsnorm_kernel(oneshot_params p, const __nv_bfloat16 *delta, float *
     }
     __syncthreads();
 
-    if (threadIdx.x < NR && (int)threadIdx.x != p.rank) {
-        unsigned int *peer_flag = reinterpret_cast<unsigned int *>(rank_base(p, (int)threadIdx.x) + p.flags_offset) +
-                                  p.rank * QB_IPC_MAX_BLOCKS;
-        store_release_sys(peer_flag, epoch);
-        const unsigned int *mine =
-            reinterpret_cast<const unsigned int *>(my_base + p.flags_offset) + threadIdx.x * QB_IPC_MAX_BLOCKS;
-        if (!reached(load_acquire_sys(mine), epoch)) {
-            const unsigned long long start = global_timer_ns();
-            while (!reached(load_acquire_sys(mine), epoch)) {
-                if (global_timer_ns() - start > p.timeout_ns) {
-                    s_failed = 1;
-                    *reinterpret_cast<volatile int *>(p.error_dev) = 1;
-                    __threadfence_system();
-                    break;
-                }
-            }
-        }
-    }
+    if (threadIdx.x < NR && (int)threadIdx.x != p.rank)
+        signal_and_wait_peer(p, my_base, (int)threadIdx.x, 0, epoch, &s_failed);
     __syncthreads();
 
     float v[QB_IPC_NORM_PER_THREAD];
