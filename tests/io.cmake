@@ -1,5 +1,5 @@
 # tests/io.cmake - model configs and presets, shard plans, safetensors, checkpoints, weights (random and
-# loaded), and the corpus of hostile checkpoints (tests/io/make_bad_checkpoints.py). Scratch files go to
+# loaded), and the corpus of hostile checkpoints (tests/make_bad_checkpoints.py). Scratch files go to
 # the build tree.
 set(QB_IO_SCRATCH ${CMAKE_CURRENT_BINARY_DIR}/io_scratch)
 file(MAKE_DIRECTORY ${QB_IO_SCRATCH})

@@ -1,6 +1,6 @@
 /* test_safetensors.c - writer/reader round trip (dtypes, scalar and empty tensors, metadata, lookup), reading
  * from a memory buffer, checkpoint slice readers with dtype conversion, and a few refusals (the full corpus
- * of malformed files is tests/io/make_bad_checkpoints.py). Usage: test_safetensors <scratch dir> */
+ * of malformed files is tests/make_bad_checkpoints.py). Usage: test_safetensors <scratch dir> */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
