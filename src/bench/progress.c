@@ -29,7 +29,7 @@ static struct {
 } g;
 
 /* Stored by the engine (one int per generated token), read by the thread. */
-static volatile int g_step;
+static atomic_int g_step;
 
 static double now_s(void) {
     struct timespec ts;
@@ -45,7 +45,7 @@ static int terminal_width(void) {
 
 /* The step counter and the running speed of the current run ("decode step i/N, R tok/s" or "prefill"). */
 static void format_steps(char *out, size_t cap) {
-    int step = g_step;
+    int step = atomic_load_explicit(&g_step, memory_order_relaxed);
     double t = now_s();
     if (g.seen_run_id != g.run_id || step < g.first_step) {
         g.seen_run_id = g.run_id;
@@ -157,7 +157,7 @@ void qb_progress_loading(double weights_bytes) {
 void qb_progress_run(qb_progress_phase phase, int k, int n, int n_gen) {
     if (!g.running) return;
     pthread_mutex_lock(&g_lock);
-    g_step = 0;
+    atomic_store_explicit(&g_step, 0, memory_order_relaxed);
     g.phase = phase;
     g.run_k = k;
     g.run_n = n;
@@ -174,7 +174,7 @@ void qb_progress_phase_set(qb_progress_phase phase) {
     pthread_mutex_unlock(&g_lock);
 }
 
-volatile int *qb_progress_step_counter(void) { return g.running ? &g_step : NULL; }
+atomic_int *qb_progress_step_counter(void) { return g.running ? &g_step : NULL; }
 
 void qb_progress_hold(void) {
     if (!g.running) return;

@@ -3,12 +3,14 @@
  *
  * A thread draws the line a few times a second ("\r", the text, clear to end of line), only when started with
  * enabled (rank 0 and stderr a terminal); otherwise every call here does nothing and the output stays as
- * before (one '# cell ...' line per finished cell). The thread reads one int that the engine stores after each
+ * before (one '# cell ...' line per finished cell). The thread reads one atomic int that the engine stores after each
  * generated token (qb_gen_timing.progress_step, engine/backend.h): the only work inside the timed region. The
  * rest of the state is set by the cell executor between runs, under a mutex the thread shares.
  */
 #ifndef QB_BENCH_PROGRESS_H
 #define QB_BENCH_PROGRESS_H
+
+#include <stdatomic.h>
 
 typedef enum {
     QB_PROGRESS_IDLE,
@@ -32,7 +34,7 @@ void qb_progress_run(qb_progress_phase phase, int k, int n, int n_gen);
 /* Any other phase (CHECKS, IDLE). */
 void qb_progress_phase_set(qb_progress_phase phase);
 /* The counter the engine stores into during a run (qb_gen_timing.progress_step); NULL when not drawing. */
-volatile int *qb_progress_step_counter(void);
+atomic_int *qb_progress_step_counter(void);
 /* Around other output to stderr: hold clears the live line and keeps the thread from drawing until release. */
 void qb_progress_hold(void);
 void qb_progress_release(void);

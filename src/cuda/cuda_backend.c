@@ -133,13 +133,13 @@ static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, 
     QB_TRY(qb_cuda_prefill(e, prompt, n_prompt));
     QB_CUDA_TRY(cudaEventRecord(e->events[1], e->stream));
     /* progress (bench/progress.h): steps enqueued, one int store each; the GPU follows within the launch queue */
-    if (timing && timing->progress_step) *timing->progress_step = 1;
+    qb_progress_store(timing, 1);
     for (int i = 1; i < n_gen; i++) {
         cudaGraphExec_t g;
         QB_TRY(qb_cuda_level_graph(e, n_prompt + i, &g)); /* query at position n_prompt + i - 1 */
         QB_CUDA_TRY(cudaGraphLaunch(g, e->stream));
         QB_CUDA_TRY(cudaEventRecord(e->events[i + 1], e->stream));
-        if (timing && timing->progress_step) *timing->progress_step = i + 1;
+        qb_progress_store(timing, i + 1);
     }
     QB_CUDA_TRY(cudaMemcpyAsync(tokens_out, e->tokens, (size_t)n_gen * sizeof(int32_t), cudaMemcpyDeviceToHost,
                                 e->stream));

@@ -7,6 +7,7 @@
 #ifndef QB_ENGINE_BACKEND_H
 #define QB_ENGINE_BACKEND_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,10 +43,16 @@ typedef struct {
 typedef struct {
     double prefill_s;   /* prompt processed and first token chosen (time to first token) */
     double *step_s;     /* caller-provided [n_gen-1]: each later decode step */
-    volatile int *progress_step; /* optional (NULL: none): the engine stores the count of tokens generated so
-                                  * far after the prefill and after each decode step (one int store, nothing
-                                  * else, inside the timed region); bench/progress.h reads it from its thread */
+    atomic_int *progress_step; /* optional (NULL: none): the engine stores the count of tokens generated so far
+                                * after the prefill and after each decode step (qb_progress_store: one relaxed
+                                * atomic store, a plain store on x86 and ARM, nothing else, inside the timed
+                                * region); bench/progress.h reads it from its thread */
 } qb_gen_timing;
+
+/* The engine's progress store (qb_gen_timing.progress_step), a no-op without a counter. */
+static inline void qb_progress_store(const qb_gen_timing *t, int generated) {
+    if (t && t->progress_step) atomic_store_explicit(t->progress_step, generated, memory_order_relaxed);
+}
 
 typedef struct qb_backend qb_backend;
 struct qb_backend {

@@ -36,14 +36,14 @@ static int cpu_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int 
     QB_TRY(qb_cpu_pick_token(e, &tokens_out[0]));
     double t1 = now_s();
     if (timing) timing->prefill_s = t1 - t0;
-    if (timing && timing->progress_step) *timing->progress_step = 1;
+    qb_progress_store(timing, 1);
     for (int i = 1; i < n_gen; i++) {
         QB_TRY(qb_cpu_forward(e, &tokens_out[i - 1], 1));
         QB_TRY(qb_cpu_pick_token(e, &tokens_out[i]));
         if (e->test_corrupt_argmax) tokens_out[i] = (tokens_out[i] + 1) % e->cfg.vocab_size;
         double t2 = now_s();
         if (timing && timing->step_s) timing->step_s[i - 1] = t2 - t1;
-        if (timing && timing->progress_step) *timing->progress_step = i + 1;
+        qb_progress_store(timing, i + 1);
         t1 = t2;
     }
     return 0;
