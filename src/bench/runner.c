@@ -108,7 +108,11 @@ static int load_resume(const qb_runner *r, recorder *rec, const qb_cell_spec *ce
     for (int i = 0; i < n_old; i++) {
         for (int k = 0; k < n_cells; k++)
             if (same_cell(&old_cells[i], names[k], &cells[k], tps[k])) done[k] = 1;
-        if (recorder_append(rec, &old_cells[i]) != 0) return -1;
+        if (recorder_append(rec, &old_cells[i]) != 0) { /* the appended cells are the recorder's now */
+            for (int k = i; k < n_old; k++) qb_cell_free(&old_cells[k]);
+            free(old_cells);
+            return -1;
+        }
     }
     free(old_cells);
     return 0;
@@ -360,7 +364,10 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
             cell.tp_size = cell.n_ranks = tps[k];
             snprintf(cell.rope_scaling, sizeof cell.rope_scaling, "%s", rope_labels[k]);
             if (created == 0) {
-                if (qb_cell_execute(r, &group, &cells[k], &cell) != 0) goto out;
+                if (qb_cell_execute(r, &group, &cells[k], &cell) != 0) {
+                    qb_cell_free(&cell);
+                    goto out;
+                }
             } else {
                 qb_cell_set_failure(&cell, group.failure_status, tps[k] == 0 ? no_fit[k] : group.failure);
             }
@@ -370,7 +377,10 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
                 if (cell.status != QB_CELL_VALID) any_bad = 1;
                 qb_run_meta_add_devices(&rec.meta, &group);
                 qb_cell_check_speed(r, &cfgs[k], &rec.meta, &cell);
-                if (recorder_append(&rec, &cell) != 0) goto out;
+                if (recorder_append(&rec, &cell) != 0) {
+                    qb_cell_free(&cell);
+                    goto out;
+                }
                 if (recorder_flush(r, &rec) != 0) {
                     qb_error_prefix("writing results");
                     goto out;
@@ -404,7 +414,7 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
     if (qb_dist_bcast(d, &bad_anywhere, sizeof bad_anywhere, 0) != 0) goto out;
     *exit_status = stopped ? 3 : bad_anywhere ? 1 : 0;
     rc = 0;
-out:
+out: /* an open group's backend is left to the exit: destroying it could wait on a rank that failed */
     qb_progress_stop();
     free(rope_labels);
     free(no_fit);
