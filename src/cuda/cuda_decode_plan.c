@@ -127,6 +127,28 @@ void qb_cuda_decode_plan_build(qb_cuda_engine *e) {
 }
 
 /* "qkv=gemv-fused(vector -> bias+rope+kv-append)" */
+/* Where the tensor-parallel reduction of the decode step goes, in words: [0] the engine_choices form, [1] the
+ * --explain form. */
+static const char *tp_reduce_name(const qb_cuda_engine *e, int long_form) {
+    static const char *const names[][2] = {
+        {"none", "none"},
+        {"exchange", "exchange (points 2l: o_proj, 2l+1: down_proj)"},
+        {"ipc-oneshot+norm", "ipc-oneshot, all-reduce+add+norm in one kernel"},
+        {"ipc-oneshot", "ipc-oneshot, then add_rmsnorm"},
+        {"nccl", "nccl, then add_rmsnorm"},
+    };
+    const qb_decode_plan *p = &e->decode_plan;
+    int k = !e->nc ? 0 : p->exchange ? 1 : qb_nccl_impl(e->nc) != QB_AR_IPC_ONESHOT ? 4
+          : p->one_kernel_allreduce_norm ? 2 : 3;
+    return names[k][long_form];
+}
+
+/* The prefill attention kernel's name (QB_ATTN_PREFILL_*). */
+static const char *prefill_attention_name(const qb_cuda_engine *e) {
+    static const char *const names[] = {"?", "?", "fa2", "wg", "wgp"};
+    return e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? names[e->attn_prefill] : names[0];
+}
+
 static size_t describe_linear(const qb_cuda_engine *e, const char *name, const qb_linear_step *s, char *out,
                               size_t cap) {
     const char *tiled = e->quant_tiled && s->kernel == QB_LK_GEMV_QUANT_FUSED ? "-tiled" : "";
@@ -171,19 +193,12 @@ void qb_cuda_decode_plan_describe(const qb_cuda_engine *e, int context_len, char
     }
     PUT("  head: final_norm=%s lm_head=%s argmax=%s\n", qb_norm_step_name(p->head_norm),
         p->lm_head_f16 ? "gemv-f16" : "gemv", p->argmax == QB_ARGMAX_TP ? "tp(shard best, max all-reduce)" : "local");
-    const char *reduce = !e->nc ? "none" : p->exchange ? "exchange (points 2l: o_proj, 2l+1: down_proj)"
-                         : qb_nccl_impl(e->nc) == QB_AR_IPC_ONESHOT
-                             ? (p->one_kernel_allreduce_norm ? "ipc-oneshot, all-reduce+add+norm in one kernel"
-                                                             : "ipc-oneshot, then add_rmsnorm")
-                             : "nccl, then add_rmsnorm";
-    PUT("  tp_reduce: %s\n", reduce);
-    static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
-    int ap = e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? e->attn_prefill : 0;
+    PUT("  tp_reduce: %s\n", tp_reduce_name(e, 1));
     const char *prefill_linear = e->chunk_rows > 1 ? (e->quant_bits ? "dequantize+gemm" : "gemm")
                                  : !e->quant_bits ? "gemv" : e->quant_tiled ? "gemv-quant-fused-tiled" : "gemv-quant";
     PUT("prefill (chunks of %d rows), each layer: add+rmsnorm, qkv=%s, qkv_rope, attention=%s, o=%s, %sadd+rmsnorm, "
         "gate_up=%s, silu_mul, down=%s%s; head: add+rmsnorm of the last row, as decode's\n",
-        e->chunk_rows, prefill_linear, prefill_names[ap], prefill_linear, e->nc ? "all-reduce, " : "",
+        e->chunk_rows, prefill_linear, prefill_attention_name(e), prefill_linear, e->nc ? "all-reduce, " : "",
         prefill_linear, prefill_linear, e->nc ? ", all-reduce" : "");
     PUT("pdl=%s graphs=on", e->pdl ? "on" : "off");
 #undef PUT
@@ -204,7 +219,6 @@ static void linear_kernel(const qb_cuda_engine *e, const qb_linear_step *s, int 
 
 void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *out, size_t cap) {
     static const char *const fusion_names[] = {"none", "epilogues", "residual"};
-    static const char *const prefill_names[] = {"?", "?", "fa2", "wg", "wgp"};
     char qkv[64], o_proj[64], gate_up[64], down[64];
     int nq = e->hq * e->hd;
     const qb_linear_step *lin = qb_decode_plan_layer(&e->decode_plan, 0)->linear;
@@ -212,15 +226,10 @@ void qb_cuda_choices_describe(const qb_cuda_engine *e, int context_len, char *ou
     linear_kernel(e, &lin[QB_PLAN_O], e->H, nq, o_proj, sizeof o_proj);
     linear_kernel(e, &lin[QB_PLAN_GATE_UP], 2 * e->I, e->H, gate_up, sizeof gate_up);
     linear_kernel(e, &lin[QB_PLAN_DOWN], e->H, e->I, down, sizeof down);
-    const char *reduce = !e->nc ? "none" : e->xchg_on ? "exchange"
-                         : qb_nccl_impl(e->nc) == QB_AR_IPC_ONESHOT
-                             ? (e->ar_norm_one_kernel ? "ipc-oneshot+norm" : "ipc-oneshot")
-                             : "nccl";
-    int ap = e->attn_prefill >= 0 && e->attn_prefill <= QB_ATTN_PREFILL_WGP ? e->attn_prefill : 0;
     snprintf(out, cap,
              "qkv=%s;o=%s;gate_up=%s;down=%s;lm_head=%s;attn_prefill=%s;attn_decode=mma;decode_chunk=%d;"
              "prefill_chunk=%d;tp_reduce=%s;fusion=%s;layout=%s;pdl=%s;graphs=on",
-             qkv, o_proj, gate_up, down, e->lm_head_f16 ? "gemv-f16" : "gemv", prefill_names[ap],
-             qb_cuda_decode_chunk_for(e, context_len), e->chunk_rows, reduce, fusion_names[e->fusion],
+             qkv, o_proj, gate_up, down, e->lm_head_f16 ? "gemv-f16" : "gemv", prefill_attention_name(e),
+             qb_cuda_decode_chunk_for(e, context_len), e->chunk_rows, tp_reduce_name(e, 0), fusion_names[e->fusion],
              !e->quant_bits ? "bf16" : e->quant_tiled ? "tiled" : "rows", e->pdl ? "on" : "off");
 }
