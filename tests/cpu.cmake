@@ -21,9 +21,8 @@ add_test(NAME cpu_random_tp2_vs_tp1
 set_tests_properties(cpu_random_tp1 cpu_random_tp2_vs_tp1 PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120)
 
 # The committed fixtures are what tests/make_fixtures.py makes (numpy part; the expected values need torch).
-find_program(QB_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(QB_SYSTEM_PYTHON3)
+if(QB_TEST_PYTHON)
   add_test(NAME cpu_fixtures_in_step
-           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/cpu/fixtures_in_step.py
+           COMMAND ${QB_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cpu/fixtures_in_step.py
                    ${CMAKE_CURRENT_SOURCE_DIR}/make_fixtures.py ${QB_FIXTURE_DIR})
 endif()

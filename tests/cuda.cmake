@@ -38,6 +38,5 @@ endif()
 
 # compare_tokens.py (the generated tokens of two results files, for tests/device/cuda.sh's `options` phase) on
 # small files written by the test; runs everywhere.
-find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-add_test(NAME compare_tokens COMMAND ${QB_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_compare_tokens.py)
+add_test(NAME compare_tokens COMMAND ${QB_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_compare_tokens.py)
 set_tests_properties(compare_tokens PROPERTIES TIMEOUT 120)

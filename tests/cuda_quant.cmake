@@ -4,8 +4,7 @@
 # only the random-weight cases run.
 if(QB_HAVE_CUDA)
   qb_add_c_test(test_cuda_quant_engine test_cuda_quant_engine.c)
-  find_program(QB_CUDA_QUANT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(QB_CUDA_QUANT_PYTHON3)
+  if(QB_TEST_PYTHON)
     add_test(NAME cuda_quant_engine COMMAND test_cuda_quant_engine ${QB_FIXTURE_DIR} ${CMAKE_BINARY_DIR}/quant_fixtures)
     set_tests_properties(cuda_quant_engine PROPERTIES FIXTURES_REQUIRED qb_quant_fixtures)
   else()

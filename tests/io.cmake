@@ -42,6 +42,5 @@ endif()
 # Hostile model directories through the binary (issue 20 items 8, 11): names with control and bidi characters
 # escaped in the table, progress, errors and `tokens`; NaN weights FAILED naming the tensor; overflowing
 # logits INVALID.
-find_program(QB_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-add_test(NAME io_hostile_model_dir COMMAND ${QB_PYTHON3} ${QB_TEST_DIR}/io/test_hostile_model_dir.py $<TARGET_FILE:qwenbench>)
+add_test(NAME io_hostile_model_dir COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/io/test_hostile_model_dir.py $<TARGET_FILE:qwenbench>)
 set_tests_properties(io_hostile_model_dir PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 300)

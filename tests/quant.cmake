@@ -5,12 +5,10 @@ qb_add_c_test(test_quant_pack quant/test_quant_pack.c)
 add_test(NAME quant_pack COMMAND test_quant_pack)
 qb_add_c_test(test_quant_tile_map quant/test_quant_tile_map.c) # the fused quantized GEMVs' tiles (no GPU)
 add_test(NAME quant_tile_map COMMAND test_quant_tile_map)
-
-find_program(QB_QUANT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(QB_QUANT_PYTHON3)
+if(QB_TEST_PYTHON)
   set(QB_QUANT_FIXTURES ${CMAKE_BINARY_DIR}/quant_fixtures)
   add_test(NAME quant_make_fixtures
-           COMMAND ${QB_QUANT_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/make_quant_fixtures.py
+           COMMAND ${QB_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/make_quant_fixtures.py
                    --fixtures ${QB_FIXTURE_DIR} --out ${QB_QUANT_FIXTURES})
   set_tests_properties(quant_make_fixtures PROPERTIES FIXTURES_SETUP qb_quant_fixtures TIMEOUT 120)
   qb_add_c_test(test_quant_refusals quant/test_quant_refusals.c)
@@ -48,7 +46,7 @@ foreach(q gptq-int4 gptq-int8 awq)
            COMMAND $<TARGET_FILE:qwenbench> --model qwen2.5-tiny --quant ${q} ${QB_QUANT_RUN} --check reference:8)
   set_tests_properties(quant_cli_random_${q} PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 120)
 endforeach()
-if(QB_QUANT_PYTHON3)
+if(QB_TEST_PYTHON)
   add_test(NAME quant_cli_checkpoint_awq
            COMMAND $<TARGET_FILE:qwenbench> --model ${QB_QUANT_FIXTURES}/gqa_untied-awq-real --quant awq ${QB_QUANT_RUN}
                    --check reference:8)

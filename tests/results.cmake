@@ -1,5 +1,4 @@
 # tests/results.cmake - the HDF5 results file (round trip, pandas, refusals, disk full, kill) and the table.
-find_program(QB_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 set(QB_RESULTS_TEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/results_test_files)
 # One subdirectory per test, so tests running in parallel never see each other's temporary files.
 file(MAKE_DIRECTORY ${QB_RESULTS_TEST_DIR} ${QB_RESULTS_TEST_DIR}/roundtrip ${QB_RESULTS_TEST_DIR}/foreign)
@@ -10,10 +9,10 @@ add_test(NAME results_roundtrip
                  ${QB_RESULTS_TEST_DIR}/expected.txt)
 set_tests_properties(results_roundtrip PROPERTIES FIXTURES_SETUP results_sample_file)
 
-if(QB_SYSTEM_PYTHON3)
-  # Debian's python3-h5py and python3-pandas (the pyenv python3 on PATH cannot import them).
+if(QB_TEST_PYTHON)
+  # Debian's python3-h5py and python3-pandas (QB_TEST_PYTHON, tests/CMakeLists.txt).
   add_test(NAME results_pandas_read
-           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/results_pandas_check.py
+           COMMAND ${QB_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/results_pandas_check.py
                    ${QB_RESULTS_TEST_DIR}/sample.h5 ${QB_RESULTS_TEST_DIR}/expected.txt)
   set_tests_properties(results_pandas_read PROPERTIES FIXTURES_REQUIRED results_sample_file)
 endif()
@@ -39,9 +38,9 @@ add_test(NAME results_columns COMMAND results_columns_test)
 
 # A file written by h5py from the documented schema (tests/test_analysis_synth.py, 12 cells) reads in C and
 # rewrites to the same records: the C side and the documented layout agree.
-if(QB_SYSTEM_PYTHON3)
+if(QB_TEST_PYTHON)
   add_test(NAME results_foreign_write
-           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_analysis_synth.py
+           COMMAND ${QB_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_analysis_synth.py
                    ${QB_RESULTS_TEST_DIR}/h5py_written.h5)
   set_tests_properties(results_foreign_write PROPERTIES FIXTURES_SETUP results_h5py_file)
   qb_add_c_test(results_foreign_test results_foreign_test.c results_sample.c)
@@ -55,9 +54,9 @@ qb_add_c_test(results_paths_test results_paths_test.c results_sample.c)
 add_test(NAME results_hostile_paths COMMAND results_paths_test ${QB_RESULTS_TEST_DIR}/paths)
 # Damaged files through `qwenbench tokens` and --resume (byte flips, truncations, changed data), and
 # FIFO / link targets through the command line: never a crash, a hang or a replaced special file.
-if(QB_SYSTEM_PYTHON3)
+if(QB_TEST_PYTHON)
   add_test(NAME results_damaged_files
-           COMMAND ${QB_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/results_damage_test.py $<TARGET_FILE:qwenbench>
+           COMMAND ${QB_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/results_damage_test.py $<TARGET_FILE:qwenbench>
                    ${QB_RESULTS_TEST_DIR}/damage)
   set_tests_properties(results_damaged_files PROPERTIES ENVIRONMENT "${QB_MPI_ENV}" TIMEOUT 900)
 endif()

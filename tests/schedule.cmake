@@ -9,8 +9,7 @@
 #                           --resume (tests/schedule/test_namespace_hosts.sh; root only, else skipped: exit 77).
 qb_add_c_test(test_schedule_units schedule/test_schedule_units.c)
 add_test(NAME test_schedule_units COMMAND test_schedule_units)
-find_program(QB_PACKED_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-add_test(NAME packed_cpu COMMAND ${QB_PACKED_PYTHON3} ${QB_TEST_DIR}/schedule/test_packed.py $<TARGET_FILE:qwenbench>
+add_test(NAME packed_cpu COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/schedule/test_packed.py $<TARGET_FILE:qwenbench>
          ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks>)
 set_tests_properties(packed_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)
 add_test(NAME packed_namespace_hosts COMMAND bash ${QB_TEST_DIR}/schedule/test_namespace_hosts.sh

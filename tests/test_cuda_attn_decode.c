@@ -421,7 +421,7 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
     int longest = contexts[n_ctx - 1];
     size_t qn = (size_t)s->hq * s->hd;
     CK(cudaMalloc((void **)&b.q, qn * 2));
-    CK(cudaMemset(b.q, 0x3c, qn * 2));
+    dev_set_bytes(b.q, 0x3c, qn * 2);
     CK(cudaMalloc((void **)&b.o, qn * 2));
     CK(cudaMalloc((void **)&b.po, qb_attention_decode_workspace_floats(s->hq, s->hd, longest) * 4));
     CK(cudaMalloc((void **)&b.pml, (size_t)s->hq * ((longest + 63) / 64) * 8));
@@ -439,7 +439,7 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
                    layer_bytes >> 20);
             continue;
         }
-        CK(cudaMemcpy(b.pos, &pos, 4, cudaMemcpyHostToDevice));
+        h2d(b.pos, &pos, 4);
         CK(cudaDeviceSynchronize()); /* legacy-stream copies / memsets done before g_stream reads them */
         double kv_bytes = (double)layer_bytes;
         int chunk = engine_chunk(s, ctx);
@@ -473,7 +473,7 @@ static void bench_shape(const head_shape *s, uint16_t *pool, const int *contexts
 static void run_bench(int quick) {
     uint16_t *pool;
     CK(cudaMalloc((void **)&pool, POOL_BYTES));
-    CK(cudaMemset(pool, 0x3c, POOL_BYTES)); /* finite bf16 (0.0115); timing does not depend on values */
+    dev_set_bytes(pool, 0x3c, POOL_BYTES); /* finite bf16 (0.0115); timing does not depend on values */
     CK(cudaDeviceSynchronize());
     static const int main_contexts[] = {1024, 4096, 16384, 30720, 32768, 65536, 129024, 131072};
     static const int other_contexts[] = {4096, 32768, 129024, 131072};

@@ -178,7 +178,7 @@ static void check_case(const head_shape *s, int n, int start, int max_rows) {
     uint16_t *d_o = dev_alloc_guarded(qn * 2);
     for (int vi = 0; vi < g_n_variants; vi++) {
         if (!variant_takes(vi, hd)) continue;
-        CK(cudaMemset(d_o, 0xFF, qn * 2)); /* NaN: a row the kernel never writes fails the check */
+        dev_set_bytes(d_o, 0xFF, qn * 2); /* NaN: a row the kernel never writes fails the check */
         LAUNCH(KNOWN[g_variants[vi]].launch(d_q, d_k, d_v, max_seq, n, start, hq, hkv, hd, d_o, 0));
         CK(cudaMemcpy(ob, d_o, qn * 2, cudaMemcpyDeviceToHost));
         int ok = dev_guard_ok(d_o, qn * 2, what);
@@ -265,7 +265,7 @@ static uint16_t *dev_random(size_t count, float scale) {
     for (size_t off = 0, piece = 0; off < count; off += half, piece++) {
         size_t m = count - off < half ? count - off : half;
         size_t shift = (piece * 7919) % half; /* repeated pieces start at different places of the pattern */
-        CK(cudaMemcpy(d + off, pattern[slot] + shift, m * 2, cudaMemcpyHostToDevice));
+        h2d(d + off, pattern[slot] + shift, m * 2);
     }
     return d;
 }
@@ -331,11 +331,11 @@ static void bench_shape(const head_shape *s) {
                 ref_vi = vi;
                 t_ref = t;
                 CK(cudaMemcpy(ref_out, c.o[0], qn * 2, cudaMemcpyDeviceToDevice));
-                CK(cudaMemset(c.o[0], 0xFF, qn * 2));
+                dev_set_bytes(c.o[0], 0xFF, qn * 2);
                 printf(" %s %8.3f ms %4.0f TF/s |", g_variant_names[vi], t * 1e3, flops / t / 1e12);
                 continue;
             }
-            CK(cudaMemset(c.o[0], 0xFF, qn * 2));
+            dev_set_bytes(c.o[0], 0xFF, qn * 2);
             if (bench_launch(&c, 0) != 0) { fprintf(stderr, "FATAL launch: %s\n", qb_last_error()); exit(1); }
             CK(cudaStreamSynchronize(g_s));
             char what[96];

@@ -55,10 +55,10 @@ static void bench_gemv(const char *model, const char *what, int n, int k) {
     fill_bf16(h, (size_t)n * k, 0.05f);
     for (int i = 0; i < copies; i++) {
         CK(cudaMalloc((void **)&c.w[i], bytes));
-        CK(cudaMemcpy(c.w[i], h, bytes, cudaMemcpyHostToDevice));
+        h2d(c.w[i], h, bytes);
     }
     CK(cudaMalloc((void **)&c.x, (size_t)k * 2));
-    CK(cudaMemcpy(c.x, h, (size_t)k * 2, cudaMemcpyHostToDevice));
+    h2d(c.x, h, (size_t)k * 2);
     CK(cudaMalloc((void **)&c.y, (size_t)n * 2));
     printf("%-5s %-8s N=%6d K=%6d %7.2f MB |", model, what, n, k, bytes / 1e6);
     static const int variants[5] = {-1, 1, 2, 4, 0};
@@ -106,16 +106,16 @@ static void bench_attention(int hq, int hkv, int hd, int max_seq) {
     CK(cudaMalloc((void **)&a.v, cache));
     CK(cudaMalloc((void **)&a.q, (size_t)nmax * hq * hd * 2));
     CK(cudaMalloc((void **)&a.o, (size_t)nmax * hq * hd * 2));
-    CK(cudaMemset(a.k, 0x3c, cache));
-    CK(cudaMemset(a.v, 0x3c, cache));
-    CK(cudaMemset(a.q, 0x3c, (size_t)nmax * hq * hd * 2));
+    dev_set_bytes(a.k, 0x3c, cache);
+    dev_set_bytes(a.v, 0x3c, cache);
+    dev_set_bytes(a.q, 0x3c, (size_t)nmax * hq * hd * 2);
     CK(cudaMalloc((void **)&a.po, qb_attention_decode_workspace_floats(hq, hd, max_seq) * 4));
     CK(cudaMalloc((void **)&a.pml, (size_t)hq * ((max_seq + 63) / 64) * 8));
     CK(cudaMalloc((void **)&a.pos, 4));
     int lens[4] = {1024, 6144, 16384, 32768};
     for (int li = 0; li < 4; li++) {
         int len = lens[li] < max_seq ? lens[li] : max_seq, pos = len - 1;
-        CK(cudaMemcpy(a.pos, &pos, 4, cudaMemcpyHostToDevice));
+        h2d(a.pos, &pos, 4);
         printf("attention_decode hq=%d hkv=%d hd=%d ctx=%6d |", hq, hkv, hd, len);
         for (int chunk = 64; chunk <= 1024; chunk *= 4) {
             a.chunk = chunk;
@@ -155,8 +155,8 @@ static void bench_gemm(qb_gemm *gm, int m, int n, int k) {
     CK(cudaMalloc((void **)&c.x, (size_t)m * k * 2));
     CK(cudaMalloc((void **)&c.w, (size_t)n * k * 2));
     CK(cudaMalloc((void **)&c.y, (size_t)m * n * 2));
-    CK(cudaMemset(c.x, 0x3c, (size_t)m * k * 2));
-    CK(cudaMemset(c.w, 0x3c, (size_t)n * k * 2));
+    dev_set_bytes(c.x, 0x3c, (size_t)m * k * 2);
+    dev_set_bytes(c.w, 0x3c, (size_t)n * k * 2);
     gemm_launch(&c, 0); /* plan outside the capture */
     CK(cudaStreamSynchronize(g_s));
     double t = time_graph(gemm_launch, &c);

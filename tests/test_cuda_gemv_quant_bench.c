@@ -152,8 +152,8 @@ static int check_kernel(int sel, const char *what, const uint32_t *d_qw, const u
     char name[48], msg[256];
     sel_name(sel, name, sizeof name);
     snprintf(msg, sizeof msg, "%s [%d x %d] %s", what, n, k, name);
-    CK(cudaMemset(d_y, 0xFF, (size_t)n * 4)); /* NaN: a row never written fails */
-    CK(cudaMemset(d_yb, 0xFF, (size_t)n * 2));
+    dev_set_bytes(d_y, 0xFF, (size_t)n * 4); /* NaN: a row never written fails */
+    dev_set_bytes(d_yb, 0xFF, (size_t)n * 2);
     LAUNCH(launch_sel(sel, d_qw, d_sz, d_x, n, k, bits, group, NULL, d_y));
     LAUNCH(launch_sel(sel, d_qw, d_sz, d_x, n, k, bits, group, d_yb, NULL));
     CK(cudaMemcpy(got, d_y, (size_t)n * 4, cudaMemcpyDeviceToHost));
@@ -217,7 +217,7 @@ static double time_bf16(int n, int k, const uint16_t *d_x, uint16_t *d_y) {
     if (copies > 64) copies = 64;
     uint16_t *rw;
     CK(cudaMalloc((void **)&rw, wb * copies));
-    CK(cudaMemset(rw, 0x3c, wb * copies));
+    dev_set_bytes(rw, 0x3c, wb * copies);
     bench_ctx c = {0};
     c.w_bf16 = rw;
     c.w_stride = wb / 2;

@@ -182,8 +182,8 @@ static void test_qkv_rope(const shape *s, int n, int start) {
     size_t cache_n = (size_t)hkv * max_seq * hd;
     uint16_t *d_qkv = dev_upload(qkv, (size_t)n * width * 2), *d_q = dev_alloc_guarded((size_t)n * hq * hd * 2);
     uint16_t *d_k = dev_alloc_guarded(cache_n * 2), *d_v = dev_alloc_guarded(cache_n * 2);
-    CK(cudaMemset(d_k, 0, cache_n * 2));
-    CK(cudaMemset(d_v, 0, cache_n * 2));
+    dev_set_bytes(d_k, 0, cache_n * 2);
+    dev_set_bytes(d_v, 0, cache_n * 2);
     float *d_bias = dev_upload(bias, (size_t)width * 4), *d_cos = dev_upload(cos_t, (size_t)max_seq * half * 4),
           *d_sin = dev_upload(sin_t, (size_t)max_seq * half * 4);
     int *d_start = dev_upload(&start, sizeof start);
@@ -270,7 +270,7 @@ static void test_argmax(int n) {
     int state[4] = {5, 2, 0, 0};
     int *d_state = dev_upload(state, sizeof state);
     int32_t *d_tok = dev_alloc_guarded(4), *d_log = dev_alloc_guarded(16);
-    CK(cudaMemset(d_log, 0, 16));
+    dev_set_bytes(d_log, 0, 16);
     LAUNCH(qb_launch_argmax(d_x, n, d_tok, d_log, d_state + 1, d_state, 3, 0));
     int32_t tok, log[4];
     CK(cudaMemcpy(&tok, d_tok, 4, cudaMemcpyDeviceToHost));
@@ -319,9 +319,9 @@ static void test_nonfinite(size_t n, int quick_f32) {
     const size_t plant[] = {n - 1, n / 2 + 3, 4097, 0};
     const uint16_t bits[] = {0x7f80u, 0xffc1u, 0x7fffu, 0xff80u};
     for (int k = -1; k < 4; k++) {
-        if (k >= 0) { h[plant[k]] = bits[k]; CK(cudaMemcpy((uint16_t *)d + plant[k], &bits[k], 2, cudaMemcpyHostToDevice)); }
+        if (k >= 0) { h[plant[k]] = bits[k]; h2d((uint16_t *)d + plant[k], &bits[k], 2); }
         first = QB_NONFINITE_NONE;
-        CK(cudaMemcpy(d_first, &first, sizeof first, cudaMemcpyHostToDevice));
+        h2d(d_first, &first, sizeof first);
         LAUNCH(qb_launch_first_nonfinite(d, n, 2, QB_BF16_EXP_MASK, d_first, 0));
         CK(cudaMemcpy(&first, d_first, sizeof first, cudaMemcpyDeviceToHost));
         long long ref = qb_first_nonfinite16(h, n, QB_BF16_EXP_MASK);
@@ -339,7 +339,7 @@ static void test_nonfinite(size_t n, int quick_f32) {
     f[nf / 3] = nanf("");
     void *df = dev_upload(f, nf * 4);
     first = QB_NONFINITE_NONE;
-    CK(cudaMemcpy(d_first, &first, sizeof first, cudaMemcpyHostToDevice));
+    h2d(d_first, &first, sizeof first);
     LAUNCH(qb_launch_first_nonfinite(df, nf, 4, QB_F32_EXP_MASK, d_first, 0));
     CK(cudaMemcpy(&first, d_first, sizeof first, cudaMemcpyDeviceToHost));
     long long ref = qb_first_nonfinite_f32(f, nf);

@@ -47,11 +47,25 @@ static void qb_test_skip_without_gpu(void) {
     }
 }
 
+/* Fill / upload that have landed when they return. A plain cudaMemset of device memory runs on the legacy stream
+ * and may return before it is done, and a cudaMemcpy from pageable host memory may return before its DMA lands; the
+ * tests' kernels run on non-blocking streams, which do not wait for the legacy stream, so without the device
+ * synchronisation a fill could land after a kernel's output (an output "never written") or a kernel could read
+ * an input before it arrived. Seen on the H100 when GPU tests ran side by side (ctest -j3, 2026-12-08). */
+static void dev_set_bytes(void *p, int byte, size_t bytes) {
+    CK(cudaMemset(p, byte, bytes));
+    CK(cudaDeviceSynchronize());
+}
+static void h2d(void *dst, const void *src, size_t bytes) {
+    CK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    CK(cudaDeviceSynchronize());
+}
+
 /* Device buffer of bytes plus a guard zone filled with sentinels. */
 static void *dev_alloc_guarded(size_t bytes) {
     void *p = NULL;
     CK(cudaMalloc(&p, bytes + QB_GUARD * 8));
-    CK(cudaMemset(p, QB_SENTINEL_BYTE, bytes + QB_GUARD * 8));
+    dev_set_bytes(p, QB_SENTINEL_BYTE, bytes + QB_GUARD * 8);
     return p;
 }
 
@@ -70,7 +84,7 @@ static int dev_guard_ok(const void *p, size_t bytes, const char *what) {
 
 static void *dev_upload(const void *h, size_t bytes) {
     void *p = dev_alloc_guarded(bytes);
-    CK(cudaMemcpy(p, h, bytes, cudaMemcpyHostToDevice));
+    h2d(p, h, bytes);
     return p;
 }
 

@@ -89,8 +89,8 @@ static void test_qkv(const shape *s, const uint16_t *d_w, const uint16_t *w, con
                 char what[160];
                 snprintf(what, sizeof what, "qkv_rope %s H=%d heads=%d/%d hd=%d input=%s ksplit=%d cap=%d", s->name, H,
                          s->hq, s->hkv, hd, mode ? "norm" : "x", ks_list[ki], cap);
-                CK(cudaMemset(d_k, QB_SENTINEL_BYTE, cn * 2));
-                CK(cudaMemset(d_v, QB_SENTINEL_BYTE, cn * 2));
+                dev_set_bytes(d_k, QB_SENTINEL_BYTE, cn * 2);
+                dev_set_bytes(d_v, QB_SENTINEL_BYTE, cn * 2);
                 set_tuning(ks_list[ki], cap ? 1 : 0);
                 qb_gemv_input in = {.x = mode ? NULL : d_x, .resid = d_resid, .norm_w = d_nw, .eps = EPS};
                 LAUNCH(qb_launch_gemv_qkv_rope(d_w, H, &in, d_bias, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, d_q, d_k, d_v,
@@ -181,7 +181,7 @@ static void test_store_resid(const shape *s, const char *tag, const uint16_t *d_
         snprintf(what, sizeof what, "gemv_fused_store %s %s N=%d K=%d ksplit=%d cap=%d", s->name, tag, n, k,
                  ks_list[ki], cap);
         LAUNCH(qb_launch_gemv_fused_store(d_w, n, k, &in, d_y, 0));
-        CK(cudaMemcpy(d_r, resid, (size_t)n * 4, cudaMemcpyHostToDevice));
+        h2d(d_r, resid, (size_t)n * 4);
         LAUNCH(qb_launch_gemv_resid_add(d_w, n, k, &in, d_r, 0));
         set_tuning(0, 0);
         CK(cudaMemcpy(yb, d_y, (size_t)n * 2, cudaMemcpyDeviceToHost));
@@ -308,7 +308,7 @@ static float *dev_const(size_t n, float v) {
     float *h = malloc(n * 4), *d;
     for (size_t i = 0; i < n; i++) h[i] = v;
     CK(cudaMalloc((void **)&d, n * 4));
-    CK(cudaMemcpy(d, h, n * 4, cudaMemcpyHostToDevice));
+    h2d(d, h, n * 4);
     free(h);
     return d;
 }
@@ -347,7 +347,7 @@ static void bench_model(const shape *s) {
     b.vc = dev_fill((size_t)b.hkv * MAX_SEQ * b.hd);
     int pos = POS;
     CK(cudaMalloc((void **)&b.pos, 4));
-    CK(cudaMemcpy(b.pos, &pos, 4, cudaMemcpyHostToDevice));
+    h2d(b.pos, &pos, 4);
     CK(cudaDeviceSynchronize());
     double t0 = time_layer(&b, 0), t1 = time_layer(&b, 1), t2 = time_layer(&b, 2);
     printf("%-5s layer (no attention): unfused %6.1f us | fused epilogues %6.1f us | fused residual %6.1f us "

@@ -176,8 +176,8 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
     uint16_t *rq = dev_alloc_guarded(qn * 2), *rk = dev_alloc_guarded(cn * 2), *rv = dev_alloc_guarded(cn * 2);
     uint16_t *fq = dev_alloc_guarded(qn * 2), *fk = dev_alloc_guarded(cn * 2), *fv = dev_alloc_guarded(cn * 2);
     /* the unfused reference */
-    CK(cudaMemset(rk, 0, cn * 2));
-    CK(cudaMemset(rv, 0, cn * 2));
+    dev_set_bytes(rk, 0, cn * 2);
+    dev_set_bytes(rv, 0, cn * 2);
     LAUNCH(qb_launch_gemv_quant(w_rows.qweight, w_rows.sz, d_xn, n, H, bits, GROUP, d_big, NULL, 0));
     LAUNCH(qb_launch_qkv_rope(d_big, d_bias, 1, s->hq, s->hkv, hd, d_pos, d_cs, d_sn, rq, rk, rv, MAX_SEQ, 0));
     CK(cudaDeviceSynchronize());
@@ -191,8 +191,8 @@ static void test_qkv(const shape *s, int bits, int awq, const tuning *tu, int n_
             snprintf(what, sizeof what, "quant qkv_rope %s %d-bit%s %s input=%s stages=%d bps=%d", s->name,
                      bits, awq ? " awq" : "", layout ? "tiled" : "rows", mode ? "norm" : "x", tu[ti].stages,
                      tu[ti].bps);
-            CK(cudaMemset(fk, QB_SENTINEL_BYTE, cn * 2));
-            CK(cudaMemset(fv, QB_SENTINEL_BYTE, cn * 2));
+            dev_set_bytes(fk, QB_SENTINEL_BYTE, cn * 2);
+            dev_set_bytes(fv, QB_SENTINEL_BYTE, cn * 2);
             set_tuning(&tu[ti]);
             qb_gemv_input in = {.x = mode ? NULL : d_xn, .resid = d_resid, .norm_w = d_nw, .eps = EPS};
             for (int twice = 0; twice < 2; twice++)
@@ -307,7 +307,7 @@ static void test_store_resid(const shape *s, int bits, int awq, const tuning *tu
         float *got;
         if (resid_add) {
             for (int twice = 0; twice < 2; twice++) {
-                CK(cudaMemcpy(d_res, resid0, (size_t)n * 4, cudaMemcpyHostToDevice));
+                h2d(d_res, resid0, (size_t)n * 4);
                 LAUNCH(qb_launch_gemv_quant_resid_add(&w, n, k, &in, d_res, 0));
             }
             CK(cudaDeviceSynchronize());
@@ -336,9 +336,9 @@ static void test_exchange_one_rank(const shape *s, int bits, int awq) {
     char *region = NULL;
     int *err = NULL;
     CK(cudaMalloc((void **)&region, bytes));
-    CK(cudaMemset(region, 0xFF, bytes));
+    dev_set_bytes(region, 0xFF, bytes);
     CK(cudaMalloc((void **)&err, sizeof(int)));
-    CK(cudaMemset(err, 0, sizeof(int)));
+    dev_set_bytes(err, 0, sizeof(int));
     qb_tp_exchange xc;
     memset(&xc, 0, sizeof xc);
     xc.base[0] = region;
@@ -369,7 +369,7 @@ static void test_exchange_one_rank(const shape *s, int bits, int awq) {
         char what[200];
         snprintf(what, sizeof what, "quant exchange %s %d-bit%s %s (one rank)", s->name, bits, awq ? " awq" : "",
                  layout ? "tiled" : "rows");
-        CK(cudaMemcpy(res_a, resid0, (size_t)H * 4, cudaMemcpyHostToDevice));
+        h2d(res_a, resid0, (size_t)H * 4);
         qb_gemv_input vx = {.x = d_x};
         LAUNCH(qb_launch_gemv_quant_resid_add(wo, H, k_o, &vx, res_a, 0));
         qb_gemv_input norm = {.resid = res_a, .norm_w = d_nw, .eps = EPS};
@@ -378,7 +378,7 @@ static void test_exchange_one_rank(const shape *s, int bits, int awq) {
         qb_gemv_input tpn = {.resid = res_b, .norm_w = d_nw, .eps = EPS, .tp = &xc, .tp_point = 0,
                              .resid_next = next_b};
         LAUNCH(qb_launch_gemv_quant_gate_up_silu(wgu, I, H, &tpn, act_b, 0));
-        CK(cudaMemset(region, 0xFF, slot)); /* point 0 for the next layout (the engine's next consumer's job) */
+        dev_set_bytes(region, 0xFF, slot); /* point 0 for the next layout (the engine's next consumer's job) */
         float *ra = download_f32(res_a, H), *nb = download_f32(next_b, H);
         uint16_t *aa = malloc((size_t)I * 2), *ab = malloc((size_t)I * 2);
         unsigned char *p1 = malloc(slot);
@@ -502,13 +502,13 @@ static void bench(const shape *s, int bits) {
     b.sn = dev_alloc_guarded((size_t)MAX_SEQ * half * 4);
     int pos = POS;
     b.pos = dev_upload(&pos, sizeof pos);
-    CK(cudaMemset(b.resid, 0, (size_t)H * 4));
-    CK(cudaMemset(b.tmp_resid, 0, (size_t)H * 4));
-    CK(cudaMemset(b.res_out, 0, (size_t)H * 4));
-    CK(cudaMemset(b.nw, 0, (size_t)H * 4));
-    CK(cudaMemset(b.bias, 0, (size_t)(s->hq + 2 * s->hkv) * s->hd * 4));
-    CK(cudaMemset(b.cs, 0, (size_t)MAX_SEQ * half * 4));
-    CK(cudaMemset(b.sn, 0, (size_t)MAX_SEQ * half * 4));
+    dev_set_bytes(b.resid, 0, (size_t)H * 4);
+    dev_set_bytes(b.tmp_resid, 0, (size_t)H * 4);
+    dev_set_bytes(b.res_out, 0, (size_t)H * 4);
+    dev_set_bytes(b.nw, 0, (size_t)H * 4);
+    dev_set_bytes(b.bias, 0, (size_t)(s->hq + 2 * s->hkv) * s->hd * 4);
+    dev_set_bytes(b.cs, 0, (size_t)MAX_SEQ * half * 4);
+    dev_set_bytes(b.sn, 0, (size_t)MAX_SEQ * half * 4);
     b.xn = dev_alloc_guarded((size_t)H * 2);
     b.big = dev_alloc_guarded((size_t)2 * I * 2);
     b.q = dev_alloc_guarded((size_t)s->hq * s->hd * 2);
@@ -518,8 +518,8 @@ static void bench(const shape *s, int bits) {
     b.x_o = dev_alloc_guarded((size_t)s->hq * s->hd * 2);
     b.x_d = dev_alloc_guarded((size_t)I * 2);
     b.y = dev_alloc_guarded((size_t)H * 2);
-    CK(cudaMemset(b.x_o, 0, (size_t)s->hq * s->hd * 2));
-    CK(cudaMemset(b.x_d, 0, (size_t)I * 2));
+    dev_set_bytes(b.x_o, 0, (size_t)s->hq * s->hd * 2);
+    dev_set_bytes(b.x_d, 0, (size_t)I * 2);
     int ns[4] = {(s->hq + 2 * s->hkv) * s->hd, 2 * I, H, H}, ks[4] = {H, H, s->hq * s->hd, I};
     printf("bench %s %d-bit (us per call, median of CUDA-graph replays):\n", s->name, bits);
     for (int which = 0; which < 4; which++) {

@@ -46,9 +46,9 @@ static void exchange_open(exchange_set *s, int ranks, int dim, unsigned long lon
     size_t slot = ((size_t)dim * 4 + 255) & ~(size_t)255, bytes = 2 * (size_t)ranks * slot;
     for (int r = 0; r < ranks; r++) {
         CK(cudaMalloc((void **)&s->region[r], bytes));
-        CK(cudaMemset(s->region[r], 0xFF, bytes));
+        dev_set_bytes(s->region[r], 0xFF, bytes);
         CK(cudaMalloc((void **)&s->error[r], sizeof(int)));
-        CK(cudaMemset(s->error[r], 0, sizeof(int)));
+        dev_set_bytes(s->error[r], 0, sizeof(int));
     }
     for (int r = 0; r < ranks; r++) {
         qb_tp_exchange *x = &s->x[r];
@@ -160,8 +160,8 @@ static void test_shape(const tshape *t, int ks) {
         for (int r = 0; r < R; r++) {
             fill_bf16(xab[r], (size_t)nq, 1.f);
             bf16_to_f32(xab[r], (size_t)nq, xa[r]);
-            CK(cudaMemcpy(d_xa[r], xab[r], (size_t)nq * 2, cudaMemcpyHostToDevice));
-            CK(cudaMemcpy(d_resid[r], resid, (size_t)H * 4, cudaMemcpyHostToDevice));
+            h2d(d_xa[r], xab[r], (size_t)nq * 2);
+            h2d(d_resid[r], resid, (size_t)H * 4);
         }
         /* o_proj pushes, then gate|up consumers */
         for (int r = 0; r < R; r++) {

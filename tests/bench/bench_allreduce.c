@@ -24,7 +24,8 @@
  * Output: lines starting with '#' are not data; one table row per (implementation, size): median and min
  * over the replays of the per-op latency in microseconds, the slowest rank's median, and the check.
  * Exit: 0 every check passed; 1 a check failed or an implementation could not start; 2 bad usage;
- * 77 no GPU on some rank ("skipped: no GPU", for ctest's SKIP_RETURN_CODE).
+ * 77 a rank without a GPU of its own (no GPU, or fewer GPUs than ranks on its host: "skipped: no GPU ...", for
+ *    ctest's SKIP_RETURN_CODE).
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -457,12 +458,15 @@ int main(int argc, char **argv) {
 
     int devices = 0;
     cudaError_t e = cudaGetDeviceCount(&devices);
-    int have_gpu = e == cudaSuccess && devices > 0, every_rank_has_one = 0;
+    /* one GPU of its own per rank: a one-GPU machine (the lent GPU machine) cannot run this pair of ranks */
+    int have_gpu = e == cudaSuccess && devices >= d.local_size, every_rank_has_one = 0;
     if (qb_dist_all_ok(&d, have_gpu, &every_rank_has_one) != 0) QB_FATAL(&d, qb_last_error());
     if (!every_rank_has_one) {
         if (d.world_rank == 0 || !have_gpu)
-            printf("skipped: no GPU (rank %d: %s)\n", d.world_rank,
-                   e != cudaSuccess ? cudaGetErrorString(e) : have_gpu ? "another rank has none" : "0 devices");
+            printf("skipped: no GPU of its own for every rank (rank %d: %s)\n", d.world_rank,
+                   e != cudaSuccess ? cudaGetErrorString(e)
+                   : have_gpu       ? "another rank has none"
+                                    : devices == 0 ? "0 devices" : "fewer GPUs than ranks on this host");
         qb_dist_finalize(&d);
         return 77;
     }

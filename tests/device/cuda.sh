@@ -2,6 +2,8 @@
 # tests/device/cuda.sh - what one call on the GPU machine runs for the CUDA engine (not a ctest test; the device
 # tool runs it from the repository root). Logs and results under $OUT (default ./out).
 #   bash tests/device/cuda.sh tests    build, kernel + engine tests, GEMV/attention micro-benchmark
+#   bash tests/device/cuda.sh gpu_tests  build every target, then every GPU ctest test (3 at a time; the list in
+#                                           QB_GPU_TESTS; time limit QB_GPU_TESTS_BUDGET s, default 480)
 #   bash tests/device/cuda.sh check    tests, then short qwenbench runs
 #   bash tests/device/cuda.sh bench    the benchmark of docs/PERFORMANCE.md: qwenbench 0.5B and 7B BF16 at
 #                                           inputs 1, 6144, 30720 (2048 generated, 3 repetitions, no warm-up as in
@@ -54,8 +56,9 @@ export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 T0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
 date -u | tee -a "$OUT/gpu.txt"
+# QB_TEST_PYTHON: the machine's python3 on PATH (numpy, h5py, torch); its /usr/bin/python3 has none of them
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DJANSSON_ROOT=$PWD/.carry/jansson \
-  > "$OUT/files/build.log" 2>&1 &&
+  -DQB_TEST_PYTHON="$(command -v python3)" > "$OUT/files/build.log" 2>&1 &&
 cmake --build build-gpu -j16 --target qwenbench test_cuda_kernels test_cuda_engine test_cuda_gemv_bench test_cuda_quant_engine \
   test_decode_fusion test_decode_fusion_quant \
   >> "$OUT/files/build.log" 2>&1 || { tail -30 "$OUT/files/build.log"; exit 1; }
@@ -96,6 +99,19 @@ phase_quant() {
     TAILN=6 step qb7_$q 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL --quant $q --context-lengths 1 \
       --generate-length 2048 --repetitions 1 --warmup 0 $ex --out "$OUT/files/qb7_$q.h5"
   done
+}
+# Every ctest test that needs the GPU (and the Python tests beside them), 3 at a time: they check correctness, not
+# speed, and side by side they also shake out host/stream ordering races (a fill landing after a kernel's output).
+QB_GPU_TESTS="attn|cuda|kernels|fusion|gemv|nccl|allreduce|tp_exchange|fused_launch|lab|compare_tokens|memory_plan|launch_trace"
+phase_gpu_tests() {
+  local s=$(date +%s)
+  cmake --build build-gpu -j16 >> "$OUT/files/build.log" 2>&1 || { echo "# gpu_tests: build failed"; tail -20 "$OUT/files/build.log"; return 1; }
+  (cd build-gpu && timeout ${QB_GPU_TESTS_BUDGET:-480} ctest -j3 -R "$QB_GPU_TESTS" --timeout 420 > "$OUT/files/gpu_tests.log" 2>&1)
+  local rc=$?
+  cp build-gpu/Testing/Temporary/LastTest.log "$OUT/files/gpu_tests_LastTest.log" 2>/dev/null
+  echo "# gpu_tests rc=$rc $(( $(date +%s) - s )) s (at $(( $(date +%s) - T0 )) s)"
+  grep -E "tests passed|tests failed|\*\*\*|^\s+[0-9]+ - " "$OUT/files/gpu_tests.log" | tail -30
+  return $rc
 }
 phase_tests() { # kernel + engine tests, GEMV/attention micro-benchmark
   TAILN=3 step kernels 200 ./build-gpu/tests/test_cuda_kernels; grep FAIL "$OUT/files/kernels.log" | head -20
@@ -254,6 +270,7 @@ for mode in "${@:-check}"; do
     build_base|options) phase_$mode || failed=1 ;;
     validity) phase_validity ;;
     tests|check|bench|long|peer) phase_$mode ;;
+    gpu_tests) phase_gpu_tests || failed=1 ;;
     *) echo "unknown phase $mode"; exit 2 ;;
   esac
 done

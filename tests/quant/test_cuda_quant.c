@@ -349,7 +349,7 @@ static void check_one(const shape *sh, const format *f, int timing, double copy_
         if (bcopies > 64) bcopies = 64;
         uint16_t *rw;
         CK(cudaMalloc((void **)&rw, wb * bcopies));
-        CK(cudaMemset(rw, 0, wb * bcopies));
+        dev_set_bytes(rw, 0, wb * bcopies);
         bench_ctx c = {rq, rs, qw_bytes / 4, sz_bytes / 4, copies, d_x, rw, wb / 2, n, k, f->bits, 1, d_y, rw};
         double bytes = (double)per + (double)k * 2;
         double best = 1e30;
