@@ -5,12 +5,15 @@
  * last kernel advances them, so no host synchronisation happens between steps; a CUDA event after each
  * replay gives the per-step times, read once all steps are done. One graph per decode-attention split size
  * (chosen by context length), each captured on first use and kept.
+ * The prefill and the decode steps are NVTX ranges "prefill" and "decode" (free without a tool attached), so
+ * that a profiler can take the decode kernels alone: ncu --nvtx --nvtx-include "decode/" (tests/device/profile.sh).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <nccl.h>
+#include <nvtx3/nvToolsExt.h>
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_engine.h"
@@ -117,6 +120,19 @@ static int qb_cuda_wait(qb_cuda_engine *e, const char *operation) {
     return 0;
 }
 
+/* Steps 1 .. n_gen - 1: one graph replay each, an event after each (the step times); enqueued, not waited for. */
+static int qb_cuda_decode_steps(qb_cuda_engine *e, int n_prompt, int n_gen, qb_gen_timing *timing) {
+    for (int i = 1; i < n_gen; i++) {
+        cudaGraphExec_t g;
+        QB_TRY(qb_cuda_level_graph(e, n_prompt + i, &g)); /* query at position n_prompt + i - 1 */
+        QB_CUDA_TRY(cudaGraphLaunch(g, e->stream));
+        QB_CUDA_TRY(cudaEventRecord(e->events[i + 1], e->stream));
+        /* progress (bench/progress.h): steps enqueued, one int store each; the GPU follows within the launch queue */
+        qb_progress_store(timing, i + 1);
+    }
+    return 0;
+}
+
 static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, int n_gen, int32_t *tokens_out,
                             qb_gen_timing *timing) {
     qb_cuda_engine *e = b->impl;
@@ -130,17 +146,16 @@ static int qb_cuda_generate(qb_backend *b, const int32_t *prompt, int n_prompt, 
     }
     QB_TRY(qb_cuda_ensure_events(e, n_gen + 1));
     QB_CUDA_TRY(cudaEventRecord(e->events[0], e->stream));
-    QB_TRY(qb_cuda_prefill(e, prompt, n_prompt));
+    nvtxRangePushA("prefill");
+    int rc = qb_cuda_prefill(e, prompt, n_prompt);
+    nvtxRangePop();
+    QB_TRY(rc);
     QB_CUDA_TRY(cudaEventRecord(e->events[1], e->stream));
-    /* progress (bench/progress.h): steps enqueued, one int store each; the GPU follows within the launch queue */
     qb_progress_store(timing, 1);
-    for (int i = 1; i < n_gen; i++) {
-        cudaGraphExec_t g;
-        QB_TRY(qb_cuda_level_graph(e, n_prompt + i, &g)); /* query at position n_prompt + i - 1 */
-        QB_CUDA_TRY(cudaGraphLaunch(g, e->stream));
-        QB_CUDA_TRY(cudaEventRecord(e->events[i + 1], e->stream));
-        qb_progress_store(timing, i + 1);
-    }
+    nvtxRangePushA("decode");
+    rc = qb_cuda_decode_steps(e, n_prompt, n_gen, timing);
+    nvtxRangePop();
+    QB_TRY(rc);
     QB_CUDA_TRY(cudaMemcpyAsync(tokens_out, e->tokens, (size_t)n_gen * sizeof(int32_t), cudaMemcpyDeviceToHost,
                                 e->stream));
     QB_TRY(qb_cuda_wait(e, "generate"));
