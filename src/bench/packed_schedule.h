@@ -31,6 +31,8 @@ typedef struct {
     const int *done;                  /* 1: already in the file (--resume) */
     const char (*rope_labels)[64];
     int n_cells;
+    int interference_cell;            /* --interference: the cell timed alone, then beside the others
+                                       * (bench/interference.h); -1: none */
     /* Rank 0, on the dealer thread, one call at a time: a finished cell (moved: the callee owns c's arrays).
      * -1 ends the job (a results file that cannot be written). */
     int (*record)(void *ctx, qb_cell_record *c, const qb_cell_origin *from, const qb_rank_summary *ranks);
