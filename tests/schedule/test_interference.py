@@ -8,7 +8,8 @@ mechanics are what is checked: the cell is recorded once, with alone_speed_mean,
 interference_ratio finite and the ratio their quotient, its checks line, every beside run overlapping a run of
 another group in /runs, no other cell twice and none missing, the NOISY rule applied as the fields say, the spec in
 the settings (so --resume completes only a file made with it); a bad spec, one naming no cell or several, and
---interference with --schedule serial are refused with one line and exit status 2. Environment from ctest:
+--interference with --schedule serial are refused with one line and exit status 2; analysis.report prints the
+ratio under its timeline. Environment from ctest:
 OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
 """
 import json
@@ -163,6 +164,20 @@ class Interference(unittest.TestCase):
             c = self.chosen(cells)
             self.assertTrue(math.isfinite(c["alone_mean"]), c["checks"])
             self.assertIn("interference: ", c["checks"])
+
+    def test_the_report_prints_the_ratio_under_the_timeline(self):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run([sys.executable, "-m", "analysis.report", self.path, "--out", d], cwd=root,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(d, "report.md")) as f:
+                report = f.read()
+        c = self.chosen()
+        timeline = report.split("## Timeline")[1]
+        self.assertIn(f"Interference (`--interference`): qwen2.5-tiny bf16 input 1 ran beside the other groups at "
+                      f"{c['speed_mean']:.2f} tok/s, alone at {c['alone_mean']:.2f} ± {c['alone_std']:.2f} tok/s: "
+                      f"{c['ratio']:.4f} of its speed alone", timeline)
 
     def refused(self, *args):
         """One line on stderr and exit status 2 (a single rank: no mpirun text around it)."""
