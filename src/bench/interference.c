@@ -58,16 +58,16 @@ int qb_interference_parse(const char *text, qb_interference_spec *out) {
     qb_quant q;
     if (quant_field(b, b_len, &q) == 0) { /* MODEL:FORMAT:INPUT */
         if (parse_count(a, a_len, QB_LIMIT_CONTEXT_LEN, &out->context_len) != 0)
-            return qb_errorf("'%s': input '%.*s' is not a length in [1, %d]", shown, (int)a_len, a, QB_LIMIT_CONTEXT_LEN);
+            return qb_errorf("'%s': the input length is not a number in [1, %d]", shown, QB_LIMIT_CONTEXT_LEN);
     } else { /* MODEL:FORMAT:INPUT:TP */
         const char *c = last_field(text, &len, &c_len);
         if (!c || quant_field(c, c_len, &q) != 0)
             return qb_errorf("'%s' is not MODEL:FORMAT:INPUT[:TP]: no format (%s) before the input length", shown,
                              qb_quant_name_list());
         if (parse_count(b, b_len, QB_LIMIT_CONTEXT_LEN, &out->context_len) != 0)
-            return qb_errorf("'%s': input '%.*s' is not a length in [1, %d]", shown, (int)b_len, b, QB_LIMIT_CONTEXT_LEN);
+            return qb_errorf("'%s': the input length is not a number in [1, %d]", shown, QB_LIMIT_CONTEXT_LEN);
         if (parse_count(a, a_len, QB_LIMIT_TP, &out->tp) != 0)
-            return qb_errorf("'%s': TP '%.*s' is not a size in [1, %d]", shown, (int)a_len, a, QB_LIMIT_TP);
+            return qb_errorf("'%s': the TP size is not a number in [1, %d]", shown, QB_LIMIT_TP);
         model_len = len;
     }
     if (model_len == 0) return qb_errorf("'%s': no model before the format", shown);
@@ -95,13 +95,9 @@ int qb_interference_find(const char *text, const qb_cell_spec *cells, const char
     qb_printable(text, shown, sizeof shown);
     if (found == 0) return qb_errorf("'%s' names none of the sweep's %d cells (matched on model, format and input "
                                      "length%s)", shown, n, spec.tp ? ", and the TP size they run on" : "");
-    if (found > 1) {
-        char eo_a[256], eo_b[256];
-        qb_engine_options_format(&cells[first].engine, eo_a, sizeof eo_a);
-        qb_engine_options_format(&cells[second].engine, eo_b, sizeof eo_b);
+    if (found > 1)
         return qb_errorf("'%s' names %d cells of the sweep (one is needed; they differ in %s)", shown, found,
                          tps[first] != tps[second] ? "TP size: add :TP" : "engine options: give one value of each");
-    }
     *index = first;
     return 0;
 }
@@ -127,7 +123,11 @@ int qb_interference_check(const qb_runner *r, const qb_cell_spec *cells, int n) 
         names[i] = cfgs[i].name;
     }
     rc = qb_interference_find(o->interference, cells, names, tps, n, &index);
-    if (rc == 0 && tps[index] == 0) rc = qb_errorf("'%s' does not fit: nothing to measure", cfgs[index].name);
+    if (rc == 0 && tps[index] == 0) {
+        char shown[512];
+        rc = qb_errorf("'%s': the cell fits on no TP size: nothing to measure",
+                       qb_printable(o->interference, shown, sizeof shown));
+    }
 out:
     if (rc != 0) qb_error_prefix("--interference");
     free(names);
@@ -247,7 +247,7 @@ int qb_interference_receive(qb_interference *it, int g, int k, qb_cell_record *c
 /* The fields and the checks line of the beside record, from the alone runs and the windows of the others. */
 static void judge(qb_interference *it, qb_cell_record *c) {
     char line[256];
-    if (it->alone_status != QB_CELL_VALID || it->alone_runs == 0) {
+    if (it->alone_status != QB_CELL_VALID || it->alone_runs == 0 || !(it->alone.mean > 0)) {
         snprintf(line, sizeof line, "interference: not measured: the alone runs were %s (%.120s)",
                  qb_cell_status_name(it->alone_status), it->alone_reason);
         qb_cell_note(c, line);
@@ -274,7 +274,7 @@ static void judge(qb_interference *it, qb_cell_record *c) {
             }
         if (!overlaps && alone_run < 0) alone_run = i;
     }
-    if (alone_run >= 0 || !(it->alone.mean > 0)) {
+    if (alone_run >= 0) {
         snprintf(line, sizeof line, "interference: no overlap: beside run %d overlapped no run of another group "
                  "(alone %.2f ± %.2f tok/s)", alone_run, it->alone.mean, it->alone.stddev);
         qb_cell_note(c, line);
