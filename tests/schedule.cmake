@@ -21,7 +21,7 @@ add_test(NAME packed_namespace_hosts COMMAND bash ${QB_TEST_DIR}/schedule/test_n
          $<TARGET_FILE:qwenbench> $<TARGET_FILE:qwenbench-testhooks> ${CMAKE_SOURCE_DIR})
 set_tests_properties(packed_namespace_hosts PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
                      LABELS "no_sanitize")
-add_test(NAME packed_interference COMMAND ${QB_PACKED_PYTHON3} ${QB_TEST_DIR}/schedule/test_interference.py
+add_test(NAME packed_interference COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/schedule/test_interference.py
          $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks>)
 set_tests_properties(packed_interference PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}"
                      TIMEOUT 900)
