@@ -9,7 +9,8 @@ Optional /cells fields (later writers) are read when present: the per-cell bandw
 noisy), checks, rope_scaling, and the engine's options as asked (engine_options) and as resolved
 (engine_choices), both "key=value;key=value" strings; parse them with parse_key_values(); the energy and
 clocks of the timed runs (energy_source, joules_per_token, power_mean_w, ..., throttled; NaN / -1 when not
-measured).
+measured); the --interference cell's speed alone and its ratio beside / alone (alone_speed_mean,
+alone_speed_std, interference_ratio: NaN when not measured, absent from older files).
 
 Every problem with the file (missing, not HDF5, a missing or malformed dataset or field, an offset that points
 outside its dataset) raises ResultsError with one line naming the file and the dataset/field at fault.
@@ -42,7 +43,8 @@ OPTIONAL_CELL_FIELDS = [("copy_bandwidth_gbps", "f"), ("implied_bandwidth_gbps",
                         ("joules_per_token", "f"), ("power_mean_w", "f"), ("power_peak_w", "f"),
                         ("sm_clock_mhz", "f"), ("mem_clock_mhz", "f"), ("temperature_max_c", "f"),
                         ("throttled", "i"), ("throttle_reasons", "i"), ("ranks", "S"), ("hosts", "S"),
-                        ("devices", "S")]
+                        ("devices", "S"), ("alone_speed_mean", "f"), ("alone_speed_std", "f"),
+                        ("interference_ratio", "f")]
 RANK_MEMORY_FIELDS = [("cell", "i"), ("rank", "i"), ("peak_bytes", "f")]
 RUN_FIELDS = [("cell", "i"), ("repetition", "i"), ("n_prompt", "i"), ("n_gen", "i"), ("total_s", "f"),
               ("prefill_s", "f"), ("decode_s", "f"), ("tok_per_s", "f"), ("decode_tok_per_s", "f"),

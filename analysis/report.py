@@ -120,8 +120,27 @@ def timeline_section(results, times_by_file, cells, labels, out_dir):
                   f"beside another group's runs (all their timed runs: {int((beside >= 99.5).sum())}; "
                   "`beside_others_pct` in cells.csv).", ""]
         lines += [f"![{n}]({n})" for n in figs] + [""]
+        lines += interference_lines(cells[cells["file"] == r.path])
         figures += figs
     return lines, figures
+
+
+def interference_lines(cells):
+    """Under the timeline: the cell --interference timed alone and beside the other groups (docs/SCHEDULING.md),
+    its ratio beside / alone; files without the fields, or without such a cell, get nothing."""
+    if "alone_speed_mean" not in cells.columns:
+        return []
+    lines = []
+    for _, c in cells[cells["alone_speed_mean"].apply(lambda v: math.isfinite(float(v)))].iterrows():
+        ratio = float(c.get("interference_ratio", math.nan))
+        said = f"{ratio:.4f} of its speed alone" if math.isfinite(ratio) else \
+            "not measured (a beside run overlapped no other group's run)"
+        lines += [f"Interference (`--interference`): {c['model']} {c['quant']} input {int(c['context_len'])} ran "
+                  f"beside the other groups at {float(c['speed_mean']):.2f} tok/s, alone at "
+                  f"{float(c['alone_speed_mean']):.2f} ± {float(c['alone_speed_std']):.2f} tok/s: {said}"
+                  f"{' (NOISY: packed cells marked)' if int(c.get('noisy', 0) or 0) and math.isfinite(ratio) else ''}.",
+                  ""]
+    return lines
 
 
 def write_report(results, peer_results, out_dir, published, bandwidth_override=None):

@@ -15,6 +15,7 @@
 
 #include "bench/cpu_estimate.h"
 #include "bench/expected_tokens.h"
+#include "bench/interference.h"
 #include "bench/export_cmd.h"
 #include "bench/rank_agreement.h"
 #include "bench/resume_check.h"
@@ -230,6 +231,8 @@ int main(int argc, char **argv) {
         goto refused;
     qb_runner runner = {&o, &d, create, backend_name, command_line, gpu_bytes, qb_test_hooks_get(),
                         o.expect_tokens[0] ? &expected : NULL, NULL, 0.0};
+    /* --interference names exactly one cell of the sweep (bench/interference.h) */
+    if (!every_rank_passed(&d, qb_interference_check(&runner, cells, n_cells) == 0)) goto refused;
     /* rank 0 reads the file to complete; a foreign one or other settings: one line, exit 2, before any cell */
     if (!every_rank_passed(&d, !root || !o.resume || qb_resume_check(&runner, cells, n_cells) == 0)) goto refused;
     if (root && !o.explain) say_before_running(&o, backend_name, cells, n_cells);

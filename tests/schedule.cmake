@@ -1,5 +1,6 @@
 # schedule.cmake - --schedule packed: cells side by side on disjoint groups of ranks (bench/packed_schedule.h).
-#   test_schedule_units:    the carving of ranks into groups per host, and a cell's byte image there and back.
+#   test_schedule_units:    the carving of ranks into groups per host, a cell's byte image there and back, and
+#                           --interference's spec, dealing steps, overlap check and NOISY rule (no MPI).
 #   packed_cpu:             mpirun -np 4, two groups of 2 and four groups of 1: the cells and tokens of the serial
 #                           schedule, where and when each ran; a killed and a hung rank keep the cells received; a
 #                           stop signal; --resume completes; a file from before the new columns reads back
@@ -7,6 +8,10 @@
 #   packed_namespace_hosts: two "nodes" as network + UTS namespaces made by the test, ranks launched into them
 #                           through mpirun's rsh agent: groups per host, a group across hosts, a killed node,
 #                           --resume (tests/schedule/test_namespace_hosts.sh; root only, else skipped: exit 77).
+#   packed_interference:    --interference MODEL:FORMAT:INPUT[:TP] under mpirun -np 4 --tp 1: the cell timed alone,
+#                           then beside the other groups, recorded once with its fields, checks line and overlapping
+#                           runs; the NOISY rule; --resume; bad specs and --schedule serial refused
+#                           (tests/schedule/test_interference.py).
 qb_add_c_test(test_schedule_units schedule/test_schedule_units.c)
 add_test(NAME test_schedule_units COMMAND test_schedule_units)
 add_test(NAME packed_cpu COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/schedule/test_packed.py $<TARGET_FILE:qwenbench>
@@ -16,3 +21,7 @@ add_test(NAME packed_namespace_hosts COMMAND bash ${QB_TEST_DIR}/schedule/test_n
          $<TARGET_FILE:qwenbench> $<TARGET_FILE:qwenbench-testhooks> ${CMAKE_SOURCE_DIR})
 set_tests_properties(packed_namespace_hosts PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
                      LABELS "no_sanitize")
+add_test(NAME packed_interference COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/schedule/test_interference.py
+         $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks>)
+set_tests_properties(packed_interference PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}"
+                     TIMEOUT 900)

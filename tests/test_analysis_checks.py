@@ -158,9 +158,10 @@ def check_speed_table(tc, h5_path, report_dir, section, model, roofline_invalid=
 def check_csv_equals_file(tc, h5_path, report_dir):
     """cells.csv and runs.csv hold the file's numbers exactly (float64 round-trips through the CSV)."""
     import pandas as pd
-    # NaN is a value of pct_of_floor and of the energy numbers (not measured): empty in the CSV
+    # NaN is a value of pct_of_floor, of the energy numbers and of the --interference fields (not measured): empty
+    # in the CSV
     nan_columns = ("pct_of_floor", "energy_j", "joules_per_token", "power_mean_w", "power_peak_w", "sm_clock_mhz",
-                   "mem_clock_mhz", "temperature_max_c")
+                   "mem_clock_mhz", "temperature_max_c", "alone_speed_mean", "alone_speed_std", "interference_ratio")
     cells_csv = pd.read_csv(os.path.join(report_dir, "cells.csv"), keep_default_na=False,
                             na_values={k: ["", "nan"] for k in nan_columns}, float_precision="round_trip")
     runs_csv = pd.read_csv(os.path.join(report_dir, "runs.csv"), float_precision="round_trip")

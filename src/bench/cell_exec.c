@@ -1,6 +1,7 @@
 /* cell_exec.c - backend lifetime per group, and the timed runs of one cell (see cell_exec.h). */
 #include "bench/cell_exec.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,7 @@ void qb_cell_init(const qb_runner *r, const qb_model_config *cfg, const qb_cell_
     else copy_str(c->prompt_rule, sizeof c->prompt_rule, "random");
     qb_engine_options_format(&spec->engine, c->engine_options, sizeof c->engine_options);
     c->status = QB_CELL_VALID;
+    c->alone_speed_mean = c->alone_speed_std = c->interference_ratio = NAN; /* measured by --interference only */
     qb_energy_cell none;
     qb_energy_cell_combine(NULL, 0, 0, 0, &none);
     copy_str(none.why, sizeof none.why, "unavailable: not measured"); /* until the runs say otherwise */

@@ -2,7 +2,7 @@
  *
  * Messages on a communicator of their own (a dup of the world, so they never meet a collective):
  *   leader -> rank 0  REQUEST  int32 group           "this group is free"
- *   rank 0 -> leader  ASSIGN   int32 cell or -1      "run this cell" / "none left"
+ *   rank 0 -> leader  ASSIGN   int32 cell, -1 or -2  "run this cell" / "none left" / "wait, ask again after a nap"
  *   leader -> rank 0  RESULT   a cell image          (bench/cell_transfer.h), always before the next REQUEST
  * Rank 0's own group talks to its own dealer thread the same way (MPI_THREAD_MULTIPLE). The dealer and the
  * ranks waiting for a phase's end poll (MPI_Iprobe / MPI_Test and a short sleep) instead of blocking in MPI:
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/interference.h"
 #include "bench/rank_groups.h"
 #include "bench/roofline.h"
 #include "bench/run_meta.h"
@@ -34,10 +35,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void nap(void) {
-    struct timespec ts = {0, POLL_NS};
+static void nap_for(long ns) {
+    struct timespec ts = {0, ns};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
+
+static void nap(void) { nap_for(POLL_NS); }
 
 double qb_packed_cell_cost(const qb_model_config *cfg, int tp, int context_len, int generate_length, int runs) {
     qb_shard_plan plan;
@@ -70,6 +73,8 @@ typedef struct {
     int *group_cell;         /* [n_groups] cell in flight or -1 */
     double *group_since;     /* [n_groups] when it was dealt */
     char *group_done;        /* [n_groups] told "none left" */
+    char *group_background;  /* [n_groups] its cell in flight is a background repeat (--interference), not recorded */
+    qb_interference itf;     /* --interference: the chosen cell's steps, when it runs in this phase */
     int in_flight, stopped;
     double hung_after_s;     /* no result for a dealt cell within this: the group is hung */
 } dealer;
@@ -108,6 +113,29 @@ static int next_cell(dealer *dl, int g) {
     return best >= 0 ? last : -1;
 }
 
+/* --interference (bench/interference.h) decides first; else the sweep's next cell, or a background repeat while
+ * the chosen cell needs company: a cell of the unit the group has loaded, else the phase's first. */
+static int32_t deal(dealer *dl, int g, int *background) {
+    *background = 0;
+    qb_itf_answer a = qb_interference_answer(&dl->itf, g, dl->group_done, qb_stop_requested());
+    if (a == QB_ITF_WAIT) return QB_INTERFERENCE_WAIT;
+    if (a == QB_ITF_CHOSEN) {
+        dl->started[dl->unit_of[dl->itf.cell]] = 1;
+        dl->group_unit[g] = dl->unit_of[dl->itf.cell];
+        return dl->itf.cell;
+    }
+    int loaded = dl->group_unit[g];
+    int k = next_cell(dl, g);
+    if (k >= 0 || dl->stopped || !qb_interference_wants_company(&dl->itf)) return k;
+    for (int i = 0; i < dl->job->n_cells; i++)
+        if (in_phase(dl, i) && (k < 0 || (dl->unit_of[i] == loaded && dl->unit_of[k] != loaded))) k = i;
+    if (k >= 0) {
+        *background = 1;
+        dl->group_unit[g] = dl->unit_of[k];
+    }
+    return k;
+}
+
 static _Noreturn void dealer_fatal(dealer *dl, const char *what) {
     char msg[1024];
     snprintf(msg, sizeof msg, "packed schedule, rank 0's dealer: %s", what);
@@ -130,6 +158,18 @@ static void check_hung(dealer *dl) {
     }
 }
 
+/* The --interference cell's beside record, once the groups that ran beside it have reported. */
+static void record_held(dealer *dl) {
+    qb_cell_record cell;
+    qb_cell_origin from;
+    qb_rank_summary *ranks = NULL;
+    if (!qb_interference_release(&dl->itf, &cell, &from, &ranks)) return;
+    int ok = dl->job->record(dl->job->ctx, &cell, &from, ranks) == 0;
+    qb_cell_free(&cell);
+    free(ranks);
+    if (!ok) dealer_fatal(dl, qb_last_error());
+}
+
 static void receive_result(dealer *dl, MPI_Status *st) {
     int bytes = 0;
     MPI_Get_count(st, MPI_BYTE, &bytes);
@@ -146,10 +186,14 @@ static void receive_result(dealer *dl, MPI_Status *st) {
         dealer_fatal(dl, "a group sent a cell it was not dealt");
     dl->group_cell[from.group] = -1;
     dl->in_flight--;
-    int ok = dl->job->record(dl->job->ctx, &cell, &from, ranks) == 0;
+    int background = dl->group_background[from.group], ok = 1;
+    dl->group_background[from.group] = 0;
+    if (!qb_interference_receive(&dl->itf, from.group, from.cell, &cell, &from, &ranks, dl->group_cell) && !background)
+        ok = dl->job->record(dl->job->ctx, &cell, &from, ranks) == 0;
     qb_cell_free(&cell);
     free(ranks);
     if (!ok) dealer_fatal(dl, qb_last_error());
+    record_held(dl);
 }
 
 static void answer_request(dealer *dl, MPI_Status *st) {
@@ -158,13 +202,15 @@ static void answer_request(dealer *dl, MPI_Status *st) {
     if (rc != MPI_SUCCESS) dealer_fatal(dl, (qb_rank_mpi_error("MPI_Recv (a group's request)", rc), qb_last_error()));
     if (g < 0 || g >= dl->n_groups || dl->leader[g] != st->MPI_SOURCE || dl->group_cell[g] >= 0 || dl->group_done[g])
         dealer_fatal(dl, "a request from a rank that leads no free group");
-    int32_t k = next_cell(dl, g);
+    int background = 0;
+    int32_t k = deal(dl, g, &background);
     if (k >= 0) {
         dl->dealt[k] = 1;
         dl->group_cell[g] = k;
+        dl->group_background[g] = (char)background;
         dl->group_since[g] = now_s();
         dl->in_flight++;
-    } else {
+    } else if (k != QB_INTERFERENCE_WAIT) {
         dl->group_done[g] = 1;
     }
     rc = MPI_Send(&k, 1, MPI_INT32_T, st->MPI_SOURCE, TAG_ASSIGN, dl->sched);
@@ -193,6 +239,7 @@ static void *dealer_main(void *arg) {
         else if (st.MPI_TAG == TAG_REQUEST) answer_request(dl, &st);
         else dealer_fatal(dl, "a message with an unknown tag");
     }
+    record_held(dl);
     return NULL;
 }
 
@@ -290,6 +337,10 @@ static int run_group(worker *w, qb_dist *gd) {
     for (;;) {
         int32_t k;
         if (ask_for_cell(w, gd, &k) != 0) goto out;
+        if (k == QB_INTERFERENCE_WAIT) { /* --interference: another group's cell runs alone */
+            nap_for(QB_INTERFERENCE_NAP_NS);
+            continue;
+        }
         if (k < 0) break;
         if (k >= job->n_cells) { qb_errorf("rank 0 dealt cell %d of %d", (int)k, job->n_cells); goto out; }
         if (w->unit_of[k] != loaded) {
@@ -373,8 +424,9 @@ static int run_phase(const qb_packed_job *job, MPI_Comm sched, const int *host_o
         dl.group_cell = malloc(sizeof *dl.group_cell * (size_t)groups.n_groups);
         dl.group_since = calloc((size_t)groups.n_groups, sizeof *dl.group_since);
         dl.group_done = calloc((size_t)groups.n_groups, 1);
+        dl.group_background = calloc((size_t)groups.n_groups, 1);
         if (!dl.units || !dl.started || !dl.dealt || !unit_cost || !dl.group_unit || !dl.group_cell ||
-            !dl.group_since || !dl.group_done) {
+            !dl.group_since || !dl.group_done || !dl.group_background) {
             free(unit_cost);
             qb_errorf("out of memory dealing %d cells", job->n_cells);
             goto out;
@@ -393,6 +445,8 @@ static int run_phase(const qb_packed_job *job, MPI_Comm sched, const int *host_o
                 dl.units[j - 1] = t;
             }
         free(unit_cost);
+        int chosen = job->interference_cell >= 0 && in_phase(&dl, job->interference_cell) ? job->interference_cell : -1;
+        if (qb_interference_start(&dl.itf, chosen, groups.n_groups) != 0) goto out;
         if (pthread_create(&thread, NULL, dealer_main, &dl) != 0) {
             qb_errorf("cannot start the dealer thread");
             goto out;
@@ -447,6 +501,8 @@ out:
         free(dl.group_cell);
         free(dl.group_since);
         free(dl.group_done);
+        free(dl.group_background);
+        qb_interference_end(&dl.itf);
         qb_rank_groups_free(&groups);
     }
     return rc;

@@ -10,6 +10,9 @@
  * After each cell the leader sends the finished record to rank 0 (bench/cell_transfer.h), whose dealer thread
  * hands it to the caller's record function, which rewrites the results file as the serial schedule does.
  *
+ * --interference (bench/interference.h) changes the dealing of its cell's phase: the cell alone first, every other
+ * group told to wait, then the same cell again beside the others.
+ *
  * Faults: a rank that dies ends the job through mpirun; one that hangs inside a collective of its group is caught
  * by the watchdog as in the serial schedule; a group that has sent nothing for a cell within --deadline x
  * (warm-up + repetitions + 3) is taken for hung by the dealer, which aborts the job. Every cell received before is
@@ -31,6 +34,8 @@ typedef struct {
     const int *done;                  /* 1: already in the file (--resume) */
     const char (*rope_labels)[64];
     int n_cells;
+    int interference_cell;            /* --interference: the cell timed alone, then beside the others
+                                       * (bench/interference.h); -1: none */
     /* Rank 0, on the dealer thread, one call at a time: a finished cell (moved: the callee owns c's arrays).
      * -1 ends the job (a results file that cannot be written). */
     int (*record)(void *ctx, qb_cell_record *c, const qb_cell_origin *from, const qb_rank_summary *ranks);

@@ -40,6 +40,7 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
     json_object_set_new(root, "world_size", json_integer(r->dist->world_size));
     /* named only when packed, so that files of the serial schedule keep the settings they always had */
     if (o->schedule == QB_SCHEDULE_PACKED) json_object_set_new(root, "schedule", json_string("packed"));
+    if (o->interference[0]) json_object_set_new(root, "interference", json_string(o->interference));
     json_object_set_new(root, "build_commit", json_string(QB_GIT_COMMIT));
     /* Foreign variables that change what NCCL and the CUDA runtime do (qwenbench's own choices are options,
      * recorded per cell): the same build runs other code under them, so they are part of the settings. */

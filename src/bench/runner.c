@@ -12,12 +12,14 @@
 
 #include "bench/cell_exec.h"
 #include "bench/clock_sync.h"
+#include "bench/interference.h"
 #include "bench/packed_schedule.h"
 #include "bench/planner.h"
 #include "bench/progress.h"
 #include "bench/rope_policy.h"
 #include "bench/run_meta.h"
 #include "bench/stop_signals.h"
+#include "bench/token_checks.h"
 #include "engine/shard_plan.h"
 #include "results/cell_writers.h"
 #include "results/table.h"
@@ -153,10 +155,40 @@ typedef struct {
     recorder *rec;
     int finished, todo, any_bad;
     double t_start;
+    char slowed[256];        /* --interference measured a slow-down beyond noise: every packed cell is NOISY */
 } packed_sink;
+
+/* The NOISY rule of --interference (bench/interference.h): c says packing slows it down beyond noise? Then
+ * s->slowed says so (1); 0 when it does not or s->slowed is set already. */
+static int find_slowed(packed_sink *s, const qb_cell_record *c) {
+    double limit = 0.0;
+    if (s->slowed[0] || !qb_interference_slowed(c, &limit)) return 0;
+    char model[sizeof c->model * 4];
+    qb_printable(c->model, model, sizeof model);
+    snprintf(s->slowed, sizeof s->slowed, "NOISY: packed, and --interference measured %.120s input %d at %.4f of "
+             "its speed alone (limit %.1f%%)", model, c->context_len, c->interference_ratio, 100.0 * limit);
+    return 1;
+}
+
+/* Once a cell says so, every cell of the file that ran (all packed with the same settings: --resume compares
+ * them) is marked noisy, before and after it, and says why; the cell that measured it says so in its own line. */
+static void mark_slowed(packed_sink *s, qb_cell_record *c) {
+    if (find_slowed(s, c)) {
+        c->noisy = 1;
+        for (int i = 0; i < s->rec->n; i++)
+            if (s->rec->cells[i].n_runs > 0) {
+                s->rec->cells[i].noisy = 1;
+                qb_cell_note(&s->rec->cells[i], s->slowed);
+            }
+    } else if (s->slowed[0] && c->n_runs > 0) {
+        c->noisy = 1;
+        qb_cell_note(c, s->slowed);
+    }
+}
 
 static int record_packed(void *ctx, qb_cell_record *c, const qb_cell_origin *from, const qb_rank_summary *ranks) {
     packed_sink *s = ctx;
+    mark_slowed(s, c);
     s->finished++;
     progress_line(s->r, s->finished, s->todo, s->t_start, c);
     if (c->status != QB_CELL_VALID) s->any_bad = 1;
@@ -194,7 +226,7 @@ static int record_unplanned(const qb_runner *r, packed_sink *sink, const qb_mode
 /* The tensor-parallel size of every cell, the same on every rank: --tp N as given; else, on CUDA, the fewest
  * GPUs whose memory holds the cell (bench/planner.h; none: the cell is DOES_NOT_FIT with the numbers); on the
  * CPU, every rank (serial) or one (packed: as many cells side by side as there are ranks). */
-static int plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap) {
+int qb_runner_plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap) {
     why[0] = '\0';
     if (r->opt->tp > 0 || r->gpu_bytes == 0) {
         *tp = r->opt->tp > 0 ? r->opt->tp : r->opt->schedule == QB_SCHEDULE_PACKED ? 1 : r->dist->world_size;
@@ -283,7 +315,7 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
                                  sizeof rope_labels[i]) != 0)
             goto out;
         names[i] = cfgs[i].name;
-        if (plan_tp(r, &cfgs[i], cells[i].context_len, &tps[i], no_fit[i], sizeof no_fit[i]) != 0) goto out;
+        if (qb_runner_plan_tp(r, &cfgs[i], cells[i].context_len, &tps[i], no_fit[i], sizeof no_fit[i]) != 0) goto out;
         if (root && strstr(rope_labels[i], "auto"))
             fprintf(notes, "# %s input %d: input + %d generated tokens exceed %d positions: YaRN factor %g applied\n",
                    cfgs[i].name, cells[i].context_len, o->generate_length, cfgs[i].rope_original_max_pos,
@@ -313,9 +345,14 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
     qb_progress_start(root && isatty(STDERR_FILENO) && !packed); /* one live line says nothing of cells side by side */
     char layout[2048] = "";
     if (packed) {
-        packed_sink sink = {r, &rec, 0, todo, 0, t_start};
+        packed_sink sink = {r, &rec, 0, todo, 0, t_start, ""};
+        for (int i = 0; i < rec.n; i++) find_slowed(&sink, &rec.cells[i]); /* --resume: measured in a job before */
         if (root && record_unplanned(r, &sink, cfgs, cells, tps, done, no_fit, rope_labels, n_cells) != 0) goto out;
-        qb_packed_job job = {r, cells, cfgs, tps, done, (const char (*)[64])rope_labels, n_cells, record_packed, &sink};
+        int chosen = -1; /* --interference: main checked that it names one cell */
+        if (o->interference[0] && qb_interference_find(o->interference, cells, names, tps, n_cells, &chosen) != 0)
+            goto out;
+        qb_packed_job job = {r,      cells,         cfgs, tps, done, (const char (*)[64])rope_labels, n_cells,
+                             chosen, record_packed, &sink};
         if (qb_run_packed(&job, &stopped, layout, sizeof layout) != 0) goto out;
         any_bad = sink.any_bad;
     }

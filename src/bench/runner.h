@@ -43,6 +43,11 @@ typedef struct {
  * Returns -1 on a fatal error (message recorded; main aborts the job). */
 int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status);
 
+/* The tensor-parallel size of a cell, the same on every rank: --tp N as given; else, on CUDA, the fewest GPUs whose
+ * memory holds it (bench/planner.h; none: *tp = 0 and why says so); on the CPU, every rank (serial) or one
+ * (packed). -1 on an error of the planner. */
+int qb_runner_plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap);
+
 /* Test build only (bench/test_hooks.h): the delay before a cell and the fault at this process's cell_number-th
  * cell (0-based), for r->dist's world rank. Does nothing in the release binary. */
 void qb_runner_inject_fault(const qb_runner *r, int cell_number);

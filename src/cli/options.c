@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bench/interference.h"
 #include "bench/rope_policy.h"
 #include "cli/flag_suggest.h"
 #include "config/limits.h"
@@ -303,6 +304,13 @@ static void fmt_schedule(const qb_options *o, char *b, size_t n) {
     snprintf(b, n, "%s", o->schedule == QB_SCHEDULE_PACKED ? "packed" : "serial");
 }
 
+/* The syntax here; which cell it names is checked against the sweep before the run (bench/interference.h). */
+static int set_interference(qb_options *o, const char *f, const char *v) {
+    qb_interference_spec spec;
+    if (qb_interference_parse(v, &spec) != 0) return qb_error_prefix("--%s", f);
+    return set_string(f, v, o->interference, sizeof o->interference);
+}
+
 static void fmt_backend(const qb_options *o, char *b, size_t n) {
     snprintf(b, n, "%s", o->backend == QB_BACKEND_CPU ? "cpu" : o->backend == QB_BACKEND_CUDA ? "cuda" : "auto");
 }
@@ -375,6 +383,12 @@ static const qb_flag FLAGS[] = {
      "cells side by side on disjoint groups of ranks, each group on one host (a group spans hosts only when a cell "
      "needs more ranks than a host has), dealt largest first, rank 0 writing every finished cell; without --tp the "
      "CPU engine then gives each cell one rank (docs/SCHEDULING.md)", set_schedule, fmt_schedule},
+    {"interference", "MODEL:FORMAT:INPUT[:TP]", "with --schedule packed: time this one cell of the sweep first alone "
+     "(the other groups wait), then again beside the other groups (given sweep cells, or unrecorded repeats when "
+     "they run out); its record is the beside one, with alone_speed_mean, alone_speed_std and interference_ratio "
+     "(NaN when a beside run overlapped no run of another group) and a line in checks; a slow-down beyond "
+     "max(2 standard errors, 1 %) marks every cell of the results file NOISY (docs/SCHEDULING.md)",
+     set_interference, NULL},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "
      QB_LIMIT_STR(QB_LIMIT_SWEEP_FILE_BYTES) " bytes, at most " QB_LIMIT_STR(QB_LIMIT_SWEEP_CELLS) " cells, settings "
      "within the flags' ranges); flags given on the command line override it",
@@ -505,6 +519,9 @@ int qb_options_parse(int argc, char **argv, qb_options *o) {
     }
     if (o->resume && o->overwrite) return qb_errorf("--resume and --overwrite exclude each other");
     if ((o->resume || o->overwrite) && !o->out[0]) return qb_errorf("--%s needs --out", o->resume ? "resume" : "overwrite");
+    if (o->interference[0] && o->schedule != QB_SCHEDULE_PACKED)
+        return qb_errorf("--interference needs --schedule packed (it times a cell alone and beside the other groups)");
+    if (o->interference[0] && o->explain) return qb_errorf("--interference and --explain exclude each other");
     return 0;
 }
 

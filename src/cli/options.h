@@ -42,6 +42,7 @@ typedef struct {
     int tp;                             /* 0 = all ranks */
     qb_schedule schedule;               /* serial: one cell at a time on the first TP group; packed: cells side by
                                            side on disjoint groups of ranks */
+    char interference[QB_PATH_MAX + 64]; /* --interference MODEL:FORMAT:INPUT[:TP] ("" = off; bench/interference.h) */
     bool resume, overwrite;
     double deadline_s;                  /* watchdog: longest wait in one collective */
     int threads;                        /* CPU backend threads, 0 = all cores */

@@ -59,6 +59,10 @@
     X(F64, warmup_total_s, _, REQ)   /* the excluded warm-up run's time (first warm-up), shown apart */       \
     X(F64, speed_cv, _, OPT)         /* coefficient of variation of speed over the repetitions */             \
     X(I32, noisy, _, OPT)            /* 1 when speed_cv is above --noisy-threshold (marked, still a number) */ \
+    /* --interference (bench/interference.h): the cell's speed alone, and beside / alone; NaN when not measured */ \
+    X(F64, alone_speed_mean, _, OPT_NA)                                                                       \
+    X(F64, alone_speed_std, _, OPT_NA)                                                                        \
+    X(F64, interference_ratio, _, OPT_NA) /* speed_mean (beside others) / alone_speed_mean */                 \
     X(F64, implied_bandwidth_gbps, _, OPT) /* bytes read per decode token (rank 0) x mean decode tok/s */     \
     X(F64, copy_bandwidth_gbps, _, OPT)    /* the card's measured copy bandwidth it is compared with */       \
     X(STR, checks, 512, OPT)         /* the checks made and their outcome, "; "-separated */                  \

@@ -1,11 +1,15 @@
-/* test_schedule_units.c - the packed schedule's pure parts: groups carved per host, and a finished cell as a
- * byte image and back (bench/rank_groups.h, bench/cell_transfer.h). No MPI communication. */
+/* test_schedule_units.c - the packed schedule's pure parts: groups carved per host, a finished cell as a byte image
+ * and back, and --interference's spec, dealing steps, overlap check and NOISY rule (bench/rank_groups.h,
+ * bench/cell_transfer.h, bench/interference.h). No MPI communication. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/cell_transfer.h"
+#include "bench/interference.h"
 #include "bench/rank_groups.h"
+#include "util/error.h"
 
 static int failures;
 #define CHECK(cond)                                                              \
@@ -96,9 +100,131 @@ static void test_transfer(void) {
     qb_cell_free(&c);
 }
 
+static void test_interference_spec(void) {
+    qb_interference_spec s;
+    CHECK(qb_interference_parse("qwen2.5-0.5b:bf16:1", &s) == 0);
+    CHECK(!strcmp(s.model, "qwen2.5-0.5b") && s.quant == QB_QUANT_BF16 && s.context_len == 1 && s.tp == 0);
+    CHECK(qb_interference_parse("/data/m:v2:gptq-int4:6144:2", &s) == 0); /* a model path may hold colons */
+    CHECK(!strcmp(s.model, "/data/m:v2") && s.quant == QB_QUANT_GPTQ_INT4 && s.context_len == 6144 && s.tp == 2);
+    const char *bad[] = {"", "m", "m:bf16", ":bf16:1", "m:bf99:1", "m:bf16:0", "m:bf16:-1", "m:bf16: 1", "m:bf16:1:0",
+                         "m:bf16:1:x", "m:1:2", "m:bf16:1:2:3"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (qb_interference_parse(bad[i], &s) == 0) { fprintf(stderr, "accepted '%s'\n", bad[i]); failures++; }
+    }
+
+    qb_cell_spec cells[3];
+    memset(cells, 0, sizeof cells);
+    snprintf(cells[0].model, sizeof cells[0].model, "/ckpt/gqa");
+    snprintf(cells[1].model, sizeof cells[1].model, "/ckpt/gqa");
+    snprintf(cells[2].model, sizeof cells[2].model, "qwen2.5-tiny");
+    cells[0].context_len = cells[2].context_len = 1;
+    cells[1].context_len = 16;
+    const char *names[3] = {"gqa", "gqa", "qwen2.5-tiny"};
+    int tps[3] = {1, 1, 2}, k = -1;
+    CHECK(qb_interference_find("gqa:bf16:16", cells, names, tps, 3, &k) == 0 && k == 1); /* by its name */
+    CHECK(qb_interference_find("/ckpt/gqa:bf16:1", cells, names, tps, 3, &k) == 0 && k == 0); /* as given */
+    CHECK(qb_interference_find("qwen2.5-tiny:bf16:1:2", cells, names, tps, 3, &k) == 0 && k == 2);
+    CHECK(qb_interference_find("qwen2.5-tiny:bf16:1:1", cells, names, tps, 3, &k) != 0);
+    CHECK(qb_interference_find("gqa:gptq-int8:1", cells, names, tps, 3, &k) != 0);
+    cells[1].context_len = 1; /* two cells alike but for engine options */
+    CHECK(qb_interference_find("gqa:bf16:1", cells, names, tps, 3, &k) != 0 && strstr(qb_last_error(), "names 2 cells"));
+}
+
+/* A record of runs at the given [start, end) times, speed mean/std as given (moved into the module). */
+static qb_cell_record runs_at(const double (*t)[2], int n, double mean, double std) {
+    qb_cell_record c;
+    memset(&c, 0, sizeof c);
+    c.alone_speed_mean = c.alone_speed_std = c.interference_ratio = NAN;
+    c.status = QB_CELL_VALID;
+    c.n_runs = n;
+    c.runs = calloc((size_t)n, sizeof *c.runs);
+    for (int i = 0; i < n; i++) {
+        c.runs[i].start_unix_s = t[i][0];
+        c.runs[i].end_unix_s = t[i][1];
+    }
+    c.speed.mean = mean;
+    c.speed.stddev = std;
+    return c;
+}
+
+/* The steps for three groups, the chosen cell 5 on group 1; other_end: when group 2's run during step 2 ends. */
+static void interference_steps(double other_end, qb_cell_record *out) {
+    qb_interference it;
+    char done[3] = {0, 0, 0};
+    int in_flight[3] = {-1, -1, -1};
+    qb_cell_origin from;
+    memset(&from, 0, sizeof from);
+    qb_rank_summary *ranks = NULL;
+    CHECK(qb_interference_start(&it, 5, 3) == 0);
+    CHECK(qb_interference_answer(&it, 1, done, 0) == QB_ITF_CHOSEN); /* the first to ask: alone */
+    CHECK(qb_interference_answer(&it, 0, done, 0) == QB_ITF_WAIT);
+    CHECK(qb_interference_answer(&it, 2, done, 0) == QB_ITF_WAIT);
+    const double alone_t[2][2] = {{10, 11}, {11, 12}};
+    qb_cell_record alone = runs_at(alone_t, 2, 100.0, 1.0);
+    CHECK(qb_interference_receive(&it, 1, 5, &alone, &from, &ranks, in_flight) == 1); /* kept, not recorded */
+    CHECK(alone.runs == NULL);
+    CHECK(qb_interference_wants_company(&it));
+    CHECK(qb_interference_answer(&it, 1, done, 0) == QB_ITF_WAIT); /* the others first */
+    CHECK(qb_interference_answer(&it, 0, done, 0) == QB_ITF_SWEEP);
+    CHECK(qb_interference_answer(&it, 2, done, 0) == QB_ITF_SWEEP);
+    CHECK(qb_interference_answer(&it, 1, done, 0) == QB_ITF_WAIT); /* until each began its second cell */
+    const double first_t[1][2] = {{13, 14}};
+    qb_cell_record first = runs_at(first_t, 1, 50.0, 0.0);
+    CHECK(qb_interference_receive(&it, 0, 3, &first, &from, &ranks, in_flight) == 0); /* the dealer records it */
+    qb_cell_free(&first);
+    CHECK(qb_interference_answer(&it, 0, done, 0) == QB_ITF_SWEEP);
+    done[2] = 1; /* a group told "none left" is not waited for */
+    CHECK(qb_interference_answer(&it, 1, done, 0) == QB_ITF_CHOSEN);
+    in_flight[0] = 4; /* group 0 runs beside it, and reports after it */
+    const double beside_t[2][2] = {{20, 21}, {21, 22}};
+    qb_cell_record beside = runs_at(beside_t, 2, 90.0, 1.0);
+    CHECK(qb_interference_receive(&it, 1, 5, &beside, &from, &ranks, in_flight) == 1);
+    CHECK(!qb_interference_wants_company(&it));
+    qb_cell_record got;
+    CHECK(qb_interference_release(&it, &got, &from, &ranks) == 0); /* held: group 0 has not reported */
+    in_flight[0] = -1;
+    const double other_t[1][2] = {{19.5, other_end}};
+    qb_cell_record other = runs_at(other_t, 1, 50.0, 0.0);
+    CHECK(qb_interference_receive(&it, 0, 4, &other, &from, &ranks, in_flight) == 0);
+    qb_cell_free(&other);
+    CHECK(qb_interference_release(&it, &got, &from, &ranks) == 1);
+    CHECK(qb_interference_answer(&it, 2, done, 0) == QB_ITF_SWEEP); /* then the phase goes on as usual */
+    qb_interference_end(&it);
+    *out = got;
+}
+
+static void test_interference_dealing(void) {
+    qb_cell_record c;
+    interference_steps(22.5, &c); /* group 0's run covers both beside runs */
+    CHECK(c.alone_speed_mean == 100.0 && c.alone_speed_std == 1.0 && c.interference_ratio == 0.9);
+    CHECK(strstr(c.checks, "interference: beside 1 groups: 0.9000 of alone (alone 100.00 ± 1.00 tok/s)") != NULL);
+    CHECK(strstr(c.checks, "slower beyond noise: packed cells NOISY") != NULL);
+    double limit = 0.0;
+    /* se = sqrt(1^2 / 2 + 1^2 / 2) = 1 tok/s: the limit is 2 se / alone mean = 2 % */
+    CHECK(qb_interference_slowed(&c, &limit) == 1 && fabs(limit - 0.02) < 1e-12);
+    c.speed.stddev = c.alone_speed_std = 0.1; /* 2 se / mean = 0.2 %: the limit is 1 % */
+    c.interference_ratio = 0.995;
+    CHECK(qb_interference_slowed(&c, &limit) == 0 && limit == 0.01);
+    c.interference_ratio = 0.985;
+    CHECK(qb_interference_slowed(&c, &limit) == 1);
+    c.speed.stddev = c.alone_speed_std = 10.0; /* se = 10 tok/s over 2 runs: limit 2 x 10 / 100 = 20 % */
+    c.interference_ratio = 0.85;
+    CHECK(qb_interference_slowed(&c, &limit) == 0 && fabs(limit - 0.2) < 1e-12);
+    c.interference_ratio = NAN;
+    CHECK(qb_interference_slowed(&c, &limit) == 0);
+    qb_cell_free(&c);
+
+    interference_steps(20.5, &c); /* the second beside run overlaps nothing */
+    CHECK(c.alone_speed_mean == 100.0 && isnan(c.interference_ratio));
+    CHECK(strstr(c.checks, "interference: no overlap: beside run 1 overlapped no run of another group") != NULL);
+    qb_cell_free(&c);
+}
+
 int main(void) {
     test_groups();
     test_transfer();
+    test_interference_spec();
+    test_interference_dealing();
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     else printf("schedule units: ok\n");
     return failures ? 1 : 0;
