@@ -4,13 +4,18 @@
 # only the random-weight cases run.
 if(QB_HAVE_CUDA)
   qb_add_c_test(test_cuda_quant_engine test_cuda_quant_engine.c)
+  # cuda_quant_engine_tiled: the same with --quant-layout tiled (8-bit weights tiled and decoded by the fused GEMVs,
+  # which the default keeps for 4 bits)
   if(QB_TEST_PYTHON)
     add_test(NAME cuda_quant_engine COMMAND test_cuda_quant_engine ${QB_FIXTURE_DIR} ${CMAKE_BINARY_DIR}/quant_fixtures)
-    set_tests_properties(cuda_quant_engine PROPERTIES FIXTURES_REQUIRED qb_quant_fixtures)
+    add_test(NAME cuda_quant_engine_tiled COMMAND test_cuda_quant_engine ${QB_FIXTURE_DIR}
+             ${CMAKE_BINARY_DIR}/quant_fixtures --quant-layout tiled)
+    set_tests_properties(cuda_quant_engine cuda_quant_engine_tiled PROPERTIES FIXTURES_REQUIRED qb_quant_fixtures)
   else()
     add_test(NAME cuda_quant_engine COMMAND test_cuda_quant_engine ${QB_FIXTURE_DIR})
+    add_test(NAME cuda_quant_engine_tiled COMMAND test_cuda_quant_engine ${QB_FIXTURE_DIR} --quant-layout tiled)
   endif()
-  set_tests_properties(cuda_quant_engine PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+  set_tests_properties(cuda_quant_engine cuda_quant_engine_tiled PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
 
 # The CUDA engine's host side for quantized weights (memory plan, random and uploaded fused layouts against the

@@ -315,7 +315,7 @@ static void trace_engine(const char *name, const qb_model_config *c, int tp, int
 static void option_lists(int tp, qb_engine_option_lists *l) {
     qb_engine_option_lists_default(l);
     static const char *const tp1[][2] = {
-        {"decode-fusion", "auto,epilogues,none"}, {"quant-layout", "auto,rows"}, {"attn-prefill", "auto,fa2,wg,wgp"},
+        {"decode-fusion", "auto,epilogues,none"}, {"quant-layout", "auto,rows,tiled"}, {"attn-prefill", "auto,fa2,wg,wgp"},
         {"pdl", "auto,on,off"}};
     static const char *const tp2[][2] = {
         {"allreduce", "auto,nccl,ipc-oneshot"}, {"tp-exchange", "auto,on,off"}, {"allreduce-norm", "auto,fused,two-step"},

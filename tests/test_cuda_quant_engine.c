@@ -1,6 +1,8 @@
 /* test_cuda_quant_engine.c - the CUDA engine on GPTQ-Int4 / GPTQ-Int8 / AWQ weights against the CPU engine.
  *
- *   test_cuda_quant_engine <fixtures dir> [<quantized fixtures dir>]
+ *   test_cuda_quant_engine <fixtures dir> [<quantized fixtures dir>] [--<engine option> <value>]...
+ * Engine options (engine/engine_options.h, e.g. --quant-layout tiled: the fused GEMVs on tiled weights at 8 bits
+ * too) apply to every CUDA backend; a cell that refuses them fails the test.
  * Cases: random packed weights of each format (made on the GPU by random_fill_quant, on the host by
  * qb_linear_random_quant: equal only if the two rules agree) on the gqa_untied fixture's shape and on
  * Qwen2.5-0.5B's; then, when the second argument is given (made by tests/make_quant_fixtures.py), each quantized
@@ -25,6 +27,7 @@
 #include "config/model_config.h"
 #include "comm/dist.h"
 #include "engine/backend.h"
+#include "engine/engine_options.h"
 #include "engine/shard_plan.h"
 #include "util/error.h"
 
@@ -40,6 +43,7 @@
 #define TOPK 5
 
 static int g_failures;
+static qb_engine_options g_options; /* every CUDA backend's engine options (all "auto" by default) */
 
 /* At the first differing token: each side's choice must be in the other's top TOPK. 1 when acceptable. */
 static int tokens_within_rule(const char *name, qb_backend *cpu, qb_backend *gpu, int32_t *prompt, int n_prompt,
@@ -138,7 +142,7 @@ static void run_case(qb_dist *d, const char *name, const qb_model_config *cfg, c
     int max_prompt = 0;
     for (int i = 0; i < np; i++) max_prompt = prompts[i] > max_prompt ? prompts[i] : max_prompt;
     qb_backend_params p = {.cfg = cfg, .plan = &plan, .dist = d, .checkpoint_dir = ckpt, .weight_seed = 7,
-                           .max_seq_len = max_prompt + 2 * N_GEN, .max_prompt_len = max_prompt + N_GEN};
+                           .max_seq_len = max_prompt + 2 * N_GEN, .max_prompt_len = max_prompt + N_GEN, .engine = g_options};
     qb_backend *cpu = NULL, *gpu = NULL;
     if (qb_cpu_backend_create(&p, &cpu) || qb_cuda_backend_create(&p, &gpu)) {
         printf("FAIL %s: %s\n", name, qb_last_error());
@@ -189,10 +193,26 @@ int main(int argc, char **argv) {
         printf("skipped: no GPU (%s)\n", why);
         return 77;
     }
-    if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: test_cuda_quant_engine <fixtures dir> [<quantized fixtures dir>]\n");
+    int n_dirs = 1;
+    while (n_dirs + 1 < argc && strncmp(argv[n_dirs + 1], "--", 2) != 0) n_dirs++;
+    if (argc < 2 || n_dirs > 2 || strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "usage: test_cuda_quant_engine <fixtures dir> [<quantized fixtures dir>] "
+                        "[--<engine option> <value>]...\n");
         return 2;
     }
+    qb_engine_option_lists lists;
+    qb_engine_option_lists_default(&lists);
+    for (int i = n_dirs + 1; i < argc; i += 2) {
+        int id = qb_engine_option_by_flag(argv[i] + 2);
+        if (strncmp(argv[i], "--", 2) != 0 || id < 0 || i + 1 >= argc ||
+            qb_engine_option_parse_list(id, argv[i + 1], argv[i], &lists) != 0 ||
+            qb_engine_option_combinations(&lists) != 1) {
+            fprintf(stderr, "test_cuda_quant_engine: %s: %s\n", argv[i],
+                    id < 0 ? "unknown engine option" : i + 1 >= argc ? "needs a value" : "one value expected");
+            return 2;
+        }
+    }
+    qb_engine_option_combination(&lists, 0, &g_options);
     qb_dist d;
     if (qb_dist_init(&argc, &argv, 600.0, &d) != 0) {
         fprintf(stderr, "test_cuda_quant_engine: %s\n", qb_last_error());
@@ -205,7 +225,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++) run_random(&d, cfgp, "gqa_untied", formats[i], tiny_prompts, 3);
     for (int i = 0; i < 3; i++)
         run_random(&d, QB_SOURCE_DIR "/configs/models/qwen2.5-0.5b.json", "qwen2.5-0.5b", formats[i], big_prompts, 2);
-    if (argc == 3) {
+    if (n_dirs == 2) {
         static const char *variants[] = {"gqa_untied-gptq-int4-pow2", "gqa_untied-gptq-int8-pow2", "gqa_untied-awq-pow2",
                                          "gqa_untied-gptq-int4-real", "gqa_untied-gptq-int8-real", "gqa_untied-awq-real",
                                          "gqa_untied-awq-pow2-padded", "tied_hd128-gptq-int4-pow2", "tied_hd128-awq-pow2"};

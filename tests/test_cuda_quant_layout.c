@@ -228,24 +228,36 @@ static int check_dispatch(const char *label, qb_cuda_engine *e, int rows) {
     return 1;
 }
 
-/* The tiled layout (cuda_quant_tiles.c): 4-bit engines of these shapes choose it (with the decode fusion on), and
- * the load-time pass leaves each linear's words at [tile][step][slot pieces] of its rows by its kind (written out
+/* The tiled layout (cuda_quant_tiles.c): 4-bit engines of these shapes choose it (with the decode fusion on),
+ * --quant-layout tiled gives it to 8-bit ones too, and the load-time pass (at either width) leaves each linear's words at [tile][step][slot pieces] of its rows by its kind (written out
  * here independently of the pass), the scale | zero entries at [tile][group][slot], and the KV cache zeroed again
  * if it served as the scratch. */
 static int check_tiling(const char *label, qb_cuda_engine *e) {
-    qb_engine_options automatic = {{0}}, rows = {{0}}, unfused = {{0}};
+    qb_engine_options automatic = {{0}}, rows = {{0}}, unfused = {{0}}, forced = {{0}}, forced_unfused = {{0}};
     rows.v[QB_EOPT_QUANT_LAYOUT] = QB_LAYOUT_OPT_ROWS;
     unfused.v[QB_EOPT_DECODE_FUSION] = QB_FUSION_OPT_NONE;
-    int tiled = qb_choose_quant_tiled(e, &automatic);
-    int rows_kept = !qb_choose_quant_tiled(e, &rows) && !qb_choose_quant_tiled(e, &unfused);
-    if (tiled != (e->quant_bits == 4) || !rows_kept) {
-        printf("FAIL %s: tiled layout chosen %d (want %d), kept rows under --quant-layout rows / --decode-fusion "
-               "none %d\n", label, tiled,
-               e->quant_bits == 4, rows_kept);
+    forced.v[QB_EOPT_QUANT_LAYOUT] = forced_unfused.v[QB_EOPT_QUANT_LAYOUT] = QB_LAYOUT_OPT_TILED;
+    forced_unfused.v[QB_EOPT_DECODE_FUSION] = QB_FUSION_OPT_NONE;
+    int tiled = qb_choose_quant_tiled(e, &automatic), forced_tiled = qb_choose_quant_tiled(e, &forced);
+    int rows_kept = !qb_choose_quant_tiled(e, &rows) && !qb_choose_quant_tiled(e, &unfused) &&
+                    !qb_choose_quant_tiled(e, &forced_unfused);
+    if (tiled != (e->quant_bits == 4) || forced_tiled != (e->quant_bits > 0) || !rows_kept) {
+        printf("FAIL %s: tiled layout chosen %d (want %d), under --quant-layout tiled %d (want %d), kept rows under "
+               "--quant-layout rows / --decode-fusion none %d\n", label, tiled, e->quant_bits == 4, forced_tiled,
+               e->quant_bits > 0, rows_kept);
         return 0;
     }
-    if (!tiled) return 1;
-    int nq = e->hq * e->hd, words_step = 4 * 4; /* u32 words of 4 pieces */
+    /* a forced layout this cell cannot take is refused when the choices are resolved, never replaced */
+    if (e->quant_bits) {
+        qb_cuda_engine probe = *e;
+        if (qb_cuda_choices_resolve(&probe, 1, 9, &forced_unfused) == 0 ||
+            !strstr(qb_last_error(), "--quant-layout tiled: not possible")) {
+            printf("FAIL %s: --quant-layout tiled with --decode-fusion none not refused\n", label);
+            return 0;
+        }
+    }
+    if (!forced_tiled) return 1;
+    int nq = e->hq * e->hd, words_step = 4 * 4; /* u32 words of 4 pieces: one 512-bit step of a row */
     int L4 = 4 * e->layers;
     uint32_t **qw_rows = calloc((size_t)L4, sizeof *qw_rows), **sz_rows = calloc((size_t)L4, sizeof *sz_rows);
     int ok = 1;
@@ -253,7 +265,7 @@ static int check_tiling(const char *label, qb_cuda_engine *e) {
         qb_cuda_layer *L = &e->layer[i / 4];
         qb_cuda_qmat *m = i % 4 == 0 ? &L->q_qkv : i % 4 == 1 ? &L->q_o : i % 4 == 2 ? &L->q_gate_up : &L->q_down;
         int n = i % 4 == 0 ? e->n_qkv : i % 4 == 2 ? 2 * e->I : e->H, k = i % 4 == 1 ? nq : i % 4 == 3 ? e->I : e->H;
-        size_t qwb = (size_t)n * k / 2, szb = (size_t)n * (k / e->group_size) * 4;
+        size_t qwb = (size_t)n * k * e->quant_bits / 8, szb = (size_t)n * (k / e->group_size) * 4;
         qw_rows[i] = malloc(qwb);
         sz_rows[i] = malloc(szb);
         memcpy(qw_rows[i], m->qweight, qwb);
@@ -271,7 +283,7 @@ static int check_tiling(const char *label, qb_cuda_engine *e) {
         qb_cuda_qmat *m = i % 4 == 0 ? &L->q_qkv : i % 4 == 1 ? &L->q_o : i % 4 == 2 ? &L->q_gate_up : &L->q_down;
         int kind = i % 4 == 0 ? QB_TILE_ROPE : i % 4 == 2 ? QB_TILE_SILU : QB_TILE_ROWS;
         int n = i % 4 == 0 ? e->n_qkv : i % 4 == 2 ? 2 * e->I : e->H, k = i % 4 == 1 ? nq : i % 4 == 3 ? e->I : e->H;
-        int steps = k / 128, groups = k / e->group_size;
+        int steps = k * e->quant_bits / 512, groups = k / e->group_size;
         for (int t = 0; t < n / 16 && ok; t++)
             for (int j = 0; j < 16 && ok; j++) {
                 int row = qb_tile_row(kind, t, j, e->hd, e->I);
@@ -310,7 +322,7 @@ static int check_tiling(const char *label, qb_cuda_engine *e) {
                kv_zero ? "zeroed" : kv_kept ? "untouched" : "partly overwritten", peak, e->peak_bytes);
         ok = 0;
     }
-    if (ok) printf("ok %s: tiled, scratch %s\n", label, how);
+    if (ok) printf("ok %s: tiled%s, scratch %s\n", label, tiled ? "" : " (--quant-layout tiled)", how);
     memset(e->region[1], 0, e->region_bytes[1]);
     e->quant_tiled = 0;
     for (int i = 0; i < L4; i++) {

@@ -124,7 +124,7 @@ class Lists(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("quant_layout", p.stderr)
             self.assertIn("'tiles'", p.stderr)
-            self.assertIn("auto, rows", p.stderr)
+            self.assertIn("auto, rows, tiled", p.stderr)
 
 
 class ReleaseBinary(unittest.TestCase):

@@ -227,7 +227,7 @@ static void pointer_visit(void *ctx, const qb_mem_entry *t, int layer, size_t of
     if ((uintptr_t)p != (uintptr_t)e->region[t->region] + offset || !inside(e, p, t->region, t->bytes)) c->bad++;
 }
 
-/* largest: the planner's largest choices (tiled 4-bit layout, residual exchange), else both off. */
+/* largest: the planner's largest choices (tiled layout at 4 or 8 bits, residual exchange), else both off. */
 static void check_engine(const char *label, const qb_model_config *c, const qb_shard_plan *s, int max_seq,
                          int max_prompt, int largest, const qb_memory_plan *planner_plan) {
     qb_cuda_engine *e = calloc(1, sizeof *e);
@@ -235,7 +235,7 @@ static void check_engine(const char *label, const qb_model_config *c, const qb_s
     qb_cuda_engine_shapes(e, c, s, max_seq, max_prompt);
     e->layer = calloc((size_t)e->layers, sizeof *e->layer);
     e->gemm_workspace_bytes = QB_MEMORY_PLAN_GEMM_WORKSPACE_BYTES;
-    e->quant_tiled = largest && e->quant_bits == 4 && e->H <= 8192;
+    e->quant_tiled = largest && e->quant_bits > 0 && e->H <= 8192;
     if (s->tp_size > 1) {
         e->nc = (struct qb_nccl *)(uintptr_t)0x10; /* stand-in context: the one-shot IPC all-reduce */
         e->xchg_on = largest && c->hidden_size <= 8192;

@@ -16,11 +16,11 @@
 static const int CANDIDATE_TP[QB_PLAN_MAX_CANDIDATES] = {1, 2, 4, 8};
 
 /* The engine's choices that change its memory, taken at their largest, since the planner runs before they are
- * resolved (src/cuda/cuda_choices.c): the tiled quantized layout (may need a tiling scratch; only ever 4 bits with
- * hidden size <= 8192), the one-shot IPC all-reduce (up to QB_AR_MAX_RANKS = 8 ranks) and the decode's residual
+ * resolved (src/cuda/cuda_choices.c): the tiled quantized layout (may need a tiling scratch; 4 bits by default, 8
+ * bits under --quant-layout tiled, hidden size <= 8192), the one-shot IPC all-reduce (up to QB_AR_MAX_RANKS = 8 ranks) and the decode's residual
  * exchange (hidden sizes up to 8192, multiples of 8). */
 static void worst_case_choices(const qb_model_config *c, int tp, qb_memory_plan_input *in) {
-    in->quant_tiled = c->quant != QB_QUANT_BF16 && c->quant_bits == 4 && c->hidden_size <= 8192;
+    in->quant_tiled = c->quant != QB_QUANT_BF16 && c->quant_bits > 0 && c->hidden_size <= 8192;
     in->ipc_oneshot = tp > 1 && tp <= 8;
     in->tp_exchange = in->ipc_oneshot && c->hidden_size <= 8192 && c->hidden_size % 8 == 0;
 }

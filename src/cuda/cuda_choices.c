@@ -21,26 +21,32 @@
 #include "quant_tile.cuh"
 #include "util/error.h"
 
-/* Named condition: 4 bits, and the fused quantized kernels take every layer linear (tensor-core step: K and group
- * size multiples of 128; the normalised input needs H <= 8192). 8 bits stay on the unfused GEMV (its CUDA-core
- * kernel beat the tensor-core step on gate|up). PERFORMANCE.md, "Fused decode and the tiled 4-bit
- * layout". */
-int qb_cuda_quant_fusable(const qb_cuda_engine *e) {
-    int nq = e->hq * e->hd;
-    return e->quant_bits == 4 && qb_gemv_quant_tc_supported(e->quant_bits, e->H, e->group_size) &&
-           qb_gemv_quant_tc_supported(e->quant_bits, nq, e->group_size) &&
-           qb_gemv_quant_tc_supported(e->quant_bits, e->I, e->group_size) && e->H <= 8192;
+/* The fused quantized kernels take every layer linear at this width (tensor-core step: K and group size multiples
+ * of 128 at 4 bits, 64 at 8; the normalised input needs H <= 8192), and every linear tiles. */
+static int qb_cuda_quant_fused_shapes(const qb_cuda_engine *e) {
+    int nq = e->hq * e->hd, b = e->quant_bits;
+    return b && qb_gemv_quant_tc_supported(b, e->H, e->group_size) && qb_gemv_quant_tc_supported(b, nq, e->group_size) &&
+           qb_gemv_quant_tc_supported(b, e->I, e->group_size) && e->H <= 8192;
+}
+static int qb_cuda_quant_shapes_tile(const qb_cuda_engine *e) {
+    return qb_quant_tile_supported(QB_TILE_ROPE, e->n_qkv, e->hd, 0) && qb_quant_tile_supported(QB_TILE_ROWS, e->H, 0, 0) &&
+           qb_quant_tile_supported(QB_TILE_SILU, 2 * e->I, 0, e->I);
 }
 
-/* 4-bit layout: tiled where the fused kernels take every linear and every shape tiles, unless --quant-layout rows
- * or --decode-fusion none (the unfused GEMVs read rows). PERFORMANCE.md, "Fused decode and the tiled 4-bit
+/* Named condition of auto: 4 bits, and the fused quantized kernels take every layer linear. 8 bits stay on the
+ * unfused GEMV (its CUDA-core kernel beat the fused tensor-core step on gate|up; --quant-layout tiled runs the
+ * fused one for a measurement). PERFORMANCE.md, "Fused decode and the tiled 4-bit layout". */
+int qb_cuda_quant_fusable(const qb_cuda_engine *e) { return e->quant_bits == 4 && qb_cuda_quant_fused_shapes(e); }
+
+/* Packed layout. auto: tiled at 4 bits where the fused kernels take every linear and every shape tiles; rows, or
+ * --decode-fusion none (the unfused GEMVs read rows): the row layout; tiled: tiled at 4 or 8 bits where the shapes
+ * allow (qb_cuda_choices_resolve refuses the cell otherwise). PERFORMANCE.md, "Fused decode and the tiled 4-bit
  * layout". */
 int qb_choose_quant_tiled(const qb_cuda_engine *e, const qb_engine_options *o) {
-    if (o->v[QB_EOPT_QUANT_LAYOUT] == QB_LAYOUT_OPT_ROWS || o->v[QB_EOPT_DECODE_FUSION] == QB_FUSION_OPT_NONE)
-        return 0;
-    return qb_cuda_quant_fusable(e) && qb_quant_tile_supported(QB_TILE_ROPE, e->n_qkv, e->hd, 0) &&
-           qb_quant_tile_supported(QB_TILE_ROWS, e->H, 0, 0) &&
-           qb_quant_tile_supported(QB_TILE_SILU, 2 * e->I, 0, e->I);
+    int opt = o->v[QB_EOPT_QUANT_LAYOUT];
+    if (opt == QB_LAYOUT_OPT_ROWS || o->v[QB_EOPT_DECODE_FUSION] == QB_FUSION_OPT_NONE) return 0;
+    if (opt == QB_LAYOUT_OPT_TILED) return qb_cuda_quant_fused_shapes(e) && qb_cuda_quant_shapes_tile(e);
+    return qb_cuda_quant_fusable(e) && qb_cuda_quant_shapes_tile(e);
 }
 
 /* Decode fusion. auto: the residual fusion (norms in the q|k|v and gate|up prologues, o_proj / down_proj adding
@@ -120,7 +126,13 @@ int qb_cuda_choices_resolve(qb_cuda_engine *e, int tp, int cc_major, const qb_en
     e->fusion = qb_choose_decode_fusion(e, tp, o);
     e->ar_norm_one_kernel = qb_choose_allreduce_norm_one_kernel(e->H, o);
     e->pdl = qb_choose_pdl(o);
-    /* a forced fusion that this cell cannot run is refused, never measured as something else */
+    /* a forced layout or fusion that this cell cannot run is refused, never measured as something else (a bf16
+     * cell has no packed linears: the layout option does not apply to it) */
+    if (o->v[QB_EOPT_QUANT_LAYOUT] == QB_LAYOUT_OPT_TILED && e->quant_bits && !e->quant_tiled)
+        return qb_errorf("--quant-layout tiled: not possible for this cell (%s)",
+                         o->v[QB_EOPT_DECODE_FUSION] == QB_FUSION_OPT_NONE
+                             ? "--decode-fusion none reads the row layout"
+                             : "a linear's shape does not tile or the fused kernels cannot take it");
     int fusion = o->v[QB_EOPT_DECODE_FUSION];
     if ((fusion == QB_FUSION_OPT_EPILOGUES && e->fusion != QB_FUSE_EPILOGUES) ||
         (fusion == QB_FUSION_OPT_NONE && e->fusion != QB_FUSE_NONE))

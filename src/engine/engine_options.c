@@ -23,9 +23,10 @@ const qb_engine_option_desc qb_engine_option_table[QB_EOPT_COUNT] = {
                                "decode kernels; auto: norms in the GEMV prologues and RoPE / SiLU / residual in "
                                "their epilogues where the shapes allow; epilogues: the epilogue fusions only; none: "
                                "one kernel per operation (4-bit weights keep the row layout)"},
-    [QB_EOPT_QUANT_LAYOUT] = {"quant-layout", "quant_layout", {"auto", "rows", NULL},
-                              "4-bit packed linears; auto: tiled for the fused GEMVs where every shape allows; "
-                              "rows: the repacked row layout"},
+    [QB_EOPT_QUANT_LAYOUT] = {"quant-layout", "quant_layout", {"auto", "rows", "tiled", NULL},
+                              "packed linears; auto: 4 bits tiled for the fused GEMVs where every shape allows, 8 "
+                              "bits in rows for the unfused GEMVs; rows: the repacked row layout; tiled: the tiled "
+                              "layout and the fused GEMVs at 4 and 8 bits (refused where a shape does not tile)"},
     [QB_EOPT_ATTN_PREFILL] = {"attn-prefill", "attn_prefill", {"auto", "fa2", "wg", "wgp", NULL},
                               "prefill attention kernel; auto: Hopper wg at head_dim 64 and wgp at 128, else fa2 "
                               "(wg is refused at head_dim 128)"},

@@ -18,7 +18,7 @@ typedef enum {
     QB_EOPT_TP_EXCHANGE,     /* residual exchange in TP decode: auto | on | off */
     QB_EOPT_ALLREDUCE_NORM,  /* all-reduce + add + RMSNorm form where the exchange is off: auto | fused | two-step */
     QB_EOPT_DECODE_FUSION,   /* auto | epilogues | none */
-    QB_EOPT_QUANT_LAYOUT,    /* 4-bit packed linears: auto | rows */
+    QB_EOPT_QUANT_LAYOUT,    /* packed linears: auto | rows | tiled */
     QB_EOPT_ATTN_PREFILL,    /* prefill attention kernel: auto | fa2 | wg | wgp */
     QB_EOPT_PDL,             /* programmatic dependent launch: auto | on | off */
     QB_EOPT_COUNT
@@ -32,7 +32,7 @@ enum { QB_ALLREDUCE_OPT_NCCL = 1, QB_ALLREDUCE_OPT_IPC_ONESHOT = 2 };
 enum { QB_ONOFF_ON = 1, QB_ONOFF_OFF = 2 };
 enum { QB_AR_NORM_OPT_FUSED = 1, QB_AR_NORM_OPT_TWO_STEP = 2 };
 enum { QB_FUSION_OPT_EPILOGUES = 1, QB_FUSION_OPT_NONE = 2 };
-enum { QB_LAYOUT_OPT_ROWS = 1 };
+enum { QB_LAYOUT_OPT_ROWS = 1, QB_LAYOUT_OPT_TILED = 2 };
 enum { QB_ATTN_PREFILL_OPT_FA2 = 1, QB_ATTN_PREFILL_OPT_WG = 2, QB_ATTN_PREFILL_OPT_WGP = 3 };
 
 typedef struct {

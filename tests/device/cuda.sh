@@ -18,8 +18,9 @@
 #                                           engine test, then qwenbench 7B at input 1 (2048 generated, 1 repetition)
 #                                           in bf16, gptq-int4, gptq-int8 and awq on the same card
 #                                           (docs/PERFORMANCE.md), and Int4 / Int8 unfused (--decode-fusion none)
-#                                           with the fused runs' tokens compared to the unfused ones, and Int4
-#                                           fused on the row layout (--quant-layout rows)
+#                                           with the fused runs' tokens compared to the unfused ones, Int4
+#                                           fused on the row layout (--quant-layout rows), and Int8 tiled with the
+#                                           fused GEMVs (--quant-layout tiled; also the engine test with it)
 #   bash tests/device/cuda.sh validity build, then for 0.5B and 7B: export-weights, qwenbench runs the exported
 #                                           checkpoint (2048 generated), transformers runs it too, free-running and
 #                                           teacher-forced on qwenbench's tokens (every step's top 5), and writes
@@ -79,6 +80,8 @@ phase_quant() {
     { echo "# quantized fixtures not made (numpy?): random-weight cases only"; tail -3 "$OUT/files/quant_fixtures.log"; QFIX=; }
   TAILN=30 step quant_engine 150 ./build-gpu/tests/test_cuda_quant_engine tests/fixtures $QFIX
   grep FAIL "$OUT/files/quant_engine.log" | head -20
+  TAILN=6 step quant_engine_tiled 150 ./build-gpu/tests/test_cuda_quant_engine tests/fixtures $QFIX --quant-layout tiled
+  grep FAIL "$OUT/files/quant_engine_tiled.log" | head -20
   TAILN=30 step fusion_quant 200 ./build-gpu/tests/test_decode_fusion_quant --bench
   grep FAIL "$OUT/files/fusion_quant.log" | head -20
   TAILN=4 step engine 120 ./build-gpu/tests/test_cuda_engine tests/fixtures $PDL
@@ -93,6 +96,11 @@ phase_quant() {
   TAILN=6 step qb7_gptq-int4_rows 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL \
     --quant-layout rows --quant gptq-int4 --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 \
     --out "$OUT/files/qb7_gptq-int4_rows.h5" # fused GEMVs on the row layout: the tiled layout's gain
+  local ex8=""
+  [ -s "$OUT/files/qb7_gptq-int8_unfused.json" ] && ex8="--expect-tokens $OUT/files/qb7_gptq-int8_unfused.json"
+  TAILN=6 step qb7_gptq-int8_tiled 75 ./build-gpu/qwenbench --backend cuda --model qwen2.5-7b $PDL \
+    --quant-layout tiled --quant gptq-int8 --context-lengths 1 --generate-length 2048 --repetitions 1 --warmup 0 $ex8 \
+    --out "$OUT/files/qb7_gptq-int8_tiled.h5" # 8 bits tiled with the fused GEMVs, against the default (unfused rows)
   for q in bf16 gptq-int4 gptq-int8 awq; do
     local ex=""
     [ -s "$OUT/files/qb7_${q}_unfused.json" ] && ex="--expect-tokens $OUT/files/qb7_${q}_unfused.json"
