@@ -23,6 +23,9 @@ import unittest
 
 import h5py
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mpi_ranks  # noqa: E402
+
 QB = MPIRUN = QB_HOOKS = None
 FIX = os.environ.get("QB_FIXTURE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
 NAMES = ["qwen2.5-tiny", "gqa_untied", "sharded", "tied_hd128"]
@@ -36,11 +39,7 @@ LINE = re.compile(r"interference: beside (\d+) groups: ([0-9.]+) of alone \(alon
 
 
 def qb(*args, np_=4, timeout=300, env=None):
-    hooked = any(k.startswith("QWENBENCH_TEST_") for k in (env or {}))
-    cmd = [MPIRUN, "-np", str(np_), "--oversubscribe", "--bind-to", "none", QB_HOOKS if hooked else QB, *args]
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+    return mpi_ranks.run(QB, QB_HOOKS, MPIRUN, *args, np_=np_, timeout=timeout, env=env)
 
 
 def text(v):
