@@ -8,9 +8,12 @@ context, gpus, tok_s). Every (model, quant, context) row of one engine is a cell
 Time of a cell: (warm-up + repetitions) runs of GENERATE tokens at the published tok/s (generated tokens / wall
 time of the whole generation, prefill included) - qwenbench's defaults: 1 warm-up, 3 timed runs, 2048 tokens.
 Time to load a unit (one model in one format, its cells one after the other; bench/packed_schedule.h): its weight
-bytes at LOAD_GBPS per group. Packed: the dealer of src/bench/packed_schedule.c, replayed: phases by TP size,
+bytes at LOAD_GBPS per group. Packed: the dealer of src/bench/packed_dealer.c, replayed: phases by TP size,
 largest first; groups carved per node; a free group takes the next cell of its unit, else the costliest unit nobody
-started, else the last cell of the unit with the most cells left (two or more; it loads that unit's weights too).
+started, else the last cell of the unit with the most cells left (two or more; it loads that unit's weights too),
+else "none left"; then its ranks go on to their groups of the next phase, each group starting once all its ranks
+are free (no barrier between phases). The column "with a barrier" replays the dealing before that change: every
+phase started when the previous one had ended.
 Interference between cells that run side by side (shared host CPU, PCIe, power) is NOT modelled: not measured yet.
 Prints a Markdown table (docs/SCHEDULING.md).
 """
@@ -50,19 +53,33 @@ def serial(cells):
     return sum(c[4] for c in cells) + sum(load_s(u[0], u[1]) for u in units)
 
 
-def packed(cells, nodes, per_node):
-    t_end = 0.0
+def groups_of(tp, nodes, per_node):
+    """The groups of one TP size, as lists of ranks (src/bench/rank_groups.c): carved per node, in rank order;
+    across nodes only when no node has tp ranks. Ranks that do not fill a group sit the phase out."""
+    if tp > per_node:
+        return [list(range(i * tp, (i + 1) * tp)) for i in range(nodes * per_node // tp)]
+    return [[n * per_node + i * tp + j for j in range(tp)] for n in range(nodes) for i in range(per_node // tp)]
+
+
+def packed(cells, nodes, per_node, barrier=False):
+    """Wall time of the packed schedule. A group of a phase starts once all its ranks are free of the earlier
+    phases (barrier=False, today's dealing) or once every group of the earlier phase is done (barrier=True, the
+    dealing before issue 23: each phase ended with its longest cells while the other ranks waited)."""
+    rank_free = [0.0] * (nodes * per_node)
     for tp in sorted({c[3] for c in cells}, reverse=True):
         phase = [c for c in cells if c[3] == tp]
-        n_groups = nodes * (per_node // tp) if tp <= per_node else (nodes * per_node) // tp
+        groups = groups_of(tp, nodes, per_node)
+        n_groups = len(groups)
         units = {}
         for c in phase:
             units.setdefault((c[0], c[1]), []).append(c)
         order = sorted(units, key=lambda u: -sum(c[4] for c in units[u]))
         left = {u: list(units[u]) for u in units}
-        started, free_at, unit_of = set(), [t_end] * n_groups, [None] * n_groups
-        while any(left.values()):
-            g = min(range(n_groups), key=lambda i: (free_at[i], i))  # the next group to ask
+        start = max(rank_free) if barrier else None
+        free_at = [start if barrier else max(rank_free[r] for r in grp) for grp in groups]
+        started, unit_of, done = set(), [None] * n_groups, [False] * n_groups
+        while not all(done):
+            g = min((i for i in range(n_groups) if not done[i]), key=lambda i: (free_at[i], i))  # the next to ask
             u = unit_of[g]
             if u is not None and left[u]:
                 free_at[g] += left[u].pop(0)[4]
@@ -78,10 +95,11 @@ def packed(cells, nodes, per_node):
             if len(left[busy]) >= 2:
                 unit_of[g] = busy
                 free_at[g] += load_s(*busy) + left[busy].pop()[4]
-            else:
-                free_at[g] = float("inf")  # none left for this group
-        t_end = max(t for t in free_at if t != float("inf"))
-    return t_end
+            else:  # none left: the group's ranks go on to the next phase
+                done[g] = True
+                for r in groups[g]:
+                    rank_free[r] = free_at[g]
+    return max(rank_free)
 
 
 def hours(s):
@@ -106,14 +124,16 @@ def main():
           f"GPU time {hours(total_gpu_s)}; longest cell {longest[0]} {longest[1]} input {longest[2]} on "
           f"{longest[3]} GPU(s): {longest[4] / 60:.0f} min")
     print()
-    print("| machine | serial | packed | speed-up | packed lower bound (GPU time / GPUs) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| machine | serial | packed | speed-up | packed with a barrier between phases (before) "
+          "| packed lower bound (GPU time / GPUs) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     s = serial(cells)
     for nodes in (1, 4):
         p = packed(cells, nodes, per_node)
+        before = packed(cells, nodes, per_node, barrier=True)
         bound = total_gpu_s / (nodes * per_node)
         print(f"| {nodes} node{'s' if nodes > 1 else ''} x {per_node} GPUs | {hours(s)} | {hours(p)} | "
-              f"{s / p:.1f}x | {hours(bound)} |")
+              f"{s / p:.1f}x | {hours(before)} | {hours(bound)} |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 # schedule.cmake - --schedule packed: cells side by side on disjoint groups of ranks (bench/packed_schedule.h).
-#   test_schedule_units:    the carving of ranks into groups per host, a cell's byte image there and back, and
+#   test_schedule_units:    the carving of ranks into groups per host, a cell's byte image there and back, the
+#                           dealing over phases without a barrier (a TP-1 group dealt cells while a TP-2 cell
+#                           runs; the CPU engine cannot give one job two TP sizes, so no MPI test has two phases),
 #                           --interference's spec, dealing steps, overlap check and NOISY rule (no MPI).
 #   packed_cpu:             mpirun -np 4, two groups of 2 and four groups of 1: the cells and tokens of the serial
 #                           schedule, where and when each ran; a killed and a hung rank keep the cells received; a

@@ -1,12 +1,31 @@
 /* packed_schedule.c - phases, groups, rank 0's dealer thread and the groups' cell loop (see packed_schedule.h).
  *
  * Messages on a communicator of their own (a dup of the world, so they never meet a collective):
- *   leader -> rank 0  REQUEST  int32 group           "this group is free"
+ *   leader -> rank 0  REQUEST  int32 group           "this group is free" (groups numbered over all phases)
  *   rank 0 -> leader  ASSIGN   int32 cell, -1 or -2  "run this cell" / "none left" / "wait, ask again after a nap"
  *   leader -> rank 0  RESULT   a cell image          (bench/cell_transfer.h), always before the next REQUEST
  * Rank 0's own group talks to its own dealer thread the same way (MPI_THREAD_MULTIPLE). The dealer and the
- * ranks waiting for a phase's end poll (MPI_Iprobe / MPI_Test and a short sleep) instead of blocking in MPI:
- * a blocking wait would spin a core, and a phase may last as long as its longest unit.
+ * ranks waiting for their group to form poll (MPI_Iprobe / MPI_Test and a short sleep) instead of blocking in
+ * MPI: a blocking wait would spin a core, and a phase may last as long as its longest unit.
+ *
+ * The phases without a barrier between them:
+ *   1. Every rank, together (nobody is busy yet): the hosts, every phase's groups (a pure function of the hosts:
+ *      every rank carves the same) and one MPI_Comm_split per phase, so every group has its communicator. Rank 0
+ *      starts the dealer thread over all phases' groups.
+ *   2. Each rank, for each phase in order (largest TP first) in which it has a group: an MPI_Ibarrier over that
+ *      group's communicator only, polled (the group's other ranks may still run cells of earlier phases), then the
+ *      group's loop: ask, run, send, until "none left"; then the communicator is freed and the rank goes on.
+ *      A rank that sits a phase out (no whole group for it there) goes straight on.
+ *   3. Every rank: a polled MPI_Ibarrier over the world (everything has ended), rank 0 joins its dealer, and the
+ *      stop flag is broadcast. --interference adds the same world barrier before and after its cell's phase.
+ * No deadlock: all ranks make the same calls on the world (steps 1 and 3, the --interference barriers) in the
+ * same order; the other waits are (a) a group's leader on the dealer thread, which never blocks on a group and
+ * answers at once ("none left" depends only on the phase's cells not yet dealt; "wait" only under --interference,
+ * until the chosen cell of the same phase, which is running, comes back), (b) the ranks of one group on each other
+ * inside a cell (the watchdog's business, as in the serial schedule), and (c) step 2's barrier, where a rank waits
+ * only for the ranks of its group to finish earlier phases. By induction over the phases: every group of the
+ * first phase starts at once and ends (finitely many cells); if every group of phases < p ends, every rank
+ * reaches its group of phase p, which therefore starts and ends.
  */
 #include "bench/packed_schedule.h"
 
@@ -18,6 +37,7 @@
 #include <time.h>
 
 #include "bench/interference.h"
+#include "bench/packed_dealer.h"
 #include "bench/rank_groups.h"
 #include "bench/roofline.h"
 #include "bench/run_meta.h"
@@ -61,80 +81,11 @@ typedef struct {
     const qb_packed_job *job;
     qb_dist *world;
     MPI_Comm sched;
-    int phase_tp;
-    const int *unit_of;      /* [n_cells] the unit's first cell */
-    int *units;              /* this phase's units (first cells), costliest first */
-    int n_units;
-    char *started;           /* [n_cells] by unit: dealt to a group */
-    char *dealt;             /* [n_cells] */
-    int n_groups;
-    int *leader;             /* [n_groups] world rank */
-    int *group_unit;         /* [n_groups] loaded unit or -1 */
-    int *group_cell;         /* [n_groups] cell in flight or -1 */
-    double *group_since;     /* [n_groups] when it was dealt */
-    char *group_done;        /* [n_groups] told "none left" */
-    char *group_background;  /* [n_groups] its cell in flight is a background repeat (--interference), not recorded */
-    qb_interference itf;     /* --interference: the chosen cell's steps, when it runs in this phase */
-    int in_flight, stopped;
+    qb_dealing dealing;      /* the cells dealt and in flight, every phase's groups (bench/packed_dealer.h) */
+    int *leader;             /* [dealing.n_groups] world rank */
+    double *group_since;     /* [dealing.n_groups] when its cell in flight was dealt */
     double hung_after_s;     /* no result for a dealt cell within this: the group is hung */
 } dealer;
-
-static int in_phase(const dealer *dl, int k) {
-    return !dl->job->done[k] && dl->job->tps[k] == dl->phase_tp;
-}
-
-static int next_cell(dealer *dl, int g) {
-    if (qb_stop_requested()) {
-        dl->stopped = 1;
-        return -1;
-    }
-    const qb_packed_job *job = dl->job;
-    int u = dl->group_unit[g];
-    for (int k = 0; u >= 0 && k < job->n_cells; k++)
-        if (dl->unit_of[k] == u && in_phase(dl, k) && !dl->dealt[k]) return k;
-    for (int i = 0; i < dl->n_units; i++) {
-        u = dl->units[i];
-        if (dl->started[u]) continue;
-        dl->started[u] = 1;
-        dl->group_unit[g] = u;
-        for (int k = 0; k < job->n_cells; k++)
-            if (dl->unit_of[k] == u && in_phase(dl, k) && !dl->dealt[k]) return k;
-    }
-    /* Nothing unstarted: help the unit with the most cells left (two or more, so its own group still has one),
-     * at the cost of loading its weights once more; its last cell (the sweep lists inputs shortest first). */
-    int best = -1, best_left = 1, last = -1;
-    for (int i = 0; i < dl->n_units; i++) {
-        int left = 0, last_here = -1;
-        for (int k = 0; k < job->n_cells; k++)
-            if (dl->unit_of[k] == dl->units[i] && in_phase(dl, k) && !dl->dealt[k]) { left++; last_here = k; }
-        if (left > best_left) { best = dl->units[i]; best_left = left; last = last_here; }
-    }
-    dl->group_unit[g] = best;
-    return best >= 0 ? last : -1;
-}
-
-/* --interference (bench/interference.h) decides first; else the sweep's next cell, or a background repeat while
- * the chosen cell needs company: a cell of the unit the group has loaded, else the phase's first. */
-static int32_t deal(dealer *dl, int g, int *background) {
-    *background = 0;
-    qb_itf_answer a = qb_interference_answer(&dl->itf, g, dl->group_done, qb_stop_requested());
-    if (a == QB_ITF_WAIT) return QB_INTERFERENCE_WAIT;
-    if (a == QB_ITF_CHOSEN) {
-        dl->started[dl->unit_of[dl->itf.cell]] = 1;
-        dl->group_unit[g] = dl->unit_of[dl->itf.cell];
-        return dl->itf.cell;
-    }
-    int loaded = dl->group_unit[g];
-    int k = next_cell(dl, g);
-    if (k >= 0 || dl->stopped || !qb_interference_wants_company(&dl->itf)) return k;
-    for (int i = 0; i < dl->job->n_cells; i++)
-        if (in_phase(dl, i) && (k < 0 || (dl->unit_of[i] == loaded && dl->unit_of[k] != loaded))) k = i;
-    if (k >= 0) {
-        *background = 1;
-        dl->group_unit[g] = dl->unit_of[k];
-    }
-    return k;
-}
 
 static _Noreturn void dealer_fatal(dealer *dl, const char *what) {
     char msg[1024];
@@ -144,8 +95,8 @@ static _Noreturn void dealer_fatal(dealer *dl, const char *what) {
 
 static void check_hung(dealer *dl) {
     double t = now_s();
-    for (int g = 0; g < dl->n_groups; g++) {
-        int k = dl->group_cell[g];
+    for (int g = 0; g < dl->dealing.n_groups; g++) {
+        int k = dl->dealing.group_cell[g];
         if (k < 0 || t - dl->group_since[g] <= dl->hung_after_s) continue;
         char why[768];
         snprintf(why, sizeof why,
@@ -160,14 +111,16 @@ static void check_hung(dealer *dl) {
 
 /* The --interference cell's beside record, once the groups that ran beside it have reported. */
 static void record_held(dealer *dl) {
-    qb_cell_record cell;
-    qb_cell_origin from;
-    qb_rank_summary *ranks = NULL;
-    if (!qb_interference_release(&dl->itf, &cell, &from, &ranks)) return;
-    int ok = dl->job->record(dl->job->ctx, &cell, &from, ranks) == 0;
-    qb_cell_free(&cell);
-    free(ranks);
-    if (!ok) dealer_fatal(dl, qb_last_error());
+    for (int p = 0; p < dl->dealing.n_phases; p++) {
+        qb_cell_record cell;
+        qb_cell_origin from;
+        qb_rank_summary *ranks = NULL;
+        if (!qb_interference_release(&dl->dealing.phases[p].itf, &cell, &from, &ranks)) continue;
+        int ok = dl->job->record(dl->job->ctx, &cell, &from, ranks) == 0;
+        qb_cell_free(&cell);
+        free(ranks);
+        if (!ok) dealer_fatal(dl, qb_last_error());
+    }
 }
 
 static void receive_result(dealer *dl, MPI_Status *st) {
@@ -182,13 +135,15 @@ static void receive_result(dealer *dl, MPI_Status *st) {
     qb_cell_record cell;
     if (qb_cell_unpack(image, (size_t)bytes, &from, &ranks, &cell) != 0) dealer_fatal(dl, qb_last_error());
     free(image);
-    if (from.group < 0 || from.group >= dl->n_groups || dl->group_cell[from.group] != from.cell)
+    qb_dealing *dg = &dl->dealing;
+    int g = from.group;
+    if (g < 0 || g >= dg->n_groups || dl->leader[g] != st->MPI_SOURCE || dg->group_cell[g] != from.cell)
         dealer_fatal(dl, "a group sent a cell it was not dealt");
-    dl->group_cell[from.group] = -1;
-    dl->in_flight--;
-    int background = dl->group_background[from.group], ok = 1;
-    dl->group_background[from.group] = 0;
-    if (!qb_interference_receive(&dl->itf, from.group, from.cell, &cell, &from, &ranks, dl->group_cell) && !background)
+    int background = dg->group_background[g], ok = 1;
+    qb_dealing_finished(dg, g);
+    qb_deal_phase *ph = &dg->phases[dg->group_phase[g]];
+    if (!qb_interference_receive(&ph->itf, g - ph->first_group, from.cell, &cell, &from, &ranks,
+                                 dg->group_cell + ph->first_group) && !background)
         ok = dl->job->record(dl->job->ctx, &cell, &from, ranks) == 0;
     qb_cell_free(&cell);
     free(ranks);
@@ -200,32 +155,19 @@ static void answer_request(dealer *dl, MPI_Status *st) {
     int32_t g = -1;
     int rc = MPI_Recv(&g, 1, MPI_INT32_T, st->MPI_SOURCE, TAG_REQUEST, dl->sched, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) dealer_fatal(dl, (qb_rank_mpi_error("MPI_Recv (a group's request)", rc), qb_last_error()));
-    if (g < 0 || g >= dl->n_groups || dl->leader[g] != st->MPI_SOURCE || dl->group_cell[g] >= 0 || dl->group_done[g])
+    qb_dealing *dg = &dl->dealing;
+    if (g < 0 || g >= dg->n_groups || dl->leader[g] != st->MPI_SOURCE || dg->group_cell[g] >= 0 || dg->group_done[g])
         dealer_fatal(dl, "a request from a rank that leads no free group");
     int background = 0;
-    int32_t k = deal(dl, g, &background);
-    if (k >= 0) {
-        dl->dealt[k] = 1;
-        dl->group_cell[g] = k;
-        dl->group_background[g] = (char)background;
-        dl->group_since[g] = now_s();
-        dl->in_flight++;
-    } else if (k != QB_INTERFERENCE_WAIT) {
-        dl->group_done[g] = 1;
-    }
+    int32_t k = qb_dealing_answer(dg, g, qb_stop_requested(), &background);
+    if (k >= 0) dl->group_since[g] = now_s();
     rc = MPI_Send(&k, 1, MPI_INT32_T, st->MPI_SOURCE, TAG_ASSIGN, dl->sched);
     if (rc != MPI_SUCCESS) dealer_fatal(dl, (qb_rank_mpi_error("MPI_Send (a cell to a group)", rc), qb_last_error()));
 }
 
-static int all_groups_done(const dealer *dl) {
-    for (int g = 0; g < dl->n_groups; g++)
-        if (!dl->group_done[g]) return 0;
-    return dl->in_flight == 0;
-}
-
 static void *dealer_main(void *arg) {
     dealer *dl = arg;
-    while (!all_groups_done(dl)) {
+    while (!qb_dealing_over(&dl->dealing)) {
         int flag = 0;
         MPI_Status st;
         int rc = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, dl->sched, &flag, &st);
@@ -243,16 +185,19 @@ static void *dealer_main(void *arg) {
     return NULL;
 }
 
-/* Every rank of the world has reached this point, waited for without a deadline (a phase lasts as long as its
- * longest unit; hung groups are the dealer's to find) and without spinning. */
-static int wait_for_everyone(qb_dist *d) {
+/* Every rank of comm has reached this point, waited for without a deadline (the ranks may still be running
+ * cells of an earlier phase, as long as its longest unit; hung groups are the dealer's to find) and without
+ * spinning. what: the point, for the error message. */
+static int wait_for_all_of(MPI_Comm comm, const char *what) {
     MPI_Request req;
-    int rc = MPI_Ibarrier(d->world, &req);
-    if (rc != MPI_SUCCESS) return qb_rank_mpi_error("MPI_Ibarrier (end of a packed phase)", rc);
+    int rc = MPI_Ibarrier(comm, &req);
+    char where[160];
+    snprintf(where, sizeof where, "MPI_Ibarrier (%s)", what);
+    if (rc != MPI_SUCCESS) return qb_rank_mpi_error(where, rc);
     for (;;) {
         int flag = 0;
         rc = MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
-        if (rc != MPI_SUCCESS) return qb_rank_mpi_error("MPI_Test (end of a packed phase)", rc);
+        if (rc != MPI_SUCCESS) return qb_rank_mpi_error(where, rc);
         if (flag) return 0;
         nap();
     }
@@ -272,7 +217,8 @@ static int group_dist(const qb_dist *world, MPI_Comm comm, qb_dist *gd) {
 typedef struct {
     const qb_packed_job *job;
     const int *unit_of;
-    int phase_tp, group, leader;
+    int group;               /* numbered over all phases (bench/packed_dealer.h), for rank 0's dealer */
+    int group_in_phase;      /* numbered within its phase, for the notes */
     const int *world_ranks;  /* [group size] */
     MPI_Comm sched;
     qb_results_meta device;  /* leader: its device's copy bandwidth and versions (bench/run_meta.h) */
@@ -317,7 +263,7 @@ static int send_result(worker *w, const qb_cell_group *grp, int cell_index, qb_c
 /* The note that says where a cell ran: "packed: group 1 of size 2, ranks 2,3 (hosts a,a)". */
 static void note_where(const worker *w, const qb_cell_group *grp, int size, qb_cell_record *c) {
     char note[256];
-    size_t k = (size_t)snprintf(note, sizeof note, "packed: group %d, ranks", w->group);
+    size_t k = (size_t)snprintf(note, sizeof note, "packed: group %d, ranks", w->group_in_phase);
     for (int i = 0; i < size && k < sizeof note; i++)
         k += (size_t)snprintf(note + k, sizeof note - k, "%s%d", i ? "," : " ", w->world_ranks[i]);
     if (grp->ranks && k < sizeof note)
@@ -379,133 +325,73 @@ out:
     return rc;
 }
 
-/* One phase: the cells of one TP size. */
-static int run_phase(const qb_packed_job *job, MPI_Comm sched, const int *host_of, const int *unit_of, int tp,
-                     int *executed, int *stopped, char *layout, size_t layout_cap) {
+
+/* This rank's group of one phase, once every member is free of the earlier phases: run it until "none left". */
+static int run_phase_group(const qb_packed_job *job, MPI_Comm sched, const int *unit_of, const qb_rank_groups *groups,
+                           int first_group, MPI_Comm *comm, int *executed) {
     qb_dist *d = job->r->dist;
-    const qb_options *o = job->r->opt;
-    qb_rank_groups groups;
-    QB_TRY(qb_rank_groups_make(host_of, d->world_size, tp, &groups));
-    int rc = -1;
-    dealer dl;
-    memset(&dl, 0, sizeof dl);
-    pthread_t thread;
-    int thread_started = 0;
-    MPI_Comm comm = MPI_COMM_NULL;
+    int g = groups->group_of[d->world_rank];
+    if (g < 0) return 0; /* sits this phase out */
+    QB_TRY(wait_for_all_of(*comm, "the ranks of a packed group, free of the earlier phases"));
+    int *members = malloc(sizeof *members * (size_t)groups->size);
+    if (!members) return qb_errorf("out of memory");
+    for (int r = 0, n = 0; r < d->world_size; r++)
+        if (groups->group_of[r] == g) members[n++] = r;
     qb_dist gd;
-    int have_gd = 0;
-    int *members = NULL;
-    if (groups.n_groups == 0) {
-        qb_errorf("--schedule packed: no %d ranks to run cells of TP size %d", tp, tp);
-        goto out;
-    }
-    if (d->world_rank == 0 && layout) {
-        size_t k = strlen(layout);
-        char line[1024];
-        qb_rank_groups_describe(&groups, line, sizeof line);
-        if (k < layout_cap) snprintf(layout + k, layout_cap - k, "%s%s", k ? " | " : "", line);
-    }
-
-    /* rank 0's dealer, before anyone can ask */
-    if (d->world_rank == 0) {
-        dl.job = job;
-        dl.world = d;
-        dl.sched = sched;
-        dl.phase_tp = tp;
-        dl.unit_of = unit_of;
-        dl.n_groups = groups.n_groups;
-        dl.leader = groups.leader;
-        dl.hung_after_s = o->deadline_s * (o->warmup + o->repetitions + 3);
-        dl.units = malloc(sizeof *dl.units * (size_t)job->n_cells);
-        dl.started = calloc((size_t)job->n_cells, 1);
-        dl.dealt = calloc((size_t)job->n_cells, 1);
-        double *unit_cost = calloc((size_t)job->n_cells, sizeof *unit_cost);
-        dl.group_unit = malloc(sizeof *dl.group_unit * (size_t)groups.n_groups);
-        dl.group_cell = malloc(sizeof *dl.group_cell * (size_t)groups.n_groups);
-        dl.group_since = calloc((size_t)groups.n_groups, sizeof *dl.group_since);
-        dl.group_done = calloc((size_t)groups.n_groups, 1);
-        dl.group_background = calloc((size_t)groups.n_groups, 1);
-        if (!dl.units || !dl.started || !dl.dealt || !unit_cost || !dl.group_unit || !dl.group_cell ||
-            !dl.group_since || !dl.group_done || !dl.group_background) {
-            free(unit_cost);
-            qb_errorf("out of memory dealing %d cells", job->n_cells);
-            goto out;
-        }
-        for (int g = 0; g < groups.n_groups; g++) dl.group_unit[g] = dl.group_cell[g] = -1;
-        for (int k = 0; k < job->n_cells; k++) {
-            if (!in_phase(&dl, k)) continue;
-            if (unit_cost[unit_of[k]] == 0) dl.units[dl.n_units++] = unit_of[k];
-            unit_cost[unit_of[k]] += qb_packed_cell_cost(&job->cfgs[k], tp, job->cells[k].context_len,
-                                                         o->generate_length, o->warmup + o->repetitions);
-        }
-        for (int i = 1; i < dl.n_units; i++) /* costliest first; equal costs keep the sweep's order */
-            for (int j = i; j > 0 && unit_cost[dl.units[j]] > unit_cost[dl.units[j - 1]]; j--) {
-                int t = dl.units[j];
-                dl.units[j] = dl.units[j - 1];
-                dl.units[j - 1] = t;
-            }
-        free(unit_cost);
-        int chosen = job->interference_cell >= 0 && in_phase(&dl, job->interference_cell) ? job->interference_cell : -1;
-        if (qb_interference_start(&dl.itf, chosen, groups.n_groups) != 0) goto out;
-        if (pthread_create(&thread, NULL, dealer_main, &dl) != 0) {
-            qb_errorf("cannot start the dealer thread");
-            goto out;
-        }
-        thread_started = 1;
-    }
-
-    int g = groups.group_of[d->world_rank];
-    qb_watchdog_arm(d, "MPI_Comm_split (packed groups)");
-    int mrc = MPI_Comm_split(d->world, g >= 0 ? g : MPI_UNDEFINED, d->world_rank, &comm);
-    qb_watchdog_disarm(d);
-    if (mrc != MPI_SUCCESS) { qb_rank_mpi_error("MPI_Comm_split (packed groups)", mrc); goto out; }
-    if (g >= 0) {
-        MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-        members = malloc(sizeof *members * (size_t)tp);
-        if (!members) { qb_errorf("out of memory"); goto out; }
-        for (int r = 0, n = 0; r < d->world_size; r++)
-            if (groups.group_of[r] == g) members[n++] = r;
-        if (group_dist(d, comm, &gd) != 0) goto out;
-        have_gd = 1;
+    int rc = group_dist(d, *comm, &gd);
+    if (rc == 0) {
         worker w;
         memset(&w, 0, sizeof w);
         w.job = job;
         w.unit_of = unit_of;
-        w.phase_tp = tp;
-        w.group = g;
-        w.leader = groups.leader[g];
+        w.group = first_group + g;
+        w.group_in_phase = g;
         w.world_ranks = members;
         w.sched = sched;
         w.executed = executed;
         snprintf(w.device.devices_json, sizeof w.device.devices_json, "[]");
-        if (run_group(&w, &gd) != 0) goto out;
+        rc = run_group(&w, &gd);
+        if (gd.tp_comm != MPI_COMM_NULL) MPI_Comm_free(&gd.tp_comm);
     }
-    if (wait_for_everyone(d) != 0) goto out;
-    if (thread_started) {
-        pthread_join(thread, NULL);
-        thread_started = 0;
-        if (dl.stopped) *stopped = 1;
-    }
-    if (qb_dist_bcast(d, stopped, sizeof *stopped, 0) != 0) goto out; /* every rank leaves the phases together */
-    rc = 0;
-out:
-    /* a failure here ends the job (main aborts it); the dealer thread is left to that abort */
-    if (have_gd && gd.tp_comm != MPI_COMM_NULL) MPI_Comm_free(&gd.tp_comm);
-    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
     free(members);
-    if (!thread_started) {
-        free(dl.units);
-        free(dl.started);
-        free(dl.dealt);
-        free(dl.group_unit);
-        free(dl.group_cell);
-        free(dl.group_since);
-        free(dl.group_done);
-        free(dl.group_background);
-        qb_interference_end(&dl.itf);
-        qb_rank_groups_free(&groups);
-    }
+    if (rc == 0) MPI_Comm_free(comm); /* the group is done: none of its members uses it again */
     return rc;
+}
+
+/* Rank 0: the dealing over every phase, and its thread. */
+static int start_dealer(const qb_packed_job *job, MPI_Comm sched, const int *unit_of, const int *sizes, int n_sizes,
+                        const qb_rank_groups *groups, dealer *dl, pthread_t *thread) {
+    const qb_options *o = job->r->opt;
+    int n_cells = job->n_cells, total = 0;
+    for (int p = 0; p < n_sizes; p++) total += groups[p].n_groups;
+    double *cost = malloc(sizeof *cost * (size_t)(n_cells > 0 ? n_cells : 1));
+    int *phase_groups = malloc(sizeof *phase_groups * (size_t)(n_sizes > 0 ? n_sizes : 1));
+    int *leader = malloc(sizeof *leader * (size_t)(total > 0 ? total : 1));
+    dl->group_since = calloc((size_t)(total > 0 ? total : 1), sizeof *dl->group_since);
+    dl->leader = leader;
+    if (!cost || !phase_groups || !leader || !dl->group_since) {
+        free(cost);
+        free(phase_groups);
+        return qb_errorf("out of memory dealing %d cells", n_cells);
+    }
+    for (int k = 0; k < n_cells; k++)
+        cost[k] = qb_packed_cell_cost(&job->cfgs[k], job->tps[k], job->cells[k].context_len, o->generate_length,
+                                      o->warmup + o->repetitions);
+    for (int p = 0, n = 0; p < n_sizes; p++) {
+        phase_groups[p] = groups[p].n_groups;
+        for (int g = 0; g < groups[p].n_groups; g++) leader[n++] = groups[p].leader[g];
+    }
+    dl->job = job;
+    dl->world = job->r->dist;
+    dl->sched = sched;
+    dl->hung_after_s = o->deadline_s * (o->warmup + o->repetitions + 3);
+    int rc = qb_dealing_init(&dl->dealing, n_cells, job->tps, job->done, unit_of, cost, n_sizes, sizes, phase_groups,
+                             job->interference_cell);
+    free(cost);
+    free(phase_groups);
+    if (rc != 0) return -1;
+    if (pthread_create(thread, NULL, dealer_main, dl) != 0) return qb_errorf("cannot start the dealer thread");
+    return 0;
 }
 
 int qb_run_packed(const qb_packed_job *job, int *stopped, char *layout, size_t layout_cap) {
@@ -517,12 +403,18 @@ int qb_run_packed(const qb_packed_job *job, int *stopped, char *layout, size_t l
     if (level < MPI_THREAD_MULTIPLE)
         return qb_errorf("--schedule packed: the MPI library granted thread level %d, and rank 0's dealer thread "
                          "needs MPI_THREAD_MULTIPLE (use --schedule serial)", level);
-    int rc = -1, executed = 0;
+    int rc = -1, executed = 0, n_sizes = 0, thread_started = 0, itf_phase = -1;
     MPI_Comm sched = MPI_COMM_NULL;
+    dealer dl;
+    memset(&dl, 0, sizeof dl);
+    pthread_t thread;
+    size_t n = (size_t)(job->n_cells > 0 ? job->n_cells : 1);
     int *host_of = malloc(sizeof *host_of * (size_t)d->world_size);
-    int *unit_of = malloc(sizeof *unit_of * (size_t)(job->n_cells > 0 ? job->n_cells : 1));
-    int *sizes = malloc(sizeof *sizes * (size_t)(job->n_cells > 0 ? job->n_cells : 1));
-    if (!host_of || !unit_of || !sizes) { qb_errorf("out of memory planning the packed schedule"); goto out; }
+    int *unit_of = malloc(sizeof *unit_of * n), *sizes = malloc(sizeof *sizes * n);
+    qb_rank_groups *groups = calloc(n, sizeof *groups);
+    MPI_Comm *comms = malloc(sizeof *comms * n);
+    if (!host_of || !unit_of || !sizes || !groups || !comms) { qb_errorf("out of memory planning the packed schedule"); goto out; }
+    for (size_t i = 0; i < n; i++) comms[i] = MPI_COMM_NULL;
     if (qb_rank_hosts(d, host_of) != 0) goto out;
     qb_watchdog_arm(d, "MPI_Comm_dup (the packed schedule's messages)");
     int mrc = MPI_Comm_dup(d->world, &sched);
@@ -531,7 +423,6 @@ int qb_run_packed(const qb_packed_job *job, int *stopped, char *layout, size_t l
     MPI_Comm_set_errhandler(sched, MPI_ERRORS_RETURN);
 
     /* units (the same on every rank) and the TP sizes to run, largest first */
-    int n_sizes = 0;
     for (int k = 0; k < job->n_cells; k++) {
         unit_of[k] = k;
         for (int i = 0; i < k; i++)
@@ -547,13 +438,66 @@ int qb_run_packed(const qb_packed_job *job, int *stopped, char *layout, size_t l
             sizes[j] = sizes[j - 1];
             sizes[j - 1] = t;
         }
-    for (int s = 0; s < n_sizes && !*stopped; s++)
-        if (run_phase(job, sched, host_of, unit_of, sizes[s], &executed, stopped, layout, layout_cap) != 0) goto out;
+
+    /* Every phase's groups and their communicators, made now, while every rank is here (a pure function of the
+     * hosts: every rank carves the same groups and fails alike). */
+    for (int p = 0; p < n_sizes; p++) {
+        if (qb_rank_groups_make(host_of, d->world_size, sizes[p], &groups[p]) != 0) goto out;
+        if (groups[p].n_groups == 0) {
+            qb_errorf("--schedule packed: no %d ranks to run cells of TP size %d", sizes[p], sizes[p]);
+            goto out;
+        }
+        if (job->interference_cell >= 0 && !job->done[job->interference_cell] &&
+            job->tps[job->interference_cell] == sizes[p])
+            itf_phase = p;
+        if (d->world_rank == 0 && layout) {
+            size_t k = strlen(layout);
+            char line[1024];
+            qb_rank_groups_describe(&groups[p], line, sizeof line);
+            if (k < layout_cap) snprintf(layout + k, layout_cap - k, "%s%s", k ? " | " : "", line);
+        }
+        int g = groups[p].group_of[d->world_rank];
+        qb_watchdog_arm(d, "MPI_Comm_split (packed groups)");
+        mrc = MPI_Comm_split(d->world, g >= 0 ? g : MPI_UNDEFINED, d->world_rank, &comms[p]);
+        qb_watchdog_disarm(d);
+        if (mrc != MPI_SUCCESS) { qb_rank_mpi_error("MPI_Comm_split (packed groups)", mrc); goto out; }
+        if (comms[p] != MPI_COMM_NULL) MPI_Comm_set_errhandler(comms[p], MPI_ERRORS_RETURN);
+    }
+    if (d->world_rank == 0) { /* rank 0's dealer, before anyone can ask */
+        if (start_dealer(job, sched, unit_of, sizes, n_sizes, groups, &dl, &thread) != 0) goto out;
+        thread_started = 1;
+    }
+
+    /* Each rank's phases in order; no barrier between them but the ones around --interference's phase. */
+    for (int p = 0, first_group = 0; p < n_sizes; first_group += groups[p].n_groups, p++) {
+        if ((p == itf_phase || p == itf_phase + 1) && itf_phase >= 0 &&
+            wait_for_all_of(d->world, "the phase of --interference runs alone") != 0)
+            goto out;
+        if (run_phase_group(job, sched, unit_of, &groups[p], first_group, &comms[p], &executed) != 0) goto out;
+    }
+    if (wait_for_all_of(d->world, "the end of the packed schedule") != 0) goto out;
+    if (thread_started) {
+        pthread_join(thread, NULL);
+        thread_started = 0;
+        if (dl.dealing.stopped) *stopped = 1;
+    }
+    if (qb_dist_bcast(d, stopped, sizeof *stopped, 0) != 0) goto out; /* every rank learns of a stop */
     rc = 0;
 out:
-    if (sched != MPI_COMM_NULL) MPI_Comm_free(&sched);
+    /* a failure here ends the job (main aborts it); the dealer thread and its state are left to that abort */
+    if (!thread_started) {
+        qb_dealing_free(&dl.dealing);
+        free(dl.leader);
+        free(dl.group_since);
+    }
+    for (int p = 0; comms && p < n_sizes; p++)
+        if (comms[p] != MPI_COMM_NULL) MPI_Comm_free(&comms[p]);
+    for (int p = 0; groups && p < n_sizes; p++) qb_rank_groups_free(&groups[p]);
+    if (sched != MPI_COMM_NULL && !thread_started) MPI_Comm_free(&sched);
     free(host_of);
     free(unit_of);
     free(sizes);
+    free(groups);
+    free(comms);
     return rc;
 }

@@ -2,16 +2,19 @@
  *
  * The cells run in phases, one per tensor-parallel size, largest size first. In a phase the ranks are carved
  * into groups of that size, each on one host (bench/rank_groups.h), and every group gets its own communicator
- * (MPI_Comm_split), so a cell's collectives stay inside its group. Rank 0 runs a dealer thread besides its own
- * group's work: a group's leader asks it for a cell whenever the group is free; the dealer answers with the next
- * cell of the unit (same model, format, position scaling, TP size and engine options: one weight load) the group
- * has loaded, else the first cell of the costliest unit nobody has started (largest first), else the last cell of
- * the unit with the most cells left (two or more: this group then loads its weights too), else "none left".
+ * (MPI_Comm_split, every phase's made at the start while all ranks are there), so a cell's collectives stay inside
+ * its group. Rank 0 runs a dealer thread besides its own group's work: a group's leader asks it for a cell
+ * whenever the group is free; the dealer (bench/packed_dealer.h) answers with a cell of the group's phase (the
+ * unit it has loaded first, else the costliest unit nobody has started, ...) or "none left".
+ * There is no barrier between phases: a group told "none left" is done, and each of its ranks goes on to its group
+ * of the next phase, which starts as soon as all its ranks are free, while the previous phase's other groups still
+ * run (the protocol and why it cannot deadlock: packed_schedule.c).
  * After each cell the leader sends the finished record to rank 0 (bench/cell_transfer.h), whose dealer thread
  * hands it to the caller's record function, which rewrites the results file as the serial schedule does.
  *
  * --interference (bench/interference.h) changes the dealing of its cell's phase: the cell alone first, every other
- * group told to wait, then the same cell again beside the others.
+ * group told to wait, then the same cell again beside the others. That phase keeps a barrier over every rank
+ * before and after it, so no group of another phase runs beside the cell.
  *
  * Faults: a rank that dies ends the job through mpirun; one that hangs inside a collective of its group is caught
  * by the watchdog as in the serial schedule; a group that has sent nothing for a cell within --deadline x

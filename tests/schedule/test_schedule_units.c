@@ -1,6 +1,7 @@
 /* test_schedule_units.c - the packed schedule's pure parts: groups carved per host, a finished cell as a byte image
- * and back, and --interference's spec, dealing steps, overlap check and NOISY rule (bench/rank_groups.h,
- * bench/cell_transfer.h, bench/interference.h). No MPI communication. */
+ * and back, the dealing over phases without a barrier between them, and --interference's spec, dealing steps,
+ * overlap check and NOISY rule (bench/rank_groups.h, bench/cell_transfer.h, bench/packed_dealer.h,
+ * bench/interference.h). No MPI communication. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "bench/cell_transfer.h"
 #include "bench/interference.h"
+#include "bench/packed_dealer.h"
 #include "bench/rank_groups.h"
 #include "util/error.h"
 
@@ -220,9 +222,70 @@ static void test_interference_dealing(void) {
     qb_cell_free(&c);
 }
 
+
+/* 4 ranks on one host: phase 0 (TP 2) has groups 0 = [0,1] and 1 = [2,3], phase 1 (TP 1) groups 2..5 = [0]..[3].
+ * Cell 0 needs TP 2; cells 1,2 (unit 1) and 3,4 (unit 3, the costlier) TP 1. */
+static const int k_tps[5] = {2, 1, 1, 1, 1}, k_units[5] = {0, 1, 1, 3, 3}, k_none_done[5] = {0};
+static const double k_cost[5] = {50, 1, 1, 5, 5};
+static const int k_phase_tp[2] = {2, 1}, k_phase_groups[2] = {2, 4};
+
+static int32_t ask(qb_dealing *dl, int g) {
+    int background = 0;
+    int32_t k = qb_dealing_answer(dl, g, 0, &background);
+    CHECK(!background);
+    return k;
+}
+
+static void test_dealing_without_barrier(void) {
+    qb_dealing dl;
+    CHECK(qb_dealing_init(&dl, 5, k_tps, k_none_done, k_units, k_cost, 2, k_phase_tp, k_phase_groups, -1) == 0);
+    CHECK(dl.n_groups == 6 && dl.phases[1].first_group == 2 && dl.group_phase[5] == 1);
+    CHECK(ask(&dl, 0) == 0);  /* group [0,1] runs the TP-2 cell */
+    CHECK(ask(&dl, 1) == -1); /* group [2,3]: nothing of its phase left (the cell's unit has one: no help) */
+    /* ranks 2 and 3 are free: their TP-1 groups are dealt cells while the TP-2 cell is still running */
+    CHECK(ask(&dl, 4) == 3); /* the costliest unit first */
+    CHECK(ask(&dl, 5) == 1);
+    CHECK(dl.group_cell[0] == 0 && dl.in_flight == 3 && !qb_dealing_over(&dl));
+    CHECK(qb_dealing_finished(&dl, 4) == 0 && ask(&dl, 4) == 4); /* the unit it has loaded */
+    CHECK(qb_dealing_finished(&dl, 5) == 0 && ask(&dl, 5) == 2);
+    CHECK(qb_dealing_finished(&dl, 5) == 0 && ask(&dl, 5) == -1);
+    CHECK(qb_dealing_finished(&dl, 4) == 0 && ask(&dl, 4) == -1);
+    CHECK(qb_dealing_finished(&dl, 5) == -1); /* nothing in flight */
+    CHECK(qb_dealing_finished(&dl, 0) == 0 && ask(&dl, 0) == -1);
+    CHECK(!qb_dealing_over(&dl)); /* groups [0] and [1] have not asked yet */
+    CHECK(ask(&dl, 2) == -1 && ask(&dl, 3) == -1);
+    CHECK(qb_dealing_over(&dl) && !dl.stopped);
+    qb_dealing_free(&dl);
+
+    /* --resume: cell 0 is in the file; the TP-2 groups get nothing, the TP-1 ones the rest */
+    const int done[5] = {1, 0, 0, 0, 0};
+    CHECK(qb_dealing_init(&dl, 5, k_tps, done, k_units, k_cost, 2, k_phase_tp, k_phase_groups, -1) == 0);
+    CHECK(ask(&dl, 0) == -1 && ask(&dl, 1) == -1 && ask(&dl, 2) == 3 && ask(&dl, 3) == 1);
+    /* the help rule: a free group takes the last cell of the unit with two or more left... */
+    CHECK(ask(&dl, 4) == -1); /* ... but each unit has one left */
+    qb_dealing_free(&dl);
+
+    /* a stop signal: "none left" to every group that asks, of any phase */
+    CHECK(qb_dealing_init(&dl, 5, k_tps, k_none_done, k_units, k_cost, 2, k_phase_tp, k_phase_groups, -1) == 0);
+    CHECK(ask(&dl, 0) == 0);
+    int background = 0;
+    CHECK(qb_dealing_answer(&dl, 1, 1, &background) == -1 && dl.stopped);
+    CHECK(ask(&dl, 4) == -1 && ask(&dl, 2) == -1);
+    qb_dealing_free(&dl);
+
+    /* --interference on cell 1 (phase 1): its phase's first free group gets it alone, the others wait */
+    CHECK(qb_dealing_init(&dl, 5, k_tps, k_none_done, k_units, k_cost, 2, k_phase_tp, k_phase_groups, 1) == 0);
+    CHECK(dl.phases[0].itf.state == QB_ITF_OFF && dl.phases[1].itf.state == QB_ITF_READY);
+    CHECK(ask(&dl, 0) == 0 && ask(&dl, 1) == -1);
+    CHECK(ask(&dl, 3) == 1 && dl.phases[1].itf.group == 1);
+    CHECK(ask(&dl, 4) == QB_INTERFERENCE_WAIT && !dl.group_done[4] && dl.group_cell[4] == -1);
+    qb_dealing_free(&dl);
+}
+
 int main(void) {
     test_groups();
     test_transfer();
+    test_dealing_without_barrier();
     test_interference_spec();
     test_interference_dealing();
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
