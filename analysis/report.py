@@ -134,7 +134,7 @@ def interference_lines(cells):
     for _, c in cells[cells["alone_speed_mean"].apply(lambda v: math.isfinite(float(v)))].iterrows():
         ratio = float(c.get("interference_ratio", math.nan))
         said = f"{ratio:.4f} of its speed alone" if math.isfinite(ratio) else \
-            "not measured (a beside run overlapped no other group's run)"
+            "not measured (a beside run overlapped no other group's cell)"
         lines += [f"Interference (`--interference`): {c['model']} {c['quant']} input {int(c['context_len'])} ran "
                   f"beside the other groups at {float(c['speed_mean']):.2f} tok/s, alone at "
                   f"{float(c['alone_speed_mean']):.2f} ± {float(c['alone_speed_std']):.2f} tok/s: {said}"

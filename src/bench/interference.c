@@ -192,9 +192,14 @@ int qb_interference_wants_company(const qb_interference *it) {
     return it->state == QB_ITF_ALONE_DONE || it->state == QB_ITF_BESIDE;
 }
 
+/* Another group's cell in progress: from its first timed run's start to its last one's end. The group is busy
+ * between its runs too (a cell's runs follow each other at once), so a short beside run that falls between two of
+ * them still ran beside that group; only the gaps between cells (weights loading, the warm-up and check runs) are
+ * not counted. */
 static void keep_windows(qb_interference *it, int g, const qb_cell_record *c) {
-    if (it->n_windows + c->n_runs > it->cap_windows) {
-        int cap = 2 * (it->n_windows + c->n_runs) + 16;
+    if (c->n_runs < 1) return;
+    if (it->n_windows + 1 > it->cap_windows) {
+        int cap = 2 * it->n_windows + 16;
         double *w = realloc(it->windows, sizeof *w * 2 * (size_t)cap);
         if (w) it->windows = w;
         int *wg = realloc(it->window_group, sizeof *wg * (size_t)cap);
@@ -202,11 +207,14 @@ static void keep_windows(qb_interference *it, int g, const qb_cell_record *c) {
         if (!w || !wg) return; /* out of memory: fewer windows, at worst "no overlap" */
         it->cap_windows = cap;
     }
-    for (int i = 0; i < c->n_runs; i++) {
-        it->windows[2 * it->n_windows] = c->runs[i].start_unix_s;
-        it->windows[2 * it->n_windows + 1] = c->runs[i].end_unix_s;
-        it->window_group[it->n_windows++] = g;
+    double start = c->runs[0].start_unix_s, end = c->runs[0].end_unix_s;
+    for (int i = 1; i < c->n_runs; i++) {
+        if (c->runs[i].start_unix_s < start) start = c->runs[i].start_unix_s;
+        if (c->runs[i].end_unix_s > end) end = c->runs[i].end_unix_s;
     }
+    it->windows[2 * it->n_windows] = start;
+    it->windows[2 * it->n_windows + 1] = end;
+    it->window_group[it->n_windows++] = g;
 }
 
 int qb_interference_receive(qb_interference *it, int g, int k, qb_cell_record *c, const qb_cell_origin *from,
@@ -275,7 +283,7 @@ static void judge(qb_interference *it, qb_cell_record *c) {
         if (!overlaps && alone_run < 0) alone_run = i;
     }
     if (alone_run >= 0) {
-        snprintf(line, sizeof line, "interference: no overlap: beside run %d overlapped no run of another group "
+        snprintf(line, sizeof line, "interference: no overlap: beside run %d overlapped no cell of another group "
                  "(alone %.2f ± %.2f tok/s)", alone_run, it->alone.mean, it->alone.stddev);
         qb_cell_note(c, line);
         return;

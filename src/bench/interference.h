@@ -12,8 +12,9 @@
  *                   reported (their runs may overlap its last ones); then it goes to the results file.
  * The recorded cell is the beside one, with alone_speed_mean, alone_speed_std and interference_ratio (beside mean
  * / alone mean) and a line in checks, "interference: beside N groups: R of alone (alone A ± S tok/s)". Each beside
- * run must overlap a run of another group (start_unix_s / end_unix_s, rank 0's clock; the runs rank 0 received,
- * background ones included); else the ratio is NaN and checks says "no overlap".
+ * run must overlap another group's cell in progress (from its first timed run's start to its last one's end, by
+ * start_unix_s / end_unix_s on rank 0's clock; the cells rank 0 received, background ones included); else the
+ * ratio is NaN and checks says "no overlap".
  *
  * The NOISY rule it decides (qb_interference_slowed): with se = sqrt(se_alone^2 + se_beside^2), se = std /
  * sqrt(runs), a slow-down larger than max(2 se / alone mean, 1 %) means the packed numbers are not publishable on

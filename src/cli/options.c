@@ -386,7 +386,7 @@ static const qb_flag FLAGS[] = {
     {"interference", "MODEL:FORMAT:INPUT[:TP]", "with --schedule packed: time this one cell of the sweep first alone "
      "(the other groups wait), then again beside the other groups (given sweep cells, or unrecorded repeats when "
      "they run out); its record is the beside one, with alone_speed_mean, alone_speed_std and interference_ratio "
-     "(NaN when a beside run overlapped no run of another group) and a line in checks; a slow-down beyond "
+     "(NaN when a beside run overlapped no cell of another group) and a line in checks; a slow-down beyond "
      "max(2 standard errors, 1 %) marks every cell of the results file NOISY (docs/SCHEDULING.md)",
      set_interference, NULL},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "

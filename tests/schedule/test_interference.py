@@ -117,13 +117,15 @@ class Interference(unittest.TestCase):
         self.assertAlmostEqual(alone, c["alone_mean"], places=2)
         self.assertAlmostEqual(spread, c["alone_std"], places=2)
 
-    def test_every_beside_run_overlaps_another_groups_run(self):
+    def test_every_beside_run_overlaps_another_groups_cell(self):
         c = self.chosen()
         self.assertEqual(len(c["times"]), 3)
-        others = [t for o in self.cells if o["ranks"] != c["ranks"] for t in o["times"]]
+        # another group's cell in progress: from its first run's start to its last run's end
+        others = [(min(s for s, _ in o["times"]), max(e for _, e in o["times"]))
+                  for o in self.cells if o["ranks"] != c["ranks"] and o["times"]]
         for start, end in c["times"]:
             self.assertTrue(any(s < end and start < e for s, e in others),
-                            f"beside run {start:.4f}-{end:.4f} overlaps no run of another group in /runs")
+                            f"beside run {start:.4f}-{end:.4f} overlaps no cell of another group in /runs")
 
     def test_the_noisy_rule_is_applied_as_the_fields_say(self):
         c = self.chosen()

@@ -149,8 +149,9 @@ static qb_cell_record runs_at(const double (*t)[2], int n, double mean, double s
     return c;
 }
 
-/* The steps for three groups, the chosen cell 5 on group 1; other_end: when group 2's run during step 2 ends. */
-static void interference_steps(double other_end, qb_cell_record *out) {
+/* The steps for three groups, the chosen cell 5 on group 1 (beside runs 20-21 and 21-22); other_t: the runs of
+ * group 0's cell during step 2. */
+static void interference_steps(const double (*other_t)[2], int n_other, qb_cell_record *out) {
     qb_interference it;
     char done[3] = {0, 0, 0};
     int in_flight[3] = {-1, -1, -1};
@@ -185,8 +186,7 @@ static void interference_steps(double other_end, qb_cell_record *out) {
     qb_cell_record got;
     CHECK(qb_interference_release(&it, &got, &from, &ranks) == 0); /* held: group 0 has not reported */
     in_flight[0] = -1;
-    const double other_t[1][2] = {{19.5, other_end}};
-    qb_cell_record other = runs_at(other_t, 1, 50.0, 0.0);
+    qb_cell_record other = runs_at(other_t, n_other, 50.0, 0.0);
     CHECK(qb_interference_receive(&it, 0, 4, &other, &from, &ranks, in_flight) == 0);
     qb_cell_free(&other);
     CHECK(qb_interference_release(&it, &got, &from, &ranks) == 1);
@@ -197,7 +197,8 @@ static void interference_steps(double other_end, qb_cell_record *out) {
 
 static void test_interference_dealing(void) {
     qb_cell_record c;
-    interference_steps(22.5, &c); /* group 0's run covers both beside runs */
+    const double covers[1][2] = {{19.5, 22.5}}, short_of[1][2] = {{19.5, 20.5}}, around[2][2] = {{19, 19.9}, {22.1, 23}};
+    interference_steps(covers, 1, &c); /* group 0's run covers both beside runs */
     CHECK(c.alone_speed_mean == 100.0 && c.alone_speed_std == 1.0 && c.interference_ratio == 0.9);
     CHECK(strstr(c.checks, "interference: beside 1 groups: 0.9000 of alone (alone 100.00 ± 1.00 tok/s)") != NULL);
     CHECK(strstr(c.checks, "slower beyond noise: packed cells NOISY") != NULL);
@@ -216,9 +217,13 @@ static void test_interference_dealing(void) {
     CHECK(qb_interference_slowed(&c, &limit) == 0);
     qb_cell_free(&c);
 
-    interference_steps(20.5, &c); /* the second beside run overlaps nothing */
+    interference_steps(short_of, 1, &c); /* the second beside run overlaps nothing */
     CHECK(c.alone_speed_mean == 100.0 && isnan(c.interference_ratio));
-    CHECK(strstr(c.checks, "interference: no overlap: beside run 1 overlapped no run of another group") != NULL);
+    CHECK(strstr(c.checks, "interference: no overlap: beside run 1 overlapped no cell of another group") != NULL);
+    qb_cell_free(&c);
+
+    interference_steps(around, 2, &c); /* both beside runs fall between two runs of group 0's cell: beside it */
+    CHECK(c.interference_ratio == 0.9);
     qb_cell_free(&c);
 }
 
