@@ -5,7 +5,8 @@ Run by ctest: /usr/bin/python3 tests/schedule/test_packed.py PATH/TO/qwenbench P
 Three tiny models (the preset and two fixture checkpoints) x five input lengths under mpirun -np 4: the packed
 schedule with two groups of 2 (--tp 2) and four groups of 1 (--tp 1) gives the same cells, with the same tokens,
 as the serial schedule; a rank killed or hung mid-sweep ends the job with every cell received kept, and --resume
-completes the file. Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
+completes the file. EntryTp: sweep entries with their own "tp" (a TP-2 and a TP-1 entry), the TP-1 phase beside
+the TP-2 cell (no barrier between phases). Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
 """
 import json
 import os
@@ -293,6 +294,11 @@ class EntryTp(unittest.TestCase):
             self.assertNotEqual(p.returncode, 0, "an entry's other TP is another cell: resume must refuse the file")
             self.assertIn("made with other settings", p.stderr)
             self.assertEqual(len(read(path)[0]), 17, "the file is kept")
+
+    def test_help_says_an_entry_tp_wins(self):
+        p = subprocess.run([QB, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('except an entry\'s own "tp", which wins over --tp for that entry\'s cells', p.stdout)
 
     def test_an_entry_tp_the_ranks_cannot_give_is_refused(self):
         with tempfile.TemporaryDirectory() as d:
