@@ -100,15 +100,21 @@ static int choose_backend(const qb_options *o, qb_dist *d, qb_backend_create_fn 
     return 0;
 }
 
+/* A requested TP size (0: auto) that the job's ranks cannot give; what names where it came from. */
+static int check_tp_fits(int tp, const qb_dist *d, const char *what) {
+    if (tp > d->world_size) return qb_errorf("%s %d: larger than the %d rank(s) of this job", what, tp, d->world_size);
+    if (tp > 0 && d->world_size % tp != 0)
+        return qb_errorf("%s %d: the %d ranks of this job do not split into groups of %d", what, tp, d->world_size, tp);
+    return 0;
+}
+
 /* Checks that need no work: formats, configs, TP legality, position scaling. One line, exit 2. With --tp N
- * every cell runs on N ranks; without it, the CPU engine uses every rank and the CUDA engine the fewest GPUs
- * that hold each cell (bench/planner.h). */
+ * every cell runs on N ranks (a sweep entry's own "tp" wins for its cells); without it, the CPU engine uses every
+ * rank and the CUDA engine the fewest GPUs that hold each cell (bench/planner.h). */
 static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_spec *cells, int n, bool planned) {
-    if (o->tp > d->world_size)
-        return qb_errorf("--tp %d: larger than the %d rank(s) of this job", o->tp, d->world_size);
-    if (o->tp > 0 && d->world_size % o->tp != 0)
-        return qb_errorf("--tp %d: the %d ranks of this job do not split into groups of %d", o->tp, d->world_size, o->tp);
-    const int tp = o->tp > 0 ? o->tp : o->schedule == QB_SCHEDULE_PACKED ? 1 : d->world_size; /* bench/runner.c */
+    bool run_tp_used = false; /* --tp (or the file's top-level "tp") is checked when a cell runs on it */
+    for (int i = 0; i < n; i++) run_tp_used |= !cells[i].own_tp;
+    if (run_tp_used) QB_TRY(check_tp_fits(o->tp, d, "--tp"));
     qb_rope_policy rope;
     QB_TRY(qb_rope_policy_parse(o->rope_scaling, &rope));
     for (int i = 0; i < n; i++) {
@@ -118,8 +124,17 @@ static int validate_plan(const qb_options *o, const qb_dist *d, const qb_cell_sp
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0)
             return qb_error_prefix("--model %s", cells[i].model), qb_error_make_printable(); /* a path: escaped */
         if (qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0) return -1; /* names --quant itself */
-        if ((o->tp > 0 || !planned) && qb_shard_plan_check(&cfg, tp) != 0)
-            return qb_error_prefix("--tp %d with %s", tp, cfg.name);
+        char what[QB_PATH_MAX + 64] = "--tp";
+        if (cells[i].own_tp) {
+            char file[QB_PATH_MAX];
+            snprintf(what, sizeof what, "%s: entries[%d].tp", qb_printable(o->sweep, file, sizeof file),
+                     cells[i].sweep_entry);
+            QB_TRY(check_tp_fits(cells[i].tp, d, what));
+        }
+        const int want = qb_cell_requested_tp(o, &cells[i]); /* the runner's default when 0 (bench/runner.c) */
+        const int tp = want > 0 ? want : o->schedule == QB_SCHEDULE_PACKED ? 1 : d->world_size;
+        if ((want > 0 || !planned) && qb_shard_plan_check(&cfg, tp) != 0)
+            return qb_error_prefix("%s %d with %s", what, tp, cfg.name);
         if (qb_rope_policy_apply(&rope, &cfg, cells[i].context_len, o->generate_length, label, sizeof label) != 0)
             return qb_error_prefix("--rope-scaling %s", o->rope_scaling);
         if (o->prompt_mode == QB_PROMPT_REPEAT && o->prompt_repeat_id >= cfg.vocab_size)

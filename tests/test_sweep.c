@@ -126,6 +126,29 @@ static void test_defaults(void) {
     CHECK(s.cells == NULL && s.n_cells == 0, "qb_sweep_free leaves an empty sweep");
 }
 
+/* An entry's own "tp" (N or "auto") is carried by its cells; entries without one leave has_tp false. */
+static void test_entry_tp(void) {
+    qb_sweep s;
+    const char *json = "{\"tp\": 4, \"entries\": ["
+                       "{\"models\": [\"a\"], \"quants\": [\"bf16\"], \"context_lengths\": [1, 2], \"tp\": 2},"
+                       "{\"models\": [\"b\"], \"quants\": [\"bf16\"], \"context_lengths\": [1]},"
+                       "{\"models\": [\"c\"], \"quants\": [\"bf16\"], \"context_lengths\": [1], \"tp\": \"auto\"}]}";
+    if (qb_sweep_parse(json, "tp.json", &s) != 0) {
+        fprintf(stderr, "FAIL parsing entries with their own tp: %s\n", qb_last_error());
+        g_failures++;
+        return;
+    }
+    CHECK(s.has_tp && s.tp == 4, "top-level tp %d", s.tp);
+    CHECK(s.n_cells == 4, "n_cells %d", s.n_cells);
+    if (s.n_cells == 4) {
+        CHECK(s.cells[0].has_tp && s.cells[0].tp == 2 && s.cells[1].has_tp && s.cells[1].tp == 2,
+              "entries[0]'s cells carry tp 2 (%d %d)", s.cells[0].tp, s.cells[1].tp);
+        CHECK(!s.cells[2].has_tp, "entries[1] gave no tp: its cell has none of its own");
+        CHECK(s.cells[3].has_tp && s.cells[3].tp == QB_SWEEP_TP_AUTO, "entries[2]'s cell: tp auto (%d)", s.cells[3].tp);
+    }
+    qb_sweep_free(&s);
+}
+
 /* A malformed sweep must be refused with a message that contains each of the expected fragments. */
 static void expect_error(const char *json, const char *frag1, const char *frag2) {
     qb_sweep s;
@@ -159,6 +182,16 @@ static void test_errors(void) {
     expect_error("{\"entries\": [" ENTRY "], \"tp\": 0}", "tp", "out of range");
     expect_error("{\"entries\": [" ENTRY "], \"tp\": true}", "tp", "\"auto\" or a positive integer");
     expect_error("{\"entries\": [" ENTRY "], \"name\": \"\"}", "name", "non-empty");
+#define TP_ENTRY(v) "{\"entries\": [" ENTRY ", {\"models\": [\"n\"], \"quants\": [\"bf16\"], \"context_lengths\": [1], " \
+                    "\"tp\": " v "}]}"
+    expect_error(TP_ENTRY("\"all\""), "entries[1].tp", "must be \"auto\" or a positive integer, not \"all\"");
+    expect_error(TP_ENTRY("0"), "entries[1].tp", "0 is out of range [1, 1024]");
+    expect_error(TP_ENTRY("1025"), "entries[1].tp", "out of range [1, 1024]");
+    expect_error(TP_ENTRY("-2"), "entries[1].tp", "out of range");
+    expect_error(TP_ENTRY("2.0"), "entries[1].tp", "\"auto\" or a positive integer");
+    expect_error(TP_ENTRY("[2]"), "entries[1].tp", "\"auto\" or a positive integer");
+    expect_error(TP_ENTRY("null"), "entries[1].tp", "\"auto\" or a positive integer");
+#undef TP_ENTRY
     expect_error("{\"entries\": [" ENTRY ", 3]}", "entries[1]", "object");
     expect_error("{\"entries\": [{\"quants\": [\"bf16\"], \"context_lengths\": [1]}]}", "entries[0].models",
                  "missing");
@@ -342,6 +375,7 @@ int main(int argc, char **argv) {
     test_report(src);
     test_quick_and_tiny(src);
     test_defaults();
+    test_entry_tp();
     test_errors();
     test_setting_limits();
     test_cell_limit();

@@ -118,7 +118,7 @@ int qb_interference_check(const qb_runner *r, const qb_cell_spec *cells, int n) 
         if (qb_model_config_resolve(cells[i].model, &cfgs[i], &ckpt, dir, sizeof dir) != 0 ||
             qb_model_config_apply_quant(&cfgs[i], cells[i].quant, ckpt) != 0 ||
             qb_rope_policy_apply(&rope, &cfgs[i], cells[i].context_len, o->generate_length, label, sizeof label) != 0 ||
-            qb_runner_plan_tp(r, &cfgs[i], cells[i].context_len, &tps[i], why, sizeof why) != 0)
+            qb_runner_plan_tp(r, &cfgs[i], &cells[i], &tps[i], why, sizeof why) != 0)
             goto out;
         names[i] = cfgs[i].name;
     }

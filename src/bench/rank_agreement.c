@@ -288,6 +288,7 @@ int qb_ranks_compare_cells(qb_dist *d, const qb_cell_spec *cells, int n_cells, i
         char dir[QB_PATH_MAX];
         qb_fingerprint_init(&mine[i]);
         qb_fingerprint_add_cell(&mine[i], cells[i].quant, cells[i].context_len, &cells[i].engine);
+        add_int(&mine[i], "options", "the cell's sweep-entry \"tp\" (-1: none)", cells[i].own_tp ? cells[i].tp : -1);
         /* already validated on every rank; should the config have changed since, there is nothing to compare */
         if (qb_model_config_resolve(cells[i].model, &cfg, &ckpt, dir, sizeof dir) != 0 ||
             qb_model_config_apply_quant(&cfg, cells[i].quant, ckpt) != 0)

@@ -69,6 +69,9 @@ static int settings_json(const qb_runner *r, const qb_cell_spec *cells, const ch
         char options[256];
         qb_engine_options_format(&cells[i].engine, options, sizeof options);
         json_t *c = json_pack("[ssis]", names[i], qb_quant_name(cells[i].quant), cells[i].context_len, options);
+        /* a sweep entry's own "tp" (0: auto) is part of the cell, so that --resume refuses a file made with
+         * another; named only then, so that files without one keep the settings they always had */
+        if (c && cells[i].own_tp) json_array_append_new(c, json_integer(cells[i].tp));
         if (c) json_array_append_new(list, c);
     }
     json_object_set_new(root, "cells", list);

@@ -223,13 +223,17 @@ static int record_unplanned(const qb_runner *r, packed_sink *sink, const qb_mode
     return 0;
 }
 
-/* The tensor-parallel size of every cell, the same on every rank: --tp N as given; else, on CUDA, the fewest
- * GPUs whose memory holds the cell (bench/planner.h; none: the cell is DOES_NOT_FIT with the numbers); on the
- * CPU, every rank (serial) or one (packed: as many cells side by side as there are ranks). */
-int qb_runner_plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap) {
+int qb_cell_requested_tp(const qb_options *o, const qb_cell_spec *cell) { return cell->own_tp ? cell->tp : o->tp; }
+
+/* The tensor-parallel size of every cell, the same on every rank: the cell's own TP or --tp N as given; else, on
+ * CUDA, the fewest GPUs whose memory holds the cell (bench/planner.h; none: the cell is DOES_NOT_FIT with the
+ * numbers); on the CPU, every rank (serial) or one (packed: as many cells side by side as there are ranks). */
+int qb_runner_plan_tp(const qb_runner *r, const qb_model_config *cfg, const qb_cell_spec *cell, int *tp, char *why,
+                      size_t cap) {
+    const int want = qb_cell_requested_tp(r->opt, cell), ctx = cell->context_len;
     why[0] = '\0';
-    if (r->opt->tp > 0 || r->gpu_bytes == 0) {
-        *tp = r->opt->tp > 0 ? r->opt->tp : r->opt->schedule == QB_SCHEDULE_PACKED ? 1 : r->dist->world_size;
+    if (want > 0 || r->gpu_bytes == 0) {
+        *tp = want > 0 ? want : r->opt->schedule == QB_SCHEDULE_PACKED ? 1 : r->dist->world_size;
         return 0;
     }
     qb_plan_request req = {ctx, r->opt->generate_length, r->gpu_bytes, r->dist->world_size, 0};
@@ -315,7 +319,7 @@ int qb_run_cells(const qb_runner *world_runner, const qb_cell_spec *cells, int n
                                  sizeof rope_labels[i]) != 0)
             goto out;
         names[i] = cfgs[i].name;
-        if (qb_runner_plan_tp(r, &cfgs[i], cells[i].context_len, &tps[i], no_fit[i], sizeof no_fit[i]) != 0) goto out;
+        if (qb_runner_plan_tp(r, &cfgs[i], &cells[i], &tps[i], no_fit[i], sizeof no_fit[i]) != 0) goto out;
         if (root && strstr(rope_labels[i], "auto"))
             fprintf(notes, "# %s input %d: input + %d generated tokens exceed %d positions: YaRN factor %g applied\n",
                    cfgs[i].name, cells[i].context_len, o->generate_length, cfgs[i].rope_original_max_pos,

@@ -22,6 +22,9 @@ typedef struct {
     qb_quant quant;
     int context_len;
     qb_engine_options engine;       /* this cell's engine options (one combination of the run's lists) */
+    bool own_tp;                    /* its sweep entry gave "tp": that wins over the run's --tp / top-level "tp" */
+    int tp;                         /* then: >= 1, or 0 for auto (the same meaning as --tp 0) */
+    int sweep_entry;                /* then: the entry's index, for messages */
 } qb_cell_spec;
 
 typedef struct {
@@ -43,10 +46,14 @@ typedef struct {
  * Returns -1 on a fatal error (message recorded; main aborts the job). */
 int qb_run_cells(const qb_runner *r, const qb_cell_spec *cells, int n_cells, int *exit_status);
 
-/* The tensor-parallel size of a cell, the same on every rank: --tp N as given; else, on CUDA, the fewest GPUs whose
- * memory holds it (bench/planner.h; none: *tp = 0 and why says so); on the CPU, every rank (serial) or one
- * (packed). -1 on an error of the planner. */
-int qb_runner_plan_tp(const qb_runner *r, const qb_model_config *cfg, int ctx, int *tp, char *why, size_t cap);
+/* The TP size a cell asks for: its own (its sweep entry's "tp") if it has one, else the run's --tp; 0: auto. */
+int qb_cell_requested_tp(const qb_options *o, const qb_cell_spec *cell);
+
+/* The tensor-parallel size of a cell, the same on every rank: the requested N (qb_cell_requested_tp) as given;
+ * else, on CUDA, the fewest GPUs whose memory holds it (bench/planner.h; none: *tp = 0 and why says so); on the
+ * CPU, every rank (serial) or one (packed). -1 on an error of the planner. */
+int qb_runner_plan_tp(const qb_runner *r, const qb_model_config *cfg, const qb_cell_spec *cell, int *tp, char *why,
+                      size_t cap);
 
 /* Test build only (bench/test_hooks.h): the delay before a cell and the fault at this process's cell_number-th
  * cell (0-based), for r->dist's world rank. Does nothing in the release binary. */

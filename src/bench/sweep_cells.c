@@ -73,6 +73,9 @@ static int from_sweep_file(qb_options *o, qb_cell_spec **base, int *n_base) {
         snprintf(c[i].model, sizeof c[i].model, "%s", s.cells[i].model);
         c[i].quant = s.cells[i].quant;
         c[i].context_len = s.cells[i].context_len;
+        c[i].own_tp = s.cells[i].has_tp; /* an entry's own "tp" wins even over --tp */
+        c[i].tp = s.cells[i].tp;
+        c[i].sweep_entry = s.cells[i].entry;
     }
     *base = c;
     *n_base = s.n_cells;

@@ -374,7 +374,7 @@ static const qb_flag FLAGS[] = {
      "of the results file's /cells, one row/object per cell, and nothing else on stdout (notes go to stderr; "
      "docs/RESULTS.md)", set_output_format, fmt_output_format},
     {"seed", "N", "seed of the random prompt and the random weights, in [0, 2^64 - 1]", set_seed, fmt_seed},
-    {"tp", "N", "tensor-parallel size for every cell, in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
+    {"tp", "N", "tensor-parallel size for every cell (but those of a sweep entry with its own \"tp\"), in [1, " QB_LIMIT_STR(QB_LIMIT_TP) "] (it must divide the "
      "number of ranks; serial: the others wait, packed: groups of N run cells side by side); "
      "without it the CPU engine uses every rank (serial) or one per cell (packed), and the CUDA engine the fewest "
      "GPUs that hold each cell",
@@ -391,7 +391,8 @@ static const qb_flag FLAGS[] = {
      set_interference, NULL},
     {"sweep", "FILE", "sweep config (configs/sweeps/*.json; a regular file of at most "
      QB_LIMIT_STR(QB_LIMIT_SWEEP_FILE_BYTES) " bytes, at most " QB_LIMIT_STR(QB_LIMIT_SWEEP_CELLS) " cells, settings "
-     "within the flags' ranges); flags given on the command line override it",
+     "within the flags' ranges); flags given on the command line override it, except an entry's own \"tp\", "
+     "which wins over --tp for that entry's cells (docs/SWEEPS.md)",
      set_sweep, fmt_sweep},
     {"resume", NULL, "complete the results file: run only its missing cells (same settings required); a file "
      "that does not exist yet is started",

@@ -13,7 +13,7 @@
 
 static const char *const k_top_keys[] = {"name", "description", "generate_length", "repetitions",
                                          "warmup", "tp", "entries", NULL};
-static const char *const k_entry_keys[] = {"models", "quants", "context_lengths", NULL};
+static const char *const k_entry_keys[] = {"models", "quants", "context_lengths", "tp", NULL};
 
 static bool key_known(const char *key, const char *const *known) {
     for (int i = 0; known[i]; i++)
@@ -50,24 +50,25 @@ static int get_int(json_t *obj, const char *field, long long lo, long long hi, c
     return 0;
 }
 
-static int get_tp(json_t *obj, const char *origin, qb_sweep *s) {
+/* An optional "tp": "auto" | N of obj (the top level, or an entry: where is then "entries[i]."). */
+static int get_tp(json_t *obj, const char *origin, const char *where, int *tp, bool *has) {
     json_t *v = json_object_get(obj, "tp");
-    s->has_tp = false;
-    s->tp = QB_SWEEP_TP_AUTO;
+    *has = false;
+    *tp = QB_SWEEP_TP_AUTO;
     if (!v) return 0;
     if (json_is_string(v)) {
         if (strcmp(json_string_value(v), "auto") != 0)
-            return qb_errorf("%s: tp: must be \"auto\" or a positive integer, not \"%s\"", origin,
+            return qb_errorf("%s: %stp: must be \"auto\" or a positive integer, not \"%s\"", origin, where,
                              json_string_value(v));
-        s->has_tp = true;
+        *has = true;
         return 0;
     }
-    if (!json_is_integer(v)) return qb_errorf("%s: tp: must be \"auto\" or a positive integer", origin);
-    int tp;
-    bool has;
-    QB_TRY(get_int(obj, "tp", 1, QB_LIMIT_TP, origin, &tp, &has));
-    s->tp = tp;
-    s->has_tp = true;
+    if (!json_is_integer(v)) return qb_errorf("%s: %stp: must be \"auto\" or a positive integer", origin, where);
+    long long x = json_integer_value(v);
+    if (x < 1 || x > QB_LIMIT_TP)
+        return qb_errorf("%s: %stp: %lld is out of range [1, %d]", origin, where, x, QB_LIMIT_TP);
+    *tp = (int)x;
+    *has = true;
     return 0;
 }
 
@@ -136,6 +137,9 @@ static int check_entry(json_t *entry, const char *origin, int i) {
     if (!json_is_object(entry)) return qb_errorf("%s: entries[%d]: must be an object", origin, i);
     snprintf(where, sizeof where, "entries[%d].", i);
     QB_TRY(check_keys(entry, k_entry_keys, origin, where));
+    int tp;
+    bool has_tp;
+    QB_TRY(get_tp(entry, origin, where, &tp, &has_tp));
     json_t *models, *quants, *lengths, *v;
     size_t j;
     QB_TRY(get_array(entry, "models", origin, i, &models));
@@ -198,6 +202,9 @@ static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s) {
     json_t *models = json_object_get(entry, "models"), *quants = json_object_get(entry, "quants");
     json_t *lengths = json_object_get(entry, "context_lengths"), *m, *q, *l;
     size_t a, b, c;
+    int tp;
+    bool has_tp;
+    (void)get_tp(entry, origin, "", &tp, &has_tp); /* checked in check_entry */
     json_array_foreach(models, a, m) {
         char *model = strdup(json_string_value(m)); /* stored once; its cells point to it */
         if (!model) return qb_errorf("%s: out of memory expanding the sweep", origin);
@@ -206,7 +213,7 @@ static int expand_entry(json_t *entry, const char *origin, int i, qb_sweep *s) {
             qb_quant quant;
             (void)qb_quant_parse(json_string_value(q), &quant); /* checked in check_entry */
             json_array_foreach(lengths, c, l)
-                s->cells[s->n_cells++] = (qb_sweep_cell){model, quant, (int)json_integer_value(l), i};
+                s->cells[s->n_cells++] = (qb_sweep_cell){model, quant, (int)json_integer_value(l), i, has_tp, tp};
         }
     }
     return 0;
@@ -260,7 +267,7 @@ static int parse_root(json_t *root, const char *origin, qb_sweep *s) {
                    &s->has_generate_length));
     QB_TRY(get_int(root, "repetitions", 1, QB_LIMIT_REPETITIONS, origin, &s->repetitions, &s->has_repetitions));
     QB_TRY(get_int(root, "warmup", 0, QB_LIMIT_WARMUP, origin, &s->warmup, &s->has_warmup));
-    QB_TRY(get_tp(root, origin, s));
+    QB_TRY(get_tp(root, origin, "", &s->tp, &s->has_tp));
     QB_TRY(get_engine_options(root, origin, s));
 
     json_t *entries = json_object_get(root, "entries"), *entry;

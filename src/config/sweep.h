@@ -7,6 +7,7 @@
  * innermost); a duplicate (model, quant, context length) cell is refused. Sweep-level settings the file leaves
  * out keep has_<setting> == false (their value is then 0 and must not be used). Every error is one line naming
  * the file and the field, e.g. "x.json: entries[1].quants[0]: unknown quant \"int3\" (expected bf16, ...)".
+ * An entry may give its own "tp" (same values as the top-level key); its cells carry it (has_tp, tp).
  */
 #ifndef QB_CONFIG_SWEEP_H
 #define QB_CONFIG_SWEEP_H
@@ -24,6 +25,8 @@ typedef struct {
     qb_quant quant;
     int context_len;                 /* input length in tokens */
     int entry;                       /* index of the entry it came from, for messages */
+    bool has_tp;                     /* the entry gave its own "tp" (it overrides the top-level "tp" and --tp) */
+    int tp;                          /* then: QB_SWEEP_TP_AUTO or >= 1 */
 } qb_sweep_cell;
 
 typedef struct {

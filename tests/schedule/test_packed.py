@@ -5,10 +5,12 @@ Run by ctest: /usr/bin/python3 tests/schedule/test_packed.py PATH/TO/qwenbench P
 Three tiny models (the preset and two fixture checkpoints) x five input lengths under mpirun -np 4: the packed
 schedule with two groups of 2 (--tp 2) and four groups of 1 (--tp 1) gives the same cells, with the same tokens,
 as the serial schedule; a rank killed or hung mid-sweep ends the job with every cell received kept, and --resume
-completes the file. Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
+completes the file. EntryTp: sweep entries with their own "tp" (a TP-2 and a TP-1 entry), the TP-1 phase beside
+the TP-2 cell (no barrier between phases). Environment from ctest: OMPI_ALLOW_RUN_AS_ROOT*, QB_FIXTURE_DIR.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,6 +207,112 @@ class Packed(unittest.TestCase):
         p = qb("--schedule", "sideways", np_=1)
         self.assertEqual(p.returncode, 2)
         self.assertIn("--schedule: unknown schedule 'sideways' (serial, packed)", p.stderr)
+
+
+def entry_tp_sweep(path, tp2="2", tp1="1"):
+    """A sweep whose entries give their own TP: one long TP-2 cell (a 3000-token input: its prefill makes each run
+    last) and sixteen short TP-1 cells. Two TP-2 groups exist on 4 ranks, so one of them is told "none left" at once
+    and its ranks go on to TP-1 cells while the TP-2 cell still runs on the other two (no warm-up: the TP-2 cell's
+    timed runs start soon after its weights are made)."""
+    sweep = {"generate_length": 128, "repetitions": 2, "warmup": 0, "tp": 4, "entries": [
+        {"models": ["qwen2.5-tiny"], "quants": ["bf16"], "context_lengths": [3000], "tp": json.loads(tp2)},
+        {"models": [os.path.join(FIX, "gqa_untied")], "quants": ["bf16"], "context_lengths": list(range(1, 17)),
+         "tp": json.loads(tp1)}]}
+    with open(path, "w") as f:
+        json.dump(sweep, f)
+    return path
+
+
+class EntryTp(unittest.TestCase):
+    """Sweep entries with their own "tp" (docs/SWEEPS.md): each cell runs on its entry's TP, in both schedules; the
+    packed schedule runs the TP-1 phase beside the TP-2 phase, without a barrier between them (docs/SCHEDULING.md)."""
+    ARGS = ["--backend", "cpu", "--threads", "1"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.sweep = entry_tp_sweep(os.path.join(cls.tmp.name, "entry_tp.json"))
+        cls.serial_path = os.path.join(cls.tmp.name, "serial.h5")
+        p = qb(*cls.ARGS, "--sweep", cls.sweep, "--out", cls.serial_path)
+        assert p.returncode == 0, p.stderr
+        cls.serial = read(cls.serial_path)[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def check_tps(self, cells):
+        self.assertEqual(len(cells), 17, sorted(cells))
+        for (model, _, ctx, tp) in cells:
+            self.assertEqual(tp, 2 if model == "qwen2.5-tiny" else 1, (model, ctx, tp))
+
+    def test_serial_cells_run_on_their_entry_tp(self):
+        # the file's top-level "tp": 4 is overridden by every entry's own
+        self.check_tps(self.serial)
+        for ranks, _, _, _ in placement(self.serial_path):
+            self.assertIn(ranks, ("0,1", "0"))
+
+    def test_packed_runs_the_tp1_phase_beside_the_tp2_cell(self):
+        path = os.path.join(self.tmp.name, "packed.h5")
+        t0 = time.time()
+        p = qb(*self.ARGS, "--tp", "1", "--sweep", self.sweep, "--schedule", "packed", "--out", path)
+        took = time.time() - t0
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("# packed groups: 2 groups of 2: [0,1] [2,3] | 4 groups of 1: [0] [1] [2] [3]",
+                      p.stdout + p.stderr)
+        cells, _ = read(path)  # read() refuses a cell present twice
+        self.check_tps(cells)  # the entries' "tp" win over --tp 1
+        self.assertEqual(sorted(cells), sorted(self.serial), "the same cells as the serial schedule")
+        for key, (status, checks, tokens) in cells.items():
+            self.assertEqual(status, "VALID", (key, checks))
+            self.assertEqual(tokens, self.serial[key][2], f"tokens of {key} as in the serial schedule")
+        with h5py.File(path, "r") as f:
+            models = [c["model"].decode() for c in f["cells"][()]]
+        placed = [(models[i], *cell) for i, cell in enumerate(placement(path))]
+        (tp2_ranks, tp2_times), = [(r.split(","), t) for m, r, _, _, t in placed if m == "qwen2.5-tiny"]
+        self.assertEqual(len(tp2_ranks), 2, tp2_ranks)
+        tp2_start, tp2_end = min(s for s, _ in tp2_times), max(e for _, e in tp2_times)
+        beside = [(m, r, min(s for s, _ in t)) for m, r, _, _, t in placed
+                  if m != "qwen2.5-tiny" and any(tp2_start < s < tp2_end for s, _ in t)]
+        print(f"\n# TP-2 cell on ranks {tp2_ranks} ran {tp2_end - tp2_start:.2f} s; {len(beside)} TP-1 cell(s) "
+              f"started runs meanwhile; job {took:.1f} s", file=sys.stderr)
+        self.assertTrue(beside, f"no TP-1 run started while the TP-2 cell ran on ranks {tp2_ranks} "
+                                f"({tp2_start:.3f} to {tp2_end:.3f}): {placed}")
+        for _, ranks, _ in beside:
+            self.assertNotIn(ranks, tp2_ranks, "a TP-1 cell beside the TP-2 cell runs on the other ranks")
+        self.assertLess(took, 60, f"the packed job took {took:.0f} s")
+
+    def test_resume_matches_cells_by_their_entry_tp(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.h5")
+            shutil.copy(self.serial_path, path)
+            p = qb(*self.ARGS, "--sweep", self.sweep, "--out", path, "--resume")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("# resume: 17 of 17 cells already in", p.stderr)
+            other = entry_tp_sweep(os.path.join(d, "other.json"), tp2='"auto"')
+            p = qb(*self.ARGS, "--sweep", other, "--out", path, "--resume")
+            self.assertNotEqual(p.returncode, 0, "an entry's other TP is another cell: resume must refuse the file")
+            self.assertIn("made with other settings", p.stderr)
+            self.assertEqual(len(read(path)[0]), 17, "the file is kept")
+
+    def test_help_says_an_entry_tp_wins(self):
+        p = subprocess.run([QB, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('except an entry\'s own "tp", which wins over --tp for that entry\'s cells', p.stdout)
+
+    def test_an_entry_tp_the_ranks_cannot_give_is_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            for tp1, why in (("3", "entries[1].tp 3: the 4 ranks of this job do not split into groups of 3"),
+                             ("8", "entries[1].tp 8: larger than the 4 rank(s) of this job")):
+                sweep = entry_tp_sweep(os.path.join(d, "bad.json"), tp1=tp1)
+                p = qb(*self.ARGS, "--sweep", sweep, "--out", os.path.join(d, "r.h5"))
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(why, p.stderr)
+                self.assertEqual(len([ln for ln in p.stderr.splitlines() if "error" in ln]), 1, p.stderr)
+            sweep = entry_tp_sweep(os.path.join(d, "bad.json"), tp1='"some"')
+            p = qb(*self.ARGS, "--sweep", sweep, np_=1)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn('bad.json: entries[1].tp: must be "auto" or a positive integer, not "some"', p.stderr)
 
 
 if __name__ == "__main__":
