@@ -17,8 +17,15 @@
 qb_add_c_test(test_schedule_units schedule/test_schedule_units.c)
 add_test(NAME test_schedule_units COMMAND test_schedule_units)
 add_test(NAME packed_cpu COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/schedule/test_packed.py $<TARGET_FILE:qwenbench>
-         ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks>)
+         ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks> --without EntryTp)
 set_tests_properties(packed_cpu PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}" TIMEOUT 900)
+# packed_cpu_entry_tp: sweep entries with their own tp, and the TP-1 phase running beside the TP-2 cell (no
+# barrier between phases); its cells are sized for the timing (a 3000-token prompt, 128 generated), so it runs in
+# the Release build only (an -O0 sanitizer build takes over 300 s for its serial sweep alone)
+add_test(NAME packed_cpu_entry_tp COMMAND ${QB_TEST_PYTHON} ${QB_TEST_DIR}/schedule/test_packed.py
+         $<TARGET_FILE:qwenbench> ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:qwenbench-testhooks> EntryTp)
+set_tests_properties(packed_cpu_entry_tp PROPERTIES ENVIRONMENT "${QB_MPI_ENV};QB_FIXTURE_DIR=${QB_FIXTURE_DIR}"
+                     TIMEOUT 600 LABELS no_sanitize)
 add_test(NAME packed_namespace_hosts COMMAND bash ${QB_TEST_DIR}/schedule/test_namespace_hosts.sh
          $<TARGET_FILE:qwenbench> $<TARGET_FILE:qwenbench-testhooks> ${CMAKE_SOURCE_DIR})
 set_tests_properties(packed_namespace_hosts PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
